@@ -1,0 +1,37 @@
+//! Command-line interface (clap). Each subcommand lives in its own file.
+pub mod data_cmd;
+pub mod doctor;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "flipscope", version, about = "Why do VLMs fail at spatial reasoning? A terminal workbench.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Open the workbench (the default).
+    Tui(TuiArgs),
+    /// Print libtorch, devices, dtypes and paths; check a model or dataset.
+    Doctor(doctor::DoctorArgs),
+    /// Dataset tools: stats, synth, flip.
+    #[command(subcommand)]
+    Data(data_cmd::DataCommand),
+}
+
+#[derive(clap::Args, Debug, Default)]
+pub struct TuiArgs {
+    /// Checkpoint directory (Hugging Face layout).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Dataset spec `[KIND:]PATH[#options]`; default: the embedded demo scenes.
+    #[arg(long)]
+    pub data: Option<String>,
+    /// Run name under ./runs/.
+    #[arg(long)]
+    pub run: Option<String>,
+}

@@ -1,0 +1,205 @@
+//! The one sample type every loader produces.
+
+use crate::spatial::Direction;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Where an image's bytes come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ImageSource {
+    /// A file on disk (resolved against the dataset root; may be missing).
+    Path(PathBuf),
+    /// Bytes embedded in the dataset file (parquet, base64 TSV cells).
+    Bytes { bytes: Arc<[u8]>, name: Option<String> },
+}
+
+impl ImageSource {
+    /// A short human label: the path, or the embedded name and size.
+    pub fn label(&self) -> String {
+        match self {
+            ImageSource::Path(p) => p.display().to_string(),
+            ImageSource::Bytes { bytes, name } => {
+                format!("{} ({} bytes embedded)", name.as_deref().unwrap_or("image"), bytes.len())
+            }
+        }
+    }
+    pub fn is_missing(&self) -> bool {
+        matches!(self, ImageSource::Path(p) if !p.is_file())
+    }
+}
+
+/// Whose frame of reference the question is asked in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Perspective {
+    Camera,
+    Person,
+    #[default]
+    None,
+}
+
+impl Perspective {
+    pub fn parse(s: &str) -> Option<Perspective> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "camera" => Some(Perspective::Camera),
+            "person" | "agent" => Some(Perspective::Person),
+            "none" | "" => Some(Perspective::None),
+            _ => None,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Perspective::Camera => "camera",
+            Perspective::Person => "person",
+            Perspective::None => "none",
+        }
+    }
+}
+
+/// How the gold answer is expressed, which decides how answers are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AnswerStyle {
+    /// Multiple choice answered with an option letter.
+    #[default]
+    Letter,
+    /// Answered with an option's word ("left"), as in AdaptVis prompts.
+    Word,
+    /// yes / no (VSR).
+    YesNo,
+    /// A number (CLEVR counting).
+    Number,
+}
+
+/// An axis-aligned box in original-image pixels (x0, y0) - (x1, y1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BoundingBox {
+    pub x0: f32,
+    pub y0: f32,
+    pub x1: f32,
+    pub y1: f32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Which of the sample's images the box is on.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub image: usize,
+}
+
+fn is_zero(v: &usize) -> bool {
+    *v == 0
+}
+
+impl BoundingBox {
+    pub fn new(x0: f32, y0: f32, x1: f32, y1: f32) -> BoundingBox {
+        BoundingBox { x0, y0, x1, y1, label: None, image: 0 }
+    }
+    pub fn width(&self) -> f32 {
+        self.x1 - self.x0
+    }
+    pub fn height(&self) -> f32 {
+        self.y1 - self.y0
+    }
+    pub fn center(&self) -> (f32, f32) {
+        ((self.x0 + self.x1) / 2.0, (self.y0 + self.y1) / 2.0)
+    }
+    /// The same box after mirroring an image of width `w`.
+    pub fn mirrored(&self, w: f32) -> BoundingBox {
+        BoundingBox { x0: w - self.x1, x1: w - self.x0, ..self.clone() }
+    }
+}
+
+/// One option of a multiple-choice question.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnswerOption {
+    pub letter: char,
+    pub text: String,
+    /// The direction the option text names, when it names one.
+    pub direction: Option<Direction>,
+}
+
+impl AnswerOption {
+    pub fn new(letter: char, text: impl Into<String>) -> AnswerOption {
+        let text = text.into();
+        let direction = crate::spatial::parse_option(&text);
+        AnswerOption { letter, text, direction }
+    }
+}
+
+/// A benchmark item, whatever format it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub id: String,
+    pub dataset: String,
+    pub category: String,
+    pub images: Vec<ImageSource>,
+    pub question: String,
+    pub options: Vec<AnswerOption>,
+    pub gold_letter: Option<char>,
+    pub gold_text: Option<String>,
+    pub gold_direction: Option<Direction>,
+    pub answer_style: AnswerStyle,
+    pub perspective: Perspective,
+    /// The reference object ("the man in white") when known.
+    pub reference: Option<String>,
+    pub boxes: Vec<BoundingBox>,
+    pub split: Option<String>,
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Sample {
+    pub fn new(id: impl Into<String>, dataset: impl Into<String>) -> Sample {
+        Sample {
+            id: id.into(),
+            dataset: dataset.into(),
+            category: String::new(),
+            images: Vec::new(),
+            question: String::new(),
+            options: Vec::new(),
+            gold_letter: None,
+            gold_text: None,
+            gold_direction: None,
+            answer_style: AnswerStyle::Letter,
+            perspective: Perspective::None,
+            reference: None,
+            boxes: Vec::new(),
+            split: None,
+            metadata: serde_json::Map::new(),
+        }
+    }
+
+    pub fn option(&self, letter: char) -> Option<&AnswerOption> {
+        self.options.iter().find(|o| o.letter == letter)
+    }
+
+    /// Sets options from texts, lettered A, B, C, ...
+    pub fn set_options<S: Into<String>>(&mut self, texts: impl IntoIterator<Item = S>) {
+        self.options = texts.into_iter().zip('A'..='Z').map(|(t, l)| AnswerOption::new(l, t)).collect();
+    }
+
+    /// Sets the gold answer from a letter; text and direction follow from it.
+    pub fn set_gold_letter(&mut self, letter: char) -> bool {
+        let Some(opt) = self.option(letter).cloned() else { return false };
+        self.gold_letter = Some(letter);
+        self.gold_text = Some(opt.text);
+        self.gold_direction = opt.direction;
+        true
+    }
+
+    /// Sets the gold answer from option text (case-insensitive match).
+    pub fn set_gold_text(&mut self, text: &str) -> bool {
+        let want = text.trim().to_lowercase();
+        match self.options.iter().find(|o| o.text.trim().to_lowercase() == want) {
+            Some(o) => {
+                let l = o.letter;
+                self.set_gold_letter(l)
+            }
+            None => false,
+        }
+    }
+
+    /// The options as prompt lines ("A. left").
+    pub fn choices_text(&self) -> String {
+        self.options.iter().map(|o| format!("{}. {}", o.letter, o.text)).collect::<Vec<_>>().join("\n")
+    }
+}

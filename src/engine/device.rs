@@ -1,0 +1,87 @@
+//! Device selection: `auto | cpu | cuda | cuda:N`, and the default dtype for
+//! each (bf16 on CUDA, f32 on CPU).
+
+use anyhow::{bail, Result};
+use tch::{Device, Kind};
+
+pub fn parse(spec: &str) -> Result<Device> {
+    let s = spec.trim().to_ascii_lowercase();
+    Ok(match s.as_str() {
+        "auto" => Device::cuda_if_available(),
+        "cpu" => Device::Cpu,
+        "cuda" | "gpu" => cuda(0)?,
+        _ => match s.strip_prefix("cuda:") {
+            Some(n) => cuda(n.parse().map_err(|_| anyhow::anyhow!("device `{spec}`: `{n}` is not a GPU index"))?)?,
+            None => bail!("device `{spec}` is not auto, cpu, cuda or cuda:N"),
+        },
+    })
+}
+
+fn cuda(i: usize) -> Result<Device> {
+    let n = tch::Cuda::device_count() as usize;
+    if i >= n {
+        bail!("device cuda:{i} asked for, but {n} CUDA device(s) are visible");
+    }
+    Ok(Device::Cuda(i))
+}
+
+pub fn default_kind(device: Device) -> Kind {
+    match device {
+        Device::Cuda(_) => Kind::BFloat16,
+        _ => Kind::Float,
+    }
+}
+
+/// The libtorch version, read from the torch package flipscope was built
+/// against (tch exposes no version call).
+pub fn libtorch_version() -> String {
+    let dir = option_env!("FLIPSCOPE_LIBTORCH_DIR").unwrap_or("");
+    std::fs::read_to_string(std::path::Path::new(dir).join("version.py"))
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("__version__").map(|r| r.trim_start_matches([' ', '=']).trim().trim_matches('\'').to_string()))
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// One line per CUDA device: name and memory (from nvidia-smi when present).
+pub fn cuda_devices() -> Vec<String> {
+    let n = tch::Cuda::device_count();
+    let smi = std::process::Command::new("nvidia-smi")
+        .args(["--query-gpu=index,name,memory.total,memory.free", "--format=csv,noheader"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).collect::<Vec<_>>())
+        .unwrap_or_default();
+    (0..n as usize)
+        .map(|i| match smi.get(i) {
+            Some(line) => format!("cuda:{i}: {line}"),
+            None => format!("cuda:{i}: (nvidia-smi unavailable: name and memory unknown)"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_devices() {
+        assert_eq!(parse("cpu").unwrap(), Device::Cpu);
+        assert!(parse("tpu").unwrap_err().to_string().contains("not auto, cpu, cuda or cuda:N"));
+        assert!(parse("cuda:x").unwrap_err().to_string().contains("not a GPU index"));
+        if !tch::Cuda::is_available() {
+            assert_eq!(parse("auto").unwrap(), Device::Cpu);
+            assert!(parse("cuda:0").unwrap_err().to_string().contains("0 CUDA device"));
+        }
+        assert_eq!(default_kind(Device::Cpu), Kind::Float);
+        assert_eq!(default_kind(Device::Cuda(0)), Kind::BFloat16);
+    }
+
+    #[test]
+    fn reads_libtorch_version() {
+        assert!(libtorch_version().starts_with("2.11"), "{}", libtorch_version());
+    }
+}

@@ -1,0 +1,9 @@
+//! flipscope: a terminal workbench for finding out why vision-language
+//! models fail at spatial reasoning. Data flows one way:
+//! dataset -> Sample -> engine -> Record -> reports/TUI.
+pub mod cli;
+pub mod config;
+pub mod data;
+pub mod engine;
+pub mod spatial;
+pub mod tui;

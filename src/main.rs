@@ -1,0 +1,19 @@
+use clap::Parser;
+use flipscope::cli::{self, Cli, Command};
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command.unwrap_or(Command::Tui(Default::default())) {
+        Command::Tui(args) => flipscope::tui::run(&args),
+        Command::Doctor(args) => cli::doctor::run(&args).map(|ok| {
+            if !ok {
+                std::process::exit(1)
+            }
+        }),
+        Command::Data(cmd) => cli::data_cmd::run(&cmd),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,10 @@
+//! Direction algebra, text parsing, error taxonomy and confusion matrices.
+//! Pure: never imports `engine/`.
+pub mod confusion;
+pub mod direction;
+pub mod parse;
+pub mod taxonomy;
+
+pub use direction::{Direction, Heading, Vertical};
+pub use parse::{parse_free, parse_option, parse_relation};
+pub use taxonomy::{classify, ErrorKind};
