@@ -58,13 +58,18 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<Record>, DataError> {
     }
     match JsonReader::new(file).with_json_format(JsonFormat::JsonLines).infer_schema_len(None).finish() {
         Ok(df) => Ok(frame_records(&df, Some(1))),
-        Err(e) => Err(locate_bad_jsonl_line(path)
-            .unwrap_or_else(|| DataError::malformed(path, "file", format!("cannot read JSONL: {e}")))),
+        // Every line is valid JSON but polars found no common schema (a
+        // field that is a list in one row and an object in another): read
+        // the rows one by one instead.
+        Err(_) => match locate_bad_jsonl_line(path) {
+            Some(err) => Err(err),
+            None => read_jsonl_by_line(path),
+        },
     }
 }
 
-/// Line-by-line JSONL (kept for files with blank lines, where polars' row
-/// numbers would not match the file's).
+/// Line-by-line JSONL with serde: for files with blank lines (polars' row
+/// numbers would not match the file's) and rows of differing shapes.
 fn read_jsonl_by_line(path: &Path) -> Result<Vec<Record>, DataError> {
     if let Some(err) = locate_bad_jsonl_line(path) {
         return Err(err);
