@@ -130,6 +130,9 @@ impl SceneBuilder {
     }
 
     fn push(&mut self, p: (f32, f32), agent: bool, level: u8) -> usize {
+        // Positions on a 1/16 px grid keep mirrored coordinates (w - x)
+        // exact, so flipping twice gives back the very same numbers.
+        let p = ((p.0 * 16.0).round() / 16.0, (p.1 * 16.0).round() / 16.0);
         let (name, shape, color) = self.new_name(agent);
         let facing = agent.then(|| self.rng.random_range(0..8) as f32 * 45.0);
         self.things.push(Thing { name, shape, color, x: p.0, y: p.1, level, facing });
