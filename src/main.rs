@@ -3,7 +3,7 @@ use flipscope::cli::{self, Cli, Command};
 
 fn main() {
     let cli = Cli::parse();
-    let result = match cli.command.unwrap_or(Command::Tui(Default::default())) {
+    let result = match cli.command.unwrap_or(Command::Tui(cli.tui)) {
         Command::Tui(args) => flipscope::tui::run(&args),
         Command::Doctor(args) => cli::doctor::run(&args).map(|ok| {
             if !ok {

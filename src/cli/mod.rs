@@ -7,9 +7,13 @@ use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
 #[command(name = "flipscope", version, about = "Why do VLMs fail at spatial reasoning? A terminal workbench.")]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// With no subcommand, `flipscope [--model DIR] [--data SPEC]` opens the TUI.
+    #[command(flatten)]
+    pub tui: TuiArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -23,7 +27,7 @@ pub enum Command {
     Data(data_cmd::DataCommand),
 }
 
-#[derive(clap::Args, Debug, Default)]
+#[derive(clap::Args, Debug, Default, Clone)]
 pub struct TuiArgs {
     /// Checkpoint directory (Hugging Face layout).
     #[arg(long)]

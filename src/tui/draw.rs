@@ -36,9 +36,10 @@ impl ImageCache {
 pub fn draw(f: &mut Frame, app: &App, images: &mut ImageCache) {
     let t = &app.theme;
     let [body, status] = Layout::vertical([Constraint::Min(3), Constraint::Length(1)]).areas(f.area());
-    let list_w = if body.width >= 100 { 44 } else { body.width / 2 };
+    let list_w = if body.width >= 100 { 50 } else { body.width / 2 };
     let [left, right] = Layout::horizontal([Constraint::Length(list_w), Constraint::Min(10)]).areas(body);
 
+    let id_w = app.dataset.samples.iter().map(|s| s.id.chars().count()).max().unwrap_or(4).clamp(4, 16);
     let items: Vec<ListItem> = app
         .dataset
         .samples
@@ -46,7 +47,7 @@ pub fn draw(f: &mut Frame, app: &App, images: &mut ImageCache) {
         .map(|s| {
             let gold = s.gold_text.clone().unwrap_or_default();
             ListItem::new(Line::from(vec![
-                Span::styled(format!("{:<10} ", truncate(&s.id, 10)), Style::default().fg(t.dim)),
+                Span::styled(format!("{:<id_w$} ", truncate(&s.id, id_w)), Style::default().fg(t.dim)),
                 Span::styled(format!("{:<14} ", truncate(&s.category, 14)), Style::default().fg(t.fg)),
                 Span::styled(truncate(&gold, 14), Style::default().fg(t.gold)),
             ]))

@@ -22,7 +22,8 @@ pub fn run(args: &TuiArgs) -> Result<()> {
     let theme = theme::Theme::load()?;
     let mut app = app::App::new(ds, keymap, theme);
     let mut terminal = ratatui::init();
-    let picker = ratatui_image::picker::Picker::from_query_stdio().unwrap_or_else(|_| ratatui_image::picker::Picker::halfblocks());
+    let mut terminal_picker = image_picker();
+    let picker = terminal_picker.take().unwrap_or_else(ratatui_image::picker::Picker::halfblocks);
     let mut images = draw::ImageCache::new(picker);
     let result = (|| -> Result<()> {
         while !app.quit {
@@ -47,4 +48,16 @@ pub fn run(args: &TuiArgs) -> Result<()> {
     })();
     ratatui::restore();
     result
+}
+
+/// Asks the terminal which image protocol it speaks. Inside tmux the query
+/// goes unanswered, and ratatui-image's reader thread would then swallow the
+/// user's first key, so there (or when FLIPSCOPE_IMAGES=halfblocks) we go
+/// straight to halfblocks, which work everywhere.
+fn image_picker() -> Option<ratatui_image::picker::Picker> {
+    let forced = std::env::var("FLIPSCOPE_IMAGES").is_ok_and(|v| v == "halfblocks");
+    if forced || std::env::var_os("TMUX").is_some() {
+        return None;
+    }
+    ratatui_image::picker::Picker::from_query_stdio().ok()
 }
