@@ -1,23 +1,16 @@
 //! CLEVR-CoGenT as R1-V ships it: `data/train-*.parquet` with an embedded
 //! `image`, `problem`, and `solution` "<answer> 3 </answer>".
 
-use super::{opt_text, req, req_str, LoadCtx};
+use super::{build_samples, opt_text, req, req_str, table_records, LoadCtx};
 use crate::data::error::{DataError, FieldError, FieldResult};
 use crate::data::images::{image_from_cell, resolve};
-use crate::data::read::{parquet_records, read_jsonl};
 use crate::data::sample::{AnswerStyle, Sample};
 use crate::data::table::Record;
 use std::path::Path;
 
 pub fn load(ctx: &mut LoadCtx) -> Result<Vec<Sample>, DataError> {
-    let is_parquet = ctx.path.extension().is_some_and(|e| e == "parquet");
-    let records = if is_parquet { parquet_records(&ctx.path)? } else { read_jsonl(&ctx.path)? };
-    let mut out = Vec::new();
-    for (i, rec) in records.iter().enumerate() {
-        let (root, dataset) = (ctx.root.clone(), ctx.dataset.clone());
-        out.extend(ctx.each(rec, |r| sample(r, i, &root, &dataset)));
-    }
-    Ok(out)
+    let records = table_records(&ctx.path)?;
+    Ok(build_samples(ctx, &records, sample))
 }
 
 /// "<answer> 3 </answer>" -> "3"; plain text passes through.

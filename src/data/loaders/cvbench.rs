@@ -3,23 +3,16 @@
 //! `type`, `task`, `question`, `choices` (list), `answer` "(C)", `prompt`,
 //! `source`.
 
-use super::{letter_of, opt_text, req_str, str_list, LoadCtx};
+use super::{build_samples, letter_of, opt_text, req_str, str_list, table_records, LoadCtx};
 use crate::data::error::{DataError, FieldError, FieldResult};
 use crate::data::images::{image_from_cell, resolve};
-use crate::data::read::{parquet_records, read_jsonl};
 use crate::data::sample::{Perspective, Sample};
 use crate::data::table::Record;
 use std::path::Path;
 
 pub fn load(ctx: &mut LoadCtx) -> Result<Vec<Sample>, DataError> {
-    let is_parquet = ctx.path.extension().is_some_and(|e| e == "parquet");
-    let records = if is_parquet { parquet_records(&ctx.path)? } else { read_jsonl(&ctx.path)? };
-    let mut out = Vec::new();
-    for (i, rec) in records.iter().enumerate() {
-        let (root, dataset) = (ctx.root.clone(), ctx.dataset.clone());
-        out.extend(ctx.each(rec, |r| sample(r, i, &root, &dataset)));
-    }
-    Ok(out)
+    let records = table_records(&ctx.path)?;
+    Ok(build_samples(ctx, &records, sample))
 }
 
 fn sample(rec: &Record, i: usize, root: &Path, dataset: &str) -> FieldResult<Sample> {

@@ -22,7 +22,6 @@
 use super::{letter_of, opt_text, req, LoadCtx};
 use crate::data::error::{DataError, FieldError, FieldResult};
 use crate::data::images::{image_from_cell, resolve};
-use crate::data::read::{parquet_records, read_jsonl};
 use crate::data::sample::{BoundingBox, ImageSource, Perspective, Sample};
 use crate::data::table::{Cell, Record};
 use serde_json::{json, Value};
@@ -67,16 +66,10 @@ pub fn load(ctx: &mut LoadCtx) -> Result<Vec<Sample>, DataError> {
             });
         }
     }
-    let is_parquet = ctx.path.extension().is_some_and(|e| e == "parquet");
-    let records = if is_parquet { parquet_records(&ctx.path)? } else { read_jsonl(&ctx.path)? };
+    let records = super::table_records(&ctx.path)?;
     let options = ctx.spec.options.clone();
     let cols = Columns { ctx_options: &options };
-    let mut out = Vec::new();
-    for (i, rec) in records.iter().enumerate() {
-        let (root, dataset) = (ctx.root.clone(), ctx.dataset.clone());
-        out.extend(ctx.each(rec, |r| sample(r, i, &cols, &root, &dataset)));
-    }
-    Ok(out)
+    Ok(super::build_samples(ctx, &records, |r, i, root, dataset| sample(r, i, &cols, root, dataset)))
 }
 
 fn boxes(field: &str, cell: &Cell) -> FieldResult<Vec<BoundingBox>> {

@@ -46,6 +46,25 @@ impl LoadCtx<'_> {
     }
 }
 
+/// Builds a sample from every record; bad records become issues.
+pub fn build_samples(
+    ctx: &mut LoadCtx,
+    records: &[Record],
+    f: impl Fn(&Record, usize, &Path, &str) -> FieldResult<Sample>,
+) -> Vec<Sample> {
+    let (root, dataset) = (ctx.root.clone(), ctx.dataset.clone());
+    records.iter().enumerate().filter_map(|(i, r)| ctx.each(r, |r| f(r, i, &root, &dataset))).collect()
+}
+
+/// Records of a parquet file, or of JSONL for any other extension.
+pub fn table_records(path: &Path) -> Result<Vec<Record>, DataError> {
+    if path.extension().is_some_and(|e| e == "parquet") {
+        super::read::parquet_records(path)
+    } else {
+        super::read::read_jsonl(path)
+    }
+}
+
 pub fn load_samples(format: Format, ctx: &mut LoadCtx) -> Result<Vec<Sample>, DataError> {
     match format {
         Format::ViewSpatial => viewspatial::load(ctx),

@@ -14,12 +14,7 @@ use std::path::Path;
 pub fn load(ctx: &mut LoadCtx) -> Result<Vec<Sample>, DataError> {
     let records = parquet_records(&ctx.path)?;
     let split = file_stem(&ctx.path).trim_start_matches("SAT_").to_string();
-    let mut out = Vec::new();
-    for (i, rec) in records.iter().enumerate() {
-        let (root, dataset, split) = (ctx.root.clone(), ctx.dataset.clone(), split.clone());
-        out.extend(ctx.each(rec, |r| sample(r, i, &root, &dataset, &split)));
-    }
-    Ok(out)
+    Ok(super::build_samples(ctx, &records, |r, i, root, dataset| sample(r, i, root, dataset, &split)))
 }
 
 fn sample(rec: &Record, i: usize, root: &Path, dataset: &str, split: &str) -> FieldResult<Sample> {

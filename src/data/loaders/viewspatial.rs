@@ -12,15 +12,7 @@ const PREFIX: &str = "ViewSpatial-Bench/";
 
 pub fn load(ctx: &mut LoadCtx) -> Result<Vec<Sample>, DataError> {
     let records = read_json_list(&ctx.path)?;
-    let mut out = Vec::with_capacity(records.len());
-    for (i, rec) in records.iter().enumerate() {
-        let root = ctx.root.clone();
-        let dataset = ctx.dataset.clone();
-        if let Some(s) = ctx.each(rec, |r| sample(r, i, &root, &dataset)) {
-            out.push(s);
-        }
-    }
-    Ok(out)
+    Ok(super::build_samples(ctx, &records, sample))
 }
 
 /// "A. right\nB. front-up" -> [(A, right), (B, front-up)].

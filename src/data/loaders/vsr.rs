@@ -14,12 +14,7 @@ use std::path::Path;
 pub fn load(ctx: &mut LoadCtx) -> Result<Vec<Sample>, DataError> {
     let records = read_jsonl(&ctx.path)?;
     let split = file_stem(&ctx.path);
-    let mut out = Vec::new();
-    for (i, rec) in records.iter().enumerate() {
-        let (root, dataset, split) = (ctx.root.clone(), ctx.dataset.clone(), split.clone());
-        out.extend(ctx.each(rec, |r| sample(r, i, &root, &dataset, &split)));
-    }
-    Ok(out)
+    Ok(super::build_samples(ctx, &records, |r, i, root, dataset| sample(r, i, root, dataset, &split)))
 }
 
 /// "[2, 9]" (a string) or [2, 9] (a list) -> [2, 9].

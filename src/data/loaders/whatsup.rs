@@ -16,14 +16,7 @@ pub const QUESTION: &str = "Which caption describes the image correctly?";
 pub fn load(ctx: &mut LoadCtx) -> Result<Vec<Sample>, DataError> {
     let records = read_json_list(&ctx.path)?;
     let stem = file_stem(&ctx.path);
-    let mut out = Vec::new();
-    for (i, rec) in records.iter().enumerate() {
-        let (root, dataset, stem) = (ctx.root.clone(), ctx.dataset.clone(), stem.clone());
-        if let Some(s) = ctx.each(rec, |r| sample(r, i, &root, &dataset, &stem)) {
-            out.push(s);
-        }
-    }
-    Ok(out)
+    Ok(super::build_samples(ctx, &records, |r, i, root, dataset| sample(r, i, root, dataset, &stem)))
 }
 
 /// Builds a caption-choice sample; the true caption is first in `captions`.
