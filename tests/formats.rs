@@ -14,6 +14,14 @@ fn png(color: [u8; 3]) -> Vec<u8> {
     out.into_inner()
 }
 
+/// An `image` column of `{bytes, path}` structs, as HF parquet files carry.
+fn image_struct(bytes: Vec<Vec<u8>>, paths: &[&str]) -> Series {
+    let n = bytes.len();
+    let bytes = Series::new("bytes".into(), bytes);
+    let paths = Series::new("path".into(), paths.to_vec());
+    StructChunked::from_series("image".into(), n, [bytes, paths].iter()).unwrap().into_series()
+}
+
 fn write_parquet(path: &Path, mut df: DataFrame) {
     let mut f = std::fs::File::create(path).unwrap();
     ParquetWriter::new(&mut f).finish(&mut df).unwrap();
@@ -103,9 +111,7 @@ fn vsr_is_a_yes_no_question() {
 #[test]
 fn cvbench_parquet_with_embedded_struct_and_jsonl() {
     let dir = tempfile::tempdir().unwrap();
-    let bytes = Series::new("bytes".into(), vec![png([9, 9, 9]), png([1, 1, 1])]);
-    let paths = Series::new("path".into(), vec!["img/2D/relation/a.png", "img/2D/relation/b.png"]);
-    let image = StructChunked::from_series("image".into(), 2, [bytes, paths].iter()).unwrap().into_series();
+    let image = image_struct(vec![png([9, 9, 9]), png([1, 1, 1])], &["img/2D/relation/a.png", "img/2D/relation/b.png"]);
     let choices = Series::new("choices".into(), vec![Series::new("".into(), vec!["left", "right"]), Series::new("".into(), vec!["1", "2", "3"])]);
     let df = DataFrame::new(2, vec![
         Series::new("idx".into(), vec![0i64, 1]).into(),
@@ -180,9 +186,7 @@ fn sat_parquet_shuffles_text_answers_with_a_fixed_seed() {
 #[test]
 fn clevr_parquet_reads_answer_tags() {
     let dir = tempfile::tempdir().unwrap();
-    let bytes = Series::new("bytes".into(), vec![png([5, 5, 5]), png([6, 6, 6])]);
-    let paths = Series::new("path".into(), vec!["a.png", "b.png"]);
-    let image = StructChunked::from_series("image".into(), 2, [bytes, paths].iter()).unwrap().into_series();
+    let image = image_struct(vec![png([5, 5, 5]), png([6, 6, 6])], &["a.png", "b.png"]);
     let df = DataFrame::new(2, vec![
         image.into(),
         Series::new("problem".into(), vec!["How many cubes?", "Is there a sphere?"]).into(),
