@@ -11,6 +11,7 @@ fn main() {
             }
         }),
         Command::Data(cmd) => cli::data_cmd::run(&cmd),
+        Command::Infer(args) => cli::infer::run(&args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -1,6 +1,7 @@
 //! Command-line interface (clap). Each subcommand lives in its own file.
 pub mod data_cmd;
 pub mod doctor;
+pub mod infer;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -22,6 +23,8 @@ pub enum Command {
     Tui(TuiArgs),
     /// Print libtorch, devices, dtypes and paths; check a model or dataset.
     Doctor(doctor::DoctorArgs),
+    /// Ask the model about images: print the answer, option scores, or a parity dump.
+    Infer(infer::InferArgs),
     /// Dataset tools: stats, synth, flip.
     #[command(subcommand)]
     Data(data_cmd::DataCommand),

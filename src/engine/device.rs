@@ -32,6 +32,17 @@ pub fn default_kind(device: Device) -> Kind {
     }
 }
 
+/// `--dtype auto|f32|bf16|f16`: `auto` is bf16 on CUDA and f32 on CPU.
+pub fn parse_dtype(spec: &str, device: Device) -> Result<Kind> {
+    Ok(match spec.trim().to_ascii_lowercase().as_str() {
+        "auto" => default_kind(device),
+        "f32" | "float32" | "float" => Kind::Float,
+        "bf16" | "bfloat16" => Kind::BFloat16,
+        "f16" | "float16" | "half" => Kind::Half,
+        _ => bail!("dtype `{spec}` is not auto, f32, bf16 or f16"),
+    })
+}
+
 /// The libtorch version, read from the torch package flipscope was built
 /// against (tch exposes no version call).
 pub fn libtorch_version() -> String {
@@ -78,6 +89,10 @@ mod tests {
         }
         assert_eq!(default_kind(Device::Cpu), Kind::Float);
         assert_eq!(default_kind(Device::Cuda(0)), Kind::BFloat16);
+        assert_eq!(parse_dtype("auto", Device::Cuda(0)).unwrap(), Kind::BFloat16);
+        assert_eq!(parse_dtype("auto", Device::Cpu).unwrap(), Kind::Float);
+        assert_eq!(parse_dtype("BF16", Device::Cpu).unwrap(), Kind::BFloat16);
+        assert!(parse_dtype("int8", Device::Cpu).unwrap_err().to_string().contains("not auto, f32, bf16 or f16"));
     }
 
     #[test]

@@ -1,3 +1,49 @@
-//! The libtorch engine. This part: device selection and the
-//! environment facts `doctor` prints.
+//! The libtorch engine: Qwen2.5-VL inference in Rust on tch, matching
+//! transformers' `modeling_qwen2_5_vl.py`, on CUDA (bf16) or CPU (f32).
+pub mod chat;
+pub mod config;
 pub mod device;
+pub mod generate;
+pub mod inputs;
+pub mod layers;
+pub mod memory;
+pub mod model;
+pub mod positions;
+pub mod processor;
+pub mod text;
+pub mod tokenizer;
+pub mod vision;
+pub mod vision_layout;
+pub mod weights;
+
+use anyhow::Result;
+use std::path::{Path, PathBuf};
+use tch::{Device, Kind};
+
+pub use generate::{Flow, GenerateOptions, Generation, OptionScores, Sampling, StopReason, TokenStep};
+pub use inputs::{ModelInputs, PreparedPrompt, Processor};
+pub use model::{LoadReport, Qwen25VL};
+pub use processor::ResizePolicy;
+
+/// A loaded checkpoint: the model and what turns requests into its inputs.
+pub struct Engine {
+    pub dir: PathBuf,
+    pub model: Qwen25VL,
+    pub processor: Processor,
+    pub load_report: LoadReport,
+}
+
+impl Engine {
+    pub fn load(dir: &Path, device: Device, kind: Kind) -> Result<Engine> {
+        let (model, load_report) = Qwen25VL::load(dir, device, kind)?;
+        let processor = Processor::load(dir, &model.config)?;
+        Ok(Engine { dir: dir.into(), model, processor, load_report })
+    }
+
+    /// Loads with `--device` / `--dtype` strings (`auto` picks bf16 on CUDA, f32 on CPU).
+    pub fn load_with(dir: &Path, device: &str, dtype: &str) -> Result<Engine> {
+        let device = device::parse(device)?;
+        let kind = device::parse_dtype(dtype, device)?;
+        Self::load(dir, device, kind)
+    }
+}

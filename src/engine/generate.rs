@@ -1,0 +1,293 @@
+//! Decoding and option scoring on a loaded model.
+//!
+//! `generate` streams each token through a callback as it is produced (the
+//! TUI turns that into events) and returns per-token log-probs and the first
+//! token's top-k. `score_options` is the one-forward multiple-choice path.
+
+use super::inputs::{ModelInputs, PreparedPrompt};
+use super::Engine;
+use anyhow::{bail, Result};
+use rand::{Rng, SeedableRng};
+use tch::{Kind, Tensor};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sampling {
+    pub temperature: f64,
+    pub top_p: f64,
+    pub seed: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct GenerateOptions {
+    pub max_new_tokens: usize,
+    /// None: greedy.
+    pub sampling: Option<Sampling>,
+    /// Stop ids; None means the checkpoint's end-of-sequence ids.
+    pub stop_ids: Option<Vec<i64>>,
+    /// How many alternatives of the first token to report.
+    pub first_token_top_k: usize,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        GenerateOptions { max_new_tokens: 64, sampling: None, stop_ids: None, first_token_top_k: 5 }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TopToken {
+    pub id: i64,
+    pub token: String,
+    pub logprob: f32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    StopToken,
+    MaxTokens,
+    Cancelled,
+}
+
+#[derive(Clone, Debug)]
+pub struct Generation {
+    /// Generated ids, without the stop token.
+    pub tokens: Vec<i64>,
+    pub text: String,
+    /// Log-prob of each chosen token (under the unmodified distribution).
+    pub logprobs: Vec<f32>,
+    pub first_token_top: Vec<TopToken>,
+    pub stop: StopReason,
+}
+
+/// One streamed token.
+#[derive(Clone, Debug)]
+pub struct TokenStep<'a> {
+    pub sample: usize,
+    pub token: i64,
+    /// Text added by this token (may be empty until a multi-byte character completes).
+    pub delta: &'a str,
+    pub logprob: f32,
+}
+
+/// What the callback tells the generator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Stop,
+}
+
+/// Log-probabilities of each option's token at the answer position.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OptionScores {
+    pub labels: Vec<String>,
+    pub token_ids: Vec<i64>,
+    pub logprobs: Vec<f32>,
+    pub best: usize,
+}
+
+impl OptionScores {
+    /// Probabilities renormalised over the options only.
+    pub fn probabilities(&self) -> Vec<f32> {
+        let m = self.logprobs.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let e: Vec<f32> = self.logprobs.iter().map(|l| (l - m).exp()).collect();
+        let s: f32 = e.iter().sum();
+        e.iter().map(|x| x / s).collect()
+    }
+    pub fn best_label(&self) -> &str {
+        &self.labels[self.best]
+    }
+}
+
+fn sample_token(logprobs: &[f32], s: &Sampling, rng: &mut rand_chacha::ChaCha8Rng) -> usize {
+    let t = s.temperature.max(1e-5) as f32;
+    let m = logprobs.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut probs: Vec<(usize, f32)> = logprobs.iter().enumerate().map(|(i, &l)| (i, ((l - m) / t).exp())).collect();
+    probs.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let total: f32 = probs.iter().map(|p| p.1).sum();
+    let mut kept = 0.0;
+    let mut cut = probs.len();
+    for (i, p) in probs.iter().enumerate() {
+        kept += p.1 / total;
+        if kept >= s.top_p as f32 {
+            cut = i + 1;
+            break;
+        }
+    }
+    let probs = &probs[..cut];
+    let mass: f32 = probs.iter().map(|p| p.1).sum();
+    let mut r = rng.random::<f32>() * mass;
+    for p in probs {
+        r -= p.1;
+        if r <= 0.0 {
+            return p.0;
+        }
+    }
+    probs.last().map(|p| p.0).unwrap_or(0)
+}
+
+impl Engine {
+    pub fn collate(&self, prompts: &[&PreparedPrompt]) -> ModelInputs {
+        let pad = self.model.config.pad_token_id.unwrap_or(0);
+        ModelInputs::collate(prompts, pad, self.model.device)
+    }
+
+    /// Generates for every prompt (batched, left-padded). `on_step` sees each
+    /// token as it is chosen and may stop the whole batch.
+    pub fn generate(&self, prompts: &[&PreparedPrompt], opts: &GenerateOptions, on_step: &mut dyn FnMut(&TokenStep) -> Flow) -> Result<Vec<Generation>> {
+        let _guard = tch::no_grad_guard();
+        let model = &self.model;
+        let inputs = self.collate(prompts);
+        let b = prompts.len();
+        let stops = opts.stop_ids.clone().unwrap_or_else(|| model.config.eos_token_ids.clone());
+        let mut cache = model.new_cache();
+        let hidden = model.prefill(&inputs, &mut cache)?;
+        let mut last = model.logits(&hidden.narrow(1, hidden.size()[1] - 1, 1)).squeeze_dim(1); // [B, V]
+        let mut positions = inputs.next_positions.clone();
+        let mut out: Vec<Generation> = (0..b)
+            .map(|_| Generation { tokens: vec![], text: String::new(), logprobs: vec![], first_token_top: vec![], stop: StopReason::MaxTokens })
+            .collect();
+        let mut done = vec![false; b];
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(opts.sampling.as_ref().map(|s| s.seed).unwrap_or(0));
+        for step in 0..opts.max_new_tokens {
+            let logprobs = last.to_kind(Kind::Float).log_softmax(-1, Kind::Float);
+            if step == 0 && opts.first_token_top_k > 0 {
+                let (vals, idx) = logprobs.topk(opts.first_token_top_k as i64, -1, true, true);
+                let (vals, idx) = (Vec::<Vec<f32>>::try_from(vals.to_device(tch::Device::Cpu))?, Vec::<Vec<i64>>::try_from(idx.to_device(tch::Device::Cpu))?);
+                for (g, (v, i)) in out.iter_mut().zip(vals.into_iter().zip(idx)) {
+                    g.first_token_top = i
+                        .into_iter()
+                        .zip(v)
+                        .map(|(id, lp)| TopToken { id, token: self.processor.tokenizer.decode(&[id], false).unwrap_or_default(), logprob: lp })
+                        .collect();
+                }
+            }
+            let chosen: Vec<i64> = match &opts.sampling {
+                None => Vec::<i64>::try_from(logprobs.argmax(-1, false).to_device(tch::Device::Cpu))?,
+                Some(s) => {
+                    let rows = Vec::<Vec<f32>>::try_from(logprobs.to_device(tch::Device::Cpu))?;
+                    rows.iter().map(|r| sample_token(r, s, &mut rng) as i64).collect()
+                }
+            };
+            let chosen_lp = Vec::<f32>::try_from(logprobs.gather(1, &Tensor::from_slice(&chosen).to_device(model.device).unsqueeze(1), false).squeeze_dim(1).to_device(tch::Device::Cpu))?;
+            let mut flow = Flow::Continue;
+            for i in 0..b {
+                if done[i] {
+                    continue;
+                }
+                if stops.contains(&chosen[i]) {
+                    done[i] = true;
+                    out[i].stop = StopReason::StopToken;
+                    continue;
+                }
+                let g = &mut out[i];
+                g.tokens.push(chosen[i]);
+                g.logprobs.push(chosen_lp[i]);
+                let text = self.processor.tokenizer.decode(&g.tokens, true)?;
+                // Hold back a trailing partial UTF-8 character (decoded as U+FFFD).
+                let stable = text.trim_end_matches('\u{FFFD}');
+                let delta = stable.get(g.text.len()..).unwrap_or("").to_string();
+                if stable.len() >= g.text.len() {
+                    g.text = stable.to_string();
+                }
+                if on_step(&TokenStep { sample: i, token: chosen[i], delta: &delta, logprob: chosen_lp[i] }) == Flow::Stop {
+                    flow = Flow::Stop;
+                }
+            }
+            if flow == Flow::Stop {
+                for (g, d) in out.iter_mut().zip(&done) {
+                    if !d {
+                        g.stop = StopReason::Cancelled;
+                    }
+                }
+                break;
+            }
+            if done.iter().all(|&d| d) || step + 1 == opts.max_new_tokens {
+                break;
+            }
+            // Finished rows keep decoding a pad token; their output is ignored.
+            let feed: Vec<i64> = chosen.iter().zip(&done).map(|(&c, &d)| if d { model.config.pad_token_id.unwrap_or(0) } else { c }).collect();
+            let hidden = model.step(&feed, &positions, &mut cache);
+            for p in positions.iter_mut() {
+                *p += 1;
+            }
+            last = model.logits(&hidden).squeeze_dim(1);
+        }
+        for g in out.iter_mut() {
+            g.text = self.processor.tokenizer.decode(&g.tokens, true)?;
+        }
+        Ok(out)
+    }
+
+    /// The token id each option label starts with (e.g. "A" -> id of "A").
+    pub fn option_token_ids(&self, labels: &[String]) -> Result<Vec<i64>> {
+        let tok = &self.processor.tokenizer;
+        let ids: Vec<i64> = labels
+            .iter()
+            .map(|l| {
+                tok.single_token(l)
+                    .or_else(|| tok.encode(l).ok().and_then(|v| v.first().copied()))
+                    .ok_or_else(|| anyhow::anyhow!("option label `{l}` does not tokenise"))
+            })
+            .collect::<Result<_>>()?;
+        for i in 0..ids.len() {
+            for j in i + 1..ids.len() {
+                if ids[i] == ids[j] {
+                    bail!("options `{}` and `{}` start with the same token; they cannot be scored apart", labels[i], labels[j]);
+                }
+            }
+        }
+        Ok(ids)
+    }
+
+    /// One forward pass per batch: the log-prob of each option's first token
+    /// as the answer's first token.
+    pub fn score_options(&self, prompts: &[&PreparedPrompt], labels: &[Vec<String>]) -> Result<Vec<OptionScores>> {
+        if prompts.len() != labels.len() {
+            bail!("{} prompts but {} option lists", prompts.len(), labels.len());
+        }
+        let _guard = tch::no_grad_guard();
+        let inputs = self.collate(prompts);
+        let mut cache = self.model.new_cache();
+        let hidden = self.model.prefill(&inputs, &mut cache)?;
+        let last = hidden.narrow(1, hidden.size()[1] - 1, 1).squeeze_dim(1);
+        let logprobs = self.model.logits(&last).to_kind(Kind::Float).log_softmax(-1, Kind::Float).to_device(tch::Device::Cpu);
+        labels
+            .iter()
+            .enumerate()
+            .map(|(i, ls)| {
+                let ids = self.option_token_ids(ls)?;
+                let row = logprobs.get(i as i64);
+                let lps: Vec<f32> = ids.iter().map(|&id| row.double_value(&[id]) as f32).collect();
+                let best = lps.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0);
+                Ok(OptionScores { labels: ls.clone(), token_ids: ids, logprobs: lps, best })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_p_keeps_the_head() {
+        let lps = [0.0f32, -10.0, -10.0, -10.0];
+        let s = Sampling { temperature: 1.0, top_p: 0.5, seed: 1 };
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        for _ in 0..20 {
+            assert_eq!(sample_token(&lps, &s, &mut rng), 0);
+        }
+        let flat = [0.0f32; 4];
+        let s = Sampling { temperature: 1.0, top_p: 1.0, seed: 1 };
+        let seen: std::collections::HashSet<usize> = (0..200).map(|_| sample_token(&flat, &s, &mut rng)).collect();
+        assert_eq!(seen.len(), 4);
+    }
+
+    #[test]
+    fn option_probabilities_sum_to_one() {
+        let s = OptionScores { labels: vec!["A".into(), "B".into()], token_ids: vec![1, 2], logprobs: vec![-1.0, -2.0], best: 0 };
+        let p = s.probabilities();
+        assert!((p[0] + p[1] - 1.0).abs() < 1e-6 && p[0] > p[1]);
+        assert_eq!(s.best_label(), "A");
+    }
+}

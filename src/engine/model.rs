@@ -1,0 +1,124 @@
+//! Qwen2.5-VL: the vision tower feeding the Qwen2 decoder, loaded from a
+//! Hugging Face checkpoint directory onto a device in a dtype.
+
+use super::config::ModelConfig;
+use super::inputs::ModelInputs;
+use super::layers::{Planner, TensorSource};
+use super::text::{KvCache, TextModel};
+use super::vision::VisionTower;
+use super::vision_layout::Grid;
+use super::weights::WeightFiles;
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+use tch::{Device, Kind, Tensor};
+
+pub struct Qwen25VL {
+    pub config: ModelConfig,
+    pub vision: VisionTower,
+    pub text: TextModel,
+    pub device: Device,
+    pub kind: Kind,
+}
+
+/// What loading cost.
+#[derive(Clone, Debug, Default)]
+pub struct LoadReport {
+    pub tensors: usize,
+    /// Bytes of the weights in the chosen dtype.
+    pub weight_bytes: u64,
+    pub seconds: f64,
+}
+
+struct Loader<'a> {
+    files: &'a WeightFiles,
+    kind: Kind,
+    device: Device,
+}
+
+impl TensorSource for Loader<'_> {
+    fn tensor(&mut self, name: &str, shape: &[i64]) -> Result<Tensor> {
+        Ok(self.files.load(name, shape, self.kind, self.device)?)
+    }
+}
+
+impl Qwen25VL {
+    fn build(src: &mut dyn TensorSource, cfg: &ModelConfig, device: Device) -> Result<(VisionTower, TextModel)> {
+        let vision = VisionTower::load(src, &cfg.vision, device)?;
+        let text = TextModel::load(src, &cfg.text, cfg.tie_word_embeddings, device)?;
+        Ok((vision, text))
+    }
+
+    /// Every (name, shape) this config needs.
+    pub fn plan(cfg: &ModelConfig) -> Result<Vec<(String, Vec<i64>)>> {
+        let mut planner = Planner::default();
+        Self::build(&mut planner, cfg, Device::Cpu)?;
+        Ok(planner.wanted)
+    }
+
+    pub fn load(dir: &Path, device: Device, kind: Kind) -> Result<(Qwen25VL, LoadReport)> {
+        let start = std::time::Instant::now();
+        let config = ModelConfig::load(dir)?;
+        let files = WeightFiles::open(dir)?;
+        let mut plan = Self::plan(&config)?;
+        // A tied checkpoint may still carry lm_head.weight; it is unused, not unexpected.
+        if config.tie_word_embeddings && files.contains("lm_head.weight") {
+            plan.push(("lm_head.weight".into(), vec![config.text.vocab_size, config.text.hidden_size]));
+        }
+        files.check(&plan, &[])?;
+        if !matches!(kind, Kind::Float | Kind::BFloat16 | Kind::Half | Kind::Double) {
+            bail!("dtype {kind:?} is not a floating-point type");
+        }
+        let _guard = tch::no_grad_guard();
+        let mut loader = Loader { files: &files, kind, device };
+        let (vision, text) = Self::build(&mut loader, &config, device).with_context(|| format!("loading weights from {}", dir.display()))?;
+        let report = LoadReport { tensors: plan.len(), weight_bytes: files.bytes_as(&plan, kind), seconds: start.elapsed().as_secs_f64() };
+        Ok((Qwen25VL { config, vision, text, device, kind }, report))
+    }
+
+    /// Merged vision embeddings [N/4, hidden] for patches of images with `grids`.
+    pub fn vision_embeds(&self, pixel_values: &Tensor, grids: &[Grid]) -> Tensor {
+        self.vision.forward(&pixel_values.to_device(self.device), grids)
+    }
+
+    /// Token embeddings with each image token replaced by its vision embedding.
+    pub fn input_embeds(&self, inputs: &ModelInputs, vision: Option<&Tensor>) -> Result<Tensor> {
+        let embeds = self.text.embed_tokens(&inputs.input_ids);
+        let Some(vision) = vision else { return Ok(embeds) };
+        let mask = inputs.input_ids.eq(self.config.image_token_id);
+        let n_tokens = i64::try_from(mask.sum(Kind::Int64))?;
+        if n_tokens != vision.size()[0] {
+            bail!("{n_tokens} image tokens in the prompt but {} vision embeddings", vision.size()[0]);
+        }
+        Ok(embeds.masked_scatter(&mask.unsqueeze(-1).expand_as(&embeds), &vision.to_kind(embeds.kind())))
+    }
+
+    /// The prompt's forward pass: final hidden states [B, L, D], filling `cache`.
+    pub fn prefill(&self, inputs: &ModelInputs, cache: &mut KvCache) -> Result<Tensor> {
+        let vision = inputs.pixel_values.as_ref().map(|p| self.vision_embeds(p, &inputs.grids));
+        self.prefill_with_vision(inputs, vision.as_ref(), cache)
+    }
+
+    /// `prefill` with precomputed vision embeddings (saliency reuses this).
+    pub fn prefill_with_vision(&self, inputs: &ModelInputs, vision: Option<&Tensor>, cache: &mut KvCache) -> Result<Tensor> {
+        let embeds = self.input_embeds(inputs, vision)?;
+        Ok(self.text.forward(&embeds, &inputs.positions, inputs.valid.as_ref(), cache))
+    }
+
+    /// One decoding step for tokens [B] at positions [B]: hidden [B, 1, D].
+    pub fn step(&self, tokens: &[i64], positions: &[i64], cache: &mut KvCache) -> Tensor {
+        let b = tokens.len() as i64;
+        let ids = Tensor::from_slice(tokens).reshape([b, 1]).to_device(self.device);
+        let pos = Tensor::from_slice(positions).reshape([1, b, 1]).expand([3, b, 1], false).to_device(self.device);
+        let embeds = self.text.embed_tokens(&ids);
+        let valid = cache.padded.then(|| Tensor::ones([b, 1], (Kind::Bool, self.device)));
+        self.text.forward(&embeds, &pos, valid.as_ref(), cache)
+    }
+
+    pub fn new_cache(&self) -> KvCache {
+        KvCache::new(self.text.num_layers())
+    }
+
+    pub fn logits(&self, hidden: &Tensor) -> Tensor {
+        self.text.logits(hidden)
+    }
+}

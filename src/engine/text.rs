@@ -1,0 +1,183 @@
+//! The Qwen2 decoder: grouped-query attention with q/k/v bias, RMSNorm,
+//! SwiGLU, multimodal rotary embedding and a KV cache.
+
+use super::config::TextConfig;
+use super::layers::{rotate_half, Activation, GatedMlp, Linear, RmsNorm, TensorSource};
+use anyhow::Result;
+use tch::{Device, Kind, Tensor};
+
+pub struct DecoderLayer {
+    input_norm: RmsNorm,
+    post_norm: RmsNorm,
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
+    mlp: GatedMlp,
+}
+
+pub struct TextModel {
+    pub cfg: TextConfig,
+    pub embed: Tensor,
+    layers: Vec<DecoderLayer>,
+    norm: RmsNorm,
+    /// `None` when the output projection is tied to the embedding.
+    lm_head: Option<Tensor>,
+    inv_freq: Tensor,
+}
+
+/// Keys and values of every layer for the tokens seen so far, plus which of
+/// those tokens are real (left padding is not).
+pub struct KvCache {
+    pub layers: Vec<Option<(Tensor, Tensor)>>,
+    /// [B, T] bool: keys that may be attended to.
+    pub key_valid: Option<Tensor>,
+    pub padded: bool,
+}
+
+impl KvCache {
+    pub fn new(layers: usize) -> KvCache {
+        KvCache { layers: (0..layers).map(|_| None).collect(), key_valid: None, padded: false }
+    }
+    pub fn len(&self) -> i64 {
+        self.layers.first().and_then(|l| l.as_ref()).map(|(k, _)| k.size()[2]).unwrap_or(0)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl TextModel {
+    pub fn load(src: &mut dyn TensorSource, cfg: &TextConfig, tied: bool, device: Device) -> Result<TextModel> {
+        let (d, hd) = (cfg.hidden_size, cfg.head_dim());
+        let act = Activation::parse(&cfg.hidden_act)?;
+        let embed = src.tensor("model.embed_tokens.weight", &[cfg.vocab_size, d])?;
+        let mut layers = Vec::new();
+        for i in 0..cfg.num_hidden_layers {
+            let p = format!("model.layers.{i}");
+            layers.push(DecoderLayer {
+                input_norm: RmsNorm::load(src, &format!("{p}.input_layernorm"), d, cfg.rms_norm_eps)?,
+                post_norm: RmsNorm::load(src, &format!("{p}.post_attention_layernorm"), d, cfg.rms_norm_eps)?,
+                q: Linear::load(src, &format!("{p}.self_attn.q_proj"), d, cfg.num_attention_heads * hd, true)?,
+                k: Linear::load(src, &format!("{p}.self_attn.k_proj"), d, cfg.num_key_value_heads * hd, true)?,
+                v: Linear::load(src, &format!("{p}.self_attn.v_proj"), d, cfg.num_key_value_heads * hd, true)?,
+                o: Linear::load(src, &format!("{p}.self_attn.o_proj"), cfg.num_attention_heads * hd, d, false)?,
+                mlp: GatedMlp::load(src, &format!("{p}.mlp"), d, cfg.intermediate_size, false, act)?,
+            });
+        }
+        let norm = RmsNorm::load(src, "model.norm", d, cfg.rms_norm_eps)?;
+        let lm_head = if tied { None } else { Some(src.tensor("lm_head.weight", &[cfg.vocab_size, d])?) };
+        let inv: Vec<f32> = (0..hd).step_by(2).map(|i| 1.0 / (cfg.rope_theta.powf(i as f64 / hd as f64)) as f32).collect();
+        Ok(TextModel { cfg: cfg.clone(), embed, layers, norm, lm_head, inv_freq: Tensor::from_slice(&inv).to_device(device) })
+    }
+
+    pub fn num_layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    pub fn embed_tokens(&self, ids: &Tensor) -> Tensor {
+        Tensor::embedding(&self.embed, ids, -1, false, false)
+    }
+
+    /// cos/sin [B, L, head_dim] from positions [3, B, L]: each frequency band
+    /// takes its angle from the t, h or w axis per `mrope_section`.
+    fn rotary(&self, positions: &Tensor, kind: Kind) -> (Tensor, Tensor) {
+        let freqs = positions.to_kind(Kind::Float).unsqueeze(-1) * &self.inv_freq; // [3, B, L, hd/2]
+        let mut parts = Vec::new();
+        let mut start = 0;
+        for (i, &len) in self.cfg.mrope_section.iter().enumerate() {
+            parts.push(freqs.get(i as i64 % 3).narrow(-1, start, len));
+            start += len;
+        }
+        let half = Tensor::cat(&parts, -1);
+        let angles = Tensor::cat(&[&half, &half], -1);
+        (angles.cos().to_kind(kind), angles.sin().to_kind(kind))
+    }
+
+    /// Runs the decoder over `embeds` [B, L, D] at `positions` [3, B, L],
+    /// appending to `cache`. `valid` [B, L] marks real (non-pad) tokens.
+    /// Returns the final-normed hidden states [B, L, D].
+    pub fn forward(&self, embeds: &Tensor, positions: &Tensor, valid: Option<&Tensor>, cache: &mut KvCache) -> Tensor {
+        let (b, l) = (embeds.size()[0], embeds.size()[1]);
+        let device = embeds.device();
+        let past = cache.len();
+        if let Some(v) = valid {
+            let all_valid = bool::try_from(v.all()).unwrap_or(false);
+            cache.padded |= !all_valid;
+            cache.key_valid = Some(match cache.key_valid.take() {
+                Some(prev) => Tensor::cat(&[prev, v.to_kind(Kind::Bool)], 1),
+                None => v.to_kind(Kind::Bool),
+            });
+        } else {
+            let ones = Tensor::ones([b, l], (Kind::Bool, device));
+            cache.key_valid = Some(match cache.key_valid.take() {
+                Some(prev) => Tensor::cat(&[prev, ones], 1),
+                None => ones,
+            });
+        }
+        let mask = self.attention_mask(cache, past, l, device);
+        let (cos, sin) = self.rotary(positions, embeds.kind());
+        let (cos, sin) = (cos.unsqueeze(1), sin.unsqueeze(1));
+        let mut h = embeds.shallow_clone();
+        for (i, layer) in self.layers.iter().enumerate() {
+            h = layer.forward(&h, &cos, &sin, &self.cfg, &mut cache.layers[i], mask.as_ref(), past == 0 && l > 1);
+        }
+        self.norm.forward(&h)
+    }
+
+    /// The mask for this step, or None when plain causal (or no) masking is exact.
+    fn attention_mask(&self, cache: &KvCache, past: i64, l: i64, device: Device) -> Option<Tensor> {
+        if !cache.padded && (past == 0 || l == 1) {
+            return None; // is_causal covers prefill; one new token sees every key
+        }
+        let total = past + l;
+        let q_pos = Tensor::arange_start(past, total, (Kind::Int64, device)).unsqueeze(1);
+        let k_pos = Tensor::arange(total, (Kind::Int64, device)).unsqueeze(0);
+        let causal = k_pos.le_tensor(&q_pos); // [l, total]
+        let keys = cache.key_valid.as_ref().expect("key_valid set").unsqueeze(1).unsqueeze(1); // [B,1,1,total]
+        // A pad query would see no key at all; let it see itself so softmax stays finite.
+        let diagonal = k_pos.eq_tensor(&q_pos);
+        let allowed = causal.unsqueeze(0).unsqueeze(0).logical_and(&keys).logical_or(&diagonal.unsqueeze(0).unsqueeze(0));
+        Some(allowed)
+    }
+
+    /// Logits [.., vocab] for hidden states [.., D].
+    pub fn logits(&self, hidden: &Tensor) -> Tensor {
+        hidden.linear::<Tensor>(self.lm_head.as_ref().unwrap_or(&self.embed), None)
+    }
+}
+
+impl DecoderLayer {
+    #[allow(clippy::too_many_arguments)]
+    fn forward(&self, x: &Tensor, cos: &Tensor, sin: &Tensor, cfg: &TextConfig, cache: &mut Option<(Tensor, Tensor)>, mask: Option<&Tensor>, causal: bool) -> Tensor {
+        let h = x + self.attention(&self.input_norm.forward(x), cos, sin, cfg, cache, mask, causal);
+        &h + self.mlp.forward(&self.post_norm.forward(&h))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn attention(&self, x: &Tensor, cos: &Tensor, sin: &Tensor, cfg: &TextConfig, cache: &mut Option<(Tensor, Tensor)>, mask: Option<&Tensor>, causal: bool) -> Tensor {
+        let (b, l) = (x.size()[0], x.size()[1]);
+        let hd = cfg.head_dim();
+        let split = |t: Tensor, heads: i64| t.reshape([b, l, heads, hd]).transpose(1, 2);
+        let q = split(self.q.forward(x), cfg.num_attention_heads);
+        let k = split(self.k.forward(x), cfg.num_key_value_heads);
+        let v = split(self.v.forward(x), cfg.num_key_value_heads);
+        let q = &q * cos + rotate_half(&q) * sin;
+        let k = &k * cos + rotate_half(&k) * sin;
+        let (k, v) = match cache.take() {
+            Some((pk, pv)) => (Tensor::cat(&[pk, k], 2), Tensor::cat(&[pv, v], 2)),
+            None => (k, v),
+        };
+        *cache = Some((k.shallow_clone(), v.shallow_clone()));
+        let groups = cfg.num_attention_heads / cfg.num_key_value_heads;
+        let repeat = |t: &Tensor| -> Tensor {
+            if groups == 1 {
+                return t.shallow_clone();
+            }
+            let s = t.size();
+            t.unsqueeze(2).expand([s[0], s[1], groups, s[2], s[3]], false).reshape([s[0], s[1] * groups, s[2], s[3]])
+        };
+        let out = Tensor::scaled_dot_product_attention(&q, &repeat(&k), &repeat(&v), mask, 0.0, causal && mask.is_none(), None, false);
+        self.o.forward(&out.transpose(1, 2).reshape([b, l, -1]))
+    }
+}

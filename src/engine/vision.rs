@@ -1,0 +1,169 @@
+//! The Qwen2.5-VL vision tower: linear patch embedding, 2D rotary
+//! embedding, window attention packed into one batched call, full attention
+//! in `fullatt_block_indexes`, and the 2x2 patch merger.
+
+use super::config::VisionConfig;
+use super::layers::{rotate_half, Activation, GatedMlp, Linear, RmsNorm, TensorSource};
+use super::vision_layout::{frame_seqlens, inverse, rotary_positions, window_layout, Grid};
+use anyhow::Result;
+use tch::{Device, Kind, Tensor};
+
+pub struct VisionBlock {
+    norm1: RmsNorm,
+    norm2: RmsNorm,
+    qkv: Linear,
+    proj: Linear,
+    mlp: GatedMlp,
+}
+
+pub struct PatchMerger {
+    ln_q: RmsNorm,
+    fc1: Linear,
+    fc2: Linear,
+}
+
+pub struct VisionTower {
+    pub cfg: VisionConfig,
+    /// The Conv3d kernel flattened to [hidden, C*T*P*P]: stride == kernel, so it is a linear map.
+    patch_embed: Tensor,
+    blocks: Vec<VisionBlock>,
+    merger: PatchMerger,
+    inv_freq: Tensor,
+}
+
+/// Variable-length segments of one sequence packed into a padded batch:
+/// `gather` picks each slot's token (pads point at token 0), `key_mask`
+/// hides the pads, `valid` reads the real slots back in sequence order.
+pub struct Packing {
+    segments: i64,
+    max_len: i64,
+    gather: Tensor,
+    key_mask: Option<Tensor>,
+    valid: Tensor,
+}
+
+impl Packing {
+    pub fn new(cu: &[i64], device: Device) -> Packing {
+        let lens: Vec<i64> = cu.windows(2).map(|w| w[1] - w[0]).collect();
+        let max_len = lens.iter().copied().max().unwrap_or(0);
+        let segments = lens.len() as i64;
+        let mut gather = Vec::with_capacity((segments * max_len) as usize);
+        let mut mask = Vec::with_capacity(gather.capacity());
+        let mut valid = Vec::new();
+        for (s, (&start, &len)) in cu.iter().zip(&lens).enumerate() {
+            for j in 0..max_len {
+                let real = j < len;
+                gather.push(if real { start + j } else { 0 });
+                mask.push(real);
+                if real {
+                    valid.push(s as i64 * max_len + j);
+                }
+            }
+        }
+        let ragged = lens.iter().any(|&l| l != max_len);
+        Packing {
+            segments,
+            max_len,
+            gather: Tensor::from_slice(&gather).to_device(device),
+            key_mask: ragged.then(|| Tensor::from_slice(&mask).to_device(device).reshape([segments, 1, 1, max_len])),
+            valid: Tensor::from_slice(&valid).to_device(device),
+        }
+    }
+}
+
+impl VisionTower {
+    pub fn load(src: &mut dyn TensorSource, cfg: &VisionConfig, device: Device) -> Result<VisionTower> {
+        let d = cfg.hidden_size;
+        let act = Activation::parse(&cfg.hidden_act)?;
+        let patch_embed = src.tensor("visual.patch_embed.proj.weight", &[d, cfg.patch_dim()])?;
+        let mut blocks = Vec::new();
+        for i in 0..cfg.depth {
+            let p = format!("visual.blocks.{i}");
+            blocks.push(VisionBlock {
+                norm1: RmsNorm::load(src, &format!("{p}.norm1"), d, 1e-6)?,
+                norm2: RmsNorm::load(src, &format!("{p}.norm2"), d, 1e-6)?,
+                qkv: Linear::load(src, &format!("{p}.attn.qkv"), d, 3 * d, true)?,
+                proj: Linear::load(src, &format!("{p}.attn.proj"), d, d, true)?,
+                mlp: GatedMlp::load(src, &format!("{p}.mlp"), d, cfg.intermediate_size, true, act)?,
+            });
+        }
+        let merged = d * cfg.spatial_merge_size * cfg.spatial_merge_size;
+        let merger = PatchMerger {
+            ln_q: RmsNorm::load(src, "visual.merger.ln_q", d, 1e-6)?,
+            fc1: Linear::load(src, "visual.merger.mlp.0", merged, merged, true)?,
+            fc2: Linear::load(src, "visual.merger.mlp.2", merged, cfg.out_hidden_size, true)?,
+        };
+        // Axial rope: a quarter of the head dim for each of h and w.
+        let spatial = cfg.head_dim() / 2;
+        let inv: Vec<f32> = (0..spatial).step_by(2).map(|i| 1.0 / (cfg.rope_theta.powf(i as f64 / spatial as f64)) as f32).collect();
+        Ok(VisionTower { cfg: cfg.clone(), patch_embed, blocks, merger, inv_freq: Tensor::from_slice(&inv).to_device(device) })
+    }
+
+    /// pixel_values [N, C*T*P*P] -> merged embeddings [N/4, out_hidden], in image order.
+    pub fn forward(&self, pixel_values: &Tensor, grids: &[Grid]) -> Tensor {
+        let device = pixel_values.device();
+        let kind = self.patch_embed.kind();
+        let merge = self.cfg.spatial_merge_size;
+        let unit = merge * merge;
+        let window_merged = self.cfg.window_size / merge / self.cfg.patch_size;
+
+        let x = pixel_values.to_kind(kind).linear::<Tensor>(&self.patch_embed, None);
+        let n = x.size()[0];
+        let layout = window_layout(grids, merge, window_merged);
+        let window_index = Tensor::from_slice(&layout.window_index).to_device(device);
+        let to_windows = |t: &Tensor| -> Tensor {
+            let last = t.size()[1];
+            t.reshape([n / unit, unit, last]).index_select(0, &window_index).reshape([n, last])
+        };
+        let x = to_windows(&x);
+
+        let pos: Vec<i64> = rotary_positions(grids, merge).into_iter().flatten().collect();
+        let pos = Tensor::from_slice(&pos).to_device(device).reshape([n, 2]).to_kind(Kind::Float);
+        let freqs = pos.unsqueeze(-1) * self.inv_freq.unsqueeze(0).unsqueeze(0); // [n, 2, hd/4]
+        let half = Tensor::cat(&[freqs.select(1, 0), freqs.select(1, 1)], -1);
+        let angles = to_windows(&Tensor::cat(&[&half, &half], -1));
+        let (cos, sin) = (angles.cos().unsqueeze(1), angles.sin().unsqueeze(1)); // [n, 1, hd]
+
+        let windows = Packing::new(&layout.cu_window_seqlens, device);
+        let frames = Packing::new(&frame_seqlens(grids), device);
+        let mut x = x;
+        for (i, block) in self.blocks.iter().enumerate() {
+            let packing = if self.cfg.fullatt_block_indexes.contains(&(i as i64)) { &frames } else { &windows };
+            x = block.forward(&x, &cos, &sin, packing, self.cfg.num_heads);
+        }
+        let merged = self.merger.forward(&x, self.cfg.hidden_size * unit);
+        let reverse = Tensor::from_slice(&inverse(&layout.window_index)).to_device(device);
+        merged.index_select(0, &reverse)
+    }
+}
+
+impl VisionBlock {
+    fn forward(&self, x: &Tensor, cos: &Tensor, sin: &Tensor, packing: &Packing, heads: i64) -> Tensor {
+        let h = x + self.attention(&self.norm1.forward(x), cos, sin, packing, heads);
+        &h + self.mlp.forward(&self.norm2.forward(&h))
+    }
+
+    fn attention(&self, x: &Tensor, cos: &Tensor, sin: &Tensor, packing: &Packing, heads: i64) -> Tensor {
+        let (n, d) = (x.size()[0], x.size()[1]);
+        let hd = d / heads;
+        let kind = x.kind();
+        let qkv = self.qkv.forward(x).reshape([n, 3, heads, hd]).permute([1, 0, 2, 3]);
+        let rope = |t: Tensor| -> Tensor {
+            let t = t.to_kind(Kind::Float);
+            (&t * cos + rotate_half(&t) * sin).to_kind(kind)
+        };
+        let (q, k, v) = (rope(qkv.get(0)), rope(qkv.get(1)), qkv.get(2));
+        // [n, heads, hd] -> [segments, heads, max_len, hd]
+        let pack = |t: &Tensor| t.index_select(0, &packing.gather).reshape([packing.segments, packing.max_len, heads, hd]).transpose(1, 2);
+        let out = Tensor::scaled_dot_product_attention(&pack(&q), &pack(&k), &pack(&v), packing.key_mask.as_ref(), 0.0, false, None, false);
+        let out = out.transpose(1, 2).reshape([packing.segments * packing.max_len, d]).index_select(0, &packing.valid);
+        self.proj.forward(&out)
+    }
+}
+
+impl PatchMerger {
+    fn forward(&self, x: &Tensor, merged_dim: i64) -> Tensor {
+        let h = self.ln_q.forward(x).reshape([-1, merged_dim]);
+        self.fc2.forward(&self.fc1.forward(&h).gelu("none"))
+    }
+}

@@ -1,0 +1,227 @@
+//! Safetensors weights, memory-mapped: single-file or sharded through
+//! `model.safetensors.index.json`, in either name layout.
+//!
+//! Tensors are copied out of the map one at a time, converted to the chosen
+//! dtype and device, and their pages are then dropped from the map
+//! (MADV_DONTNEED) so the peak resident size stays close to the loaded weights.
+
+use memmap2::{Mmap, UncheckedAdvice};
+use safetensors::{tensor::TensorInfo, Dtype, SafeTensors};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use tch::{Device, Kind, Tensor};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WeightError {
+    #[error("{dir}: no model.safetensors or model.safetensors.index.json")]
+    NoWeights { dir: PathBuf },
+    #[error("{file}: {problem}")]
+    File { file: PathBuf, problem: String },
+    #[error("weights in {dir} do not fit the config:\n{report}")]
+    Mismatch { dir: PathBuf, report: String },
+}
+
+struct MappedFile {
+    path: PathBuf,
+    map: Mmap,
+    /// Byte offset of the data section (8 + header length).
+    data_start: usize,
+}
+
+struct Entry {
+    file: usize,
+    info: TensorInfo,
+    /// The name as stored in the file, for messages.
+    stored: String,
+}
+
+/// The tensors of a checkpoint, by canonical name (`visual.*`, `model.*`, `lm_head.*`).
+pub struct WeightFiles {
+    dir: PathBuf,
+    files: Vec<MappedFile>,
+    entries: BTreeMap<String, Entry>,
+}
+
+/// Maps both layouts onto one: `model.visual.X` -> `visual.X`,
+/// `model.language_model.X` -> `model.X`.
+pub fn canonical_name(name: &str) -> String {
+    if let Some(rest) = name.strip_prefix("model.visual.") {
+        format!("visual.{rest}")
+    } else if let Some(rest) = name.strip_prefix("model.language_model.") {
+        format!("model.{rest}")
+    } else {
+        name.to_string()
+    }
+}
+
+fn kind_of(dtype: Dtype) -> Option<Kind> {
+    Some(match dtype {
+        Dtype::F32 => Kind::Float,
+        Dtype::BF16 => Kind::BFloat16,
+        Dtype::F16 => Kind::Half,
+        Dtype::F64 => Kind::Double,
+        Dtype::I64 => Kind::Int64,
+        Dtype::I32 => Kind::Int,
+        Dtype::U8 => Kind::Uint8,
+        Dtype::I8 => Kind::Int8,
+        Dtype::BOOL => Kind::Bool,
+        _ => return None,
+    })
+}
+
+impl WeightFiles {
+    pub fn open(dir: &Path) -> Result<WeightFiles, WeightError> {
+        let index = dir.join("model.safetensors.index.json");
+        let single = dir.join("model.safetensors");
+        let shard_names: Vec<String> = if index.exists() {
+            let text = std::fs::read_to_string(&index).map_err(|e| WeightError::File { file: index.clone(), problem: e.to_string() })?;
+            let v: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| WeightError::File { file: index.clone(), problem: format!("not valid JSON: {e}") })?;
+            let map = v.get("weight_map").and_then(|m| m.as_object()).ok_or_else(|| WeightError::File {
+                file: index.clone(),
+                problem: "field `weight_map`: missing or not an object".into(),
+            })?;
+            let mut names: Vec<String> = map.values().filter_map(|s| s.as_str().map(str::to_string)).collect();
+            names.sort();
+            names.dedup();
+            names
+        } else if single.exists() {
+            vec!["model.safetensors".into()]
+        } else {
+            return Err(WeightError::NoWeights { dir: dir.into() });
+        };
+        let mut files = Vec::new();
+        let mut entries = BTreeMap::new();
+        for name in shard_names {
+            let path = dir.join(&name);
+            let file = std::fs::File::open(&path).map_err(|e| WeightError::File { file: path.clone(), problem: e.to_string() })?;
+            // SAFETY: the checkpoint is opened read-only and not expected to change while loaded.
+            let map = unsafe { Mmap::map(&file) }.map_err(|e| WeightError::File { file: path.clone(), problem: format!("cannot map: {e}") })?;
+            let (header_len, meta) =
+                SafeTensors::read_metadata(&map).map_err(|e| WeightError::File { file: path.clone(), problem: format!("not a safetensors file: {e:?}") })?;
+            let idx = files.len();
+            for (stored, info) in meta.tensors() {
+                let canon = canonical_name(&stored);
+                if let Some(prev) = entries.insert(canon.clone(), Entry { file: idx, info: info.clone(), stored: stored.clone() }) {
+                    return Err(WeightError::File {
+                        file: path,
+                        problem: format!("tensor `{stored}` duplicates `{}` (same name in another layout or shard)", prev.stored),
+                    });
+                }
+            }
+            files.push(MappedFile { path, map, data_start: 8 + header_len });
+        }
+        Ok(WeightFiles { dir: dir.into(), files, entries })
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.entries.keys().map(String::as_str)
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.entries.contains_key(name)
+    }
+
+    /// The stored shape of a tensor, if present.
+    pub fn shape(&self, name: &str) -> Option<Vec<i64>> {
+        self.entries.get(name).map(|e| e.info.shape.iter().map(|&d| d as i64).collect())
+    }
+
+    /// Bytes the tensors in `names` take once converted to `kind`.
+    pub fn bytes_as(&self, names: &[(String, Vec<i64>)], kind: Kind) -> u64 {
+        names.iter().filter_map(|(n, _)| self.entries.get(n)).map(|e| e.info.shape.iter().product::<usize>() as u64 * kind.elt_size_in_bytes() as u64).sum()
+    }
+
+    /// Checks a planned set of (name, shape) against the files and lists every
+    /// missing, unexpected and mis-shaped tensor. `optional` names may be absent;
+    /// a present tensor may also be a flattened view of the planned shape
+    /// (the patch embedding is stored as a Conv3d kernel and used as a linear map).
+    pub fn check(&self, plan: &[(String, Vec<i64>)], optional: &[&str]) -> Result<(), WeightError> {
+        let planned: HashMap<&str, &Vec<i64>> = plan.iter().map(|(n, s)| (n.as_str(), s)).collect();
+        let mut missing = Vec::new();
+        let mut mismatched = Vec::new();
+        for (name, shape) in plan {
+            match self.entries.get(name) {
+                None if optional.contains(&name.as_str()) => {}
+                None => missing.push(name.clone()),
+                Some(e) => {
+                    let stored: Vec<i64> = e.info.shape.iter().map(|&d| d as i64).collect();
+                    let numel = |s: &[i64]| s.iter().product::<i64>();
+                    let flat_ok = shape.len() == 2 && stored.len() > 2 && stored[0] == shape[0] && numel(&stored) == numel(shape);
+                    if &stored != shape && !flat_ok {
+                        mismatched.push(format!("{} is {stored:?}, config says {shape:?}", e.stored));
+                    } else if kind_of(e.info.dtype).is_none() {
+                        mismatched.push(format!("{} has unsupported dtype {:?}", e.stored, e.info.dtype));
+                    }
+                }
+            }
+        }
+        let unexpected: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|(n, _)| !planned.contains_key(n.as_str()) && !n.ends_with("rotary_emb.inv_freq"))
+            .map(|(_, e)| e.stored.clone())
+            .collect();
+        if missing.is_empty() && unexpected.is_empty() && mismatched.is_empty() {
+            return Ok(());
+        }
+        let mut report = String::new();
+        for (title, list) in [("missing", &missing), ("unexpected", &unexpected), ("shape mismatch", &mismatched)] {
+            if list.is_empty() {
+                continue;
+            }
+            report.push_str(&format!("  {title} ({}):\n", list.len()));
+            for item in list.iter().take(25) {
+                report.push_str(&format!("    {item}\n"));
+            }
+            if list.len() > 25 {
+                report.push_str(&format!("    ... and {} more\n", list.len() - 25));
+            }
+        }
+        Err(WeightError::Mismatch { dir: self.dir.clone(), report: report.trim_end().to_string() })
+    }
+
+    /// Copies one tensor out of the map into `kind` on `device`, reshaped to
+    /// `shape`, then releases its mapped pages.
+    pub fn load(&self, name: &str, shape: &[i64], kind: Kind, device: Device) -> Result<Tensor, WeightError> {
+        let e = self.entries.get(name).ok_or_else(|| WeightError::Mismatch { dir: self.dir.clone(), report: format!("  missing: {name}") })?;
+        let f = &self.files[e.file];
+        let (start, end) = (f.data_start + e.info.data_offsets.0, f.data_start + e.info.data_offsets.1);
+        let bytes = f.map.get(start..end).ok_or_else(|| WeightError::File {
+            file: f.path.clone(),
+            problem: format!("tensor `{}` runs past the end of the file", e.stored),
+        })?;
+        let stored_kind = kind_of(e.info.dtype).ok_or_else(|| WeightError::File { file: f.path.clone(), problem: format!("tensor `{}`: unsupported dtype {:?}", e.stored, e.info.dtype) })?;
+        let stored_shape: Vec<i64> = e.info.shape.iter().map(|&d| d as i64).collect();
+        let expected = stored_shape.iter().product::<i64>() as usize * stored_kind.elt_size_in_bytes();
+        if bytes.len() != expected {
+            return Err(WeightError::File {
+                file: f.path.clone(),
+                problem: format!("tensor `{}`: {} bytes for shape {stored_shape:?} {:?}", e.stored, bytes.len(), e.info.dtype),
+            });
+        }
+        let t = Tensor::f_from_data_size(bytes, &stored_shape, stored_kind)
+            .map_err(|err| WeightError::File { file: f.path.clone(), problem: format!("tensor `{}`: {err}", e.stored) })?;
+        // Convert on the target device: bf16 -> f32 on a GPU is cheaper there.
+        let t = t.to_device(device).to_kind(kind).reshape(shape);
+        // SAFETY: the map is read-only and file-backed, so dropped pages are
+        // simply re-read from the file if touched again.
+        unsafe {
+            let _ = f.map.unchecked_advise_range(UncheckedAdvice::DontNeed, start, end - start);
+        }
+        Ok(t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_names() {
+        assert_eq!(canonical_name("model.visual.blocks.0.attn.qkv.weight"), "visual.blocks.0.attn.qkv.weight");
+        assert_eq!(canonical_name("model.language_model.layers.1.mlp.up_proj.weight"), "model.layers.1.mlp.up_proj.weight");
+        assert_eq!(canonical_name("model.layers.1.mlp.up_proj.weight"), "model.layers.1.mlp.up_proj.weight");
+        assert_eq!(canonical_name("lm_head.weight"), "lm_head.weight");
+    }
+}

@@ -1,0 +1,174 @@
+//! flipscope's Qwen2.5-VL against transformers on tiny random checkpoints
+//! (f32, CPU). See tests/parity/make_fixtures.py for what each case covers.
+
+mod common;
+
+use common::parity::*;
+use flipscope::engine::{vision_layout::Grid, Engine, Flow, GenerateOptions, PreparedPrompt, ResizePolicy};
+use tch::{Device, Kind, Tensor};
+
+fn engine(case: &str) -> Engine {
+    Engine::load(&case_dir(case).join("model"), Device::Cpu, Kind::Float).expect("load engine")
+}
+
+fn images(case: &str) -> Vec<image::DynamicImage> {
+    let j = case_json(case);
+    j["images"].as_array().unwrap().iter().map(|f| image::open(case_dir(case).join("images").join(f.as_str().unwrap())).unwrap()).collect()
+}
+
+fn grids(r: &Reference) -> Vec<Grid> {
+    Vec::<Vec<i64>>::try_from(r.get("image_grid_thw")).unwrap().into_iter().map(|g| [g[0], g[1], g[2]]).collect()
+}
+
+/// Our prompt with the reference's pixel values swapped in, so model
+/// numerics are compared on identical inputs.
+fn prompt_with_reference_pixels(e: &Engine, case: &str, r: &Reference) -> PreparedPrompt {
+    let text = case_json(case)["prompt"].as_str().unwrap().to_string();
+    let mut p = e.processor.prepare(&images(case), &text, &ResizePolicy::Auto).unwrap();
+    let pv = r.get("pixel_values");
+    let mut row = 0;
+    for img in p.images.iter_mut() {
+        let n = img.num_patches() as i64;
+        img.values = Vec::<f32>::try_from(pv.narrow(0, row, n).flatten(0, -1)).unwrap();
+        row += n;
+    }
+    p
+}
+
+#[test]
+fn vision_tower_matches_transformers() {
+    for case in CASES {
+        let e = engine(case);
+        let r = Reference::load(case);
+        let out = tch::no_grad(|| e.model.vision_embeds(&r.get("pixel_values"), &grids(&r)));
+        let d = max_abs_diff(&out, &r.get("vision_embeds"));
+        assert!(d <= 1e-4, "{case}: vision output max abs diff {d}");
+    }
+}
+
+#[test]
+fn prompt_building_matches_the_hf_processor() {
+    for case in CASES {
+        let e = engine(case);
+        let r = Reference::load(case);
+        let j = case_json(case);
+        let p = e.processor.prepare(&images(case), j["prompt"].as_str().unwrap(), &ResizePolicy::Auto).unwrap();
+        assert_eq!(p.chat_text, j["chat_text"].as_str().unwrap(), "{case}: chat template");
+        assert_eq!(p.input_ids, Vec::<i64>::try_from(r.get("input_ids").flatten(0, -1)).unwrap(), "{case}: input ids");
+        assert_eq!(p.grids(), grids(&r), "{case}: grid_thw");
+        let pos = r.get("position_ids");
+        for axis in 0..3 {
+            assert_eq!(p.positions[axis], Vec::<i64>::try_from(pos.get(axis as i64).flatten(0, -1)).unwrap(), "{case}: position axis {axis}");
+        }
+        // The reference really is 3D: h and w differ from t on image tokens.
+        assert_ne!(p.positions[1], p.positions[2]);
+        assert_eq!(p.rope_delta, r.get("rope_deltas").int64_value(&[0, 0]), "{case}: rope delta");
+
+        let ours: Vec<f32> = p.images.iter().flat_map(|i| i.values.iter().copied()).collect();
+        let ours = Tensor::from_slice(&ours).reshape([-1, 1176]);
+        let theirs = r.get("pixel_values");
+        let mean = (&ours - &theirs).abs().mean(Kind::Float).double_value(&[]);
+        assert!(mean <= 1e-2, "{case}: pixel_values mean abs diff {mean} through the resize");
+        // An image already at its target size is not resampled at all.
+        if case == "v5_sharded_two_images" {
+            let n = p.images[0].num_patches() as i64;
+            assert_eq!(p.images[0].resized, p.images[0].original);
+            let d = max_abs_diff(&ours.narrow(0, 0, n), &theirs.narrow(0, 0, n));
+            assert!(d <= 1e-6, "exact-size image differs by {d}");
+        }
+    }
+}
+
+#[test]
+fn logits_and_greedy_tokens_match_transformers() {
+    for case in CASES {
+        let e = engine(case);
+        let r = Reference::load(case);
+        let p = prompt_with_reference_pixels(&e, case, &r);
+        let inputs = e.collate(&[&p]);
+        let logits = tch::no_grad(|| {
+            let mut cache = e.model.new_cache();
+            e.model.logits(&e.model.prefill(&inputs, &mut cache).unwrap())
+        });
+        let d = max_abs_diff(&logits, &r.get("logits"));
+        assert!(d <= 1e-4, "{case}: logits max abs diff {d}");
+
+        let opts = GenerateOptions { max_new_tokens: 8, stop_ids: Some(vec![]), ..Default::default() };
+        let mut streamed = Vec::new();
+        let g = e.generate(&[&p], &opts, &mut |s| {
+            streamed.push(s.token);
+            Flow::Continue
+        }).unwrap();
+        let want = Vec::<i64>::try_from(r.get("generated_ids").flatten(0, -1)).unwrap();
+        assert_eq!(g[0].tokens, want, "{case}: greedy tokens");
+        assert_eq!(streamed, want, "{case}: streamed tokens");
+        assert_eq!(g[0].logprobs.len(), 8);
+        // The first token's log-prob is the top-1 of the reported distribution.
+        let top = &g[0].first_token_top;
+        assert_eq!(top[0].id, want[0]);
+        assert!((top[0].logprob - g[0].logprobs[0]).abs() < 1e-5);
+        assert!(top.windows(2).all(|w| w[0].logprob >= w[1].logprob));
+    }
+}
+
+#[test]
+fn score_options_ranks_like_the_full_logits() {
+    for case in CASES {
+        let e = engine(case);
+        let r = Reference::load(case);
+        let p = prompt_with_reference_pixels(&e, case, &r);
+        let labels: Vec<String> = ["A", "B", "C", "D"].iter().map(|s| s.to_string()).collect();
+        let s = &e.score_options(&[&p], std::slice::from_ref(&labels)).unwrap()[0];
+        let logits = r.get("logits");
+        let last = logits.get(0).get(logits.size()[1] - 1).log_softmax(-1, Kind::Float);
+        let want: Vec<f64> = s.token_ids.iter().map(|&id| last.double_value(&[id])).collect();
+        for (got, want) in s.logprobs.iter().zip(&want) {
+            assert!((*got as f64 - want).abs() < 1e-4, "{case}: option logprob {got} vs {want}");
+        }
+        let best = want.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
+        assert_eq!(s.best, best, "{case}: best option");
+    }
+}
+
+#[test]
+fn batched_equals_one_by_one() {
+    // Two prompts of different lengths (one and two images) on one model.
+    let case = "v5_sharded_two_images";
+    let e = engine(case);
+    let imgs = images(case);
+    let long = e.processor.prepare(&imgs, "Is the red cube to the left of the blue ball? Answer with the option's letter.", &ResizePolicy::Auto).unwrap();
+    let short = e.processor.prepare(&imgs[1..], "Where is the dog?", &ResizePolicy::Auto).unwrap();
+    assert_ne!(long.len(), short.len());
+    let last_logits = |prompts: &[&PreparedPrompt]| {
+        tch::no_grad(|| {
+            let inputs = e.collate(prompts);
+            let mut cache = e.model.new_cache();
+            let h = e.model.prefill(&inputs, &mut cache).unwrap();
+            e.model.logits(&h.narrow(1, h.size()[1] - 1, 1))
+        })
+    };
+    let batch = last_logits(&[&short, &long]);
+    for (i, p) in [&short, &long].iter().enumerate() {
+        let single = last_logits(&[p]);
+        let d = max_abs_diff(&batch.get(i as i64), &single.get(0));
+        assert!(d <= 1e-4, "prompt {i}: batched vs single last logits differ by {d}");
+    }
+    let opts = GenerateOptions { max_new_tokens: 6, stop_ids: Some(vec![]), ..Default::default() };
+    let together = e.generate(&[&short, &long], &opts, &mut |_| Flow::Continue).unwrap();
+    for (i, p) in [&short, &long].iter().enumerate() {
+        let alone = e.generate(&[p], &opts, &mut |_| Flow::Continue).unwrap();
+        assert_eq!(together[i].tokens, alone[0].tokens, "prompt {i}: batched generation differs");
+        for (a, b) in together[i].logprobs.iter().zip(&alone[0].logprobs) {
+            assert!((a - b).abs() < 1e-4);
+        }
+    }
+    let labels = vec![vec!["A".to_string(), "B".to_string()]; 2];
+    let scored = e.score_options(&[&short, &long], &labels).unwrap();
+    for (i, p) in [&short, &long].iter().enumerate() {
+        let alone = &e.score_options(&[p], &labels[..1]).unwrap()[0];
+        assert_eq!(scored[i].best, alone.best);
+        for (a, b) in scored[i].logprobs.iter().zip(&alone.logprobs) {
+            assert!((a - b).abs() < 1e-4, "batched option scores differ: {a} vs {b}");
+        }
+    }
+}
