@@ -33,11 +33,13 @@ fn doctor_reports_environment_and_what_a_model_lacks() {
     assert!(out.contains("libtorch        2.11"), "{out}");
     assert!(out.contains("CUDA devices"));
     assert!(out.contains("config dir"));
-    assert!(out.contains("`model_type` is `llava`"), "{out}");
-    assert!(out.contains("field `vision_config` missing"), "{out}");
+    assert!(out.contains("config.json: field `model_type`: `llava` is not qwen2_5_vl"), "{out}");
     assert!(out.contains("preprocessor_config.json"), "{out}");
     assert!(out.contains("tokenizer.json"), "{out}");
     assert!(out.contains("model-00001-of-00002.safetensors: listed in model.safetensors.index.json but missing"), "{out}");
+    std::fs::write(dir.path().join("config.json"), r#"{"model_type": "qwen2_5_vl", "vocab_size": 10}"#).unwrap();
+    let (_, out, _) = flipscope(&["doctor", "--model", dir.path().to_str().unwrap()]);
+    assert!(out.contains("config.json: field `num_attention_heads`: missing"), "{out}");
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! `flipscope doctor`: what flipscope sees, and whether a model or dataset
 //! is complete.
 
-use crate::{config, data, engine::device};
+use crate::engine::{config::ModelConfig, device, memory, weights::WeightFiles, Qwen25VL};
+use crate::{config, data};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 
@@ -10,6 +11,15 @@ pub struct DoctorArgs {
     /// Check that this checkpoint directory is readable and complete.
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// Also load the model's weights and report load time and peak memory.
+    #[arg(long, requires = "model")]
+    pub load: bool,
+    /// Device for --load: auto | cpu | cuda | cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Dtype for --load: auto | f32 | bf16 | f16.
+    #[arg(long, default_value = "auto")]
+    pub dtype: String,
     /// Check that this dataset spec loads and its images exist.
     #[arg(long)]
     pub data: Option<String>,
@@ -35,6 +45,9 @@ pub fn run(args: &DoctorArgs) -> Result<bool> {
         let problems = check_model(m);
         if problems.is_empty() {
             println!("model           {}: complete", m.display());
+            if args.load {
+                load_model(m, &args.device, &args.dtype)?;
+            }
         } else {
             ok = false;
             println!("model           {}: {} problem(s)", m.display(), problems.len());
@@ -82,15 +95,13 @@ pub fn check_model(dir: &Path) -> Vec<String> {
             Ok(t) => serde_json::from_str(&t).map_err(|e| problems.push(format!("{name}: invalid JSON: {e}"))).ok(),
         }
     };
-    if let Some(cfg) = json("config.json", &mut problems) {
-        let mt = cfg.get("model_type").and_then(|v| v.as_str()).unwrap_or("");
-        if !mt.starts_with("qwen2_5_vl") {
-            problems.push(format!("config.json: field `model_type` is `{mt}`, expected qwen2_5_vl"));
+    let config = match ModelConfig::load(dir) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            problems.push(strip_dir(&e.to_string(), dir));
+            None
         }
-        if cfg.get("vision_config").is_none() {
-            problems.push("config.json: field `vision_config` missing".into());
-        }
-    }
+    };
     json("preprocessor_config.json", &mut problems);
     json("tokenizer.json", &mut problems);
     let has_template = dir.join("chat_template.jinja").is_file()
@@ -121,5 +132,38 @@ pub fn check_model(dir: &Path) -> Vec<String> {
     } else if !dir.join("model.safetensors").is_file() {
         problems.push("no weights: neither model.safetensors nor model.safetensors.index.json".into());
     }
+    // Every tensor the config needs, checked against the files without loading them.
+    if let (Some(cfg), true) = (config, problems.iter().all(|p| !p.contains("safetensors"))) {
+        let checked = WeightFiles::open(dir).map_err(anyhow::Error::from).and_then(|files| {
+            let mut plan = Qwen25VL::plan(&cfg)?;
+            if cfg.tie_word_embeddings && files.contains("lm_head.weight") {
+                plan.push(("lm_head.weight".into(), vec![cfg.text.vocab_size, cfg.text.hidden_size]));
+            }
+            Ok(files.check(&plan, &[])?)
+        });
+        if let Err(e) = checked {
+            problems.push(strip_dir(&e.to_string(), dir));
+        }
+    }
     problems
+}
+
+fn strip_dir(msg: &str, dir: &Path) -> String {
+    msg.replace(&format!("{}/", dir.display()), "")
+}
+
+/// Loads the checkpoint for real and reports time and memory.
+fn load_model(dir: &Path, device: &str, dtype: &str) -> Result<()> {
+    memory::reset_peak();
+    let before = memory::rss_bytes().unwrap_or(0);
+    let engine = crate::engine::Engine::load_with(dir, device, dtype)?;
+    let peak = memory::peak_rss_bytes().unwrap_or(0);
+    let r = &engine.load_report;
+    println!("load            {} tensors, {} bytes as {:?} on {:?}, {:.2}s", r.tensors, r.weight_bytes, engine.model.kind, engine.model.device, r.seconds);
+    println!(
+        "load memory     rss_before={before} peak_rss={peak} peak_delta={} ratio_to_weights={:.3}",
+        peak.saturating_sub(before),
+        peak.saturating_sub(before) as f64 / r.weight_bytes.max(1) as f64
+    );
+    Ok(())
 }
