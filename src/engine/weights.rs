@@ -200,10 +200,29 @@ impl WeightFiles {
                 problem: format!("tensor `{}`: {} bytes for shape {stored_shape:?} {:?}", e.stored, bytes.len(), e.info.dtype),
             });
         }
-        let t = Tensor::f_from_data_size(bytes, &stored_shape, stored_kind)
+        if bytes.as_ptr() as usize % stored_kind.elt_size_in_bytes() != 0 {
+            return Err(WeightError::File { file: f.path.clone(), problem: format!("tensor `{}` is not aligned to its element size", e.stored) });
+        }
+        let strides: Vec<i64> = {
+            let mut acc = 1;
+            let mut s: Vec<i64> = stored_shape.iter().rev().map(|&d| { let st = acc; acc *= d; st }).collect();
+            s.reverse();
+            s
+        };
+        // A borrowed view of the mapped bytes: the only allocation is the
+        // converted tensor itself, so the transient cost is one tensor on disk.
+        // SAFETY: `bytes` is in bounds, aligned, and outlives `view`, which is
+        // dropped before this function returns (every branch below copies).
+        let view = unsafe { Tensor::f_from_blob(bytes.as_ptr(), &stored_shape, &strides, stored_kind, Device::Cpu) }
             .map_err(|err| WeightError::File { file: f.path.clone(), problem: format!("tensor `{}`: {err}", e.stored) })?;
-        // Convert on the target device: bf16 -> f32 on a GPU is cheaper there.
-        let t = t.to_device(device).to_kind(kind).reshape(shape);
+        let owned = match device {
+            // Convert on the GPU: bf16 -> f32 is cheaper there.
+            Device::Cpu if kind == stored_kind => view.copy(),
+            Device::Cpu => view.to_kind(kind),
+            _ => view.to_device(device).to_kind(kind),
+        };
+        drop(view);
+        let t = owned.reshape(shape);
         // SAFETY: the map is read-only and file-backed, so dropped pages are
         // simply re-read from the file if touched again.
         unsafe {
