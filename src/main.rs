@@ -12,6 +12,8 @@ fn main() {
         }),
         Command::Data(cmd) => cli::data_cmd::run(&cmd),
         Command::Infer(args) => cli::infer::run(&args),
+        Command::Model(cmd) => cli::model_cmd::run(&cmd),
+        Command::Bench(cmd) => cli::bench::run(&cmd),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -1,7 +1,9 @@
 //! Command-line interface (clap). Each subcommand lives in its own file.
+pub mod bench;
 pub mod data_cmd;
 pub mod doctor;
 pub mod infer;
+pub mod model_cmd;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -25,6 +27,12 @@ pub enum Command {
     Doctor(doctor::DoctorArgs),
     /// Ask the model about images: print the answer, option scores, or a parity dump.
     Infer(infer::InferArgs),
+    /// Checkpoint tools: random-weight checkpoints with real configs.
+    #[command(subcommand)]
+    Model(model_cmd::ModelCommand),
+    /// Engine measurements.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// Dataset tools: stats, synth, flip.
     #[command(subcommand)]
     Data(data_cmd::DataCommand),

@@ -155,6 +155,6 @@ mod tests {
         std::fs::write(dir.path().join("chat_template.jinja"), "X").unwrap();
         assert_eq!(ChatTemplate::load(dir.path()).unwrap().origin, TemplateSource::Jinja);
         std::fs::write(dir.path().join("chat_template.jinja"), "{% if %}").unwrap();
-        assert!(ChatTemplate::load(dir.path()).unwrap_err().to_string().contains("does not parse"));
+        assert!(ChatTemplate::load(dir.path()).err().unwrap().to_string().contains("does not parse"));
     }
 }

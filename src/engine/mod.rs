@@ -10,6 +10,7 @@ pub mod memory;
 pub mod model;
 pub mod positions;
 pub mod processor;
+pub mod random_checkpoint;
 pub mod text;
 pub mod tokenizer;
 pub mod vision;
