@@ -172,3 +172,62 @@ fn batched_equals_one_by_one() {
         }
     }
 }
+
+#[test]
+fn bf16_runs_the_same_graph_within_bf16_precision() {
+    // The CUDA dtype, exercised on CPU: same code path, coarser numbers.
+    let case = "flat_tied_odd";
+    let e = Engine::load(&case_dir(case).join("model"), Device::Cpu, Kind::BFloat16).unwrap();
+    assert_eq!(e.model.kind, Kind::BFloat16);
+    let r = Reference::load(case);
+    let p = prompt_with_reference_pixels(&e, case, &r);
+    let inputs = e.collate(&[&p]);
+    let logits = tch::no_grad(|| {
+        let mut cache = e.model.new_cache();
+        e.model.logits(&e.model.prefill(&inputs, &mut cache).unwrap())
+    });
+    assert_eq!(logits.kind(), Kind::BFloat16);
+    let reference = r.get("logits");
+    let scale = reference.abs().max().double_value(&[]);
+    let d = max_abs_diff(&logits, &reference);
+    assert!(d <= 0.05 * scale.max(1.0), "bf16 logits differ by {d} (scale {scale})");
+    let agree = logits.argmax(-1, false).eq_tensor(&reference.argmax(-1, false)).to_kind(Kind::Float).mean(Kind::Float).double_value(&[]);
+    assert!(agree >= 0.9, "bf16 top-1 agreement {agree}");
+}
+
+#[test]
+fn sampling_is_seeded_and_streaming_can_stop() {
+    let case = "v5_sharded_two_images";
+    let e = engine(case);
+    let r = Reference::load(case);
+    let p = prompt_with_reference_pixels(&e, case, &r);
+    let sampled = |seed| {
+        let opts = GenerateOptions {
+            max_new_tokens: 12,
+            sampling: Some(flipscope::engine::Sampling { temperature: 1.5, top_p: 0.95, seed }),
+            stop_ids: Some(vec![]),
+            ..Default::default()
+        };
+        e.generate(&[&p], &opts, &mut |_| Flow::Continue).unwrap().remove(0).tokens
+    };
+    assert_eq!(sampled(7), sampled(7), "same seed, same tokens");
+    assert!((0..5).any(|s| sampled(100 + s) != sampled(7)), "different seeds never changed the sample");
+
+    // A callback that stops after 3 tokens cancels the run.
+    let mut seen = 0;
+    let g = e
+        .generate(&[&p], &GenerateOptions { max_new_tokens: 20, stop_ids: Some(vec![]), ..Default::default() }, &mut |_| {
+            seen += 1;
+            if seen == 3 { Flow::Stop } else { Flow::Continue }
+        })
+        .unwrap();
+    assert_eq!(g[0].tokens.len(), 3);
+    assert_eq!(g[0].stop, flipscope::engine::StopReason::Cancelled);
+
+    // Stop ids end generation without emitting the stop token.
+    let want = Vec::<i64>::try_from(r.get("generated_ids").flatten(0, -1)).unwrap();
+    let g = e.generate(&[&p], &GenerateOptions { max_new_tokens: 8, stop_ids: Some(vec![want[2]]), ..Default::default() }, &mut |_| Flow::Continue).unwrap();
+    let first_stop = want.iter().position(|&t| t == want[2]).unwrap();
+    assert_eq!(g[0].tokens, want[..first_stop].to_vec());
+    assert_eq!(g[0].stop, flipscope::engine::StopReason::StopToken);
+}
