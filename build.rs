@@ -10,13 +10,8 @@ fn torch_dir() -> Option<PathBuf> {
         return Some(PathBuf::from(dir));
     }
     // Same fallback as torch-sys with LIBTORCH_USE_PYTORCH: ask python.
-    let out = Command::new("python3")
-        .args(["-c", "import torch,os;print(os.path.dirname(torch.__file__))"])
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+    let out = Command::new("python3").args(["-c", "import torch,os;print(os.path.dirname(torch.__file__))"]).output().ok()?;
+    out.status.success().then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
 }
 
 fn main() {

@@ -1,11 +1,8 @@
 //! The binary, as a user runs it.
 
-use std::process::Command;
+mod common;
 
-fn flipscope(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_flipscope")).args(args).env("HOME", std::env::temp_dir()).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
-}
+use common::flipscope;
 
 #[test]
 fn data_stats_json_on_the_real_benchmark() {
@@ -27,7 +24,8 @@ fn data_stats_json_on_the_real_benchmark() {
 fn doctor_reports_environment_and_what_a_model_lacks() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("config.json"), r#"{"model_type": "llava"}"#).unwrap();
-    std::fs::write(dir.path().join("model.safetensors.index.json"), r#"{"weight_map": {"a": "model-00001-of-00002.safetensors"}}"#).unwrap();
+    std::fs::write(dir.path().join("model.safetensors.index.json"), r#"{"weight_map": {"a": "model-00001-of-00002.safetensors"}}"#)
+        .unwrap();
     let (ok, out, _) = flipscope(&["doctor", "--model", dir.path().to_str().unwrap()]);
     assert!(!ok, "an incomplete model fails doctor");
     assert!(out.contains("libtorch        2.11"), "{out}");

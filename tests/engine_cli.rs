@@ -3,15 +3,10 @@
 
 mod common;
 
+use common::flipscope;
 use common::parity::*;
 use std::path::Path;
-use std::process::Command;
 use tch::{Kind, Tensor};
-
-fn flipscope(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_flipscope")).args(args).env("HOME", std::env::temp_dir()).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
-}
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -28,11 +23,27 @@ fn infer_dump_has_every_parity_tensor() {
     let out = tempfile::tempdir().unwrap();
     let dump = out.path().join("d.safetensors");
     let j = case_json(case);
-    let imgs: Vec<String> = j["images"].as_array().unwrap().iter().map(|f| dir.join("images").join(f.as_str().unwrap()).display().to_string()).collect();
+    let imgs: Vec<String> =
+        j["images"].as_array().unwrap().iter().map(|f| dir.join("images").join(f.as_str().unwrap()).display().to_string()).collect();
     let model = dir.join("model").display().to_string();
     let (ok, stdout, err) = flipscope(&[
-        "infer", "--model", &model, "--image", &imgs[0], "--image", &imgs[1], "--prompt", j["prompt"].as_str().unwrap(),
-        "--max-new-tokens", "8", "--options", "A,B", "--device", "cpu", "--dump", dump.to_str().unwrap(),
+        "infer",
+        "--model",
+        &model,
+        "--image",
+        &imgs[0],
+        "--image",
+        &imgs[1],
+        "--prompt",
+        j["prompt"].as_str().unwrap(),
+        "--max-new-tokens",
+        "8",
+        "--options",
+        "A,B",
+        "--device",
+        "cpu",
+        "--dump",
+        dump.to_str().unwrap(),
     ]);
     assert!(ok, "{err}");
     assert!(stdout.contains("best: "), "{stdout}");
@@ -132,7 +143,8 @@ fn load_peak_memory_is_bounded() {
     let config = flipscope::engine::config::ModelConfig::load(tmp.path()).unwrap();
     let plan = flipscope::engine::Qwen25VL::plan(&config).unwrap();
     tch::manual_seed(0);
-    let tensors: Vec<(String, Tensor)> = plan.iter().map(|(n, s)| (n.clone(), Tensor::randn(s.as_slice(), (Kind::BFloat16, tch::Device::Cpu)))).collect();
+    let tensors: Vec<(String, Tensor)> =
+        plan.iter().map(|(n, s)| (n.clone(), Tensor::randn(s.as_slice(), (Kind::BFloat16, tch::Device::Cpu)))).collect();
     Tensor::write_safetensors(&tensors, tmp.path().join("model.safetensors")).unwrap();
     drop(tensors);
     let (ok, out, err) = flipscope(&["doctor", "--model", tmp.path().to_str().unwrap(), "--load", "--device", "cpu", "--dtype", "f32"]);

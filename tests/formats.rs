@@ -49,7 +49,8 @@ fn whatsup_controlled_and_coco() {
     assert_eq!(s.options.len(), 4);
     assert_eq!(ds.missing_images(1).0, 0, "data/ prefix stripped and re-anchored");
 
-    std::fs::write(d.join("coco_qa_one_obj.json"), r#"[[139, "A dog to the left of the picture", "A dog to the right of the picture"]]"#).unwrap();
+    std::fs::write(d.join("coco_qa_one_obj.json"), r#"[[139, "A dog to the left of the picture", "A dog to the right of the picture"]]"#)
+        .unwrap();
     let ds = data::load(d.join("coco_qa_one_obj.json").to_str().unwrap()).unwrap();
     let s = &ds.samples[0];
     assert_eq!(s.options.len(), 2);
@@ -112,18 +113,22 @@ fn vsr_is_a_yes_no_question() {
 fn cvbench_parquet_with_embedded_struct_and_jsonl() {
     let dir = tempfile::tempdir().unwrap();
     let image = image_struct(vec![png([9, 9, 9]), png([1, 1, 1])], &["img/2D/relation/a.png", "img/2D/relation/b.png"]);
-    let choices = Series::new("choices".into(), vec![Series::new("".into(), vec!["left", "right"]), Series::new("".into(), vec!["1", "2", "3"])]);
-    let df = DataFrame::new(2, vec![
-        Series::new("idx".into(), vec![0i64, 1]).into(),
-        Series::new("type".into(), vec!["2D", "2D"]).into(),
-        Series::new("task".into(), vec!["Relation", "Count"]).into(),
-        Series::new("question".into(), vec!["Is the lamp left or right of the bed?", "How many chairs?"]).into(),
-        choices.into(),
-        Series::new("answer".into(), vec!["(B)", "(C)"]).into(),
-        Series::new("filename".into(), vec!["img/2D/relation/a.png", "img/2D/count/b.png"]).into(),
-        Series::new("source".into(), vec!["ADE20K", "COCO"]).into(),
-        image.into(),
-    ])
+    let choices =
+        Series::new("choices".into(), vec![Series::new("".into(), vec!["left", "right"]), Series::new("".into(), vec!["1", "2", "3"])]);
+    let df = DataFrame::new(
+        2,
+        vec![
+            Series::new("idx".into(), vec![0i64, 1]).into(),
+            Series::new("type".into(), vec!["2D", "2D"]).into(),
+            Series::new("task".into(), vec!["Relation", "Count"]).into(),
+            Series::new("question".into(), vec!["Is the lamp left or right of the bed?", "How many chairs?"]).into(),
+            choices.into(),
+            Series::new("answer".into(), vec!["(B)", "(C)"]).into(),
+            Series::new("filename".into(), vec!["img/2D/relation/a.png", "img/2D/count/b.png"]).into(),
+            Series::new("source".into(), vec!["ADE20K", "COCO"]).into(),
+            image.into(),
+        ],
+    )
     .unwrap();
     let p = dir.path().join("test_2d.parquet");
     write_parquet(&p, df);
@@ -152,21 +157,24 @@ fn cvbench_parquet_with_embedded_struct_and_jsonl() {
 #[test]
 fn sat_parquet_shuffles_text_answers_with_a_fixed_seed() {
     let dir = tempfile::tempdir().unwrap();
-    let imgs = Series::new("image_bytes".into(), vec![
-        Series::new("".into(), vec![png([1, 0, 0]), png([0, 1, 0])]),
-        Series::new("".into(), vec![png([0, 0, 1])]),
-    ]);
-    let answers = Series::new("answers".into(), vec![
-        Series::new("".into(), vec!["left", "right"]),
-        Series::new("".into(), vec!["the chair", "the table", "the lamp", "the door"]),
-    ]);
-    let df = DataFrame::new(2, vec![
-        imgs.into(),
-        Series::new("question".into(), vec!["Which way did the camera turn?", "What is closest?"]).into(),
-        answers.into(),
-        Series::new("question_type".into(), vec!["ego_movement", "obj_closest"]).into(),
-        Series::new("correct_answer".into(), vec!["right", "the lamp"]).into(),
-    ])
+    let imgs = Series::new(
+        "image_bytes".into(),
+        vec![Series::new("".into(), vec![png([1, 0, 0]), png([0, 1, 0])]), Series::new("".into(), vec![png([0, 0, 1])])],
+    );
+    let answers = Series::new(
+        "answers".into(),
+        vec![Series::new("".into(), vec!["left", "right"]), Series::new("".into(), vec!["the chair", "the table", "the lamp", "the door"])],
+    );
+    let df = DataFrame::new(
+        2,
+        vec![
+            imgs.into(),
+            Series::new("question".into(), vec!["Which way did the camera turn?", "What is closest?"]).into(),
+            answers.into(),
+            Series::new("question_type".into(), vec!["ego_movement", "obj_closest"]).into(),
+            Series::new("correct_answer".into(), vec!["right", "the lamp"]).into(),
+        ],
+    )
     .unwrap();
     let p = dir.path().join("SAT_val.parquet");
     write_parquet(&p, df);
@@ -187,11 +195,14 @@ fn sat_parquet_shuffles_text_answers_with_a_fixed_seed() {
 fn clevr_parquet_reads_answer_tags() {
     let dir = tempfile::tempdir().unwrap();
     let image = image_struct(vec![png([5, 5, 5]), png([6, 6, 6])], &["a.png", "b.png"]);
-    let df = DataFrame::new(2, vec![
-        image.into(),
-        Series::new("problem".into(), vec!["How many cubes?", "Is there a sphere?"]).into(),
-        Series::new("solution".into(), vec!["<answer> 3 </answer>", "<answer>yes</answer>"]).into(),
-    ])
+    let df = DataFrame::new(
+        2,
+        vec![
+            image.into(),
+            Series::new("problem".into(), vec!["How many cubes?", "Is there a sphere?"]).into(),
+            Series::new("solution".into(), vec!["<answer> 3 </answer>", "<answer>yes</answer>"]).into(),
+        ],
+    )
     .unwrap();
     std::fs::create_dir_all(dir.path().join("data")).unwrap();
     let p = dir.path().join("data/train-00000-of-00001.parquet");
@@ -259,12 +270,15 @@ fn generic_jsonl_with_column_mapping_and_parquet() {
     let bad = data::load(&format!("generic:{}#questoin=prompt", p.display())).unwrap_err().to_string();
     assert!(bad.contains("unknown column mapping `questoin`"), "{bad}");
 
-    let df = DataFrame::new(1, vec![
-        Series::new("image".into(), vec![png([2, 2, 2])]).into(),
-        Series::new("question".into(), vec!["Where?"]).into(),
-        Series::new("options".into(), vec![Series::new("".into(), vec!["left", "right"])]).into(),
-        Series::new("answer".into(), vec!["B"]).into(),
-    ])
+    let df = DataFrame::new(
+        1,
+        vec![
+            Series::new("image".into(), vec![png([2, 2, 2])]).into(),
+            Series::new("question".into(), vec!["Where?"]).into(),
+            Series::new("options".into(), vec![Series::new("".into(), vec!["left", "right"])]).into(),
+            Series::new("answer".into(), vec!["B"]).into(),
+        ],
+    )
     .unwrap();
     let pq = dir.path().join("mine.parquet");
     write_parquet(&pq, df);

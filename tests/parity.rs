@@ -58,7 +58,11 @@ fn prompt_building_matches_the_hf_processor() {
         assert_eq!(p.grids(), grids(&r), "{case}: grid_thw");
         let pos = r.get("position_ids");
         for axis in 0..3 {
-            assert_eq!(p.positions[axis], Vec::<i64>::try_from(pos.get(axis as i64).flatten(0, -1)).unwrap(), "{case}: position axis {axis}");
+            assert_eq!(
+                p.positions[axis],
+                Vec::<i64>::try_from(pos.get(axis as i64).flatten(0, -1)).unwrap(),
+                "{case}: position axis {axis}"
+            );
         }
         // The reference really is 3D: h and w differ from t on image tokens.
         assert_ne!(p.positions[1], p.positions[2]);
@@ -85,20 +89,18 @@ fn logits_and_greedy_tokens_match_transformers() {
         let e = engine(case);
         let r = Reference::load(case);
         let p = prompt_with_reference_pixels(&e, case, &r);
-        let inputs = e.collate(&[&p]);
-        let logits = tch::no_grad(|| {
-            let mut cache = e.model.new_cache();
-            e.model.logits(&e.model.prefill(&inputs, &mut cache).unwrap())
-        });
+        let logits = e.model.prompt_logits(&e.collate(&[&p])).unwrap();
         let d = max_abs_diff(&logits, &r.get("logits"));
         assert!(d <= 1e-4, "{case}: logits max abs diff {d}");
 
         let opts = GenerateOptions { max_new_tokens: 8, stop_ids: Some(vec![]), ..Default::default() };
         let mut streamed = Vec::new();
-        let g = e.generate(&[&p], &opts, &mut |s| {
-            streamed.push(s.token);
-            Flow::Continue
-        }).unwrap();
+        let g = e
+            .generate(&[&p], &opts, &mut |s| {
+                streamed.push(s.token);
+                Flow::Continue
+            })
+            .unwrap();
         let want = Vec::<i64>::try_from(r.get("generated_ids").flatten(0, -1)).unwrap();
         assert_eq!(g[0].tokens, want, "{case}: greedy tokens");
         assert_eq!(streamed, want, "{case}: streamed tokens");
@@ -136,17 +138,13 @@ fn batched_equals_one_by_one() {
     let case = "v5_sharded_two_images";
     let e = engine(case);
     let imgs = images(case);
-    let long = e.processor.prepare(&imgs, "Is the red cube to the left of the blue ball? Answer with the option's letter.", &ResizePolicy::Auto).unwrap();
+    let long = e
+        .processor
+        .prepare(&imgs, "Is the red cube to the left of the blue ball? Answer with the option's letter.", &ResizePolicy::Auto)
+        .unwrap();
     let short = e.processor.prepare(&imgs[1..], "Where is the dog?", &ResizePolicy::Auto).unwrap();
     assert_ne!(long.len(), short.len());
-    let last_logits = |prompts: &[&PreparedPrompt]| {
-        tch::no_grad(|| {
-            let inputs = e.collate(prompts);
-            let mut cache = e.model.new_cache();
-            let h = e.model.prefill(&inputs, &mut cache).unwrap();
-            e.model.logits(&h.narrow(1, h.size()[1] - 1, 1))
-        })
-    };
+    let last_logits = |prompts: &[&PreparedPrompt]| e.model.last_logits(&e.collate(prompts)).unwrap();
     let batch = last_logits(&[&short, &long]);
     for (i, p) in [&short, &long].iter().enumerate() {
         let single = last_logits(&[p]);
@@ -181,11 +179,7 @@ fn bf16_runs_the_same_graph_within_bf16_precision() {
     assert_eq!(e.model.kind, Kind::BFloat16);
     let r = Reference::load(case);
     let p = prompt_with_reference_pixels(&e, case, &r);
-    let inputs = e.collate(&[&p]);
-    let logits = tch::no_grad(|| {
-        let mut cache = e.model.new_cache();
-        e.model.logits(&e.model.prefill(&inputs, &mut cache).unwrap())
-    });
+    let logits = e.model.prompt_logits(&e.collate(&[&p])).unwrap();
     assert_eq!(logits.kind(), Kind::BFloat16);
     let reference = r.get("logits");
     let scale = reference.abs().max().double_value(&[]);
@@ -218,7 +212,11 @@ fn sampling_is_seeded_and_streaming_can_stop() {
     let g = e
         .generate(&[&p], &GenerateOptions { max_new_tokens: 20, stop_ids: Some(vec![]), ..Default::default() }, &mut |_| {
             seen += 1;
-            if seen == 3 { Flow::Stop } else { Flow::Continue }
+            if seen == 3 {
+                Flow::Stop
+            } else {
+                Flow::Continue
+            }
         })
         .unwrap();
     assert_eq!(g[0].tokens.len(), 3);
@@ -226,7 +224,11 @@ fn sampling_is_seeded_and_streaming_can_stop() {
 
     // Stop ids end generation without emitting the stop token.
     let want = Vec::<i64>::try_from(r.get("generated_ids").flatten(0, -1)).unwrap();
-    let g = e.generate(&[&p], &GenerateOptions { max_new_tokens: 8, stop_ids: Some(vec![want[2]]), ..Default::default() }, &mut |_| Flow::Continue).unwrap();
+    let g = e
+        .generate(&[&p], &GenerateOptions { max_new_tokens: 8, stop_ids: Some(vec![want[2]]), ..Default::default() }, &mut |_| {
+            Flow::Continue
+        })
+        .unwrap();
     let first_stop = want.iter().position(|&t| t == want[2]).unwrap();
     assert_eq!(g[0].tokens, want[..first_stop].to_vec());
     assert_eq!(g[0].stop, flipscope::engine::StopReason::StopToken);

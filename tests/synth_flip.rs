@@ -20,7 +20,10 @@ fn synthetic_labels_follow_from_the_geometry() {
         let objs = s.metadata["objects"].as_array().unwrap();
         let r = obj(objs, s.metadata["reference_object"].as_str().unwrap());
         let t = obj(objs, s.metadata["target_object"].as_str().unwrap());
-        let (rp, tp) = ((r["x"].as_f64().unwrap() as f32, r["y"].as_f64().unwrap() as f32), (t["x"].as_f64().unwrap() as f32, t["y"].as_f64().unwrap() as f32));
+        let (rp, tp) = (
+            (r["x"].as_f64().unwrap() as f32, r["y"].as_f64().unwrap() as f32),
+            (t["x"].as_f64().unwrap() as f32, t["y"].as_f64().unwrap() as f32),
+        );
         let expect = if r["level"] != t["level"] {
             // Stacked: same ground spot, the upper one is above.
             assert_eq!(r["x"], t["x"]);
@@ -102,7 +105,10 @@ fn flipping_twice_gives_back_labels_and_pixels() {
         let objs = f1.metadata["objects"].as_array().unwrap();
         let r = obj(objs, f1.metadata["reference_object"].as_str().unwrap());
         let t = obj(objs, f1.metadata["target_object"].as_str().unwrap());
-        let (rp, tp) = ((r["x"].as_f64().unwrap() as f32, r["y"].as_f64().unwrap() as f32), (t["x"].as_f64().unwrap() as f32, t["y"].as_f64().unwrap() as f32));
+        let (rp, tp) = (
+            (r["x"].as_f64().unwrap() as f32, r["y"].as_f64().unwrap() as f32),
+            (t["x"].as_f64().unwrap() as f32, t["y"].as_f64().unwrap() as f32),
+        );
         if r["level"] == t["level"] {
             let angle = match r["facing"].as_f64() {
                 Some(phi) => agent_angle(rp, phi as f32, tp),

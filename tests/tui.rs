@@ -13,7 +13,10 @@ fn screen(app: &App, w: u16, h: u16) -> String {
     let mut images = ImageCache::new(ratatui_image::picker::Picker::halfblocks());
     term.draw(|f| draw(f, app, &mut images)).unwrap();
     let buf = term.backend().buffer().clone();
-    (0..h).map(|y| (0..w).map(|x| buf[(x, y)].symbol().to_string()).collect::<String>().trim_end().to_string()).collect::<Vec<_>>().join("\n")
+    (0..h)
+        .map(|y| (0..w).map(|x| buf[(x, y)].symbol().to_string()).collect::<String>().trim_end().to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn app() -> (tempfile::TempDir, App) {

@@ -60,7 +60,13 @@ fn synthetic_prompt(model: &Qwen25VL, image_size: i64, text_tokens: usize) -> Re
     ids.extend(text(5, 3));
     let (positions, rope_delta) = rope_index(&ids, cfg.image_token_id, &[grid], pre.merge_size)?;
     let values: Vec<f32> = (0..n_patches * 1176).map(|i| ((i * 2654435761usize) % 1000) as f32 / 500.0 - 1.0).collect();
-    let patches = crate::engine::processor::ImagePatches { values, patch_dim: 1176, grid, resized: (w as u32, h as u32), original: (image_size as u32, image_size as u32) };
+    let patches = crate::engine::processor::ImagePatches {
+        values,
+        patch_dim: 1176,
+        grid,
+        resized: (w as u32, h as u32),
+        original: (image_size as u32, image_size as u32),
+    };
     Ok(PreparedPrompt { chat_text: String::new(), input_ids: ids, images: vec![patches], positions, rope_delta })
 }
 
@@ -84,16 +90,19 @@ fn prefill(a: &PrefillArgs) -> Result<()> {
         peak.saturating_sub(before) as f64 / report.weight_bytes.max(1) as f64
     );
     let prompt = synthetic_prompt(&model, a.image_size, a.text_tokens)?;
-    println!("prompt           {} tokens ({} image tokens, grid {:?})", prompt.len(), prompt.images[0].num_tokens(2), prompt.images[0].grid);
+    println!(
+        "prompt           {} tokens ({} image tokens, grid {:?})",
+        prompt.len(),
+        prompt.images[0].num_tokens(2),
+        prompt.images[0].grid
+    );
     let _guard = tch::no_grad_guard();
     let mut times = Vec::new();
     for _ in 0..a.repeat.max(1) + 1 {
         let start = Instant::now();
         let inputs = ModelInputs::collate(&[&prompt], 0, dev);
-        let mut cache = model.new_cache();
-        let hidden = model.prefill(&inputs, &mut cache)?;
-        let logits = model.logits(&hidden.narrow(1, hidden.size()[1] - 1, 1));
-        let _ = logits.double_value(&[0, 0, 0]); // waits for the device
+        let logits = model.last_logits(&inputs)?;
+        let _ = logits.double_value(&[0, 0]); // waits for the device
         times.push(start.elapsed().as_secs_f64());
     }
     let warm = &times[1..];

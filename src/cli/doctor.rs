@@ -35,8 +35,13 @@ pub fn run(args: &DoctorArgs) -> Result<bool> {
     }
     println!("cuDNN           {}", tch::Cuda::cudnn_is_available());
     let auto = tch::Device::cuda_if_available();
-    println!("default device  {:?} (dtype {:?}; cpu uses {:?}, cuda uses {:?})", auto, device::default_kind(auto),
-        device::default_kind(tch::Device::Cpu), device::default_kind(tch::Device::Cuda(0)));
+    println!(
+        "default device  {:?} (dtype {:?}; cpu uses {:?}, cuda uses {:?})",
+        auto,
+        device::default_kind(auto),
+        device::default_kind(tch::Device::Cpu),
+        device::default_kind(tch::Device::Cuda(0))
+    );
     println!("threads         {}", tch::get_num_threads());
     println!("config dir      {}", config::config_dir().display());
     println!("cache dir       {}", config::cache_dir().display());
@@ -60,8 +65,14 @@ pub fn run(args: &DoctorArgs) -> Result<bool> {
         match data::load(spec) {
             Ok(ds) => {
                 let (missing, first) = ds.missing_images(3);
-                println!("data            {} ({}): {} samples, {} record errors, {} missing images",
-                    ds.path.display(), ds.format.name(), ds.samples.len(), ds.issues.len(), missing);
+                println!(
+                    "data            {} ({}): {} samples, {} record errors, {} missing images",
+                    ds.path.display(),
+                    ds.format.name(),
+                    ds.samples.len(),
+                    ds.issues.len(),
+                    missing
+                );
                 for i in ds.issues.iter().take(3) {
                     println!("  - {i}");
                 }
@@ -159,7 +170,10 @@ fn load_model(dir: &Path, device: &str, dtype: &str) -> Result<()> {
     let engine = crate::engine::Engine::load_with(dir, device, dtype)?;
     let peak = memory::peak_rss_bytes().unwrap_or(0);
     let r = &engine.load_report;
-    println!("load            {} tensors, {} bytes as {:?} on {:?}, {:.2}s", r.tensors, r.weight_bytes, engine.model.kind, engine.model.device, r.seconds);
+    println!(
+        "load            {} tensors, {} bytes as {:?} on {:?}, {:.2}s",
+        r.tensors, r.weight_bytes, engine.model.kind, engine.model.device, r.seconds
+    );
     println!(
         "load memory     rss_before={before} peak_rss={peak} peak_delta={} ratio_to_weights={:.3}",
         peak.saturating_sub(before),

@@ -114,7 +114,12 @@ pub fn run(args: &InferArgs) -> Result<()> {
     println!();
     if args.stats {
         let n = gens[0].tokens.len();
-        eprintln!("{n} tokens in {:.2}s ({:.1} tokens/s), stop: {:?}", start.elapsed().as_secs_f64(), n as f64 / start.elapsed().as_secs_f64(), gens[0].stop);
+        eprintln!(
+            "{n} tokens in {:.2}s ({:.1} tokens/s), stop: {:?}",
+            start.elapsed().as_secs_f64(),
+            n as f64 / start.elapsed().as_secs_f64(),
+            gens[0].stop
+        );
     }
     if let Some(path) = &args.dump {
         dump(&engine, &prompt, args.max_new_tokens, path)?;
@@ -128,10 +133,8 @@ fn dump(engine: &Engine, prompt: &engine::PreparedPrompt, max_new_tokens: usize,
     let _guard = tch::no_grad_guard();
     let inputs = engine.collate(&[prompt]);
     let cpu = tch::Device::Cpu;
-    let mut named: Vec<(&str, Tensor)> = vec![
-        ("input_ids", inputs.input_ids.to_device(cpu)),
-        ("position_ids", inputs.positions.to_device(cpu)),
-    ];
+    let mut named: Vec<(&str, Tensor)> =
+        vec![("input_ids", inputs.input_ids.to_device(cpu)), ("position_ids", inputs.positions.to_device(cpu))];
     let grids: Vec<i64> = inputs.grids.iter().flatten().copied().collect();
     let vision = inputs.pixel_values.as_ref().map(|p| engine.model.vision_embeds(p, &inputs.grids));
     if let (Some(p), Some(v)) = (&inputs.pixel_values, &vision) {

@@ -27,7 +27,13 @@ pub fn fill_polygon(img: &mut RgbImage, pts: &[(f32, f32)], c: Rgb<u8>) {
             let (ax, ay) = pts[i];
             let (bx, by) = pts[(i + 1) % pts.len()];
             let cross = (bx - ax) * (y - ay) - (by - ay) * (x - ax);
-            let s = if cross > 0.0 { 1 } else if cross < 0.0 { -1 } else { 0 };
+            let s = if cross > 0.0 {
+                1
+            } else if cross < 0.0 {
+                -1
+            } else {
+                0
+            };
             if s != 0 {
                 if sign != 0 && s != sign {
                     return false;

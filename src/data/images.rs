@@ -47,11 +47,7 @@ pub fn decode_base64(field: &str, text: &str) -> FieldResult<Vec<u8>> {
 
 /// An image cell as parquet and JSON carry it: raw bytes, a `{bytes, path}`
 /// struct, or a path string resolved with `resolve_path`.
-pub fn image_from_cell(
-    field: &str,
-    cell: &Cell,
-    resolve_path: &dyn Fn(&str) -> ImageSource,
-) -> FieldResult<ImageSource> {
+pub fn image_from_cell(field: &str, cell: &Cell, resolve_path: &dyn Fn(&str) -> ImageSource) -> FieldResult<ImageSource> {
     match cell {
         Cell::Bytes(b) => Ok(embedded(b.clone(), None)),
         Cell::Map(_) => {
@@ -74,8 +70,7 @@ pub fn decode(src: &ImageSource) -> Result<image::DynamicImage, DataError> {
     match src {
         ImageSource::Path(p) => {
             let bytes = std::fs::read(p).map_err(|e| DataError::io(p, e))?;
-            image::load_from_memory(&bytes)
-                .map_err(|e| DataError::Other { path: p.clone(), message: format!("cannot decode image: {e}") })
+            image::load_from_memory(&bytes).map_err(|e| DataError::Other { path: p.clone(), message: format!("cannot decode image: {e}") })
         }
         ImageSource::Bytes { bytes, name } => image::load_from_memory(bytes).map_err(|e| DataError::Other {
             path: PathBuf::from(name.clone().unwrap_or_else(|| "<embedded image>".into())),

@@ -10,17 +10,14 @@ use std::path::Path;
 
 pub fn read_json_value(path: &Path) -> Result<serde_json::Value, DataError> {
     let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
-    serde_json::from_str(&text).map_err(|e| {
-        DataError::malformed(path, format!("line {} column {}", e.line(), e.column()), format!("invalid JSON: {e}"))
-    })
+    serde_json::from_str(&text)
+        .map_err(|e| DataError::malformed(path, format!("line {} column {}", e.line(), e.column()), format!("invalid JSON: {e}")))
 }
 
 /// A JSON file holding a list of objects, as records "record N".
 pub fn read_json_list(path: &Path) -> Result<Vec<Record>, DataError> {
     match read_json_value(path)? {
-        serde_json::Value::Array(items) => {
-            Ok(items.iter().enumerate().map(|(i, v)| Record::from_json(format!("record {i}"), v)).collect())
-        }
+        serde_json::Value::Array(items) => Ok(items.iter().enumerate().map(|(i, v)| Record::from_json(format!("record {i}"), v)).collect()),
         _ => Err(DataError::malformed(path, "top level", "expected a JSON list of records")),
     }
 }
@@ -49,10 +46,7 @@ fn locate_bad_jsonl_line(path: &Path) -> Option<DataError> {
 pub fn read_jsonl(path: &Path) -> Result<Vec<Record>, DataError> {
     let file = File::open(path).map_err(|e| DataError::io(path, e))?;
     // Blank lines would shift polars' row numbers off the file's lines.
-    let has_blank = std::fs::read_to_string(path)
-        .map_err(|e| DataError::io(path, e))?
-        .lines()
-        .any(|l| l.trim().is_empty());
+    let has_blank = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?.lines().any(|l| l.trim().is_empty());
     if has_blank {
         return read_jsonl_by_line(path);
     }
@@ -85,9 +79,7 @@ fn read_jsonl_by_line(path: &Path) -> Result<Vec<Record>, DataError> {
 
 pub fn read_parquet(path: &Path) -> Result<DataFrame, DataError> {
     let file = File::open(path).map_err(|e| DataError::io(path, e))?;
-    ParquetReader::new(file)
-        .finish()
-        .map_err(|e| DataError::malformed(path, "file", format!("cannot read parquet: {e}")))
+    ParquetReader::new(file).finish().map_err(|e| DataError::malformed(path, "file", format!("cannot read parquet: {e}")))
 }
 
 pub fn parquet_records(path: &Path) -> Result<Vec<Record>, DataError> {
@@ -97,9 +89,8 @@ pub fn parquet_records(path: &Path) -> Result<Vec<Record>, DataError> {
 /// Column names of a parquet file, read from its footer only.
 pub fn parquet_columns(path: &Path) -> Result<Vec<String>, DataError> {
     let file = File::open(path).map_err(|e| DataError::io(path, e))?;
-    let schema = ParquetReader::new(file)
-        .schema()
-        .map_err(|e| DataError::malformed(path, "footer", format!("cannot read parquet schema: {e}")))?;
+    let schema =
+        ParquetReader::new(file).schema().map_err(|e| DataError::malformed(path, "footer", format!("cannot read parquet schema: {e}")))?;
     Ok(schema.iter_names().map(|n| n.to_string()).collect())
 }
 

@@ -84,20 +84,14 @@ impl DatasetSpec {
             Some((kind, rest)) if !kind.contains('/') && !kind.is_empty() => match Format::from_name(kind) {
                 Some(f) => (Some(f), rest),
                 None if Path::new(body).exists() => (None, body),
-                None => {
-                    return Err(DataError::UnknownKind { kind: kind.to_string(), supported: Format::supported() })
-                }
+                None => return Err(DataError::UnknownKind { kind: kind.to_string(), supported: Format::supported() }),
             },
             _ => (None, body),
         };
-        let mut out =
-            DatasetSpec { format, path: PathBuf::from(path), root: None, split: None, options: Vec::new() };
+        let mut out = DatasetSpec { format, path: PathBuf::from(path), root: None, split: None, options: Vec::new() };
         for kv in opts.split(',').filter(|s| !s.trim().is_empty()) {
             let Some((k, v)) = kv.split_once('=') else {
-                return Err(DataError::Other {
-                    path: out.path.clone(),
-                    message: format!("spec option `{kv}` is not key=value"),
-                });
+                return Err(DataError::Other { path: out.path.clone(), message: format!("spec option `{kv}` is not key=value") });
             };
             match k.trim() {
                 "root" => out.root = Some(PathBuf::from(v.trim())),
@@ -144,20 +138,14 @@ pub fn resolve_dir(dir: &Path) -> Result<PathBuf, DataError> {
         n == "viewspatial-bench.json" || WHATSUP_FILES.contains(&n.as_str())
     };
     let data_like = |p: &PathBuf| matches!(ext(p).as_str(), "jsonl" | "parquet" | "tsv") || known(p);
-    let picks: Vec<&PathBuf> = if files.iter().any(known) {
-        files.iter().filter(|p| known(p)).collect()
-    } else {
-        files.iter().filter(|p| data_like(p)).collect()
-    };
+    let picks: Vec<&PathBuf> =
+        if files.iter().any(known) { files.iter().filter(|p| known(p)).collect() } else { files.iter().filter(|p| data_like(p)).collect() };
     match picks.as_slice() {
         [one] => Ok((*one).clone()),
         [] => Err(unknown(dir, "no dataset file in this folder")),
         many => Err(DataError::Other {
             path: dir.to_path_buf(),
-            message: format!(
-                "several dataset files here ({}); name one",
-                many.iter().map(|p| file_name(p)).collect::<Vec<_>>().join(", ")
-            ),
+            message: format!("several dataset files here ({}); name one", many.iter().map(|p| file_name(p)).collect::<Vec<_>>().join(", ")),
         }),
     }
 }

@@ -111,11 +111,7 @@ impl SceneBuilder {
             }
             self.used.push((ci, si));
             let (cname, rgb) = COLORS[ci];
-            return if agent {
-                (format!("{cname} agent"), "agent", rgb)
-            } else {
-                (format!("{cname} {}", SHAPES[si]), SHAPES[si], rgb)
-            };
+            return if agent { (format!("{cname} agent"), "agent", rgb) } else { (format!("{cname} {}", SHAPES[si]), SHAPES[si], rgb) };
         }
     }
 
@@ -266,7 +262,7 @@ pub fn render(things: &[Thing]) -> RgbImage {
     // Horizon band: the far side of the ground is drawn darker.
     fill_rect(&mut img, 0.0, 0.0, SIDE as f32, 20.0, Rgb([200, 214, 230]));
     let mut order: Vec<&Thing> = things.iter().collect();
-    order.sort_by(|a, b| (a.level, a.y as i32).cmp(&(b.level, b.y as i32)));
+    order.sort_by_key(|a| (a.level, a.y as i32));
     for t in order {
         let c = Rgb(t.color);
         let (x, y, s) = (t.x, t.y, SIZE);
@@ -286,7 +282,11 @@ pub fn render(things: &[Thing]) -> RgbImage {
                 let base = (x + fx * 2.0, y + fy * 2.0);
                 let (px, py) = (-fy, fx);
                 line(&mut img, (x - fx * (s - 6.0), y - fy * (s - 6.0)), base, 5.0, Rgb([255, 255, 255]));
-                fill_polygon(&mut img, &[tip, (base.0 + px * 9.0, base.1 + py * 9.0), (base.0 - px * 9.0, base.1 - py * 9.0)], Rgb([255, 255, 255]));
+                fill_polygon(
+                    &mut img,
+                    &[tip, (base.0 + px * 9.0, base.1 + py * 9.0), (base.0 - px * 9.0, base.1 - py * 9.0)],
+                    Rgb([255, 255, 255]),
+                );
             }
         }
     }

@@ -153,10 +153,7 @@ pub fn frame_records(df: &DataFrame, first_line: Option<usize>) -> Vec<Record> {
                 Some(base) => format!("line {}", base + i),
                 None => format!("row {i}"),
             },
-            fields: cols
-                .iter()
-                .map(|c| (c.name().to_string(), c.get(i).map(cell_from_any).unwrap_or(Cell::Null)))
-                .collect(),
+            fields: cols.iter().map(|c| (c.name().to_string(), c.get(i).map(cell_from_any).unwrap_or(Cell::Null))).collect(),
         })
         .collect()
 }

@@ -82,7 +82,9 @@ impl ChatTemplate {
             let text = std::fs::read_to_string(&jinja).with_context(|| format!("{}: cannot read", jinja.display()))?;
             return Self::new(text, TemplateSource::Jinja);
         }
-        for (name, origin) in [("chat_template.json", TemplateSource::ChatTemplateJson), ("tokenizer_config.json", TemplateSource::TokenizerConfig)] {
+        for (name, origin) in
+            [("chat_template.json", TemplateSource::ChatTemplateJson), ("tokenizer_config.json", TemplateSource::TokenizerConfig)]
+        {
             let file = dir.join(name);
             if !file.exists() {
                 continue;
@@ -148,7 +150,8 @@ mod tests {
         let t = ChatTemplate::load(dir.path()).unwrap();
         assert_eq!(t.origin, TemplateSource::TokenizerConfig);
         assert_eq!(t.render(&[Message::user_with_images(0, "hi")], true).unwrap(), "T:hi");
-        std::fs::write(dir.path().join("chat_template.json"), r#"{"chat_template": "J:{{ messages[0].content[0].text.upper() }}"}"#).unwrap();
+        std::fs::write(dir.path().join("chat_template.json"), r#"{"chat_template": "J:{{ messages[0].content[0].text.upper() }}"}"#)
+            .unwrap();
         let t = ChatTemplate::load(dir.path()).unwrap();
         assert_eq!(t.origin, TemplateSource::ChatTemplateJson);
         assert_eq!(t.render(&[Message::user_with_images(0, "hi")], true).unwrap(), "J:HI");

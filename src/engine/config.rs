@@ -98,7 +98,7 @@ impl Default for PreprocessorConfig {
             min_pixels: 56 * 56,
             max_pixels: 28 * 28 * 1280,
             image_mean: [0.481_454_66, 0.457_827_5, 0.408_210_73],
-            image_std: [0.268_629_54, 0.261_302_58, 0.275_777_11],
+            image_std: [0.268_629_54, 0.261_302_6, 0.275_777_1],
             rescale_factor: 1.0 / 255.0,
             patch_size: 14,
             merge_size: 2,
@@ -210,7 +210,9 @@ impl ModelConfig {
         let v = top.object("vision_config").ok_or_else(|| top.err("vision_config", "missing"))?;
         let vision = read_vision(&v)?;
         if vision.out_hidden_size != text.hidden_size {
-            return Err(v.err("out_hidden_size", format!("{} differs from the text hidden_size {}", vision.out_hidden_size, text.hidden_size)));
+            return Err(
+                v.err("out_hidden_size", format!("{} differs from the text hidden_size {}", vision.out_hidden_size, text.hidden_size))
+            );
         }
 
         // Top-level ids win over text_config, where transformers 5 writes its
@@ -281,7 +283,11 @@ fn read_text(t: &Fields, top: &Fields) -> Result<TextConfig, ConfigError> {
     }
     // rope: transformers 5 `rope_parameters`, or the older `rope_scaling` +
     // `rope_theta`; either may sit in text_config or at the top.
-    let rope = t.object("rope_parameters").or_else(|| t.object("rope_scaling")).or_else(|| top.object("rope_parameters")).or_else(|| top.object("rope_scaling"));
+    let rope = t
+        .object("rope_parameters")
+        .or_else(|| t.object("rope_scaling"))
+        .or_else(|| top.object("rope_parameters"))
+        .or_else(|| top.object("rope_scaling"));
     let theta_default = match t.get("rope_theta").or_else(|| top.get("rope_theta")) {
         Some(v) => v.as_f64().ok_or_else(|| t.err("rope_theta", format!("expected a number, got {v}")))?,
         None => 1_000_000.0,
@@ -294,10 +300,10 @@ fn read_text(t: &Fields, top: &Fields) -> Result<TextConfig, ConfigError> {
     let section = section.unwrap_or_else(|| vec![16, 24, 24]);
     if section.len() != 3 || section.iter().sum::<i64>() * 2 != head_dim {
         let field = if rope.is_some() { "mrope_section" } else { "rope_scaling" };
-        return Err(rope.as_ref().unwrap_or(t).err(
-            field,
-            format!("{section:?} must have 3 parts summing to head_dim/2 = {}", head_dim / 2),
-        ));
+        return Err(rope
+            .as_ref()
+            .unwrap_or(t)
+            .err(field, format!("{section:?} must have 3 parts summing to head_dim/2 = {}", head_dim / 2)));
     }
     Ok(TextConfig {
         vocab_size: t.int("vocab_size")?,
@@ -456,18 +462,33 @@ mod tests {
         assert_eq!(c.pad_token_id, Some(0));
     }
 
+    type Edit = Box<dyn Fn(&mut Value)>;
+
     #[test]
     fn bad_configs_name_file_and_field() {
-        let cases: Vec<(Box<dyn Fn(&mut Value)>, &str)> = vec![
+        let cases: Vec<(Edit, &str)> = vec![
             (Box::new(|v| v["vision_config"]["depth"] = json!("four")), "config.json: field `vision_config.depth`: expected an integer"),
-            (Box::new(|v| { v.as_object_mut().unwrap().remove("vision_config"); }), "field `vision_config`: missing"),
+            (
+                Box::new(|v| {
+                    v.as_object_mut().unwrap().remove("vision_config");
+                }),
+                "field `vision_config`: missing",
+            ),
             (Box::new(|v| v["text_config"]["rope_parameters"]["mrope_section"] = json!([2, 3])), "field `rope_parameters.mrope_section`"),
-            (Box::new(|v| v["text_config"]["num_key_value_heads"] = json!(3)), "field `text_config.num_key_value_heads`: 3 does not divide"),
+            (
+                Box::new(|v| v["text_config"]["num_key_value_heads"] = json!(3)),
+                "field `text_config.num_key_value_heads`: 3 does not divide",
+            ),
             (Box::new(|v| v["model_type"] = json!("llava")), "field `model_type`: `llava` is not qwen2_5_vl"),
             (Box::new(|v| v["vision_config"]["window_size"] = json!(100)), "field `vision_config.window_size`"),
             (Box::new(|v| v["vision_config"]["fullatt_block_indexes"] = json!([9])), "block 9 is outside depth 4"),
             (Box::new(|v| v["eos_token_id"] = json!(151645)), "field `eos_token_id`: id 151645"),
-            (Box::new(|v| { v["text_config"].as_object_mut().unwrap().remove("hidden_size"); }), "field `text_config.hidden_size`: missing"),
+            (
+                Box::new(|v| {
+                    v["text_config"].as_object_mut().unwrap().remove("hidden_size");
+                }),
+                "field `text_config.hidden_size`: missing",
+            ),
         ];
         for (edit, want) in cases {
             let mut v = v5();
@@ -481,7 +502,8 @@ mod tests {
     fn preprocessor_both_spellings() {
         let p = PreprocessorConfig::from_json(Path::new("p.json"), &json!({"min_pixels": 100, "max_pixels": 1000})).unwrap();
         assert_eq!((p.min_pixels, p.max_pixels), (100, 1000));
-        let q = PreprocessorConfig::from_json(Path::new("p.json"), &json!({"size": {"shortest_edge": 3136, "longest_edge": 50176}})).unwrap();
+        let q =
+            PreprocessorConfig::from_json(Path::new("p.json"), &json!({"size": {"shortest_edge": 3136, "longest_edge": 50176}})).unwrap();
         assert_eq!((q.min_pixels, q.max_pixels), (3136, 50176));
         assert_eq!(q.factor(), 28);
         let e = PreprocessorConfig::from_json(Path::new("p.json"), &json!({"image_std": [0, 1, 1]})).unwrap_err();

@@ -133,7 +133,12 @@ impl Engine {
 
     /// Generates for every prompt (batched, left-padded). `on_step` sees each
     /// token as it is chosen and may stop the whole batch.
-    pub fn generate(&self, prompts: &[&PreparedPrompt], opts: &GenerateOptions, on_step: &mut dyn FnMut(&TokenStep) -> Flow) -> Result<Vec<Generation>> {
+    pub fn generate(
+        &self,
+        prompts: &[&PreparedPrompt],
+        opts: &GenerateOptions,
+        on_step: &mut dyn FnMut(&TokenStep) -> Flow,
+    ) -> Result<Vec<Generation>> {
         let _guard = tch::no_grad_guard();
         let model = &self.model;
         let inputs = self.collate(prompts);
@@ -144,7 +149,13 @@ impl Engine {
         let mut last = model.logits(&hidden.narrow(1, hidden.size()[1] - 1, 1)).squeeze_dim(1); // [B, V]
         let mut positions = inputs.next_positions.clone();
         let mut out: Vec<Generation> = (0..b)
-            .map(|_| Generation { tokens: vec![], text: String::new(), logprobs: vec![], first_token_top: vec![], stop: StopReason::MaxTokens })
+            .map(|_| Generation {
+                tokens: vec![],
+                text: String::new(),
+                logprobs: vec![],
+                first_token_top: vec![],
+                stop: StopReason::MaxTokens,
+            })
             .collect();
         let mut done = vec![false; b];
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(opts.sampling.as_ref().map(|s| s.seed).unwrap_or(0));
@@ -152,12 +163,19 @@ impl Engine {
             let logprobs = last.to_kind(Kind::Float).log_softmax(-1, Kind::Float);
             if step == 0 && opts.first_token_top_k > 0 {
                 let (vals, idx) = logprobs.topk(opts.first_token_top_k as i64, -1, true, true);
-                let (vals, idx) = (Vec::<Vec<f32>>::try_from(vals.to_device(tch::Device::Cpu))?, Vec::<Vec<i64>>::try_from(idx.to_device(tch::Device::Cpu))?);
+                let (vals, idx) = (
+                    Vec::<Vec<f32>>::try_from(vals.to_device(tch::Device::Cpu))?,
+                    Vec::<Vec<i64>>::try_from(idx.to_device(tch::Device::Cpu))?,
+                );
                 for (g, (v, i)) in out.iter_mut().zip(vals.into_iter().zip(idx)) {
                     g.first_token_top = i
                         .into_iter()
                         .zip(v)
-                        .map(|(id, lp)| TopToken { id, token: self.processor.tokenizer.decode(&[id], false).unwrap_or_default(), logprob: lp })
+                        .map(|(id, lp)| TopToken {
+                            id,
+                            token: self.processor.tokenizer.decode(&[id], false).unwrap_or_default(),
+                            logprob: lp,
+                        })
                         .collect();
                 }
             }
@@ -168,7 +186,12 @@ impl Engine {
                     rows.iter().map(|r| sample_token(r, s, &mut rng) as i64).collect()
                 }
             };
-            let chosen_lp = Vec::<f32>::try_from(logprobs.gather(1, &Tensor::from_slice(&chosen).to_device(model.device).unsqueeze(1), false).squeeze_dim(1).to_device(tch::Device::Cpu))?;
+            let chosen_lp = Vec::<f32>::try_from(
+                logprobs
+                    .gather(1, &Tensor::from_slice(&chosen).to_device(model.device).unsqueeze(1), false)
+                    .squeeze_dim(1)
+                    .to_device(tch::Device::Cpu),
+            )?;
             let mut flow = Flow::Continue;
             for i in 0..b {
                 if done[i] {
@@ -205,7 +228,8 @@ impl Engine {
                 break;
             }
             // Finished rows keep decoding a pad token; their output is ignored.
-            let feed: Vec<i64> = chosen.iter().zip(&done).map(|(&c, &d)| if d { model.config.pad_token_id.unwrap_or(0) } else { c }).collect();
+            let feed: Vec<i64> =
+                chosen.iter().zip(&done).map(|(&c, &d)| if d { model.config.pad_token_id.unwrap_or(0) } else { c }).collect();
             let hidden = model.step(&feed, &positions, &mut cache);
             for p in positions.iter_mut() {
                 *p += 1;
@@ -245,12 +269,8 @@ impl Engine {
         if prompts.len() != labels.len() {
             bail!("{} prompts but {} option lists", prompts.len(), labels.len());
         }
-        let _guard = tch::no_grad_guard();
         let inputs = self.collate(prompts);
-        let mut cache = self.model.new_cache();
-        let hidden = self.model.prefill(&inputs, &mut cache)?;
-        let last = hidden.narrow(1, hidden.size()[1] - 1, 1).squeeze_dim(1);
-        let logprobs = self.model.logits(&last).to_kind(Kind::Float).log_softmax(-1, Kind::Float).to_device(tch::Device::Cpu);
+        let logprobs = self.model.last_logits(&inputs)?.to_kind(Kind::Float).log_softmax(-1, Kind::Float).to_device(tch::Device::Cpu);
         labels
             .iter()
             .enumerate()

@@ -63,9 +63,9 @@ impl Processor {
             );
         }
         let tokenizer = TextTokenizer::load(dir)?;
-        let image_pad = tokenizer
-            .id_to_token(cfg.image_token_id)
-            .with_context(|| format!("{}: image_token_id {} is not in tokenizer.json", dir.join("config.json").display(), cfg.image_token_id))?;
+        let image_pad = tokenizer.id_to_token(cfg.image_token_id).with_context(|| {
+            format!("{}: image_token_id {} is not in tokenizer.json", dir.join("config.json").display(), cfg.image_token_id)
+        })?;
         Ok(Processor { pre, template: ChatTemplate::load(dir)?, tokenizer, image_token_id: cfg.image_token_id, image_pad })
     }
 
@@ -77,8 +77,11 @@ impl Processor {
 
     /// Like `prepare`, for chat text already rendered (one `<|image_pad|>` per image).
     pub fn prepare_rendered(&self, chat_text: String, images: &[DynamicImage], resize: &ResizePolicy) -> Result<PreparedPrompt> {
-        let patches: Vec<ImagePatches> =
-            images.iter().enumerate().map(|(i, img)| preprocess(img, &self.pre, resize).with_context(|| format!("image {}", i + 1))).collect::<Result<_>>()?;
+        let patches: Vec<ImagePatches> = images
+            .iter()
+            .enumerate()
+            .map(|(i, img)| preprocess(img, &self.pre, resize).with_context(|| format!("image {}", i + 1)))
+            .collect::<Result<_>>()?;
         let pieces: Vec<&str> = chat_text.split(self.image_pad.as_str()).collect();
         if pieces.len() != images.len() + 1 {
             bail!("the prompt has {} image placeholder(s) for {} image(s)", pieces.len() - 1, images.len());

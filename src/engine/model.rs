@@ -70,7 +70,8 @@ impl Qwen25VL {
         }
         let _guard = tch::no_grad_guard();
         let mut loader = Loader { files: &files, kind, device };
-        let (vision, text) = Self::build(&mut loader, &config, device).with_context(|| format!("loading weights from {}", dir.display()))?;
+        let (vision, text) =
+            Self::build(&mut loader, &config, device).with_context(|| format!("loading weights from {}", dir.display()))?;
         let report = LoadReport { tensors: plan.len(), weight_bytes: files.bytes_as(&plan, kind), seconds: start.elapsed().as_secs_f64() };
         Ok((Qwen25VL { config, vision, text, device, kind }, report))
     }
@@ -112,6 +113,21 @@ impl Qwen25VL {
         let embeds = self.text.embed_tokens(&ids);
         let valid = cache.padded.then(|| Tensor::ones([b, 1], (Kind::Bool, self.device)));
         self.text.forward(&embeds, &pos, valid.as_ref(), cache)
+    }
+
+    /// Logits [B, L, V] of a whole prompt, without gradients or a kept cache.
+    pub fn prompt_logits(&self, inputs: &ModelInputs) -> Result<Tensor> {
+        let _guard = tch::no_grad_guard();
+        let mut cache = self.new_cache();
+        Ok(self.logits(&self.prefill(inputs, &mut cache)?))
+    }
+
+    /// Logits [B, V] at each prompt's last position (where the answer starts).
+    pub fn last_logits(&self, inputs: &ModelInputs) -> Result<Tensor> {
+        let _guard = tch::no_grad_guard();
+        let mut cache = self.new_cache();
+        let hidden = self.prefill(inputs, &mut cache)?;
+        Ok(self.logits(&hidden.narrow(1, hidden.size()[1] - 1, 1)).squeeze_dim(1))
     }
 
     pub fn new_cache(&self) -> KvCache {

@@ -41,12 +41,16 @@ pub fn write(config: &Value, out: &Path, kind: Kind, shard_bytes: u64, seed: i64
     let cfg = ModelConfig::from_json(&out.join("config.json"), &config, None)?;
     std::fs::write(
         out.join("generation_config.json"),
-        serde_json::to_string_pretty(&json!({"bos_token_id": cfg.bos_token_id, "eos_token_id": cfg.eos_token_ids, "pad_token_id": cfg.pad_token_id.or(cfg.bos_token_id)}))?,
+        serde_json::to_string_pretty(
+            &json!({"bos_token_id": cfg.bos_token_id, "eos_token_id": cfg.eos_token_ids, "pad_token_id": cfg.pad_token_id.or(cfg.bos_token_id)}),
+        )?,
     )?;
     std::fs::write(
         out.join("preprocessor_config.json"),
-        serde_json::to_string_pretty(&json!({"min_pixels": 3136, "max_pixels": 12845056, "patch_size": 14, "merge_size": 2, "temporal_patch_size": 2,
-            "image_mean": [0.48145466, 0.4578275, 0.40821073], "image_std": [0.26862954, 0.26130258, 0.27577711]}))?,
+        serde_json::to_string_pretty(
+            &json!({"min_pixels": 3136, "max_pixels": 12845056, "patch_size": 14, "merge_size": 2, "temporal_patch_size": 2,
+            "image_mean": [0.48145466, 0.4578275, 0.40821073], "image_std": [0.26862954, 0.26130258, 0.27577711]}),
+        )?,
     )?;
     let plan = Qwen25VL::plan(&cfg)?;
     let mut shards: Vec<Vec<(String, Vec<i64>)>> = vec![vec![]];

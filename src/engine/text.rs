@@ -135,7 +135,7 @@ impl TextModel {
         let k_pos = Tensor::arange(total, (Kind::Int64, device)).unsqueeze(0);
         let causal = k_pos.le_tensor(&q_pos); // [l, total]
         let keys = cache.key_valid.as_ref().expect("key_valid set").unsqueeze(1).unsqueeze(1); // [B,1,1,total]
-        // A pad query would see no key at all; let it see itself so softmax stays finite.
+                                                                                               // A pad query would see no key at all; let it see itself so softmax stays finite.
         let diagonal = k_pos.eq_tensor(&q_pos);
         let allowed = causal.unsqueeze(0).unsqueeze(0).logical_and(&keys).logical_or(&diagonal.unsqueeze(0).unsqueeze(0));
         Some(allowed)
@@ -149,13 +149,31 @@ impl TextModel {
 
 impl DecoderLayer {
     #[allow(clippy::too_many_arguments)]
-    fn forward(&self, x: &Tensor, cos: &Tensor, sin: &Tensor, cfg: &TextConfig, cache: &mut Option<(Tensor, Tensor)>, mask: Option<&Tensor>, causal: bool) -> Tensor {
+    fn forward(
+        &self,
+        x: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        cfg: &TextConfig,
+        cache: &mut Option<(Tensor, Tensor)>,
+        mask: Option<&Tensor>,
+        causal: bool,
+    ) -> Tensor {
         let h = x + self.attention(&self.input_norm.forward(x), cos, sin, cfg, cache, mask, causal);
         &h + self.mlp.forward(&self.post_norm.forward(&h))
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn attention(&self, x: &Tensor, cos: &Tensor, sin: &Tensor, cfg: &TextConfig, cache: &mut Option<(Tensor, Tensor)>, mask: Option<&Tensor>, causal: bool) -> Tensor {
+    fn attention(
+        &self,
+        x: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        cfg: &TextConfig,
+        cache: &mut Option<(Tensor, Tensor)>,
+        mask: Option<&Tensor>,
+        causal: bool,
+    ) -> Tensor {
         let (b, l) = (x.size()[0], x.size()[1]);
         let hd = cfg.head_dim();
         let split = |t: Tensor, heads: i64| t.reshape([b, l, heads, hd]).transpose(1, 2);

@@ -75,12 +75,12 @@ impl WeightFiles {
         let single = dir.join("model.safetensors");
         let shard_names: Vec<String> = if index.exists() {
             let text = std::fs::read_to_string(&index).map_err(|e| WeightError::File { file: index.clone(), problem: e.to_string() })?;
-            let v: serde_json::Value =
-                serde_json::from_str(&text).map_err(|e| WeightError::File { file: index.clone(), problem: format!("not valid JSON: {e}") })?;
-            let map = v.get("weight_map").and_then(|m| m.as_object()).ok_or_else(|| WeightError::File {
-                file: index.clone(),
-                problem: "field `weight_map`: missing or not an object".into(),
-            })?;
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| WeightError::File { file: index.clone(), problem: format!("not valid JSON: {e}") })?;
+            let map = v
+                .get("weight_map")
+                .and_then(|m| m.as_object())
+                .ok_or_else(|| WeightError::File { file: index.clone(), problem: "field `weight_map`: missing or not an object".into() })?;
             let mut names: Vec<String> = map.values().filter_map(|s| s.as_str().map(str::to_string)).collect();
             names.sort();
             names.dedup();
@@ -96,9 +96,10 @@ impl WeightFiles {
             let path = dir.join(&name);
             let file = std::fs::File::open(&path).map_err(|e| WeightError::File { file: path.clone(), problem: e.to_string() })?;
             // SAFETY: the checkpoint is opened read-only and not expected to change while loaded.
-            let map = unsafe { Mmap::map(&file) }.map_err(|e| WeightError::File { file: path.clone(), problem: format!("cannot map: {e}") })?;
-            let (header_len, meta) =
-                SafeTensors::read_metadata(&map).map_err(|e| WeightError::File { file: path.clone(), problem: format!("not a safetensors file: {e:?}") })?;
+            let map =
+                unsafe { Mmap::map(&file) }.map_err(|e| WeightError::File { file: path.clone(), problem: format!("cannot map: {e}") })?;
+            let (header_len, meta) = SafeTensors::read_metadata(&map)
+                .map_err(|e| WeightError::File { file: path.clone(), problem: format!("not a safetensors file: {e:?}") })?;
             let idx = files.len();
             for (stored, info) in meta.tensors() {
                 let canon = canonical_name(&stored);
@@ -129,7 +130,11 @@ impl WeightFiles {
 
     /// Bytes the tensors in `names` take once converted to `kind`.
     pub fn bytes_as(&self, names: &[(String, Vec<i64>)], kind: Kind) -> u64 {
-        names.iter().filter_map(|(n, _)| self.entries.get(n)).map(|e| e.info.shape.iter().product::<usize>() as u64 * kind.elt_size_in_bytes() as u64).sum()
+        names
+            .iter()
+            .filter_map(|(n, _)| self.entries.get(n))
+            .map(|e| e.info.shape.iter().product::<usize>() as u64 * kind.elt_size_in_bytes() as u64)
+            .sum()
     }
 
     /// Checks a planned set of (name, shape) against the files and lists every
@@ -184,14 +189,18 @@ impl WeightFiles {
     /// Copies one tensor out of the map into `kind` on `device`, reshaped to
     /// `shape`, then releases its mapped pages.
     pub fn load(&self, name: &str, shape: &[i64], kind: Kind, device: Device) -> Result<Tensor, WeightError> {
-        let e = self.entries.get(name).ok_or_else(|| WeightError::Mismatch { dir: self.dir.clone(), report: format!("  missing: {name}") })?;
+        let e =
+            self.entries.get(name).ok_or_else(|| WeightError::Mismatch { dir: self.dir.clone(), report: format!("  missing: {name}") })?;
         let f = &self.files[e.file];
         let (start, end) = (f.data_start + e.info.data_offsets.0, f.data_start + e.info.data_offsets.1);
         let bytes = f.map.get(start..end).ok_or_else(|| WeightError::File {
             file: f.path.clone(),
             problem: format!("tensor `{}` runs past the end of the file", e.stored),
         })?;
-        let stored_kind = kind_of(e.info.dtype).ok_or_else(|| WeightError::File { file: f.path.clone(), problem: format!("tensor `{}`: unsupported dtype {:?}", e.stored, e.info.dtype) })?;
+        let stored_kind = kind_of(e.info.dtype).ok_or_else(|| WeightError::File {
+            file: f.path.clone(),
+            problem: format!("tensor `{}`: unsupported dtype {:?}", e.stored, e.info.dtype),
+        })?;
         let stored_shape: Vec<i64> = e.info.shape.iter().map(|&d| d as i64).collect();
         let expected = stored_shape.iter().product::<i64>() as usize * stored_kind.elt_size_in_bytes();
         if bytes.len() != expected {
@@ -200,12 +209,23 @@ impl WeightFiles {
                 problem: format!("tensor `{}`: {} bytes for shape {stored_shape:?} {:?}", e.stored, bytes.len(), e.info.dtype),
             });
         }
-        if bytes.as_ptr() as usize % stored_kind.elt_size_in_bytes() != 0 {
-            return Err(WeightError::File { file: f.path.clone(), problem: format!("tensor `{}` is not aligned to its element size", e.stored) });
+        if !(bytes.as_ptr() as usize).is_multiple_of(stored_kind.elt_size_in_bytes()) {
+            return Err(WeightError::File {
+                file: f.path.clone(),
+                problem: format!("tensor `{}` is not aligned to its element size", e.stored),
+            });
         }
         let strides: Vec<i64> = {
             let mut acc = 1;
-            let mut s: Vec<i64> = stored_shape.iter().rev().map(|&d| { let st = acc; acc *= d; st }).collect();
+            let mut s: Vec<i64> = stored_shape
+                .iter()
+                .rev()
+                .map(|&d| {
+                    let st = acc;
+                    acc *= d;
+                    st
+                })
+                .collect();
             s.reverse();
             s
         };

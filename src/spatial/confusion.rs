@@ -67,10 +67,7 @@ pub fn confusion_matrix(rows: &[PredictionRow], category: Option<&str>) -> Resul
     if let Some(c) = category {
         lf = lf.filter(col("category").eq(lit(c)));
     }
-    let counts = lf
-        .group_by([col("gold"), col("predicted")])
-        .agg([len().alias("count")])
-        .collect()?;
+    let counts = lf.group_by([col("gold"), col("predicted")]).agg([len().alias("count")]).collect()?;
     let gold = counts.column("gold")?.str()?.clone();
     let pred = counts.column("predicted")?.str()?.clone();
     let n = counts.column("count")?.cast(&DataType::UInt32)?;
@@ -81,8 +78,7 @@ pub fn confusion_matrix(rows: &[PredictionRow], category: Option<&str>) -> Resul
         dirs.dedup();
         dirs.into_iter().map(label).collect::<Vec<_>>()
     };
-    let scoped: Vec<PredictionRow> =
-        rows.iter().filter(|r| category.is_none_or(|c| r.category == c)).cloned().collect();
+    let scoped: Vec<PredictionRow> = rows.iter().filter(|r| category.is_none_or(|c| r.category == c)).cloned().collect();
     let gold_labels = order(&scoped, |r| r.gold);
     let predicted_labels = order(&scoped, |r| r.predicted);
     let mut counts_m = vec![vec![0u32; predicted_labels.len()]; gold_labels.len()];

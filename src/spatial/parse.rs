@@ -42,22 +42,17 @@ fn word(w: &str, on_means_up: bool) -> Word {
         "left" | "leftward" | "leftwards" => Word::Lateral(-1),
         "right" | "rightward" | "rightwards" => Word::Lateral(1),
         "up" | "above" | "top" | "upper" | "upward" | "upwards" | "over" => Word::Vert(Vertical::Up),
-        "down" | "below" | "bottom" | "lower" | "downward" | "downwards" | "under"
-        | "underneath" | "beneath" => Word::Vert(Vertical::Down),
+        "down" | "below" | "bottom" | "lower" | "downward" | "downwards" | "under" | "underneath" | "beneath" => Word::Vert(Vertical::Down),
         "on" if on_means_up => Word::Vert(Vertical::Up),
         "not" | "no" | "neither" | "nor" | "isn't" | "never" => Word::Negation,
-        "of" | "the" | "to" | "side" | "is" | "it" | "directly" | "slightly" | "a" | "and" | "in"
-        | "at" | "on" | "its" | "toward" | "towards" | "direction" => Word::Filler,
+        "of" | "the" | "to" | "side" | "is" | "it" | "directly" | "slightly" | "a" | "and" | "in" | "at" | "on" | "its" | "toward"
+        | "towards" | "direction" => Word::Filler,
         _ => Word::Unknown,
     }
 }
 
 fn normalise(text: &str) -> String {
-    let mut s: String = text
-        .to_lowercase()
-        .chars()
-        .map(|c| if c.is_alphanumeric() || c == '\'' { c } else { ' ' })
-        .collect();
+    let mut s: String = text.to_lowercase().chars().map(|c| if c.is_alphanumeric() || c == '\'' { c } else { ' ' }).collect();
     s = format!(" {} ", s.split_whitespace().collect::<Vec<_>>().join(" "));
     for (from, to) in PHRASES {
         s = s.replace(&format!(" {from} "), &format!(" {} ", to.trim()));

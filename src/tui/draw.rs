@@ -55,7 +55,12 @@ pub fn draw(f: &mut Frame, app: &App, images: &mut ImageCache) {
         .collect();
     let mut state = ListState::default().with_selected(Some(app.selected));
     let list = List::new(items)
-        .block(Block::default().borders(Borders::ALL).border_style(Style::default().fg(t.border)).title(format!(" Samples ({}) ", app.dataset.samples.len())))
+        .block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_style(Style::default().fg(t.border))
+                .title(format!(" Samples ({}) ", app.dataset.samples.len())),
+        )
         .highlight_style(Style::default().bg(t.selected_bg).add_modifier(Modifier::BOLD));
     f.render_stateful_widget(list, left, &mut state);
 
@@ -107,14 +112,15 @@ fn draw_image(f: &mut Frame, area: Rect, app: &App, images: &mut ImageCache) {
     let key = (app.selected, app.frame);
     if images.key != Some(key) {
         let s = &app.dataset.samples[app.selected];
-        images.proto = s.images.get(app.frame).map(|src| {
-            decode(src).map(|img| images.picker.new_resize_protocol(img)).map_err(|e| e.to_string())
-        });
+        images.proto =
+            s.images.get(app.frame).map(|src| decode(src).map(|img| images.picker.new_resize_protocol(img)).map_err(|e| e.to_string()));
         images.key = Some(key);
     }
     match &mut images.proto {
         Some(Ok(p)) => f.render_stateful_widget(StatefulImage::default(), area, p),
-        Some(Err(e)) => f.render_widget(Paragraph::new(e.clone()).wrap(Wrap { trim: true }).style(Style::default().fg(app.theme.wrong)), area),
+        Some(Err(e)) => {
+            f.render_widget(Paragraph::new(e.clone()).wrap(Wrap { trim: true }).style(Style::default().fg(app.theme.wrong)), area)
+        }
         None => f.render_widget(Paragraph::new("no image"), area),
     }
 }
@@ -124,12 +130,7 @@ fn draw_help(f: &mut Frame, app: &App) {
     let w = area.width.min(64);
     let h = area.height.min(20);
     let popup = Rect::new(area.x + (area.width - w) / 2, area.y + (area.height - h) / 2, w, h);
-    let lines: Vec<Line> = app
-        .keymap
-        .help()
-        .into_iter()
-        .map(|(mode, on, desc)| Line::from(format!("{mode:<8} {on:<6} {desc}")))
-        .collect();
+    let lines: Vec<Line> = app.keymap.help().into_iter().map(|(mode, on, desc)| Line::from(format!("{mode:<8} {on:<6} {desc}"))).collect();
     f.render_widget(Clear, popup);
     f.render_widget(Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" Keys ")), popup);
 }

@@ -15,8 +15,7 @@ pub struct Binding {
 }
 
 /// Actions a binding may name.
-pub const ACTIONS: [&str; 10] =
-    ["quit", "help", "cycle_protocol", "next", "prev", "first", "last", "next_frame", "prev_frame", "noop"];
+pub const ACTIONS: [&str; 10] = ["quit", "help", "cycle_protocol", "next", "prev", "first", "last", "next_frame", "prev_frame", "noop"];
 
 #[derive(Debug, Clone, Default)]
 pub struct Keymap {
@@ -25,8 +24,7 @@ pub struct Keymap {
 
 impl Keymap {
     pub fn parse(text: &str, origin: &str) -> Result<Keymap> {
-        let modes: BTreeMap<String, Vec<Binding>> =
-            toml::from_str(text).with_context(|| format!("{origin}: invalid keymap"))?;
+        let modes: BTreeMap<String, Vec<Binding>> = toml::from_str(text).with_context(|| format!("{origin}: invalid keymap"))?;
         for (mode, binds) in &modes {
             for b in binds {
                 if !ACTIONS.contains(&b.run.as_str()) {
@@ -69,10 +67,7 @@ impl Keymap {
 
     /// Help lines generated from the keymap.
     pub fn help(&self) -> Vec<(String, String, String)> {
-        self.modes
-            .iter()
-            .flat_map(|(m, bs)| bs.iter().map(move |b| (m.clone(), b.on.clone(), b.desc.clone())))
-            .collect()
+        self.modes.iter().flat_map(|(m, bs)| bs.iter().map(move |b| (m.clone(), b.on.clone(), b.desc.clone()))).collect()
     }
 }
 

@@ -36,9 +36,7 @@ pub struct Theme {
 impl Theme {
     pub fn parse(text: &str, origin: &str) -> Result<Theme> {
         let f: ThemeFile = toml::from_str(text).with_context(|| format!("{origin}: invalid theme"))?;
-        let c = |field: &str, v: &str| {
-            Color::from_str(v).map_err(|_| anyhow::anyhow!("{origin}: field `{field}`: `{v}` is not a colour"))
-        };
+        let c = |field: &str, v: &str| Color::from_str(v).map_err(|_| anyhow::anyhow!("{origin}: field `{field}`: `{v}` is not a colour"));
         Ok(Theme {
             fg: c("fg", &f.fg)?,
             dim: c("dim", &f.dim)?,

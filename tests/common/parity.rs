@@ -28,7 +28,8 @@ pub fn fixtures() -> &'static Path {
         let digest = format!("{:x}", Sha256::digest(std::fs::read(&script).expect("read make_fixtures.py")));
         let stamp = std::fs::read_to_string(dir.join("STAMP")).unwrap_or_default();
         if stamp.trim() != digest {
-            let out = std::process::Command::new(python()).arg(&script).arg(&dir).output().expect("run the fixture script with .venv's python");
+            let out =
+                std::process::Command::new(python()).arg(&script).arg(&dir).output().expect("run the fixture script with .venv's python");
             assert!(out.status.success(), "make_fixtures.py failed:\n{}", String::from_utf8_lossy(&out.stderr));
             let stamp = std::fs::read_to_string(dir.join("STAMP")).unwrap_or_default();
             assert_eq!(stamp.trim(), digest, "the script did not write its stamp");

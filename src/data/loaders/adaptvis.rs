@@ -117,8 +117,8 @@ fn sample(rec: &Record, whatsup: &[Record], root: &Path, dataset: &str, subset: 
     s.perspective = Perspective::Camera;
     s.answer_style = AnswerStyle::Word;
     s.question = strip_llava(super::req_str(rec, "question")?);
-    let words = answer_words(&s.question)
-        .ok_or_else(|| FieldError::new("question", "no `Answer with a, b or c` clause to take options from"))?;
+    let words =
+        answer_words(&s.question).ok_or_else(|| FieldError::new("question", "no `Answer with a, b or c` clause to take options from"))?;
     s.set_options(words);
     let answers = str_list(rec, "answer")?;
     let gold = answers.first().ok_or_else(|| FieldError::new("answer", "empty list"))?;

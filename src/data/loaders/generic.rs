@@ -27,10 +27,8 @@ use crate::data::table::{Cell, Record};
 use serde_json::{json, Value};
 use std::path::Path;
 
-pub const FIELDS: [&str; 12] = [
-    "id", "images", "question", "options", "answer", "category", "perspective", "reference", "boxes", "split",
-    "answer_style", "metadata",
-];
+pub const FIELDS: [&str; 12] =
+    ["id", "images", "question", "options", "answer", "category", "perspective", "reference", "boxes", "split", "answer_style", "metadata"];
 
 struct Columns<'a> {
     ctx_options: &'a [(String, String)],
@@ -103,7 +101,8 @@ fn sample(rec: &Record, i: usize, cols: &Columns, root: &Path, dataset: &str) ->
     s.split = text("split");
     s.reference = text("reference");
     if let Some(p) = text("perspective") {
-        s.perspective = Perspective::parse(&p).ok_or_else(|| FieldError::new(cols.name("perspective"), format!("`{p}` is not camera, person or none")))?;
+        s.perspective = Perspective::parse(&p)
+            .ok_or_else(|| FieldError::new(cols.name("perspective"), format!("`{p}` is not camera, person or none")))?;
     }
     if let Some(st) = text("answer_style") {
         s.answer_style = serde_json::from_value(Value::String(st.clone()))

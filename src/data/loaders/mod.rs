@@ -47,11 +47,7 @@ impl LoadCtx<'_> {
 }
 
 /// Builds a sample from every record; bad records become issues.
-pub fn build_samples(
-    ctx: &mut LoadCtx,
-    records: &[Record],
-    f: impl Fn(&Record, usize, &Path, &str) -> FieldResult<Sample>,
-) -> Vec<Sample> {
+pub fn build_samples(ctx: &mut LoadCtx, records: &[Record], f: impl Fn(&Record, usize, &Path, &str) -> FieldResult<Sample>) -> Vec<Sample> {
     let (root, dataset) = (ctx.root.clone(), ctx.dataset.clone());
     records.iter().enumerate().filter_map(|(i, r)| ctx.each(r, |r| f(r, i, &root, &dataset))).collect()
 }
@@ -101,10 +97,9 @@ pub fn opt_text(rec: &Record, field: &str) -> Option<String> {
 pub fn str_list(rec: &Record, field: &str) -> FieldResult<Vec<String>> {
     match req(rec, field)? {
         Cell::Str(s) => Ok(vec![s.clone()]),
-        Cell::List(items) => items
-            .iter()
-            .map(|c| c.to_text().ok_or_else(|| FieldError::new(field, format!("list item is {}", kind_of(c)))))
-            .collect(),
+        Cell::List(items) => {
+            items.iter().map(|c| c.to_text().ok_or_else(|| FieldError::new(field, format!("list item is {}", kind_of(c))))).collect()
+        }
         other => Err(FieldError::new(field, format!("expected a list of text, found {}", kind_of(other)))),
     }
 }

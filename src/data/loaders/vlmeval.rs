@@ -15,11 +15,8 @@ use std::path::Path;
 pub fn load(ctx: &mut LoadCtx) -> Result<Vec<Sample>, DataError> {
     let records = read_tsv(&ctx.path)?;
     // index -> image cell, for rows that point at another row's image.
-    let by_index: HashMap<String, String> = records
-        .iter()
-        .filter_map(|r| Some((opt_text(r, "index")?, opt_text(r, "image")?)))
-        .filter(|(_, img)| img.len() > 64)
-        .collect();
+    let by_index: HashMap<String, String> =
+        records.iter().filter_map(|r| Some((opt_text(r, "index")?, opt_text(r, "image")?))).filter(|(_, img)| img.len() > 64).collect();
     let name = file_stem(&ctx.path);
     let mut out = Vec::new();
     for rec in &records {
@@ -33,10 +30,7 @@ fn images(rec: &Record, by_index: &HashMap<String, String>, root: &Path) -> Fiel
     if let Some(cell) = opt_text(rec, "image") {
         let cell = cell.trim();
         let data = if cell.len() <= 64 {
-            by_index
-                .get(cell)
-                .ok_or_else(|| FieldError::new("image", format!("refers to index `{cell}`, which has no image")))?
-                .as_str()
+            by_index.get(cell).ok_or_else(|| FieldError::new("image", format!("refers to index `{cell}`, which has no image")))?.as_str()
         } else {
             cell
         };
@@ -56,8 +50,7 @@ fn images(rec: &Record, by_index: &HashMap<String, String>, root: &Path) -> Fiel
     if let Some(p) = opt_text(rec, "image_path") {
         let p = p.trim();
         if p.starts_with('[') {
-            let list: Vec<String> =
-                serde_json::from_str(&p.replace('\'', "\"")).map_err(|e| FieldError::new("image_path", e))?;
+            let list: Vec<String> = serde_json::from_str(&p.replace('\'', "\"")).map_err(|e| FieldError::new("image_path", e))?;
             return Ok(list.iter().map(|x| resolve(root, x, &[], &["images"])).collect());
         }
         return Ok(vec![resolve(root, p, &[], &["images"])]);

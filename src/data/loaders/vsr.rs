@@ -29,8 +29,7 @@ fn votes(cell: &Cell) -> Option<Vec<i64>> {
 fn sample(rec: &Record, i: usize, root: &Path, dataset: &str, split: &str) -> FieldResult<Sample> {
     let caption = req_str(rec, "caption")?;
     let relation = req_str(rec, "relation")?;
-    let label = req(rec, "label")?.as_i64().filter(|l| *l == 0 || *l == 1)
-        .ok_or_else(|| FieldError::new("label", "expected 0 or 1"))?;
+    let label = req(rec, "label")?.as_i64().filter(|l| *l == 0 || *l == 1).ok_or_else(|| FieldError::new("label", "expected 0 or 1"))?;
     let image = req_str(rec, "image")?;
     let mut s = Sample::new(format!("{split}/{i}"), dataset);
     s.category = relation.to_string();

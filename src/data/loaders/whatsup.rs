@@ -39,9 +39,8 @@ pub fn caption_sample(id: String, dataset: &str, category: &str, captions: Vec<S
 fn sample(rec: &Record, i: usize, root: &Path, dataset: &str, stem: &str) -> FieldResult<Sample> {
     if let Some(Cell::List(items)) = rec.get("") {
         // [image_id, true_caption, false_caption]
-        let text = |k: usize, what: &str| {
-            items.get(k).and_then(Cell::to_text).ok_or_else(|| FieldError::new(what, format!("item {k} missing")))
-        };
+        let text =
+            |k: usize, what: &str| items.get(k).and_then(Cell::to_text).ok_or_else(|| FieldError::new(what, format!("item {k} missing")));
         let image_id = text(0, "image_id")?;
         let captions = vec![text(1, "true_caption")?, text(2, "false_caption")?];
         let mut s = caption_sample(format!("{stem}/{i}"), dataset, stem, captions);
