@@ -156,3 +156,29 @@ fn load_peak_memory_is_bounded() {
     eprintln!("{line}");
     assert!(ratio <= 1.25, "peak RSS growth is {ratio:.3}x the loaded weights: {line}");
 }
+
+/// `model random` writes what transformers itself loads (Conv3d patch kernel,
+/// names, index), so the same checkpoint serves both sides of a benchmark.
+#[test]
+fn random_checkpoints_load_in_transformers_and_flipscope() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("ckpt");
+    let config = case_dir("flat_tied_odd").join("model/config.json");
+    let (ok, _, err) = flipscope(&["model", "random", "--preset", config.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(out.join("model.safetensors").exists());
+    flipscope::engine::Qwen25VL::load(&out, tch::Device::Cpu, Kind::Float).unwrap();
+    // Small shards: an index and several files, loaded by name through it.
+    let sharded = tmp.path().join("sharded");
+    let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    flipscope::engine::random_checkpoint::write(&cfg, &sharded, Kind::BFloat16, 200_000, 1).unwrap();
+    let shards = std::fs::read_dir(&sharded).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("model-")).count();
+    assert!(shards >= 2, "{shards} shards");
+    flipscope::engine::Qwen25VL::load(&sharded, tch::Device::Cpu, Kind::Float).unwrap();
+    let script = format!(
+        "import torch\nfrom transformers import Qwen2_5_VLForConditionalGeneration as M\nM.from_pretrained({:?}, dtype=torch.float32)\nprint('ok')",
+        out.display().to_string()
+    );
+    let py = std::process::Command::new(python()).args(["-c", &script]).output().unwrap();
+    assert!(py.status.success(), "transformers refused the checkpoint:\n{}", String::from_utf8_lossy(&py.stderr));
+}

@@ -75,7 +75,11 @@ impl VisionTower {
     pub fn load(src: &mut dyn TensorSource, cfg: &VisionConfig, device: Device) -> Result<VisionTower> {
         let d = cfg.hidden_size;
         let act = Activation::parse(&cfg.hidden_act)?;
-        let patch_embed = src.tensor("visual.patch_embed.proj.weight", &[d, cfg.patch_dim()])?;
+        // Stored as the Conv3d kernel [d, C, T, P, P]; its stride equals its
+        // kernel, so it is used as a linear map over flattened patches.
+        let kernel = [d, cfg.in_channels, cfg.temporal_patch_size, cfg.patch_size, cfg.patch_size];
+        let conv = src.tensor("visual.patch_embed.proj.weight", &kernel)?;
+        let patch_embed = if conv.defined() { conv.reshape([d, cfg.patch_dim()]) } else { conv };
         let mut blocks = Vec::new();
         for i in 0..cfg.depth {
             let p = format!("visual.blocks.{i}");

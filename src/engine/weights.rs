@@ -138,9 +138,9 @@ impl WeightFiles {
     }
 
     /// Checks a planned set of (name, shape) against the files and lists every
-    /// missing, unexpected and mis-shaped tensor. `optional` names may be absent;
-    /// a present tensor may also be a flattened view of the planned shape
-    /// (the patch embedding is stored as a Conv3d kernel and used as a linear map).
+    /// missing, unexpected and mis-shaped tensor. `optional` names may be absent.
+    /// The patch embedding's Conv3d kernel is also accepted flattened to
+    /// [out, C*T*P*P] (same first dim and element count).
     pub fn check(&self, plan: &[(String, Vec<i64>)], optional: &[&str]) -> Result<(), WeightError> {
         let planned: HashMap<&str, &Vec<i64>> = plan.iter().map(|(n, s)| (n.as_str(), s)).collect();
         let mut missing = Vec::new();
@@ -152,7 +152,7 @@ impl WeightFiles {
                 Some(e) => {
                     let stored: Vec<i64> = e.info.shape.iter().map(|&d| d as i64).collect();
                     let numel = |s: &[i64]| s.iter().product::<i64>();
-                    let flat_ok = shape.len() == 2 && stored.len() > 2 && stored[0] == shape[0] && numel(&stored) == numel(shape);
+                    let flat_ok = name.ends_with("patch_embed.proj.weight") && stored.len() == 2 && stored[0] == shape[0] && numel(&stored) == numel(shape);
                     if &stored != shape && !flat_ok {
                         mismatched.push(format!("{} is {stored:?}, config says {shape:?}", e.stored));
                     } else if kind_of(e.info.dtype).is_none() {
