@@ -296,6 +296,9 @@ fn read_text(t: &Fields, top: &Fields) -> Result<TextConfig, ConfigError> {
         Some(r) => (r.float_or("rope_theta", theta_default)?, r.ints("mrope_section")?),
         None => (theta_default, None),
     };
+    if t.bool_or("use_sliding_window", false)? {
+        return Err(t.err("use_sliding_window", "sliding-window attention is not supported (no released Qwen2.5-VL uses it)"));
+    }
     let head_dim = hidden / heads;
     let section = section.unwrap_or_else(|| vec![16, 24, 24]);
     if section.len() != 3 || section.iter().sum::<i64>() * 2 != head_dim {
@@ -479,6 +482,7 @@ mod tests {
                 Box::new(|v| v["text_config"]["num_key_value_heads"] = json!(3)),
                 "field `text_config.num_key_value_heads`: 3 does not divide",
             ),
+            (Box::new(|v| v["text_config"]["use_sliding_window"] = json!(true)), "field `text_config.use_sliding_window`: sliding-window"),
             (Box::new(|v| v["model_type"] = json!("llava")), "field `model_type`: `llava` is not qwen2_5_vl"),
             (Box::new(|v| v["vision_config"]["window_size"] = json!(100)), "field `vision_config.window_size`"),
             (Box::new(|v| v["vision_config"]["fullatt_block_indexes"] = json!([9])), "block 9 is outside depth 4"),
