@@ -7,3 +7,4 @@ pub mod data;
 pub mod engine;
 pub mod spatial;
 pub mod tui;
+pub mod viz;

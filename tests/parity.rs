@@ -233,3 +233,48 @@ fn sampling_is_seeded_and_streaming_can_stop() {
     assert_eq!(g[0].tokens, want[..first_stop].to_vec());
     assert_eq!(g[0].stop, flipscope::engine::StopReason::StopToken);
 }
+
+#[test]
+fn saliency_gradient_matches_torch_autograd() {
+    use flipscope::engine::saliency::SaliencyTarget;
+    for case in CASES {
+        let e = engine(case);
+        let r = Reference::load(case);
+        let p = prompt_with_reference_pixels(&e, case, &r);
+        let target = SaliencyTarget::Token(r.get("saliency_target").int64_value(&[0]));
+        let (value, grad) = e.pixel_gradient(&p, &r.get("pixel_values"), &target).unwrap();
+        let want = r.get("grad_pixel_values");
+        let scale = want.abs().max().double_value(&[]);
+        assert!(scale > 0.0);
+        let d = max_abs_diff(&grad, &want);
+        assert!(d <= 1e-4 * scale, "{case}: gradient differs by {d} (largest {scale})");
+        let logits = r.get("logits");
+        let want_value = logits.get(0).get(logits.size()[1] - 1).double_value(&[r.get("saliency_target").int64_value(&[0])]);
+        assert!((value - want_value).abs() < 1e-4);
+    }
+}
+
+#[test]
+fn integrated_gradients_are_complete_and_maps_cover_each_image() {
+    use flipscope::engine::saliency::{Baseline, SaliencyMethod, SaliencyTarget};
+    let case = "v5_sharded_two_images";
+    let e = engine(case);
+    let imgs = images(case);
+    let p = e.processor.prepare(&imgs, case_json(case)["prompt"].as_str().unwrap(), &ResizePolicy::Auto).unwrap();
+    let target = SaliencyTarget::Token(e.option_token_ids(&["A".to_string()]).unwrap()[0]);
+    let ig = SaliencyMethod::IntegratedGradients { steps: 64, baseline: Baseline::Black };
+    let a = e.saliency(&imgs, &p, &ResizePolicy::Auto, &target, &ig).unwrap();
+    let err = a.completeness_error.unwrap();
+    eprintln!("IG completeness error {err:.4} (f(x) {:.4}, f(baseline) {:.4})", a.target_value, a.baseline_value.unwrap());
+    assert!(err < 0.05, "IG completeness error {err}");
+    assert!(a.signed);
+    assert_eq!(a.maps.len(), 2);
+    for (m, img) in a.maps.iter().zip(&imgs) {
+        assert_eq!((m.width, m.height), (img.width(), img.height()), "maps are in original coordinates");
+    }
+    let g = e.saliency(&imgs, &p, &ResizePolicy::Auto, &target, &SaliencyMethod::Grad).unwrap();
+    assert!(!g.signed && g.maps[0].values.iter().all(|v| *v >= 0.0));
+    let s = e.saliency(&imgs, &p, &ResizePolicy::Auto, &target, &SaliencyMethod::SmoothGrad { n: 4, sigma: 0.1, seed: 3 }).unwrap();
+    assert_eq!(s.values.size(), g.values.size());
+    assert!(max_abs_diff(&s.values, &g.values) > 0.0, "noise changes the gradient");
+}

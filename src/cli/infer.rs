@@ -145,7 +145,7 @@ fn dump(engine: &Engine, prompt: &engine::PreparedPrompt, max_new_tokens: usize,
     let mut cache = engine.model.new_cache();
     let hidden = engine.model.prefill_with_vision(&inputs, vision.as_ref(), &mut cache)?;
     named.push(("logits", engine.model.logits(&hidden).to_kind(Kind::Float).to_device(cpu)));
-    let greedy = GenerateOptions { max_new_tokens, sampling: None, stop_ids: Some(vec![]), first_token_top_k: 0 };
+    let greedy = GenerateOptions { max_new_tokens, stop_ids: Some(vec![]), first_token_top_k: 0, ..Default::default() };
     let g = engine.generate(&[prompt], &greedy, &mut |_| Flow::Continue)?;
     named.push(("generated_ids", Tensor::from_slice(&g[0].tokens).reshape([1, -1])));
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -5,6 +5,7 @@
 //! token's top-k. `score_options` is the one-forward multiple-choice path.
 
 use super::inputs::{ModelInputs, PreparedPrompt};
+use super::intervene::{AdaptReport, Intervention};
 use super::Engine;
 use anyhow::{bail, Result};
 use rand::{Rng, SeedableRng};
@@ -26,11 +27,13 @@ pub struct GenerateOptions {
     pub stop_ids: Option<Vec<i64>>,
     /// How many alternatives of the first token to report.
     pub first_token_top_k: usize,
+    /// Attention scaling on the image tokens during prefill (AdaptVis).
+    pub intervention: Intervention,
 }
 
 impl Default for GenerateOptions {
     fn default() -> Self {
-        GenerateOptions { max_new_tokens: 64, sampling: None, stop_ids: None, first_token_top_k: 5 }
+        GenerateOptions { max_new_tokens: 64, sampling: None, stop_ids: None, first_token_top_k: 5, intervention: Intervention::None }
     }
 }
 
@@ -57,6 +60,8 @@ pub struct Generation {
     pub logprobs: Vec<f32>,
     pub first_token_top: Vec<TopToken>,
     pub stop: StopReason,
+    /// Alpha, confidence and branch when an intervention ran.
+    pub adapt: Option<AdaptReport>,
 }
 
 /// One streamed token.
@@ -83,6 +88,8 @@ pub struct OptionScores {
     pub token_ids: Vec<i64>,
     pub logprobs: Vec<f32>,
     pub best: usize,
+    /// Alpha, confidence and branch when an intervention ran.
+    pub adapt: Option<AdaptReport>,
 }
 
 impl OptionScores {
@@ -145,16 +152,21 @@ impl Engine {
         let b = prompts.len();
         let stops = opts.stop_ids.clone().unwrap_or_else(|| model.config.eos_token_ids.clone());
         let mut cache = model.new_cache();
-        let hidden = model.prefill(&inputs, &mut cache)?;
+        let plan = model.plan_intervention(&inputs, &opts.intervention)?;
+        let hidden = match &plan {
+            Some((alphas, _)) => model.prefill_scaled(&inputs, alphas, &mut cache)?,
+            None => model.prefill(&inputs, &mut cache)?,
+        };
         let mut last = model.logits(&hidden.narrow(1, hidden.size()[1] - 1, 1)).squeeze_dim(1); // [B, V]
         let mut positions = inputs.next_positions.clone();
         let mut out: Vec<Generation> = (0..b)
-            .map(|_| Generation {
+            .map(|i| Generation {
                 tokens: vec![],
                 text: String::new(),
                 logprobs: vec![],
                 first_token_top: vec![],
                 stop: StopReason::MaxTokens,
+                adapt: plan.as_ref().map(|(_, reports)| reports[i].clone()),
             })
             .collect();
         let mut done = vec![false; b];
@@ -266,11 +278,25 @@ impl Engine {
     /// One forward pass per batch: the log-prob of each option's first token
     /// as the answer's first token.
     pub fn score_options(&self, prompts: &[&PreparedPrompt], labels: &[Vec<String>]) -> Result<Vec<OptionScores>> {
+        self.score_options_with(prompts, labels, &Intervention::None)
+    }
+
+    /// `score_options` under an attention intervention.
+    pub fn score_options_with(&self, prompts: &[&PreparedPrompt], labels: &[Vec<String>], intervention: &Intervention) -> Result<Vec<OptionScores>> {
         if prompts.len() != labels.len() {
             bail!("{} prompts but {} option lists", prompts.len(), labels.len());
         }
         let inputs = self.collate(prompts);
-        let logprobs = self.model.last_logits(&inputs)?.to_kind(Kind::Float).log_softmax(-1, Kind::Float).to_device(tch::Device::Cpu);
+        let plan = self.model.plan_intervention(&inputs, intervention)?;
+        let last = match &plan {
+            None => self.model.last_logits(&inputs)?,
+            Some((alphas, _)) => {
+                let _guard = tch::no_grad_guard();
+                let hidden = self.model.prefill_scaled(&inputs, alphas, &mut self.model.new_cache())?;
+                self.model.logits(&hidden.narrow(1, hidden.size()[1] - 1, 1)).squeeze_dim(1)
+            }
+        };
+        let logprobs = last.to_kind(Kind::Float).log_softmax(-1, Kind::Float).to_device(tch::Device::Cpu);
         labels
             .iter()
             .enumerate()
@@ -279,7 +305,7 @@ impl Engine {
                 let row = logprobs.get(i as i64);
                 let lps: Vec<f32> = ids.iter().map(|&id| row.double_value(&[id]) as f32).collect();
                 let best = lps.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0);
-                Ok(OptionScores { labels: ls.clone(), token_ids: ids, logprobs: lps, best })
+                Ok(OptionScores { labels: ls.clone(), token_ids: ids, logprobs: lps, best, adapt: plan.as_ref().map(|(_, r)| r[i].clone()) })
             })
             .collect()
     }
@@ -305,7 +331,7 @@ mod tests {
 
     #[test]
     fn option_probabilities_sum_to_one() {
-        let s = OptionScores { labels: vec!["A".into(), "B".into()], token_ids: vec![1, 2], logprobs: vec![-1.0, -2.0], best: 0 };
+        let s = OptionScores { labels: vec!["A".into(), "B".into()], token_ids: vec![1, 2], logprobs: vec![-1.0, -2.0], best: 0, adapt: None };
         let p = s.probabilities();
         assert!((p[0] + p[1] - 1.0).abs() < 1e-6 && p[0] > p[1]);
         assert_eq!(s.best_label(), "A");

@@ -82,12 +82,8 @@ pub fn target_size(width: u32, height: u32, cfg: &PreprocessorConfig, policy: &R
 }
 
 pub fn preprocess(image: &DynamicImage, cfg: &PreprocessorConfig, policy: &ResizePolicy) -> Result<ImagePatches> {
-    let rgb = image.to_rgb8();
-    let (w0, h0) = rgb.dimensions();
-    let (w, h) = target_size(w0, h0, cfg, policy)?;
-    // PIL returns the image unchanged when the size already matches.
-    let resized: RgbImage = if (w, h) == (w0, h0) { rgb } else { image::imageops::resize(&rgb, w, h, FilterType::CatmullRom) };
-    Ok(patchify(&resized, cfg, (w0, h0)))
+    let resized = resized_rgb(image, cfg, policy)?;
+    Ok(patchify(&resized, cfg, (image.width(), image.height())))
 }
 
 /// Normalise and cut a resized RGB image into flattened patches in the
@@ -169,5 +165,87 @@ mod tests {
         assert!((red(4, 0) * 255.0 - 28.0).abs() < 1e-3);
         // The temporal copy repeats the channel's 196 values.
         assert_eq!(p.values[196..392], p.values[0..196]);
+    }
+}
+
+/// How per-value attributions of one image's patches become one value per pixel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PixelReduce {
+    /// Mean over the temporal copies, then max |.| over channels (saliency magnitude).
+    MaxAbsChannel,
+    /// Sum over temporal copies and channels (keeps IG's completeness).
+    SumSigned,
+}
+
+/// The inverse of `patchify` for attributions: values [patches, C*T*P*P] of
+/// one image back to a [height][width] map of the resized image.
+pub fn unpatchify_map(values: &[f32], grid: Grid, cfg: &PreprocessorConfig, reduce: PixelReduce) -> (u32, u32, Vec<f32>) {
+    let (p, m, t) = (cfg.patch_size as usize, cfg.merge_size as usize, cfg.temporal_patch_size as usize);
+    let (gh, gw) = (grid[1] as usize, grid[2] as usize);
+    let (w, h) = (gw * p, gh * p);
+    let patch_dim = 3 * t * p * p;
+    let mut out = vec![0f32; w * h];
+    let mut patch = 0usize;
+    for by in 0..gh / m {
+        for bx in 0..gw / m {
+            for my in 0..m {
+                for mx in 0..m {
+                    let base = patch * patch_dim;
+                    let (py, px) = ((by * m + my) * p, (bx * m + mx) * p);
+                    for yy in 0..p {
+                        for xx in 0..p {
+                            let mut acc = 0f32;
+                            for c in 0..3 {
+                                let mut s = 0f32;
+                                for ti in 0..t {
+                                    s += values[base + ((c * t + ti) * p + yy) * p + xx];
+                                }
+                                match reduce {
+                                    PixelReduce::MaxAbsChannel => acc = acc.max((s / t as f32).abs()),
+                                    PixelReduce::SumSigned => acc += s,
+                                }
+                            }
+                            out[(py + yy) * w + px + xx] = acc;
+                        }
+                    }
+                    patch += 1;
+                }
+            }
+        }
+    }
+    (w as u32, h as u32, out)
+}
+
+/// The resized RGB image the model sees (before normalising). PIL returns
+/// the image unchanged when the size already matches, and so does this.
+pub fn resized_rgb(image: &DynamicImage, cfg: &PreprocessorConfig, policy: &ResizePolicy) -> Result<RgbImage> {
+    let rgb = image.to_rgb8();
+    let (w0, h0) = rgb.dimensions();
+    let (w, h) = target_size(w0, h0, cfg, policy)?;
+    Ok(if (w, h) == (w0, h0) { rgb } else { image::imageops::resize(&rgb, w, h, FilterType::CatmullRom) })
+}
+
+#[cfg(test)]
+mod unpatchify_tests {
+    use super::*;
+
+    #[test]
+    fn unpatchify_inverts_patchify() {
+        let cfg = PreprocessorConfig::default();
+        let mut img = RgbImage::new(56, 28);
+        for (x, y, px) in img.enumerate_pixels_mut() {
+            *px = image::Rgb([(x * 4) as u8, (y * 8) as u8, 200]);
+        }
+        let p = patchify(&img, &cfg, (56, 28));
+        let (w, h, map) = unpatchify_map(&p.values, p.grid, &cfg, PixelReduce::SumSigned);
+        assert_eq!((w, h), (56, 28));
+        for (x, y, px) in img.enumerate_pixels() {
+            let want: f32 = (0..3).map(|c| 2.0 * ((px.0[c] as f32 / 255.0 - cfg.image_mean[c]) / cfg.image_std[c])).sum();
+            assert!((map[(y * w + x) as usize] - want).abs() < 1e-4, "({x},{y})");
+        }
+        let (_, _, mag) = unpatchify_map(&p.values, p.grid, &cfg, PixelReduce::MaxAbsChannel);
+        let px = img.get_pixel(10, 20);
+        let want = (0..3).map(|c| ((px.0[c] as f32 / 255.0 - cfg.image_mean[c]) / cfg.image_std[c]).abs()).fold(0f32, f32::max);
+        assert!((mag[(20 * 56 + 10) as usize] - want).abs() < 1e-5);
     }
 }

@@ -98,29 +98,45 @@ impl TextModel {
     /// appending to `cache`. `valid` [B, L] marks real (non-pad) tokens.
     /// Returns the final-normed hidden states [B, L, D].
     pub fn forward(&self, embeds: &Tensor, positions: &Tensor, valid: Option<&Tensor>, cache: &mut KvCache) -> Tensor {
+        self.forward_probed(embeds, positions, valid, cache, None)
+    }
+
+    /// `forward` with the last prompt position's attention edited or recorded
+    /// (prefill only; decoding steps ignore `probe`).
+    pub fn forward_probed(
+        &self,
+        embeds: &Tensor,
+        positions: &Tensor,
+        valid: Option<&Tensor>,
+        cache: &mut KvCache,
+        mut probe: Option<&mut LastTokenAttention>,
+    ) -> Tensor {
         let (b, l) = (embeds.size()[0], embeds.size()[1]);
         let device = embeds.device();
         let past = cache.len();
-        if let Some(v) = valid {
-            let all_valid = bool::try_from(v.all()).unwrap_or(false);
-            cache.padded |= !all_valid;
-            cache.key_valid = Some(match cache.key_valid.take() {
-                Some(prev) => Tensor::cat(&[prev, v.to_kind(Kind::Bool)], 1),
-                None => v.to_kind(Kind::Bool),
-            });
-        } else {
-            let ones = Tensor::ones([b, l], (Kind::Bool, device));
-            cache.key_valid = Some(match cache.key_valid.take() {
-                Some(prev) => Tensor::cat(&[prev, ones], 1),
-                None => ones,
-            });
-        }
+        let new_valid = match valid {
+            Some(v) => {
+                cache.padded |= !bool::try_from(v.all()).unwrap_or(false);
+                v.to_kind(Kind::Bool)
+            }
+            None => Tensor::ones([b, l], (Kind::Bool, device)),
+        };
+        cache.key_valid = Some(match cache.key_valid.take() {
+            Some(prev) => Tensor::cat(&[prev, new_valid], 1),
+            None => new_valid,
+        });
         let mask = self.attention_mask(cache, past, l, device);
         let (cos, sin) = self.rotary(positions, embeds.kind());
         let (cos, sin) = (cos.unsqueeze(1), sin.unsqueeze(1));
+        if past > 0 {
+            probe = None;
+        }
+        let last_row_keys = probe.as_ref().map(|_| cache.key_valid.as_ref().expect("key_valid set").unsqueeze(1).unsqueeze(1));
         let mut h = embeds.shallow_clone();
         for (i, layer) in self.layers.iter().enumerate() {
-            h = layer.forward(&h, &cos, &sin, &self.cfg, &mut cache.layers[i], mask.as_ref(), past == 0 && l > 1);
+            let ctx = StepCtx { cos: &cos, sin: &sin, cfg: &self.cfg, mask: mask.as_ref(), causal: past == 0 && l > 1 };
+            let edit = probe.as_deref_mut().filter(|p| p.applies_to(i)).map(|p| (i, p));
+            h = layer.forward(&h, &ctx, &mut cache.layers[i], edit, last_row_keys.as_ref());
         }
         self.norm.forward(&h)
     }
@@ -147,41 +163,66 @@ impl TextModel {
     }
 }
 
+/// What every layer of one step shares.
+struct StepCtx<'a> {
+    cos: &'a Tensor,
+    sin: &'a Tensor,
+    cfg: &'a TextConfig,
+    mask: Option<&'a Tensor>,
+    causal: bool,
+}
+
+/// The last prompt position's attention over the keys: ScalingVis/AdaptVis
+/// multiply its pre-softmax logits on image keys by alpha, and attention maps
+/// read its probabilities. Only that row is recomputed explicitly; every other
+/// position keeps the fused kernel, so it is bitwise unchanged.
+pub struct LastTokenAttention {
+    /// [B, T] true on image-token keys.
+    pub image_keys: Tensor,
+    /// Per-sample alpha [B] (f32), or None to leave logits alone.
+    pub alpha: Option<Tensor>,
+    /// Layers whose probabilities to record (empty: none).
+    pub capture_layers: Vec<usize>,
+    /// (layer, [B, heads, T] probabilities) for each captured layer.
+    pub captured: Vec<(usize, Tensor)>,
+}
+
+impl LastTokenAttention {
+    fn applies_to(&self, layer: usize) -> bool {
+        self.alpha.is_some() || self.capture_layers.contains(&layer)
+    }
+}
+
 impl DecoderLayer {
-    #[allow(clippy::too_many_arguments)]
     fn forward(
         &self,
         x: &Tensor,
-        cos: &Tensor,
-        sin: &Tensor,
-        cfg: &TextConfig,
+        ctx: &StepCtx,
         cache: &mut Option<(Tensor, Tensor)>,
-        mask: Option<&Tensor>,
-        causal: bool,
+        edit: Option<(usize, &mut LastTokenAttention)>,
+        last_row_keys: Option<&Tensor>,
     ) -> Tensor {
-        let h = x + self.attention(&self.input_norm.forward(x), cos, sin, cfg, cache, mask, causal);
+        let h = x + self.attention(&self.input_norm.forward(x), ctx, cache, edit, last_row_keys);
         &h + self.mlp.forward(&self.post_norm.forward(&h))
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn attention(
         &self,
         x: &Tensor,
-        cos: &Tensor,
-        sin: &Tensor,
-        cfg: &TextConfig,
+        ctx: &StepCtx,
         cache: &mut Option<(Tensor, Tensor)>,
-        mask: Option<&Tensor>,
-        causal: bool,
+        edit: Option<(usize, &mut LastTokenAttention)>,
+        last_row_keys: Option<&Tensor>,
     ) -> Tensor {
+        let cfg = ctx.cfg;
         let (b, l) = (x.size()[0], x.size()[1]);
         let hd = cfg.head_dim();
         let split = |t: Tensor, heads: i64| t.reshape([b, l, heads, hd]).transpose(1, 2);
         let q = split(self.q.forward(x), cfg.num_attention_heads);
         let k = split(self.k.forward(x), cfg.num_key_value_heads);
         let v = split(self.v.forward(x), cfg.num_key_value_heads);
-        let q = &q * cos + rotate_half(&q) * sin;
-        let k = &k * cos + rotate_half(&k) * sin;
+        let q = &q * ctx.cos + rotate_half(&q) * ctx.sin;
+        let k = &k * ctx.cos + rotate_half(&k) * ctx.sin;
         let (k, v) = match cache.take() {
             Some((pk, pv)) => (Tensor::cat(&[pk, k], 2), Tensor::cat(&[pv, v], 2)),
             None => (k, v),
@@ -195,7 +236,29 @@ impl DecoderLayer {
             let s = t.size();
             t.unsqueeze(2).expand([s[0], s[1], groups, s[2], s[3]], false).reshape([s[0], s[1] * groups, s[2], s[3]])
         };
-        let out = Tensor::scaled_dot_product_attention(&q, &repeat(&k), &repeat(&v), mask, 0.0, causal && mask.is_none(), None, false);
+        let (k, v) = (repeat(&k), repeat(&v));
+        let mut out = Tensor::scaled_dot_product_attention(&q, &k, &v, ctx.mask, 0.0, ctx.causal && ctx.mask.is_none(), None, false);
+        if let Some((layer, probe)) = edit {
+            // Eager attention for the last query row, as transformers' eager path computes it.
+            let q_last = q.narrow(2, l - 1, 1);
+            let mut scores = q_last.matmul(&k.transpose(-2, -1)) * (hd as f64).powf(-0.5); // [B, H, 1, T]
+            let image = probe.image_keys.unsqueeze(1).unsqueeze(1);
+            if let Some(alpha) = &probe.alpha {
+                let scaled = &scores * alpha.to_kind(scores.kind()).reshape([b, 1, 1, 1]);
+                scores = scaled.where_self(&image, &scores);
+            }
+            if let Some(keys) = last_row_keys {
+                scores = scores.masked_fill(&keys.logical_not(), f64::NEG_INFINITY);
+            }
+            let probs = scores.softmax(-1, Kind::Float).to_kind(q.kind());
+            if probe.capture_layers.contains(&layer) {
+                probe.captured.push((layer, probs.squeeze_dim(2).to_kind(Kind::Float)));
+            }
+            if probe.alpha.is_some() {
+                let row = probs.matmul(&v);
+                out = Tensor::cat(&[out.narrow(2, 0, l - 1), row], 2);
+            }
+        }
         self.o.forward(&out.transpose(1, 2).reshape([b, l, -1]))
     }
 }

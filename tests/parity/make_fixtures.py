@@ -9,7 +9,9 @@ For every case OUT_DIR/<case>/ gets:
   reference.safetensors
       input_ids [1,L] i64, attention_mask [1,L] i64, pixel_values [N,1176] f32,
       image_grid_thw [n,3] i64, position_ids [3,1,L] i64, rope_deltas [1,1] i64,
-      vision_embeds [N/4,H] f32, logits [1,L,V] f32, generated_ids [1,8] i64
+      vision_embeds [N/4,H] f32, logits [1,L,V] f32, generated_ids [1,8] i64,
+      saliency_target [1] i64 (argmax at the last position), grad_pixel_values [N,1176] f32
+      (d logits[0, -1, target] / d pixel_values by torch autograd)
 
 Inputs are built from the tokenizer and Qwen2VLImageProcessorPil directly (the
 full processor wants torchvision for video), exactly as Qwen2_5_VLProcessor
@@ -278,7 +280,14 @@ def make_case(out, name, case, tok):
             image_grid_thw=grid, mm_token_type_ids=mm, max_new_tokens=8, do_sample=False,
             eos_token_id=None, min_new_tokens=8,
         )[:, input_ids.shape[1]:]
+    # Saliency reference: d logit[last, predicted] / d pixel_values by autograd.
+    target = int(out.logits[0, -1].argmax())
+    pv = pixel_values.clone().float().requires_grad_(True)
+    sal = model(input_ids=input_ids, attention_mask=attn, pixel_values=pv, image_grid_thw=grid, mm_token_type_ids=mm)
+    sal.logits[0, -1, target].backward()
     ref = {
+        "saliency_target": torch.tensor([target], dtype=torch.long),
+        "grad_pixel_values": pv.grad.float().contiguous(),
         "input_ids": input_ids.long(),
         "attention_mask": attn.long(),
         "pixel_values": pixel_values.float().contiguous(),

@@ -1,0 +1,9 @@
+//! Pictures of numbers: attribution maps over images, colormaps and PNG
+//! rendering. Pure: no torch; the engine produces `SaliencyMap`s.
+pub mod colormap;
+pub mod heatmap;
+pub mod saliency_map;
+
+pub use colormap::Colormap;
+pub use heatmap::{render, HeatmapStyle};
+pub use saliency_map::SaliencyMap;
