@@ -278,3 +278,66 @@ fn integrated_gradients_are_complete_and_maps_cover_each_image() {
     assert_eq!(s.values.size(), g.values.size());
     assert!(max_abs_diff(&s.values, &g.values) > 0.0, "noise changes the gradient");
 }
+
+#[test]
+fn scaling_vis_changes_only_the_last_position() {
+    use flipscope::engine::intervene::Intervention;
+    let case = "v5_sharded_two_images";
+    let e = engine(case);
+    let r = Reference::load(case);
+    let p = prompt_with_reference_pixels(&e, case, &r);
+    let inputs = e.collate(&[&p]);
+    let plain = e.model.prompt_logits(&inputs).unwrap();
+    let scaled = |alpha: f64| {
+        tch::no_grad(|| {
+            let mut cache = e.model.new_cache();
+            e.model.logits(&e.model.prefill_scaled(&inputs, &[alpha], &mut cache).unwrap())
+        })
+    };
+    assert!(scaled(1.0).equal(&plain), "alpha = 1 is exactly the plain forward");
+    let l = plain.size()[1];
+    // The explicit (eager) last row agrees with the fused kernel it replaces.
+    let d = max_abs_diff(&scaled(1.0 + 1e-9), &plain);
+    assert!(d <= 1e-4, "eager last-row attention differs from SDPA by {d}");
+    for alpha in [0.5, 2.0] {
+        let s = scaled(alpha);
+        assert!(s.narrow(1, 0, l - 1).equal(&plain.narrow(1, 0, l - 1)), "alpha {alpha} changed earlier positions");
+        assert!(max_abs_diff(&s.narrow(1, l - 1, 1), &plain.narrow(1, l - 1, 1)) > 1e-6, "alpha {alpha} left the last position alone");
+    }
+    // Through the public APIs: generate and score_options carry alpha, confidence and branch.
+    let labels = vec!["A".to_string(), "B".to_string()];
+    let plain_scores = &e.score_options(&[&p], std::slice::from_ref(&labels)).unwrap()[0];
+    let one = &e.score_options_with(&[&p], std::slice::from_ref(&labels), &Intervention::Scaling { alpha: 1.0 }).unwrap()[0];
+    assert_eq!(one.logprobs, plain_scores.logprobs);
+    assert_eq!(one.adapt.as_ref().unwrap().alpha, 1.0);
+    let adaptive = Intervention::Adaptive { threshold: 2.0, w1: 0.5, w2: 1.5 }; // confidence is always < 2: w1
+    let s = &e.score_options_with(&[&p], std::slice::from_ref(&labels), &adaptive).unwrap()[0];
+    let rep = s.adapt.as_ref().unwrap();
+    assert_eq!(rep.alpha, 0.5);
+    assert_eq!(rep.branch, Some(flipscope::engine::intervene::Branch::LowConfidence));
+    let conf = rep.confidence.unwrap();
+    assert!((0.0..=1.0).contains(&conf));
+    let g = e
+        .generate(&[&p], &GenerateOptions { max_new_tokens: 3, intervention: Intervention::Adaptive { threshold: 0.0, w1: 0.5, w2: 1.5 }, ..Default::default() }, &mut |_| Flow::Continue)
+        .unwrap();
+    let rep = g[0].adapt.as_ref().unwrap();
+    assert_eq!((rep.alpha, rep.branch), (1.5, Some(flipscope::engine::intervene::Branch::HighConfidence)));
+    assert!((rep.confidence.unwrap() - conf).abs() < 1e-6, "same first-token confidence in both APIs");
+}
+
+#[test]
+fn attention_maps_cover_each_image_grid() {
+    let case = "v5_sharded_two_images";
+    let e = engine(case);
+    let r = Reference::load(case);
+    let p = prompt_with_reference_pixels(&e, case, &r);
+    let maps = e.attention_maps(&p, &[1], None).unwrap();
+    assert_eq!(maps.len(), 1, "only the asked layer is recorded");
+    let m = &maps[0];
+    assert_eq!((m.maps[0].width, m.maps[0].height), (8, 6));
+    assert_eq!((m.maps[1].width, m.maps[1].height), (5, 4));
+    assert!(m.image_share > 0.0 && m.image_share < 1.0);
+    let per_head = e.attention_maps(&p, &[0, 1], Some(3)).unwrap();
+    assert_eq!(per_head.len(), 2);
+    assert!(e.attention_maps(&p, &[9], None).unwrap_err().to_string().contains("layer 9 does not exist"));
+}

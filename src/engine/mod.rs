@@ -1,5 +1,6 @@
 //! The libtorch engine: Qwen2.5-VL inference in Rust on tch, matching
 //! transformers' `modeling_qwen2_5_vl.py`, on CUDA (bf16) or CPU (f32).
+pub mod attention_map;
 pub mod chat;
 pub mod config;
 pub mod device;

@@ -254,8 +254,10 @@ impl DecoderLayer {
             if probe.capture_layers.contains(&layer) {
                 probe.captured.push((layer, probs.squeeze_dim(2).to_kind(Kind::Float)));
             }
-            if probe.alpha.is_some() {
-                let row = probs.matmul(&v);
+            if let Some(alpha) = &probe.alpha {
+                // Samples at alpha = 1 keep the fused kernel's row, so they stay bitwise plain.
+                let changed = alpha.ne(1.0).reshape([b, 1, 1, 1]);
+                let row = probs.matmul(&v).where_self(&changed, &out.narrow(2, l - 1, 1));
                 out = Tensor::cat(&[out.narrow(2, 0, l - 1), row], 2);
             }
         }
