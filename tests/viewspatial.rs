@@ -78,3 +78,28 @@ fn bad_records_name_file_record_and_field() {
     let err = data::load(path.to_str().unwrap()).unwrap_err().to_string();
     assert!(err.contains("ViewSpatial-Bench.json: line 1 column") && err.contains("invalid JSON"), "{err}");
 }
+
+/// Reference phrases are found in (nearly) every person-perspective question
+/// of the real benchmark; the coverage is printed for the record.
+#[test]
+fn reference_phrase_coverage_on_person_perspective() {
+    use flipscope::spatial::reference::reference_phrase;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/viewspatial/ViewSpatial-Bench.json");
+    let ds = flipscope::data::load(path).unwrap();
+    let person: Vec<_> = ds.samples.iter().filter(|s| s.category.starts_with("Person perspective")).collect();
+    assert_eq!(person.len(), 842 + 996 + 1105);
+    let mut missed = Vec::new();
+    let mut by_pattern = std::collections::BTreeMap::new();
+    for s in &person {
+        match reference_phrase(&s.question) {
+            Some(r) => *by_pattern.entry(r.pattern).or_insert(0) += 1,
+            None => missed.push(s.question.clone()),
+        }
+    }
+    let coverage = 1.0 - missed.len() as f64 / person.len() as f64;
+    eprintln!("reference phrase coverage {:.2}% of {} person-perspective questions; by pattern {by_pattern:?}", 100.0 * coverage, person.len());
+    for q in missed.iter().take(10) {
+        eprintln!("  missed: {q}");
+    }
+    assert!(coverage >= 0.99, "coverage {coverage}");
+}

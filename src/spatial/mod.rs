@@ -3,6 +3,7 @@
 pub mod confusion;
 pub mod direction;
 pub mod parse;
+pub mod reference;
 pub mod taxonomy;
 
 pub use direction::{Direction, Heading, Vertical};
