@@ -48,10 +48,11 @@ pub fn fill_polygon(img: &mut RgbImage, pts: &[(f32, f32)], c: Rgb<u8>) {
 
 /// A rectangle outline `width` pixels thick, drawn inside the box edges.
 pub fn outline_rect(img: &mut RgbImage, x0: f32, y0: f32, x1: f32, y1: f32, width: f32, c: Rgb<u8>) {
-    fill_rect(img, x0, y0, x1, y0 + width - 1.0, c);
-    fill_rect(img, x0, y1 - width + 1.0, x1, y1, c);
-    fill_rect(img, x0, y0, x0 + width - 1.0, y1, c);
-    fill_rect(img, x1 - width + 1.0, y0, x1, y1, c);
+    // Pixel (x, y) is covered when its centre (x + 0.5, y + 0.5) lies inside.
+    fill_rect(img, x0, y0, x1, y0 + width, c);
+    fill_rect(img, x0, y1 - width, x1, y1, c);
+    fill_rect(img, x0, y0, x0 + width, y1, c);
+    fill_rect(img, x1 - width, y0, x1, y1, c);
 }
 
 /// A line segment `width` pixels thick.

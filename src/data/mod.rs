@@ -13,6 +13,7 @@ pub mod spec;
 pub mod stats;
 pub mod synth;
 pub mod table;
+pub mod visual_prompt;
 
 pub use error::{DataError, RecordIssue};
 pub use sample::{AnswerOption, AnswerStyle, BoundingBox, ImageSource, Perspective, Sample};
