@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod data;
 pub mod engine;
+pub mod probe;
 pub mod spatial;
 pub mod tui;
 pub mod viz;

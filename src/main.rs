@@ -13,6 +13,9 @@ fn main() {
         Command::Data(cmd) => cli::data_cmd::run(&cmd),
         Command::Infer(args) => cli::infer::run(&args),
         Command::Model(cmd) => cli::model_cmd::run(&cmd),
+        Command::Saliency(args) => cli::saliency::run_saliency(&args),
+        Command::Attention(args) => cli::saliency::run_attention(&args),
+        Command::Probe(cmd) => cli::probe_cmd::run(&cmd),
         Command::Bench(cmd) => cli::bench::run(&cmd),
     };
     if let Err(e) = result {

@@ -172,7 +172,8 @@ fn random_checkpoints_load_in_transformers_and_flipscope() {
     let sharded = tmp.path().join("sharded");
     let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
     flipscope::engine::random_checkpoint::write(&cfg, &sharded, Kind::BFloat16, 200_000, 1).unwrap();
-    let shards = std::fs::read_dir(&sharded).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("model-")).count();
+    let shards =
+        std::fs::read_dir(&sharded).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("model-")).count();
     assert!(shards >= 2, "{shards} shards");
     flipscope::engine::Qwen25VL::load(&sharded, tch::Device::Cpu, Kind::Float).unwrap();
     let script = format!(

@@ -318,7 +318,15 @@ fn scaling_vis_changes_only_the_last_position() {
     let conf = rep.confidence.unwrap();
     assert!((0.0..=1.0).contains(&conf));
     let g = e
-        .generate(&[&p], &GenerateOptions { max_new_tokens: 3, intervention: Intervention::Adaptive { threshold: 0.0, w1: 0.5, w2: 1.5 }, ..Default::default() }, &mut |_| Flow::Continue)
+        .generate(
+            &[&p],
+            &GenerateOptions {
+                max_new_tokens: 3,
+                intervention: Intervention::Adaptive { threshold: 0.0, w1: 0.5, w2: 1.5 },
+                ..Default::default()
+            },
+            &mut |_| Flow::Continue,
+        )
         .unwrap();
     let rep = g[0].adapt.as_ref().unwrap();
     assert_eq!((rep.alpha, rep.branch), (1.5, Some(flipscope::engine::intervene::Branch::HighConfidence)));

@@ -97,7 +97,11 @@ fn reference_phrase_coverage_on_person_perspective() {
         }
     }
     let coverage = 1.0 - missed.len() as f64 / person.len() as f64;
-    eprintln!("reference phrase coverage {:.2}% of {} person-perspective questions; by pattern {by_pattern:?}", 100.0 * coverage, person.len());
+    eprintln!(
+        "reference phrase coverage {:.2}% of {} person-perspective questions; by pattern {by_pattern:?}",
+        100.0 * coverage,
+        person.len()
+    );
     for q in missed.iter().take(10) {
         eprintln!("  missed: {q}");
     }

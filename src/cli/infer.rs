@@ -52,7 +52,7 @@ pub struct InferArgs {
     pub stats: bool,
 }
 
-fn parse_size(s: &str) -> Result<(u32, u32), String> {
+pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
     let (w, h) = s.split_once(['x', 'X']).ok_or_else(|| format!("`{s}` is not WIDTHxHEIGHT"))?;
     Ok((w.trim().parse().map_err(|_| format!("bad width in `{s}`"))?, h.trim().parse().map_err(|_| format!("bad height in `{s}`"))?))
 }

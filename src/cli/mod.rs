@@ -4,6 +4,9 @@ pub mod data_cmd;
 pub mod doctor;
 pub mod infer;
 pub mod model_cmd;
+pub mod probe_cmd;
+pub mod saliency;
+pub mod target;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -27,6 +30,13 @@ pub enum Command {
     Doctor(doctor::DoctorArgs),
     /// Ask the model about images: print the answer, option scores, or a parity dump.
     Infer(infer::InferArgs),
+    /// Saliency heatmap (|d logit / d pixel|) over the image(s).
+    Saliency(saliency::SaliencyArgs),
+    /// Attention of the answer position over the image tokens, per LM layer.
+    Attention(saliency::AttentionArgs),
+    /// Ask again under a change: flip, boxed, adaptvis.
+    #[command(subcommand)]
+    Probe(probe_cmd::ProbeCommand),
     /// Checkpoint tools: random-weight checkpoints with real configs.
     #[command(subcommand)]
     Model(model_cmd::ModelCommand),

@@ -34,7 +34,7 @@ impl BoxStyle {
             }
             other => anyhow::bail!("box colour `{other}` is not red, green, blue, yellow or #rrggbb"),
         };
-        if !(width > 0.0) {
+        if width.is_nan() || width <= 0.0 {
             anyhow::bail!("box width {width} must be positive");
         }
         Ok(BoxStyle { color: Rgb(rgb), color_name: name.into(), width })
@@ -55,10 +55,12 @@ fn parse_box(v: &serde_json::Value) -> Option<BoundingBox> {
     };
     match v {
         serde_json::Value::Array(a) => nums(a),
-        serde_json::Value::Object(o) => o.get("bbox_2d").or_else(|| o.get("bbox")).and_then(|b| b.as_array()).and_then(nums).map(|mut b| {
-            b.label = o.get("label").and_then(|l| l.as_str()).map(str::to_string);
-            b
-        }),
+        serde_json::Value::Object(o) => {
+            o.get("bbox_2d").or_else(|| o.get("bbox")).and_then(|b| b.as_array()).and_then(nums).map(|mut b| {
+                b.label = o.get("label").and_then(|l| l.as_str()).map(str::to_string);
+                b
+            })
+        }
         _ => None,
     }
 }
@@ -104,7 +106,8 @@ mod tests {
     fn box_files() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("boxes.json");
-        std::fs::write(&p, r#"{"a": [1, 2, 3, 4], "b": [[0, 0, 5, 5], [1, 1, 2, 2]], "c": [{"bbox_2d": [0, 0, 9, 9], "label": "boy"}]}"#).unwrap();
+        std::fs::write(&p, r#"{"a": [1, 2, 3, 4], "b": [[0, 0, 5, 5], [1, 1, 2, 2]], "c": [{"bbox_2d": [0, 0, 9, 9], "label": "boy"}]}"#)
+            .unwrap();
         let m = load_box_file(&p).unwrap();
         assert_eq!(m["a"], vec![BoundingBox::new(1.0, 2.0, 3.0, 4.0)]);
         assert_eq!(m["b"].len(), 2);

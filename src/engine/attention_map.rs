@@ -41,7 +41,7 @@ impl Engine {
             captured: vec![],
         };
         let mut cache = self.model.new_cache();
-        self.model.text.forward_probed(&embeds, &inputs.positions, inputs.valid.as_ref(), &mut cache, Some(&mut probe));
+        let _hidden = self.model.text.forward_probed(&embeds, &inputs.positions, inputs.valid.as_ref(), &mut cache, Some(&mut probe));
         let merge = self.processor.pre.merge_size;
         let image_token = self.model.config.image_token_id;
         let mut out = Vec::new();

@@ -282,7 +282,12 @@ impl Engine {
     }
 
     /// `score_options` under an attention intervention.
-    pub fn score_options_with(&self, prompts: &[&PreparedPrompt], labels: &[Vec<String>], intervention: &Intervention) -> Result<Vec<OptionScores>> {
+    pub fn score_options_with(
+        &self,
+        prompts: &[&PreparedPrompt],
+        labels: &[Vec<String>],
+        intervention: &Intervention,
+    ) -> Result<Vec<OptionScores>> {
         if prompts.len() != labels.len() {
             bail!("{} prompts but {} option lists", prompts.len(), labels.len());
         }
@@ -305,7 +310,13 @@ impl Engine {
                 let row = logprobs.get(i as i64);
                 let lps: Vec<f32> = ids.iter().map(|&id| row.double_value(&[id]) as f32).collect();
                 let best = lps.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0);
-                Ok(OptionScores { labels: ls.clone(), token_ids: ids, logprobs: lps, best, adapt: plan.as_ref().map(|(_, r)| r[i].clone()) })
+                Ok(OptionScores {
+                    labels: ls.clone(),
+                    token_ids: ids,
+                    logprobs: lps,
+                    best,
+                    adapt: plan.as_ref().map(|(_, r)| r[i].clone()),
+                })
             })
             .collect()
     }
@@ -331,7 +342,8 @@ mod tests {
 
     #[test]
     fn option_probabilities_sum_to_one() {
-        let s = OptionScores { labels: vec!["A".into(), "B".into()], token_ids: vec![1, 2], logprobs: vec![-1.0, -2.0], best: 0, adapt: None };
+        let s =
+            OptionScores { labels: vec!["A".into(), "B".into()], token_ids: vec![1, 2], logprobs: vec![-1.0, -2.0], best: 0, adapt: None };
         let p = s.probabilities();
         assert!((p[0] + p[1] - 1.0).abs() < 1e-6 && p[0] > p[1]);
         assert_eq!(s.best_label(), "A");

@@ -27,7 +27,9 @@ impl Intervention {
         let nums: Vec<f64> = if args.is_empty() {
             vec![]
         } else {
-            args.split(',').map(|x| x.trim().parse::<f64>().map_err(|_| anyhow::anyhow!("`{x}` in `{spec}` is not a number"))).collect::<Result<_>>()?
+            args.split(',')
+                .map(|x| x.trim().parse::<f64>().map_err(|_| anyhow::anyhow!("`{x}` in `{spec}` is not a number")))
+                .collect::<Result<_>>()?
         };
         let positive = |x: f64| if x > 0.0 && x.is_finite() { Ok(x) } else { bail!("alpha {x} in `{spec}` must be positive") };
         Ok(match (kind, nums.as_slice()) {
@@ -85,7 +87,8 @@ impl Qwen25VL {
                 let reports: Vec<AdaptReport> = conf
                     .iter()
                     .map(|&c| {
-                        let (alpha, branch) = if (c as f64) < threshold { (w1, Branch::LowConfidence) } else { (w2, Branch::HighConfidence) };
+                        let (alpha, branch) =
+                            if (c as f64) < threshold { (w1, Branch::LowConfidence) } else { (w2, Branch::HighConfidence) };
                         AdaptReport { alpha, confidence: Some(c), branch: Some(branch) }
                     })
                     .collect();

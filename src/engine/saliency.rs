@@ -32,9 +32,16 @@ pub enum Baseline {
 pub enum SaliencyMethod {
     Grad,
     /// Mean gradient over `n` copies with Gaussian noise of `sigma` x the pixel range.
-    SmoothGrad { n: usize, sigma: f64, seed: i64 },
+    SmoothGrad {
+        n: usize,
+        sigma: f64,
+        seed: i64,
+    },
     /// Integrated Gradients with `steps` midpoint-rule steps from a baseline.
-    IntegratedGradients { steps: usize, baseline: Baseline },
+    IntegratedGradients {
+        steps: usize,
+        baseline: Baseline,
+    },
 }
 
 impl SaliencyMethod {
@@ -176,7 +183,13 @@ impl Engine {
     }
 
     /// The IG baseline in processed-pixel space, image by image.
-    fn baseline_pixels(&self, images: &[DynamicImage], prompt: &PreparedPrompt, policy: &ResizePolicy, baseline: Baseline) -> Result<Tensor> {
+    fn baseline_pixels(
+        &self,
+        images: &[DynamicImage],
+        prompt: &PreparedPrompt,
+        policy: &ResizePolicy,
+        baseline: Baseline,
+    ) -> Result<Tensor> {
         if images.len() != prompt.images.len() {
             bail!("{} images for a prompt with {}", images.len(), prompt.images.len());
         }

@@ -152,7 +152,10 @@ impl WeightFiles {
                 Some(e) => {
                     let stored: Vec<i64> = e.info.shape.iter().map(|&d| d as i64).collect();
                     let numel = |s: &[i64]| s.iter().product::<i64>();
-                    let flat_ok = name.ends_with("patch_embed.proj.weight") && stored.len() == 2 && stored[0] == shape[0] && numel(&stored) == numel(shape);
+                    let flat_ok = name.ends_with("patch_embed.proj.weight")
+                        && stored.len() == 2
+                        && stored[0] == shape[0]
+                        && numel(&stored) == numel(shape);
                     if &stored != shape && !flat_ok {
                         mismatched.push(format!("{} is {stored:?}, config says {shape:?}", e.stored));
                     } else if kind_of(e.info.dtype).is_none() {

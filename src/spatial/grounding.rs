@@ -57,7 +57,8 @@ fn boxes_in(v: &Value, out: &mut Vec<GroundedBox>) {
 /// Boxes from a grounding answer, in the coordinates the model saw.
 pub fn parse_grounding(answer: &str) -> Result<Vec<GroundedBox>, GroundingError> {
     let span = json_span(answer).ok_or_else(|| GroundingError::NoJson(answer.chars().take(80).collect()))?;
-    let v: Value = serde_json::from_str(span).map_err(|e| GroundingError::BadJson(format!("{e} in {:?}", span.chars().take(80).collect::<String>())))?;
+    let v: Value = serde_json::from_str(span)
+        .map_err(|e| GroundingError::BadJson(format!("{e} in {:?}", span.chars().take(80).collect::<String>())))?;
     let mut out = Vec::new();
     boxes_in(&v, &mut out);
     if out.is_empty() {

@@ -21,10 +21,16 @@ const PATTERNS: &[(&str, &str)] = &[
     ("possessive-perspective", r"(?i)\bfrom (?:this|the|a|an|that) (.+?)[’']s perspective"),
     ("which-hand", r"(?i)\bwhich (?:hand|foot|arm|leg) (?:is|does|did|of|was) (?:this|the|that|a) (\w+)"),
     ("as-the", r"(?i)^as (?:the|a|an) (.+?)(?: in the (?:photo|image|picture|scene)|,|;|\?)"),
-    ("imagine-youre", r"(?i)\bimagine you(?:'re|’re| are) (?:the |a |an )?(.+?)(?: in (?:the|this) (?:photo|image|picture|scene))?(?:,|;|\.|\?| —| -)"),
+    (
+        "imagine-youre",
+        r"(?i)\bimagine you(?:'re|’re| are) (?:the |a |an )?(.+?)(?: in (?:the|this) (?:photo|image|picture|scene))?(?:,|;|\.|\?| —| -)",
+    ),
     ("picture-yourself", r"(?i)\bpicture yourself as (?:the|a|an) (.+?)(?: in the (?:photo|image|picture|scene))?(?:,|;|\.|\?)"),
     ("in-position", r"(?i)\bsuppose you are in (?:the|a|an|this|that) (.+?)[’']s? position"),
-    ("stand-at", r"(?i)\b(?:if you stand|standing|imagine standing|when positioned|positioned) at (?:the |a )?(.+?)(?:,| facing| looking| gazing)"),
+    (
+        "stand-at",
+        r"(?i)\b(?:if you stand|standing|imagine standing|when positioned|positioned) at (?:the |a )?(.+?)(?:,| facing| looking| gazing)",
+    ),
     ("relation-to", r"(?i)\bwhere is (?:the |a )?.+? in relation to (?:the |a )?(.+?)(?:\?|$)"),
     ("compared-to", r"(?i)\b(?:in comparison to|with respect to|relative to|compared to) (?:the |a )?(.+?)(?:\?|$)"),
     ("looking-at", r"(?i)\bif you(?:'re|’re| are) looking at (?:the |a )?(.+?),"),
@@ -69,12 +75,18 @@ mod tests {
 
     #[test]
     fn viewspatial_patterns() {
-        assert_eq!(phrase("From the perspective of the boy wearing the yellow cap, where is the man holding the trophy in relation to him?"), "boy wearing the yellow cap");
+        assert_eq!(
+            phrase("From the perspective of the boy wearing the yellow cap, where is the man holding the trophy in relation to him?"),
+            "boy wearing the yellow cap"
+        );
         assert_eq!(phrase("From this man's perspective, where is the house located?"), "man");
         assert_eq!(phrase("Which hand is this woman using to hold the phone?"), "woman");
         assert_eq!(phrase("As the man in white in the photo, in which direction are you facing?"), "man in white");
         assert_eq!(phrase("Picture yourself as the man in a white hat; which way are you looking in the scene?"), "man in a white hat");
-        assert_eq!(phrase("Suppose you are in the woman holding a mobile phone’s position, what direction are you facing?"), "woman holding a mobile phone");
+        assert_eq!(
+            phrase("Suppose you are in the woman holding a mobile phone’s position, what direction are you facing?"),
+            "woman holding a mobile phone"
+        );
         assert_eq!(phrase("Imagine you're the dog, which way are you facing?"), "dog");
         assert_eq!(phrase("Imagine you're the man wearing glasses in this image — which direction are you facing?"), "man wearing glasses");
         assert_eq!(phrase("Imagine you're zebra in this image — which direction are you facing?"), "zebra");

@@ -1,0 +1,163 @@
+//! `flipscope probe flip|boxed|adaptvis`: one change, asked side by side with the plain question.
+
+use crate::data::visual_prompt::{load_box_file, BoxStyle};
+use crate::data::{self, Sample};
+use crate::engine::{intervene::Intervention, Engine, ResizePolicy};
+use crate::probe::{self, boxed::BoxSource, Answer};
+use anyhow::{bail, Result};
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct ProbeCommon {
+    #[arg(long)]
+    pub model: PathBuf,
+    #[arg(long)]
+    pub data: String,
+    /// One sample; without it the first --limit samples.
+    #[arg(long)]
+    pub id: Option<String>,
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    #[arg(long, default_value = "auto")]
+    pub dtype: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProbeCommand {
+    /// Mirror image, question, options and gold; is the answer mirrored too?
+    Flip(ProbeCommon),
+    /// A box around the reference object and "in the red bounding box" in the question.
+    Boxed {
+        #[command(flatten)]
+        common: ProbeCommon,
+        /// dataset | grounding | a JSON file of id -> boxes
+        #[arg(long, default_value = "dataset")]
+        boxes: String,
+        #[arg(long, default_value = "red")]
+        box_color: String,
+        #[arg(long, default_value_t = 3.0)]
+        box_width: f32,
+    },
+    /// Attention scaling on the image tokens (scaling:ALPHA or adaptvis[:THRESHOLD,W1,W2]).
+    Adaptvis {
+        #[command(flatten)]
+        common: ProbeCommon,
+        #[arg(long, default_value = "adaptvis")]
+        intervention: String,
+    },
+}
+
+fn samples(c: &ProbeCommon) -> Result<Vec<Sample>> {
+    let ds = data::load(&c.data)?;
+    Ok(match &c.id {
+        Some(id) => match ds.samples.into_iter().find(|s| &s.id == id) {
+            Some(s) => vec![s],
+            None => bail!("no sample with id `{id}` in {}", c.data),
+        },
+        None => ds.samples.into_iter().take(c.limit).collect(),
+    })
+}
+
+fn show(a: &Answer) -> String {
+    let p = a.scores.probabilities()[a.scores.best];
+    let dir = a.direction.map(|d| d.name().to_string()).unwrap_or_else(|| "-".into());
+    let ok = match a.correct {
+        Some(true) => "right",
+        Some(false) => "wrong",
+        None => "?",
+    };
+    format!("{} ({dir}, p={p:.2}, {ok})", a.label)
+}
+
+pub fn run(cmd: &ProbeCommand) -> Result<()> {
+    let common = match cmd {
+        ProbeCommand::Flip(c) => c,
+        ProbeCommand::Boxed { common, .. } | ProbeCommand::Adaptvis { common, .. } => common,
+    };
+    let engine = Engine::load_with(&common.model, &common.device, &common.dtype)?;
+    let policy = ResizePolicy::Auto;
+    let samples = samples(common)?;
+    match cmd {
+        ProbeCommand::Flip(_) => {
+            let mut done = Vec::new();
+            for s in &samples {
+                match probe::flip::probe(&engine, s, &policy) {
+                    Ok(p) => {
+                        println!(
+                            "{}\t{}\toriginal {}\tmirrored {}\t{}",
+                            p.id,
+                            p.category,
+                            show(&p.original),
+                            show(&p.mirrored),
+                            if p.consistent { "consistent" } else { "INCONSISTENT" }
+                        );
+                        done.push(p);
+                    }
+                    Err(e) => eprintln!("{}: {e:#}", s.id),
+                }
+            }
+            println!("\nflip consistency by category");
+            for (cat, ok, n) in probe::flip::by_category(&done) {
+                println!("  {cat:<50} {ok}/{n} ({:.1}%)", 100.0 * ok as f64 / n.max(1) as f64);
+            }
+        }
+        ProbeCommand::Boxed { boxes, box_color, box_width, .. } => {
+            let style = BoxStyle::parse(box_color, *box_width)?;
+            let source = match boxes.as_str() {
+                "dataset" => BoxSource::Dataset,
+                "grounding" => BoxSource::Grounding,
+                path => BoxSource::File(load_box_file(std::path::Path::new(path))?),
+            };
+            for s in &samples {
+                match probe::boxed::probe(&engine, s, &source, &style, &policy) {
+                    Ok(p) => println!(
+                        "{}\t{}\treference `{}` box ({:.0},{:.0},{:.0},{:.0})\tplain {}\tboxed {}\n\t{}",
+                        p.id,
+                        p.category,
+                        p.phrase,
+                        p.bbox.x0,
+                        p.bbox.y0,
+                        p.bbox.x1,
+                        p.bbox.y1,
+                        show(&p.plain),
+                        show(&p.boxed),
+                        p.boxed_question
+                    ),
+                    Err(e) => eprintln!("{}: {e:#}", s.id),
+                }
+            }
+        }
+        ProbeCommand::Adaptvis { intervention, .. } => {
+            let iv = Intervention::parse(intervention)?;
+            for s in &samples {
+                let run = || -> Result<(Answer, Answer)> {
+                    let images = probe::load_images(s)?;
+                    let (_, plain) = probe::ask(&engine, s, &images, &s.question, &policy, &Intervention::None)?;
+                    let (_, scaled) = probe::ask(&engine, s, &images, &s.question, &policy, &iv)?;
+                    Ok((plain, scaled))
+                };
+                match run() {
+                    Ok((plain, scaled)) => {
+                        let r = scaled.scores.adapt.clone();
+                        let detail = r
+                            .map(|r| {
+                                format!(
+                                    "alpha {} confidence {} branch {:?}",
+                                    r.alpha,
+                                    r.confidence.map(|c| format!("{c:.3}")).unwrap_or("-".into()),
+                                    r.branch
+                                )
+                            })
+                            .unwrap_or_default();
+                        println!("{}\t{}\tplain {}\tscaled {}\t{detail}", s.id, s.category, show(&plain), show(&scaled));
+                    }
+                    Err(e) => eprintln!("{}: {e:#}", s.id),
+                }
+            }
+        }
+    }
+    Ok(())
+}

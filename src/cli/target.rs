@@ -1,0 +1,92 @@
+//! What the attribution commands look at: a model plus either images and a
+//! prompt, or a dataset sample by id.
+
+use crate::data::{self, Sample};
+use crate::engine::{Engine, PreparedPrompt, ResizePolicy};
+use crate::probe::{load_images, mcq_prompt};
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use image::DynamicImage;
+use std::path::PathBuf;
+
+#[derive(Args, Debug, Clone)]
+pub struct TargetArgs {
+    /// Checkpoint directory (Hugging Face layout).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Image file(s), with --prompt.
+    #[arg(long = "image")]
+    pub images: Vec<PathBuf>,
+    #[arg(long)]
+    pub prompt: Option<String>,
+    /// Dataset spec, with --id, instead of --image/--prompt.
+    #[arg(long)]
+    pub data: Option<String>,
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Resize every image to WIDTHxHEIGHT (multiples of 28).
+    #[arg(long, value_parser = super::infer::parse_size)]
+    pub resize: Option<(u32, u32)>,
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    #[arg(long, default_value = "auto")]
+    pub dtype: String,
+}
+
+/// The resolved target: images, the prompt text, and the sample when one was named.
+pub struct Target {
+    pub engine: Engine,
+    pub images: Vec<DynamicImage>,
+    pub text: String,
+    pub sample: Option<Sample>,
+    pub policy: ResizePolicy,
+}
+
+impl TargetArgs {
+    pub fn policy(&self) -> ResizePolicy {
+        match self.resize {
+            Some((width, height)) => ResizePolicy::Exact { width, height },
+            None => ResizePolicy::Auto,
+        }
+    }
+
+    pub fn sample(&self) -> Result<Option<Sample>> {
+        match (&self.data, &self.id) {
+            (Some(spec), Some(id)) => {
+                let ds = data::load(spec)?;
+                let s = ds.samples.into_iter().find(|s| &s.id == id).with_context(|| format!("no sample with id `{id}` in {spec}"))?;
+                Ok(Some(s))
+            }
+            (Some(_), None) | (None, Some(_)) => bail!("--data and --id go together"),
+            (None, None) => Ok(None),
+        }
+    }
+
+    pub fn resolve(&self) -> Result<Target> {
+        let sample = self.sample()?;
+        let (images, text) = match (&sample, &self.prompt) {
+            (Some(s), None) => (load_images(s)?, mcq_prompt(&s.question, s)),
+            (None, Some(p)) => {
+                if self.images.is_empty() {
+                    bail!("--prompt needs at least one --image");
+                }
+                let imgs = self
+                    .images
+                    .iter()
+                    .map(|p| Ok(data::images::decode(&data::ImageSource::Path(p.clone()))?))
+                    .collect::<Result<Vec<_>>>()?;
+                (imgs, p.clone())
+            }
+            (Some(_), Some(_)) => bail!("give either --data/--id or --image/--prompt, not both"),
+            (None, None) => bail!("give --image and --prompt, or --data and --id"),
+        };
+        let engine = Engine::load_with(&self.model, &self.device, &self.dtype)?;
+        Ok(Target { engine, images, text, sample, policy: self.policy() })
+    }
+}
+
+impl Target {
+    pub fn prompt(&self) -> Result<PreparedPrompt> {
+        self.engine.processor.prepare(&self.images, &self.text, &self.policy)
+    }
+}

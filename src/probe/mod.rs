@@ -1,0 +1,79 @@
+//! Probes: ask the model about one sample under a change (mirrored, boxed,
+//! attention-scaled) and compare with the plain answer. Built on the engine;
+//! each probe returns plain data that the CLI prints and the TUI draws.
+pub mod boxed;
+pub mod flip;
+
+use crate::data::{images::decode, AnswerStyle, Sample};
+use crate::engine::{intervene::Intervention, Engine, OptionScores, PreparedPrompt, ResizePolicy};
+use crate::spatial::Direction;
+use anyhow::{bail, Context, Result};
+use image::DynamicImage;
+
+/// The multiple-choice prompt: question, lettered options, and the
+/// lmms-eval instruction to answer with a letter.
+pub fn mcq_prompt(question: &str, sample: &Sample) -> String {
+    match sample.answer_style {
+        AnswerStyle::YesNo if sample.options.is_empty() => format!("{question}\nAnswer with yes or no."),
+        _ => format!("{question}\n{}\nAnswer with the option's letter from the given choices directly.", sample.choices_text()),
+    }
+}
+
+/// The labels scored at the answer position.
+pub fn answer_labels(sample: &Sample) -> Result<Vec<String>> {
+    if !sample.options.is_empty() {
+        return Ok(sample.options.iter().map(|o| o.letter.to_string()).collect());
+    }
+    match sample.answer_style {
+        AnswerStyle::YesNo => Ok(vec!["Yes".into(), "No".into()]),
+        _ => bail!("sample {} has no options to score", sample.id),
+    }
+}
+
+/// One answer to one sample.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    pub scores: OptionScores,
+    pub label: String,
+    /// The direction the chosen option names, when it names one.
+    pub direction: Option<Direction>,
+    pub correct: Option<bool>,
+}
+
+pub fn load_images(sample: &Sample) -> Result<Vec<DynamicImage>> {
+    sample.images.iter().map(|src| decode(src).with_context(|| format!("sample {}", sample.id))).collect()
+}
+
+/// Scores `sample`'s options for `question` over `images`.
+pub fn ask(
+    engine: &Engine,
+    sample: &Sample,
+    images: &[DynamicImage],
+    question: &str,
+    policy: &ResizePolicy,
+    intervention: &Intervention,
+) -> Result<(PreparedPrompt, Answer)> {
+    let prompt = engine.processor.prepare(images, &mcq_prompt(question, sample), policy)?;
+    let labels = answer_labels(sample)?;
+    let scores = engine.score_options_with(&[&prompt], std::slice::from_ref(&labels), intervention)?.remove(0);
+    let label = scores.best_label().to_string();
+    let chosen = label.chars().next().and_then(|l| sample.option(l)).filter(|_| !sample.options.is_empty());
+    let direction = chosen.and_then(|o| o.direction);
+    let correct = match (&sample.gold_letter, &sample.gold_text) {
+        (Some(g), _) if !sample.options.is_empty() => Some(label.starts_with(*g)),
+        (_, Some(t)) => Some(t.eq_ignore_ascii_case(&label)),
+        _ => None,
+    };
+    Ok((prompt, Answer { scores, label, direction, correct }))
+}
+
+/// Per-category counts of a yes/no property.
+pub fn tally<'a>(rows: impl Iterator<Item = (&'a str, bool)>) -> Vec<(String, usize, usize)> {
+    let mut m: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+    for (cat, ok) in rows {
+        let e = m.entry(cat.to_string()).or_default();
+        e.0 += ok as usize;
+        e.1 += 1;
+    }
+    m.into_iter().map(|(k, (a, b))| (k, a, b)).collect()
+}
