@@ -156,33 +156,26 @@ fn grounding_and_box_files_as_box_sources() {
     let file = dir.path().join("boxes.json");
     std::fs::write(&file, format!(r#"{{"{}": [20, 30, 120, 130]}}"#, s.id)).unwrap();
     let m = case_dir("flat_tied_odd").join("model");
-    let (ok, out, err) = flipscope(&[
-        "probe",
-        "boxed",
-        "--model",
-        m.to_str().unwrap(),
-        "--data",
-        &spec,
-        "--id",
-        &s.id,
-        "--boxes",
-        file.to_str().unwrap(),
-        "--box-color",
-        "blue",
-    ]);
+    let boxed = |id: &str, color: &str| {
+        let args = [
+            "probe",
+            "boxed",
+            "--model",
+            m.to_str().unwrap(),
+            "--data",
+            &spec,
+            "--id",
+            id,
+            "--boxes",
+            file.to_str().unwrap(),
+            "--box-color",
+            color,
+        ];
+        flipscope(&args)
+    };
+    let (ok, out, err) = boxed(&s.id, "blue");
     assert!(ok, "{err}");
     assert!(out.contains("box (20,30,120,130)") && out.contains("in the blue bounding box"), "{out}");
-    let (ok, _, err) = flipscope(&[
-        "probe",
-        "boxed",
-        "--model",
-        m.to_str().unwrap(),
-        "--data",
-        &spec,
-        "--id",
-        &ds.samples[1].id,
-        "--boxes",
-        file.to_str().unwrap(),
-    ]);
+    let (ok, _, err) = boxed(&ds.samples[1].id, "red");
     assert!(ok && err.contains("the box file has no entry for sample"), "{err}");
 }

@@ -1,6 +1,7 @@
 //! `flipscope infer`: one prompt through the engine, printing the answer and
 //! optionally dumping every intermediate that parity checks compare.
 
+use super::target::TargetArgs;
 use crate::engine::{self, Engine, Flow, GenerateOptions, ResizePolicy, Sampling};
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -10,15 +11,9 @@ use tch::{Kind, Tensor};
 
 #[derive(Args, Debug, Clone)]
 pub struct InferArgs {
-    /// Checkpoint directory (Hugging Face layout).
-    #[arg(long)]
-    pub model: PathBuf,
-    /// Image file; repeat for several images (they come before the text).
-    #[arg(long = "image")]
-    pub images: Vec<PathBuf>,
-    /// The user's text.
-    #[arg(long)]
-    pub prompt: String,
+    /// Model, images + prompt (or --data/--id), resize, device, dtype.
+    #[command(flatten)]
+    pub target: TargetArgs,
     #[arg(long, default_value_t = 64)]
     pub max_new_tokens: usize,
     /// Sample with this temperature instead of greedy decoding.
@@ -31,19 +26,10 @@ pub struct InferArgs {
     /// Score these option labels (comma-separated, e.g. A,B,C,D) in one forward pass.
     #[arg(long, value_delimiter = ',')]
     pub options: Vec<String>,
-    /// Resize every image to WIDTHxHEIGHT (rounded to multiples of 28), as ViewSpatial does with 280x420.
-    #[arg(long, value_parser = parse_size)]
-    pub resize: Option<(u32, u32)>,
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resize")]
     pub min_pixels: Option<i64>,
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resize")]
     pub max_pixels: Option<i64>,
-    /// auto | cpu | cuda | cuda:N
-    #[arg(long, default_value = "auto")]
-    pub device: String,
-    /// auto | f32 | bf16 | f16 (auto: bf16 on CUDA, f32 on CPU)
-    #[arg(long, default_value = "auto")]
-    pub dtype: String,
     /// Write inputs, positions, vision output, logits and greedy ids (f32/i64) to a safetensors file.
     #[arg(long)]
     pub dump: Option<PathBuf>,
@@ -59,7 +45,7 @@ pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
 
 impl InferArgs {
     pub fn resize_policy(&self) -> ResizePolicy {
-        match (self.resize, self.min_pixels, self.max_pixels) {
+        match (self.target.resize, self.min_pixels, self.max_pixels) {
             (Some((width, height)), _, _) => ResizePolicy::Exact { width, height },
             (None, None, None) => ResizePolicy::Auto,
             (None, min, max) => ResizePolicy::Pixels { min: min.unwrap_or(56 * 56), max: max.unwrap_or(28 * 28 * 1280) },
@@ -68,14 +54,10 @@ impl InferArgs {
 }
 
 pub fn run(args: &InferArgs) -> Result<()> {
-    let images = args
-        .images
-        .iter()
-        .map(|p| Ok(crate::data::images::decode(&crate::data::ImageSource::Path(p.clone()))?))
-        .collect::<Result<Vec<_>>>()?;
     engine::memory::reset_peak();
     let rss_before = engine::memory::rss_bytes().unwrap_or(0);
-    let engine = Engine::load_with(&args.model, &args.device, &args.dtype)?;
+    let target = args.target.resolve()?;
+    let engine = &target.engine;
     if args.stats {
         let peak = engine::memory::peak_rss_bytes().unwrap_or(0);
         eprintln!(
@@ -89,7 +71,7 @@ pub fn run(args: &InferArgs) -> Result<()> {
             engine::memory::gib(peak),
         );
     }
-    let prompt = engine.processor.prepare(&images, &args.prompt, &args.resize_policy())?;
+    let prompt = engine.processor.prepare(&target.images, &target.text, &args.resize_policy())?;
     let stdout = std::io::stdout();
     if !args.options.is_empty() {
         let scores = engine.score_options(&[&prompt], std::slice::from_ref(&args.options))?;
@@ -122,7 +104,7 @@ pub fn run(args: &InferArgs) -> Result<()> {
         );
     }
     if let Some(path) = &args.dump {
-        dump(&engine, &prompt, args.max_new_tokens, path)?;
+        dump(engine, &prompt, args.max_new_tokens, path)?;
         eprintln!("wrote {}", path.display());
     }
     Ok(())

@@ -136,7 +136,7 @@ impl TextModel {
         for (i, layer) in self.layers.iter().enumerate() {
             let ctx = StepCtx { cos: &cos, sin: &sin, cfg: &self.cfg, mask: mask.as_ref(), causal: past == 0 && l > 1 };
             let edit = probe.as_deref_mut().filter(|p| p.applies_to(i)).map(|p| (i, p));
-            h = layer.forward(&h, &ctx, &mut cache.layers[i], edit, last_row_keys.as_ref());
+            h = layer.forward(&h, &ctx, LayerState { cache: &mut cache.layers[i], edit, last_row_keys: last_row_keys.as_ref() });
         }
         self.norm.forward(&h)
     }
@@ -193,27 +193,22 @@ impl LastTokenAttention {
     }
 }
 
+/// One layer's own state for a step: its KV cache and, when probed, the edit.
+struct LayerState<'a> {
+    cache: &'a mut Option<(Tensor, Tensor)>,
+    edit: Option<(usize, &'a mut LastTokenAttention)>,
+    /// [B, 1, 1, T] keys the last row may see (padding excluded).
+    last_row_keys: Option<&'a Tensor>,
+}
+
 impl DecoderLayer {
-    fn forward(
-        &self,
-        x: &Tensor,
-        ctx: &StepCtx,
-        cache: &mut Option<(Tensor, Tensor)>,
-        edit: Option<(usize, &mut LastTokenAttention)>,
-        last_row_keys: Option<&Tensor>,
-    ) -> Tensor {
-        let h = x + self.attention(&self.input_norm.forward(x), ctx, cache, edit, last_row_keys);
+    fn forward(&self, x: &Tensor, ctx: &StepCtx, state: LayerState) -> Tensor {
+        let h = x + self.attention(&self.input_norm.forward(x), ctx, state);
         &h + self.mlp.forward(&self.post_norm.forward(&h))
     }
 
-    fn attention(
-        &self,
-        x: &Tensor,
-        ctx: &StepCtx,
-        cache: &mut Option<(Tensor, Tensor)>,
-        edit: Option<(usize, &mut LastTokenAttention)>,
-        last_row_keys: Option<&Tensor>,
-    ) -> Tensor {
+    fn attention(&self, x: &Tensor, ctx: &StepCtx, state: LayerState) -> Tensor {
+        let LayerState { cache, edit, last_row_keys } = state;
         let cfg = ctx.cfg;
         let (b, l) = (x.size()[0], x.size()[1]);
         let hd = cfg.head_dim();
