@@ -243,6 +243,8 @@ fn saliency_gradient_matches_torch_autograd() {
         let p = prompt_with_reference_pixels(&e, case, &r);
         let target = SaliencyTarget::Token(r.get("saliency_target").int64_value(&[0]));
         let (value, grad) = e.pixel_gradient(&p, &r.get("pixel_values"), &target).unwrap();
+        // Only the pixels required grad: no weight gradient exists afterwards.
+        assert!(!e.model.text.embed.requires_grad() && !e.model.text.embed.grad().defined());
         let want = r.get("grad_pixel_values");
         let scale = want.abs().max().double_value(&[]);
         assert!(scale > 0.0);
