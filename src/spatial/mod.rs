@@ -2,6 +2,7 @@
 //! Pure: never imports `engine/`.
 pub mod confusion;
 pub mod direction;
+pub mod extract;
 pub mod grounding;
 pub mod parse;
 pub mod reference;

@@ -1,0 +1,211 @@
+//! Answer extraction with provenance: which option a model's free-text
+//! output chose, and which rule said so. Only valid option letters count,
+//! the last declared answer wins, and no rule guesses: when nothing fires
+//! the result is `Unparsed`.
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+use std::sync::OnceLock;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExtractRule {
+    /// "The answer is (B)", "Answer: B".
+    Declared,
+    /// "(B)", "**B**", "B." / "B)" at a line start.
+    Marked,
+    /// The whole output is the letter, or it ends with it ("Based on the image, A").
+    Trailing,
+    /// The output names exactly one option's text.
+    OptionText,
+    /// ViewSpatial's official rule: first \b[A-D]\b on the last line.
+    ViewSpatial,
+    YesNo,
+    Number,
+    /// Scored options in one forward pass (no text to parse).
+    Scored,
+    Unparsed,
+}
+
+impl ExtractRule {
+    pub fn name(self) -> &'static str {
+        match self {
+            ExtractRule::Declared => "declared",
+            ExtractRule::Marked => "marked",
+            ExtractRule::Trailing => "trailing",
+            ExtractRule::OptionText => "option_text",
+            ExtractRule::ViewSpatial => "viewspatial",
+            ExtractRule::YesNo => "yes_no",
+            ExtractRule::Number => "number",
+            ExtractRule::Scored => "scored",
+            ExtractRule::Unparsed => "unparsed",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Extraction {
+    /// The option letter, "yes"/"no", or the number as text.
+    pub answer: Option<String>,
+    pub rule: ExtractRule,
+}
+
+impl Extraction {
+    fn found(answer: impl Into<String>, rule: ExtractRule) -> Extraction {
+        Extraction { answer: Some(answer.into()), rule }
+    }
+    pub fn unparsed() -> Extraction {
+        Extraction { answer: None, rule: ExtractRule::Unparsed }
+    }
+}
+
+fn re(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
+    cell.get_or_init(|| Regex::new(pattern).expect("extraction pattern"))
+}
+
+/// The last match of `re`'s group 1 that is a valid letter.
+fn last_valid(re: &Regex, text: &str, valid: &[char]) -> Option<char> {
+    re.captures_iter(text).filter_map(|c| c.get(1)?.as_str().chars().next()).filter(|l| valid.contains(l)).last()
+}
+
+/// The chosen option letter in `output`, given the options (letter, text).
+pub fn extract_letter(output: &str, options: &[(char, String)]) -> Extraction {
+    static DECLARED: OnceLock<Regex> = OnceLock::new();
+    static MARKED: OnceLock<Regex> = OnceLock::new();
+    static TRAILING: OnceLock<Regex> = OnceLock::new();
+    let valid: Vec<char> = options.iter().map(|o| o.0).collect();
+    let text = output.trim();
+    // "answer" in any case, then optional "is"/":" and the letter, possibly in () or ** **.
+    let declared = re(&DECLARED, r"(?:[Aa]nswer|ANSWER|[Oo]ption|[Cc]hoice)(?:\s+(?:is|would be|should be))?\s*[:\-]?\s*(?:\*\*)?\(?([A-Z])\)?(?:\*\*)?(?:\W|$)");
+    if let Some(l) = last_valid(declared, text, &valid) {
+        return Extraction::found(l.to_string(), ExtractRule::Declared);
+    }
+    let marked = re(&MARKED, r"(?m)(?:\(([A-Z])\)|\*\*([A-Z])\*\*|^\s*([A-Z])[.):](?:\s|$))");
+    let marked_letter = marked
+        .captures_iter(text)
+        .filter_map(|c| c.get(1).or(c.get(2)).or(c.get(3)).and_then(|m| m.as_str().chars().next()))
+        .filter(|l| valid.contains(l))
+        .last();
+    if let Some(l) = marked_letter {
+        return Extraction::found(l.to_string(), ExtractRule::Marked);
+    }
+    let trailing = re(&TRAILING, r"(?:^|[\s,:])([A-Z])[\s.!)]*$");
+    if let Some(l) = last_valid(trailing, text, &valid) {
+        return Extraction::found(l.to_string(), ExtractRule::Trailing);
+    }
+    let lower = text.to_lowercase();
+    let words: Vec<&str> = lower.split(|c: char| !c.is_alphanumeric() && c != '-').filter(|w| !w.is_empty()).collect();
+    let joined = format!(" {} ", words.join(" "));
+    let named: Vec<char> = options
+        .iter()
+        .filter(|(_, t)| {
+            let t = t.to_lowercase();
+            let tw: Vec<&str> = t.split(|c: char| !c.is_alphanumeric() && c != '-').filter(|w| !w.is_empty()).collect();
+            !tw.is_empty() && joined.contains(&format!(" {} ", tw.join(" ")))
+        })
+        .map(|o| o.0)
+        .collect();
+    // Only when exactly one option's text is named; "front-left" also contains
+    // no other option word because words keep their hyphens.
+    if named.len() == 1 {
+        return Extraction::found(named[0].to_string(), ExtractRule::OptionText);
+    }
+    Extraction::unparsed()
+}
+
+/// ViewSpatial's official scoring: the first \b[A-D]\b on the output's last line.
+pub fn extract_viewspatial(output: &str, valid: &[char]) -> Extraction {
+    static FIRST: OnceLock<Regex> = OnceLock::new();
+    let last = output.trim().lines().last().unwrap_or("");
+    let first = re(&FIRST, r"\b([A-D])\b");
+    match first.captures(last).and_then(|c| c.get(1)).and_then(|m| m.as_str().chars().next()) {
+        Some(l) if valid.contains(&l) => Extraction::found(l.to_string(), ExtractRule::ViewSpatial),
+        _ => Extraction::unparsed(),
+    }
+}
+
+/// yes / no (VSR): the last standalone yes or no.
+pub fn extract_yes_no(output: &str) -> Extraction {
+    static YN: OnceLock<Regex> = OnceLock::new();
+    let yn = re(&YN, r"(?i)\b(yes|no|true|false)\b");
+    match yn.captures_iter(output).filter_map(|c| c.get(1)).last() {
+        Some(m) => {
+            let v = matches!(m.as_str().to_lowercase().as_str(), "yes" | "true");
+            Extraction::found(if v { "yes" } else { "no" }, ExtractRule::YesNo)
+        }
+        None => Extraction::unparsed(),
+    }
+}
+
+/// A number (CLEVR counts): inside <answer> tags if present, else the last number.
+pub fn extract_number(output: &str) -> Extraction {
+    static TAG: OnceLock<Regex> = OnceLock::new();
+    static NUM: OnceLock<Regex> = OnceLock::new();
+    const WORDS: [&str; 11] = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"];
+    let scope = re(&TAG, r"(?s)<answer>(.*?)</answer>").captures(output).and_then(|c| c.get(1)).map(|m| m.as_str()).unwrap_or(output);
+    let num = re(&NUM, r"(?i)\b(\d+|zero|one|two|three|four|five|six|seven|eight|nine|ten)\b");
+    match num.captures_iter(scope).filter_map(|c| c.get(1)).last() {
+        Some(m) => {
+            let s = m.as_str().to_lowercase();
+            let n = WORDS.iter().position(|w| *w == s).map(|i| i.to_string()).unwrap_or(s);
+            Extraction::found(n, ExtractRule::Number)
+        }
+        None => Extraction::unparsed(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> Vec<(char, String)> {
+        vec![('A', "left".into()), ('B', "right".into()), ('C', "front-left".into()), ('D', "back".into())]
+    }
+
+    fn letter(s: &str) -> (Option<String>, ExtractRule) {
+        let e = extract_letter(s, &opts());
+        (e.answer, e.rule)
+    }
+
+    #[test]
+    fn formats_traps_and_provenance() {
+        // The traps in FORMATS.md.
+        assert_eq!(letter("The correct answer is (B)"), (Some("B".into()), ExtractRule::Declared));
+        assert_eq!(letter("Based on the image, A"), (Some("A".into()), ExtractRule::Trailing));
+        // Common shapes.
+        assert_eq!(letter("B."), (Some("B".into()), ExtractRule::Marked));
+        assert_eq!(letter("**C**"), (Some("C".into()), ExtractRule::Marked));
+        assert_eq!(letter("B"), (Some("B".into()), ExtractRule::Trailing));
+        assert_eq!(letter("Answer: D"), (Some("D".into()), ExtractRule::Declared));
+        assert_eq!(letter("The answer is **A**."), (Some("A".into()), ExtractRule::Declared));
+        // The last declared answer wins.
+        assert_eq!(letter("The answer is A. Wait, no: the answer is (C)."), (Some("C".into()), ExtractRule::Declared));
+        // Only valid letters count: E is not an option, and the article "A" mid-sentence is not a choice.
+        assert_eq!(letter("The answer is (E)").0, None);
+        assert_eq!(letter("A dog sits left of a car and right of a tree").0, None, "two options named, the article A is no choice: unparsed");
+        // Bare option text.
+        assert_eq!(letter("It is on the right."), (Some("B".into()), ExtractRule::OptionText));
+        assert_eq!(letter("front-left"), (Some("C".into()), ExtractRule::OptionText));
+        // Never a guess.
+        assert_eq!(letter("I am not sure."), (None, ExtractRule::Unparsed));
+        assert_eq!(letter(""), (None, ExtractRule::Unparsed));
+    }
+
+    #[test]
+    fn viewspatial_rule() {
+        let v = ['A', 'B', 'C', 'D'];
+        assert_eq!(extract_viewspatial("Let me think.\nB. right", &v).answer.as_deref(), Some("B"));
+        assert_eq!(extract_viewspatial("A\nnone of these", &v).answer, None);
+        assert_eq!(extract_viewspatial("C", &['A', 'B']).answer, None);
+    }
+
+    #[test]
+    fn yes_no_and_numbers() {
+        assert_eq!(extract_yes_no("Yes, the cat is on the mat.").answer.as_deref(), Some("yes"));
+        assert_eq!(extract_yes_no("At first yes, but no.").answer.as_deref(), Some("no"));
+        assert_eq!(extract_yes_no("Maybe.").rule, ExtractRule::Unparsed);
+        assert_eq!(extract_number("<answer> 3 </answer>").answer.as_deref(), Some("3"));
+        assert_eq!(extract_number("I count two cubes and three spheres, so five.").answer.as_deref(), Some("5"));
+        assert_eq!(extract_number("none visible").rule, ExtractRule::Unparsed);
+    }
+}
