@@ -1,0 +1,122 @@
+//! `run.json`: the model fingerprint, dataset and its hash, prompt, decoding
+//! and variant, version, device and times. A run name is only reused for the
+//! same model, prompt, decoding and variant.
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::Path;
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RunMeta {
+    pub name: String,
+    pub model: String,
+    /// sha256 of config.json plus the weight index (or the single file's size).
+    pub model_fingerprint: String,
+    pub adapter: Option<String>,
+    pub dataset: String,
+    pub dataset_hash: String,
+    /// The prompt template ({question}, {choices}).
+    pub prompt: String,
+    /// "score" or "generate(max_new_tokens=N)".
+    pub decoding: String,
+    pub variant: String,
+    pub circular: bool,
+    pub flipscope_version: String,
+    pub device: String,
+    pub started: String,
+    pub finished: Option<String>,
+}
+
+fn hex(h: Sha256) -> String {
+    format!("{:x}", h.finalize())
+}
+
+/// Hash of a model directory's config and weight layout (not the weights' bytes,
+/// which would take minutes for a 7B checkpoint).
+pub fn model_fingerprint(dir: &Path) -> Result<String> {
+    let mut h = Sha256::new();
+    let cfg = dir.join("config.json");
+    h.update(std::fs::read(&cfg).with_context(|| format!("{}: cannot read", cfg.display()))?);
+    let index = dir.join("model.safetensors.index.json");
+    if let Ok(bytes) = std::fs::read(&index) {
+        h.update(bytes);
+    } else if let Ok(m) = std::fs::metadata(dir.join("model.safetensors")) {
+        h.update(m.len().to_le_bytes());
+    }
+    Ok(hex(h)[..16].to_string())
+}
+
+/// Hash of a dataset file (or folder's files): size plus the first and last MiB.
+pub fn dataset_hash(path: &Path) -> String {
+    let mut h = Sha256::new();
+    let mut files: Vec<std::path::PathBuf> = if path.is_dir() {
+        std::fs::read_dir(path).map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect()).unwrap_or_default()
+    } else {
+        vec![path.to_path_buf()]
+    };
+    files.sort();
+    for f in files {
+        if let Ok(bytes) = std::fs::read(&f) {
+            h.update(f.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default().as_bytes());
+            h.update((bytes.len() as u64).to_le_bytes());
+            h.update(&bytes[..bytes.len().min(1 << 20)]);
+            h.update(&bytes[bytes.len().saturating_sub(1 << 20)..]);
+        }
+    }
+    hex(h)[..16].to_string()
+}
+
+pub fn now() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    // UTC, ISO 8601, without pulling in a date crate.
+    let days = secs / 86_400;
+    let (h, m, s) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
+    let (y, mo, d) = civil(days as i64);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}Z")
+}
+
+/// Days since 1970-01-01 to (year, month, day) (Howard Hinnant's algorithm).
+fn civil(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + (m <= 2) as i64, m, d)
+}
+
+impl RunMeta {
+    /// Fields that must match for a run to be resumed; each mismatch is named.
+    pub fn conflicts(&self, other: &RunMeta) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut check = |field: &str, a: &str, b: &str| {
+            if a != b {
+                out.push(format!("{field}: run has `{a}`, this command `{b}`"));
+            }
+        };
+        check("model fingerprint", &self.model_fingerprint, &other.model_fingerprint);
+        check("adapter", self.adapter.as_deref().unwrap_or("-"), other.adapter.as_deref().unwrap_or("-"));
+        check("prompt", &self.prompt, &other.prompt);
+        check("decoding", &self.decoding, &other.decoding);
+        check("variant", &self.variant, &other.variant);
+        check("circular", &self.circular.to_string(), &other.circular.to_string());
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil(0), (1970, 1, 1));
+        assert_eq!(civil(20_414), (2025, 11, 22));
+        assert_eq!(civil(11_016), (2000, 2, 29));
+        assert!(now().ends_with('Z') && now().len() == 20);
+    }
+}
