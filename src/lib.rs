@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod data;
 pub mod engine;
+pub mod eval;
 pub mod probe;
 pub mod runs;
 pub mod spatial;

@@ -2,6 +2,7 @@
 pub mod bench;
 pub mod data_cmd;
 pub mod doctor;
+pub mod eval;
 pub mod infer;
 pub mod model_cmd;
 pub mod probe_cmd;
@@ -30,6 +31,8 @@ pub enum Command {
     Doctor(doctor::DoctorArgs),
     /// Ask the model about images: print the answer, option scores, or a parity dump.
     Infer(infer::InferArgs),
+    /// Evaluate a model on a dataset into a resumable run under ./runs/.
+    Eval(eval::EvalArgs),
     /// Saliency heatmap (|d logit / d pixel|) over the image(s).
     Saliency(saliency::SaliencyArgs),
     /// Attention of the answer position over the image tokens, per LM layer.

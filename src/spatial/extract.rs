@@ -76,7 +76,10 @@ pub fn extract_letter(output: &str, options: &[(char, String)]) -> Extraction {
     let valid: Vec<char> = options.iter().map(|o| o.0).collect();
     let text = output.trim();
     // "answer" in any case, then optional "is"/":" and the letter, possibly in () or ** **.
-    let declared = re(&DECLARED, r"(?:[Aa]nswer|ANSWER|[Oo]ption|[Cc]hoice)(?:\s+(?:is|would be|should be))?\s*[:\-]?\s*(?:\*\*)?\(?([A-Z])\)?(?:\*\*)?(?:\W|$)");
+    let declared = re(
+        &DECLARED,
+        r"(?:[Aa]nswer|ANSWER|[Oo]ption|[Cc]hoice)(?:\s+(?:is|would be|should be))?\s*[:\-]?\s*(?:\*\*)?\(?([A-Z])\)?(?:\*\*)?(?:\W|$)",
+    );
     if let Some(l) = last_valid(declared, text, &valid) {
         return Extraction::found(l.to_string(), ExtractRule::Declared);
     }
@@ -182,7 +185,11 @@ mod tests {
         assert_eq!(letter("The answer is A. Wait, no: the answer is (C)."), (Some("C".into()), ExtractRule::Declared));
         // Only valid letters count: E is not an option, and the article "A" mid-sentence is not a choice.
         assert_eq!(letter("The answer is (E)").0, None);
-        assert_eq!(letter("A dog sits left of a car and right of a tree").0, None, "two options named, the article A is no choice: unparsed");
+        assert_eq!(
+            letter("A dog sits left of a car and right of a tree").0,
+            None,
+            "two options named, the article A is no choice: unparsed"
+        );
         // Bare option text.
         assert_eq!(letter("It is on the right."), (Some("B".into()), ExtractRule::OptionText));
         assert_eq!(letter("front-left"), (Some("C".into()), ExtractRule::OptionText));

@@ -1,0 +1,181 @@
+//! `flipscope eval`: a resumable run of a model over a dataset.
+
+use crate::data::{self, Sample};
+use crate::engine::Engine;
+use crate::eval::{runner, EvalConfig, EvalMode, PromptTemplate, Variant};
+use crate::runs::{meta, RunMeta, RunStore};
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Dataset spec `[KIND:]PATH[#options]`.
+    #[arg(long)]
+    pub data: String,
+    #[arg(long)]
+    pub split: Option<String>,
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Comma-separated conditions, all must hold: `category=NAME`, `category~TEXT`, `id=ID`, `gold=LETTER`.
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// plain | flipped | boxed | adaptvis[:T,W1,W2] | scaling:ALPHA
+    #[arg(long, default_value = "plain")]
+    pub variant: String,
+    /// score (one forward, option log-probs) | generate (text, then extraction)
+    #[arg(long, default_value = "score")]
+    pub mode: String,
+    #[arg(long, default_value_t = 16)]
+    pub max_new_tokens: usize,
+    /// default | viewspatial | lmms | a template file with {question} and {choices}
+    #[arg(long, default_value = "default")]
+    pub prompt: String,
+    /// Rotate the options; a question counts only if every rotation is right.
+    #[arg(long)]
+    pub circular: bool,
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
+    /// Only every n-th sample starting at i (`i/n`), for splitting a sweep across jobs.
+    #[arg(long, value_parser = parse_shard)]
+    pub shard: Option<(usize, usize)>,
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    #[arg(long, default_value = "auto")]
+    pub dtype: String,
+    /// Run name under ./runs/ (or a path with a slash).
+    #[arg(long)]
+    pub run: String,
+}
+
+fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+    let (i, n) = s.split_once('/').ok_or_else(|| format!("`{s}` is not i/n"))?;
+    let (i, n): (usize, usize) =
+        (i.parse().map_err(|_| format!("bad shard index in `{s}`"))?, n.parse().map_err(|_| format!("bad shard count in `{s}`"))?);
+    if n == 0 || i >= n {
+        return Err(format!("shard `{s}` needs 0 <= i < n"));
+    }
+    Ok((i, n))
+}
+
+/// Keeps the samples every condition of `expr` accepts.
+pub fn filter(samples: Vec<Sample>, expr: &str) -> Result<Vec<Sample>> {
+    let mut conds = Vec::new();
+    for c in expr.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+        let (field, op, value) = if let Some((f, v)) = c.split_once('~') {
+            (f.trim(), '~', v.trim())
+        } else if let Some((f, v)) = c.split_once('=') {
+            (f.trim(), '=', v.trim())
+        } else {
+            bail!("filter `{c}` is not FIELD=VALUE or FIELD~TEXT");
+        };
+        if !matches!(field, "category" | "id" | "gold" | "dataset") {
+            bail!("filter field `{field}` is not category, id, gold or dataset");
+        }
+        conds.push((field.to_string(), op, value.to_lowercase()));
+    }
+    Ok(samples
+        .into_iter()
+        .filter(|s| {
+            conds.iter().all(|(f, op, v)| {
+                let have = match f.as_str() {
+                    "category" => s.category.to_lowercase(),
+                    "id" => s.id.to_lowercase(),
+                    "gold" => s.gold_letter.map(|l| l.to_string()).unwrap_or_default().to_lowercase(),
+                    _ => s.dataset.to_lowercase(),
+                };
+                if *op == '~' {
+                    have.contains(v.as_str())
+                } else {
+                    &have == v
+                }
+            })
+        })
+        .collect())
+}
+
+pub fn run_dir(name: &str) -> PathBuf {
+    if name.contains('/') {
+        PathBuf::from(name)
+    } else {
+        PathBuf::from("runs").join(name)
+    }
+}
+
+pub fn run(args: &EvalArgs) -> Result<()> {
+    let prompt = PromptTemplate::parse(&args.prompt)?;
+    let variant = Variant::parse(&args.variant)?;
+    let mode = match args.mode.as_str() {
+        "score" => EvalMode::Score,
+        "generate" => EvalMode::Generate { max_new_tokens: args.max_new_tokens },
+        other => bail!("--mode `{other}` is not score or generate"),
+    };
+    let ds = data::load(&args.data)?;
+    for issue in ds.issues.iter().take(5) {
+        eprintln!("skipped record: {issue}");
+    }
+    let mut samples: Vec<Sample> = ds.samples.clone();
+    if let Some(split) = &args.split {
+        samples.retain(|s| s.split.as_deref() == Some(split.as_str()));
+    }
+    if let Some(expr) = &args.filter {
+        samples = filter(samples, expr)?;
+    }
+    if let Some((i, n)) = args.shard {
+        samples = samples.into_iter().enumerate().filter(|(k, _)| k % n == i).map(|(_, s)| s).collect();
+    }
+    if let Some(l) = args.limit {
+        samples.truncate(l);
+    }
+    if samples.is_empty() {
+        bail!("no samples left to evaluate in {} after --split/--filter/--shard/--limit", args.data);
+    }
+    let dataset_path = data::spec::DatasetSpec::parse(&args.data).map(|s| s.path).unwrap_or_else(|_| PathBuf::from(&args.data));
+    let meta = RunMeta {
+        name: args.run.clone(),
+        model: args.model.display().to_string(),
+        model_fingerprint: meta::model_fingerprint(&args.model)?,
+        adapter: None,
+        dataset: args.data.clone(),
+        dataset_hash: meta::dataset_hash(&dataset_path),
+        prompt: format!("{} :: {}", prompt.name, prompt.template),
+        decoding: mode.describe(),
+        variant: args.variant.clone(),
+        circular: args.circular,
+        flipscope_version: env!("CARGO_PKG_VERSION").into(),
+        device: args.device.clone(),
+        started: meta::now(),
+        finished: None,
+    };
+    let dir = run_dir(&args.run);
+    let mut store = RunStore::open(&dir, meta)?;
+    let engine = Engine::load_with(&args.model, &args.device, &args.dtype).with_context(|| format!("loading {}", args.model.display()))?;
+    let cfg = EvalConfig { prompt, mode, variant, circular: args.circular, batch: args.batch };
+    let total = runner::keys(&samples, cfg.circular).iter().filter(|(k, _, _)| !store.done.contains(k)).count();
+    let bar = indicatif::ProgressBar::new(total as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} samples  {per_sec}  eta {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let summary = runner::run(&engine, &samples, &mut store, &cfg, &mut |done, _| bar.set_position(done as u64))?;
+    bar.finish_and_clear();
+    store.finish()?;
+    let records = store.records()?;
+    let ((right, n), (circ, q)) = runner::accuracy(&records);
+    println!(
+        "run {} ({}): {} keys, skipped {} already done, wrote {}, {} errors",
+        args.run,
+        dir.display(),
+        summary.keys,
+        summary.skipped,
+        summary.written,
+        summary.errors
+    );
+    println!("accuracy {:.2}% ({right}/{n})", 100.0 * right as f64 / n.max(1) as f64);
+    if args.circular {
+        println!("circular accuracy {:.2}% ({circ}/{q})", 100.0 * circ as f64 / q.max(1) as f64);
+    }
+    Ok(())
+}

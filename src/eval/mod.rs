@@ -1,0 +1,9 @@
+//! Evaluation: prompts, variants and circular rotations of samples, run
+//! through the engine in batches and written to a run store.
+pub mod prompt;
+pub mod runner;
+pub mod variant;
+
+pub use prompt::PromptTemplate;
+pub use runner::{EvalConfig, EvalMode, EvalSummary};
+pub use variant::Variant;

@@ -1,0 +1,265 @@
+//! The evaluation loop: every (sample, rotation) not yet in the run is
+//! prepared, asked in batches, and appended as a record. A sample that
+//! cannot be prepared or asked becomes an error record; the run goes on.
+
+use super::variant::rotate;
+use super::{PromptTemplate, Variant};
+use crate::data::{AnswerStyle, Sample};
+use crate::engine::{Engine, Flow, GenerateOptions, PreparedPrompt};
+use crate::probe::{answer_labels, load_images};
+use crate::runs::{Record, RunStore};
+use crate::spatial::extract::{extract_letter, extract_number, extract_viewspatial, extract_yes_no, ExtractRule, Extraction};
+use crate::spatial::{classify, ErrorKind};
+use anyhow::Result;
+use std::time::Instant;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum EvalMode {
+    /// One forward pass: the best-scoring option letter.
+    Score,
+    /// Generate, then extract the answer from the text.
+    Generate { max_new_tokens: usize },
+}
+
+impl EvalMode {
+    pub fn describe(&self) -> String {
+        match self {
+            EvalMode::Score => "score".into(),
+            EvalMode::Generate { max_new_tokens } => format!("generate(greedy, max_new_tokens={max_new_tokens})"),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct EvalConfig {
+    pub prompt: PromptTemplate,
+    pub mode: EvalMode,
+    pub variant: Variant,
+    pub circular: bool,
+    pub batch: usize,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EvalSummary {
+    pub keys: usize,
+    pub skipped: usize,
+    pub written: usize,
+    pub errors: usize,
+}
+
+struct Item {
+    key: String,
+    rotation: usize,
+    sample: Sample,
+    prompt: PreparedPrompt,
+    details: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Every (key, sample, rotation) of `samples` under `circular`.
+pub fn keys(samples: &[Sample], circular: bool) -> Vec<(String, usize, usize)> {
+    let mut out = Vec::new();
+    for (i, s) in samples.iter().enumerate() {
+        let n = if circular { s.options.len().max(1) } else { 1 };
+        for k in 0..n {
+            let key = if circular { format!("{}#r{k}", s.id) } else { s.id.clone() };
+            out.push((key, i, k));
+        }
+    }
+    out
+}
+
+fn error_record(key: &str, s: &Sample, rotation: usize, err: &anyhow::Error) -> Record {
+    Record {
+        key: key.into(),
+        id: s.id.clone(),
+        category: s.category.clone(),
+        rotation,
+        gold_letter: s.gold_letter.map(|l| l.to_string()),
+        gold_direction: s.gold_direction.map(|d| d.name()),
+        rule: ExtractRule::Unparsed.name().into(),
+        error: Some(format!("{err:#}")),
+        ..Default::default()
+    }
+}
+
+fn prepare(engine: &Engine, cfg: &EvalConfig, key: &str, s: &Sample, rotation: usize) -> Result<Item> {
+    let rotated = rotate(s, rotation);
+    let images = load_images(&rotated)?;
+    let (sample, images, details) = cfg.variant.apply(&rotated, images)?;
+    let text = cfg.prompt.render(&sample.question, &sample);
+    let prompt = engine.processor.prepare(&images, &text, &cfg.prompt.resize)?;
+    answer_labels(&sample)?;
+    Ok(Item { key: key.into(), rotation, sample, prompt, details })
+}
+
+fn extract(cfg: &EvalConfig, s: &Sample, text: &str) -> Extraction {
+    if !s.options.is_empty() {
+        let valid: Vec<char> = s.options.iter().map(|o| o.letter).collect();
+        if cfg.prompt.viewspatial_scoring {
+            return extract_viewspatial(text, &valid);
+        }
+        let opts: Vec<(char, String)> = s.options.iter().map(|o| (o.letter, o.text.clone())).collect();
+        return extract_letter(text, &opts);
+    }
+    match s.answer_style {
+        AnswerStyle::YesNo => extract_yes_no(text),
+        AnswerStyle::Number => extract_number(text),
+        _ => Extraction::unparsed(),
+    }
+}
+
+fn finish_record(
+    item: &Item,
+    ex: Extraction,
+    raw: String,
+    logprobs: Vec<(String, f32)>,
+    latency_ms: f64,
+    adapt: Option<crate::engine::intervene::AdaptReport>,
+) -> Record {
+    let s = &item.sample;
+    let predicted_letter = ex.answer.clone().filter(|a| a.len() == 1 && !s.options.is_empty());
+    let predicted_direction = predicted_letter.as_ref().and_then(|l| s.option(l.chars().next()?)).and_then(|o| o.direction);
+    let correct = match (&ex.answer, s.gold_letter) {
+        (None, _) => Some(false),
+        (Some(a), Some(g)) if !s.options.is_empty() => Some(a.starts_with(g)),
+        (Some(a), _) => s.gold_text.as_ref().map(|g| g.trim().eq_ignore_ascii_case(a)),
+    };
+    let error_kind = match correct {
+        Some(true) => None,
+        _ if ex.answer.is_none() => Some(ErrorKind::Unparsed.name().to_string()),
+        _ => Some(classify(s.gold_direction, predicted_direction).name().to_string()).filter(|k| k != ErrorKind::Correct.name()),
+    };
+    let mut variant = item.details.clone();
+    if let Some(a) = adapt {
+        variant.insert("alpha".into(), a.alpha.into());
+        if let Some(c) = a.confidence {
+            variant.insert("confidence".into(), (c as f64).into());
+        }
+        if let Some(b) = a.branch {
+            variant.insert("branch".into(), format!("{b:?}").into());
+        }
+    }
+    Record {
+        key: item.key.clone(),
+        id: s.id.clone(),
+        category: s.category.clone(),
+        rotation: item.rotation,
+        gold_letter: s.gold_letter.map(|l| l.to_string()).or_else(|| s.gold_text.clone()),
+        gold_direction: s.gold_direction.map(|d| d.name()),
+        predicted_letter: predicted_letter.or(ex.answer.clone()),
+        predicted_direction: predicted_direction.map(|d| d.name()),
+        raw_output: raw,
+        rule: ex.rule.name().into(),
+        option_logprobs: logprobs,
+        correct,
+        error_kind,
+        latency_ms,
+        variant,
+        error: None,
+    }
+}
+
+/// Asks one batch; on an engine error, asks its items one by one so only the bad one fails.
+fn ask(engine: &Engine, cfg: &EvalConfig, items: &[Item]) -> Vec<Result<Record>> {
+    if items.is_empty() {
+        return vec![];
+    }
+    let start = Instant::now();
+    let prompts: Vec<&PreparedPrompt> = items.iter().map(|i| &i.prompt).collect();
+    let intervention = cfg.variant.intervention();
+    // tch turns libtorch errors into panics; one bad input must not end the run.
+    let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<Vec<Record>> {
+        let per = |n: usize| start.elapsed().as_secs_f64() * 1000.0 / n as f64;
+        match cfg.mode {
+            EvalMode::Score => {
+                let labels: Vec<Vec<String>> = items.iter().map(|i| answer_labels(&i.sample)).collect::<Result<_>>()?;
+                let scores = engine.score_options_with(&prompts, &labels, &intervention)?;
+                let ms = per(items.len());
+                Ok(items
+                    .iter()
+                    .zip(scores)
+                    .map(|(it, sc)| {
+                        let ex = Extraction { answer: Some(sc.best_label().to_string()), rule: ExtractRule::Scored };
+                        let lps = sc.labels.iter().cloned().zip(sc.logprobs.iter().copied()).collect();
+                        let ex = if it.sample.options.is_empty() {
+                            Extraction { answer: ex.answer.map(|a| a.to_lowercase()), ..ex }
+                        } else {
+                            ex
+                        };
+                        finish_record(it, ex, String::new(), lps, ms, sc.adapt.clone())
+                    })
+                    .collect())
+            }
+            EvalMode::Generate { max_new_tokens } => {
+                let opts =
+                    GenerateOptions { max_new_tokens, first_token_top_k: 0, intervention: intervention.clone(), ..Default::default() };
+                let gens = engine.generate(&prompts, &opts, &mut |_| Flow::Continue)?;
+                let ms = per(items.len());
+                Ok(items
+                    .iter()
+                    .zip(gens)
+                    .map(|(it, g)| finish_record(it, extract(cfg, &it.sample, &g.text), g.text.clone(), vec![], ms, g.adapt.clone()))
+                    .collect())
+            }
+        }
+    }));
+    let batch = attempt.unwrap_or_else(|p| {
+        let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
+        Err(anyhow::anyhow!("libtorch error: {}", msg.lines().next().unwrap_or("unknown")))
+    });
+    match batch {
+        Ok(records) => records.into_iter().map(Ok).collect(),
+        Err(e) if items.len() == 1 => vec![Err(e)],
+        Err(_) => items.iter().flat_map(|it| ask(engine, cfg, std::slice::from_ref(it))).collect(),
+    }
+}
+
+/// Runs every key not yet in `store`. `progress(done, total)` is called after each batch.
+pub fn run(
+    engine: &Engine,
+    samples: &[Sample],
+    store: &mut RunStore,
+    cfg: &EvalConfig,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<EvalSummary> {
+    let all = keys(samples, cfg.circular);
+    let todo: Vec<&(String, usize, usize)> = all.iter().filter(|(k, _, _)| !store.done.contains(k)).collect();
+    let mut summary = EvalSummary { keys: all.len(), skipped: all.len() - todo.len(), ..Default::default() };
+    let mut done = 0;
+    for chunk in todo.chunks(cfg.batch.max(1)) {
+        let mut items = Vec::new();
+        for (key, i, rotation) in chunk {
+            let s = &samples[*i];
+            match prepare(engine, cfg, key, s, *rotation) {
+                Ok(item) => items.push(item),
+                Err(e) => {
+                    store.append(&error_record(key, s, *rotation, &e))?;
+                    summary.errors += 1;
+                    summary.written += 1;
+                }
+            }
+        }
+        for (item, result) in items.iter().zip(ask(engine, cfg, &items)) {
+            let record = result.unwrap_or_else(|e| error_record(&item.key, &item.sample, item.rotation, &e));
+            summary.errors += record.error.is_some() as usize;
+            store.append(&record)?;
+            summary.written += 1;
+        }
+        done += chunk.len();
+        progress(done, todo.len());
+    }
+    Ok(summary)
+}
+
+/// (correct, total) over rotation-0 records, and circular (every rotation right) over questions.
+pub fn accuracy(records: &[Record]) -> ((usize, usize), (usize, usize)) {
+    let plain: Vec<&Record> = records.iter().filter(|r| r.rotation == 0).collect();
+    let right = plain.iter().filter(|r| r.correct == Some(true)).count();
+    let mut by_id: std::collections::BTreeMap<&str, bool> = Default::default();
+    for r in records {
+        let e = by_id.entry(r.id.as_str()).or_insert(true);
+        *e &= r.correct == Some(true);
+    }
+    let circ = by_id.values().filter(|v| **v).count();
+    ((right, plain.len()), (circ, by_id.len()))
+}
