@@ -13,6 +13,7 @@ fn main() {
         Command::Data(cmd) => cli::data_cmd::run(&cmd),
         Command::Infer(args) => cli::infer::run(&args),
         Command::Eval(args) => cli::eval::run(&args),
+        Command::Report(args) => cli::report::run(&args),
         Command::Model(cmd) => cli::model_cmd::run(&cmd),
         Command::Saliency(args) => cli::saliency::run_saliency(&args),
         Command::Attention(args) => cli::saliency::run_attention(&args),

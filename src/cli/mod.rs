@@ -6,6 +6,7 @@ pub mod eval;
 pub mod infer;
 pub mod model_cmd;
 pub mod probe_cmd;
+pub mod report;
 pub mod saliency;
 pub mod target;
 
@@ -33,6 +34,8 @@ pub enum Command {
     Infer(infer::InferArgs),
     /// Evaluate a model on a dataset into a resumable run under ./runs/.
     Eval(eval::EvalArgs),
+    /// Accuracy with CIs, error kinds, confusion, letter bias; --vs for paired comparisons.
+    Report(report::ReportArgs),
     /// Saliency heatmap (|d logit / d pixel|) over the image(s).
     Saliency(saliency::SaliencyArgs),
     /// Attention of the answer position over the image tokens, per LM layer.

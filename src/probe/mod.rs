@@ -67,13 +67,4 @@ pub fn ask(
     Ok((prompt, Answer { scores, label, direction, correct }))
 }
 
-/// Per-category counts of a yes/no property.
-pub fn tally<'a>(rows: impl Iterator<Item = (&'a str, bool)>) -> Vec<(String, usize, usize)> {
-    let mut m: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
-    for (cat, ok) in rows {
-        let e = m.entry(cat.to_string()).or_default();
-        e.0 += ok as usize;
-        e.1 += 1;
-    }
-    m.into_iter().map(|(k, (a, b))| (k, a, b)).collect()
-}
+pub use crate::runs::report::tally;

@@ -2,6 +2,7 @@
 //! append-only `records.jsonl`, one flushed line per sample and rotation.
 pub mod meta;
 pub mod record;
+pub mod report;
 pub mod store;
 
 pub use meta::RunMeta;

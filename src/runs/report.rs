@@ -1,0 +1,252 @@
+//! Reports over run records, computed with polars: accuracy with Wilson 95%
+//! intervals by category (or error kind, gold letter, source), the error-kind
+//! shares among errors, confusion per category, answer-letter bias, and
+//! paired comparisons (McNemar exact test, bootstrap interval of the
+//! accuracy difference).
+
+use super::Record;
+use crate::spatial::{confusion, parse_option};
+use anyhow::{bail, Result};
+use polars::prelude::*;
+use rand::{Rng, SeedableRng};
+use std::collections::BTreeMap;
+
+/// Rotation-0 records (the questions as given) as a frame.
+pub fn frame(records: &[Record]) -> Result<DataFrame> {
+    let rows: Vec<&Record> = records.iter().filter(|r| r.rotation == 0).collect();
+    let s = |f: &dyn Fn(&Record) -> Option<String>| rows.iter().map(|r| f(r).unwrap_or_else(|| "-".into())).collect::<Vec<_>>();
+    Ok(df!(
+        "id" => rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        "category" => rows.iter().map(|r| r.category.as_str()).collect::<Vec<_>>(),
+        "correct" => rows.iter().map(|r| r.correct == Some(true)).collect::<Vec<_>>(),
+        "error" => s(&|r| r.error_kind.clone().or_else(|| (r.correct == Some(true)).then(|| "correct".into()))),
+        "gold" => s(&|r| r.gold_letter.clone()),
+        "predicted" => s(&|r| r.predicted_letter.clone()),
+        "source" => rows.iter().map(|r| r.id.split(['-', '_', '#']).next().unwrap_or("").to_string()).collect::<Vec<_>>(),
+    )?)
+}
+
+/// Wilson score interval for k successes in n at 95%.
+pub fn wilson(k: usize, n: usize) -> (f64, f64) {
+    if n == 0 {
+        return (0.0, 0.0);
+    }
+    let (z, n, p) = (1.959_963_984_540_054, n as f64, k as f64 / n as f64);
+    let denom = 1.0 + z * z / n;
+    let centre = (p + z * z / (2.0 * n)) / denom;
+    let half = z * ((p * (1.0 - p) / n) + z * z / (4.0 * n * n)).sqrt() / denom;
+    ((centre - half).max(0.0), (centre + half).min(1.0))
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AccuracyRow {
+    pub group: String,
+    pub n: usize,
+    pub right: usize,
+    pub accuracy: f64,
+    pub lo: f64,
+    pub hi: f64,
+}
+
+impl AccuracyRow {
+    fn new(group: String, right: usize, n: usize) -> AccuracyRow {
+        let (lo, hi) = wilson(right, n);
+        AccuracyRow { group, n, right, accuracy: right as f64 / n.max(1) as f64, lo, hi }
+    }
+}
+
+/// Accuracy per value of `by` (category | error | gold | source), plus "overall" last.
+pub fn accuracy(records: &[Record], by: &str) -> Result<Vec<AccuracyRow>> {
+    if !matches!(by, "category" | "error" | "gold" | "source") {
+        bail!("--by `{by}` is not category, error, gold or source");
+    }
+    let df = frame(records)?;
+    let g = df
+        .clone()
+        .lazy()
+        .group_by([col(by)])
+        .agg([len().alias("n"), col("correct").cast(DataType::UInt32).sum().alias("right")])
+        .sort([by], Default::default())
+        .collect()?;
+    let names = g.column(by)?.str()?.clone();
+    let n = g.column("n")?.cast(&DataType::UInt64)?;
+    let right = g.column("right")?.cast(&DataType::UInt64)?;
+    let (n, right) = (n.u64()?, right.u64()?);
+    let mut out: Vec<AccuracyRow> = (0..g.height())
+        .map(|i| {
+            AccuracyRow::new(names.get(i).unwrap_or("-").to_string(), right.get(i).unwrap_or(0) as usize, n.get(i).unwrap_or(0) as usize)
+        })
+        .collect();
+    let total_right = df.column("correct")?.bool()?.sum().unwrap_or(0) as usize;
+    out.push(AccuracyRow::new("overall".into(), total_right, df.height()));
+    Ok(out)
+}
+
+/// (kind, count, share among errors), most frequent first.
+pub fn error_shares(records: &[Record]) -> Result<Vec<(String, usize, f64)>> {
+    let g = frame(records)?
+        .lazy()
+        .filter(col("correct").not())
+        .group_by([col("error")])
+        .agg([len().alias("count")])
+        .sort(["count"], SortMultipleOptions::default().with_order_descending(true))
+        .collect()?;
+    let kinds = g.column("error")?.str()?.clone();
+    let counts = g.column("count")?.cast(&DataType::UInt64)?;
+    let counts = counts.u64()?;
+    let total: u64 = (0..counts.len()).filter_map(|i| counts.get(i)).sum();
+    Ok((0..g.height())
+        .map(|i| {
+            let c = counts.get(i).unwrap_or(0);
+            (kinds.get(i).unwrap_or("-").to_string(), c as usize, c as f64 / total.max(1) as f64)
+        })
+        .collect())
+}
+
+/// letter -> (times predicted, times gold).
+pub fn letter_bias(records: &[Record]) -> BTreeMap<String, (usize, usize)> {
+    let mut m: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for r in records.iter().filter(|r| r.rotation == 0) {
+        if let Some(p) = &r.predicted_letter {
+            m.entry(p.clone()).or_default().0 += 1;
+        }
+        if let Some(g) = &r.gold_letter {
+            m.entry(g.clone()).or_default().1 += 1;
+        }
+    }
+    m
+}
+
+/// Gold x predicted direction counts for one category (or all).
+pub fn confusion(records: &[Record], category: Option<&str>) -> Result<confusion::ConfusionMatrix> {
+    let rows: Vec<confusion::PredictionRow> = records
+        .iter()
+        .filter(|r| r.rotation == 0 && r.gold_direction.is_some())
+        .map(|r| confusion::PredictionRow {
+            category: r.category.clone(),
+            gold: r.gold_direction.as_deref().and_then(parse_option),
+            predicted: r.predicted_direction.as_deref().and_then(parse_option),
+        })
+        .collect();
+    confusion::confusion_matrix(&rows, category)
+}
+
+/// Two-sided exact McNemar test on the discordant pairs b and c.
+pub fn mcnemar_exact(b: usize, c: usize) -> f64 {
+    let n = b + c;
+    if n == 0 {
+        return 1.0;
+    }
+    let k = b.min(c);
+    // P(X <= k) for X ~ Binomial(n, 1/2), computed in log space.
+    let ln_choose = |n: usize, k: usize| -> f64 { (1..=k).map(|i| ((n - k + i) as f64).ln() - (i as f64).ln()).sum() };
+    let tail: f64 = (0..=k).map(|i| (ln_choose(n, i) - n as f64 * std::f64::consts::LN_2).exp()).sum();
+    (2.0 * tail).min(1.0)
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PairedRow {
+    pub group: String,
+    pub both: usize,
+    pub only_a: usize,
+    pub only_b: usize,
+    pub neither: usize,
+    pub p_mcnemar: f64,
+    /// accuracy(b) - accuracy(a)
+    pub diff: f64,
+    pub lo: f64,
+    pub hi: f64,
+}
+
+/// Per category and overall, on ids present in both runs (rotation 0).
+pub fn paired(a: &[Record], b: &[Record], seed: u64) -> Vec<PairedRow> {
+    let index = |rs: &[Record]| -> BTreeMap<String, (String, bool)> {
+        // A flipped run's ids carry `~flip`; they pair with the plain ids.
+        rs.iter()
+            .filter(|r| r.rotation == 0)
+            .map(|r| (r.id.trim_end_matches("~flip").to_string(), (r.category.clone(), r.correct == Some(true))))
+            .collect()
+    };
+    let (ia, ib) = (index(a), index(b));
+    let mut groups: BTreeMap<String, Vec<(bool, bool)>> = BTreeMap::new();
+    for (id, (cat, ra)) in &ia {
+        if let Some((_, rb)) = ib.get(id) {
+            groups.entry(cat.clone()).or_default().push((*ra, *rb));
+            groups.entry("overall".into()).or_default().push((*ra, *rb));
+        }
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut out: Vec<PairedRow> = groups
+        .into_iter()
+        .map(|(group, pairs)| {
+            let count = |f: &dyn Fn(&(bool, bool)) -> bool| pairs.iter().filter(|p| f(p)).count();
+            let (both, only_a, only_b, neither) =
+                (count(&|p| p.0 && p.1), count(&|p| p.0 && !p.1), count(&|p| !p.0 && p.1), count(&|p| !p.0 && !p.1));
+            let n = pairs.len();
+            let diff = (only_b as f64 - only_a as f64) / n.max(1) as f64;
+            // Percentile bootstrap over questions.
+            let mut diffs: Vec<f64> = (0..2000)
+                .map(|_| {
+                    let mut d = 0i64;
+                    for _ in 0..n {
+                        let (x, y) = pairs[rng.random_range(0..n)];
+                        d += y as i64 - x as i64;
+                    }
+                    d as f64 / n.max(1) as f64
+                })
+                .collect();
+            diffs.sort_by(f64::total_cmp);
+            let (lo, hi) = if n == 0 { (0.0, 0.0) } else { (diffs[50], diffs[1949]) };
+            PairedRow { group, both, only_a, only_b, neither, p_mcnemar: mcnemar_exact(only_a, only_b), diff, lo, hi }
+        })
+        .collect();
+    // "overall" last, as in the accuracy table.
+    out.sort_by_key(|r| r.group == "overall");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wilson_and_mcnemar_by_hand() {
+        // 3/5: p = .6, z = 1.96 -> centre .5566, half .3258 (worked by hand).
+        let (lo, hi) = wilson(3, 5);
+        assert!((lo - 0.2307).abs() < 1e-3 && (hi - 0.8824).abs() < 1e-3, "{lo} {hi}");
+        assert_eq!(wilson(0, 0), (0.0, 0.0));
+        // b = 3, c = 0: 2 * (1/2)^3 = 0.25; b = 1, c = 1: 2 * (1/4 + 2/4) -> 1.
+        assert!((mcnemar_exact(3, 0) - 0.25).abs() < 1e-12);
+        assert!((mcnemar_exact(1, 1) - 1.0).abs() < 1e-12);
+        // b = 10, c = 2: 2 * P(X <= 2 | n = 12) = 2 * (1 + 12 + 66) / 4096 = 0.038574...
+        assert!((mcnemar_exact(10, 2) - 158.0 / 4096.0).abs() < 1e-12);
+    }
+}
+
+/// (category, consistent, total): pairs a plain run with its `flipped` variant
+/// by sample id; consistent when the mirrored answer's direction is the
+/// mirror of the plain one.
+pub fn flip_consistency(plain: &[Record], flipped: &[Record]) -> Vec<(String, usize, usize)> {
+    let by_id: BTreeMap<&str, &Record> = flipped.iter().filter(|r| r.rotation == 0).map(|r| (r.id.trim_end_matches("~flip"), r)).collect();
+    let rows = plain.iter().filter(|r| r.rotation == 0).filter_map(|p| {
+        let f = by_id.get(p.id.as_str())?;
+        let (a, b) = (p.predicted_direction.as_deref().and_then(parse_option), f.predicted_direction.as_deref().and_then(parse_option));
+        let consistent = match (a, b) {
+            (Some(a), Some(b)) => a.mirrored() == b,
+            _ => p.predicted_letter.is_some() && p.predicted_letter == f.predicted_letter,
+        };
+        Some((p.category.as_str(), consistent))
+    });
+    tally(rows)
+}
+
+/// Per-category counts of a yes/no property.
+pub fn tally<'a>(rows: impl Iterator<Item = (&'a str, bool)>) -> Vec<(String, usize, usize)> {
+    let mut m: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+    for (cat, ok) in rows {
+        let e = m.entry(cat.to_string()).or_default();
+        e.0 += ok as usize;
+        e.1 += 1;
+    }
+    m.into_iter().map(|(k, (a, b))| (k, a, b)).collect()
+}
