@@ -14,6 +14,7 @@ fn main() {
         Command::Infer(args) => cli::infer::run(&args),
         Command::Eval(args) => cli::eval::run(&args),
         Command::Report(args) => cli::report::run(&args),
+        Command::Runs(cmd) => cli::runs_cmd::run(&cmd),
         Command::Model(cmd) => cli::model_cmd::run(&cmd),
         Command::Saliency(args) => cli::saliency::run_saliency(&args),
         Command::Attention(args) => cli::saliency::run_attention(&args),

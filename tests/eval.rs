@@ -167,3 +167,34 @@ fn refusals_and_bad_samples() {
     let (ok, _, err) = flipscope(&["eval", "--model", &model(), "--data", &data, "--run", "x", "--shard", "3/2"]);
     assert!(!ok && err.contains("0 <= i < n"), "{err}");
 }
+
+#[test]
+fn shards_merge_into_the_whole_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synth(tmp.path(), 5);
+    let m = model();
+    let mut shard_dirs = Vec::new();
+    for i in 0..2 {
+        let dir = tmp.path().join(format!("s{i}"));
+        let (ok, _, err) =
+            flipscope(&["eval", "--model", &m, "--data", &data, "--run", dir.to_str().unwrap(), "--shard", &format!("{i}/2")]);
+        assert!(ok, "{err}");
+        shard_dirs.push(dir.display().to_string());
+    }
+    let whole = tmp.path().join("whole");
+    let (ok, out, err) = flipscope(&["eval", "--model", &m, "--data", &data, "--run", whole.to_str().unwrap()]);
+    assert!(ok, "{err}{out}");
+    let merged = tmp.path().join("merged");
+    let mut args = vec!["runs", "merge", "--out", merged.to_str().unwrap()];
+    args.extend(shard_dirs.iter().map(String::as_str));
+    args.push(shard_dirs[0].as_str()); // a repeated shard only adds duplicates
+    let (ok, out, err) = flipscope(&args);
+    assert!(ok, "{err}");
+    assert!(out.contains("5 records") && out.contains("duplicate keys dropped"), "{out}");
+    let mut a = read_records(&merged.join("records.jsonl")).unwrap();
+    let mut b = read_records(&whole.join("records.jsonl")).unwrap();
+    a.sort_by(|x, y| x.key.cmp(&y.key));
+    b.sort_by(|x, y| x.key.cmp(&y.key));
+    let answers = |v: &[flipscope::runs::Record]| v.iter().map(|r| (r.key.clone(), r.predicted_letter.clone())).collect::<Vec<_>>();
+    assert_eq!(answers(&a), answers(&b));
+}

@@ -5,6 +5,7 @@ mod common;
 use common::flipscope;
 use std::path::Path;
 
+#[allow(clippy::too_many_arguments)]
 fn rec(id: &str, cat: &str, gold: &str, gd: &str, pred: &str, pd: &str, correct: bool, kind: Option<&str>) -> String {
     serde_json::json!({
         "key": id, "id": id, "category": cat, "rotation": 0, "gold_letter": gold, "gold_direction": gd,
@@ -61,6 +62,12 @@ fn report_figures_match_hand_computation() {
     assert!(nums[0] <= -60.0 && nums[1] >= -60.0 && nums[1] <= 0.0, "bootstrap CI {nums:?}");
     // Confusion per category: gold left row has left 2, right 1.
     assert!(text.contains("confusion (gold rows x predicted columns): cam"), "{text}");
+    let png = tmp.path().join("acc.png");
+    let (ok, _, err) = flipscope(&["report", a.to_str().unwrap(), b.to_str().unwrap(), "--plot", png.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let img = image::open(&png).unwrap().to_rgb8();
+    // Run A's bar (first colour) is drawn; run B's is at 0%.
+    assert!(img.pixels().any(|p| p.0 == [31, 119, 180]), "no bar of the first run");
     let pq = tmp.path().join("acc.parquet");
     let (ok, _, err) = flipscope(&["report", a.to_str().unwrap(), "--format", "parquet", "--out", pq.to_str().unwrap()]);
     assert!(ok && pq.exists(), "{err}");

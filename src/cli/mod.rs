@@ -7,6 +7,7 @@ pub mod infer;
 pub mod model_cmd;
 pub mod probe_cmd;
 pub mod report;
+pub mod runs_cmd;
 pub mod saliency;
 pub mod target;
 
@@ -36,6 +37,9 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Accuracy with CIs, error kinds, confusion, letter bias; --vs for paired comparisons.
     Report(report::ReportArgs),
+    /// List runs; merge shard runs.
+    #[command(subcommand)]
+    Runs(runs_cmd::RunsCommand),
     /// Saliency heatmap (|d logit / d pixel|) over the image(s).
     Saliency(saliency::SaliencyArgs),
     /// Attention of the answer position over the image tokens, per LM layer.

@@ -23,6 +23,9 @@ pub struct ReportArgs {
     /// table | md | csv | parquet | json
     #[arg(long, default_value = "table")]
     pub format: String,
+    /// Grouped bar chart of task-wise accuracy across the runs (PNG).
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
     /// Where csv/parquet/json go (default: stdout for csv and json).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -62,6 +65,10 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     let runs: Vec<Run> = args.runs.iter().map(|n| load(n)).collect::<Result<_>>()?;
     let tables: Vec<(String, Vec<AccuracyRow>)> =
         runs.iter().map(|r| Ok((r.name.clone(), report::accuracy(&r.records, &args.by)?))).collect::<Result<_>>()?;
+    if let Some(png) = &args.plot {
+        crate::runs::plot::accuracy_bars(&tables, png)?;
+        eprintln!("wrote {}", png.display());
+    }
     match args.format.as_str() {
         "csv" | "parquet" | "json" => {
             let mut df = accuracy_frame(&tables, &args.by)?;

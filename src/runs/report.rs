@@ -205,6 +205,17 @@ pub fn paired(a: &[Record], b: &[Record], seed: u64) -> Vec<PairedRow> {
     out
 }
 
+/// Per-category counts of a yes/no property.
+pub fn tally<'a>(rows: impl Iterator<Item = (&'a str, bool)>) -> Vec<(String, usize, usize)> {
+    let mut m: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+    for (cat, ok) in rows {
+        let e = m.entry(cat.to_string()).or_default();
+        e.0 += ok as usize;
+        e.1 += 1;
+    }
+    m.into_iter().map(|(k, (a, b))| (k, a, b)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,15 +249,4 @@ pub fn flip_consistency(plain: &[Record], flipped: &[Record]) -> Vec<(String, us
         Some((p.category.as_str(), consistent))
     });
     tally(rows)
-}
-
-/// Per-category counts of a yes/no property.
-pub fn tally<'a>(rows: impl Iterator<Item = (&'a str, bool)>) -> Vec<(String, usize, usize)> {
-    let mut m: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
-    for (cat, ok) in rows {
-        let e = m.entry(cat.to_string()).or_default();
-        e.0 += ok as usize;
-        e.1 += 1;
-    }
-    m.into_iter().map(|(k, (a, b))| (k, a, b)).collect()
 }

@@ -1,0 +1,72 @@
+//! A grouped bar chart of task-wise accuracy across runs (plotters, PNG).
+
+use super::report::AccuracyRow;
+use anyhow::{anyhow, Result};
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use std::path::Path;
+
+const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+const COLORS: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+];
+
+fn register_font() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+    });
+}
+
+/// One bar per run in each group (category), accuracy in percent, with 95% CI whiskers.
+pub fn accuracy_bars(runs: &[(String, Vec<AccuracyRow>)], out: &Path) -> Result<()> {
+    register_font();
+    let mut groups: Vec<String> = Vec::new();
+    for (_, rows) in runs {
+        for r in rows {
+            if !groups.contains(&r.group) {
+                groups.push(r.group.clone());
+            }
+        }
+    }
+    let width = (160 + groups.len() * (40 + 28 * runs.len())).max(640) as u32;
+    let root = BitMapBackend::new(out, (width, 480)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
+    let slot = runs.len() as f64 + 1.0;
+    let mut chart = ChartBuilder::on(&root)
+        .caption("accuracy by category (%)", ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0f64..groups.len() as f64 * slot, 0f64..100f64)
+        .map_err(|e| anyhow!("{e}"))?;
+    chart.configure_mesh().disable_x_mesh().x_labels(0).y_desc("accuracy %").draw().map_err(|e| anyhow!("{e}"))?;
+    for (k, (name, rows)) in runs.iter().enumerate() {
+        let color = COLORS[k % COLORS.len()];
+        let bars: Vec<(f64, &AccuracyRow)> =
+            rows.iter().filter_map(|r| groups.iter().position(|g| *g == r.group).map(|i| (i as f64 * slot + 0.5 + k as f64, r))).collect();
+        chart
+            .draw_series(bars.iter().map(|(x, r)| Rectangle::new([(*x, 0.0), (x + 0.9, 100.0 * r.accuracy)], color.filled())))
+            .map_err(|e| anyhow!("{e}"))?
+            .label(name.as_str())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
+        chart
+            .draw_series(bars.iter().map(|(x, r)| PathElement::new(vec![(x + 0.45, 100.0 * r.lo), (x + 0.45, 100.0 * r.hi)], BLACK)))
+            .map_err(|e| anyhow!("{e}"))?;
+    }
+    // Category names under each group, centred in backend pixels.
+    let style = TextStyle::from(("sans-serif", 13).into_font()).pos(Pos::new(HPos::Center, VPos::Top));
+    for (i, g) in groups.iter().enumerate() {
+        let (px, py) = chart.backend_coord(&(i as f64 * slot + slot / 2.0, 0.0));
+        let label: String = g.chars().take(22).collect();
+        root.draw(&Text::new(label, (px, py + 8), style.clone())).map_err(|e| anyhow!("{e}"))?;
+    }
+    chart.configure_series_labels().border_style(BLACK).background_style(WHITE.mix(0.8)).draw().map_err(|e| anyhow!("{e}"))?;
+    root.present().map_err(|e| anyhow!("writing {}: {e}", out.display()))?;
+    Ok(())
+}
