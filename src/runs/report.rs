@@ -216,6 +216,23 @@ pub fn tally<'a>(rows: impl Iterator<Item = (&'a str, bool)>) -> Vec<(String, us
     m.into_iter().map(|(k, (a, b))| (k, a, b)).collect()
 }
 
+/// (category, consistent, total): pairs a plain run with its `flipped` variant
+/// by sample id; consistent when the mirrored answer's direction is the
+/// mirror of the plain one.
+pub fn flip_consistency(plain: &[Record], flipped: &[Record]) -> Vec<(String, usize, usize)> {
+    let by_id: BTreeMap<&str, &Record> = flipped.iter().filter(|r| r.rotation == 0).map(|r| (r.id.trim_end_matches("~flip"), r)).collect();
+    let rows = plain.iter().filter(|r| r.rotation == 0).filter_map(|p| {
+        let f = by_id.get(p.id.as_str())?;
+        let (a, b) = (p.predicted_direction.as_deref().and_then(parse_option), f.predicted_direction.as_deref().and_then(parse_option));
+        let consistent = match (a, b) {
+            (Some(a), Some(b)) => a.mirrored() == b,
+            _ => p.predicted_letter.is_some() && p.predicted_letter == f.predicted_letter,
+        };
+        Some((p.category.as_str(), consistent))
+    });
+    tally(rows)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,21 +249,4 @@ mod tests {
         // b = 10, c = 2: 2 * P(X <= 2 | n = 12) = 2 * (1 + 12 + 66) / 4096 = 0.038574...
         assert!((mcnemar_exact(10, 2) - 158.0 / 4096.0).abs() < 1e-12);
     }
-}
-
-/// (category, consistent, total): pairs a plain run with its `flipped` variant
-/// by sample id; consistent when the mirrored answer's direction is the
-/// mirror of the plain one.
-pub fn flip_consistency(plain: &[Record], flipped: &[Record]) -> Vec<(String, usize, usize)> {
-    let by_id: BTreeMap<&str, &Record> = flipped.iter().filter(|r| r.rotation == 0).map(|r| (r.id.trim_end_matches("~flip"), r)).collect();
-    let rows = plain.iter().filter(|r| r.rotation == 0).filter_map(|p| {
-        let f = by_id.get(p.id.as_str())?;
-        let (a, b) = (p.predicted_direction.as_deref().and_then(parse_option), f.predicted_direction.as_deref().and_then(parse_option));
-        let consistent = match (a, b) {
-            (Some(a), Some(b)) => a.mirrored() == b,
-            _ => p.predicted_letter.is_some() && p.predicted_letter == f.predicted_letter,
-        };
-        Some((p.category.as_str(), consistent))
-    });
-    tally(rows)
 }

@@ -101,6 +101,43 @@ impl RunStore {
     }
 }
 
+/// Merges shard runs (same model, prompt, decoding, variant) into `out`,
+/// keeping the first record of each key. Returns (records written, duplicates dropped).
+pub fn merge(out: &Path, inputs: &[PathBuf]) -> Result<(usize, usize)> {
+    if inputs.is_empty() {
+        bail!("nothing to merge");
+    }
+    let mut metas = Vec::new();
+    for dir in inputs {
+        let p = dir.join("run.json");
+        let text = std::fs::read_to_string(&p).with_context(|| format!("{}: cannot read", p.display()))?;
+        let m: RunMeta = serde_json::from_str(&text).with_context(|| format!("{}: not a run.json", p.display()))?;
+        metas.push(m);
+    }
+    for (m, dir) in metas.iter().zip(inputs).skip(1) {
+        let c = metas[0].conflicts(m);
+        if !c.is_empty() {
+            bail!("{} was run with a different setup than {}:\n  {}", dir.display(), inputs[0].display(), c.join("\n  "));
+        }
+    }
+    let mut meta = metas[0].clone();
+    meta.name = out.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    meta.finished = metas.iter().filter_map(|m| m.finished.clone()).max();
+    let mut store = RunStore::open(out, meta)?;
+    let (mut written, mut dupes) = (0, 0);
+    for dir in inputs {
+        for r in read_records(&dir.join("records.jsonl"))? {
+            if store.done.contains(&r.key) {
+                dupes += 1;
+            } else {
+                store.append(&r)?;
+                written += 1;
+            }
+        }
+    }
+    Ok((written, dupes))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,41 +176,4 @@ mod tests {
         let err = RunStore::open(dir.path(), meta("other")).err().unwrap().to_string();
         assert!(err.contains("different setup") && err.contains("prompt: run has `p`, this command `other`"), "{err}");
     }
-}
-
-/// Merges shard runs (same model, prompt, decoding, variant) into `out`,
-/// keeping the first record of each key. Returns (records written, duplicates dropped).
-pub fn merge(out: &Path, inputs: &[PathBuf]) -> Result<(usize, usize)> {
-    if inputs.is_empty() {
-        bail!("nothing to merge");
-    }
-    let mut metas = Vec::new();
-    for dir in inputs {
-        let p = dir.join("run.json");
-        let text = std::fs::read_to_string(&p).with_context(|| format!("{}: cannot read", p.display()))?;
-        let m: RunMeta = serde_json::from_str(&text).with_context(|| format!("{}: not a run.json", p.display()))?;
-        metas.push(m);
-    }
-    for (m, dir) in metas.iter().zip(inputs).skip(1) {
-        let c = metas[0].conflicts(m);
-        if !c.is_empty() {
-            bail!("{} was run with a different setup than {}:\n  {}", dir.display(), inputs[0].display(), c.join("\n  "));
-        }
-    }
-    let mut meta = metas[0].clone();
-    meta.name = out.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-    meta.finished = metas.iter().filter_map(|m| m.finished.clone()).max();
-    let mut store = RunStore::open(out, meta)?;
-    let (mut written, mut dupes) = (0, 0);
-    for dir in inputs {
-        for r in read_records(&dir.join("records.jsonl"))? {
-            if store.done.contains(&r.key) {
-                dupes += 1;
-            } else {
-                store.append(&r)?;
-                written += 1;
-            }
-        }
-    }
-    Ok((written, dupes))
 }
