@@ -38,7 +38,7 @@ struct Run {
 }
 
 fn load(name: &str) -> Result<Run> {
-    let dir = if std::path::Path::new(name).is_dir() { PathBuf::from(name) } else { run_dir(name) };
+    let dir = run_dir(name);
     let records = read_records(&dir.join("records.jsonl")).with_context(|| format!("run `{name}`"))?;
     let meta = std::fs::read_to_string(dir.join("run.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
     Ok(Run { name: name.to_string(), meta, records })

@@ -21,7 +21,7 @@ pub enum RunsCommand {
     },
 }
 
-fn dir_of(name: &str) -> PathBuf {
+fn run_dir(name: &str) -> PathBuf {
     if std::path::Path::new(name).is_dir() {
         PathBuf::from(name)
     } else {
@@ -59,9 +59,9 @@ pub fn run(cmd: &RunsCommand) -> Result<()> {
             Ok(())
         }
         RunsCommand::Merge { out, runs } => {
-            let inputs: Vec<PathBuf> = runs.iter().map(|r| dir_of(r)).collect();
-            let (written, dupes) = store::merge(&dir_of(out), &inputs)?;
-            println!("merged {} runs into {}: {written} records, {dupes} duplicate keys dropped", inputs.len(), dir_of(out).display());
+            let inputs: Vec<PathBuf> = runs.iter().map(|r| run_dir(r)).collect();
+            let (written, dupes) = store::merge(&run_dir(out), &inputs)?;
+            println!("merged {} runs into {}: {written} records, {dupes} duplicate keys dropped", inputs.len(), run_dir(out).display());
             Ok(())
         }
     }
