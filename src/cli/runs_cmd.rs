@@ -21,14 +21,6 @@ pub enum RunsCommand {
     },
 }
 
-fn run_dir(name: &str) -> PathBuf {
-    if std::path::Path::new(name).is_dir() {
-        PathBuf::from(name)
-    } else {
-        run_dir(name)
-    }
-}
-
 pub fn run(cmd: &RunsCommand) -> Result<()> {
     match cmd {
         RunsCommand::List => {
