@@ -2,6 +2,11 @@ use clap::Parser;
 use flipscope::cli::{self, Cli, Command};
 
 fn main() {
+    // Rust ignores SIGPIPE; restore the default so `flipscope report | head` just stops.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.command.unwrap_or(Command::Tui(cli.tui)) {
         Command::Tui(args) => flipscope::tui::run(&args),
