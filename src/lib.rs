@@ -6,6 +6,7 @@ pub mod config;
 pub mod data;
 pub mod engine;
 pub mod eval;
+pub mod jobs;
 pub mod probe;
 pub mod runs;
 pub mod spatial;
