@@ -59,6 +59,9 @@ impl JobEvent {
     }
 }
 
+/// Cancel flags of the jobs not yet ended, shared with the worker.
+type CancelFlags = Arc<Mutex<Vec<(JobId, Arc<AtomicBool>)>>>;
+
 struct Queued {
     id: JobId,
     request: JobRequest,
@@ -70,7 +73,7 @@ pub struct JobManager {
     next: AtomicU64,
     /// The focused job's cancel flag (latest-wins).
     focused: Mutex<Option<(JobId, Arc<AtomicBool>)>>,
-    cancels: Arc<Mutex<Vec<(JobId, Arc<AtomicBool>)>>>,
+    cancels: CancelFlags,
 }
 
 impl JobManager {
@@ -78,7 +81,7 @@ impl JobManager {
     pub fn spawn(model: PathBuf, device: String, dtype: String) -> (JobManager, UnboundedReceiver<JobEvent>) {
         let (tx, rx) = mpsc::channel::<Queued>();
         let (etx, erx) = unbounded_channel();
-        let cancels: Arc<Mutex<Vec<(JobId, Arc<AtomicBool>)>>> = Arc::default();
+        let cancels: CancelFlags = Arc::default();
         let worker_cancels = cancels.clone();
         std::thread::Builder::new()
             .name("flipscope-engine".into())
