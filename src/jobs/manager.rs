@@ -126,7 +126,7 @@ fn worker(
     dtype: String,
     rx: mpsc::Receiver<Queued>,
     events: UnboundedSender<JobEvent>,
-    cancels: Arc<Mutex<Vec<(JobId, Arc<AtomicBool>)>>>,
+    cancels: CancelFlags,
 ) {
     let engine = match Engine::load_with(&model, &device, &dtype) {
         Ok(e) => {
