@@ -69,4 +69,7 @@ pub struct TuiArgs {
     /// Run name under ./runs/.
     #[arg(long)]
     pub run: Option<String>,
+    /// Theme: default, light, high-contrast, or ~/.config/flipscope/themes/NAME.toml.
+    #[arg(long)]
+    pub theme: Option<String>,
 }

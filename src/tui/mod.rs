@@ -19,7 +19,7 @@ pub fn run(args: &TuiArgs) -> Result<()> {
     };
     let ds = crate::data::load(&spec).with_context(|| format!("loading {spec}"))?;
     let keymap = keymap::Keymap::load()?;
-    let theme = theme::Theme::load()?;
+    let theme = theme::Theme::load(args.theme.as_deref())?;
     let mut app = app::App::new(ds, keymap, theme);
     let mut terminal = ratatui::init();
     let mut terminal_picker = image_picker();

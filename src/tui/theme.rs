@@ -1,12 +1,20 @@
-//! Themes as data: colour names or #rrggbb, embedded default, user override
-//! at `~/.config/flipscope/theme.toml`.
+//! Themes as data: colour names or #rrggbb, with a colour per error kind.
+//! Bundled: default, light, high-contrast; `--theme NAME` also finds
+//! `~/.config/flipscope/themes/NAME.toml`. Keys in
+//! `~/.config/flipscope/theme.toml` override the chosen theme's.
 
+use crate::spatial::ErrorKind;
 use anyhow::{Context, Result};
 use ratatui::style::Color;
 use serde::Deserialize;
 use std::str::FromStr;
 
 pub const DEFAULT: &str = include_str!("../../themes/default.toml");
+pub const BUNDLED: [(&str, &str); 3] = [
+    ("default", DEFAULT),
+    ("light", include_str!("../../themes/light.toml")),
+    ("high-contrast", include_str!("../../themes/high-contrast.toml")),
+];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -19,6 +27,7 @@ struct ThemeFile {
     wrong: String,
     gold: String,
     border: String,
+    error_kind: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -31,11 +40,17 @@ pub struct Theme {
     pub wrong: Color,
     pub gold: Color,
     pub border: Color,
+    /// Indexed like `ErrorKind::ALL`; `Correct` uses `correct`.
+    pub error_kind: Vec<(ErrorKind, Color)>,
 }
 
 impl Theme {
     pub fn parse(text: &str, origin: &str) -> Result<Theme> {
         let f: ThemeFile = toml::from_str(text).with_context(|| format!("{origin}: invalid theme"))?;
+        Self::from_file(f, origin)
+    }
+
+    fn from_file(f: ThemeFile, origin: &str) -> Result<Theme> {
         let c = |field: &str, v: &str| Color::from_str(v).map_err(|_| anyhow::anyhow!("{origin}: field `{field}`: `{v}` is not a colour"));
         Ok(Theme {
             fg: c("fg", &f.fg)?,
@@ -46,15 +61,72 @@ impl Theme {
             wrong: c("wrong", &f.wrong)?,
             gold: c("gold", &f.gold)?,
             border: c("border", &f.border)?,
+            error_kind: {
+                for key in f.error_kind.keys() {
+                    if ErrorKind::from_name(key).is_none_or(|k| k == ErrorKind::Correct) {
+                        anyhow::bail!("{origin}: [error_kind] has unknown kind `{key}`");
+                    }
+                }
+                ErrorKind::ALL
+                    .into_iter()
+                    .filter(|k| *k != ErrorKind::Correct)
+                    .map(|k| match f.error_kind.get(k.name()) {
+                        Some(v) => Ok((k, c(&format!("error_kind.{}", k.name()), v)?)),
+                        None => anyhow::bail!("{origin}: [error_kind] is missing `{}`", k.name()),
+                    })
+                    .collect::<Result<_>>()?
+            },
         })
     }
 
-    pub fn load() -> Result<Theme> {
-        let user = crate::config::config_dir().join("theme.toml");
-        match std::fs::read_to_string(&user) {
-            Ok(text) => Theme::parse(&text, &user.display().to_string()),
-            Err(_) => Theme::parse(DEFAULT, "themes/default.toml"),
+    /// The colour of an error kind (correct cells use `correct`).
+    pub fn kind_color(&self, kind: ErrorKind) -> Color {
+        self.error_kind.iter().find(|(k, _)| *k == kind).map(|(_, c)| *c).unwrap_or(self.correct)
+    }
+
+    /// A bundled theme or `~/.config/flipscope/themes/NAME.toml`, as TOML text.
+    fn source(name: &str) -> Result<(String, String)> {
+        if let Some((_, text)) = BUNDLED.iter().find(|(n, _)| *n == name) {
+            return Ok((text.to_string(), format!("themes/{name}.toml")));
         }
+        let user = crate::config::config_dir().join("themes").join(format!("{name}.toml"));
+        match std::fs::read_to_string(&user) {
+            Ok(text) => Ok((text, user.display().to_string())),
+            Err(_) => anyhow::bail!(
+                "theme `{name}` is not one of {} and {} does not exist",
+                BUNDLED.iter().map(|b| b.0).collect::<Vec<_>>().join(", "),
+                user.display()
+            ),
+        }
+    }
+
+    /// `name` (default: `default`), with `overlay`'s keys (a user theme.toml) on top.
+    pub fn resolve(name: Option<&str>, overlay: Option<(&str, &str)>) -> Result<Theme> {
+        let (base, origin) = Self::source(name.unwrap_or("default"))?;
+        let mut value: toml::Table = toml::from_str(&base).with_context(|| format!("{origin}: invalid theme"))?;
+        let mut origin = origin;
+        if let Some((text, user_origin)) = overlay {
+            let user: toml::Table = toml::from_str(text).with_context(|| format!("{user_origin}: invalid theme"))?;
+            for (k, v) in user {
+                match (value.get_mut(&k), v) {
+                    (Some(toml::Value::Table(base)), toml::Value::Table(over)) => base.extend(over),
+                    (_, v) => {
+                        value.insert(k, v);
+                    }
+                }
+            }
+            origin = user_origin.to_string();
+        }
+        let f: ThemeFile = toml::Value::Table(value).try_into().with_context(|| format!("{origin}: invalid theme"))?;
+        Self::from_file(f, &origin)
+    }
+
+    /// The theme `--theme` names (or the default), with the user's theme.toml on top.
+    pub fn load(name: Option<&str>) -> Result<Theme> {
+        let user = crate::config::config_dir().join("theme.toml");
+        let text = std::fs::read_to_string(&user).ok();
+        let origin = user.display().to_string();
+        Theme::resolve(name, text.as_deref().map(|t| (t, origin.as_str())))
     }
 }
 
@@ -64,8 +136,38 @@ mod tests {
 
     #[test]
     fn bundled_themes_parse() {
-        Theme::parse(DEFAULT, "default").unwrap();
-        Theme::parse(include_str!("../../themes/light.toml"), "light").unwrap();
+        for (name, text) in BUNDLED {
+            let t = Theme::parse(text, name).unwrap();
+            assert_eq!(t.error_kind.len(), 7, "{name}");
+            assert_ne!(t.kind_color(ErrorKind::HorizontalFlip), t.kind_color(ErrorKind::Orthogonal), "{name}");
+        }
+    }
+
+    #[test]
+    fn each_bad_theme_has_its_own_message() {
+        let cases = [
+            (DEFAULT.replace("orthogonal = \"#ffaf5f\"\n", ""), "[error_kind] is missing `orthogonal`"),
+            (DEFAULT.replace("unparsed =", "sideways = \"red\"\nunparsed ="), "[error_kind] has unknown kind `sideways`"),
+            (DEFAULT.replace("adjacent = \"#d7d75f\"", "adjacent = \"mauvish\""), "field `error_kind.adjacent`: `mauvish` is not a colour"),
+            (DEFAULT.replace("fg = \"white\"", "fg = 3"), "invalid theme"),
+            (format!("sparkle = \"yes\"\n{DEFAULT}"), "unknown field `sparkle`"),
+        ];
+        for (text, want) in cases {
+            let err = format!("{:#}", Theme::parse(&text, "theme.toml").unwrap_err());
+            assert!(err.contains(want) && err.contains("theme.toml"), "{err:?} should contain {want:?}");
+        }
+    }
+
+    #[test]
+    fn names_and_user_overlay() {
+        let hc = Theme::resolve(Some("high-contrast"), None).unwrap();
+        assert_eq!(hc.selected_bg, Color::Blue);
+        let over = Theme::resolve(Some("light"), Some(("accent = \"red\"\n[error_kind]\nadjacent = \"#010203\"", "user.toml"))).unwrap();
+        assert_eq!(over.accent, Color::Red);
+        assert_eq!(over.kind_color(ErrorKind::Adjacent), Color::Rgb(1, 2, 3));
+        assert_eq!(over.fg, Color::Black, "other keys keep the light theme's values");
+        let err = Theme::resolve(Some("neon"), None).unwrap_err().to_string();
+        assert!(err.contains("theme `neon` is not one of default, light, high-contrast"), "{err}");
     }
 
     #[test]
