@@ -1,4 +1,5 @@
-//! Prompt templates: `{question}` and `{choices}` (lettered option lines).
+//! Prompt templates: `{question}`, `{choices}` (lettered option lines) and
+//! `{instruction}` (how to answer, by answer style).
 
 use crate::data::{AnswerStyle, Sample};
 use crate::engine::ResizePolicy;
@@ -23,12 +24,7 @@ impl PromptTemplate {
             resize,
         };
         Ok(match spec {
-            "default" => t(
-                "default",
-                "{question}\n{choices}\nAnswer with the option's letter from the given choices directly.",
-                false,
-                ResizePolicy::Auto,
-            ),
+            "default" => Self::default_prompt(),
             // No separator after the question: that is how the official script builds it.
             "viewspatial" => t(
                 "viewspatial",
@@ -53,13 +49,25 @@ impl PromptTemplate {
         })
     }
 
+    /// The lmms-eval style multiple-choice prompt, also used by probes and the CLI.
+    pub fn default_prompt() -> PromptTemplate {
+        PromptTemplate {
+            name: "default".into(),
+            template: "{question}\n{choices}\n{instruction}".into(),
+            viewspatial_scoring: false,
+            resize: ResizePolicy::Auto,
+        }
+    }
+
     pub fn render(&self, question: &str, sample: &Sample) -> String {
-        let choices = match (sample.options.is_empty(), sample.answer_style) {
-            (true, AnswerStyle::YesNo) => "yes or no".to_string(),
-            (true, _) => String::new(),
-            (false, _) => sample.choices_text(),
+        let (choices, instruction) = match (sample.options.is_empty(), sample.answer_style) {
+            (false, _) => (sample.choices_text(), "Answer with the option's letter from the given choices directly."),
+            (true, AnswerStyle::YesNo) => ("yes or no".to_string(), "Answer with yes or no."),
+            (true, _) => (String::new(), "Answer with a single number."),
         };
-        self.template.replace("{question}", question).replace("{choices}", &choices)
+        // Without lettered options the instruction says it all: drop the choices line.
+        let template = if sample.options.is_empty() { self.template.replace("{choices}\n", "") } else { self.template.clone() };
+        template.replace("{question}", question).replace("{choices}", &choices).replace("{instruction}", instruction)
     }
 }
 
@@ -76,5 +84,10 @@ mod tests {
         assert_eq!(p.resize, ResizePolicy::Exact { width: 280, height: 420 });
         assert!(PromptTemplate::parse("lmms").unwrap().render("Q", &s).starts_with("Question: Q\nChoices: A. left"));
         assert!(PromptTemplate::parse("/no/such/file").is_err());
+        let d = PromptTemplate::parse("default").unwrap();
+        assert_eq!(d.render("Q?", &s), "Q?\nA. left\nB. right\nAnswer with the option's letter from the given choices directly.");
+        let mut yn = Sample::new("2", "vsr");
+        yn.answer_style = AnswerStyle::YesNo;
+        assert_eq!(d.render("Is the cat on the mat?", &yn), "Is the cat on the mat?\nAnswer with yes or no.");
     }
 }

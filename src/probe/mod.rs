@@ -10,13 +10,9 @@ use crate::spatial::Direction;
 use anyhow::{bail, Context, Result};
 use image::DynamicImage;
 
-/// The multiple-choice prompt: question, lettered options, and the
-/// lmms-eval instruction to answer with a letter.
+/// The multiple-choice prompt (the `default` eval template).
 pub fn mcq_prompt(question: &str, sample: &Sample) -> String {
-    match sample.answer_style {
-        AnswerStyle::YesNo if sample.options.is_empty() => format!("{question}\nAnswer with yes or no."),
-        _ => format!("{question}\n{}\nAnswer with the option's letter from the given choices directly.", sample.choices_text()),
-    }
+    crate::eval::PromptTemplate::default_prompt().render(question, sample)
 }
 
 /// The labels scored at the answer position.
