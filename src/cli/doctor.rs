@@ -145,13 +145,7 @@ pub fn check_model(dir: &Path) -> Vec<String> {
     }
     // Every tensor the config needs, checked against the files without loading them.
     if let (Some(cfg), true) = (config, problems.iter().all(|p| !p.contains("safetensors"))) {
-        let checked = WeightFiles::open(dir).map_err(anyhow::Error::from).and_then(|files| {
-            let mut plan = Qwen25VL::plan(&cfg)?;
-            if cfg.tie_word_embeddings && files.contains("lm_head.weight") {
-                plan.push(("lm_head.weight".into(), vec![cfg.text.vocab_size, cfg.text.hidden_size]));
-            }
-            Ok(files.check(&plan, &[])?)
-        });
+        let checked = WeightFiles::open(dir).map_err(anyhow::Error::from).and_then(|files| Qwen25VL::check_weights(&cfg, &files));
         if let Err(e) = checked {
             problems.push(strip_dir(&e.to_string(), dir));
         }

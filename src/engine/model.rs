@@ -55,16 +55,27 @@ impl Qwen25VL {
         Ok(planner.wanted)
     }
 
+    /// Checks `files` against the config (every problem listed by name) and
+    /// returns the tensors to load.
+    pub fn check_weights(cfg: &ModelConfig, files: &WeightFiles) -> Result<Vec<(String, Vec<i64>)>> {
+        let plan = Self::plan(cfg)?;
+        let lm_head = "lm_head.weight";
+        if cfg.tie_word_embeddings && files.contains(lm_head) {
+            // A tied checkpoint may still carry lm_head.weight: checked, not loaded.
+            let mut checked = plan.clone();
+            checked.push((lm_head.into(), vec![cfg.text.vocab_size, cfg.text.hidden_size]));
+            files.check(&checked)?;
+        } else {
+            files.check(&plan)?;
+        }
+        Ok(plan)
+    }
+
     pub fn load(dir: &Path, device: Device, kind: Kind) -> Result<(Qwen25VL, LoadReport)> {
         let start = std::time::Instant::now();
         let config = ModelConfig::load(dir)?;
         let files = WeightFiles::open(dir)?;
-        let mut plan = Self::plan(&config)?;
-        // A tied checkpoint may still carry lm_head.weight; it is unused, not unexpected.
-        if config.tie_word_embeddings && files.contains("lm_head.weight") {
-            plan.push(("lm_head.weight".into(), vec![config.text.vocab_size, config.text.hidden_size]));
-        }
-        files.check(&plan, &[])?;
+        let plan = Self::check_weights(&config, &files)?;
         if !matches!(kind, Kind::Float | Kind::BFloat16 | Kind::Half | Kind::Double) {
             bail!("dtype {kind:?} is not a floating-point type");
         }

@@ -138,16 +138,15 @@ impl WeightFiles {
     }
 
     /// Checks a planned set of (name, shape) against the files and lists every
-    /// missing, unexpected and mis-shaped tensor. `optional` names may be absent.
+    /// missing, unexpected and mis-shaped tensor.
     /// The patch embedding's Conv3d kernel is also accepted flattened to
     /// [out, C*T*P*P] (same first dim and element count).
-    pub fn check(&self, plan: &[(String, Vec<i64>)], optional: &[&str]) -> Result<(), WeightError> {
+    pub fn check(&self, plan: &[(String, Vec<i64>)]) -> Result<(), WeightError> {
         let planned: HashMap<&str, &Vec<i64>> = plan.iter().map(|(n, s)| (n.as_str(), s)).collect();
         let mut missing = Vec::new();
         let mut mismatched = Vec::new();
         for (name, shape) in plan {
             match self.entries.get(name) {
-                None if optional.contains(&name.as_str()) => {}
                 None => missing.push(name.clone()),
                 Some(e) => {
                     let stored: Vec<i64> = e.info.shape.iter().map(|&d| d as i64).collect();
