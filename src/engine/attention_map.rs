@@ -3,7 +3,6 @@
 //! image's merged-token grid. Only the requested layers are recorded.
 
 use super::inputs::PreparedPrompt;
-use super::text::LastTokenAttention;
 use super::Engine;
 use crate::viz::SaliencyMap;
 use anyhow::{bail, Result};
@@ -32,16 +31,8 @@ impl Engine {
         }
         let _guard = tch::no_grad_guard();
         let inputs = self.collate(&[prompt]);
-        let vision = inputs.pixel_values.as_ref().map(|p| self.model.vision_embeds(p, &inputs.grids));
-        let embeds = self.model.input_embeds(&inputs, vision.as_ref())?;
-        let mut probe = LastTokenAttention {
-            image_keys: inputs.input_ids.eq(self.model.config.image_token_id),
-            alpha: None,
-            capture_layers: layers.to_vec(),
-            captured: vec![],
-        };
-        let mut cache = self.model.new_cache();
-        let _hidden = self.model.text.forward_probed(&embeds, &inputs.positions, inputs.valid.as_ref(), &mut cache, Some(&mut probe));
+        let mut probe = self.model.last_token_probe(&inputs, None, layers);
+        let _hidden = self.model.prefill_probed(&inputs, &mut self.model.new_cache(), Some(&mut probe))?;
         let merge = self.processor.pre.merge_size;
         let image_token = self.model.config.image_token_id;
         let mut out = Vec::new();

@@ -5,7 +5,6 @@
 
 use super::inputs::ModelInputs;
 use super::model::Qwen25VL;
-use super::text::LastTokenAttention;
 use anyhow::{bail, Result};
 use tch::{Kind, Tensor};
 
@@ -63,15 +62,8 @@ pub struct AdaptReport {
 impl Qwen25VL {
     /// Hidden states of a prompt with per-sample alphas on the last position's image attention.
     pub fn prefill_scaled(&self, inputs: &ModelInputs, alphas: &[f64], cache: &mut super::text::KvCache) -> Result<Tensor> {
-        let vision = inputs.pixel_values.as_ref().map(|p| self.vision_embeds(p, &inputs.grids));
-        let embeds = self.input_embeds(inputs, vision.as_ref())?;
-        let mut probe = LastTokenAttention {
-            image_keys: inputs.input_ids.eq(self.config.image_token_id),
-            alpha: Some(Tensor::from_slice(alphas).to_kind(Kind::Float).to_device(self.device)),
-            capture_layers: vec![],
-            captured: vec![],
-        };
-        Ok(self.text.forward_probed(&embeds, &inputs.positions, inputs.valid.as_ref(), cache, Some(&mut probe)))
+        let mut probe = self.last_token_probe(inputs, Some(alphas), &[]);
+        self.prefill_probed(inputs, cache, Some(&mut probe))
     }
 
     /// Per-sample alphas for `intervention`, or None when it leaves the model alone.

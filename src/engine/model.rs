@@ -4,7 +4,7 @@
 use super::config::ModelConfig;
 use super::inputs::ModelInputs;
 use super::layers::{Planner, TensorSource};
-use super::text::{KvCache, TextModel};
+use super::text::{KvCache, LastTokenAttention, TextModel};
 use super::vision::VisionTower;
 use super::vision_layout::Grid;
 use super::weights::WeightFiles;
@@ -106,14 +106,30 @@ impl Qwen25VL {
 
     /// The prompt's forward pass: final hidden states [B, L, D], filling `cache`.
     pub fn prefill(&self, inputs: &ModelInputs, cache: &mut KvCache) -> Result<Tensor> {
+        self.prefill_probed(inputs, cache, None)
+    }
+
+    /// `prefill` with the last position's attention edited or recorded (AdaptVis, attention maps).
+    pub fn prefill_probed(&self, inputs: &ModelInputs, cache: &mut KvCache, probe: Option<&mut LastTokenAttention>) -> Result<Tensor> {
         let vision = inputs.pixel_values.as_ref().map(|p| self.vision_embeds(p, &inputs.grids));
-        self.prefill_with_vision(inputs, vision.as_ref(), cache)
+        let embeds = self.input_embeds(inputs, vision.as_ref())?;
+        Ok(self.text.forward_probed(&embeds, &inputs.positions, inputs.valid.as_ref(), cache, probe))
     }
 
     /// `prefill` with precomputed vision embeddings (saliency reuses this).
     pub fn prefill_with_vision(&self, inputs: &ModelInputs, vision: Option<&Tensor>, cache: &mut KvCache) -> Result<Tensor> {
         let embeds = self.input_embeds(inputs, vision)?;
         Ok(self.text.forward(&embeds, &inputs.positions, inputs.valid.as_ref(), cache))
+    }
+
+    /// A probe over `inputs`' image tokens: `alpha` per sample, `capture` layers recorded.
+    pub fn last_token_probe(&self, inputs: &ModelInputs, alpha: Option<&[f64]>, capture: &[usize]) -> LastTokenAttention {
+        LastTokenAttention {
+            image_keys: inputs.input_ids.eq(self.config.image_token_id),
+            alpha: alpha.map(|a| Tensor::from_slice(a).to_kind(Kind::Float).to_device(self.device)),
+            capture_layers: capture.to_vec(),
+            captured: vec![],
+        }
     }
 
     /// One decoding step for tokens [B] at positions [B]: hidden [B, 1, D].
