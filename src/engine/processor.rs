@@ -4,7 +4,7 @@
 //! Pure data: no torch here.
 
 use super::config::PreprocessorConfig;
-use super::vision_layout::Grid;
+use super::vision_layout::{rotary_positions, Grid};
 use anyhow::{bail, Result};
 use image::{imageops::FilterType, DynamicImage, RgbImage};
 
@@ -102,26 +102,22 @@ pub fn patchify(img: &RgbImage, cfg: &PreprocessorConfig, original: (u32, u32)) 
             planes[c * (h * w) as usize + (y * w + x) as usize] = v as f32;
         }
     }
+    let grid = [1, gh as i64, gw as i64];
     let mut values = Vec::with_capacity(gh * gw * patch_dim);
-    for by in 0..gh / m {
-        for bx in 0..gw / m {
-            for my in 0..m {
-                for mx in 0..m {
-                    let (py, px) = ((by * m + my) * p, (bx * m + mx) * p);
-                    for c in 0..3 {
-                        let plane = &planes[c * (h * w) as usize..];
-                        for _ in 0..t {
-                            for yy in 0..p {
-                                let row = (py + yy) * w as usize + px;
-                                values.extend_from_slice(&plane[row..row + p]);
-                            }
-                        }
-                    }
+    // The vision tower's block-major patch order is the one place it is defined.
+    for [row, col] in rotary_positions(&[grid], m as i64) {
+        let (py, px) = (row as usize * p, col as usize * p);
+        for c in 0..3 {
+            let plane = &planes[c * (h * w) as usize..];
+            for _ in 0..t {
+                for yy in 0..p {
+                    let start = (py + yy) * w as usize + px;
+                    values.extend_from_slice(&plane[start..start + p]);
                 }
             }
         }
     }
-    ImagePatches { values, patch_dim, grid: [1, gh as i64, gw as i64], resized: (w, h), original }
+    ImagePatches { values, patch_dim, grid, resized: (w, h), original }
 }
 
 #[cfg(test)]
@@ -185,31 +181,20 @@ pub fn unpatchify_map(values: &[f32], grid: Grid, cfg: &PreprocessorConfig, redu
     let (w, h) = (gw * p, gh * p);
     let patch_dim = 3 * t * p * p;
     let mut out = vec![0f32; w * h];
-    let mut patch = 0usize;
-    for by in 0..gh / m {
-        for bx in 0..gw / m {
-            for my in 0..m {
-                for mx in 0..m {
-                    let base = patch * patch_dim;
-                    let (py, px) = ((by * m + my) * p, (bx * m + mx) * p);
-                    for yy in 0..p {
-                        for xx in 0..p {
-                            let mut acc = 0f32;
-                            for c in 0..3 {
-                                let mut s = 0f32;
-                                for ti in 0..t {
-                                    s += values[base + ((c * t + ti) * p + yy) * p + xx];
-                                }
-                                match reduce {
-                                    PixelReduce::MaxAbsChannel => acc = acc.max((s / t as f32).abs()),
-                                    PixelReduce::SumSigned => acc += s,
-                                }
-                            }
-                            out[(py + yy) * w + px + xx] = acc;
-                        }
+    for (patch, [row, col]) in rotary_positions(&[grid], m as i64).into_iter().enumerate() {
+        let base = patch * patch_dim;
+        let (py, px) = (row as usize * p, col as usize * p);
+        for yy in 0..p {
+            for xx in 0..p {
+                let mut acc = 0f32;
+                for c in 0..3 {
+                    let s: f32 = (0..t).map(|ti| values[base + ((c * t + ti) * p + yy) * p + xx]).sum();
+                    match reduce {
+                        PixelReduce::MaxAbsChannel => acc = acc.max((s / t as f32).abs()),
+                        PixelReduce::SumSigned => acc += s,
                     }
-                    patch += 1;
                 }
+                out[(py + yy) * w + px + xx] = acc;
             }
         }
     }
