@@ -2,12 +2,12 @@
 //! question through the vision tower and the decoder, with synthetic inputs
 //! so any checkpoint (even one without a tokenizer) can be measured.
 
+use super::engine_args::EngineArgs;
 use crate::engine::{
     config::PreprocessorConfig, device, memory, positions::rope_index, processor::smart_resize, ModelInputs, PreparedPrompt, Qwen25VL,
 };
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use std::path::PathBuf;
 use std::time::Instant;
 
 #[derive(Subcommand, Debug)]
@@ -18,8 +18,8 @@ pub enum BenchCommand {
 
 #[derive(Args, Debug)]
 pub struct PrefillArgs {
-    #[arg(long)]
-    pub model: PathBuf,
+    #[command(flatten)]
+    pub engine: EngineArgs,
     /// Square image side in pixels.
     #[arg(long, default_value_t = 448)]
     pub image_size: i64,
@@ -28,10 +28,6 @@ pub struct PrefillArgs {
     pub text_tokens: usize,
     #[arg(long, default_value_t = 3)]
     pub repeat: usize,
-    #[arg(long, default_value = "auto")]
-    pub device: String,
-    #[arg(long, default_value = "auto")]
-    pub dtype: String,
     /// Torch intra-op threads (default: libtorch's choice).
     #[arg(long)]
     pub threads: Option<i32>,
@@ -74,11 +70,11 @@ fn prefill(a: &PrefillArgs) -> Result<()> {
     if let Some(t) = a.threads {
         tch::set_num_threads(t);
     }
-    let dev = device::parse(&a.device)?;
-    let kind = device::parse_dtype(&a.dtype, dev)?;
+    let dev = device::parse(&a.engine.device)?;
+    let kind = device::parse_dtype(&a.engine.dtype, dev)?;
     memory::reset_peak();
     let before = memory::rss_bytes().unwrap_or(0);
-    let (model, report) = Qwen25VL::load(&a.model, dev, kind)?;
+    let (model, report) = Qwen25VL::load(&a.engine.model, dev, kind)?;
     let peak = memory::peak_rss_bytes().unwrap_or(0);
     println!("device           {dev:?} {kind:?}, {} threads", tch::get_num_threads());
     println!("load             {:.2} s, weights {:.3} GiB", report.seconds, memory::gib(report.weight_bytes));

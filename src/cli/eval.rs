@@ -1,17 +1,18 @@
 //! `flipscope eval`: a resumable run of a model over a dataset.
 
 use crate::data::{self, Sample};
-use crate::engine::Engine;
+
+use super::engine_args::EngineArgs;
 use crate::eval::{runner, EvalConfig, EvalMode, PromptTemplate, Variant};
 use crate::runs::{meta, RunMeta, RunStore};
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Args;
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    #[arg(long)]
-    pub model: PathBuf,
+    #[command(flatten)]
+    pub engine: EngineArgs,
     /// Dataset spec `[KIND:]PATH[#options]`.
     #[arg(long)]
     pub data: String,
@@ -41,10 +42,6 @@ pub struct EvalArgs {
     /// Only every n-th sample starting at i (`i/n`), for splitting a sweep across jobs.
     #[arg(long, value_parser = parse_shard)]
     pub shard: Option<(usize, usize)>,
-    #[arg(long, default_value = "auto")]
-    pub device: String,
-    #[arg(long, default_value = "auto")]
-    pub dtype: String,
     /// Run name under ./runs/ (or a path with a slash).
     #[arg(long)]
     pub run: String,
@@ -135,8 +132,8 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     let dataset_path = data::spec::DatasetSpec::parse(&args.data).map(|s| s.path).unwrap_or_else(|_| PathBuf::from(&args.data));
     let meta = RunMeta {
         name: args.run.clone(),
-        model: args.model.display().to_string(),
-        model_fingerprint: meta::model_fingerprint(&args.model)?,
+        model: args.engine.model.display().to_string(),
+        model_fingerprint: meta::model_fingerprint(&args.engine.model)?,
         adapter: None,
         dataset: args.data.clone(),
         dataset_hash: meta::dataset_hash(&dataset_path),
@@ -145,13 +142,13 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         variant: args.variant.clone(),
         circular: args.circular,
         flipscope_version: env!("CARGO_PKG_VERSION").into(),
-        device: args.device.clone(),
+        device: args.engine.device.clone(),
         started: meta::now(),
         finished: None,
     };
     let dir = run_dir(&args.run);
     let mut store = RunStore::open(&dir, meta)?;
-    let engine = Engine::load_with(&args.model, &args.device, &args.dtype).with_context(|| format!("loading {}", args.model.display()))?;
+    let engine = args.engine.load()?;
     let cfg = EvalConfig { prompt, mode, variant, circular: args.circular, batch: args.batch };
     let total = runner::keys(&samples, cfg.circular).iter().filter(|(k, _, _)| !store.done.contains(k)).count();
     let bar = indicatif::ProgressBar::new(total as u64);

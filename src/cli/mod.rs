@@ -2,6 +2,7 @@
 pub mod bench;
 pub mod data_cmd;
 pub mod doctor;
+pub mod engine_args;
 pub mod eval;
 pub mod infer;
 pub mod model_cmd;

@@ -1,17 +1,17 @@
 //! `flipscope probe flip|boxed|adaptvis`: one change, asked side by side with the plain question.
 
+use super::engine_args::EngineArgs;
 use crate::data::visual_prompt::{load_box_file, BoxStyle};
 use crate::data::{self, Sample};
-use crate::engine::{intervene::Intervention, Engine, ResizePolicy};
+use crate::engine::{intervene::Intervention, ResizePolicy};
 use crate::probe::{self, boxed::BoxSource, Answer};
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
-use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub struct ProbeCommon {
-    #[arg(long)]
-    pub model: PathBuf,
+    #[command(flatten)]
+    pub engine: EngineArgs,
     #[arg(long)]
     pub data: String,
     /// One sample; without it the first --limit samples.
@@ -19,10 +19,6 @@ pub struct ProbeCommon {
     pub id: Option<String>,
     #[arg(long, default_value_t = 20)]
     pub limit: usize,
-    #[arg(long, default_value = "auto")]
-    pub device: String,
-    #[arg(long, default_value = "auto")]
-    pub dtype: String,
 }
 
 #[derive(Subcommand, Debug)]
@@ -77,7 +73,7 @@ pub fn run(cmd: &ProbeCommand) -> Result<()> {
         ProbeCommand::Flip(c) => c,
         ProbeCommand::Boxed { common, .. } | ProbeCommand::Adaptvis { common, .. } => common,
     };
-    let engine = Engine::load_with(&common.model, &common.device, &common.dtype)?;
+    let engine = common.engine.load()?;
     let policy = ResizePolicy::Auto;
     let samples = samples(common)?;
     match cmd {

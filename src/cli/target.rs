@@ -1,6 +1,7 @@
 //! What the attribution commands look at: a model plus either images and a
 //! prompt, or a dataset sample by id.
 
+use super::engine_args::EngineArgs;
 use crate::data::{self, Sample};
 use crate::engine::{Engine, PreparedPrompt, ResizePolicy};
 use crate::probe::{load_images, mcq_prompt};
@@ -11,9 +12,8 @@ use std::path::PathBuf;
 
 #[derive(Args, Debug, Clone)]
 pub struct TargetArgs {
-    /// Checkpoint directory (Hugging Face layout).
-    #[arg(long)]
-    pub model: PathBuf,
+    #[command(flatten)]
+    pub engine: EngineArgs,
     /// Image file(s), with --prompt.
     #[arg(long = "image")]
     pub images: Vec<PathBuf>,
@@ -27,10 +27,6 @@ pub struct TargetArgs {
     /// Resize every image to WIDTHxHEIGHT (multiples of 28).
     #[arg(long, value_parser = super::infer::parse_size)]
     pub resize: Option<(u32, u32)>,
-    #[arg(long, default_value = "auto")]
-    pub device: String,
-    #[arg(long, default_value = "auto")]
-    pub dtype: String,
 }
 
 /// The resolved target: images, the prompt text, and the sample when one was named.
@@ -80,7 +76,7 @@ impl TargetArgs {
             (Some(_), Some(_)) => bail!("give either --data/--id or --image/--prompt, not both"),
             (None, None) => bail!("give --image and --prompt, or --data and --id"),
         };
-        let engine = Engine::load_with(&self.model, &self.device, &self.dtype)?;
+        let engine = self.engine.load()?;
         Ok(Target { engine, images, text, sample, policy: self.policy() })
     }
 }

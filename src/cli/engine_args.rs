@@ -1,0 +1,25 @@
+//! The flags every model-using command shares: checkpoint, device, dtype.
+
+use crate::engine::Engine;
+use anyhow::{Context, Result};
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Args, Debug, Clone)]
+pub struct EngineArgs {
+    /// Checkpoint directory (Hugging Face layout).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// auto | cpu | cuda | cuda:N
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// auto | f32 | bf16 | f16 (auto: bf16 on CUDA, f32 on CPU)
+    #[arg(long, default_value = "auto")]
+    pub dtype: String,
+}
+
+impl EngineArgs {
+    pub fn load(&self) -> Result<Engine> {
+        Engine::load_with(&self.model, &self.device, &self.dtype).with_context(|| format!("loading {}", self.model.display()))
+    }
+}
