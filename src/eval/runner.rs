@@ -52,6 +52,8 @@ struct Item {
     rotation: usize,
     sample: Sample,
     prompt: PreparedPrompt,
+    /// The labels scored at the answer position.
+    labels: Vec<String>,
     details: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -88,8 +90,8 @@ fn prepare(engine: &Engine, cfg: &EvalConfig, key: &str, s: &Sample, rotation: u
     let (sample, images, details) = cfg.variant.apply(&rotated, images)?;
     let text = cfg.prompt.render(&sample.question, &sample);
     let prompt = engine.processor.prepare(&images, &text, &cfg.prompt.resize)?;
-    answer_labels(&sample)?;
-    Ok(Item { key: key.into(), rotation, sample, prompt, details })
+    let labels = answer_labels(&sample)?;
+    Ok(Item { key: key.into(), rotation, sample, prompt, labels, details })
 }
 
 fn extract(cfg: &EvalConfig, s: &Sample, text: &str) -> Extraction {
@@ -172,7 +174,7 @@ fn ask(engine: &Engine, cfg: &EvalConfig, items: &[Item]) -> Vec<Result<Record>>
         let per = |n: usize| start.elapsed().as_secs_f64() * 1000.0 / n as f64;
         match cfg.mode {
             EvalMode::Score => {
-                let labels: Vec<Vec<String>> = items.iter().map(|i| answer_labels(&i.sample)).collect::<Result<_>>()?;
+                let labels: Vec<Vec<String>> = items.iter().map(|i| i.labels.clone()).collect();
                 let scores = engine.score_options_with(&prompts, &labels, &intervention)?;
                 let ms = per(items.len());
                 Ok(items
