@@ -4,10 +4,9 @@ use crate::data::{self, Sample};
 
 use super::engine_args::EngineArgs;
 use crate::eval::{runner, EvalConfig, EvalMode, PromptTemplate, Variant};
-use crate::runs::{meta, RunMeta, RunStore};
+use crate::runs::{run_dir, RunMeta, RunStore};
 use anyhow::{bail, Result};
 use clap::Args;
-use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
@@ -93,14 +92,6 @@ pub fn filter(samples: Vec<Sample>, expr: &str) -> Result<Vec<Sample>> {
         .collect())
 }
 
-pub fn run_dir(name: &str) -> PathBuf {
-    if name.contains('/') {
-        PathBuf::from(name)
-    } else {
-        PathBuf::from("runs").join(name)
-    }
-}
-
 pub fn run(args: &EvalArgs) -> Result<()> {
     let prompt = PromptTemplate::parse(&args.prompt)?;
     let variant = Variant::parse(&args.variant)?;
@@ -129,23 +120,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     if samples.is_empty() {
         bail!("no samples left to evaluate in {} after --split/--filter/--shard/--limit", args.data);
     }
-    let dataset_path = data::spec::DatasetSpec::parse(&args.data).map(|s| s.path).unwrap_or_else(|_| PathBuf::from(&args.data));
-    let meta = RunMeta {
-        name: args.run.clone(),
-        model: args.engine.model.display().to_string(),
-        model_fingerprint: meta::model_fingerprint(&args.engine.model)?,
-        adapter: None,
-        dataset: args.data.clone(),
-        dataset_hash: meta::dataset_hash(&dataset_path),
-        prompt: format!("{} :: {}", prompt.name, prompt.template),
-        decoding: mode.describe(),
-        variant: args.variant.clone(),
-        circular: args.circular,
-        flipscope_version: env!("CARGO_PKG_VERSION").into(),
-        device: args.engine.device.clone(),
-        started: meta::now(),
-        finished: None,
-    };
+    let meta = RunMeta::for_eval(&args.run, &args.engine.model, &args.data, &prompt, &mode, &args.variant, args.circular, &args.engine.device)?;
     let dir = run_dir(&args.run);
     let mut store = RunStore::open(&dir, meta)?;
     let engine = args.engine.load()?;
@@ -156,7 +131,10 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} samples  {per_sec}  eta {eta}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let summary = runner::run(&engine, &samples, &mut store, &cfg, &mut |done, _| bar.set_position(done as u64))?;
+    let summary = runner::run(&engine, &samples, &mut store, &cfg, &mut |done, _| {
+        bar.set_position(done as u64);
+        crate::engine::Flow::Continue
+    })?;
     bar.finish_and_clear();
     store.finish()?;
     let records = store.records()?;

@@ -1,7 +1,7 @@
 //! `flipscope report`: accuracy, error kinds, confusion, letter bias and
 //! paired comparisons of runs.
 
-use super::eval::run_dir;
+use crate::runs::run_dir;
 use crate::runs::report::{self, AccuracyRow};
 use crate::runs::{store::read_records, Record, RunMeta};
 use anyhow::{bail, Context, Result};

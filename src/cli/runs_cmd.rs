@@ -1,10 +1,10 @@
 //! `flipscope runs`: list runs and merge shards.
 
-use super::eval::run_dir;
-use crate::runs::{store, RunMeta};
+use crate::runs::run_dir;
+use crate::runs::{list_runs, store};
 use anyhow::Result;
 use clap::Subcommand;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Subcommand, Debug)]
 pub enum RunsCommand {
@@ -24,28 +24,23 @@ pub enum RunsCommand {
 pub fn run(cmd: &RunsCommand) -> Result<()> {
     match cmd {
         RunsCommand::List => {
-            let Ok(entries) = std::fs::read_dir("runs") else {
-                println!("no runs/ directory here");
-                return Ok(());
-            };
-            let mut dirs: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.join("run.json").exists()).collect();
-            dirs.sort();
-            for d in dirs {
-                let meta: Option<RunMeta> = std::fs::read_to_string(d.join("run.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
-                let records = store::read_records(&d.join("records.jsonl")).unwrap_or_default();
-                let ((right, n), _) = crate::eval::runner::accuracy(&records);
-                match meta {
+            let runs = list_runs(Path::new("runs"));
+            if runs.is_empty() {
+                println!("no runs under ./runs/");
+            }
+            for r in runs {
+                match &r.meta {
                     Some(m) => println!(
                         "{:<24} {:>6} records  acc {:>6.2}%  {}  {}  {}  {}",
                         m.name,
-                        records.len(),
-                        100.0 * right as f64 / n.max(1) as f64,
+                        r.records,
+                        100.0 * r.accuracy(),
                         m.variant,
                         m.decoding,
                         m.dataset,
-                        if m.finished.is_some() { "finished" } else { "unfinished" }
+                        if r.finished() { "finished" } else { "unfinished" }
                     ),
-                    None => println!("{:<24} (unreadable run.json)", d.display()),
+                    None => println!("{:<24} (unreadable run.json)", r.dir.display()),
                 }
             }
             Ok(())

@@ -5,7 +5,7 @@
 use super::variant::rotate;
 use super::{PromptTemplate, Variant};
 use crate::data::{AnswerStyle, Sample};
-use crate::engine::{Engine, Flow, GenerateOptions, PreparedPrompt};
+use crate::engine::{Engine, Flow, GenerateOptions, OptionScores, PreparedPrompt};
 use crate::probe::{answer_labels, load_images};
 use crate::runs::{Record, RunStore};
 use crate::spatial::extract::{extract_letter, extract_number, extract_viewspatial, extract_yes_no, ExtractRule, Extraction};
@@ -45,6 +45,8 @@ pub struct EvalSummary {
     pub skipped: usize,
     pub written: usize,
     pub errors: usize,
+    /// The progress callback asked to stop before every key was done.
+    pub stopped: bool,
 }
 
 struct Item {
@@ -85,7 +87,15 @@ fn error_record(key: &str, s: &Sample, rotation: usize, err: &anyhow::Error) -> 
 }
 
 fn prepare(engine: &Engine, cfg: &EvalConfig, key: &str, s: &Sample, rotation: usize) -> Result<Item> {
-    let rotated = rotate(s, rotation);
+    prepare_asking(engine, cfg, key, s, rotation, None)
+}
+
+/// `prepare`, with the question optionally replaced by one the user typed.
+fn prepare_asking(engine: &Engine, cfg: &EvalConfig, key: &str, s: &Sample, rotation: usize, question: Option<&str>) -> Result<Item> {
+    let mut rotated = rotate(s, rotation);
+    if let Some(q) = question {
+        rotated.question = q.to_string();
+    }
     let images = load_images(&rotated)?;
     let (sample, images, details) = cfg.variant.apply(&rotated, images)?;
     let text = cfg.prompt.render(&sample.question, &sample);
@@ -216,13 +226,14 @@ fn ask(engine: &Engine, cfg: &EvalConfig, items: &[Item]) -> Vec<Result<Record>>
     }
 }
 
-/// Runs every key not yet in `store`. `progress(done, total)` is called after each batch.
+/// Runs every key not yet in `store`. `progress(done, total)` is called after
+/// each batch; returning `Flow::Stop` ends the run there (what is written stays).
 pub fn run(
     engine: &Engine,
     samples: &[Sample],
     store: &mut RunStore,
     cfg: &EvalConfig,
-    progress: &mut dyn FnMut(usize, usize),
+    progress: &mut dyn FnMut(usize, usize) -> Flow,
 ) -> Result<EvalSummary> {
     let all = keys(samples, cfg.circular);
     let todo: Vec<&(String, usize, usize)> = all.iter().filter(|(k, _, _)| !store.done.contains(k)).collect();
@@ -248,9 +259,58 @@ pub fn run(
             summary.written += 1;
         }
         done += chunk.len();
-        progress(done, todo.len());
+        if progress(done, todo.len()) == Flow::Stop {
+            summary.stopped = done < todo.len();
+            break;
+        }
     }
     Ok(summary)
+}
+
+/// One sample asked live, as the TUI does: the option scores first
+/// (`on_scores`), then a generated answer streamed through `on_token`, read
+/// with the same extraction and judged like an eval record. `Ok(None)` when
+/// `on_token` stopped it.
+pub fn ask_live(
+    engine: &Engine,
+    sample: &Sample,
+    cfg: &EvalConfig,
+    question: Option<&str>,
+    on_scores: &mut dyn FnMut(&OptionScores),
+    on_token: &mut dyn FnMut(&str) -> Flow,
+) -> Result<Option<Record>> {
+    let start = Instant::now();
+    let item = prepare_asking(engine, cfg, &sample.id, sample, 0, question)?;
+    let intervention = cfg.variant.intervention();
+    let scores = engine.score_options_with(&[&item.prompt], std::slice::from_ref(&item.labels), &intervention)?.remove(0);
+    on_scores(&scores);
+    let max_new_tokens = match cfg.mode {
+        EvalMode::Generate { max_new_tokens } => max_new_tokens,
+        EvalMode::Score => 0,
+    };
+    let mut stopped = false;
+    let text = if max_new_tokens == 0 {
+        String::new()
+    } else {
+        let opts = GenerateOptions { max_new_tokens, first_token_top_k: 0, intervention: intervention.clone(), ..Default::default() };
+        let gens = engine.generate(&[&item.prompt], &opts, &mut |step| {
+            let flow = if step.delta.is_empty() { Flow::Continue } else { on_token(step.delta) };
+            stopped |= flow == Flow::Stop;
+            flow
+        })?;
+        gens.into_iter().next().map(|g| g.text).unwrap_or_default()
+    };
+    if stopped {
+        return Ok(None);
+    }
+    let logprobs: Vec<(String, f32)> = scores.labels.iter().cloned().zip(scores.logprobs.iter().copied()).collect();
+    let ex = if text.is_empty() {
+        Extraction { answer: Some(scores.best_label().to_string()), rule: ExtractRule::Scored }
+    } else {
+        extract(cfg, &item.sample, &text)
+    };
+    let ms = start.elapsed().as_secs_f64() * 1000.0;
+    Ok(Some(finish_record(&item, ex, text, logprobs, ms, scores.adapt.clone())))
 }
 
 /// (correct, total) over rotation-0 records, and circular (every rotation right) over questions.

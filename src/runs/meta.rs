@@ -90,6 +90,38 @@ fn civil(z: i64) -> (i64, u32, u32) {
 }
 
 impl RunMeta {
+    /// The metadata of an eval run starting now.
+    #[allow(clippy::too_many_arguments)]
+    pub fn for_eval(
+        name: &str,
+        model: &Path,
+        data_spec: &str,
+        prompt: &crate::eval::PromptTemplate,
+        mode: &crate::eval::EvalMode,
+        variant: &str,
+        circular: bool,
+        device: &str,
+    ) -> Result<RunMeta> {
+        let dataset_path =
+            crate::data::spec::DatasetSpec::parse(data_spec).map(|s| s.path).unwrap_or_else(|_| std::path::PathBuf::from(data_spec));
+        Ok(RunMeta {
+            name: name.to_string(),
+            model: model.display().to_string(),
+            model_fingerprint: model_fingerprint(model)?,
+            adapter: None,
+            dataset: data_spec.to_string(),
+            dataset_hash: dataset_hash(&dataset_path),
+            prompt: format!("{} :: {}", prompt.name, prompt.template),
+            decoding: mode.describe(),
+            variant: variant.to_string(),
+            circular,
+            flipscope_version: env!("CARGO_PKG_VERSION").into(),
+            device: device.to_string(),
+            started: now(),
+            finished: None,
+        })
+    }
+
     /// Fields that must match for a run to be resumed; each mismatch is named.
     pub fn conflicts(&self, other: &RunMeta) -> Vec<String> {
         let mut out = Vec::new();

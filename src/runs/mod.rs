@@ -9,3 +9,15 @@ pub mod store;
 pub use meta::RunMeta;
 pub use record::Record;
 pub use store::RunStore;
+pub mod summary;
+
+pub use summary::{list_runs, RunSummary};
+
+/// A run name under ./runs/, or a path when it has a slash.
+pub fn run_dir(name: &str) -> std::path::PathBuf {
+    if name.contains('/') {
+        std::path::PathBuf::from(name)
+    } else {
+        std::path::PathBuf::from("runs").join(name)
+    }
+}

@@ -1,0 +1,93 @@
+//! What can be asked of the engine thread, and what it reports back.
+
+use crate::data::{BoundingBox, Sample};
+use crate::engine::saliency::SaliencyMethod;
+use crate::engine::OptionScores;
+use crate::eval::EvalConfig;
+use crate::runs::{Record, RunMeta};
+use crate::viz::{Colormap, SaliencyMap};
+use std::path::PathBuf;
+
+pub type JobId = u64;
+
+/// Which answer a saliency map explains.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SaliencyGoal {
+    /// The option the model scores highest.
+    Predicted,
+    /// The gold option.
+    Gold,
+    /// One option label ("A", "Yes").
+    Label(String),
+}
+
+/// Work for the engine.
+#[derive(Clone, Debug)]
+pub enum JobRequest {
+    /// Ask about one sample under a variant (scores, then a streamed answer);
+    /// ends with the record an eval would have written.
+    Ask { sample: Box<Sample>, config: EvalConfig, question: Option<String> },
+    /// Saliency maps for one sample; with `compare_boxed`, also for the same
+    /// sample with a red box around its reference object.
+    SampleSaliency { sample: Box<Sample>, goal: SaliencyGoal, method: SaliencyMethod, compare_boxed: bool },
+    /// The answer position's attention over the image tokens at one layer.
+    Attention { sample: Box<Sample>, layer: usize },
+    /// An eval run over `samples` into `dir` (resumed when it exists).
+    Eval { samples: Vec<Sample>, config: EvalConfig, dir: PathBuf, meta: Box<RunMeta> },
+    /// Saliency heatmaps for many samples, written as PNGs into `out`.
+    SaliencyBatch { samples: Vec<Sample>, method: SaliencyMethod, colormap: Colormap, out: PathBuf },
+}
+
+impl JobRequest {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            JobRequest::Ask { .. } => "ask",
+            JobRequest::SampleSaliency { .. } => "saliency",
+            JobRequest::Attention { .. } => "attention",
+            JobRequest::Eval { .. } => "eval",
+            JobRequest::SaliencyBatch { .. } => "saliency batch",
+        }
+    }
+}
+
+/// What the worker reports.
+#[derive(Clone, Debug)]
+pub enum JobEvent {
+    EngineLoaded { model: String, seconds: f64, layers: usize },
+    EngineFailed { error: String },
+    Started { id: JobId, kind: &'static str },
+    Scores { id: JobId, scores: OptionScores },
+    Token { id: JobId, delta: String },
+    Answered { id: JobId, record: Box<Record> },
+    Saliency { id: JobId, sample_id: String, target: String, plain: Vec<SaliencyMap>, boxed: Option<(Vec<SaliencyMap>, BoundingBox)> },
+    Attention { id: JobId, sample_id: String, layer: usize, maps: Vec<SaliencyMap>, image_share: f32 },
+    Progress { id: JobId, done: usize, total: usize, elapsed_s: f64 },
+    Log { id: JobId, line: String },
+    Finished { id: JobId },
+    Cancelled { id: JobId },
+    Failed { id: JobId, error: String },
+}
+
+impl JobEvent {
+    pub fn id(&self) -> Option<JobId> {
+        match self {
+            JobEvent::Started { id, .. }
+            | JobEvent::Scores { id, .. }
+            | JobEvent::Token { id, .. }
+            | JobEvent::Answered { id, .. }
+            | JobEvent::Saliency { id, .. }
+            | JobEvent::Attention { id, .. }
+            | JobEvent::Progress { id, .. }
+            | JobEvent::Log { id, .. }
+            | JobEvent::Finished { id }
+            | JobEvent::Cancelled { id }
+            | JobEvent::Failed { id, .. } => Some(*id),
+            JobEvent::EngineLoaded { .. } | JobEvent::EngineFailed { .. } => None,
+        }
+    }
+
+    /// Whether this event ends its job.
+    pub fn is_end(&self) -> bool {
+        matches!(self, JobEvent::Finished { .. } | JobEvent::Cancelled { .. } | JobEvent::Failed { .. })
+    }
+}

@@ -1,0 +1,291 @@
+//! The engine thread: loads the model, then runs jobs, focused ones first.
+//! Long background jobs call `serve_focused` between their steps.
+
+use super::manager::CancelFlags;
+use super::request::{JobEvent, JobId, JobRequest, SaliencyGoal};
+use crate::data::Sample;
+use crate::engine::saliency::{SaliencyMethod, SaliencyTarget};
+use crate::engine::{Engine, Flow, ResizePolicy};
+use crate::eval::{runner, EvalConfig, Variant};
+use crate::probe::{answer_labels, load_images, mcq_prompt};
+use crate::runs::RunStore;
+use crate::viz::{heatmap, HeatmapStyle, SaliencyMap};
+use anyhow::{Context, Result};
+use image::DynamicImage;
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Instant;
+use tokio::sync::mpsc::UnboundedSender;
+
+pub(super) struct Queued {
+    pub id: JobId,
+    pub request: JobRequest,
+    pub cancel: Arc<AtomicBool>,
+    pub focused: bool,
+}
+
+pub(super) struct Worker {
+    engine: Option<Engine>,
+    rx: mpsc::Receiver<Queued>,
+    events: UnboundedSender<JobEvent>,
+    cancels: CancelFlags,
+    focused: RefCell<VecDeque<Queued>>,
+    background: RefCell<VecDeque<Queued>>,
+}
+
+impl Worker {
+    pub fn load(model: &Path, device: &str, dtype: &str, rx: mpsc::Receiver<Queued>, events: UnboundedSender<JobEvent>, cancels: CancelFlags) -> Worker {
+        let engine = match Engine::load_with(model, device, dtype) {
+            Ok(e) => {
+                let _ = events.send(JobEvent::EngineLoaded {
+                    model: model.display().to_string(),
+                    seconds: e.load_report.seconds,
+                    layers: e.model.text.num_layers(),
+                });
+                Some(e)
+            }
+            Err(e) => {
+                let _ = events.send(JobEvent::EngineFailed { error: format!("{e:#}") });
+                None
+            }
+        };
+        Worker { engine, rx, events, cancels, focused: RefCell::default(), background: RefCell::default() }
+    }
+
+    fn enqueue(&self, job: Queued) {
+        if job.focused {
+            self.focused.borrow_mut().push_back(job);
+        } else {
+            self.background.borrow_mut().push_back(job);
+        }
+    }
+
+    /// Moves everything sent so far into the queues; false once the manager is gone.
+    fn drain(&self) -> bool {
+        loop {
+            match self.rx.try_recv() {
+                Ok(job) => self.enqueue(job),
+                Err(mpsc::TryRecvError::Empty) => return true,
+                Err(mpsc::TryRecvError::Disconnected) => return false,
+            }
+        }
+    }
+
+    fn next(&self) -> Option<Queued> {
+        loop {
+            let alive = self.drain();
+            if let Some(j) = self.focused.borrow_mut().pop_front() {
+                return Some(j);
+            }
+            if let Some(j) = self.background.borrow_mut().pop_front() {
+                return Some(j);
+            }
+            if !alive {
+                return None;
+            }
+            match self.rx.recv() {
+                Ok(job) => self.enqueue(job),
+                Err(_) => return None,
+            }
+        }
+    }
+
+    pub fn serve(self) {
+        while let Some(job) = self.next() {
+            if !self.execute(job) {
+                break; // nobody listens any more
+            }
+        }
+    }
+
+    /// Runs the focused jobs waiting now (called between a background job's steps).
+    fn serve_focused(&self) {
+        self.drain();
+        loop {
+            let job = self.focused.borrow_mut().pop_front();
+            let Some(job) = job else { break };
+            self.execute(job);
+        }
+    }
+
+    fn send(&self, event: JobEvent) -> bool {
+        self.events.send(event).is_ok()
+    }
+
+    /// Runs one job and reports how it ended; false when the receiver is gone.
+    fn execute(&self, job: Queued) -> bool {
+        let id = job.id;
+        let event = if job.cancel.load(Ordering::Relaxed) {
+            JobEvent::Cancelled { id }
+        } else if let Some(engine) = &self.engine {
+            self.send(JobEvent::Started { id, kind: job.request.kind() });
+            // tch reports libtorch errors as panics; a failing job must not take the worker down.
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run(engine, &job)));
+            match run {
+                Ok(Ok(true)) => JobEvent::Finished { id },
+                Ok(Ok(false)) => JobEvent::Cancelled { id },
+                Ok(Err(e)) => JobEvent::Failed { id, error: format!("{e:#}") },
+                Err(p) => {
+                    let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
+                    JobEvent::Failed { id, error: format!("libtorch error: {}", msg.unwrap_or_default().lines().next().unwrap_or("unknown")) }
+                }
+            }
+        } else {
+            JobEvent::Failed { id, error: "no model is loaded".into() }
+        };
+        self.cancels.lock().unwrap().retain(|(i, _)| *i != id);
+        self.send(event)
+    }
+
+    /// Runs one job; Ok(false) when it stopped because it was cancelled.
+    fn run(&self, engine: &Engine, job: &Queued) -> Result<bool> {
+        let id = job.id;
+        let cancelled = || job.cancel.load(Ordering::Relaxed);
+        match &job.request {
+            JobRequest::Ask { sample, config, question } => {
+                let record = runner::ask_live(
+                    engine,
+                    sample,
+                    config,
+                    question.as_deref(),
+                    &mut |scores| {
+                        self.send(JobEvent::Scores { id, scores: scores.clone() });
+                    },
+                    &mut |delta| {
+                        self.send(JobEvent::Token { id, delta: delta.to_string() });
+                        if cancelled() {
+                            Flow::Stop
+                        } else {
+                            Flow::Continue
+                        }
+                    },
+                )?;
+                match record {
+                    Some(r) if !cancelled() => {
+                        self.send(JobEvent::Answered { id, record: Box::new(r) });
+                        Ok(true)
+                    }
+                    _ => Ok(false),
+                }
+            }
+            JobRequest::SampleSaliency { sample, goal, method, compare_boxed } => {
+                let images = load_images(sample)?;
+                let (target, plain) = sample_saliency(engine, sample, &images, goal, method)?;
+                if cancelled() {
+                    return Ok(false);
+                }
+                let boxed = match sample.boxes.iter().find(|b| b.image == 0) {
+                    Some(b) if *compare_boxed => {
+                        let (boxed_sample, boxed_images, _) = Variant::Boxed.apply(sample, images)?;
+                        let (_, maps) = sample_saliency(engine, &boxed_sample, &boxed_images, &SaliencyGoal::Label(target.clone()), method)?;
+                        Some((maps, b.clone()))
+                    }
+                    _ => None,
+                };
+                self.send(JobEvent::Saliency { id, sample_id: sample.id.clone(), target, plain, boxed });
+                Ok(!cancelled())
+            }
+            JobRequest::Attention { sample, layer } => {
+                let images = load_images(sample)?;
+                let prompt = engine.processor.prepare(&images, &mcq_prompt(&sample.question, sample), &ResizePolicy::Auto)?;
+                let mut maps = engine.attention_maps(&prompt, &[*layer], None)?;
+                let m = maps.pop().context("no attention captured")?;
+                self.send(JobEvent::Attention { id, sample_id: sample.id.clone(), layer: m.layer, maps: m.maps, image_share: m.image_share });
+                Ok(true)
+            }
+            JobRequest::Eval { samples, config, dir, meta } => self.eval(engine, job, samples, config, dir, meta),
+            JobRequest::SaliencyBatch { samples, method, colormap, out } => {
+                std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+                let start = Instant::now();
+                let style = HeatmapStyle { colormap: *colormap, ..Default::default() };
+                for (i, s) in samples.iter().enumerate() {
+                    let line = match batch_item(engine, s, method, &style, out) {
+                        Ok(line) => line,
+                        Err(e) => format!("{}: {e:#}", s.id),
+                    };
+                    self.send(JobEvent::Log { id, line });
+                    self.send(JobEvent::Progress { id, done: i + 1, total: samples.len(), elapsed_s: start.elapsed().as_secs_f64() });
+                    self.serve_focused();
+                    if cancelled() {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+        }
+    }
+
+    fn eval(&self, engine: &Engine, job: &Queued, samples: &[Sample], config: &EvalConfig, dir: &Path, meta: &crate::runs::RunMeta) -> Result<bool> {
+        let id = job.id;
+        let mut store = RunStore::open(dir, meta.clone())?;
+        let start = Instant::now();
+        let todo = runner::keys(samples, config.circular).iter().filter(|(k, _, _)| !store.done.contains(k)).count();
+        self.send(JobEvent::Log { id, line: format!("{}: {todo} to ask, {} already done", dir.display(), store.done.len()) });
+        self.send(JobEvent::Progress { id, done: 0, total: todo, elapsed_s: 0.0 });
+        let summary = runner::run(engine, samples, &mut store, config, &mut |done, total| {
+            self.send(JobEvent::Progress { id, done, total, elapsed_s: start.elapsed().as_secs_f64() });
+            self.serve_focused();
+            if job.cancel.load(Ordering::Relaxed) {
+                Flow::Stop
+            } else {
+                Flow::Continue
+            }
+        })?;
+        if !summary.stopped {
+            store.finish()?;
+        }
+        let records = store.records()?;
+        let ((right, n), _) = runner::accuracy(&records);
+        self.send(JobEvent::Log {
+            id,
+            line: format!(
+                "wrote {}, {} errors; accuracy {:.1}% ({right}/{n}){}",
+                summary.written,
+                summary.errors,
+                100.0 * right as f64 / n.max(1) as f64,
+                if summary.stopped { "; stopped early" } else { "" }
+            ),
+        });
+        Ok(!summary.stopped)
+    }
+}
+
+/// The goal's label and a saliency map per image, for the default prompt.
+fn sample_saliency(
+    engine: &Engine,
+    sample: &Sample,
+    images: &[DynamicImage],
+    goal: &SaliencyGoal,
+    method: &SaliencyMethod,
+) -> Result<(String, Vec<SaliencyMap>)> {
+    let prompt = engine.processor.prepare(images, &mcq_prompt(&sample.question, sample), &ResizePolicy::Auto)?;
+    let labels = answer_labels(sample)?;
+    let label = match goal {
+        SaliencyGoal::Label(l) => l.clone(),
+        SaliencyGoal::Gold => sample
+            .gold_letter
+            .map(|l| l.to_string())
+            .or_else(|| sample.gold_text.clone())
+            .with_context(|| format!("sample {} has no gold answer", sample.id))?,
+        SaliencyGoal::Predicted => engine.score_options(&[&prompt], std::slice::from_ref(&labels))?.remove(0).best_label().to_string(),
+    };
+    let token = engine.option_token_ids(std::slice::from_ref(&label))?[0];
+    let a = engine.saliency(images, &prompt, &ResizePolicy::Auto, &SaliencyTarget::Token(token), method)?;
+    Ok((label, a.maps))
+}
+
+/// One sample of a saliency batch: the heatmap PNG and a log line.
+fn batch_item(engine: &Engine, s: &Sample, method: &SaliencyMethod, style: &HeatmapStyle, out: &Path) -> Result<String> {
+    let images = load_images(s)?;
+    let (label, maps) = sample_saliency(engine, s, &images, &SaliencyGoal::Predicted, method)?;
+    let (map, base) = (maps.first().context("no map")?, images.first().context("no image")?);
+    let b = s.boxes.iter().find(|b| b.image == 0);
+    let style = HeatmapStyle { boxes: b.cloned().into_iter().collect(), ..style.clone() };
+    let path = out.join(format!("{}.png", s.id.replace(['/', '\\'], "_")));
+    heatmap::render(map, &base.to_rgb8(), &style).save(&path).with_context(|| format!("writing {}", path.display()))?;
+    let inside = b.map(|b| format!(", {:.0}% of the mass in the box", 100.0 * map.mass_inside(b))).unwrap_or_default();
+    Ok(format!("{}: explains {label}{inside} -> {}", s.id, path.display()))
+}
