@@ -59,7 +59,7 @@ pub enum Command {
     Data(data_cmd::DataCommand),
 }
 
-#[derive(clap::Args, Debug, Default, Clone)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct TuiArgs {
     /// Checkpoint directory (Hugging Face layout).
     #[arg(long)]
@@ -73,4 +73,10 @@ pub struct TuiArgs {
     /// Theme: default, light, high-contrast, or ~/.config/flipscope/themes/NAME.toml.
     #[arg(long)]
     pub theme: Option<String>,
+    /// cpu | cuda | cuda:N | auto
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// auto (bf16 on CUDA, f32 on CPU) | f32 | bf16 | f16
+    #[arg(long, default_value = "auto")]
+    pub dtype: String,
 }

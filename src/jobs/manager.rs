@@ -4,6 +4,7 @@
 use super::request::{JobEvent, JobRequest};
 use super::worker::{Queued, Worker};
 pub use super::request::JobId;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -15,8 +16,8 @@ pub(super) type CancelFlags = Arc<Mutex<Vec<(JobId, Arc<AtomicBool>)>>>;
 pub struct JobManager {
     tx: mpsc::Sender<Queued>,
     next: AtomicU64,
-    /// The focused job's cancel flag (latest-wins).
-    focused: Mutex<Option<(JobId, Arc<AtomicBool>)>>,
+    /// The focused job of each lane and its cancel flag (latest-wins per lane).
+    focused: Mutex<HashMap<&'static str, (JobId, Arc<AtomicBool>)>>,
     cancels: CancelFlags,
 }
 
@@ -31,7 +32,7 @@ impl JobManager {
             .name("flipscope-engine".into())
             .spawn(move || Worker::load(&model, &device, &dtype, rx, etx, worker_cancels).serve())
             .expect("spawn the engine thread");
-        (JobManager { tx, next: AtomicU64::new(1), focused: Mutex::new(None), cancels }, erx)
+        (JobManager { tx, next: AtomicU64::new(1), focused: Mutex::default(), cancels }, erx)
     }
 
     fn submit_inner(&self, request: JobRequest, focused: bool) -> (JobId, Arc<AtomicBool>) {
@@ -48,11 +49,13 @@ impl JobManager {
         self.submit_inner(request, false).0
     }
 
-    /// A job about the focused sample: cancels the previous focused job and
-    /// runs ahead of background jobs.
+    /// A job about the focused sample: cancels the previous focused job of
+    /// its lane (a new saliency request does not stop a live answer) and runs
+    /// ahead of background jobs.
     pub fn submit_focused(&self, request: JobRequest) -> JobId {
+        let lane = request.lane();
         let (id, cancel) = self.submit_inner(request, true);
-        if let Some((_, old)) = self.focused.lock().unwrap().replace((id, cancel)) {
+        if let Some((_, old)) = self.focused.lock().unwrap().insert(lane, (id, cancel)) {
             old.store(true, Ordering::Relaxed);
         }
         id

@@ -39,6 +39,15 @@ pub enum JobRequest {
 }
 
 impl JobRequest {
+    /// Focused jobs are latest-wins within their lane: one per pane that asks.
+    pub fn lane(&self) -> &'static str {
+        match self {
+            JobRequest::Ask { .. } => "live",
+            JobRequest::SampleSaliency { .. } | JobRequest::Attention { .. } => "saliency",
+            JobRequest::Eval { .. } | JobRequest::SaliencyBatch { .. } => "background",
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             JobRequest::Ask { .. } => "ask",

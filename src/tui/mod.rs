@@ -1,18 +1,37 @@
-//! The workbench TUI. `update` is pure over [`App`]; drawing is a pure
-//! function of the state (plus the image protocol cache ratatui-image needs).
-//! The TUI never calls torch.
+//! The workbench TUI. One tokio loop reads terminal events, a tick and job
+//! events; `update` turns each into state changes and effects; the runtime
+//! carries effects out; drawing is a pure function of the state. The TUI
+//! never calls torch: the engine lives on the job manager's thread.
 
-pub mod app;
+pub mod action;
 pub mod draw;
+pub mod filter;
+pub mod images;
 pub mod keymap;
+pub mod runtime;
+pub mod state;
 pub mod theme;
+pub mod update;
+
+pub use state::{App, Pane};
 
 use crate::cli::TuiArgs;
 use anyhow::{Context, Result};
-use crossterm::event::{self, Event, KeyEventKind};
+use crossterm::event::{Event, EventStream, KeyEventKind};
+use futures::StreamExt;
+use std::collections::VecDeque;
 use std::time::Duration;
+use update::{update, Msg};
 
-pub fn run(args: &TuiArgs) -> Result<()> {
+/// Everything the app needs before the terminal is taken over; errors here
+/// are printed as plain text.
+pub struct Setup {
+    pub app: App,
+    pub model: std::path::PathBuf,
+    pub data_spec: String,
+}
+
+pub fn setup(args: &TuiArgs) -> Result<Setup> {
     let spec = match &args.data {
         Some(s) => s.clone(),
         None => crate::config::demo_dataset()?.display().to_string(),
@@ -20,34 +39,83 @@ pub fn run(args: &TuiArgs) -> Result<()> {
     let ds = crate::data::load(&spec).with_context(|| format!("loading {spec}"))?;
     let keymap = keymap::Keymap::load()?;
     let theme = theme::Theme::load(args.theme.as_deref())?;
-    let mut app = app::App::new(ds, keymap, theme);
-    let mut terminal = ratatui::init();
-    let mut terminal_picker = image_picker();
-    let picker = terminal_picker.take().unwrap_or_else(ratatui_image::picker::Picker::halfblocks);
-    let mut images = draw::ImageCache::new(picker);
-    let result = (|| -> Result<()> {
-        while !app.quit {
-            terminal.draw(|f| draw::draw(f, &app, &mut images))?;
-            if event::poll(Duration::from_millis(100))? {
-                if let Event::Key(k) = event::read()? {
-                    if k.kind == KeyEventKind::Press {
-                        let name = keymap::key_name(&k);
-                        if name == "ctrl-c" {
-                            app.quit = true;
-                        } else if let Some(action) = app.keymap.action("samples", &name).map(str::to_string) {
-                            app.update(&action);
-                            if action == "cycle_protocol" {
-                                images.cycle_protocol();
-                            }
-                        }
-                    }
-                }
+    let (model, model_label) = match &args.model {
+        Some(m) => (m.clone(), m.display().to_string()),
+        None => (crate::config::demo_model()?, crate::config::DEMO_MODEL_LABEL.to_string()),
+    };
+    let run = runtime::initial_run(std::path::Path::new("runs"), args.run.as_deref(), &ds.name)?;
+    let views_file = crate::config::config_dir().join("views.toml");
+    let views = match std::fs::read_to_string(&views_file) {
+        Ok(text) => filter::parse_views(&text, &views_file.display().to_string())?,
+        Err(_) => vec![],
+    };
+    let mut app = App::new(ds, run, keymap, theme);
+    app.model_label = model_label;
+    app.samples.views = views;
+    if args.data.is_none() {
+        app.data_label = "demo synthetic scenes".into();
+    }
+    Ok(Setup { app, model, data_spec: spec })
+}
+
+pub fn run(args: &TuiArgs) -> Result<()> {
+    let Setup { mut app, model, data_spec } = setup(args)?;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    rt.block_on(async move {
+        // ratatui::init installs a panic hook that restores the terminal first.
+        let mut terminal = ratatui::init();
+        let picker = image_picker().unwrap_or_else(ratatui_image::picker::Picker::halfblocks);
+        let images = images::ImageCache::new(picker);
+        app.protocol = images.protocol_name();
+        let (mut runtime, mut job_events) = runtime::Runtime::start(model, args.device.clone(), args.dtype.clone(), data_spec, images);
+        let result = event_loop(&mut terminal, &mut app, &mut runtime, &mut job_events).await;
+        ratatui::restore();
+        result
+    })
+}
+
+async fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    app: &mut App,
+    runtime: &mut runtime::Runtime,
+    job_events: &mut tokio::sync::mpsc::UnboundedReceiver<crate::jobs::JobEvent>,
+) -> Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminal_events = EventStream::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sighup = signal(SignalKind::hangup())?;
+    let mut queue: VecDeque<Msg> = VecDeque::from([Msg::Action(action::Action::Noop)]);
+    runtime.execute(update::Effect::ListRuns).into_iter().for_each(|m| queue.push_back(m));
+    loop {
+        while let Some(msg) = queue.pop_front() {
+            for effect in update(app, msg) {
+                queue.extend(runtime.execute(effect));
             }
         }
-        Ok(())
-    })();
-    ratatui::restore();
-    result
+        if app.quit {
+            return Ok(());
+        }
+        terminal.draw(|f| draw::draw(f, app, &mut runtime.images))?;
+        tokio::select! {
+            ev = terminal_events.next() => match ev {
+                Some(Ok(Event::Key(k))) if k.kind == KeyEventKind::Press => queue.push_back(Msg::Key(keymap::key_name(&k))),
+                Some(Ok(_)) => {} // resize and the rest: redraw
+                Some(Err(e)) => return Err(e.into()),
+                None => return Ok(()),
+            },
+            Some(ev) = job_events.recv() => {
+                queue.push_back(Msg::Job(ev));
+                // Take every event already waiting, so a burst of tokens is one redraw.
+                while let Ok(ev) = job_events.try_recv() {
+                    queue.push_back(Msg::Job(ev));
+                }
+            }
+            _ = tick.tick() => {}
+            _ = sigterm.recv() => return Ok(()),
+            _ = sighup.recv() => return Ok(()),
+        }
+    }
 }
 
 /// Asks the terminal which image protocol it speaks. Inside tmux the query

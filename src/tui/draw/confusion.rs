@@ -1,0 +1,121 @@
+//! The Confusion pane: gold x predicted directions coloured by error kind,
+//! with task accuracy and the error-kind breakdown beside it.
+
+use super::widgets::{bar, truncate};
+use crate::spatial::ErrorKind;
+use crate::tui::state::App;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+pub fn draw(f: &mut Frame, area: Rect, app: &App) {
+    let t = &app.theme;
+    let c = &app.confusion;
+    let Some(m) = &c.matrix else {
+        let msg = if app.run.records.is_empty() {
+            "no records in this run yet: 6 opens Runs, where r reruns the current filter"
+        } else {
+            "this run's answers name no directions"
+        };
+        f.render_widget(Paragraph::new(msg).style(Style::default().fg(t.dim)), area);
+        return;
+    };
+    // Beside the matrix when there is room, else below it.
+    let (left, right, side_w) = if area.width >= 100 {
+        let [l, r] = Layout::horizontal([Constraint::Min(20), Constraint::Length(40)]).areas(area);
+        (l, r, 40)
+    } else {
+        let [l, r] = Layout::vertical([Constraint::Length(m.gold_labels.len() as u16 + 6), Constraint::Min(0)]).areas(area);
+        (l, r, area.width)
+    };
+    let label_w = m.gold_labels.iter().map(|l| l.chars().count()).max().unwrap_or(5).clamp(5, 12) + 1;
+    let n = m.predicted_labels.len().max(1);
+    let cell_w = ((left.width as usize).saturating_sub(label_w) / n).clamp(4, 11);
+    let wide_cells = cell_w >= 8;
+    let mut lines = vec![Line::from(Span::styled(
+        format!(
+            "{} · gold ↓ × predicted → · {}{}",
+            c.category.as_deref().unwrap_or("all categories"),
+            if wide_cells { "count and row %" } else { "counts" },
+            if c.errors_only { " · errors only" } else { "" }
+        ),
+        Style::default().fg(t.dim),
+    ))];
+    let mut header = vec![Span::raw(" ".repeat(label_w))];
+    for (j, p) in m.predicted_labels.iter().enumerate() {
+        let style = if j == c.col { Style::default().fg(t.accent).add_modifier(Modifier::BOLD) } else { Style::default().fg(t.dim) };
+        header.push(Span::styled(format!("{:<cell_w$}", truncate(p, cell_w - 1)), style));
+    }
+    lines.push(Line::from(header));
+    for (i, g) in m.gold_labels.iter().enumerate() {
+        let style = if i == c.row { Style::default().fg(t.accent).add_modifier(Modifier::BOLD) } else { Style::default().fg(t.fg) };
+        let mut row = vec![Span::styled(format!("{:<label_w$}", truncate(g, label_w - 1)), style)];
+        for j in 0..m.predicted_labels.len() {
+            let count = m.counts[i][j];
+            let kind = m.cell_kind(i, j);
+            let hidden = c.errors_only && !kind.is_error();
+            let text = if count == 0 || hidden {
+                "·".to_string()
+            } else if wide_cells {
+                format!("{count} {:.0}%", 100.0 * m.row_share(i, j))
+            } else {
+                count.to_string()
+            };
+            let color: Color = if kind.is_error() { t.kind_color(kind) } else { t.correct };
+            let mut style = if count == 0 || hidden { Style::default().fg(t.dim) } else { Style::default().fg(color) };
+            if i == c.row && j == c.col {
+                style = style.add_modifier(Modifier::REVERSED | Modifier::BOLD);
+            }
+            row.push(Span::styled(format!("{:<cell_w$}", truncate(&text, cell_w - 1)), style));
+        }
+        lines.push(Line::from(row));
+    }
+    if let (Some(g), Some(p)) = (m.gold_labels.get(c.row), m.predicted_labels.get(c.col)) {
+        let kind = m.cell_kind(c.row, c.col);
+        lines.push(Line::default());
+        lines.push(Line::from(vec![
+            Span::styled(format!("{g} → {p}: {} samples · ", m.counts[c.row][c.col]), Style::default().fg(t.fg)),
+            Span::styled(kind.name(), Style::default().fg(if kind.is_error() { t.kind_color(kind) } else { t.correct })),
+            Span::styled(" · enter lists them", Style::default().fg(t.dim)),
+        ]));
+    }
+    let legend: Vec<Span> = ErrorKind::ALL
+        .iter()
+        .filter(|k| k.is_error())
+        .flat_map(|k| [Span::styled("■ ", Style::default().fg(t.kind_color(*k))), Span::styled(format!("{} ", k.name()), Style::default().fg(t.dim))])
+        .collect();
+    lines.push(Line::from(legend));
+    f.render_widget(Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }), left);
+    if right.height > 0 {
+        f.render_widget(Paragraph::new(side_lines(app, side_w as usize)), right);
+    }
+}
+
+/// Task-wise accuracy and the error-kind breakdown, as bars.
+pub fn side_lines(app: &App, width: usize) -> Vec<Line<'static>> {
+    let t = &app.theme;
+    let stats = &app.run.stats;
+    let name_w = 14;
+    let bar_w = width.saturating_sub(name_w + 8).max(4);
+    let mut lines = vec![Line::from(Span::styled("accuracy by task", Style::default().fg(t.accent).add_modifier(Modifier::BOLD)))];
+    for r in &stats.accuracy {
+        lines.push(Line::from(vec![
+            Span::styled(format!("{:<name_w$}", truncate(&r.group, name_w - 1)), Style::default().fg(t.fg)),
+            bar(r.accuracy, bar_w, t.correct),
+            Span::styled(format!(" {:>5.1}%", 100.0 * r.accuracy), Style::default().fg(t.dim)),
+        ]));
+    }
+    lines.push(Line::default());
+    lines.push(Line::from(Span::styled("errors by kind", Style::default().fg(t.accent).add_modifier(Modifier::BOLD))));
+    for (kind, count, share) in &stats.error_shares {
+        let color = ErrorKind::from_name(kind).map(|k| t.kind_color(k)).unwrap_or(t.wrong);
+        lines.push(Line::from(vec![
+            Span::styled(format!("{:<name_w$}", truncate(kind, name_w - 1)), Style::default().fg(color)),
+            bar(*share, bar_w, color),
+            Span::styled(format!(" {count:>4}"), Style::default().fg(t.dim)),
+        ]));
+    }
+    lines
+}

@@ -1,0 +1,164 @@
+//! Drawing: pure functions of the state (plus the image cache that
+//! ratatui-image needs). A narrow terminal shows the focused pane; a large
+//! one shows the sample list beside it.
+mod confusion;
+mod live;
+mod runs;
+mod saliency;
+mod sample;
+mod samples;
+mod widgets;
+
+use super::images::ImageCache;
+use super::state::{App, EngineStatus, Pane};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+use ratatui::Frame;
+
+/// At least this big, the sample list stays on screen beside the focused pane.
+pub const WIDE: (u16, u16) = (120, 36);
+
+pub fn draw(f: &mut Frame, app: &App, images: &mut ImageCache) {
+    let [tabs, body, status] = Layout::vertical([Constraint::Length(1), Constraint::Min(3), Constraint::Length(1)]).areas(f.area());
+    draw_tabs(f, tabs, app);
+    for (pane, area) in layout(body, app.focus) {
+        draw_pane(f, area, app, images, pane);
+    }
+    draw_status(f, status, app);
+    if let Some(input) = &app.input {
+        let area = Rect { y: status.y, ..status };
+        let line = Line::from(vec![
+            Span::styled(format!(" {}: ", input.purpose.prompt()), Style::default().fg(app.theme.accent).add_modifier(Modifier::BOLD)),
+            Span::raw(input.text.clone()),
+            Span::styled("█", Style::default().fg(app.theme.accent)),
+            Span::styled("  enter accept · esc cancel", Style::default().fg(app.theme.dim)),
+        ]);
+        f.render_widget(Clear, area);
+        f.render_widget(Paragraph::new(line), area);
+    }
+    if app.show_help {
+        draw_help(f, app);
+    }
+}
+
+/// Which panes are drawn where, for the focused pane and the body's size.
+pub fn layout(body: Rect, focus: Pane) -> Vec<(Pane, Rect)> {
+    let wide = body.width >= WIDE.0 && body.height + 2 >= WIDE.1;
+    match (wide, focus) {
+        (false, Pane::Samples) if body.width >= 100 => {
+            let [l, r] = Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(body);
+            vec![(Pane::Samples, l), (Pane::Sample, r)]
+        }
+        (false, p) => vec![(p, body)],
+        (true, Pane::Samples) | (true, Pane::Sample) => {
+            let [l, r] = Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(body);
+            vec![(Pane::Samples, l), (Pane::Sample, r)]
+        }
+        (true, Pane::Live) => {
+            let [l, r] = Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(body);
+            let [rt, rb] = Layout::vertical([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(r);
+            vec![(Pane::Samples, l), (Pane::Sample, rt), (Pane::Live, rb)]
+        }
+        (true, p) => {
+            let [l, r] = Layout::horizontal([Constraint::Percentage(34), Constraint::Percentage(66)]).areas(body);
+            vec![(Pane::Samples, l), (p, r)]
+        }
+    }
+}
+
+fn draw_pane(f: &mut Frame, area: Rect, app: &App, images: &mut ImageCache, pane: Pane) {
+    let t = &app.theme;
+    let focused = pane == app.focus || (app.focus == Pane::Sample && pane == Pane::Sample);
+    let border = if focused { Style::default().fg(t.accent) } else { Style::default().fg(t.border) };
+    let title = format!(" {} {} ", pane.index() + 1, pane.title());
+    let block = Block::default().borders(Borders::ALL).border_style(border).title(Span::styled(
+        title,
+        if focused { Style::default().fg(t.accent).add_modifier(Modifier::BOLD) } else { Style::default().fg(t.dim) },
+    ));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    match pane {
+        Pane::Samples => samples::draw(f, inner, app),
+        Pane::Sample => sample::draw(f, inner, app, images),
+        Pane::Live => live::draw(f, inner, app),
+        Pane::Confusion => confusion::draw(f, inner, app),
+        Pane::Saliency => saliency::draw(f, inner, app, images),
+        Pane::Runs => runs::draw(f, inner, app),
+    }
+}
+
+fn draw_tabs(f: &mut Frame, area: Rect, app: &App) {
+    let t = &app.theme;
+    let mut spans = vec![Span::styled(" flipscope ", Style::default().fg(t.accent).add_modifier(Modifier::BOLD))];
+    for p in Pane::ALL {
+        let style = if p == app.focus {
+            Style::default().fg(t.fg).bg(t.selected_bg).add_modifier(Modifier::BOLD)
+        } else {
+            Style::default().fg(t.dim)
+        };
+        spans.push(Span::styled(format!(" {} {} ", p.index() + 1, p.title()), style));
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn draw_status(f: &mut Frame, area: Rect, app: &App) {
+    let t = &app.theme;
+    let engine = match &app.engine {
+        EngineStatus::Loading => Span::styled(format!("model {} (loading…)", app.model_label), Style::default().fg(t.gold)),
+        EngineStatus::Ready { .. } => Span::styled(format!("model {}", app.model_label), Style::default().fg(t.fg)),
+        EngineStatus::Failed(_) => Span::styled(format!("model {} (failed to load)", app.model_label), Style::default().fg(t.wrong)),
+    };
+    let run = if app.run.records.is_empty() {
+        format!("run {} (empty)", app.run.name)
+    } else {
+        let overall = app.run.stats.accuracy.last().map(|r| 100.0 * r.accuracy).unwrap_or(0.0);
+        format!("run {} {:.1}%", app.run.name, overall)
+    };
+    let jobs = app.running_jobs() + app.live.phase.busy() as usize + app.saliency.phase.busy() as usize;
+    let mut spans = vec![
+        Span::raw(" "),
+        engine,
+        Span::styled(" · ", Style::default().fg(t.dim)),
+        Span::styled(format!("data {} ({})", app.data_label, app.dataset.samples.len()), Style::default().fg(t.fg)),
+        Span::styled(" · ", Style::default().fg(t.dim)),
+        Span::styled(run, Style::default().fg(t.fg)),
+    ];
+    if jobs > 0 {
+        spans.push(Span::styled(format!(" · {jobs} job{} running", if jobs == 1 { "" } else { "s" }), Style::default().fg(t.gold)));
+    }
+    let hint = format!(" · {} · ? help · q quit", app.protocol);
+    spans.push(Span::styled(hint, Style::default().fg(t.dim)));
+    if let Some(m) = &app.message {
+        spans = vec![Span::styled(format!(" {m}"), Style::default().fg(t.gold))];
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn draw_help(f: &mut Frame, app: &App) {
+    let area = f.area();
+    let w = area.width.saturating_sub(4).min(90);
+    let h = area.height.saturating_sub(2);
+    let popup = Rect::new(area.x + (area.width - w) / 2, area.y + (area.height - h) / 2, w, h);
+    let t = &app.theme;
+    let mode = app.focus.mode();
+    // The focused pane's keys first, then the keys that work everywhere, then the rest.
+    let mut rows = app.keymap.help();
+    rows.sort_by_key(|(m, _, _)| if m == mode { 0 } else if m == "global" { 1 } else { 2 });
+    let lines: Vec<Line> = rows
+        .iter()
+        .skip(app.help_scroll)
+        .map(|(m, on, desc)| {
+            let style = if m == mode { Style::default().fg(t.fg) } else { Style::default().fg(t.dim) };
+            Line::from(vec![
+                Span::styled(format!("{m:<10}"), Style::default().fg(t.accent)),
+                Span::styled(format!("{on:<16}"), style.add_modifier(Modifier::BOLD)),
+                Span::styled(desc.clone(), style),
+            ])
+        })
+        .collect();
+    f.render_widget(Clear, popup);
+    let title = format!(" Keys ({} bindings; ↑↓ scroll, ? close) ", rows.len());
+    f.render_widget(Paragraph::new(lines).block(Block::default().borders(Borders::ALL).border_style(Style::default().fg(t.accent)).title(title)), popup);
+}

@@ -1,0 +1,140 @@
+//! The Runs & jobs pane: runs on disk with their summaries, background jobs
+//! with progress, ETA and a log tail, and paired comparisons of two runs.
+
+use super::widgets::{bar, duration, truncate};
+use crate::tui::state::{App, Phase, RERUN_VARIANTS};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::Frame;
+
+pub fn draw(f: &mut Frame, area: Rect, app: &App) {
+    let t = &app.theme;
+    let r = &app.runs;
+    let runs_h = (r.list.len() as u16 + 2).clamp(3, area.height / 2);
+    let [runs_area, mid, jobs_area] = Layout::vertical([
+        Constraint::Length(runs_h),
+        Constraint::Length(if r.compare.is_some() { area.height.saturating_sub(runs_h) * 2 / 3 } else { 0 }),
+        Constraint::Min(3),
+    ])
+    .areas(area);
+
+    let head_style = |active: bool| Style::default().fg(if active { t.accent } else { t.dim }).add_modifier(Modifier::BOLD);
+    let mut lines = vec![Line::from(Span::styled(
+        format!("runs in ./runs ({}) · enter open · space mark · c compare", r.list.len()),
+        head_style(!r.in_jobs),
+    ))];
+    let visible = runs_h.saturating_sub(1) as usize;
+    let start = r.cursor.saturating_sub(visible.saturating_sub(1));
+    for (i, run) in r.list.iter().enumerate().skip(start).take(visible) {
+        let (variant, decoding) = run.meta.as_ref().map(|m| (m.variant.clone(), m.decoding.clone())).unwrap_or_default();
+        let open = run.dir == app.run.dir;
+        let text = format!(
+            "{}{} {:<22} {:>5} rec {:>6.1}% {:<9} {:<10} {}",
+            if Some(i) == r.marked { "*" } else { " " },
+            if open { "●" } else { " " },
+            truncate(&run.name, 22),
+            run.records,
+            100.0 * run.accuracy(),
+            truncate(&variant, 9),
+            truncate(&decoding, 10),
+            if run.finished() { "finished" } else { "unfinished" }
+        );
+        let mut style = Style::default().fg(t.fg);
+        if i == r.cursor && !r.in_jobs {
+            style = style.bg(t.selected_bg).add_modifier(Modifier::BOLD);
+        }
+        lines.push(Line::from(Span::styled(text, style)));
+    }
+    if r.list.is_empty() {
+        lines.push(Line::from(Span::styled("no runs yet", Style::default().fg(t.dim))));
+    }
+    f.render_widget(Paragraph::new(lines), runs_area);
+
+    if let Some(c) = &r.compare {
+        let mut lines = vec![Line::from(Span::styled(
+            format!("{} vs {} (paired by sample; esc closes)", c.a, c.b),
+            Style::default().fg(t.accent).add_modifier(Modifier::BOLD),
+        ))];
+        lines.push(Line::from(Span::styled(
+            format!("{:<16} {:>5} {:>6} {:>6} {:>8} {:>17} {:>8}", "group", "n", "only A", "only B", "Δ acc", "95% CI", "McNemar"),
+            Style::default().fg(t.dim),
+        )));
+        for row in &c.rows {
+            let n = row.both + row.only_a + row.only_b + row.neither;
+            let color = if row.p_mcnemar < 0.05 { if row.diff > 0.0 { t.correct } else { t.wrong } } else { t.fg };
+            lines.push(Line::from(Span::styled(
+                format!(
+                    "{:<16} {:>5} {:>6} {:>6} {:>+7.1}% [{:>+6.1}, {:>+6.1}] {:>8.3}",
+                    truncate(&row.group, 16),
+                    n,
+                    row.only_a,
+                    row.only_b,
+                    100.0 * row.diff,
+                    100.0 * row.lo,
+                    100.0 * row.hi,
+                    row.p_mcnemar
+                ),
+                Style::default().fg(color),
+            )));
+        }
+        f.render_widget(Paragraph::new(lines), mid);
+    }
+
+    let w = jobs_area.width;
+    let (list_area, log_area) = if w >= 100 {
+        let [a, b] = Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(jobs_area);
+        (a, b)
+    } else {
+        let [a, b] = Layout::vertical([Constraint::Min(2), Constraint::Length(jobs_area.height / 3)]).areas(jobs_area);
+        (a, b)
+    };
+    let mut lines = vec![Line::from(Span::styled(
+        format!("jobs · r rerun the filter ({}) · v variant: {} · s saliency batch · x cancel", app.samples.visible.len(), RERUN_VARIANTS[r.variant]),
+        head_style(r.in_jobs),
+    ))];
+    let bar_w = (list_area.width as usize).saturating_sub(46).clamp(4, 24);
+    for (i, j) in app.jobs.iter().enumerate() {
+        let color = match j.phase {
+            Phase::Failed(_) => t.wrong,
+            Phase::Done => t.correct,
+            Phase::Cancelled => t.dim,
+            _ => t.gold,
+        };
+        let share = if j.total > 0 { j.done as f64 / j.total as f64 } else { 0.0 };
+        let eta = j.eta_s().map(|s| format!(" eta {}", duration(s))).unwrap_or_default();
+        let mut label_style = Style::default().fg(t.fg);
+        if i == r.job_cursor && r.in_jobs {
+            label_style = label_style.bg(t.selected_bg).add_modifier(Modifier::BOLD);
+        }
+        let phase = match &j.phase {
+            Phase::Failed(_) => "failed".to_string(),
+            p => p.name(),
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!("#{:<3}{:<22} ", j.id, truncate(&j.label, 22)), label_style),
+            bar(share, bar_w, color),
+            Span::styled(format!(" {}/{} {phase}{eta}", j.done, j.total), Style::default().fg(color)),
+        ]));
+    }
+    if app.jobs.is_empty() {
+        lines.push(Line::from(Span::styled("no background jobs", Style::default().fg(t.dim))));
+    }
+    f.render_widget(Paragraph::new(lines), list_area);
+
+    let job = app.jobs.get(r.job_cursor);
+    let tail_n = log_area.height.saturating_sub(1) as usize;
+    let mut lines = vec![Line::from(Span::styled(
+        job.map(|j| format!("log of #{} {}", j.id, j.label)).unwrap_or_else(|| "log".into()),
+        Style::default().fg(t.dim),
+    ))];
+    if let Some(j) = job {
+        if let Phase::Failed(e) = &j.phase {
+            lines.push(Line::from(Span::styled(e.clone(), Style::default().fg(t.wrong))));
+        }
+        let skip = j.log.len().saturating_sub(tail_n);
+        lines.extend(j.log.iter().skip(skip).map(|l| Line::from(Span::styled(l.clone(), Style::default().fg(t.fg)))));
+    }
+    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), log_area);
+}

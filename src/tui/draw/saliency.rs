@@ -1,0 +1,104 @@
+//! The Saliency pane: |d logit / d pixel| over the focused sample's image,
+//! original and boxed side by side with the share of saliency mass inside
+//! the box; or, in attention mode, one layer's attention over the image.
+
+use crate::data::images::decode;
+use crate::data::visual_prompt::{draw_box, BoxStyle};
+use crate::tui::images::ImageCache;
+use crate::tui::state::{App, EngineStatus, Phase, SaliencyMode, SALIENCY_METHODS};
+use crate::viz::{heatmap, HeatmapStyle, SaliencyMap};
+use image::DynamicImage;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::Frame;
+
+pub fn draw(f: &mut Frame, area: Rect, app: &App, images: &mut ImageCache) {
+    let t = &app.theme;
+    let s = &app.saliency;
+    let Some(sample) = app.focused_sample() else {
+        f.render_widget(Paragraph::new("no sample selected").style(Style::default().fg(t.dim)), area);
+        return;
+    };
+    let goal = match s.goal {
+        0 => "predicted".to_string(),
+        1 => "gold".to_string(),
+        k => sample.options.get(k - 2).map(|o| format!("option {}", o.letter)).unwrap_or_default(),
+    };
+    let layers = match app.engine {
+        EngineStatus::Ready { layers, .. } => layers,
+        _ => 0,
+    };
+    let settings = match s.mode {
+        SaliencyMode::Gradient => format!(
+            "{} · method {} (m) · explains {goal} (t) · {} (c) · alpha {:.1} (+/-) · a: attention",
+            sample.id,
+            SALIENCY_METHODS[s.method],
+            s.colormap.name(),
+            s.alpha
+        ),
+        SaliencyMode::Attention => format!(
+            "{} · attention, layer {}/{} (←/→) · mean over heads · {} (c) · alpha {:.1} · a: gradients",
+            sample.id,
+            s.layer,
+            layers.saturating_sub(1),
+            s.colormap.name(),
+            s.alpha
+        ),
+    };
+    let [head, status, body, foot] =
+        Layout::vertical([Constraint::Length(1), Constraint::Length(1), Constraint::Min(3), Constraint::Length(1)]).areas(area);
+    f.render_widget(Paragraph::new(Span::styled(settings, Style::default().fg(t.accent))).wrap(Wrap { trim: true }), head);
+    let result = s.result.as_ref().filter(|r| r.sample_id == sample.id);
+    let phase = match &s.phase {
+        Phase::Queued | Phase::Running => Span::styled("computing… (scrolling does not wait; esc cancels)", Style::default().fg(t.gold)),
+        Phase::Failed(e) => Span::styled(format!("failed: {e}"), Style::default().fg(t.wrong)),
+        Phase::Cancelled => Span::styled("cancelled (r computes again)", Style::default().fg(t.dim)),
+        _ if result.is_none() => Span::styled("r computes the map for this sample", Style::default().fg(t.dim)),
+        _ => Span::styled(format!("explains {}", result.map(|r| r.target.as_str()).unwrap_or("")), Style::default().fg(t.dim)),
+    };
+    f.render_widget(Paragraph::new(phase), status);
+    let Some(r) = result else { return };
+    let Some(src) = sample.images.first() else { return };
+    let style = HeatmapStyle { colormap: s.colormap, alpha: s.alpha, clip_percentile: if r.attention.is_some() { 100.0 } else { 99.0 }, ..Default::default() };
+    let err = Style::default().fg(t.wrong);
+    let look = format!("{}|{}|{}", r.key, s.colormap.name(), s.alpha);
+    let render = |map: &SaliencyMap, base: Result<DynamicImage, String>, style: &HeatmapStyle| -> Result<DynamicImage, String> {
+        let base = base?;
+        Ok(DynamicImage::ImageRgb8(heatmap::render(map, &base.to_rgb8(), style)))
+    };
+    match &r.boxed {
+        Some((boxed, b)) => {
+            let [l, rgt] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(body);
+            let [lt, li] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(l);
+            let [rt, ri] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(rgt);
+            f.render_widget(Paragraph::new(Span::styled("original", Style::default().fg(t.fg).add_modifier(Modifier::BOLD))), lt);
+            f.render_widget(Paragraph::new(Span::styled("boxed (red box on the reference)", Style::default().fg(t.fg).add_modifier(Modifier::BOLD))), rt);
+            let plain_style = HeatmapStyle { boxes: vec![b.clone()], ..style.clone() };
+            images.draw(f, li, "saliency-plain", &look, err, || render(&r.plain[0], decode(src).map_err(|e| e.to_string()), &plain_style));
+            images.draw(f, ri, "saliency-boxed", &look, err, || {
+                let base = decode(src).map(|img| draw_box(&img, b, &BoxStyle::default())).map_err(|e| e.to_string());
+                render(&boxed[0], base, &style)
+            });
+            let (before, after) = (r.plain[0].mass_inside(b), boxed[0].mass_inside(b));
+            let area_share = (b.width() * b.height()) as f64 / (r.plain[0].width * r.plain[0].height).max(1) as f64;
+            f.render_widget(
+                Paragraph::new(Line::from(vec![
+                    Span::styled("mass in box: ", Style::default().fg(t.dim)),
+                    Span::styled(format!("{:.1}% → {:.1}% boxed", 100.0 * before, 100.0 * after), Style::default().fg(t.accent).add_modifier(Modifier::BOLD)),
+                    Span::styled(format!(" (the box is {:.1}% of the image)", 100.0 * area_share), Style::default().fg(t.dim)),
+                ])),
+                foot,
+            );
+        }
+        None => {
+            images.draw(f, body, "saliency-plain", &look, err, || render(&r.plain[0], decode(src).map_err(|e| e.to_string()), &style));
+            let text = match r.attention {
+                Some((layer, share)) => format!("layer {layer}: {:.1}% of the answer position's attention is on image tokens", 100.0 * share),
+                None => "no reference box in this sample, so no boxed comparison".to_string(),
+            };
+            f.render_widget(Paragraph::new(Span::styled(text, Style::default().fg(t.dim))), foot);
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! The Sample pane: the image (paged for multi-frame samples), question,
+//! options with gold and prediction, probability bars, error kind, raw output
+//! and the extraction rule.
+
+use super::widgets::{bar, truncate};
+use crate::data::images::decode;
+use crate::spatial::ErrorKind;
+use crate::tui::images::ImageCache;
+use crate::tui::state::App;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::Frame;
+
+pub fn draw(f: &mut Frame, area: Rect, app: &App, images: &mut ImageCache) {
+    let t = &app.theme;
+    let Some(s) = app.focused_sample() else {
+        f.render_widget(Paragraph::new("no sample selected").style(Style::default().fg(t.dim)), area);
+        return;
+    };
+    let text = detail_lines(app, area.width as usize);
+    let text_h = (text.len() as u16 + 1).min(area.height / 2).max(area.height.saturating_sub(area.width / 2));
+    let [img_area, text_area] = Layout::vertical([Constraint::Min(3), Constraint::Length(text_h.min(area.height.saturating_sub(4)))]).areas(area);
+    let [caption, picture] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(img_area);
+    let frames = s.images.len();
+    let label = s.images.get(app.frame).map(|i| i.label()).unwrap_or_else(|| "no image".into());
+    let pager = if frames > 1 { format!("image {}/{frames} (←/→) · ", app.frame + 1) } else { String::new() };
+    f.render_widget(
+        Paragraph::new(Span::styled(truncate(&format!("{} · {pager}{label}", s.id), caption.width as usize), Style::default().fg(t.dim))),
+        caption,
+    );
+    if let Some(src) = s.images.get(app.frame) {
+        let key = format!("{}#{}", s.id, app.frame);
+        images.draw(f, picture, "sample", &key, Style::default().fg(t.wrong), || decode(src).map_err(|e| e.to_string()));
+    }
+    f.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }), text_area);
+}
+
+fn detail_lines(app: &App, width: usize) -> Vec<Line<'static>> {
+    let t = &app.theme;
+    let Some(s) = app.focused_sample() else { return vec![] };
+    let r = app.focused_record();
+    let mut lines = vec![
+        Line::from(Span::styled(format!("{} · {} perspective", s.category, s.perspective.name()), Style::default().fg(t.accent))),
+        Line::from(s.question.clone()),
+    ];
+    let probs: Vec<(String, f32)> = r
+        .map(|r| {
+            let m = r.option_logprobs.iter().map(|x| x.1).fold(f32::NEG_INFINITY, f32::max);
+            let total: f32 = r.option_logprobs.iter().map(|x| (x.1 - m).exp()).sum();
+            r.option_logprobs.iter().map(|(l, lp)| (l.clone(), (lp - m).exp() / total)).collect()
+        })
+        .unwrap_or_default();
+    let predicted = r.and_then(|r| r.predicted_letter.clone());
+    let bar_w = 10.min(width.saturating_sub(30));
+    for o in &s.options {
+        let letter = o.letter.to_string();
+        let is_gold = Some(o.letter) == s.gold_letter;
+        let is_pred = predicted.as_deref() == Some(letter.as_str());
+        let mark = match (is_gold, is_pred) {
+            (true, true) => "★▶",
+            (true, false) => "★ ",
+            (false, true) => " ▶",
+            _ => "  ",
+        };
+        let style = if is_gold {
+            Style::default().fg(t.gold).add_modifier(Modifier::BOLD)
+        } else if is_pred {
+            Style::default().fg(t.wrong)
+        } else {
+            Style::default().fg(t.fg)
+        };
+        let mut spans = vec![Span::styled(format!("{mark} {letter}. {:<14}", truncate(&o.text, 14)), style)];
+        if let Some((_, p)) = probs.iter().find(|(l, _)| *l == letter) {
+            spans.push(Span::raw(" "));
+            spans.push(bar(*p as f64, bar_w, if is_gold { t.correct } else { t.accent }));
+            spans.push(Span::styled(format!(" {:>5.1}%", 100.0 * p), Style::default().fg(t.dim)));
+        }
+        lines.push(Line::from(spans));
+    }
+    if s.options.is_empty() {
+        lines.push(Line::from(Span::styled(format!("gold: {}", s.gold_text.clone().unwrap_or_default()), Style::default().fg(t.gold))));
+    }
+    match r {
+        None => lines.push(Line::from(Span::styled("not run in this run · a asks the model now", Style::default().fg(t.dim)))),
+        Some(r) => {
+            let verdict = match r.correct {
+                Some(true) => Span::styled("right", Style::default().fg(t.correct).add_modifier(Modifier::BOLD)),
+                _ => {
+                    let kind = r.error_kind.clone().unwrap_or_else(|| "wrong".into());
+                    let color = ErrorKind::from_name(&kind).map(|k| t.kind_color(k)).unwrap_or(t.wrong);
+                    Span::styled(kind, Style::default().fg(color).add_modifier(Modifier::BOLD))
+                }
+            };
+            lines.push(Line::from(vec![
+                verdict,
+                Span::styled(
+                    format!(
+                        " · predicted {} · rule {}",
+                        r.predicted_direction.clone().or_else(|| r.predicted_letter.clone()).unwrap_or_else(|| "—".into()),
+                        r.rule
+                    ),
+                    Style::default().fg(t.dim),
+                ),
+            ]));
+            if !r.raw_output.is_empty() {
+                lines.push(Line::from(Span::styled(format!("raw: {}", r.raw_output.trim()), Style::default().fg(t.fg))));
+            }
+            if let Some(e) = &r.error {
+                lines.push(Line::from(Span::styled(format!("error: {e}"), Style::default().fg(t.wrong))));
+            }
+        }
+    }
+    lines
+}

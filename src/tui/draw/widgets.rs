@@ -1,0 +1,33 @@
+//! Small drawing helpers shared by the panes.
+
+use ratatui::style::{Color, Style};
+use ratatui::text::Span;
+
+pub fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        s.chars().take(n.saturating_sub(1)).collect::<String>() + "…"
+    }
+}
+
+/// A horizontal bar of `width` cells filled to `share` (0..=1), with eighth-cell precision.
+pub fn bar(share: f64, width: usize, color: Color) -> Span<'static> {
+    const PARTS: [&str; 8] = ["", "▏", "▎", "▍", "▌", "▋", "▊", "▉"];
+    let eighths = (share.clamp(0.0, 1.0) * width as f64 * 8.0).round() as usize;
+    let mut s = "█".repeat(eighths / 8);
+    s.push_str(PARTS[eighths % 8]);
+    let pad = width.saturating_sub(s.chars().count());
+    s.push_str(&" ".repeat(pad));
+    Span::styled(s, Style::default().fg(color))
+}
+
+/// Seconds as "1m05s" / "12s".
+pub fn duration(s: f64) -> String {
+    let s = s.max(0.0).round() as u64;
+    if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}

@@ -1,0 +1,188 @@
+//! What the Samples pane shows: filter chips, sort order and named views.
+//! All pure functions over samples and their records.
+
+use crate::data::Sample;
+use crate::runs::Record;
+use serde::{Deserialize, Serialize};
+
+/// A sample's outcome in the current run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Right,
+    Wrong,
+    Unparsed,
+    NotRun,
+}
+
+impl Status {
+    pub const ALL: [Status; 4] = [Status::Right, Status::Wrong, Status::Unparsed, Status::NotRun];
+
+    pub fn of(record: Option<&Record>) -> Status {
+        match record {
+            None => Status::NotRun,
+            Some(r) if r.correct == Some(true) => Status::Right,
+            Some(r) if r.error.is_some() || r.predicted_letter.is_none() || r.rule == "unparsed" => Status::Unparsed,
+            Some(_) => Status::Wrong,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Right => "right",
+            Status::Wrong => "wrong",
+            Status::Unparsed => "unparsed",
+            Status::NotRun => "not run",
+        }
+    }
+
+    /// One cell wide, for the list.
+    pub fn glyph(self) -> &'static str {
+        match self {
+            Status::Right => "✓",
+            Status::Wrong => "✗",
+            Status::Unparsed => "?",
+            Status::NotRun => "·",
+        }
+    }
+}
+
+/// One filter chip. All chips must hold for a sample to show.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "by", content = "value", rename_all = "snake_case")]
+pub enum Filter {
+    Category(String),
+    Status(Status),
+    ErrorKind(String),
+    /// The gold direction's name ("left", "front-right").
+    Gold(String),
+    /// Case-insensitive text in the id, question, category or options.
+    Text(String),
+    /// One confusion cell: gold and predicted direction (`unparsed` for none).
+    Cell { gold: String, predicted: String },
+}
+
+impl Filter {
+    pub fn label(&self) -> String {
+        match self {
+            Filter::Category(c) => format!("category: {c}"),
+            Filter::Status(s) => format!("status: {}", s.name()),
+            Filter::ErrorKind(k) => format!("error: {k}"),
+            Filter::Gold(g) => format!("gold: {g}"),
+            Filter::Text(t) => format!("search: {t}"),
+            Filter::Cell { gold, predicted } => format!("cell: {gold} → {predicted}"),
+        }
+    }
+
+    /// Same kind of chip (a new one replaces the old).
+    pub fn same_kind(&self, other: &Filter) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other)
+    }
+
+    pub fn accepts(&self, s: &Sample, r: Option<&Record>) -> bool {
+        match self {
+            Filter::Category(c) => &s.category == c,
+            Filter::Status(st) => Status::of(r) == *st,
+            Filter::ErrorKind(k) => r.and_then(|r| r.error_kind.as_deref()) == Some(k.as_str()),
+            Filter::Gold(g) => s.gold_direction.map(|d| d.name()).as_deref() == Some(g.as_str()),
+            Filter::Text(t) => {
+                let t = t.to_lowercase();
+                [&s.id, &s.question, &s.category].iter().any(|f| f.to_lowercase().contains(&t))
+                    || s.options.iter().any(|o| o.text.to_lowercase().contains(&t))
+            }
+            Filter::Cell { gold, predicted } => r.is_some_and(|r| {
+                r.gold_direction.as_deref() == Some(gold.as_str()) && r.predicted_direction.as_deref().unwrap_or("unparsed") == predicted
+            }),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SortKey {
+    #[default]
+    Dataset,
+    Id,
+    Category,
+    Status,
+    /// The probability the model gave its own answer, least sure first.
+    Confidence,
+    Gold,
+}
+
+impl SortKey {
+    const ORDER: [SortKey; 6] = [SortKey::Dataset, SortKey::Id, SortKey::Category, SortKey::Status, SortKey::Confidence, SortKey::Gold];
+
+    pub fn next(self) -> SortKey {
+        let i = Self::ORDER.iter().position(|k| *k == self).unwrap_or(0);
+        Self::ORDER[(i + 1) % Self::ORDER.len()]
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SortKey::Dataset => "dataset order",
+            SortKey::Id => "id",
+            SortKey::Category => "category",
+            SortKey::Status => "status",
+            SortKey::Confidence => "confidence",
+            SortKey::Gold => "gold",
+        }
+    }
+}
+
+/// The probability of the predicted option among the options, from the record.
+pub fn confidence(r: Option<&Record>) -> Option<f32> {
+    let r = r?;
+    let pred = r.predicted_letter.as_deref()?;
+    let m = r.option_logprobs.iter().map(|x| x.1).fold(f32::NEG_INFINITY, f32::max);
+    let total: f32 = r.option_logprobs.iter().map(|x| (x.1 - m).exp()).sum();
+    r.option_logprobs.iter().find(|x| x.0 == pred).map(|x| (x.1 - m).exp() / total)
+}
+
+/// A named set of chips and a sort, saved in `views.toml`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SavedView {
+    pub name: String,
+    #[serde(default)]
+    pub filters: Vec<Filter>,
+    #[serde(default)]
+    pub sort: SortKey,
+    #[serde(default)]
+    pub reverse: bool,
+}
+
+#[derive(Serialize, Deserialize, Default)]
+struct ViewsFile {
+    #[serde(default, rename = "view")]
+    views: Vec<SavedView>,
+}
+
+pub fn parse_views(text: &str, origin: &str) -> anyhow::Result<Vec<SavedView>> {
+    use anyhow::Context;
+    Ok(toml::from_str::<ViewsFile>(text).with_context(|| format!("{origin}: invalid saved views"))?.views)
+}
+
+pub fn views_toml(views: &[SavedView]) -> String {
+    toml::to_string_pretty(&ViewsFile { views: views.to_vec() }).unwrap_or_default()
+}
+
+/// Indices of the samples that pass every chip, in the chosen order.
+pub fn visible(samples: &[Sample], record: &dyn Fn(usize) -> Option<usize>, records: &[Record], filters: &[Filter], sort: SortKey, reverse: bool) -> Vec<usize> {
+    let rec = |i: usize| record(i).map(|k| &records[k]);
+    let mut out: Vec<usize> = (0..samples.len()).filter(|&i| filters.iter().all(|f| f.accepts(&samples[i], rec(i)))).collect();
+    match sort {
+        SortKey::Dataset => {}
+        SortKey::Id => out.sort_by(|&a, &b| samples[a].id.cmp(&samples[b].id)),
+        SortKey::Category => out.sort_by(|&a, &b| samples[a].category.cmp(&samples[b].category)),
+        SortKey::Status => out.sort_by_key(|&i| Status::of(rec(i))),
+        SortKey::Confidence => out.sort_by(|&a, &b| {
+            let (x, y) = (confidence(rec(a)).unwrap_or(2.0), confidence(rec(b)).unwrap_or(2.0));
+            x.total_cmp(&y)
+        }),
+        SortKey::Gold => out.sort_by_key(|&i| samples[i].gold_direction.map(|d| d.sort_key())),
+    }
+    if reverse {
+        out.reverse();
+    }
+    out
+}

@@ -1,0 +1,158 @@
+//! Carries out the effects `update` returns: jobs go to the engine thread,
+//! file work (runs, comparisons, saved answers, views) happens here and its
+//! result comes back as a message.
+
+use super::filter::{views_toml, SavedView};
+use super::images::ImageCache;
+use super::state::{Comparison, OpenRun};
+use super::update::{Effect, Msg, Purpose};
+use crate::eval::{EvalConfig, EvalMode, PromptTemplate, Variant};
+use crate::jobs::{JobEvent, JobManager, JobRequest};
+use crate::runs::{list_runs, report, run_dir, store, Record, RunMeta};
+use anyhow::{Context, Result};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+pub struct Runtime {
+    pub jobs: JobManager,
+    pub images: ImageCache,
+    model: PathBuf,
+    device: String,
+    data_spec: String,
+    /// Where the `runs/` directory is.
+    runs_root: PathBuf,
+    views_file: PathBuf,
+}
+
+impl Runtime {
+    pub fn start(model: PathBuf, device: String, dtype: String, data_spec: String, images: ImageCache) -> (Runtime, UnboundedReceiver<JobEvent>) {
+        let (jobs, rx) = JobManager::spawn(model.clone(), device.clone(), dtype);
+        let views_file = crate::config::config_dir().join("views.toml");
+        (Runtime { jobs, images, model, device, data_spec, runs_root: PathBuf::from("runs"), views_file }, rx)
+    }
+
+    /// Saved views are written here instead of the config directory (tests).
+    pub fn set_views_file(&mut self, path: PathBuf) {
+        self.views_file = path;
+    }
+
+    /// Runs live here instead of ./runs (tests).
+    pub fn set_runs_root(&mut self, root: PathBuf) {
+        self.runs_root = root;
+    }
+
+    pub fn execute(&mut self, effect: Effect) -> Vec<Msg> {
+        match effect {
+            Effect::Submit { purpose, request, focused } => {
+                let id = if focused { self.jobs.submit_focused(*request) } else { self.jobs.submit(*request) };
+                vec![Msg::Submitted { purpose, id }]
+            }
+            Effect::Rerun { samples, variant, run } => match self.rerun(samples, &variant, &run) {
+                Ok(msg) => vec![msg],
+                Err(e) => vec![Msg::Notice(format!("rerun {run}: {e:#}"))],
+            },
+            Effect::BatchSaliency { samples, method, colormap, out } => {
+                let method = match crate::engine::saliency::SaliencyMethod::parse(&method) {
+                    Ok(m) => m,
+                    Err(e) => return vec![Msg::Notice(format!("{e:#}"))],
+                };
+                let label = format!("saliency ×{} → {}", samples.len(), out.display());
+                let id = self.jobs.submit(JobRequest::SaliencyBatch { samples, method, colormap, out });
+                vec![Msg::Submitted { purpose: Purpose::Background { label, run_dir: None }, id }]
+            }
+            Effect::Cancel(id) => {
+                self.jobs.cancel(id);
+                vec![]
+            }
+            Effect::ListRuns => vec![Msg::RunsListed(list_runs(&self.runs_root))],
+            Effect::OpenRun(dir) => match open_run(&dir) {
+                Ok(run) => vec![Msg::RunOpened(Box::new(run))],
+                Err(e) => vec![Msg::Notice(format!("{e:#}"))],
+            },
+            Effect::Compare { a, b } => match compare(&a, &b) {
+                Ok(c) => vec![Msg::Compared(c)],
+                Err(e) => vec![Msg::Notice(format!("{e:#}"))],
+            },
+            Effect::SaveLive { dir, record } => match save_live(&dir, &record) {
+                Ok(path) => vec![Msg::Notice(format!("saved the answer to {}", path.display()))],
+                Err(e) => vec![Msg::Notice(format!("{e:#}"))],
+            },
+            Effect::SaveViews(views) => match save_views(&self.views_file, &views) {
+                Ok(()) => vec![],
+                Err(e) => vec![Msg::Notice(format!("{e:#}"))],
+            },
+            Effect::CycleProtocol => {
+                self.images.cycle_protocol();
+                vec![Msg::ProtocolChanged(self.images.protocol_name())]
+            }
+        }
+    }
+
+    fn rerun(&mut self, samples: Vec<crate::data::Sample>, variant: &str, run: &str) -> Result<Msg> {
+        let config = EvalConfig {
+            prompt: PromptTemplate::default_prompt(),
+            mode: EvalMode::Score,
+            variant: Variant::parse(variant)?,
+            circular: false,
+            batch: 1,
+        };
+        let meta = RunMeta::for_eval(run, &self.model, &self.data_spec, &config.prompt, &config.mode, variant, false, &self.device)?;
+        let dir = if run.contains('/') { PathBuf::from(run) } else { self.runs_root.join(run) };
+        let label = format!("eval {run} ×{}", samples.len());
+        let id = self.jobs.submit(JobRequest::Eval { samples, config, dir: dir.clone(), meta: Box::new(meta) });
+        Ok(Msg::Submitted { purpose: Purpose::Background { label, run_dir: Some(dir) }, id })
+    }
+}
+
+/// A run directory's metadata and records (an empty run when it does not exist yet).
+pub fn open_run(dir: &Path) -> Result<OpenRun> {
+    let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| dir.display().to_string());
+    let meta_path = dir.join("run.json");
+    let meta: Option<RunMeta> = match std::fs::read_to_string(&meta_path) {
+        Ok(text) => Some(serde_json::from_str(&text).with_context(|| format!("{}: not a run.json", meta_path.display()))?),
+        Err(_) => None,
+    };
+    let records_path = dir.join("records.jsonl");
+    let records = if records_path.exists() { store::read_records(&records_path)? } else { vec![] };
+    Ok(OpenRun::new(meta.as_ref().map(|m| m.name.clone()).unwrap_or(name), dir.to_path_buf(), meta, records))
+}
+
+/// The run a TUI session starts on: `--run NAME`, else one named after the dataset.
+pub fn initial_run(root: &Path, run: Option<&str>, dataset_name: &str) -> Result<OpenRun> {
+    let name = run.map(str::to_string).unwrap_or_else(|| {
+        dataset_name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+    });
+    let dir = if name.contains('/') { run_dir(&name) } else { root.join(&name) };
+    let mut r = open_run(&dir)?;
+    if r.meta.is_none() {
+        r.name = name;
+    }
+    Ok(r)
+}
+
+fn compare(a: &Path, b: &Path) -> Result<Comparison> {
+    let ra = store::read_records(&a.join("records.jsonl"))?;
+    let rb = store::read_records(&b.join("records.jsonl"))?;
+    let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    Ok(Comparison { a: name(a), b: name(b), rows: report::paired(&ra, &rb, 0) })
+}
+
+fn save_live(dir: &Path, record: &Record) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join("live.jsonl");
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path).with_context(|| format!("opening {}", path.display()))?;
+    writeln!(f, "{}", serde_json::to_string(record)?).with_context(|| format!("writing {}", path.display()))?;
+    f.sync_data()?;
+    Ok(path)
+}
+
+fn save_views(path: &Path, views: &[SavedView]) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let tmp = path.with_extension("toml.tmp");
+    std::fs::write(&tmp, views_toml(views)).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}

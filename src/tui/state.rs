@@ -1,0 +1,398 @@
+//! The TUI's state: everything drawing needs, nothing that touches torch.
+
+use super::filter::{self, Filter, SavedView, SortKey};
+use super::keymap::Keymap;
+use super::theme::Theme;
+use crate::data::{BoundingBox, Dataset, Sample};
+use crate::engine::OptionScores;
+use crate::jobs::JobId;
+use crate::runs::report::{self, AccuracyRow, PairedRow};
+use crate::runs::{Record, RunMeta, RunSummary};
+use crate::spatial::confusion::ConfusionMatrix;
+use crate::viz::{Colormap, SaliencyMap};
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pane {
+    Samples,
+    Sample,
+    Live,
+    Confusion,
+    Saliency,
+    Runs,
+}
+
+impl Pane {
+    pub const ALL: [Pane; 6] = [Pane::Samples, Pane::Sample, Pane::Live, Pane::Confusion, Pane::Saliency, Pane::Runs];
+
+    /// The keymap mode of this pane.
+    pub fn mode(self) -> &'static str {
+        match self {
+            Pane::Samples => "samples",
+            Pane::Sample => "sample",
+            Pane::Live => "live",
+            Pane::Confusion => "confusion",
+            Pane::Saliency => "saliency",
+            Pane::Runs => "runs",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Pane::Samples => "Samples",
+            Pane::Sample => "Sample",
+            Pane::Live => "Live answer",
+            Pane::Confusion => "Confusion",
+            Pane::Saliency => "Saliency",
+            Pane::Runs => "Runs & jobs",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        Pane::ALL.iter().position(|p| *p == self).unwrap_or(0)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum EngineStatus {
+    Loading,
+    Ready { seconds: f64, layers: usize },
+    Failed(String),
+}
+
+/// How far a job got, as the TUI knows it.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub enum Phase {
+    #[default]
+    Idle,
+    Queued,
+    Running,
+    Done,
+    Cancelled,
+    Failed(String),
+}
+
+impl Phase {
+    pub fn busy(&self) -> bool {
+        matches!(self, Phase::Queued | Phase::Running)
+    }
+    pub fn name(&self) -> String {
+        match self {
+            Phase::Idle => "idle".into(),
+            Phase::Queued => "queued".into(),
+            Phase::Running => "running".into(),
+            Phase::Done => "done".into(),
+            Phase::Cancelled => "cancelled".into(),
+            Phase::Failed(e) => format!("failed: {e}"),
+        }
+    }
+}
+
+/// Figures of the open run, recomputed when its records change.
+#[derive(Clone, Debug, Default)]
+pub struct RunStats {
+    pub accuracy: Vec<AccuracyRow>,
+    pub error_shares: Vec<(String, usize, f64)>,
+    pub categories: Vec<String>,
+}
+
+/// The run whose records the panes show.
+#[derive(Clone, Debug, Default)]
+pub struct OpenRun {
+    pub name: String,
+    pub dir: PathBuf,
+    pub meta: Option<RunMeta>,
+    pub records: Vec<Record>,
+    /// Sample id -> index of its rotation-0 record.
+    pub by_id: HashMap<String, usize>,
+    pub stats: RunStats,
+}
+
+impl OpenRun {
+    pub fn new(name: String, dir: PathBuf, meta: Option<RunMeta>, records: Vec<Record>) -> OpenRun {
+        let by_id = records.iter().enumerate().filter(|(_, r)| r.rotation == 0).map(|(i, r)| (r.id.clone(), i)).collect();
+        let mut stats = RunStats::default();
+        if !records.is_empty() {
+            stats.accuracy = report::accuracy(&records, "category").unwrap_or_default();
+            stats.error_shares = report::error_shares(&records).unwrap_or_default();
+        }
+        stats.categories = stats.accuracy.iter().filter(|r| r.group != "overall").map(|r| r.group.clone()).collect();
+        OpenRun { name, dir, meta, records, by_id, stats }
+    }
+
+    pub fn record_for(&self, id: &str) -> Option<&Record> {
+        self.by_id.get(id).map(|&i| &self.records[i])
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputPurpose {
+    Search,
+    Question,
+    ViewName,
+}
+
+impl InputPurpose {
+    pub fn prompt(self) -> &'static str {
+        match self {
+            InputPurpose::Search => "search",
+            InputPurpose::Question => "ask",
+            InputPurpose::ViewName => "save view as",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Input {
+    pub purpose: InputPurpose,
+    pub text: String,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct SamplesState {
+    pub filters: Vec<Filter>,
+    pub sort: SortKey,
+    pub reverse: bool,
+    /// Dataset indices in display order.
+    pub visible: Vec<usize>,
+    /// Position in `visible`.
+    pub cursor: usize,
+    pub views: Vec<SavedView>,
+    pub view: Option<usize>,
+}
+
+/// How the live answer is asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum AskVariant {
+    #[default]
+    Plain,
+    Boxed,
+    Flipped,
+    AdaptVis,
+}
+
+impl AskVariant {
+    pub fn spec(self) -> &'static str {
+        match self {
+            AskVariant::Plain => "plain",
+            AskVariant::Boxed => "boxed",
+            AskVariant::Flipped => "flipped",
+            AskVariant::AdaptVis => "adaptvis",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct LiveState {
+    pub job: Option<JobId>,
+    pub phase: Phase,
+    pub sample_id: Option<String>,
+    pub variant: AskVariant,
+    pub question: Option<String>,
+    pub scores: Option<OptionScores>,
+    pub text: String,
+    pub record: Option<Record>,
+    pub saved: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ConfusionState {
+    /// None: all categories.
+    pub category: Option<String>,
+    pub errors_only: bool,
+    pub row: usize,
+    pub col: usize,
+    pub matrix: Option<ConfusionMatrix>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SaliencyMode {
+    #[default]
+    Gradient,
+    Attention,
+}
+
+/// Methods offered by key, as `SaliencyMethod::parse` specs.
+pub const SALIENCY_METHODS: [&str; 3] = ["grad", "smoothgrad:8,0.15", "ig:16"];
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SaliencyResult {
+    /// The request this answers (sample, method, goal, mode, layer).
+    pub key: String,
+    pub sample_id: String,
+    pub target: String,
+    pub plain: Vec<SaliencyMap>,
+    pub boxed: Option<(Vec<SaliencyMap>, BoundingBox)>,
+    /// Attention mode: the layer and the share of attention on image tokens.
+    pub attention: Option<(usize, f32)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct SaliencyState {
+    pub method: usize,
+    /// 0: the predicted option, 1: the gold option, 2..: option k-2.
+    pub goal: usize,
+    pub colormap: Colormap,
+    pub alpha: f32,
+    pub mode: SaliencyMode,
+    pub layer: usize,
+    pub job: Option<JobId>,
+    pub pending_key: Option<String>,
+    pub phase: Phase,
+    pub result: Option<SaliencyResult>,
+}
+
+impl Default for SaliencyState {
+    fn default() -> Self {
+        SaliencyState {
+            method: 0,
+            goal: 0,
+            colormap: Colormap::Inferno,
+            alpha: 0.6,
+            mode: SaliencyMode::Gradient,
+            layer: 0,
+            job: None,
+            pending_key: None,
+            phase: Phase::Idle,
+            result: None,
+        }
+    }
+}
+
+/// Variants a rerun can use.
+pub const RERUN_VARIANTS: [&str; 4] = ["plain", "flipped", "boxed", "adaptvis"];
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Comparison {
+    pub a: String,
+    pub b: String,
+    pub rows: Vec<PairedRow>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct RunsState {
+    pub list: Vec<RunSummary>,
+    pub cursor: usize,
+    pub marked: Option<usize>,
+    pub compare: Option<Comparison>,
+    pub variant: usize,
+    /// The cursor is in the jobs list rather than the runs list.
+    pub in_jobs: bool,
+    pub job_cursor: usize,
+}
+
+/// A background job as the Runs pane shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobView {
+    pub id: JobId,
+    pub label: String,
+    pub phase: Phase,
+    pub done: usize,
+    pub total: usize,
+    pub elapsed_s: f64,
+    pub log: Vec<String>,
+    /// The run an eval job writes, reopened when it ends.
+    pub run_dir: Option<PathBuf>,
+}
+
+impl JobView {
+    /// Seconds left at the rate so far.
+    pub fn eta_s(&self) -> Option<f64> {
+        (self.done > 0 && self.total > self.done).then(|| self.elapsed_s / self.done as f64 * (self.total - self.done) as f64)
+    }
+}
+
+pub struct App {
+    pub dataset: Dataset,
+    pub data_label: String,
+    pub model_label: String,
+    pub engine: EngineStatus,
+    pub run: OpenRun,
+    pub keymap: Keymap,
+    pub theme: Theme,
+    pub focus: Pane,
+    pub samples: SamplesState,
+    pub frame: usize,
+    pub input: Option<Input>,
+    pub live: LiveState,
+    pub confusion: ConfusionState,
+    pub saliency: SaliencyState,
+    pub runs: RunsState,
+    pub jobs: Vec<JobView>,
+    pub show_help: bool,
+    pub help_scroll: usize,
+    /// A one-line notice in the status bar (errors, "saved").
+    pub message: Option<String>,
+    /// The image protocol in use (drawn in the status line).
+    pub protocol: String,
+    pub quit: bool,
+}
+
+impl App {
+    pub fn new(dataset: Dataset, run: OpenRun, keymap: Keymap, theme: Theme) -> App {
+        let data_label = dataset.name.clone();
+        let mut app = App {
+            dataset,
+            data_label,
+            model_label: "no model".into(),
+            engine: EngineStatus::Loading,
+            run,
+            keymap,
+            theme,
+            focus: Pane::Samples,
+            samples: SamplesState::default(),
+            frame: 0,
+            input: None,
+            live: LiveState::default(),
+            confusion: ConfusionState::default(),
+            saliency: SaliencyState::default(),
+            runs: RunsState::default(),
+            jobs: Vec::new(),
+            show_help: false,
+            help_scroll: 0,
+            message: None,
+            protocol: "halfblocks".into(),
+            quit: false,
+        };
+        app.refresh();
+        app
+    }
+
+    /// Recomputes what depends on the records and filters.
+    pub fn refresh(&mut self) {
+        let focused = self.focused_index();
+        let run = &self.run;
+        let ids: Vec<Option<usize>> = self.dataset.samples.iter().map(|s| run.by_id.get(&s.id).copied()).collect();
+        let s = &self.samples;
+        self.samples.visible = filter::visible(&self.dataset.samples, &|i| ids[i], &run.records, &s.filters, s.sort, s.reverse);
+        // Keep the same sample under the cursor when it is still shown.
+        self.samples.cursor = focused.and_then(|f| self.samples.visible.iter().position(|&i| i == f)).unwrap_or(0);
+        self.confusion.matrix = if run.records.iter().any(|r| r.gold_direction.is_some()) {
+            report::confusion(&run.records, self.confusion.category.as_deref()).ok()
+        } else {
+            None
+        };
+        if let Some(m) = &self.confusion.matrix {
+            self.confusion.row = self.confusion.row.min(m.gold_labels.len().saturating_sub(1));
+            self.confusion.col = self.confusion.col.min(m.predicted_labels.len().saturating_sub(1));
+        }
+    }
+
+    /// Dataset index of the sample under the cursor.
+    pub fn focused_index(&self) -> Option<usize> {
+        self.samples.visible.get(self.samples.cursor).copied()
+    }
+
+    pub fn focused_sample(&self) -> Option<&Sample> {
+        self.focused_index().map(|i| &self.dataset.samples[i])
+    }
+
+    pub fn focused_record(&self) -> Option<&Record> {
+        self.focused_sample().and_then(|s| self.run.record_for(&s.id))
+    }
+
+    pub fn running_jobs(&self) -> usize {
+        self.jobs.iter().filter(|j| j.phase.busy()).count()
+    }
+}
