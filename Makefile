@@ -13,6 +13,8 @@ CARGO ?= cargo
 .PHONY: setup run test build release bench clean-venv
 
 $(VENV)/.ready:
+	@# The TUI's end-to-end test drives the real binary in tmux.
+	@command -v tmux >/dev/null || apt-get install -y -q tmux >/dev/null 2>&1 || echo "note: tmux is missing; the tmux end-to-end test will say so"
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX) --extra-index-url https://pypi.org/simple) "$(TORCH_WHEEL)"

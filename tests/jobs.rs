@@ -60,7 +60,8 @@ fn ask_streams_scores_tokens_and_a_record() {
     let events = until_end(&mut rx, id);
     assert!(matches!(events[0], JobEvent::EngineLoaded { layers, .. } if layers > 0), "{events:?}");
     assert!(events.iter().any(|e| matches!(e, JobEvent::Scores { scores, .. } if scores.labels == ["A", "B"])));
-    let streamed: String = events.iter().filter_map(|e| if let JobEvent::Token { delta, .. } = e { Some(delta.as_str()) } else { None }).collect();
+    let streamed: String =
+        events.iter().filter_map(|e| if let JobEvent::Token { delta, .. } = e { Some(delta.as_str()) } else { None }).collect();
     let record = events.iter().find_map(|e| if let JobEvent::Answered { record, .. } = e { Some(record.clone()) } else { None }).unwrap();
     // Streaming holds back a torn UTF-8 tail; the record has the whole text.
     assert!(!streamed.is_empty() && record.raw_output.starts_with(&streamed), "{streamed:?} vs {:?}", record.raw_output);
@@ -95,12 +96,23 @@ fn focused_jobs_are_latest_wins_and_cancel_works() {
 #[test]
 fn saliency_with_boxed_comparison_and_failures() {
     let (jobs, mut rx) = manager();
-    let req = JobRequest::SampleSaliency { sample: Box::new(sample("s1")), goal: SaliencyGoal::Gold, method: SaliencyMethod::Grad, compare_boxed: true };
+    let req = JobRequest::SampleSaliency {
+        sample: Box::new(sample("s1")),
+        goal: SaliencyGoal::Gold,
+        method: SaliencyMethod::Grad,
+        compare_boxed: true,
+    };
     let id = jobs.submit_focused(req);
     let events = until_end(&mut rx, id);
     let (target, plain, boxed) = events
         .iter()
-        .find_map(|e| if let JobEvent::Saliency { target, plain, boxed, .. } = e { Some((target.clone(), plain.clone(), boxed.clone())) } else { None })
+        .find_map(|e| {
+            if let JobEvent::Saliency { target, plain, boxed, .. } = e {
+                Some((target.clone(), plain.clone(), boxed.clone()))
+            } else {
+                None
+            }
+        })
         .expect("a saliency event");
     assert_eq!(target, "A", "the gold option");
     assert_eq!((plain[0].width, plain[0].height), (150, 100), "map in original coordinates");
@@ -116,7 +128,12 @@ fn saliency_with_boxed_comparison_and_failures() {
     assert!(matches!(events.last(), Some(JobEvent::Failed { error, .. }) if error.contains("/no/such/image.png")), "{events:?}");
     let id = jobs.submit(JobRequest::Attention { sample: Box::new(sample("s1")), layer: 1 });
     let events = until_end(&mut rx, id);
-    assert!(events.iter().any(|e| matches!(e, JobEvent::Attention { layer: 1, maps, image_share, .. } if maps.len() == 1 && *image_share > 0.0)), "{events:?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, JobEvent::Attention { layer: 1, maps, image_share, .. } if maps.len() == 1 && *image_share > 0.0)),
+        "{events:?}"
+    );
 
     // No model: the engine failure is an event, and jobs fail with a reason.
     let (jobs, mut rx) = JobManager::spawn("/no/such/model".into(), "cpu".into(), "auto".into());
@@ -135,7 +152,8 @@ fn eval_job_reports_progress_serves_focused_work_and_resumes() {
     let meta = RunMeta::for_eval("rerun", &model, "test", &cfg.prompt, &cfg.mode, "plain", false, "cpu").unwrap();
     let run = dir.path().join("rerun");
     let (jobs, mut rx) = manager();
-    let eval = jobs.submit(JobRequest::Eval { samples: samples.clone(), config: cfg.clone(), dir: run.clone(), meta: Box::new(meta.clone()) });
+    let eval =
+        jobs.submit(JobRequest::Eval { samples: samples.clone(), config: cfg.clone(), dir: run.clone(), meta: Box::new(meta.clone()) });
     // Wait for the first progress step, then ask about a sample: it must be served before the eval ends.
     loop {
         if let JobEvent::Progress { id, done: 1.., .. } = rx.blocking_recv().unwrap() {
@@ -172,7 +190,8 @@ fn saliency_batch_writes_pngs_and_survives_a_bad_sample() {
     });
     let events = until_end(&mut rx, id);
     assert!(matches!(events.last(), Some(JobEvent::Finished { .. })), "{events:?}");
-    let logs: Vec<String> = events.iter().filter_map(|e| if let JobEvent::Log { line, .. } = e { Some(line.clone()) } else { None }).collect();
+    let logs: Vec<String> =
+        events.iter().filter_map(|e| if let JobEvent::Log { line, .. } = e { Some(line.clone()) } else { None }).collect();
     assert!(logs[0].starts_with("s1: explains") && logs[0].contains("in the box"), "{logs:?}");
     assert!(logs[1].starts_with("broken:") && logs[1].contains("/no/such.png"), "{logs:?}");
     assert!(dir.path().join("s1.png").is_file() && dir.path().join("s2.png").is_file());

@@ -120,7 +120,8 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     if samples.is_empty() {
         bail!("no samples left to evaluate in {} after --split/--filter/--shard/--limit", args.data);
     }
-    let meta = RunMeta::for_eval(&args.run, &args.engine.model, &args.data, &prompt, &mode, &args.variant, args.circular, &args.engine.device)?;
+    let meta =
+        RunMeta::for_eval(&args.run, &args.engine.model, &args.data, &prompt, &mode, &args.variant, args.circular, &args.engine.device)?;
     let dir = run_dir(&args.run);
     let mut store = RunStore::open(&dir, meta)?;
     let engine = args.engine.load()?;

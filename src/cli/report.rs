@@ -1,8 +1,8 @@
 //! `flipscope report`: accuracy, error kinds, confusion, letter bias and
 //! paired comparisons of runs.
 
-use crate::runs::run_dir;
 use crate::runs::report::{self, AccuracyRow};
+use crate::runs::run_dir;
 use crate::runs::{store::read_records, Record, RunMeta};
 use anyhow::{bail, Context, Result};
 use clap::Args;

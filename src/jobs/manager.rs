@@ -1,9 +1,9 @@
 //! The job manager: hands requests to the engine thread and keeps the cancel
 //! flags. Focused jobs (about the sample on screen) are latest-wins.
 
+pub use super::request::JobId;
 use super::request::{JobEvent, JobRequest};
 use super::worker::{Queued, Worker};
-pub use super::request::JobId;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

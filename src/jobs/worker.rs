@@ -37,7 +37,14 @@ pub(super) struct Worker {
 }
 
 impl Worker {
-    pub fn load(model: &Path, device: &str, dtype: &str, rx: mpsc::Receiver<Queued>, events: UnboundedSender<JobEvent>, cancels: CancelFlags) -> Worker {
+    pub fn load(
+        model: &Path,
+        device: &str,
+        dtype: &str,
+        rx: mpsc::Receiver<Queued>,
+        events: UnboundedSender<JobEvent>,
+        cancels: CancelFlags,
+    ) -> Worker {
         let engine = match Engine::load_with(model, device, dtype) {
             Ok(e) => {
                 let _ = events.send(JobEvent::EngineLoaded {
@@ -130,7 +137,10 @@ impl Worker {
                 Ok(Err(e)) => JobEvent::Failed { id, error: format!("{e:#}") },
                 Err(p) => {
                     let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
-                    JobEvent::Failed { id, error: format!("libtorch error: {}", msg.unwrap_or_default().lines().next().unwrap_or("unknown")) }
+                    JobEvent::Failed {
+                        id,
+                        error: format!("libtorch error: {}", msg.unwrap_or_default().lines().next().unwrap_or("unknown")),
+                    }
                 }
             }
         } else {
@@ -180,7 +190,8 @@ impl Worker {
                 let boxed = match sample.boxes.iter().find(|b| b.image == 0) {
                     Some(b) if *compare_boxed => {
                         let (boxed_sample, boxed_images, _) = Variant::Boxed.apply(sample, images)?;
-                        let (_, maps) = sample_saliency(engine, &boxed_sample, &boxed_images, &SaliencyGoal::Label(target.clone()), method)?;
+                        let (_, maps) =
+                            sample_saliency(engine, &boxed_sample, &boxed_images, &SaliencyGoal::Label(target.clone()), method)?;
                         Some((maps, b.clone()))
                     }
                     _ => None,
@@ -193,7 +204,13 @@ impl Worker {
                 let prompt = engine.processor.prepare(&images, &mcq_prompt(&sample.question, sample), &ResizePolicy::Auto)?;
                 let mut maps = engine.attention_maps(&prompt, &[*layer], None)?;
                 let m = maps.pop().context("no attention captured")?;
-                self.send(JobEvent::Attention { id, sample_id: sample.id.clone(), layer: m.layer, maps: m.maps, image_share: m.image_share });
+                self.send(JobEvent::Attention {
+                    id,
+                    sample_id: sample.id.clone(),
+                    layer: m.layer,
+                    maps: m.maps,
+                    image_share: m.image_share,
+                });
                 Ok(true)
             }
             JobRequest::Eval { samples, config, dir, meta } => self.eval(engine, job, samples, config, dir, meta),
@@ -218,7 +235,15 @@ impl Worker {
         }
     }
 
-    fn eval(&self, engine: &Engine, job: &Queued, samples: &[Sample], config: &EvalConfig, dir: &Path, meta: &crate::runs::RunMeta) -> Result<bool> {
+    fn eval(
+        &self,
+        engine: &Engine,
+        job: &Queued,
+        samples: &[Sample],
+        config: &EvalConfig,
+        dir: &Path,
+        meta: &crate::runs::RunMeta,
+    ) -> Result<bool> {
         let id = job.id;
         let mut store = RunStore::open(dir, meta.clone())?;
         let start = Instant::now();

@@ -21,7 +21,8 @@ impl RunSummary {
         let meta: Option<RunMeta> = std::fs::read_to_string(dir.join("run.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
         let records = store::read_records(&dir.join("records.jsonl")).unwrap_or_default();
         let ((right, questions), _) = crate::eval::runner::accuracy(&records);
-        let name = meta.as_ref().map(|m| m.name.clone()).unwrap_or_else(|| dir.file_name().unwrap_or_default().to_string_lossy().to_string());
+        let name =
+            meta.as_ref().map(|m| m.name.clone()).unwrap_or_else(|| dir.file_name().unwrap_or_default().to_string_lossy().to_string());
         RunSummary {
             dir: dir.to_path_buf(),
             name,

@@ -59,7 +59,10 @@ pub enum Filter {
     /// Case-insensitive text in the id, question, category or options.
     Text(String),
     /// One confusion cell: gold and predicted direction (`unparsed` for none).
-    Cell { gold: String, predicted: String },
+    Cell {
+        gold: String,
+        predicted: String,
+    },
 }
 
 impl Filter {
@@ -167,7 +170,14 @@ pub fn views_toml(views: &[SavedView]) -> String {
 }
 
 /// Indices of the samples that pass every chip, in the chosen order.
-pub fn visible(samples: &[Sample], record: &dyn Fn(usize) -> Option<usize>, records: &[Record], filters: &[Filter], sort: SortKey, reverse: bool) -> Vec<usize> {
+pub fn visible(
+    samples: &[Sample],
+    record: &dyn Fn(usize) -> Option<usize>,
+    records: &[Record],
+    filters: &[Filter],
+    sort: SortKey,
+    reverse: bool,
+) -> Vec<usize> {
     let rec = |i: usize| record(i).map(|k| &records[k]);
     let mut out: Vec<usize> = (0..samples.len()).filter(|&i| filters.iter().all(|f| f.accepts(&samples[i], rec(i)))).collect();
     match sort {

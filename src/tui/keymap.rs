@@ -45,7 +45,9 @@ fn line_of(text: &str, offset: usize) -> usize {
 /// Whether `key` is a key name flipscope can produce ("j", "G", "ctrl-d", "pagedown").
 fn valid_key(key: &str) -> bool {
     let base = key.strip_prefix("ctrl-").or_else(|| key.strip_prefix("alt-")).unwrap_or(key);
-    base.chars().count() == 1 || NAMED_KEYS.contains(&base) || (base.starts_with('f') && base[1..].parse::<u8>().is_ok_and(|n| (1..=12).contains(&n)))
+    base.chars().count() == 1
+        || NAMED_KEYS.contains(&base)
+        || (base.starts_with('f') && base[1..].parse::<u8>().is_ok_and(|n| (1..=12).contains(&n)))
 }
 
 /// The file's shape: one optional list of bindings per mode (named fields,
@@ -84,7 +86,10 @@ impl Keymap {
             let line = line_of(text, b.on.span().start);
             let on = b.on.into_inner();
             if !valid_key(&on) {
-                bail!("{origin}: line {line}: [[{mode}]] on = \"{on}\": not a key (a character, ctrl-X, alt-X, F1-F12 or one of {})", NAMED_KEYS.join(", "));
+                bail!(
+                    "{origin}: line {line}: [[{mode}]] on = \"{on}\": not a key (a character, ctrl-X, alt-X, F1-F12 or one of {})",
+                    NAMED_KEYS.join(", ")
+                );
             }
             let rline = line_of(text, b.run.span().start);
             let run_name = b.run.into_inner();

@@ -26,7 +26,13 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    pub fn start(model: PathBuf, device: String, dtype: String, data_spec: String, images: ImageCache) -> (Runtime, UnboundedReceiver<JobEvent>) {
+    pub fn start(
+        model: PathBuf,
+        device: String,
+        dtype: String,
+        data_spec: String,
+        images: ImageCache,
+    ) -> (Runtime, UnboundedReceiver<JobEvent>) {
         let (jobs, rx) = JobManager::spawn(model.clone(), device.clone(), dtype);
         let views_file = crate::config::config_dir().join("views.toml");
         (Runtime { jobs, images, model, device, data_spec, runs_root: PathBuf::from("runs"), views_file }, rx)
@@ -120,9 +126,9 @@ pub fn open_run(dir: &Path) -> Result<OpenRun> {
 
 /// The run a TUI session starts on: `--run NAME`, else one named after the dataset.
 pub fn initial_run(root: &Path, run: Option<&str>, dataset_name: &str) -> Result<OpenRun> {
-    let name = run.map(str::to_string).unwrap_or_else(|| {
-        dataset_name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
-    });
+    let name = run
+        .map(str::to_string)
+        .unwrap_or_else(|| dataset_name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect());
     let dir = if name.contains('/') { run_dir(&name) } else { root.join(&name) };
     let mut r = open_run(&dir)?;
     if r.meta.is_none() {

@@ -24,7 +24,10 @@ pub enum Msg {
     Action(Action),
     Job(JobEvent),
     /// The runtime submitted a job and got its id.
-    Submitted { purpose: Purpose, id: JobId },
+    Submitted {
+        purpose: Purpose,
+        id: JobId,
+    },
     RunsListed(Vec<RunSummary>),
     RunOpened(Box<OpenRun>),
     Compared(Comparison),
@@ -42,16 +45,35 @@ pub enum Purpose {
 
 #[derive(Clone, Debug)]
 pub enum Effect {
-    Submit { purpose: Purpose, request: Box<JobRequest>, focused: bool },
+    Submit {
+        purpose: Purpose,
+        request: Box<JobRequest>,
+        focused: bool,
+    },
     /// An eval run of `samples` under `variant` into run `run` (the runtime builds its run.json).
-    Rerun { samples: Vec<Sample>, variant: String, run: String },
-    BatchSaliency { samples: Vec<Sample>, method: String, colormap: Colormap, out: PathBuf },
+    Rerun {
+        samples: Vec<Sample>,
+        variant: String,
+        run: String,
+    },
+    BatchSaliency {
+        samples: Vec<Sample>,
+        method: String,
+        colormap: Colormap,
+        out: PathBuf,
+    },
     Cancel(JobId),
     ListRuns,
     OpenRun(PathBuf),
-    Compare { a: PathBuf, b: PathBuf },
+    Compare {
+        a: PathBuf,
+        b: PathBuf,
+    },
     /// Append a live answer to the run's `live.jsonl`.
-    SaveLive { dir: PathBuf, record: Box<Record> },
+    SaveLive {
+        dir: PathBuf,
+        record: Box<Record>,
+    },
     SaveViews(Vec<SavedView>),
     CycleProtocol,
 }
@@ -175,8 +197,12 @@ fn submit_input(app: &mut App, purpose: InputPurpose, text: String) -> Vec<Effec
         }
         InputPurpose::ViewName if text.is_empty() => vec![],
         InputPurpose::ViewName => {
-            let view =
-                SavedView { name: text.clone(), filters: app.samples.filters.clone(), sort: app.samples.sort, reverse: app.samples.reverse };
+            let view = SavedView {
+                name: text.clone(),
+                filters: app.samples.filters.clone(),
+                sort: app.samples.sort,
+                reverse: app.samples.reverse,
+            };
             let views = &mut app.samples.views;
             match views.iter().position(|v| v.name == text) {
                 Some(i) => views[i] = view,

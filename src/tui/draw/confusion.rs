@@ -84,20 +84,34 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let legend: Vec<Span> = ErrorKind::ALL
         .iter()
         .filter(|k| k.is_error())
-        .flat_map(|k| [Span::styled("■ ", Style::default().fg(t.kind_color(*k))), Span::styled(format!("{} ", k.name()), Style::default().fg(t.dim))])
+        .flat_map(|k| {
+            [Span::styled("■ ", Style::default().fg(t.kind_color(*k))), Span::styled(format!("{} ", k.name()), Style::default().fg(t.dim))]
+        })
         .collect();
     lines.push(Line::from(legend));
     f.render_widget(Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }), left);
-    if right.height > 0 {
-        f.render_widget(Paragraph::new(side_lines(app, side_w as usize)), right);
+    if right.height == 0 {
+        return;
+    }
+    if side_w == 40 {
+        let mut lines = accuracy_lines(app, 40);
+        lines.push(Line::default());
+        lines.extend(error_lines(app, 40));
+        f.render_widget(Paragraph::new(lines), right);
+    } else {
+        let [a, e] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(right);
+        f.render_widget(Paragraph::new(accuracy_lines(app, a.width as usize - 1)), a);
+        f.render_widget(Paragraph::new(error_lines(app, e.width as usize)), e);
     }
 }
 
-/// Task-wise accuracy and the error-kind breakdown, as bars.
-pub fn side_lines(app: &App, width: usize) -> Vec<Line<'static>> {
+const NAME_W: usize = 14;
+
+/// Task-wise accuracy, as bars.
+fn accuracy_lines(app: &App, width: usize) -> Vec<Line<'static>> {
     let t = &app.theme;
     let stats = &app.run.stats;
-    let name_w = 14;
+    let name_w = NAME_W;
     let bar_w = width.saturating_sub(name_w + 8).max(4);
     let mut lines = vec![Line::from(Span::styled("accuracy by task", Style::default().fg(t.accent).add_modifier(Modifier::BOLD)))];
     for r in &stats.accuracy {
@@ -107,9 +121,17 @@ pub fn side_lines(app: &App, width: usize) -> Vec<Line<'static>> {
             Span::styled(format!(" {:>5.1}%", 100.0 * r.accuracy), Style::default().fg(t.dim)),
         ]));
     }
-    lines.push(Line::default());
+    lines
+}
+
+/// The error-kind breakdown (count and share of all errors), as bars.
+fn error_lines(app: &App, width: usize) -> Vec<Line<'static>> {
+    let t = &app.theme;
+    let name_w = NAME_W;
+    let bar_w = width.saturating_sub(name_w + 6).max(4);
+    let mut lines = vec![];
     lines.push(Line::from(Span::styled("errors by kind", Style::default().fg(t.accent).add_modifier(Modifier::BOLD))));
-    for (kind, count, share) in &stats.error_shares {
+    for (kind, count, share) in &app.run.stats.error_shares {
         let color = ErrorKind::from_name(kind).map(|k| t.kind_color(k)).unwrap_or(t.wrong);
         lines.push(Line::from(vec![
             Span::styled(format!("{:<name_w$}", truncate(kind, name_w - 1)), Style::default().fg(color)),

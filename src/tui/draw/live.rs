@@ -59,7 +59,10 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             let style = if gold { Style::default().fg(t.gold).add_modifier(Modifier::BOLD) } else { Style::default().fg(t.fg) };
             let mark = if i == scores.best { "▶" } else { " " };
             lines.push(Line::from(vec![
-                Span::styled(format!("{mark}{}{label}. {:<12} ", if gold { "★" } else { " " }, option.map(|o| o.text.as_str()).unwrap_or("")), style),
+                Span::styled(
+                    format!("{mark}{}{label}. {:<12} ", if gold { "★" } else { " " }, option.map(|o| o.text.as_str()).unwrap_or("")),
+                    style,
+                ),
                 bar(p as f64, bar_w, if gold { t.correct } else { t.accent }),
                 Span::styled(format!(" {:>5.1}%", 100.0 * p), Style::default().fg(t.dim)),
             ]));

@@ -128,12 +128,15 @@ fn draw_status(f: &mut Frame, area: Rect, app: &App) {
     if jobs > 0 {
         spans.push(Span::styled(format!(" · {jobs} job{} running", if jobs == 1 { "" } else { "s" }), Style::default().fg(t.gold)));
     }
-    let hint = format!(" · {} · ? help · q quit", app.protocol);
-    spans.push(Span::styled(hint, Style::default().fg(t.dim)));
+    spans.push(Span::styled(format!(" · {}", app.protocol), Style::default().fg(t.dim)));
     if let Some(m) = &app.message {
         spans = vec![Span::styled(format!(" {m}"), Style::default().fg(t.gold))];
     }
-    f.render_widget(Paragraph::new(Line::from(spans)), area);
+    // The way out and the way to help stay visible however long the rest is.
+    let hint = " ? help · q quit ";
+    let [left, right] = Layout::horizontal([Constraint::Min(1), Constraint::Length(hint.len() as u16 - 2)]).areas(area);
+    f.render_widget(Paragraph::new(Line::from(spans)), left);
+    f.render_widget(Paragraph::new(Span::styled(hint, Style::default().fg(t.dim))), right);
 }
 
 fn draw_help(f: &mut Frame, app: &App) {
@@ -145,7 +148,15 @@ fn draw_help(f: &mut Frame, app: &App) {
     let mode = app.focus.mode();
     // The focused pane's keys first, then the keys that work everywhere, then the rest.
     let mut rows = app.keymap.help();
-    rows.sort_by_key(|(m, _, _)| if m == mode { 0 } else if m == "global" { 1 } else { 2 });
+    rows.sort_by_key(|(m, _, _)| {
+        if m == mode {
+            0
+        } else if m == "global" {
+            1
+        } else {
+            2
+        }
+    });
     let lines: Vec<Line> = rows
         .iter()
         .skip(app.help_scroll)
@@ -160,5 +171,8 @@ fn draw_help(f: &mut Frame, app: &App) {
         .collect();
     f.render_widget(Clear, popup);
     let title = format!(" Keys ({} bindings; ↑↓ scroll, ? close) ", rows.len());
-    f.render_widget(Paragraph::new(lines).block(Block::default().borders(Borders::ALL).border_style(Style::default().fg(t.accent)).title(title)), popup);
+    f.render_widget(
+        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).border_style(Style::default().fg(t.accent)).title(title)),
+        popup,
+    );
 }

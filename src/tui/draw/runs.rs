@@ -63,7 +63,15 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         )));
         for row in &c.rows {
             let n = row.both + row.only_a + row.only_b + row.neither;
-            let color = if row.p_mcnemar < 0.05 { if row.diff > 0.0 { t.correct } else { t.wrong } } else { t.fg };
+            let color = if row.p_mcnemar < 0.05 {
+                if row.diff > 0.0 {
+                    t.correct
+                } else {
+                    t.wrong
+                }
+            } else {
+                t.fg
+            };
             lines.push(Line::from(Span::styled(
                 format!(
                     "{:<16} {:>5} {:>6} {:>6} {:>+7.1}% [{:>+6.1}, {:>+6.1}] {:>8.3}",
@@ -91,7 +99,11 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         (a, b)
     };
     let mut lines = vec![Line::from(Span::styled(
-        format!("jobs · r rerun the filter ({}) · v variant: {} · s saliency batch · x cancel", app.samples.visible.len(), RERUN_VARIANTS[r.variant]),
+        format!(
+            "jobs · r rerun the filter ({}) · v variant: {} · s saliency batch · x cancel",
+            app.samples.visible.len(),
+            RERUN_VARIANTS[r.variant]
+        ),
         head_style(r.in_jobs),
     ))];
     let bar_w = (list_area.width as usize).saturating_sub(46).clamp(4, 24);

@@ -61,7 +61,12 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, images: &mut ImageCache) {
     f.render_widget(Paragraph::new(phase), status);
     let Some(r) = result else { return };
     let Some(src) = sample.images.first() else { return };
-    let style = HeatmapStyle { colormap: s.colormap, alpha: s.alpha, clip_percentile: if r.attention.is_some() { 100.0 } else { 99.0 }, ..Default::default() };
+    let style = HeatmapStyle {
+        colormap: s.colormap,
+        alpha: s.alpha,
+        clip_percentile: if r.attention.is_some() { 100.0 } else { 99.0 },
+        ..Default::default()
+    };
     let err = Style::default().fg(t.wrong);
     let look = format!("{}|{}|{}", r.key, s.colormap.name(), s.alpha);
     let render = |map: &SaliencyMap, base: Result<DynamicImage, String>, style: &HeatmapStyle| -> Result<DynamicImage, String> {
@@ -74,7 +79,10 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, images: &mut ImageCache) {
             let [lt, li] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(l);
             let [rt, ri] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(rgt);
             f.render_widget(Paragraph::new(Span::styled("original", Style::default().fg(t.fg).add_modifier(Modifier::BOLD))), lt);
-            f.render_widget(Paragraph::new(Span::styled("boxed (red box on the reference)", Style::default().fg(t.fg).add_modifier(Modifier::BOLD))), rt);
+            f.render_widget(
+                Paragraph::new(Span::styled("boxed (red box on the reference)", Style::default().fg(t.fg).add_modifier(Modifier::BOLD))),
+                rt,
+            );
             let plain_style = HeatmapStyle { boxes: vec![b.clone()], ..style.clone() };
             images.draw(f, li, "saliency-plain", &look, err, || render(&r.plain[0], decode(src).map_err(|e| e.to_string()), &plain_style));
             images.draw(f, ri, "saliency-boxed", &look, err, || {
@@ -86,7 +94,10 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, images: &mut ImageCache) {
             f.render_widget(
                 Paragraph::new(Line::from(vec![
                     Span::styled("mass in box: ", Style::default().fg(t.dim)),
-                    Span::styled(format!("{:.1}% → {:.1}% boxed", 100.0 * before, 100.0 * after), Style::default().fg(t.accent).add_modifier(Modifier::BOLD)),
+                    Span::styled(
+                        format!("{:.1}% → {:.1}% boxed", 100.0 * before, 100.0 * after),
+                        Style::default().fg(t.accent).add_modifier(Modifier::BOLD),
+                    ),
                     Span::styled(format!(" (the box is {:.1}% of the image)", 100.0 * area_share), Style::default().fg(t.dim)),
                 ])),
                 foot,
@@ -95,7 +106,9 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, images: &mut ImageCache) {
         None => {
             images.draw(f, body, "saliency-plain", &look, err, || render(&r.plain[0], decode(src).map_err(|e| e.to_string()), &style));
             let text = match r.attention {
-                Some((layer, share)) => format!("layer {layer}: {:.1}% of the answer position's attention is on image tokens", 100.0 * share),
+                Some((layer, share)) => {
+                    format!("layer {layer}: {:.1}% of the answer position's attention is on image tokens", 100.0 * share)
+                }
                 None => "no reference box in this sample, so no boxed comparison".to_string(),
             };
             f.render_widget(Paragraph::new(Span::styled(text, Style::default().fg(t.dim))), foot);

@@ -21,10 +21,19 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, images: &mut ImageCache) {
     };
     let text = detail_lines(app, area.width as usize);
     let text_h = (text.len() as u16 + 1).min(area.height / 2).max(area.height.saturating_sub(area.width / 2));
-    let [img_area, text_area] = Layout::vertical([Constraint::Min(3), Constraint::Length(text_h.min(area.height.saturating_sub(4)))]).areas(area);
+    let [img_area, text_area] =
+        Layout::vertical([Constraint::Min(3), Constraint::Length(text_h.min(area.height.saturating_sub(4)))]).areas(area);
     let [caption, picture] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(img_area);
     let frames = s.images.len();
-    let label = s.images.get(app.frame).map(|i| i.label()).unwrap_or_else(|| "no image".into());
+    // The file name only: the full path rarely fits and says little here.
+    let label = s
+        .images
+        .get(app.frame)
+        .map(|i| match i {
+            crate::data::ImageSource::Path(p) => p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| i.label()),
+            _ => i.label(),
+        })
+        .unwrap_or_else(|| "no image".into());
     let pager = if frames > 1 { format!("image {}/{frames} (←/→) · ", app.frame + 1) } else { String::new() };
     f.render_widget(
         Paragraph::new(Span::styled(truncate(&format!("{} · {pager}{label}", s.id), caption.width as usize), Style::default().fg(t.dim))),

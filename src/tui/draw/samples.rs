@@ -34,7 +34,8 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         ),
         Style::default().fg(t.dim),
     ));
-    let chip_rows = if s.filters.is_empty() { 1 } else { (chips.iter().map(|c| c.width()).sum::<usize>() as u16).div_ceil(area.width.max(1)).max(1) };
+    let chip_rows =
+        if s.filters.is_empty() { 1 } else { (chips.iter().map(|c| c.width()).sum::<usize>() as u16).div_ceil(area.width.max(1)).max(1) };
     let [chip_area, info_area, list_area] =
         Layout::vertical([Constraint::Length(chip_rows), Constraint::Length(1), Constraint::Min(1)]).areas(area);
     f.render_widget(Paragraph::new(Line::from(chips)).wrap(Wrap { trim: false }), chip_area);
@@ -80,7 +81,10 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         })
         .collect();
     if items.is_empty() {
-        f.render_widget(Paragraph::new("no samples pass these filters (backspace removes the last chip, x clears)").style(Style::default().fg(t.dim)), list_area);
+        f.render_widget(
+            Paragraph::new("no samples pass these filters (backspace removes the last chip, x clears)").style(Style::default().fg(t.dim)),
+            list_area,
+        );
         return;
     }
     let mut state = ListState::default().with_selected(Some(s.cursor));
