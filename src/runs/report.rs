@@ -89,7 +89,8 @@ pub fn error_shares(records: &[Record]) -> Result<Vec<(String, usize, f64)>> {
         .filter(col("correct").not())
         .group_by([col("error")])
         .agg([len().alias("count")])
-        .sort(["count"], SortMultipleOptions::default().with_order_descending(true))
+        // Ties broken by name, so reports (and the TUI) list kinds in a stable order.
+        .sort(["count", "error"], SortMultipleOptions::default().with_order_descending_multi([true, false]))
         .collect()?;
     let kinds = g.column("error")?.str()?.clone();
     let counts = g.column("count")?.cast(&DataType::UInt64)?;
