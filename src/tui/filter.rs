@@ -133,13 +133,18 @@ impl SortKey {
     }
 }
 
+/// The record's option log-probabilities as probabilities over the options.
+pub fn option_probabilities(r: &Record) -> Vec<(String, f32)> {
+    let m = r.option_logprobs.iter().map(|x| x.1).fold(f32::NEG_INFINITY, f32::max);
+    let total: f32 = r.option_logprobs.iter().map(|x| (x.1 - m).exp()).sum();
+    r.option_logprobs.iter().map(|(l, lp)| (l.clone(), (lp - m).exp() / total)).collect()
+}
+
 /// The probability of the predicted option among the options, from the record.
 pub fn confidence(r: Option<&Record>) -> Option<f32> {
     let r = r?;
     let pred = r.predicted_letter.as_deref()?;
-    let m = r.option_logprobs.iter().map(|x| x.1).fold(f32::NEG_INFINITY, f32::max);
-    let total: f32 = r.option_logprobs.iter().map(|x| (x.1 - m).exp()).sum();
-    r.option_logprobs.iter().find(|x| x.0 == pred).map(|x| (x.1 - m).exp() / total)
+    option_probabilities(r).into_iter().find(|x| x.0 == pred).map(|x| x.1)
 }
 
 /// A named set of chips and a sort, saved in `views.toml`.

@@ -80,6 +80,11 @@ impl Theme {
     }
 
     /// The colour of an error kind (correct cells use `correct`).
+    /// The colour of an error kind by its record name (`wrong` for names it does not know).
+    pub fn kind_name_color(&self, name: &str) -> Color {
+        ErrorKind::from_name(name).map(|k| self.kind_color(k)).unwrap_or(self.wrong)
+    }
+
     pub fn kind_color(&self, kind: ErrorKind) -> Color {
         self.error_kind.iter().find(|(k, _)| *k == kind).map(|(_, c)| *c).unwrap_or(self.correct)
     }

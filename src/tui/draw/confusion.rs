@@ -132,7 +132,7 @@ fn error_lines(app: &App, width: usize) -> Vec<Line<'static>> {
     let mut lines = vec![];
     lines.push(Line::from(Span::styled("errors by kind", Style::default().fg(t.accent).add_modifier(Modifier::BOLD))));
     for (kind, count, share) in &app.run.stats.error_shares {
-        let color = ErrorKind::from_name(kind).map(|k| t.kind_color(k)).unwrap_or(t.wrong);
+        let color = t.kind_name_color(kind);
         lines.push(Line::from(vec![
             Span::styled(format!("{:<name_w$}", truncate(kind, name_w - 1)), Style::default().fg(color)),
             bar(*share, bar_w, color),

@@ -1,8 +1,7 @@
 //! The Live answer pane: ask the model about the focused sample now, and
 //! watch the option probabilities and the streamed answer arrive.
 
-use super::widgets::bar;
-use crate::spatial::ErrorKind;
+use super::widgets::{bar, predicted, verdict};
 use crate::tui::state::{App, EngineStatus, Phase};
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
@@ -75,20 +74,13 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         lines.push(Line::from(vec![Span::styled("answer: ", Style::default().fg(t.dim)), Span::raw(format!("{}{cursor}", live.text))]));
     }
     if let Some(r) = &live.record {
-        let verdict = match r.correct {
-            Some(true) => Span::styled("right", Style::default().fg(t.correct).add_modifier(Modifier::BOLD)),
-            _ => {
-                let kind = r.error_kind.clone().unwrap_or_else(|| "wrong".into());
-                let color = ErrorKind::from_name(&kind).map(|k| t.kind_color(k)).unwrap_or(t.wrong);
-                Span::styled(kind, Style::default().fg(color).add_modifier(Modifier::BOLD))
-            }
-        };
+        let verdict = verdict(r, t);
         lines.push(Line::from(vec![
             verdict,
             Span::styled(
                 format!(
                     " · read as {} (rule {}) · {:.0} ms",
-                    r.predicted_direction.clone().or_else(|| r.predicted_letter.clone()).unwrap_or_else(|| "—".into()),
+                    predicted(r),
                     r.rule,
                     r.latency_ms
                 ),

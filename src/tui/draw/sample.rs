@@ -2,9 +2,8 @@
 //! options with gold and prediction, probability bars, error kind, raw output
 //! and the extraction rule.
 
-use super::widgets::{bar, truncate};
+use super::widgets::{bar, predicted, truncate, verdict};
 use crate::data::images::decode;
-use crate::spatial::ErrorKind;
 use crate::tui::images::ImageCache;
 use crate::tui::state::App;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -54,19 +53,13 @@ fn detail_lines(app: &App, width: usize) -> Vec<Line<'static>> {
         Line::from(Span::styled(format!("{} · {} perspective", s.category, s.perspective.name()), Style::default().fg(t.accent))),
         Line::from(s.question.clone()),
     ];
-    let probs: Vec<(String, f32)> = r
-        .map(|r| {
-            let m = r.option_logprobs.iter().map(|x| x.1).fold(f32::NEG_INFINITY, f32::max);
-            let total: f32 = r.option_logprobs.iter().map(|x| (x.1 - m).exp()).sum();
-            r.option_logprobs.iter().map(|(l, lp)| (l.clone(), (lp - m).exp() / total)).collect()
-        })
-        .unwrap_or_default();
-    let predicted = r.and_then(|r| r.predicted_letter.clone());
+    let probs = r.map(crate::tui::filter::option_probabilities).unwrap_or_default();
+    let predicted_letter = r.and_then(|r| r.predicted_letter.clone());
     let bar_w = 10.min(width.saturating_sub(30));
     for o in &s.options {
         let letter = o.letter.to_string();
         let is_gold = Some(o.letter) == s.gold_letter;
-        let is_pred = predicted.as_deref() == Some(letter.as_str());
+        let is_pred = predicted_letter.as_deref() == Some(letter.as_str());
         let mark = match (is_gold, is_pred) {
             (true, true) => "★▶",
             (true, false) => "★ ",
@@ -94,20 +87,13 @@ fn detail_lines(app: &App, width: usize) -> Vec<Line<'static>> {
     match r {
         None => lines.push(Line::from(Span::styled("not run in this run · a asks the model now", Style::default().fg(t.dim)))),
         Some(r) => {
-            let verdict = match r.correct {
-                Some(true) => Span::styled("right", Style::default().fg(t.correct).add_modifier(Modifier::BOLD)),
-                _ => {
-                    let kind = r.error_kind.clone().unwrap_or_else(|| "wrong".into());
-                    let color = ErrorKind::from_name(&kind).map(|k| t.kind_color(k)).unwrap_or(t.wrong);
-                    Span::styled(kind, Style::default().fg(color).add_modifier(Modifier::BOLD))
-                }
-            };
+            let verdict = verdict(r, t);
             lines.push(Line::from(vec![
                 verdict,
                 Span::styled(
                     format!(
                         " · predicted {} · rule {}",
-                        r.predicted_direction.clone().or_else(|| r.predicted_letter.clone()).unwrap_or_else(|| "—".into()),
+                        predicted(r),
                         r.rule
                     ),
                     Style::default().fg(t.dim),

@@ -73,7 +73,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             }
             if show_kind {
                 if let Some(k) = r.and_then(|r| r.error_kind.as_deref()) {
-                    let color = ErrorKind::from_name(k).map(|k| t.kind_color(k)).unwrap_or(t.wrong);
+                    let color = t.kind_name_color(k);
                     spans.push(Span::styled(k.to_string(), Style::default().fg(color)));
                 }
             }

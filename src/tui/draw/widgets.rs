@@ -1,6 +1,8 @@
 //! Small drawing helpers shared by the panes.
 
-use ratatui::style::{Color, Style};
+use crate::runs::Record;
+use crate::tui::theme::Theme;
+use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Span;
 
 pub fn truncate(s: &str, n: usize) -> String {
@@ -30,4 +32,20 @@ pub fn duration(s: f64) -> String {
     } else {
         format!("{s}s")
     }
+}
+
+/// "right", or the error kind in its colour.
+pub fn verdict(r: &Record, t: &Theme) -> Span<'static> {
+    match r.correct {
+        Some(true) => Span::styled("right", Style::default().fg(t.correct).add_modifier(Modifier::BOLD)),
+        _ => {
+            let kind = r.error_kind.clone().unwrap_or_else(|| "wrong".into());
+            Span::styled(kind.clone(), Style::default().fg(t.kind_name_color(&kind)).add_modifier(Modifier::BOLD))
+        }
+    }
+}
+
+/// What the record says the model answered: the direction, else the letter.
+pub fn predicted(r: &Record) -> String {
+    r.predicted_direction.clone().or_else(|| r.predicted_letter.clone()).unwrap_or_else(|| "—".into())
 }
