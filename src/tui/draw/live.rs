@@ -77,15 +77,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         let verdict = verdict(r, t);
         lines.push(Line::from(vec![
             verdict,
-            Span::styled(
-                format!(
-                    " · read as {} (rule {}) · {:.0} ms",
-                    predicted(r),
-                    r.rule,
-                    r.latency_ms
-                ),
-                Style::default().fg(t.dim),
-            ),
+            Span::styled(format!(" · read as {} (rule {}) · {:.0} ms", predicted(r), r.rule, r.latency_ms), Style::default().fg(t.dim)),
         ]));
         if let Some(a) = r.variant.get("alpha") {
             lines.push(Line::from(Span::styled(format!("adaptvis alpha {a}"), Style::default().fg(t.dim))));

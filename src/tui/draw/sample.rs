@@ -90,14 +90,7 @@ fn detail_lines(app: &App, width: usize) -> Vec<Line<'static>> {
             let verdict = verdict(r, t);
             lines.push(Line::from(vec![
                 verdict,
-                Span::styled(
-                    format!(
-                        " · predicted {} · rule {}",
-                        predicted(r),
-                        r.rule
-                    ),
-                    Style::default().fg(t.dim),
-                ),
+                Span::styled(format!(" · predicted {} · rule {}", predicted(r), r.rule), Style::default().fg(t.dim)),
             ]));
             if !r.raw_output.is_empty() {
                 lines.push(Line::from(Span::styled(format!("raw: {}", r.raw_output.trim()), Style::default().fg(t.fg))));
