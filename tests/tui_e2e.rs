@@ -24,7 +24,7 @@ impl Tmux {
             quoted.join(" "),
             d = dir.display()
         );
-        let ok = Command::new("tmux").args(["-L", &socket, "new-session", "-d", "-x", "110", "-y", "32", &cmd]).status().unwrap();
+        let ok = Command::new("tmux").args(["-L", &socket, "new-session", "-d", "-x", "150", "-y", "32", &cmd]).status().unwrap();
         assert!(ok.success(), "tmux new-session");
         Tmux { socket, dir: dir.to_path_buf() }
     }
@@ -93,7 +93,12 @@ fn tui_in_tmux_search_ask_help_quit_and_sigterm() {
 
     let t = Tmux::start(dir.path(), "q", &args);
     let s = t.wait_for("the model to load", |s| s.contains("1 Samples") && s.contains("model ") && !s.contains("loading"));
-    assert!(s.contains(&model) && s.contains("6 of 6") && s.contains("run e2e (empty)"), "status names model, data and run:\n{s}");
+    let shown = flipscope::tui::short_path(std::path::Path::new(&model));
+    assert!(shown.ends_with("flat_tied_odd/model"), "{shown}");
+    assert!(
+        s.contains(&format!("model {shown}")) && s.contains("6 of 6") && s.contains("run e2e (empty)"),
+        "status names model, data and run:\n{s}"
+    );
     t.keys(&["/", "0", "0", "0", "3", "Enter"]);
     let s = t.wait_for("the search chip", |s| s.contains("search: 0003") && s.contains("1 of 6"));
     assert!(s.contains("synth-00003"), "{s}");
@@ -112,7 +117,7 @@ fn tui_in_tmux_search_ask_help_quit_and_sigterm() {
     let t = Tmux::start(dir.path(), "term", &args);
     t.wait_for("the first frame", |s| s.contains("1 Samples"));
     // This test's own process: its data folder is in the command line.
-    let pids = Command::new("pgrep").args(["-f", &format!("--data {data} --run e2e")]).output().unwrap();
+    let pids = Command::new("pgrep").args(["-f", "--", &format!("--data {data} --run e2e")]).output().unwrap();
     let pids = String::from_utf8_lossy(&pids.stdout).to_string();
     let pid = pids.lines().last().expect("the flipscope process").trim().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();

@@ -40,7 +40,7 @@ pub fn setup(args: &TuiArgs) -> Result<Setup> {
     let keymap = keymap::Keymap::load()?;
     let theme = theme::Theme::load(args.theme.as_deref())?;
     let (model, model_label) = match &args.model {
-        Some(m) => (m.clone(), m.display().to_string()),
+        Some(m) => (m.clone(), short_path(m)),
         None => (crate::config::demo_model()?, crate::config::DEMO_MODEL_LABEL.to_string()),
     };
     let run = runtime::initial_run(std::path::Path::new("runs"), args.run.as_deref(), &ds.name)?;
@@ -116,6 +116,16 @@ async fn event_loop(
             _ = sighup.recv() => return Ok(()),
         }
     }
+}
+
+/// A path as the status line shows it: whole when short, else its last two parts.
+pub fn short_path(p: &std::path::Path) -> String {
+    let full = p.display().to_string();
+    if full.chars().count() <= 40 {
+        return full;
+    }
+    let parts: Vec<String> = p.components().rev().take(2).map(|c| c.as_os_str().to_string_lossy().to_string()).collect();
+    format!("…/{}", parts.into_iter().rev().collect::<Vec<_>>().join("/"))
 }
 
 /// Asks the terminal which image protocol it speaks. Inside tmux the query
