@@ -51,3 +51,9 @@ impl Engine {
         Self::load(dir, device, kind)
     }
 }
+
+/// The first line of a libtorch panic's message (tch reports libtorch errors as panics).
+pub fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
+    format!("libtorch error: {}", msg.lines().next().unwrap_or("unknown"))
+}

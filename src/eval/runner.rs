@@ -215,10 +215,7 @@ fn ask(engine: &Engine, cfg: &EvalConfig, items: &[Item]) -> Vec<Result<Record>>
             }
         }
     }));
-    let batch = attempt.unwrap_or_else(|p| {
-        let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
-        Err(anyhow::anyhow!("libtorch error: {}", msg.lines().next().unwrap_or("unknown")))
-    });
+    let batch = attempt.unwrap_or_else(|p| Err(anyhow::anyhow!(crate::engine::panic_message(p.as_ref()))));
     match batch {
         Ok(records) => records.into_iter().map(Ok).collect(),
         Err(e) if items.len() == 1 => vec![Err(e)],

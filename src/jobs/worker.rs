@@ -135,13 +135,7 @@ impl Worker {
                 Ok(Ok(true)) => JobEvent::Finished { id },
                 Ok(Ok(false)) => JobEvent::Cancelled { id },
                 Ok(Err(e)) => JobEvent::Failed { id, error: format!("{e:#}") },
-                Err(p) => {
-                    let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
-                    JobEvent::Failed {
-                        id,
-                        error: format!("libtorch error: {}", msg.unwrap_or_default().lines().next().unwrap_or("unknown")),
-                    }
-                }
+                Err(p) => JobEvent::Failed { id, error: crate::engine::panic_message(p.as_ref()) },
             }
         } else {
             JobEvent::Failed { id, error: "no model is loaded".into() }

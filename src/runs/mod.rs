@@ -15,9 +15,14 @@ pub use summary::{list_runs, RunSummary};
 
 /// A run name under ./runs/, or a path when it has a slash.
 pub fn run_dir(name: &str) -> std::path::PathBuf {
+    run_dir_in(std::path::Path::new("runs"), name)
+}
+
+/// A run name under `root`, or a path when it has a slash.
+pub fn run_dir_in(root: &std::path::Path, name: &str) -> std::path::PathBuf {
     if name.contains('/') {
         std::path::PathBuf::from(name)
     } else {
-        std::path::PathBuf::from("runs").join(name)
+        root.join(name)
     }
 }

@@ -8,7 +8,7 @@ use super::state::{Comparison, OpenRun};
 use super::update::{Effect, Msg, Purpose};
 use crate::eval::{EvalConfig, EvalMode, PromptTemplate, Variant};
 use crate::jobs::{JobEvent, JobManager, JobRequest};
-use crate::runs::{list_runs, report, run_dir, store, Record, RunMeta};
+use crate::runs::{list_runs, report, run_dir_in, store, Record, RunMeta};
 use anyhow::{Context, Result};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -104,7 +104,7 @@ impl Runtime {
             batch: 1,
         };
         let meta = RunMeta::for_eval(run, &self.model, &self.data_spec, &config.prompt, &config.mode, variant, false, &self.device)?;
-        let dir = if run.contains('/') { PathBuf::from(run) } else { self.runs_root.join(run) };
+        let dir = run_dir_in(&self.runs_root, run);
         let label = format!("eval {run} ×{}", samples.len());
         let id = self.jobs.submit(JobRequest::Eval { samples, config, dir: dir.clone(), meta: Box::new(meta) });
         Ok(Msg::Submitted { purpose: Purpose::Background { label, run_dir: Some(dir) }, id })
@@ -129,8 +129,7 @@ pub fn initial_run(root: &Path, run: Option<&str>, dataset_name: &str) -> Result
     let name = run
         .map(str::to_string)
         .unwrap_or_else(|| dataset_name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect());
-    let dir = if name.contains('/') { run_dir(&name) } else { root.join(&name) };
-    let mut r = open_run(&dir)?;
+    let mut r = open_run(&run_dir_in(root, &name))?;
     if r.meta.is_none() {
         r.name = name;
     }

@@ -356,18 +356,13 @@ impl App {
             quit: false,
         };
         app.refresh();
+        app.refresh_confusion();
         app
     }
 
-    /// Recomputes what depends on the records and filters.
-    pub fn refresh(&mut self) {
-        let focused = self.focused_index();
+    /// Recomputes the confusion matrix: after the records or the category change.
+    pub fn refresh_confusion(&mut self) {
         let run = &self.run;
-        let ids: Vec<Option<usize>> = self.dataset.samples.iter().map(|s| run.by_id.get(&s.id).copied()).collect();
-        let s = &self.samples;
-        self.samples.visible = filter::visible(&self.dataset.samples, &|i| ids[i], &run.records, &s.filters, s.sort, s.reverse);
-        // Keep the same sample under the cursor when it is still shown.
-        self.samples.cursor = focused.and_then(|f| self.samples.visible.iter().position(|&i| i == f)).unwrap_or(0);
         self.confusion.matrix = if run.records.iter().any(|r| r.gold_direction.is_some()) {
             report::confusion(&run.records, self.confusion.category.as_deref()).ok()
         } else {
@@ -377,6 +372,17 @@ impl App {
             self.confusion.row = self.confusion.row.min(m.gold_labels.len().saturating_sub(1));
             self.confusion.col = self.confusion.col.min(m.predicted_labels.len().saturating_sub(1));
         }
+    }
+
+    /// Recomputes the visible samples: after the records, filters or sort change.
+    pub fn refresh(&mut self) {
+        let focused = self.focused_index();
+        let run = &self.run;
+        let ids: Vec<Option<usize>> = self.dataset.samples.iter().map(|s| run.by_id.get(&s.id).copied()).collect();
+        let s = &self.samples;
+        self.samples.visible = filter::visible(&self.dataset.samples, &|i| ids[i], &run.records, &s.filters, s.sort, s.reverse);
+        // Keep the same sample under the cursor when it is still shown.
+        self.samples.cursor = focused.and_then(|f| self.samples.visible.iter().position(|&i| i == f)).unwrap_or(0);
     }
 
     /// Dataset index of the sample under the cursor.

@@ -111,6 +111,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             app.run = *run;
             app.confusion.category = None;
             app.refresh();
+            app.refresh_confusion();
             vec![]
         }
         Msg::Compared(c) => {
@@ -426,14 +427,8 @@ fn ask(app: &mut App, variant: AskVariant) -> Vec<Effect> {
 }
 
 fn live_action(app: &mut App, action: Action) -> Option<Vec<Effect>> {
-    let typed_question = |app: &mut App| {
-        if app.live.sample_id.as_deref() != app.focused_sample().map(|s| s.id.as_str()) {
-            app.live.question = None;
-        }
-    };
     Some(match action {
         Action::AskPlain | Action::AskBoxed | Action::AskFlipped | Action::AskAdaptVis => {
-            typed_question(app);
             app.live.question = None;
             let v = match action {
                 Action::AskBoxed => AskVariant::Boxed,
@@ -493,7 +488,7 @@ fn confusion_action(app: &mut App, action: Action) -> Vec<Effect> {
                 Some(i) => cats.get(i + 1).cloned(),
                 None => cats.first().cloned(),
             };
-            app.refresh();
+            app.refresh_confusion();
         }
         Action::Select => {
             let (Some(gold), Some(predicted)) = (m.gold_labels.get(c.row).cloned(), m.predicted_labels.get(c.col).cloned()) else {
