@@ -16,10 +16,18 @@ pub struct EngineArgs {
     /// auto | f32 | bf16 | f16 (auto: bf16 on CUDA, f32 on CPU)
     #[arg(long, default_value = "auto")]
     pub dtype: String,
+    /// A LoRA adapter folder (PEFT layout) to attach, unmerged.
+    #[arg(long)]
+    pub adapter: Option<PathBuf>,
 }
 
 impl EngineArgs {
     pub fn load(&self) -> Result<Engine> {
-        Engine::load_with(&self.model, &self.device, &self.dtype).with_context(|| format!("loading {}", self.model.display()))
+        let mut engine =
+            Engine::load_with(&self.model, &self.device, &self.dtype).with_context(|| format!("loading {}", self.model.display()))?;
+        if let Some(dir) = &self.adapter {
+            engine.attach_adapter(dir)?;
+        }
+        Ok(engine)
     }
 }

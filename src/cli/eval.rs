@@ -120,8 +120,9 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     if samples.is_empty() {
         bail!("no samples left to evaluate in {} after --split/--filter/--shard/--limit", args.data);
     }
-    let meta =
+    let mut meta =
         RunMeta::for_eval(&args.run, &args.engine.model, &args.data, &prompt, &mode, &args.variant, args.circular, &args.engine.device)?;
+    meta.adapter = args.engine.adapter.as_ref().map(|a| a.display().to_string());
     let dir = run_dir(&args.run);
     let mut store = RunStore::open(&dir, meta)?;
     let engine = args.engine.load()?;

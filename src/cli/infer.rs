@@ -133,9 +133,7 @@ fn dump(engine: &Engine, prompt: &engine::PreparedPrompt, max_new_tokens: usize,
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let tmp = path.with_extension("safetensors.tmp");
-    Tensor::write_safetensors(&named, &tmp).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+    crate::fsutil::atomic_write_with(path, |tmp| Ok(Tensor::write_safetensors(&named, tmp)?))?;
     if named.iter().any(|(_, t)| t.numel() == 0 && t.dim() == 0) {
         bail!("empty tensor in dump");
     }

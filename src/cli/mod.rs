@@ -11,6 +11,7 @@ pub mod report;
 pub mod runs_cmd;
 pub mod saliency;
 pub mod target;
+pub mod train;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -54,6 +55,8 @@ pub enum Command {
     /// Engine measurements.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Finetune: LoRA or full weights, data mixes, flip augmentation with replay.
+    Train(train::TrainArgs),
     /// Dataset tools: stats, synth, flip.
     #[command(subcommand)]
     Data(data_cmd::DataCommand),

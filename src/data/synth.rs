@@ -183,13 +183,62 @@ fn option_text(d: Direction) -> String {
     }
 }
 
+/// Which side gold directions lean to: `Left` makes most horizontal answers
+/// have a left component (left, front-left, back-left), the kind of skew a
+/// flip augmentation is meant to undo.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Lean {
+    #[default]
+    None,
+    Left,
+    Right,
+}
+
+impl Lean {
+    pub fn parse(s: &str) -> Option<Lean> {
+        match s {
+            "none" => Some(Lean::None),
+            "left" => Some(Lean::Left),
+            "right" => Some(Lean::Right),
+            _ => None,
+        }
+    }
+}
+
+/// The seed `synth:N` uses unless told otherwise.
+pub const DEFAULT_SEED: u64 = 7;
+
+/// Share of horizontal answers on the leaning side when a scene leans.
+pub const LEAN_SHARE: f64 = 0.85;
+
+/// Whether scene `index` is held out: one in five of every kind, so the test
+/// split has camera, person and vertical questions alike.
+pub fn is_test_index(index: usize) -> bool {
+    (index / 5) % 5 == 4
+}
+
 /// Builds scene `index` of a run with `seed`. Deterministic.
 pub fn scene(seed: u64, index: usize) -> SynthItem {
+    scene_leaning(seed, index, Lean::None)
+}
+
+/// `scene` with the gold direction leaning to one side.
+pub fn scene_leaning(seed: u64, index: usize, lean: Lean) -> SynthItem {
     let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ index as u64);
     let kind = index % 5; // 0,1: camera; 2,3: person; 4: above/below
     loop {
         let mut b = SceneBuilder { rng: ChaCha8Rng::seed_from_u64(rng.random()), things: Vec::new(), used: Vec::new() };
-        let heading = Heading::ALL[b.rng.random_range(0..8)];
+        let mut heading = Heading::ALL[b.rng.random_range(0..8)];
+        if lean != Lean::None {
+            let side: i8 = if lean == Lean::Left { -1 } else { 1 };
+            let on_side: Vec<Heading> = Heading::ALL.into_iter().filter(|h| h.lateral_sign() == side).collect();
+            let off_side: Vec<Heading> = Heading::ALL.into_iter().filter(|h| h.lateral_sign() != side).collect();
+            heading = if b.rng.random_bool(LEAN_SHARE) {
+                on_side[b.rng.random_range(0..on_side.len())]
+            } else {
+                off_side[b.rng.random_range(0..off_side.len())]
+            };
+        }
         let (category, perspective, question, gold, refi, tgti);
         match kind {
             0 | 1 => {
@@ -293,8 +342,33 @@ pub fn render(things: &[Thing]) -> RgbImage {
     img
 }
 
+fn split_name(index: usize) -> &'static str {
+    if is_test_index(index) {
+        "test"
+    } else {
+        "train"
+    }
+}
+
+/// `n` scenes held in memory (images as PNG bytes), for the `synth:N` spec:
+/// training and evaluating on procedurally drawn data without writing it out.
+pub fn in_memory(n: usize, seed: u64, lean: Lean, split: Option<&str>) -> Result<Vec<Sample>> {
+    let mut out = Vec::new();
+    for i in (0..n).filter(|&i| split.is_none_or(|s| s == split_name(i))) {
+        let mut item = scene_leaning(seed, i, lean);
+        let mut png = Vec::new();
+        image::DynamicImage::ImageRgb8(item.image)
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .context("encoding a synthetic scene")?;
+        item.sample.images = vec![ImageSource::Bytes { bytes: png.into(), name: Some(format!("{}.png", item.sample.id)) }];
+        item.sample.split = Some(split_name(i).to_string());
+        out.push(item.sample);
+    }
+    Ok(out)
+}
+
 /// Writes `n` scenes to `dir`: `synth.jsonl` (generic format, 80% train /
-/// 20% test by index) and `images/*.png`. Same seed, same bytes.
+/// 20% test, every fifth group of five) and `images/*.png`. Same seed, same bytes.
 pub fn write(dir: &Path, n: usize, seed: u64) -> Result<usize> {
     std::fs::create_dir_all(dir.join("images")).with_context(|| format!("creating {}", dir.display()))?;
     let out_path = dir.join("synth.jsonl");
@@ -305,7 +379,7 @@ pub fn write(dir: &Path, n: usize, seed: u64) -> Result<usize> {
         let img_path = dir.join("images").join(format!("{}.png", item.sample.id));
         item.image.save(&img_path).with_context(|| format!("writing {}", img_path.display()))?;
         item.sample.images = vec![ImageSource::Path(img_path)];
-        item.sample.split = Some(if i % 5 == 4 { "test" } else { "train" }.to_string());
+        item.sample.split = Some(split_name(i).to_string());
         writeln!(out, "{}", to_json(&item.sample, dir))?;
     }
     out.flush()?;

@@ -2,6 +2,7 @@
 //! one place weights are named: each block asks a `TensorSource` for its
 //! tensors, so the same code both plans the expected set and loads it.
 
+use super::lora::Lora;
 use anyhow::Result;
 use tch::{Kind, Tensor};
 
@@ -23,21 +24,32 @@ impl TensorSource for Planner {
     }
 }
 
-/// y = x W^T + b
+/// y = x W^T + b, plus a LoRA update when an adapter is attached.
 pub struct Linear {
     pub weight: Tensor,
     pub bias: Option<Tensor>,
+    pub lora: Option<Lora>,
 }
 
 impl Linear {
     pub fn load(src: &mut dyn TensorSource, prefix: &str, input: i64, output: i64, bias: bool) -> Result<Linear> {
         let weight = src.tensor(&format!("{prefix}.weight"), &[output, input])?;
         let bias = if bias { Some(src.tensor(&format!("{prefix}.bias"), &[output])?) } else { None };
-        Ok(Linear { weight, bias })
+        Ok(Linear { weight, bias, lora: None })
     }
 
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        x.linear(&self.weight, self.bias.as_ref())
+        let y = x.linear(&self.weight, self.bias.as_ref());
+        match &self.lora {
+            Some(lora) => y + lora.delta(x),
+            None => y,
+        }
+    }
+
+    /// (in, out) features.
+    pub fn dims(&self) -> (i64, i64) {
+        let s = self.weight.size();
+        (s[1], s[0])
     }
 }
 

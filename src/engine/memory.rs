@@ -23,3 +23,18 @@ pub fn reset_peak() -> bool {
 pub fn gib(bytes: u64) -> f64 {
     bytes as f64 / (1u64 << 30) as f64
 }
+
+/// GPU memory held by this process (MiB granularity), from nvidia-smi; None
+/// when it is not installed or lists nothing for us. libtorch's allocator
+/// statistics are not reachable through tch, so this is the driver's view.
+pub fn gpu_process_bytes() -> Option<u64> {
+    let out = std::process::Command::new("nvidia-smi")
+        .args(["--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"])
+        .output()
+        .ok()?;
+    let me = std::process::id().to_string();
+    String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
+        let (pid, mib) = l.split_once(',')?;
+        (pid.trim() == me).then(|| mib.trim().parse::<u64>().ok().map(|m| m << 20)).flatten()
+    })
+}

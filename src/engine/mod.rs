@@ -8,6 +8,7 @@ pub mod generate;
 pub mod inputs;
 pub mod intervene;
 pub mod layers;
+pub mod lora;
 pub mod memory;
 pub mod model;
 pub mod positions;
@@ -26,6 +27,7 @@ use tch::{Device, Kind};
 
 pub use generate::{Flow, GenerateOptions, Generation, OptionScores, Sampling, StopReason, TokenStep};
 pub use inputs::{ModelInputs, PreparedPrompt, Processor};
+pub use lora::{Adapter, LoraConfig};
 pub use model::{LoadReport, Qwen25VL};
 pub use processor::ResizePolicy;
 
@@ -35,13 +37,34 @@ pub struct Engine {
     pub model: Qwen25VL,
     pub processor: Processor,
     pub load_report: LoadReport,
+    /// The LoRA adapter attached (unmerged), if any.
+    pub adapter: Option<Adapter>,
 }
 
 impl Engine {
     pub fn load(dir: &Path, device: Device, kind: Kind) -> Result<Engine> {
         let (model, load_report) = Qwen25VL::load(dir, device, kind)?;
         let processor = Processor::load(dir, &model.config)?;
-        Ok(Engine { dir: dir.into(), model, processor, load_report })
+        Ok(Engine { dir: dir.into(), model, processor, load_report, adapter: None })
+    }
+
+    /// Attaches the PEFT adapter in `dir` without merging it.
+    pub fn attach_adapter(&mut self, dir: &Path) -> Result<()> {
+        use anyhow::Context;
+        if self.adapter.is_some() {
+            anyhow::bail!("an adapter is already attached");
+        }
+        let config = lora::load(&mut self.model, dir).with_context(|| format!("loading adapter {}", dir.display()))?;
+        self.adapter = Some(Adapter { dir: dir.into(), config });
+        Ok(())
+    }
+
+    /// A short name: the checkpoint, plus the adapter when one is attached.
+    pub fn label(&self) -> String {
+        match &self.adapter {
+            Some(a) => format!("{} + adapter {}", self.dir.display(), a.dir.display()),
+            None => self.dir.display().to_string(),
+        }
     }
 
     /// Loads with `--device` / `--dtype` strings (`auto` picks bf16 on CUDA, f32 on CPU).

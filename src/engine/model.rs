@@ -18,6 +18,10 @@ pub struct Qwen25VL {
     pub text: TextModel,
     pub device: Device,
     pub kind: Kind,
+    /// Every loaded weight by canonical name, sharing storage (and autograd
+    /// identity) with the tensors the layers hold: training marks and
+    /// updates these, checkpoints are written from them.
+    pub params: Vec<(String, Tensor)>,
 }
 
 /// What loading cost.
@@ -33,11 +37,14 @@ struct Loader<'a> {
     files: &'a WeightFiles,
     kind: Kind,
     device: Device,
+    loaded: Vec<(String, Tensor)>,
 }
 
 impl TensorSource for Loader<'_> {
     fn tensor(&mut self, name: &str, shape: &[i64]) -> Result<Tensor> {
-        Ok(self.files.load(name, shape, self.kind, self.device)?)
+        let t = self.files.load(name, shape, self.kind, self.device)?;
+        self.loaded.push((name.to_string(), t.shallow_clone()));
+        Ok(t)
     }
 }
 
@@ -80,11 +87,11 @@ impl Qwen25VL {
             bail!("dtype {kind:?} is not a floating-point type");
         }
         let _guard = tch::no_grad_guard();
-        let mut loader = Loader { files: &files, kind, device };
+        let mut loader = Loader { files: &files, kind, device, loaded: Vec::new() };
         let (vision, text) =
             Self::build(&mut loader, &config, device).with_context(|| format!("loading weights from {}", dir.display()))?;
         let report = LoadReport { tensors: plan.len(), weight_bytes: files.bytes_as(&plan, kind), seconds: start.elapsed().as_secs_f64() };
-        Ok((Qwen25VL { config, vision, text, device, kind }, report))
+        Ok((Qwen25VL { config, vision, text, device, kind, params: loader.loaded }, report))
     }
 
     /// Merged vision embeddings [N/4, hidden] for patches of images with `grids`.

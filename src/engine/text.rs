@@ -75,6 +75,23 @@ impl TextModel {
         self.layers.len()
     }
 
+    /// The decoder's projections by canonical module name
+    /// (`model.layers.N.self_attn.q_proj`, `model.layers.N.mlp.up_proj`, ...).
+    pub fn linears_mut(&mut self) -> Vec<(String, &mut Linear)> {
+        let mut out = Vec::new();
+        for (i, l) in self.layers.iter_mut().enumerate() {
+            let p = format!("model.layers.{i}");
+            out.push((format!("{p}.self_attn.q_proj"), &mut l.q));
+            out.push((format!("{p}.self_attn.k_proj"), &mut l.k));
+            out.push((format!("{p}.self_attn.v_proj"), &mut l.v));
+            out.push((format!("{p}.self_attn.o_proj"), &mut l.o));
+            out.push((format!("{p}.mlp.gate_proj"), &mut l.mlp.gate));
+            out.push((format!("{p}.mlp.up_proj"), &mut l.mlp.up));
+            out.push((format!("{p}.mlp.down_proj"), &mut l.mlp.down));
+        }
+        out
+    }
+
     pub fn embed_tokens(&self, ids: &Tensor) -> Tensor {
         Tensor::embedding(&self.embed, ids, -1, false, false)
     }

@@ -24,7 +24,9 @@ pub struct PatchMerger {
 
 pub struct VisionTower {
     pub cfg: VisionConfig,
-    /// The Conv3d kernel flattened to [hidden, C*T*P*P]: stride == kernel, so it is a linear map.
+    /// The Conv3d kernel [hidden, C, T, P, P], kept as stored so training
+    /// updates the tensor the checkpoint names; stride == kernel, so it is
+    /// used flattened as a linear map.
     patch_embed: Tensor,
     blocks: Vec<VisionBlock>,
     merger: PatchMerger,
@@ -78,8 +80,7 @@ impl VisionTower {
         // Stored as the Conv3d kernel [d, C, T, P, P]; its stride equals its
         // kernel, so it is used as a linear map over flattened patches.
         let kernel = [d, cfg.in_channels, cfg.temporal_patch_size, cfg.patch_size, cfg.patch_size];
-        let conv = src.tensor("visual.patch_embed.proj.weight", &kernel)?;
-        let patch_embed = if conv.defined() { conv.reshape([d, cfg.patch_dim()]) } else { conv };
+        let patch_embed = src.tensor("visual.patch_embed.proj.weight", &kernel)?;
         let mut blocks = Vec::new();
         for i in 0..cfg.depth {
             let p = format!("visual.blocks.{i}");
@@ -111,7 +112,8 @@ impl VisionTower {
         let unit = merge * merge;
         let window_merged = self.cfg.window_size / merge / self.cfg.patch_size;
 
-        let x = pixel_values.to_kind(kind).linear::<Tensor>(&self.patch_embed, None);
+        let kernel = self.patch_embed.reshape([self.cfg.hidden_size, self.cfg.patch_dim()]);
+        let x = pixel_values.to_kind(kind).linear::<Tensor>(&kernel, None);
         let n = x.size()[0];
         let layout = window_layout(grids, merge, window_merged);
         let window_index = Tensor::from_slice(&layout.window_index).to_device(device);

@@ -32,9 +32,7 @@ pub fn read_records(path: &Path) -> Result<Vec<Record>> {
 }
 
 fn write_meta(dir: &Path, meta: &RunMeta) -> Result<()> {
-    let tmp = dir.join("run.json.tmp");
-    std::fs::write(&tmp, serde_json::to_string_pretty(meta)?).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, dir.join("run.json"))?;
+    crate::fsutil::atomic_write(&dir.join("run.json"), serde_json::to_string_pretty(meta)?.as_bytes())?;
     Ok(())
 }
 

@@ -153,11 +153,5 @@ fn save_live(dir: &Path, record: &Record) -> Result<PathBuf> {
 }
 
 fn save_views(path: &Path, views: &[SavedView]) -> Result<()> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    }
-    let tmp = path.with_extension("toml.tmp");
-    std::fs::write(&tmp, views_toml(views)).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    crate::fsutil::atomic_write(path, views_toml(views).as_bytes())
 }

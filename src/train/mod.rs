@@ -1,0 +1,12 @@
+//! Finetuning: LoRA and full-weight SFT with data mixing, flip augmentation
+//! with replay, and chain-of-thought distillation. Uses the engine; the TUI
+//! reaches it only through jobs.
+pub mod checkpoint;
+pub mod distill;
+pub mod example;
+pub mod metrics;
+pub mod mix;
+pub mod optim;
+pub mod trainer;
+
+pub use trainer::{train, FullScope, TrainConfig, TrainEvent, TrainOutcome};
