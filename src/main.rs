@@ -19,6 +19,7 @@ fn main() {
         Command::Infer(args) => cli::infer::run(&args),
         Command::Eval(args) => cli::eval::run(&args),
         Command::Train(args) => cli::train::run(&args),
+        Command::Distill(args) => cli::distill::run(&args),
         Command::Report(args) => cli::report::run(&args),
         Command::Runs(cmd) => cli::runs_cmd::run(&cmd),
         Command::Model(cmd) => cli::model_cmd::run(&cmd),

@@ -152,8 +152,13 @@ fn eval_job_reports_progress_serves_focused_work_and_resumes() {
     let meta = RunMeta::for_eval("rerun", &model, "test", &cfg.prompt, &cfg.mode, "plain", false, "cpu").unwrap();
     let run = dir.path().join("rerun");
     let (jobs, mut rx) = manager();
-    let eval =
-        jobs.submit(JobRequest::Eval { samples: samples.clone(), config: cfg.clone(), dir: run.clone(), meta: Box::new(meta.clone()) });
+    let eval = jobs.submit(JobRequest::Eval {
+        samples: samples.clone(),
+        config: cfg.clone(),
+        dir: run.clone(),
+        meta: Box::new(meta.clone()),
+        adapter: None,
+    });
     // Wait for the first progress step, then ask about a sample: it must be served before the eval ends.
     loop {
         if let JobEvent::Progress { id, done: 1.., .. } = rx.blocking_recv().unwrap() {
@@ -171,7 +176,7 @@ fn eval_job_reports_progress_serves_focused_work_and_resumes() {
     let records = flipscope::runs::store::read_records(&run.join("records.jsonl")).unwrap();
     assert_eq!(records.len(), 4);
     // Resuming the same run asks nothing again.
-    let again = jobs.submit(JobRequest::Eval { samples, config: cfg, dir: run.clone(), meta: Box::new(meta) });
+    let again = jobs.submit(JobRequest::Eval { samples, config: cfg, dir: run.clone(), meta: Box::new(meta), adapter: None });
     let events = until_end(&mut rx, again);
     assert!(events.iter().any(|e| matches!(e, JobEvent::Log { line, .. } if line.contains("0 to ask, 4 already done"))), "{events:?}");
 }
@@ -195,4 +200,58 @@ fn saliency_batch_writes_pngs_and_survives_a_bad_sample() {
     assert!(logs[0].starts_with("s1: explains") && logs[0].contains("in the box"), "{logs:?}");
     assert!(logs[1].starts_with("broken:") && logs[1].contains("/no/such.png"), "{logs:?}");
     assert!(dir.path().join("s1.png").is_file() && dir.path().join("s2.png").is_file());
+}
+
+#[test]
+fn finetune_job_streams_steps_cancels_with_a_checkpoint_and_its_adapter_evaluates() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = case_dir("flat_tied_odd").join("model");
+    let out = dir.path().join("ft");
+    let train_cfg = flipscope::train::TrainConfig {
+        model: model.clone(),
+        data: "synth:12#seed=2".into(),
+        out: out.clone(),
+        lora: Some(flipscope::engine::lora::LoraConfig::parse("r=2,alpha=4").unwrap()),
+        batch: 2,
+        max_steps: Some(3),
+        device: "cpu".into(),
+        ..Default::default()
+    };
+    let (jobs, mut rx) = manager();
+    let id = jobs.submit(JobRequest::Train { config: Box::new(train_cfg.clone()) });
+    let events = until_end(&mut rx, id);
+    let steps: Vec<usize> =
+        events.iter().filter_map(|e| if let JobEvent::TrainStep { metrics, .. } = e { Some(metrics.step) } else { None }).collect();
+    assert_eq!(steps, vec![1, 2, 3], "{events:?}");
+    assert!(matches!(events.last(), Some(JobEvent::Finished { .. })), "{events:?}");
+    assert!(out.join("adapter_model.safetensors").exists());
+
+    // Cancelled after its first step: the job ends Cancelled and a checkpoint is there to resume.
+    let out2 = dir.path().join("ft2");
+    let id = jobs.submit(JobRequest::Train {
+        config: Box::new(flipscope::train::TrainConfig { out: out2.clone(), max_steps: Some(50), ..train_cfg }),
+    });
+    loop {
+        if let JobEvent::TrainStep { id: got, .. } = rx.blocking_recv().unwrap() {
+            assert_eq!(got, id);
+            jobs.cancel(id);
+            break;
+        }
+    }
+    let events = until_end(&mut rx, id);
+    assert!(matches!(events.last(), Some(JobEvent::Cancelled { .. })), "{events:?}");
+    let state = flipscope::train::checkpoint::TrainerState::read(&out2).unwrap().expect("a checkpoint on cancel");
+    assert!(state.step >= 1 && state.step < 50);
+
+    // The adapter evaluates on a second copy of the model, and the run says so.
+    let samples: Vec<Sample> = (0..2).map(|i| sample(&format!("a{i}"))).collect();
+    let cfg = config(0);
+    let mut meta = RunMeta::for_eval("ft-eval", &model, "test", &cfg.prompt, &cfg.mode, "plain", false, "cpu").unwrap();
+    meta.adapter = Some(out.display().to_string());
+    let run = dir.path().join("ft-eval");
+    let id = jobs.submit(JobRequest::Eval { samples, config: cfg, dir: run.clone(), meta: Box::new(meta), adapter: Some(out.clone()) });
+    let events = until_end(&mut rx, id);
+    assert!(matches!(events.last(), Some(JobEvent::Finished { .. })), "{events:?}");
+    assert!(events.iter().any(|e| matches!(e, JobEvent::Log { line, .. } if line.contains("with adapter"))), "{events:?}");
+    assert_eq!(flipscope::runs::store::read_records(&run.join("records.jsonl")).unwrap().len(), 2);
 }

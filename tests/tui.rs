@@ -15,7 +15,7 @@ use flipscope::tui::images::ImageCache;
 use flipscope::tui::keymap::{Keymap, DEFAULT, VIM};
 use flipscope::tui::state::{App, EngineStatus, OpenRun, Pane};
 use flipscope::tui::theme::{self, Theme};
-use flipscope::tui::update::{update, Effect, Msg, Purpose};
+use flipscope::tui::update::{update, Background, Effect, FinetuneForm, Msg, Purpose};
 use flipscope::viz::SaliencyMap;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
@@ -158,7 +158,7 @@ fn runs_fixture(app: &mut App) {
         },
     ];
     update(app, Msg::RunsListed(list));
-    update(app, Msg::Submitted { purpose: Purpose::Background { label: "eval hand-flipped ×12".into(), run_dir: None }, id: 3 });
+    update(app, Msg::Submitted { purpose: Purpose::Background(Background::labelled("eval hand-flipped ×12")), id: 3 });
     for ev in [
         JobEvent::Started { id: 3, kind: "eval" },
         JobEvent::Log { id: 3, line: "runs/hand-flipped: 12 to ask, 0 already done".into() },
@@ -455,4 +455,95 @@ fn directions_in_hand_run_are_real() {
     // The hand-written run uses directions the parser knows, so the confusion view has them.
     let (_d, app) = app();
     assert!(app.run.records.iter().all(|r| r.gold_direction.as_deref().and_then(parse_option).is_some()));
+}
+
+/// A finetune as the job manager reports it: two steps, then done.
+fn feed_finetune(app: &mut App, id: u64) {
+    let out = std::path::PathBuf::from("runs/finetunes/ft-1");
+    update(
+        app,
+        Msg::Submitted { purpose: Purpose::Background(Background { train_out: Some(out), ..Background::labelled("train 2 steps") }), id },
+    );
+    update(app, Msg::Job(JobEvent::Started { id, kind: "train" }));
+    for (step, loss) in [(1usize, 1.25f64), (2, 0.75)] {
+        let metrics = flipscope::train::metrics::StepMetrics {
+            step,
+            total_steps: 2,
+            epoch: step as f64 / 2.0,
+            loss,
+            lr: 1e-4,
+            grad_norm: 0.5,
+            tokens_per_s: 900.0,
+            answer_tokens: 8,
+            elapsed_s: step as f64,
+            eta_s: (2 - step) as f64,
+            peak_mem_bytes: Some(1 << 30),
+            mem_kind: "rss".into(),
+            ..Default::default()
+        };
+        update(app, Msg::Job(JobEvent::Progress { id, done: step, total: 2, elapsed_s: step as f64 }));
+        update(app, Msg::Job(JobEvent::TrainStep { id, metrics: Box::new(metrics) }));
+    }
+}
+
+#[test]
+fn finetune_settings_line_parses_and_rejects_bad_values() {
+    let f = FinetuneForm::default();
+    assert_eq!(FinetuneForm::parse(&f.line()).unwrap(), f);
+    let g = FinetuneForm::parse("data=synth:50 lora=r=4,alpha=8 steps=20 lr=5e-4 batch=2 flip=on replay=0.5").unwrap();
+    assert_eq!((g.data.as_str(), g.steps, g.batch, g.flip, g.replay), ("synth:50", 20, 2, true, 0.5));
+    assert!(FinetuneForm::parse("steps=many").unwrap_err().contains("steps=`many`"));
+    assert!(FinetuneForm::parse("flip=maybe").unwrap_err().contains("on or off"));
+    assert!(FinetuneForm::parse("lora=r=0").unwrap_err().contains("at least 1"));
+    assert!(FinetuneForm::parse("color=red").unwrap_err().contains("unknown setting `color`"));
+}
+
+#[test]
+fn finetune_from_runs_then_eval_the_adapter_and_compare_in_one_key() {
+    let (_d, mut app) = app();
+    keys(&mut app, &["6"]);
+    assert!(keys(&mut app, &["t"]).is_empty());
+    let input = app.input.clone().expect("the settings line opens");
+    assert!(input.text.starts_with("data=current lora=r=16"), "{}", input.text);
+    // A bad edit keeps the line open and says why.
+    app.input.as_mut().unwrap().text = "steps=0".into();
+    assert!(keys(&mut app, &["enter"]).is_empty());
+    assert!(app.message.as_deref().unwrap_or_default().contains("at least 1"));
+    app.input.as_mut().unwrap().text = "data=current lora=r=4,alpha=8 steps=2 lr=1e-3 batch=2 flip=on replay=0.5".into();
+    let effects = keys(&mut app, &["enter"]);
+    assert!(matches!(&effects[..], [Effect::Finetune(f)] if f.steps == 2 && f.flip && f.lora == "r=4,alpha=8"), "{effects:?}");
+    // No finished finetune yet: `a` says so.
+    assert!(keys(&mut app, &["a"]).is_empty());
+    assert!(app.message.as_deref().unwrap_or_default().contains("no finished finetune"));
+    feed_finetune(&mut app, 7);
+    let job = app.jobs.iter().find(|j| j.id == 7).unwrap();
+    assert_eq!(job.losses, vec![(1.0, 1.25), (2.0, 0.75)]);
+    let s = screen(&app, 160, 48);
+    assert!(s.contains("step 2/2") && s.contains("loss 0.7500"), "metrics line:\n{s}");
+    assert!(s.contains('⣀') || s.contains('⠉') || s.chars().any(|c| ('\u{2800}'..='\u{28ff}').contains(&c)), "loss curve drawn:\n{s}");
+    insta::assert_snapshot!("runs_finetune_160x48", s);
+    update(&mut app, Msg::Job(JobEvent::Finished { id: 7 }));
+    assert!(app.message.as_deref().unwrap_or_default().contains("a evaluates it"));
+    let effects = keys(&mut app, &["a"]);
+    let Some(Effect::EvalAdapter { samples, adapter, run, compare_with }) = effects.first() else { panic!("{effects:?}") };
+    assert_eq!(samples.len(), app.samples.visible.len());
+    assert_eq!(adapter, &std::path::PathBuf::from("runs/finetunes/ft-1"));
+    assert!(run.ends_with("-ft7"), "{run}");
+    assert_eq!(compare_with.as_ref(), Some(&app.run.dir));
+    // When that eval ends, the comparison with the open run follows by itself.
+    let run_dir = std::path::PathBuf::from("runs").join(run);
+    let base = app.run.dir.clone();
+    update(
+        &mut app,
+        Msg::Submitted {
+            purpose: Purpose::Background(Background {
+                run_dir: Some(run_dir.clone()),
+                compare_with: Some(base.clone()),
+                ..Background::labelled("eval")
+            }),
+            id: 8,
+        },
+    );
+    let effects = update(&mut app, Msg::Job(JobEvent::Finished { id: 8 }));
+    assert!(effects.iter().any(|e| matches!(e, Effect::Compare { a, b } if *a == base && *b == run_dir)), "{effects:?}");
 }

@@ -24,6 +24,18 @@ pub enum DataCommand {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    /// Train a small byte-level BPE on a dataset's prompts (for models trained from scratch).
+    Tokenizer {
+        spec: String,
+        /// The tokenizer.json whose pre-tokenizer, decoder and special tokens are kept.
+        #[arg(long)]
+        base: PathBuf,
+        #[arg(long, default_value_t = 1024)]
+        vocab: usize,
+        /// Folder for the new tokenizer.json.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Flip augmentation: mirror images, swap left/right in all labels.
     Flip {
         spec: String,
@@ -39,6 +51,24 @@ pub enum DataCommand {
 
 pub fn run(cmd: &DataCommand) -> Result<()> {
     match cmd {
+        DataCommand::Tokenizer { spec, base, vocab, out } => {
+            let ds = data::load(spec)?;
+            let template = crate::eval::PromptTemplate::default_prompt();
+            // Prompts as the model sees them (flipped too, so both sides get tokens), plus the chat scaffolding words.
+            let mut texts = Vec::new();
+            for s in &ds.samples {
+                let flipped = data::flip::flip_labels(s, &[]);
+                for v in [s, &flipped] {
+                    let target = crate::train::example::target_text(v).unwrap_or_default();
+                    texts.push(format!(
+                        "system\nYou are a helpful assistant.\nuser\n{}\nassistant\n{target}",
+                        template.render(&v.question, v)
+                    ));
+                }
+            }
+            let n = crate::engine::tokenizer::train_bpe(base, &texts, *vocab, out)?;
+            println!("tokenizer of {n} tokens written to {}", out.join("tokenizer.json").display());
+        }
         DataCommand::Stats { spec, json } => {
             let ds = data::load(spec)?;
             let st = stats::compute(&ds);

@@ -1,6 +1,7 @@
 //! Command-line interface (clap). Each subcommand lives in its own file.
 pub mod bench;
 pub mod data_cmd;
+pub mod distill;
 pub mod doctor;
 pub mod engine_args;
 pub mod eval;
@@ -57,6 +58,8 @@ pub enum Command {
     Bench(bench::BenchCommand),
     /// Finetune: LoRA or full weights, data mixes, flip augmentation with replay.
     Train(train::TrainArgs),
+    /// Chain-of-thought rationales from a teacher, kept where the answer is right, as a dataset.
+    Distill(distill::DistillArgs),
     /// Dataset tools: stats, synth, flip.
     #[command(subcommand)]
     Data(data_cmd::DataCommand),

@@ -7,7 +7,7 @@ use crate::runs::{store::read_records, Record, RunMeta};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use polars::prelude::*;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
@@ -29,6 +29,31 @@ pub struct ReportArgs {
     /// Where csv/parquet/json go (default: stdout for csv and json).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Treat the arguments as training output folders and plot their loss curves (PNG).
+    #[arg(long)]
+    pub loss: Option<PathBuf>,
+}
+
+/// `report --loss PNG DIR...`: loss curves and a summary line per training run.
+fn loss_report(dirs: &[String], png: &Path) -> Result<()> {
+    let mut runs = Vec::new();
+    for d in dirs {
+        let path = Path::new(d).join(crate::train::checkpoint::METRICS_FILE);
+        let steps = crate::train::metrics::read(&path)?;
+        if steps.is_empty() {
+            bail!("{}: no steps logged", path.display());
+        }
+        runs.push((d.clone(), steps));
+    }
+    crate::runs::plot::loss_curves(&runs, png)?;
+    for (name, steps) in &runs {
+        let last = steps.last().expect("non-empty");
+        let min = steps.iter().map(|m| m.loss).fold(f64::INFINITY, f64::min);
+        let eval = steps.iter().rev().find_map(|m| m.eval_accuracy.map(|a| format!("  last eval {:.1}%", 100.0 * a))).unwrap_or_default();
+        println!("{name}: {} steps, loss {:.4} (min {min:.4}), {:.0} tok/s{eval}", last.step, last.loss, last.tokens_per_s);
+    }
+    eprintln!("wrote {}", png.display());
+    Ok(())
 }
 
 struct Run {
@@ -62,6 +87,9 @@ fn accuracy_frame(runs: &[(String, Vec<AccuracyRow>)], by: &str) -> Result<DataF
 }
 
 pub fn run(args: &ReportArgs) -> Result<()> {
+    if let Some(png) = &args.loss {
+        return loss_report(&args.runs, png);
+    }
     let runs: Vec<Run> = args.runs.iter().map(|n| load(n)).collect::<Result<_>>()?;
     let tables: Vec<(String, Vec<AccuracyRow>)> =
         runs.iter().map(|r| Ok((r.name.clone(), report::accuracy(&r.records, &args.by)?))).collect::<Result<_>>()?;

@@ -143,7 +143,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     );
     let outcome = train(&cfg, &mut |event| {
         match event {
-            TrainEvent::Log(line) => bar.println(line),
+            TrainEvent::Log(line) => say(&bar, line.clone()),
             TrainEvent::Step(m) => {
                 bar.set_length(m.total_steps as u64);
                 bar.set_position(m.step as u64);
@@ -155,9 +155,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                     println!("{}", m.line());
                 }
             }
-            TrainEvent::Saved { step, dir } => bar.println(format!("checkpoint at step {step} in {}", dir.display())),
+            TrainEvent::Saved { step, dir } => say(&bar, format!("checkpoint at step {step} in {}", dir.display())),
             TrainEvent::Eval { step, accuracy, run } => {
-                bar.println(format!("eval at step {step}: accuracy {:.1}% ({})", 100.0 * accuracy, run.display()))
+                say(&bar, format!("eval at step {step}: accuracy {:.1}% ({})", 100.0 * accuracy, run.display()))
             }
         }
         flow()
@@ -176,6 +176,15 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         println!("merged checkpoint: {}", m.display());
     }
     Ok(())
+}
+
+/// A line above the bar, or on stdout when the bar is hidden (not a terminal).
+fn say(bar: &indicatif::ProgressBar, line: String) {
+    if bar.is_hidden() {
+        println!("{line}");
+    } else {
+        bar.println(line);
+    }
 }
 
 fn flow() -> Flow {

@@ -50,7 +50,8 @@ impl Dataset {
 }
 
 /// Loads a dataset from a spec string (`[KIND:]PATH[#options]`, or
-/// `synth:N[#seed=S,lean=left|right,split=train|test]` for scenes drawn in memory).
+/// `synth:N[#seed=S,lean=left|right,split=train|test,kinds=camera+person+vertical]`
+/// for scenes drawn in memory).
 pub fn load(spec: &str) -> Result<Dataset, DataError> {
     if let Some(ds) = load_synth(spec)? {
         return Ok(ds);
@@ -64,7 +65,7 @@ fn load_synth(spec: &str) -> Result<Option<Dataset>, DataError> {
     let (count, opts) = rest.split_once('#').unwrap_or((rest, ""));
     let Ok(n) = count.trim().parse::<usize>() else { return Ok(None) };
     let bad = |message: String| DataError::Other { path: PathBuf::from(spec), message };
-    let (mut seed, mut lean, mut split) = (synth::DEFAULT_SEED, synth::Lean::None, None);
+    let (mut seed, mut lean, mut split, mut kinds) = (synth::DEFAULT_SEED, synth::Lean::None, None, Vec::new());
     for kv in opts.split(',').filter(|s| !s.trim().is_empty()) {
         let Some((k, v)) = kv.split_once('=') else { return Err(bad(format!("spec option `{kv}` is not key=value"))) };
         let v = v.trim();
@@ -72,10 +73,16 @@ fn load_synth(spec: &str) -> Result<Option<Dataset>, DataError> {
             "seed" => seed = v.parse().map_err(|_| bad(format!("seed=`{v}` is not a whole number")))?,
             "lean" => lean = synth::Lean::parse(v).ok_or_else(|| bad(format!("lean=`{v}` is not none, left or right")))?,
             "split" => split = Some(v.to_string()),
-            other => return Err(bad(format!("unknown synth option `{other}` (seed, lean, split)"))),
+            "kinds" => {
+                kinds = v.split('+').map(str::to_string).collect();
+                if let Some(k) = kinds.iter().find(|k| !["camera", "person", "vertical"].contains(&k.as_str())) {
+                    return Err(bad(format!("kinds: `{k}` is not camera, person or vertical")));
+                }
+            }
+            other => return Err(bad(format!("unknown synth option `{other}` (seed, lean, split, kinds)"))),
         }
     }
-    let samples = synth::in_memory(n, seed, lean, split.as_deref()).map_err(|e| bad(format!("{e:#}")))?;
+    let samples = synth::in_memory(n, seed, lean, split.as_deref(), &kinds).map_err(|e| bad(format!("{e:#}")))?;
     Ok(Some(Dataset {
         name: format!("synth:{n}"),
         format: Format::Generic,

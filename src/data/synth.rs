@@ -350,11 +350,22 @@ fn split_name(index: usize) -> &'static str {
     }
 }
 
+/// The question kind of scene `index`: `camera`, `person` or `vertical`.
+pub fn kind_name(index: usize) -> &'static str {
+    match index % 5 {
+        0 | 1 => "camera",
+        2 | 3 => "person",
+        _ => "vertical",
+    }
+}
+
 /// `n` scenes held in memory (images as PNG bytes), for the `synth:N` spec:
 /// training and evaluating on procedurally drawn data without writing it out.
-pub fn in_memory(n: usize, seed: u64, lean: Lean, split: Option<&str>) -> Result<Vec<Sample>> {
+/// `kinds` keeps only those question kinds (empty: all).
+pub fn in_memory(n: usize, seed: u64, lean: Lean, split: Option<&str>, kinds: &[String]) -> Result<Vec<Sample>> {
     let mut out = Vec::new();
-    for i in (0..n).filter(|&i| split.is_none_or(|s| s == split_name(i))) {
+    let wanted = |i: usize| kinds.is_empty() || kinds.iter().any(|k| k == kind_name(i));
+    for i in (0..n).filter(|&i| split.is_none_or(|s| s == split_name(i)) && wanted(i)) {
         let mut item = scene_leaning(seed, i, lean);
         let mut png = Vec::new();
         image::DynamicImage::ImageRgb8(item.image)

@@ -42,3 +42,36 @@ impl TextTokenizer {
         }
     }
 }
+
+/// Trains a byte-level BPE of `vocab` tokens on `texts`, keeping `base`'s
+/// pre-tokenizer, decoder and special tokens (at the same ids, first), and
+/// writes it to `out`. For small models trained from scratch, whose
+/// prompts a tiny vocabulary would spread over far too many tokens.
+pub fn train_bpe(base: &Path, texts: &[String], vocab: usize, out: &Path) -> Result<usize> {
+    use tokenizers::models::bpe::BpeTrainerBuilder;
+    use tokenizers::models::TrainerWrapper;
+    use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+    let mut tok = tokenizers::Tokenizer::from_file(base).map_err(|e| anyhow!("{}: cannot load tokenizer: {e}", base.display()))?;
+    let specials: Vec<tokenizers::AddedToken> =
+        tok.get_added_tokens_decoder().into_iter().collect::<std::collections::BTreeMap<_, _>>().into_values().collect();
+    let before: Vec<(String, u32)> =
+        specials.iter().filter_map(|t| tok.token_to_id(&t.content).map(|id| (t.content.clone(), id))).collect();
+    let mut trainer: TrainerWrapper = BpeTrainerBuilder::new()
+        .vocab_size(vocab)
+        .min_frequency(2)
+        .show_progress(false)
+        .special_tokens(specials)
+        .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
+        .build()
+        .into();
+    tok.train(&mut trainer, texts.iter()).map_err(|e| anyhow!("training the tokenizer: {e}"))?;
+    for (content, id) in &before {
+        if tok.token_to_id(content) != Some(*id) {
+            anyhow::bail!("special token {content} moved from id {id} to {:?}", tok.token_to_id(content));
+        }
+    }
+    let file = out.join("tokenizer.json");
+    std::fs::create_dir_all(out)?;
+    tok.save(&file, true).map_err(|e| anyhow!("writing {}: {e}", file.display()))?;
+    Ok(tok.get_vocab_size(true))
+}

@@ -5,6 +5,8 @@ use crate::engine::saliency::SaliencyMethod;
 use crate::engine::OptionScores;
 use crate::eval::EvalConfig;
 use crate::runs::{Record, RunMeta};
+use crate::train::metrics::StepMetrics;
+use crate::train::TrainConfig;
 use crate::viz::{Colormap, SaliencyMap};
 use std::path::PathBuf;
 
@@ -32,8 +34,11 @@ pub enum JobRequest {
     SampleSaliency { sample: Box<Sample>, goal: SaliencyGoal, method: SaliencyMethod, compare_boxed: bool },
     /// The answer position's attention over the image tokens at one layer.
     Attention { sample: Box<Sample>, layer: usize },
-    /// An eval run over `samples` into `dir` (resumed when it exists).
-    Eval { samples: Vec<Sample>, config: EvalConfig, dir: PathBuf, meta: Box<RunMeta> },
+    /// An eval run over `samples` into `dir` (resumed when it exists), with
+    /// a LoRA adapter attached to a second copy of the model when given.
+    Eval { samples: Vec<Sample>, config: EvalConfig, dir: PathBuf, meta: Box<RunMeta>, adapter: Option<PathBuf> },
+    /// A finetune (its own copy of the model); cancelling saves a checkpoint.
+    Train { config: Box<TrainConfig> },
     /// Saliency heatmaps for many samples, written as PNGs into `out`.
     SaliencyBatch { samples: Vec<Sample>, method: SaliencyMethod, colormap: Colormap, out: PathBuf },
 }
@@ -44,7 +49,7 @@ impl JobRequest {
         match self {
             JobRequest::Ask { .. } => "live",
             JobRequest::SampleSaliency { .. } | JobRequest::Attention { .. } => "saliency",
-            JobRequest::Eval { .. } | JobRequest::SaliencyBatch { .. } => "background",
+            JobRequest::Eval { .. } | JobRequest::SaliencyBatch { .. } | JobRequest::Train { .. } => "background",
         }
     }
 
@@ -55,6 +60,7 @@ impl JobRequest {
             JobRequest::Attention { .. } => "attention",
             JobRequest::Eval { .. } => "eval",
             JobRequest::SaliencyBatch { .. } => "saliency batch",
+            JobRequest::Train { .. } => "train",
         }
     }
 }
@@ -62,19 +68,69 @@ impl JobRequest {
 /// What the worker reports.
 #[derive(Clone, Debug)]
 pub enum JobEvent {
-    EngineLoaded { model: String, seconds: f64, layers: usize },
-    EngineFailed { error: String },
-    Started { id: JobId, kind: &'static str },
-    Scores { id: JobId, scores: OptionScores },
-    Token { id: JobId, delta: String },
-    Answered { id: JobId, record: Box<Record> },
-    Saliency { id: JobId, sample_id: String, target: String, plain: Vec<SaliencyMap>, boxed: Option<(Vec<SaliencyMap>, BoundingBox)> },
-    Attention { id: JobId, sample_id: String, layer: usize, maps: Vec<SaliencyMap>, image_share: f32 },
-    Progress { id: JobId, done: usize, total: usize, elapsed_s: f64 },
-    Log { id: JobId, line: String },
-    Finished { id: JobId },
-    Cancelled { id: JobId },
-    Failed { id: JobId, error: String },
+    EngineLoaded {
+        model: String,
+        seconds: f64,
+        layers: usize,
+    },
+    EngineFailed {
+        error: String,
+    },
+    Started {
+        id: JobId,
+        kind: &'static str,
+    },
+    Scores {
+        id: JobId,
+        scores: OptionScores,
+    },
+    Token {
+        id: JobId,
+        delta: String,
+    },
+    Answered {
+        id: JobId,
+        record: Box<Record>,
+    },
+    Saliency {
+        id: JobId,
+        sample_id: String,
+        target: String,
+        plain: Vec<SaliencyMap>,
+        boxed: Option<(Vec<SaliencyMap>, BoundingBox)>,
+    },
+    Attention {
+        id: JobId,
+        sample_id: String,
+        layer: usize,
+        maps: Vec<SaliencyMap>,
+        image_share: f32,
+    },
+    Progress {
+        id: JobId,
+        done: usize,
+        total: usize,
+        elapsed_s: f64,
+    },
+    /// One optimizer step of a finetune.
+    TrainStep {
+        id: JobId,
+        metrics: Box<StepMetrics>,
+    },
+    Log {
+        id: JobId,
+        line: String,
+    },
+    Finished {
+        id: JobId,
+    },
+    Cancelled {
+        id: JobId,
+    },
+    Failed {
+        id: JobId,
+        error: String,
+    },
 }
 
 impl JobEvent {
@@ -87,6 +143,7 @@ impl JobEvent {
             | JobEvent::Saliency { id, .. }
             | JobEvent::Attention { id, .. }
             | JobEvent::Progress { id, .. }
+            | JobEvent::TrainStep { id, .. }
             | JobEvent::Log { id, .. }
             | JobEvent::Finished { id }
             | JobEvent::Cancelled { id }

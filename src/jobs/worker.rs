@@ -9,6 +9,7 @@ use crate::engine::{Engine, Flow, ResizePolicy};
 use crate::eval::{runner, EvalConfig, Variant};
 use crate::probe::{answer_labels, load_images, mcq_prompt};
 use crate::runs::RunStore;
+use crate::train::{TrainConfig, TrainEvent};
 use crate::viz::{heatmap, HeatmapStyle, SaliencyMap};
 use anyhow::{Context, Result};
 use image::DynamicImage;
@@ -207,7 +208,14 @@ impl Worker {
                 });
                 Ok(true)
             }
-            JobRequest::Eval { samples, config, dir, meta } => self.eval(engine, job, samples, config, dir, meta),
+            JobRequest::Eval { samples, config, dir, meta, adapter: None } => self.eval(engine, job, samples, config, dir, meta),
+            JobRequest::Eval { samples, config, dir, meta, adapter: Some(adapter) } => {
+                self.send(JobEvent::Log { id, line: format!("loading {} with adapter {}", engine.dir.display(), adapter.display()) });
+                let mut adapted = Engine::load(&engine.dir, engine.model.device, engine.model.kind)?;
+                adapted.attach_adapter(adapter)?;
+                self.eval(&adapted, job, samples, config, dir, meta)
+            }
+            JobRequest::Train { config } => self.train(job, config),
             JobRequest::SaliencyBatch { samples, method, colormap, out } => {
                 std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
                 let start = Instant::now();
@@ -227,6 +235,46 @@ impl Worker {
                 Ok(true)
             }
         }
+    }
+
+    fn train(&self, job: &Queued, config: &TrainConfig) -> Result<bool> {
+        let id = job.id;
+        let start = Instant::now();
+        let outcome = crate::train::train(config, &mut |event| {
+            match event {
+                TrainEvent::Log(line) => {
+                    self.send(JobEvent::Log { id, line: line.clone() });
+                }
+                TrainEvent::Step(m) => {
+                    self.send(JobEvent::Progress { id, done: m.step, total: m.total_steps, elapsed_s: start.elapsed().as_secs_f64() });
+                    self.send(JobEvent::TrainStep { id, metrics: Box::new(m.clone()) });
+                    self.serve_focused();
+                }
+                TrainEvent::Saved { step, dir } => {
+                    self.send(JobEvent::Log { id, line: format!("checkpoint at step {step} in {}", dir.display()) });
+                }
+                TrainEvent::Eval { step, accuracy, run } => {
+                    self.send(JobEvent::Log { id, line: format!("eval at step {step}: {:.1}% ({})", 100.0 * accuracy, run.display()) });
+                }
+            }
+            if job.cancel.load(Ordering::Relaxed) {
+                Flow::Stop
+            } else {
+                Flow::Continue
+            }
+        })?;
+        self.send(JobEvent::Log {
+            id,
+            line: format!(
+                "{} at step {}/{}, loss {}; adapter in {}",
+                if outcome.stopped { "stopped" } else { "finished" },
+                outcome.steps,
+                outcome.total_steps,
+                outcome.final_loss.map(|l| format!("{l:.4}")).unwrap_or("-".into()),
+                config.out.display()
+            ),
+        });
+        Ok(!outcome.stopped)
     }
 
     fn eval(

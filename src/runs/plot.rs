@@ -70,3 +70,44 @@ pub fn accuracy_bars(runs: &[(String, Vec<AccuracyRow>)], out: &Path) -> Result<
     root.present().map_err(|e| anyhow!("writing {}: {e}", out.display()))?;
     Ok(())
 }
+
+/// Training loss against step, one line per training run (and its eval
+/// accuracy as points on a second axis when it was evaluated).
+pub fn loss_curves(runs: &[(String, Vec<crate::train::metrics::StepMetrics>)], out: &Path) -> Result<()> {
+    register_font();
+    let max_step = runs.iter().flat_map(|(_, m)| m.iter().map(|m| m.step)).max().unwrap_or(1).max(1) as f64;
+    let losses: Vec<f64> = runs.iter().flat_map(|(_, m)| m.iter().map(|m| m.loss)).filter(|l| l.is_finite()).collect();
+    let top = losses.iter().cloned().fold(0.0, f64::max).max(1e-3) * 1.05;
+    let root = BitMapBackend::new(out, (900, 480)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption("training loss", ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(56)
+        .right_y_label_area_size(56)
+        .build_cartesian_2d(0f64..max_step, 0f64..top)
+        .map_err(|e| anyhow!("{e}"))?
+        .set_secondary_coord(0f64..max_step, 0f64..100f64);
+    chart.configure_mesh().x_desc("step").y_desc("loss (answer tokens)").draw().map_err(|e| anyhow!("{e}"))?;
+    chart.configure_secondary_axes().y_desc("eval accuracy %").draw().map_err(|e| anyhow!("{e}"))?;
+    for (k, (name, steps)) in runs.iter().enumerate() {
+        let color = COLORS[k % COLORS.len()];
+        chart
+            .draw_series(LineSeries::new(
+                steps.iter().filter(|m| m.loss.is_finite()).map(|m| (m.step as f64, m.loss)),
+                color.stroke_width(2),
+            ))
+            .map_err(|e| anyhow!("{e}"))?
+            .label(name.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(2)));
+        chart
+            .draw_secondary_series(
+                steps.iter().filter_map(|m| m.eval_accuracy.map(|a| Circle::new((m.step as f64, 100.0 * a), 4, color.filled()))),
+            )
+            .map_err(|e| anyhow!("{e}"))?;
+    }
+    chart.configure_series_labels().border_style(BLACK).background_style(WHITE.mix(0.8)).draw().map_err(|e| anyhow!("{e}"))?;
+    root.present().map_err(|e| anyhow!("writing {}: {e}", out.display()))?;
+    Ok(())
+}

@@ -76,6 +76,8 @@ actions! {
     Rerun => "rerun",
     BatchSaliency => "batch_saliency",
     CancelJob => "cancel_job",
+    Finetune => "finetune",
+    EvalAdapter => "eval_adapter",
     Backspace => "backspace",
     Noop => "noop",
 }

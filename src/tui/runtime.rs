@@ -5,7 +5,7 @@
 use super::filter::{views_toml, SavedView};
 use super::images::ImageCache;
 use super::state::{Comparison, OpenRun};
-use super::update::{Effect, Msg, Purpose};
+use super::update::{Background, Effect, FinetuneForm, Msg, Purpose};
 use crate::eval::{EvalConfig, EvalMode, PromptTemplate, Variant};
 use crate::jobs::{JobEvent, JobManager, JobRequest};
 use crate::runs::{list_runs, report, run_dir_in, store, Record, RunMeta};
@@ -19,6 +19,7 @@ pub struct Runtime {
     pub images: ImageCache,
     model: PathBuf,
     device: String,
+    dtype: String,
     data_spec: String,
     /// Where the `runs/` directory is.
     runs_root: PathBuf,
@@ -33,9 +34,9 @@ impl Runtime {
         data_spec: String,
         images: ImageCache,
     ) -> (Runtime, UnboundedReceiver<JobEvent>) {
-        let (jobs, rx) = JobManager::spawn(model.clone(), device.clone(), dtype);
+        let (jobs, rx) = JobManager::spawn(model.clone(), device.clone(), dtype.clone());
         let views_file = crate::config::config_dir().join("views.toml");
-        (Runtime { jobs, images, model, device, data_spec, runs_root: PathBuf::from("runs"), views_file }, rx)
+        (Runtime { jobs, images, model, device, dtype, data_spec, runs_root: PathBuf::from("runs"), views_file }, rx)
     }
 
     /// Saved views are written here instead of the config directory (tests).
@@ -54,10 +55,25 @@ impl Runtime {
                 let id = if focused { self.jobs.submit_focused(*request) } else { self.jobs.submit(*request) };
                 vec![Msg::Submitted { purpose, id }]
             }
-            Effect::Rerun { samples, variant, run } => match self.rerun(samples, &variant, &run) {
+            Effect::Rerun { samples, variant, run } => match self.rerun(samples, &variant, &run, None, None) {
                 Ok(msg) => vec![msg],
                 Err(e) => vec![Msg::Notice(format!("rerun {run}: {e:#}"))],
             },
+            Effect::EvalAdapter { samples, adapter, run, compare_with } => {
+                match self.rerun(samples, "plain", &run, Some(adapter), compare_with) {
+                    Ok(msg) => vec![msg],
+                    Err(e) => vec![Msg::Notice(format!("eval {run}: {e:#}"))],
+                }
+            }
+            Effect::Finetune(form) => {
+                let (label, config) = self.finetune_config(&form);
+                let out = config.out.clone();
+                let id = self.jobs.submit(JobRequest::Train { config: Box::new(config) });
+                vec![Msg::Submitted {
+                    purpose: Purpose::Background(Background { train_out: Some(out), ..Background::labelled(label) }),
+                    id,
+                }]
+            }
             Effect::BatchSaliency { samples, method, colormap, out } => {
                 let method = match crate::engine::saliency::SaliencyMethod::parse(&method) {
                     Ok(m) => m,
@@ -65,7 +81,7 @@ impl Runtime {
                 };
                 let label = format!("saliency ×{} → {}", samples.len(), out.display());
                 let id = self.jobs.submit(JobRequest::SaliencyBatch { samples, method, colormap, out });
-                vec![Msg::Submitted { purpose: Purpose::Background { label, run_dir: None }, id }]
+                vec![Msg::Submitted { purpose: Purpose::Background(Background::labelled(label)), id }]
             }
             Effect::Cancel(id) => {
                 self.jobs.cancel(id);
@@ -95,7 +111,36 @@ impl Runtime {
         }
     }
 
-    fn rerun(&mut self, samples: Vec<crate::data::Sample>, variant: &str, run: &str) -> Result<Msg> {
+    /// A LoRA finetune of the workbench's model as the form says, into `runs/finetunes/ft-<time>`.
+    fn finetune_config(&self, form: &FinetuneForm) -> (String, crate::train::TrainConfig) {
+        let data = if form.data == "current" { self.data_spec.clone() } else { form.data.clone() };
+        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let out = self.runs_root.join("finetunes").join(format!("ft-{stamp}"));
+        let config = crate::train::TrainConfig {
+            model: self.model.clone(),
+            data,
+            out,
+            lora: crate::engine::lora::LoraConfig::parse(&form.lora).ok(),
+            max_steps: Some(form.steps),
+            lr: form.lr,
+            batch: form.batch,
+            flip_augment: form.flip,
+            replay: form.replay,
+            device: self.device.clone(),
+            dtype: self.dtype.clone(),
+            ..Default::default()
+        };
+        (format!("train {} steps", form.steps), config)
+    }
+
+    fn rerun(
+        &mut self,
+        samples: Vec<crate::data::Sample>,
+        variant: &str,
+        run: &str,
+        adapter: Option<PathBuf>,
+        compare_with: Option<PathBuf>,
+    ) -> Result<Msg> {
         let config = EvalConfig {
             prompt: PromptTemplate::default_prompt(),
             mode: EvalMode::Score,
@@ -103,11 +148,15 @@ impl Runtime {
             circular: false,
             batch: 1,
         };
-        let meta = RunMeta::for_eval(run, &self.model, &self.data_spec, &config.prompt, &config.mode, variant, false, &self.device)?;
+        let mut meta = RunMeta::for_eval(run, &self.model, &self.data_spec, &config.prompt, &config.mode, variant, false, &self.device)?;
+        meta.adapter = adapter.as_ref().map(|a| a.display().to_string());
         let dir = run_dir_in(&self.runs_root, run);
         let label = format!("eval {run} ×{}", samples.len());
-        let id = self.jobs.submit(JobRequest::Eval { samples, config, dir: dir.clone(), meta: Box::new(meta) });
-        Ok(Msg::Submitted { purpose: Purpose::Background { label, run_dir: Some(dir) }, id })
+        let id = self.jobs.submit(JobRequest::Eval { samples, config, dir: dir.clone(), meta: Box::new(meta), adapter });
+        Ok(Msg::Submitted {
+            purpose: Purpose::Background(Background { run_dir: Some(dir), compare_with, ..Background::labelled(label) }),
+            id,
+        })
     }
 }
 

@@ -131,6 +131,8 @@ pub enum InputPurpose {
     Search,
     Question,
     ViewName,
+    /// The finetune settings line, confirmed with enter.
+    Finetune,
 }
 
 impl InputPurpose {
@@ -139,6 +141,7 @@ impl InputPurpose {
             InputPurpose::Search => "search",
             InputPurpose::Question => "ask",
             InputPurpose::ViewName => "save view as",
+            InputPurpose::Finetune => "finetune (edit, enter starts)",
         }
     }
 }
@@ -294,6 +297,13 @@ pub struct JobView {
     pub log: Vec<String>,
     /// The run an eval job writes, reopened when it ends.
     pub run_dir: Option<PathBuf>,
+    /// Where a finetune writes its adapter.
+    pub train_out: Option<PathBuf>,
+    /// (step, loss) of a finetune so far.
+    pub losses: Vec<(f64, f64)>,
+    pub metrics: Option<crate::train::metrics::StepMetrics>,
+    /// A run to compare this eval's run with when it finishes (base vs finetuned).
+    pub compare_with: Option<PathBuf>,
 }
 
 impl JobView {

@@ -40,7 +40,98 @@ pub enum Msg {
 pub enum Purpose {
     Live,
     Saliency { key: String },
-    Background { label: String, run_dir: Option<PathBuf> },
+    Background(Background),
+}
+
+/// A background job as the Runs pane tracks it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Background {
+    pub label: String,
+    /// The run an eval writes (reopened when it ends).
+    pub run_dir: Option<PathBuf>,
+    /// Where a finetune writes its adapter.
+    pub train_out: Option<PathBuf>,
+    /// The run to compare the eval's run with when it finishes.
+    pub compare_with: Option<PathBuf>,
+}
+
+impl Background {
+    pub fn labelled(label: impl Into<String>) -> Background {
+        Background { label: label.into(), ..Default::default() }
+    }
+}
+
+/// The finetune settings line: `data=SPEC lora=r=16,alpha=32,... steps=N lr=X batch=B flip=on|off replay=R`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FinetuneForm {
+    /// `current` is the dataset the workbench has open.
+    pub data: String,
+    pub lora: String,
+    pub steps: usize,
+    pub lr: f64,
+    pub batch: usize,
+    pub flip: bool,
+    pub replay: f64,
+}
+
+impl Default for FinetuneForm {
+    fn default() -> Self {
+        FinetuneForm {
+            data: "current".into(),
+            lora: "r=16,alpha=32,dropout=0.05".into(),
+            steps: 100,
+            lr: 1e-4,
+            batch: 4,
+            flip: false,
+            replay: 1.0,
+        }
+    }
+}
+
+impl FinetuneForm {
+    pub fn line(&self) -> String {
+        format!(
+            "data={} lora={} steps={} lr={} batch={} flip={} replay={}",
+            self.data,
+            self.lora,
+            self.steps,
+            self.lr,
+            self.batch,
+            if self.flip { "on" } else { "off" },
+            self.replay
+        )
+    }
+
+    pub fn parse(line: &str) -> Result<FinetuneForm, String> {
+        let mut f = FinetuneForm::default();
+        for token in line.split_whitespace() {
+            let (k, v) = token.split_once('=').ok_or_else(|| format!("`{token}` is not key=value"))?;
+            let num = |what: &str| format!("{what}=`{v}` is not a number");
+            match k {
+                "data" => f.data = v.to_string(),
+                "lora" => {
+                    crate::engine::lora::LoraConfig::parse(v).map_err(|e| e.to_string())?;
+                    f.lora = v.to_string();
+                }
+                "steps" => f.steps = v.parse().map_err(|_| num("steps"))?,
+                "lr" => f.lr = v.parse().map_err(|_| num("lr"))?,
+                "batch" => f.batch = v.parse().map_err(|_| num("batch"))?,
+                "replay" => f.replay = v.parse().map_err(|_| num("replay"))?,
+                "flip" => {
+                    f.flip = match v {
+                        "on" | "yes" | "true" => true,
+                        "off" | "no" | "false" => false,
+                        _ => return Err(format!("flip=`{v}` is not on or off")),
+                    }
+                }
+                other => return Err(format!("unknown setting `{other}` (data, lora, steps, lr, batch, flip, replay)")),
+            }
+        }
+        if f.steps == 0 || f.batch == 0 {
+            return Err("steps and batch must be at least 1".into());
+        }
+        Ok(f)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -55,6 +146,15 @@ pub enum Effect {
         samples: Vec<Sample>,
         variant: String,
         run: String,
+    },
+    /// Start a finetune with these settings.
+    Finetune(FinetuneForm),
+    /// Evaluate `samples` with `adapter` into run `run`, then compare with `compare_with`.
+    EvalAdapter {
+        samples: Vec<Sample>,
+        adapter: PathBuf,
+        run: String,
+        compare_with: Option<PathBuf>,
     },
     BatchSaliency {
         samples: Vec<Sample>,
@@ -94,8 +194,21 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
                     app.saliency.pending_key = Some(key);
                     app.saliency.phase = Phase::Queued;
                 }
-                Purpose::Background { label, run_dir } => {
-                    app.jobs.push(JobView { id, label, phase: Phase::Queued, done: 0, total: 0, elapsed_s: 0.0, log: vec![], run_dir });
+                Purpose::Background(Background { label, run_dir, train_out, compare_with }) => {
+                    app.jobs.push(JobView {
+                        id,
+                        label,
+                        phase: Phase::Queued,
+                        done: 0,
+                        total: 0,
+                        elapsed_s: 0.0,
+                        log: vec![],
+                        run_dir,
+                        train_out,
+                        losses: vec![],
+                        metrics: None,
+                        compare_with,
+                    });
                     app.runs.job_cursor = app.jobs.len() - 1;
                 }
             }
@@ -191,6 +304,17 @@ fn on_input_key(app: &mut App, key: &str) -> Vec<Effect> {
 fn submit_input(app: &mut App, purpose: InputPurpose, text: String) -> Vec<Effect> {
     match purpose {
         InputPurpose::Search => vec![],
+        InputPurpose::Finetune => match FinetuneForm::parse(&text) {
+            Ok(form) => {
+                app.runs.in_jobs = true;
+                vec![Effect::Finetune(form)]
+            }
+            Err(e) => {
+                app.message = Some(format!("finetune: {e}"));
+                app.input = Some(Input { purpose: InputPurpose::Finetune, text });
+                vec![]
+            }
+        },
         InputPurpose::Question if text.is_empty() => vec![],
         InputPurpose::Question => {
             app.live.question = Some(text);
@@ -623,6 +747,26 @@ fn runs_action(app: &mut App, action: Action) -> Vec<Effect> {
                 out,
             }];
         }
+        Action::Finetune => {
+            app.input = Some(Input { purpose: InputPurpose::Finetune, text: FinetuneForm::default().line() });
+        }
+        Action::EvalAdapter => {
+            // The selected job if it is a finished finetune, else the latest finished one.
+            let selected = app.jobs.get(r.job_cursor).filter(|j| j.train_out.is_some() && j.phase == Phase::Done);
+            let Some(job) = selected.or_else(|| app.jobs.iter().rev().find(|j| j.train_out.is_some() && j.phase == Phase::Done)) else {
+                app.message = Some("no finished finetune yet: t starts one".into());
+                return vec![];
+            };
+            let samples: Vec<Sample> = app.samples.visible.iter().map(|&i| app.dataset.samples[i].clone()).collect();
+            if samples.is_empty() {
+                app.message = Some("no samples pass the current filter".into());
+                return vec![];
+            }
+            let adapter = job.train_out.clone().unwrap_or_default();
+            let run = format!("{}-ft{}", run_base(app), job.id);
+            let compare_with = (!app.run.records.is_empty()).then(|| app.run.dir.clone());
+            return vec![Effect::EvalAdapter { samples, adapter, run, compare_with }];
+        }
         Action::CancelJob => {
             if let Some(j) = app.jobs.get(r.job_cursor).filter(|j| j.phase.busy()) {
                 return vec![Effect::Cancel(j.id)];
@@ -669,6 +813,12 @@ fn on_job(app: &mut App, ev: JobEvent) -> Vec<Effect> {
                 (j.done, j.total, j.elapsed_s) = (done, total, elapsed_s);
             }
         }
+        JobEvent::TrainStep { id, metrics } => {
+            if let Some(j) = app.jobs.iter_mut().find(|j| j.id == id) {
+                j.losses.push((metrics.step as f64, metrics.loss));
+                j.metrics = Some(*metrics);
+            }
+        }
         JobEvent::Log { id, line } => {
             if let Some(j) = app.jobs.iter_mut().find(|j| j.id == id) {
                 j.log.push(line);
@@ -711,6 +861,12 @@ fn job_ended(app: &mut App, id: JobId, phase: Phase) -> Vec<Effect> {
         if app.run.records.is_empty() || &app.run.dir == dir {
             out.push(Effect::OpenRun(dir.clone()));
         }
+        if let (Some(base), Phase::Done) = (&job.compare_with, &job.phase) {
+            out.push(Effect::Compare { a: base.clone(), b: dir.clone() });
+        }
+    }
+    if let (Some(out_dir), Phase::Done) = (&job.train_out, &job.phase) {
+        app.message = Some(format!("finetune done ({}): a evaluates it on the filter and compares with this run", out_dir.display()));
     }
     out
 }

@@ -3,10 +3,12 @@
 
 use super::widgets::{bar, duration, truncate};
 use crate::tui::state::{App, Phase, RERUN_VARIANTS};
+use crate::tui::theme::Theme;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
+use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph, Wrap};
 use ratatui::Frame;
 
 pub fn draw(f: &mut Frame, area: Rect, app: &App) {
@@ -100,7 +102,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     };
     let mut lines = vec![Line::from(Span::styled(
         format!(
-            "jobs · r rerun the filter ({}) · v variant: {} · s saliency batch · x cancel",
+            "jobs · r rerun the filter ({}) · v variant: {} · t finetune · a eval adapter · s saliency · x cancel",
             app.samples.visible.len(),
             RERUN_VARIANTS[r.variant]
         ),
@@ -136,6 +138,18 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     f.render_widget(Paragraph::new(lines), list_area);
 
     let job = app.jobs.get(r.job_cursor);
+    // A finetune shows its metrics and loss curve above its log.
+    let log_area = match job.filter(|j| !j.losses.is_empty()) {
+        Some(j) if log_area.height >= 8 => {
+            let [head, chart, rest] =
+                Layout::vertical([Constraint::Length(2), Constraint::Percentage(60), Constraint::Min(2)]).areas(log_area);
+            let line = j.metrics.as_ref().map(|m| m.line()).unwrap_or_default();
+            f.render_widget(Paragraph::new(line).style(Style::default().fg(t.fg)).wrap(Wrap { trim: true }), head);
+            f.render_widget(loss_chart(&j.losses, j.total, t), chart);
+            rest
+        }
+        _ => log_area,
+    };
     let tail_n = log_area.height.saturating_sub(1) as usize;
     let mut lines = vec![Line::from(Span::styled(
         job.map(|j| format!("log of #{} {}", j.id, j.label)).unwrap_or_else(|| "log".into()),
@@ -149,4 +163,25 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         lines.extend(j.log.iter().skip(skip).map(|l| Line::from(Span::styled(l.clone(), Style::default().fg(t.fg)))));
     }
     f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), log_area);
+}
+
+/// Loss against step, from 0 to the planned number of steps.
+fn loss_chart<'a>(losses: &'a [(f64, f64)], total: usize, t: &Theme) -> Chart<'a> {
+    let max_x = (total as f64).max(losses.last().map(|p| p.0).unwrap_or(1.0)).max(1.0);
+    let max_y = losses.iter().map(|p| p.1).filter(|l| l.is_finite()).fold(0.0, f64::max).max(1e-3);
+    let data =
+        Dataset::default().name("loss").marker(Marker::Braille).graph_type(GraphType::Line).style(Style::default().fg(t.gold)).data(losses);
+    Chart::new(vec![data])
+        .x_axis(
+            Axis::default()
+                .style(Style::default().fg(t.dim))
+                .bounds([0.0, max_x])
+                .labels(vec![Line::from("0"), Line::from(format!("{max_x:.0}"))]),
+        )
+        .y_axis(
+            Axis::default()
+                .style(Style::default().fg(t.dim))
+                .bounds([0.0, max_y])
+                .labels(vec![Line::from("0"), Line::from(format!("{max_y:.2}"))]),
+        )
 }
