@@ -31,32 +31,38 @@ pub fn demo_dataset() -> Result<PathBuf> {
     Ok(file)
 }
 
-/// The embedded default model's config and tokenizer: a small model with the
-/// Qwen2.5-VL architecture (4 LM layers, a 4-block vision tower).
-const DEMO_MODEL_FILES: [(&str, &str); 4] = [
-    ("config.json", include_str!("../assets/demo-model/config.json")),
-    ("tokenizer.json", include_str!("../assets/demo-model/tokenizer.json")),
-    ("tokenizer_config.json", include_str!("../assets/demo-model/tokenizer_config.json")),
-    ("preprocessor_config.json", include_str!("../assets/demo-model/preprocessor_config.json")),
+/// The embedded default model: a 2.4M-parameter model with the Qwen2.5-VL
+/// architecture and its own small tokenizer, trained from scratch by
+/// `flipscope train` on synthetic scenes (`make demo-model` reproduces it).
+const DEMO_MODEL_FILES: [(&str, &[u8]); 5] = [
+    ("config.json", include_bytes!("../assets/demo-model/config.json")),
+    ("tokenizer.json", include_bytes!("../assets/demo-model/tokenizer.json")),
+    ("tokenizer_config.json", include_bytes!("../assets/demo-model/tokenizer_config.json")),
+    ("preprocessor_config.json", include_bytes!("../assets/demo-model/preprocessor_config.json")),
+    ("model.safetensors", include_bytes!("../assets/demo-model/model.safetensors")),
 ];
-pub const DEMO_MODEL_SEED: i64 = 7;
 /// What the status line calls the embedded model.
-pub const DEMO_MODEL_LABEL: &str = "demo (tiny Qwen2.5-VL architecture, random weights)";
+pub const DEMO_MODEL_LABEL: &str = "demo (2.4M-param Qwen2.5-VL architecture, trained on synthetic scenes; near chance)";
 
-/// The embedded default model, written once into the cache: random weights
-/// (seeded, so the same everywhere) until a trained one ships.
+/// The embedded default model, written once into the cache under a name
+/// that changes with its weights.
 pub fn demo_model() -> Result<PathBuf> {
     use anyhow::Context;
-    let dir = cache_dir().join(format!("demo-model-{DEMO_MODEL_SEED}"));
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for (_, bytes) in &DEMO_MODEL_FILES {
+        hash.update(bytes);
+    }
+    let tag: String = format!("{:x}", hash.finalize()).chars().take(12).collect();
+    let dir = cache_dir().join(format!("demo-model-{tag}"));
     if dir.join("model.safetensors").is_file() {
         return Ok(dir);
     }
     // Written beside and renamed into place, so a killed first start leaves no half model.
-    let tmp = cache_dir().join(format!("demo-model-{DEMO_MODEL_SEED}.partial-{}", std::process::id()));
-    let config: serde_json::Value = serde_json::from_str(DEMO_MODEL_FILES[0].1)?;
-    crate::engine::random_checkpoint::write(&config, &tmp, tch::Kind::Float, u64::MAX, DEMO_MODEL_SEED)?;
-    for (name, text) in &DEMO_MODEL_FILES[1..] {
-        std::fs::write(tmp.join(name), text).with_context(|| format!("writing {}", tmp.join(name).display()))?;
+    let tmp = cache_dir().join(format!("demo-model-{tag}.partial-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    for (name, bytes) in &DEMO_MODEL_FILES {
+        std::fs::write(tmp.join(name), bytes).with_context(|| format!("writing {}", tmp.join(name).display()))?;
     }
     match std::fs::rename(&tmp, &dir) {
         Ok(()) => Ok(dir),

@@ -254,4 +254,11 @@ fn finetune_job_streams_steps_cancels_with_a_checkpoint_and_its_adapter_evaluate
     assert!(matches!(events.last(), Some(JobEvent::Finished { .. })), "{events:?}");
     assert!(events.iter().any(|e| matches!(e, JobEvent::Log { line, .. } if line.contains("with adapter"))), "{events:?}");
     assert_eq!(flipscope::runs::store::read_records(&run.join("records.jsonl")).unwrap().len(), 2);
+
+    // The workbench's own engine can carry the adapter (`flipscope --adapter DIR`).
+    let (adapted, mut rx) = JobManager::spawn_with_adapter(model, Some(out.clone()), "cpu".into(), "auto".into());
+    let id = adapted.submit(ask(0));
+    let events = until_end(&mut rx, id);
+    assert!(matches!(&events[0], JobEvent::EngineLoaded { model, .. } if model.contains("adapter")), "{events:?}");
+    assert!(matches!(events.last(), Some(JobEvent::Finished { .. })), "{events:?}");
 }

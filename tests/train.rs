@@ -272,3 +272,103 @@ fn one_bad_sample_is_skipped_not_fatal() {
     assert!(outcome.skipped >= 1);
     assert!(logs.iter().any(|l| l.contains("skipped b") && l.contains("missing.png")), "{logs:?}");
 }
+
+#[test]
+fn cli_train_eval_with_adapter_loss_plot_and_distill() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = |p: &str| tmp.path().join(p).display().to_string();
+    let model = model_dir().display().to_string();
+    let (ok, out, err) = common::flipscope(&[
+        "train",
+        "--model",
+        &model,
+        "--data",
+        "synth:10#seed=4",
+        "--out",
+        &t("ft"),
+        "--lora",
+        "r=2,alpha=4",
+        "--batch",
+        "2",
+        "--max-steps",
+        "2",
+        "--device",
+        "cpu",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("finished at step 2/2"), "{out}");
+    assert!(out.contains("LoRA r=2 alpha=4"), "{out}");
+    let (ok, _, err) = common::flipscope(&["train", "--model", &model, "--data", "synth:10", "--out", &t("bad"), "--lora", "r=two"]);
+    assert!(!ok && err.contains("r=`two` is not a whole number"), "{err}");
+    let (ok, _, err) = common::flipscope(&["train", "--model", &model, "--data", "synth:10", "--out", &t("bad"), "--full", "head"]);
+    assert!(!ok && err.contains("--full `head` is not merger, lm or all"), "{err}");
+
+    let (ok, out, err) = common::flipscope(&["report", "--loss", &t("loss.png"), &t("ft")]);
+    assert!(ok, "{err}");
+    assert!(out.contains("2 steps"), "{out}");
+    assert!(image::open(t("loss.png")).unwrap().width() > 100);
+
+    let run = t("adapted");
+    let (ok, _, err) = common::flipscope(&[
+        "eval",
+        "--model",
+        &model,
+        "--adapter",
+        &t("ft"),
+        "--data",
+        "synth:5#seed=4",
+        "--run",
+        &run,
+        "--device",
+        "cpu",
+    ]);
+    assert!(ok, "{err}");
+    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(tmp.path().join("adapted/run.json")).unwrap()).unwrap();
+    assert_eq!(meta["adapter"].as_str(), Some(t("ft").as_str()));
+    let (ok, _, err) = common::flipscope(&["eval", "--model", &model, "--adapter", &t("nothing"), "--data", "synth:5", "--run", &t("x")]);
+    assert!(!ok && err.contains("adapter_config.json"), "{err}");
+
+    let (ok, out, err) = common::flipscope(&[
+        "distill",
+        "--teacher",
+        &model,
+        "--data",
+        "synth:4#seed=4",
+        "--out",
+        &t("cot"),
+        "--max-new-tokens",
+        "4",
+        "--device",
+        "cpu",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("asked 4"), "{out}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("cot/distill_report.json")).unwrap()).unwrap();
+    assert_eq!(report["asked"].as_u64(), Some(4));
+    let kept = report["kept"].as_u64().unwrap() as usize;
+    let lines = std::fs::read_to_string(tmp.path().join("cot/distilled.jsonl")).unwrap().lines().count();
+    assert_eq!(lines, kept, "only the kept rationales are written");
+    assert!(std::fs::read_to_string(tmp.path().join("cot/prompt.txt")).unwrap().contains("step by step"));
+}
+
+#[test]
+fn distilled_rationales_become_training_targets() {
+    // A kept rationale written by distill reads back as the assistant reply, flipped along with the image.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = flipscope::data::load("synth:1").unwrap().samples.remove(0);
+    let gold = s.gold_letter.unwrap();
+    s.metadata.insert("target".into(), format!("The target is on the left of the reference.\nAnswer: {gold}").into());
+    let e = engine();
+    let t = PromptTemplate::default_prompt();
+    let plain = example::build(&e.processor, &t, &s, false).unwrap();
+    let flipped = example::build(&e.processor, &t, &s, true).unwrap();
+    let text = |ex: &TrainExample| {
+        let ids: Vec<i64> = ex.tokens.input_ids.iter().zip(&ex.labels).filter(|(_, l)| **l != -100).map(|(i, _)| *i).collect();
+        e.processor.tokenizer.decode(&ids, false).unwrap()
+    };
+    assert!(text(&plain).starts_with("The target is on the left"), "{}", text(&plain));
+    assert!(text(&flipped).starts_with("The target is on the right"), "{}", text(&flipped));
+    assert!(text(&plain).ends_with("<|im_end|>"));
+    drop(tmp);
+}

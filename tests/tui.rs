@@ -392,6 +392,7 @@ fn scenario_filter_confusion_cell_sample_saliency_on_the_real_engine() {
     let model = common::parity::case_dir("flat_tied_odd").join("model");
     let (mut rt, mut rx) = flipscope::tui::runtime::Runtime::start(
         model,
+        None,
         "cpu".into(),
         "auto".into(),
         dir.path().join("data").display().to_string(),

@@ -85,4 +85,7 @@ pub struct TuiArgs {
     /// auto (bf16 on CUDA, f32 on CPU) | f32 | bf16 | f16
     #[arg(long, default_value = "auto")]
     pub dtype: String,
+    /// A LoRA adapter folder (PEFT layout) to attach to the model, unmerged.
+    #[arg(long)]
+    pub adapter: Option<PathBuf>,
 }

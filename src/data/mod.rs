@@ -50,7 +50,7 @@ impl Dataset {
 }
 
 /// Loads a dataset from a spec string (`[KIND:]PATH[#options]`, or
-/// `synth:N[#seed=S,lean=left|right,split=train|test,kinds=camera+person+vertical]`
+/// `synth:N[#seed=S,lean=left|right,split=train|test,kinds=camera+person+vertical,distractors=0]`
 /// for scenes drawn in memory).
 pub fn load(spec: &str) -> Result<Dataset, DataError> {
     if let Some(ds) = load_synth(spec)? {
@@ -65,24 +65,31 @@ fn load_synth(spec: &str) -> Result<Option<Dataset>, DataError> {
     let (count, opts) = rest.split_once('#').unwrap_or((rest, ""));
     let Ok(n) = count.trim().parse::<usize>() else { return Ok(None) };
     let bad = |message: String| DataError::Other { path: PathBuf::from(spec), message };
-    let (mut seed, mut lean, mut split, mut kinds) = (synth::DEFAULT_SEED, synth::Lean::None, None, Vec::new());
+    let mut o = synth::SynthOptions::default();
     for kv in opts.split(',').filter(|s| !s.trim().is_empty()) {
         let Some((k, v)) = kv.split_once('=') else { return Err(bad(format!("spec option `{kv}` is not key=value"))) };
         let v = v.trim();
         match k.trim() {
-            "seed" => seed = v.parse().map_err(|_| bad(format!("seed=`{v}` is not a whole number")))?,
-            "lean" => lean = synth::Lean::parse(v).ok_or_else(|| bad(format!("lean=`{v}` is not none, left or right")))?,
-            "split" => split = Some(v.to_string()),
+            "seed" => o.seed = v.parse().map_err(|_| bad(format!("seed=`{v}` is not a whole number")))?,
+            "lean" => o.lean = synth::Lean::parse(v).ok_or_else(|| bad(format!("lean=`{v}` is not none, left or right")))?,
+            "split" => o.split = Some(v.to_string()),
             "kinds" => {
-                kinds = v.split('+').map(str::to_string).collect();
-                if let Some(k) = kinds.iter().find(|k| !["camera", "person", "vertical"].contains(&k.as_str())) {
+                o.kinds = v.split('+').map(str::to_string).collect();
+                if let Some(k) = o.kinds.iter().find(|k| !["camera", "person", "vertical"].contains(&k.as_str())) {
                     return Err(bad(format!("kinds: `{k}` is not camera, person or vertical")));
                 }
             }
-            other => return Err(bad(format!("unknown synth option `{other}` (seed, lean, split, kinds)"))),
+            "distractors" => {
+                o.distractors = match v {
+                    "1" | "yes" | "on" => true,
+                    "0" | "no" | "off" => false,
+                    _ => return Err(bad(format!("distractors=`{v}` is not 0 or 1"))),
+                }
+            }
+            other => return Err(bad(format!("unknown synth option `{other}` (seed, lean, split, kinds, distractors)"))),
         }
     }
-    let samples = synth::in_memory(n, seed, lean, split.as_deref(), &kinds).map_err(|e| bad(format!("{e:#}")))?;
+    let samples = synth::in_memory(n, &o).map_err(|e| bad(format!("{e:#}")))?;
     Ok(Some(Dataset {
         name: format!("synth:{n}"),
         format: Format::Generic,

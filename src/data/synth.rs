@@ -219,11 +219,13 @@ pub fn is_test_index(index: usize) -> bool {
 
 /// Builds scene `index` of a run with `seed`. Deterministic.
 pub fn scene(seed: u64, index: usize) -> SynthItem {
-    scene_leaning(seed, index, Lean::None)
+    scene_with(seed, index, Lean::None, true)
 }
 
-/// `scene` with the gold direction leaning to one side.
-pub fn scene_leaning(seed: u64, index: usize, lean: Lean) -> SynthItem {
+/// `scene` with the gold direction leaning to one side, and with or without
+/// distractor objects (without: only the two objects the question names,
+/// an easier first stage for a model trained from scratch).
+pub fn scene_with(seed: u64, index: usize, lean: Lean, distractors: bool) -> SynthItem {
     let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ index as u64);
     let kind = index % 5; // 0,1: camera; 2,3: person; 4: above/below
     loop {
@@ -275,7 +277,7 @@ pub fn scene_leaning(seed: u64, index: usize, lean: Lean) -> SynthItem {
             }
         }
         // Distractor objects (and an agent now and then) fill the scene.
-        let extra = b.rng.random_range(1..=3);
+        let extra = if distractors { b.rng.random_range(1..=3) } else { 0 };
         for _ in 0..extra {
             let agent = kind < 2 && b.rng.random_bool(0.3) && !b.things.iter().any(|t| t.facing.is_some());
             b.place_random(agent);
@@ -359,14 +361,30 @@ pub fn kind_name(index: usize) -> &'static str {
     }
 }
 
+/// What a `synth:N#...` spec asks for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SynthOptions {
+    pub seed: u64,
+    pub lean: Lean,
+    pub split: Option<String>,
+    /// Question kinds to keep (empty: all).
+    pub kinds: Vec<String>,
+    pub distractors: bool,
+}
+
+impl Default for SynthOptions {
+    fn default() -> Self {
+        SynthOptions { seed: DEFAULT_SEED, lean: Lean::None, split: None, kinds: Vec::new(), distractors: true }
+    }
+}
+
 /// `n` scenes held in memory (images as PNG bytes), for the `synth:N` spec:
 /// training and evaluating on procedurally drawn data without writing it out.
-/// `kinds` keeps only those question kinds (empty: all).
-pub fn in_memory(n: usize, seed: u64, lean: Lean, split: Option<&str>, kinds: &[String]) -> Result<Vec<Sample>> {
+pub fn in_memory(n: usize, o: &SynthOptions) -> Result<Vec<Sample>> {
     let mut out = Vec::new();
-    let wanted = |i: usize| kinds.is_empty() || kinds.iter().any(|k| k == kind_name(i));
-    for i in (0..n).filter(|&i| split.is_none_or(|s| s == split_name(i)) && wanted(i)) {
-        let mut item = scene_leaning(seed, i, lean);
+    let wanted = |i: usize| o.kinds.is_empty() || o.kinds.iter().any(|k| k == kind_name(i));
+    for i in (0..n).filter(|&i| o.split.as_deref().is_none_or(|s| s == split_name(i)) && wanted(i)) {
+        let mut item = scene_with(o.seed, i, o.lean, o.distractors);
         let mut png = Vec::new();
         image::DynamicImage::ImageRgb8(item.image)
             .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)

@@ -24,13 +24,23 @@ pub struct JobManager {
 impl JobManager {
     /// Starts the worker; the engine loads there (its result arrives as an event).
     pub fn spawn(model: PathBuf, device: String, dtype: String) -> (JobManager, UnboundedReceiver<JobEvent>) {
+        Self::spawn_with_adapter(model, None, device, dtype)
+    }
+
+    /// `spawn`, with a LoRA adapter attached (unmerged) to the engine's model.
+    pub fn spawn_with_adapter(
+        model: PathBuf,
+        adapter: Option<PathBuf>,
+        device: String,
+        dtype: String,
+    ) -> (JobManager, UnboundedReceiver<JobEvent>) {
         let (tx, rx) = mpsc::channel::<Queued>();
         let (etx, erx) = unbounded_channel();
         let cancels: CancelFlags = Arc::default();
         let worker_cancels = cancels.clone();
         std::thread::Builder::new()
             .name("flipscope-engine".into())
-            .spawn(move || Worker::load(&model, &device, &dtype, rx, etx, worker_cancels).serve())
+            .spawn(move || Worker::load(&model, adapter.as_deref(), &device, &dtype, rx, etx, worker_cancels).serve())
             .expect("spawn the engine thread");
         (JobManager { tx, next: AtomicU64::new(1), focused: Mutex::default(), cancels }, erx)
     }

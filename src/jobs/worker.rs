@@ -40,16 +40,23 @@ pub(super) struct Worker {
 impl Worker {
     pub fn load(
         model: &Path,
+        adapter: Option<&Path>,
         device: &str,
         dtype: &str,
         rx: mpsc::Receiver<Queued>,
         events: UnboundedSender<JobEvent>,
         cancels: CancelFlags,
     ) -> Worker {
-        let engine = match Engine::load_with(model, device, dtype) {
+        let loaded = Engine::load_with(model, device, dtype).and_then(|mut e| {
+            if let Some(a) = adapter {
+                e.attach_adapter(a)?;
+            }
+            Ok(e)
+        });
+        let engine = match loaded {
             Ok(e) => {
                 let _ = events.send(JobEvent::EngineLoaded {
-                    model: model.display().to_string(),
+                    model: e.label(),
                     seconds: e.load_report.seconds,
                     layers: e.model.text.num_layers(),
                 });

@@ -82,6 +82,7 @@ pub fn write_full(model: &Qwen25VL, base: &Path, out: &Path) -> Result<()> {
 
 /// Saves what the run trains (adapter and/or full weights), then the
 /// optimizer, then the state.
+#[allow(clippy::too_many_arguments)]
 pub fn save(
     model: &mut Qwen25VL,
     lora_cfg: Option<&LoraConfig>,

@@ -45,7 +45,7 @@ impl AdamW {
             let _ = v.g_mul_scalar_(self.beta2).g_add_(&(&g * &g * (1.0 - self.beta2)));
             let mut p32 = p.to_kind(Kind::Float);
             if self.weight_decay > 0.0 {
-                p32 = p32 * (1.0 - lr * self.weight_decay);
+                p32 *= 1.0 - lr * self.weight_decay;
             }
             let denom = v.sqrt() / bc2.sqrt() + self.eps;
             let updated = p32 - (&*m / denom) * (lr / bc1);

@@ -283,6 +283,10 @@ fn evaluate(engine: &mut Engine, cfg: &TrainConfig, samples: &[crate::data::Samp
     let dir = cfg.out.join("evals").join(&name);
     let mut meta = RunMeta::for_eval(&name, &engine.dir, spec, &prompt, &EvalMode::Score, "plain", false, &cfg.device)?;
     meta.adapter = cfg.lora.as_ref().map(|_| cfg.out.display().to_string());
+    if cfg.full.is_some() {
+        // The weights evaluated are the ones being trained, saved in `out`.
+        meta.model = format!("{} (training, step {step})", cfg.out.display());
+    }
     let mut store = RunStore::open(&dir, meta)?;
     let eval_cfg = EvalConfig { prompt, mode: EvalMode::Score, variant: Variant::Plain, circular: false, batch: cfg.batch.max(1) };
     lora::set_training(&mut engine.model, false);
@@ -468,14 +472,14 @@ pub fn train(cfg: &TrainConfig, on_event: &mut dyn FnMut(&TrainEvent) -> Flow) -
             metrics::append(&metrics_path, &m)?;
             bail!("step {}: the loss is {loss_total}; lower --lr (now {})", state.step, cfg.lr);
         }
-        if cfg.eval.is_some() && cfg.eval_every > 0 && (state.step % cfg.eval_every == 0 || state.step == total_steps) {
+        if cfg.eval.is_some() && cfg.eval_every > 0 && (state.step.is_multiple_of(cfg.eval_every) || state.step == total_steps) {
             let (acc, run) = evaluate(&mut engine, cfg, &eval_samples, state.step)?;
             m.eval_accuracy = Some(acc);
             on_event(&TrainEvent::Eval { step: state.step, accuracy: acc, run });
         }
         metrics::append(&metrics_path, &m)?;
         let flow = on_event(&TrainEvent::Step(m));
-        let periodic = cfg.save_every > 0 && state.step % cfg.save_every == 0;
+        let periodic = cfg.save_every > 0 && state.step.is_multiple_of(cfg.save_every);
         if periodic || flow == Flow::Stop || state.step == total_steps {
             save(&mut engine, &opt, &state, &params)?;
             saved_at = state.step;

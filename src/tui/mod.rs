@@ -40,7 +40,13 @@ pub fn setup(args: &TuiArgs) -> Result<Setup> {
     let keymap = keymap::Keymap::load()?;
     let theme = theme::Theme::load(args.theme.as_deref())?;
     let (model, model_label) = match &args.model {
-        Some(m) => (m.clone(), short_path(m)),
+        Some(m) => (
+            m.clone(),
+            match &args.adapter {
+                Some(a) => format!("{} + adapter {}", short_path(m), short_path(a)),
+                None => short_path(m),
+            },
+        ),
         None => (crate::config::demo_model()?, crate::config::DEMO_MODEL_LABEL.to_string()),
     };
     let run = runtime::initial_run(std::path::Path::new("runs"), args.run.as_deref(), &ds.name)?;
@@ -67,7 +73,8 @@ pub fn run(args: &TuiArgs) -> Result<()> {
         let picker = image_picker().unwrap_or_else(ratatui_image::picker::Picker::halfblocks);
         let images = images::ImageCache::new(picker);
         app.protocol = images.protocol_name();
-        let (mut runtime, mut job_events) = runtime::Runtime::start(model, args.device.clone(), args.dtype.clone(), data_spec, images);
+        let (mut runtime, mut job_events) =
+            runtime::Runtime::start(model, args.adapter.clone(), args.device.clone(), args.dtype.clone(), data_spec, images);
         let result = event_loop(&mut terminal, &mut app, &mut runtime, &mut job_events).await;
         ratatui::restore();
         result

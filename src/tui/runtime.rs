@@ -18,6 +18,8 @@ pub struct Runtime {
     pub jobs: JobManager,
     pub images: ImageCache,
     model: PathBuf,
+    /// The adapter the engine has attached, if any (recorded in rerun runs).
+    adapter: Option<PathBuf>,
     device: String,
     dtype: String,
     data_spec: String,
@@ -29,14 +31,15 @@ pub struct Runtime {
 impl Runtime {
     pub fn start(
         model: PathBuf,
+        adapter: Option<PathBuf>,
         device: String,
         dtype: String,
         data_spec: String,
         images: ImageCache,
     ) -> (Runtime, UnboundedReceiver<JobEvent>) {
-        let (jobs, rx) = JobManager::spawn(model.clone(), device.clone(), dtype.clone());
+        let (jobs, rx) = JobManager::spawn_with_adapter(model.clone(), adapter.clone(), device.clone(), dtype.clone());
         let views_file = crate::config::config_dir().join("views.toml");
-        (Runtime { jobs, images, model, device, dtype, data_spec, runs_root: PathBuf::from("runs"), views_file }, rx)
+        (Runtime { jobs, images, model, adapter, device, dtype, data_spec, runs_root: PathBuf::from("runs"), views_file }, rx)
     }
 
     /// Saved views are written here instead of the config directory (tests).
@@ -149,7 +152,7 @@ impl Runtime {
             batch: 1,
         };
         let mut meta = RunMeta::for_eval(run, &self.model, &self.data_spec, &config.prompt, &config.mode, variant, false, &self.device)?;
-        meta.adapter = adapter.as_ref().map(|a| a.display().to_string());
+        meta.adapter = adapter.as_ref().or(self.adapter.as_ref()).map(|a| a.display().to_string());
         let dir = run_dir_in(&self.runs_root, run);
         let label = format!("eval {run} ×{}", samples.len());
         let id = self.jobs.submit(JobRequest::Eval { samples, config, dir: dir.clone(), meta: Box::new(meta), adapter });
