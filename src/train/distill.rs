@@ -88,12 +88,12 @@ pub fn distill(
     if done.is_empty() {
         report = DistillReport::default();
     }
-    crate::fsutil::atomic_write(&out.join(PROMPT_FILE), format!("{{question}}\n{{choices}}\n{}", cfg.instruction).as_bytes())?;
     let template = PromptTemplate {
         name: "distill".into(),
         template: format!("{{question}}\n{{choices}}\n{}", cfg.instruction),
         ..PromptTemplate::default_prompt()
     };
+    crate::fsutil::atomic_write(&out.join(PROMPT_FILE), template.template.as_bytes())?;
     let open = |p: &Path| std::fs::OpenOptions::new().create(true).append(true).open(p).with_context(|| format!("opening {}", p.display()));
     let mut data = open(&data_path)?;
     let mut asked_log = open(&out.join("asked.txt"))?;
