@@ -152,3 +152,27 @@ fn flip_command_doubles_or_replays_a_fraction() {
     assert_eq!(r.flipped, 20);
     assert!(r.replayed < 20, "replay keeps only a fraction: {}", r.replayed);
 }
+
+#[test]
+fn synth_spec_options_shape_the_scenes_and_bad_ones_are_named() {
+    let words = data::load("synth:20#seed=3,kinds=camera,distractors=0,answer=words").unwrap();
+    assert_eq!(words.samples.len(), 8, "kinds=camera keeps indices 0,1 of each five");
+    for s in &words.samples {
+        assert_eq!(s.category, "Camera Relative Direction");
+        let objects = s.metadata["objects"].as_array().unwrap();
+        assert_eq!(objects.len(), 2, "distractors=0 leaves the two named objects");
+        let target = s.metadata[data::sample::TARGET_FIELD].as_str().unwrap();
+        assert_eq!(Some(target), s.gold_text.as_deref(), "answer=words trains on the gold option's words");
+    }
+    let letters = data::load("synth:20#seed=3,kinds=camera,distractors=0").unwrap();
+    assert!(letters.samples.iter().all(|s| !s.metadata.contains_key(data::sample::TARGET_FIELD)));
+    for (spec, needle) in [
+        ("synth:4#answer=text", "answer=`text` is not letter or words"),
+        ("synth:4#kinds=camera+car", "kinds: `car`"),
+        ("synth:4#distractors=2", "distractors=`2`"),
+        ("synth:4#colour=red", "unknown synth option `colour`"),
+    ] {
+        let err = data::load(spec).err().unwrap_or_else(|| panic!("{spec} should fail"));
+        assert!(err.to_string().contains(needle), "{spec}: {err}");
+    }
+}

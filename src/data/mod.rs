@@ -50,7 +50,7 @@ impl Dataset {
 }
 
 /// Loads a dataset from a spec string (`[KIND:]PATH[#options]`, or
-/// `synth:N[#seed=S,lean=left|right,split=train|test,kinds=camera+person+vertical,distractors=0]`
+/// `synth:N[#seed=S,lean=left|right,split=train|test,kinds=camera+person+vertical,distractors=0,answer=words]`
 /// for scenes drawn in memory).
 pub fn load(spec: &str) -> Result<Dataset, DataError> {
     if let Some(ds) = load_synth(spec)? {
@@ -86,7 +86,14 @@ fn load_synth(spec: &str) -> Result<Option<Dataset>, DataError> {
                     _ => return Err(bad(format!("distractors=`{v}` is not 0 or 1"))),
                 }
             }
-            other => return Err(bad(format!("unknown synth option `{other}` (seed, lean, split, kinds, distractors)"))),
+            "answer" => {
+                o.answer_words = match v {
+                    "letter" => false,
+                    "words" => true,
+                    _ => return Err(bad(format!("answer=`{v}` is not letter or words"))),
+                }
+            }
+            other => return Err(bad(format!("unknown synth option `{other}` (seed, lean, split, kinds, distractors, answer)"))),
         }
     }
     let samples = synth::in_memory(n, &o).map_err(|e| bad(format!("{e:#}")))?;

@@ -126,6 +126,10 @@ impl AnswerOption {
     }
 }
 
+/// Metadata field holding the reply to train on instead of the gold letter
+/// (a distilled rationale, or a synthetic scene's direction words).
+pub const TARGET_FIELD: &str = "target";
+
 /// A benchmark item, whatever format it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {

@@ -371,11 +371,14 @@ pub struct SynthOptions {
     /// Question kinds to keep (empty: all).
     pub kinds: Vec<String>,
     pub distractors: bool,
+    /// Train on the gold direction's words (`front-left`) instead of its
+    /// letter: direct supervision for the perception half of the task.
+    pub answer_words: bool,
 }
 
 impl Default for SynthOptions {
     fn default() -> Self {
-        SynthOptions { seed: DEFAULT_SEED, lean: Lean::None, split: None, kinds: Vec::new(), distractors: true }
+        SynthOptions { seed: DEFAULT_SEED, lean: Lean::None, split: None, kinds: Vec::new(), distractors: true, answer_words: false }
     }
 }
 
@@ -392,6 +395,10 @@ pub fn in_memory(n: usize, o: &SynthOptions) -> Result<Vec<Sample>> {
             .context("encoding a synthetic scene")?;
         item.sample.images = vec![ImageSource::Bytes { bytes: png.into(), name: Some(format!("{}.png", item.sample.id)) }];
         item.sample.split = Some(split_name(i).to_string());
+        if o.answer_words {
+            let words = item.sample.gold_text.clone().unwrap_or_default();
+            item.sample.metadata.insert(super::sample::TARGET_FIELD.into(), words.into());
+        }
         out.push(item.sample);
     }
     Ok(out)

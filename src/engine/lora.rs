@@ -12,7 +12,7 @@ use super::weights::canonical_name;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use std::path::Path;
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 pub const ADAPTER_CONFIG: &str = "adapter_config.json";
 pub const ADAPTER_WEIGHTS: &str = "adapter_model.safetensors";
@@ -187,13 +187,14 @@ fn targeted<'a>(model: &'a mut Qwen25VL, cfg: &LoraConfig) -> Vec<(String, &'a m
 
 /// Attaches fresh adapters as PEFT initialises them: A ~ kaiming-uniform
 /// (bound 1/sqrt(in)), B = 0, so the model starts out unchanged. f32 always.
+/// A is drawn on the CPU, so one seed gives one adapter on every device.
 pub fn attach_new(model: &mut Qwen25VL, cfg: &LoraConfig) -> Result<usize> {
     let device = model.device;
     let mut n = 0;
     for (_, linear) in targeted(model, cfg) {
         let (input, output) = linear.dims();
         let bound = 1.0 / (input as f64).sqrt();
-        let a = Tensor::empty([cfg.r, input], (Kind::Float, device)).uniform_(-bound, bound);
+        let a = Tensor::empty([cfg.r, input], (Kind::Float, Device::Cpu)).uniform_(-bound, bound).to_device(device);
         let b = Tensor::zeros([output, cfg.r], (Kind::Float, device));
         linear.lora = Some(Lora { a, b, scale: cfg.scale(), dropout: cfg.dropout, training: false });
         n += 1;

@@ -12,8 +12,7 @@ use tch::{Device, Tensor};
 
 pub const IGNORE: i64 = -100;
 
-/// Where a distilled dataset keeps the full assistant reply (rationale + answer).
-pub const TARGET_FIELD: &str = "target";
+pub use crate::data::sample::TARGET_FIELD;
 
 pub struct TrainExample {
     pub id: String,
