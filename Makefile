@@ -34,7 +34,7 @@ test: setup
 	$(MAKE) --no-print-directory _cargo ARGS="test --no-fail-fast"
 
 bench: release
-	./target/release/flipscope bench
+	./target/release/flipscope bench --python $(VENV)/bin/python
 
 _cargo:
 	@test -n "$(LIBTORCH)" || { echo "torch not found in $(VENV); run make setup"; exit 1; }

@@ -1,6 +1,7 @@
 //! flipscope: a terminal workbench for finding out why vision-language
 //! models fail at spatial reasoning. Data flows one way:
 //! dataset -> Sample -> engine -> Record -> reports/TUI.
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod data;

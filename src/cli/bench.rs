@@ -1,19 +1,78 @@
-//! `flipscope bench`: engine measurements. `prefill` times one image plus a
-//! question through the vision tower and the decoder, with synthetic inputs
-//! so any checkpoint (even one without a tokenizer) can be measured.
+//! `flipscope bench`: flipscope and HF transformers side by side (the
+//! default, `make bench`), one side's figures (`figures`, what the suite
+//! runs per checkpoint), or a quick prefill reading (`prefill`).
 
 use super::engine_args::EngineArgs;
-use crate::engine::{
-    config::PreprocessorConfig, device, memory, positions::rope_index, processor::smart_resize, ModelInputs, PreparedPrompt, Qwen25VL,
-};
-use anyhow::Result;
+use crate::bench::figures::{measure, ALL};
+use crate::bench::inputs::{synthetic_prompt, BenchInputs};
+use crate::bench::suite::{default_python, run_suite, SuiteOptions, CHECKPOINTS};
+use crate::engine::{device, memory, ModelInputs, Qwen25VL};
+use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
+use std::path::PathBuf;
 use std::time::Instant;
+
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub command: Option<BenchCommand>,
+    #[command(flatten)]
+    pub suite: SuiteArgs,
+}
 
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
+    /// flipscope's figures for one checkpoint on saved bench inputs, as JSON.
+    Figures(FiguresArgs),
     /// Load time and peak RSS, then prefill latency for one image + text.
     Prefill(PrefillArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SuiteArgs {
+    /// Checkpoints to measure, comma-separated: tiny, small, 3b.
+    #[arg(long, default_value = "tiny,small,3b")]
+    pub checkpoints: String,
+    /// Where random checkpoints, inputs and raw JSON go (git-ignored).
+    #[arg(long, default_value = "bench/out")]
+    pub out: PathBuf,
+    /// The table this run writes.
+    #[arg(long, default_value = "bench/RESULTS.md")]
+    pub results: PathBuf,
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Threads for both sides (default: torch's choice here, the physical cores).
+    #[arg(long)]
+    pub threads: Option<i32>,
+    /// Timed runs per figure after one warm-up run.
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
+    /// Python with transformers and peft (default: FLIPSCOPE_PYTHON, .venv, python3).
+    #[arg(long)]
+    pub python: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct FiguresArgs {
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Bench inputs written by the suite (`inputs-*.safetensors`).
+    #[arg(long)]
+    pub inputs: PathBuf,
+    /// Comma-separated: load, prefill, decode, eval, saliency, train.
+    #[arg(long, default_value = "load,prefill,decode,eval,saliency,train")]
+    pub figures: String,
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    #[arg(long, default_value = "auto")]
+    pub dtype: String,
+    #[arg(long)]
+    pub threads: Option<i32>,
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
+    #[arg(long)]
+    pub json: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -33,37 +92,44 @@ pub struct PrefillArgs {
     pub threads: Option<i32>,
 }
 
-pub fn run(cmd: &BenchCommand) -> Result<()> {
-    match cmd {
-        BenchCommand::Prefill(a) => prefill(a),
+pub fn run(args: &BenchArgs) -> Result<()> {
+    match &args.command {
+        None => suite(&args.suite),
+        Some(BenchCommand::Figures(a)) => figures(a),
+        Some(BenchCommand::Prefill(a)) => prefill(a),
     }
 }
 
-/// A chat-shaped prompt of random ids: system + vision block + question.
-fn synthetic_prompt(model: &Qwen25VL, image_size: i64, text_tokens: usize) -> Result<PreparedPrompt> {
-    let cfg = &model.config;
-    let pre = PreprocessorConfig::default();
-    let (h, w) = smart_resize(image_size, image_size, pre.factor(), pre.min_pixels, pre.max_pixels)?;
-    let grid = [1, h / pre.patch_size, w / pre.patch_size];
-    let n_patches = (grid[1] * grid[2]) as usize;
-    let n_tokens = n_patches / (pre.merge_size * pre.merge_size) as usize;
-    let text = |n: usize, salt: i64| (0..n as i64).map(move |i| (i * 7919 + salt) % 1000 + 100);
-    let mut ids: Vec<i64> = text(20, 1).collect();
-    ids.push(cfg.vision_start_token_id);
-    ids.extend(std::iter::repeat_n(cfg.image_token_id, n_tokens));
-    ids.push(cfg.vision_end_token_id);
-    ids.extend(text(text_tokens, 2));
-    ids.extend(text(5, 3));
-    let (positions, rope_delta) = rope_index(&ids, cfg.image_token_id, &[grid], pre.merge_size)?;
-    let values: Vec<f32> = (0..n_patches * 1176).map(|i| ((i * 2654435761usize) % 1000) as f32 / 500.0 - 1.0).collect();
-    let patches = crate::engine::processor::ImagePatches {
-        values,
-        patch_dim: 1176,
-        grid,
-        resized: (w as u32, h as u32),
-        original: (image_size as u32, image_size as u32),
-    };
-    Ok(PreparedPrompt { chat_text: String::new(), input_ids: ids, images: vec![patches], positions, rope_delta })
+fn suite(a: &SuiteArgs) -> Result<()> {
+    let threads = a.threads.unwrap_or_else(tch::get_num_threads);
+    let checkpoints: Vec<String> = a.checkpoints.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+    if let Some(bad) = checkpoints.iter().find(|c| !CHECKPOINTS.iter().any(|k| k.name == c.as_str())) {
+        bail!("--checkpoints: `{bad}` is not one of tiny, small, 3b");
+    }
+    run_suite(&SuiteOptions {
+        checkpoints,
+        out_dir: a.out.clone(),
+        results: a.results.clone(),
+        device: a.device.clone(),
+        threads,
+        repeat: a.repeat,
+        python: a.python.clone().unwrap_or_else(default_python),
+    })
+}
+
+fn figures(a: &FiguresArgs) -> Result<()> {
+    if let Some(t) = a.threads {
+        tch::set_num_threads(t);
+    }
+    let figures: Vec<String> = a.figures.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+    if let Some(bad) = figures.iter().find(|f| !ALL.contains(&f.as_str())) {
+        bail!("--figures: `{bad}` is not one of {}", ALL.join(", "));
+    }
+    let dev = device::parse(&a.device)?;
+    let kind = device::parse_dtype(&a.dtype, dev)?;
+    let inputs = BenchInputs::load(&a.inputs)?;
+    let out = measure(&a.model, &inputs, dev, kind, &figures, a.repeat)?;
+    crate::fsutil::atomic_write(&a.json, serde_json::to_string_pretty(&out)?.as_bytes())
 }
 
 fn prefill(a: &PrefillArgs) -> Result<()> {
@@ -85,7 +151,7 @@ fn prefill(a: &PrefillArgs) -> Result<()> {
         memory::gib(peak.saturating_sub(before)),
         peak.saturating_sub(before) as f64 / report.weight_bytes.max(1) as f64
     );
-    let prompt = synthetic_prompt(&model, a.image_size, a.text_tokens)?;
+    let prompt = synthetic_prompt(&model.config, a.image_size, a.text_tokens, 1)?;
     println!(
         "prompt           {} tokens ({} image tokens, grid {:?})",
         prompt.len(),

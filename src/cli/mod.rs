@@ -53,9 +53,8 @@ pub enum Command {
     /// Checkpoint tools: random-weight checkpoints with real configs.
     #[command(subcommand)]
     Model(model_cmd::ModelCommand),
-    /// Engine measurements.
-    #[command(subcommand)]
-    Bench(bench::BenchCommand),
+    /// Benchmarks: flipscope and transformers side by side (bench/RESULTS.md).
+    Bench(bench::BenchArgs),
     /// Finetune: LoRA or full weights, data mixes, flip augmentation with replay.
     Train(train::TrainArgs),
     /// Chain-of-thought rationales from a teacher, kept where the answer is right, as a dataset.

@@ -3,7 +3,8 @@
 //! pixels require grad; the weights are plain tensors without grad, so no
 //! weight gradients are ever allocated.
 
-use super::inputs::PreparedPrompt;
+use super::inputs::{ModelInputs, PreparedPrompt};
+use super::model::Qwen25VL;
 use super::processor::{patchify, resized_rgb, unpatchify_map, PixelReduce, ResizePolicy};
 use super::Engine;
 use crate::viz::SaliencyMap;
@@ -84,31 +85,34 @@ pub struct PixelAttribution {
     pub maps: Vec<SaliencyMap>,
 }
 
-impl Engine {
-    fn target_of(&self, logits: &Tensor, target: &SaliencyTarget) -> Tensor {
-        match *target {
-            SaliencyTarget::Token(t) => logits.select(-1, t),
-            SaliencyTarget::Contrast { plus, minus } => logits.select(-1, plus) - logits.select(-1, minus),
-        }
+fn target_of(logits: &Tensor, target: &SaliencyTarget) -> Tensor {
+    match *target {
+        SaliencyTarget::Token(t) => logits.select(-1, t),
+        SaliencyTarget::Contrast { plus, minus } => logits.select(-1, plus) - logits.select(-1, minus),
     }
+}
 
+/// f(pixel_values) and d f / d pixel_values [N, patch_dim] for the one prompt in `inputs`.
+pub fn pixel_gradient_of(model: &Qwen25VL, inputs: &ModelInputs, pixel_values: &Tensor, target: &SaliencyTarget) -> Result<(f64, Tensor)> {
+    let pv = pixel_values.to_device(model.device).to_kind(Kind::Float).detach().set_requires_grad(true);
+    let vision = model.vision_embeds(&pv, &inputs.grids);
+    let mut cache = model.new_cache();
+    let hidden = model.prefill_with_vision(inputs, Some(&vision), &mut cache)?;
+    let logits = model.logits(&hidden.narrow(1, hidden.size()[1] - 1, 1)).to_kind(Kind::Float).reshape([-1]);
+    let f = target_of(&logits, target);
+    let value = f.double_value(&[]);
+    f.backward();
+    let grad = pv.grad();
+    if !grad.defined() {
+        bail!("no gradient reached the pixels");
+    }
+    Ok((value, grad.to_device(tch::Device::Cpu)))
+}
+
+impl Engine {
     /// f(pixel_values) and d f / d pixel_values [N, patch_dim] for one prompt.
     pub fn pixel_gradient(&self, prompt: &PreparedPrompt, pixel_values: &Tensor, target: &SaliencyTarget) -> Result<(f64, Tensor)> {
-        let model = &self.model;
-        let inputs = self.collate(&[prompt]);
-        let pv = pixel_values.to_device(model.device).to_kind(Kind::Float).detach().set_requires_grad(true);
-        let vision = model.vision_embeds(&pv, &inputs.grids);
-        let mut cache = model.new_cache();
-        let hidden = model.prefill_with_vision(&inputs, Some(&vision), &mut cache)?;
-        let logits = model.logits(&hidden.narrow(1, hidden.size()[1] - 1, 1)).to_kind(Kind::Float).reshape([-1]);
-        let f = self.target_of(&logits, target);
-        let value = f.double_value(&[]);
-        f.backward();
-        let grad = pv.grad();
-        if !grad.defined() {
-            bail!("no gradient reached the pixels");
-        }
-        Ok((value, grad.to_device(tch::Device::Cpu)))
+        pixel_gradient_of(&self.model, &self.collate(&[prompt]), pixel_values, target)
     }
 
     fn target_value(&self, prompt: &PreparedPrompt, pixel_values: &Tensor, target: &SaliencyTarget) -> Result<f64> {
@@ -116,7 +120,7 @@ impl Engine {
         let mut inputs = self.collate(&[prompt]);
         inputs.pixel_values = Some(pixel_values.to_device(self.model.device));
         let logits = self.model.last_logits(&inputs)?.to_kind(Kind::Float).reshape([-1]);
-        Ok(self.target_of(&logits, target).double_value(&[]))
+        Ok(target_of(&logits, target).double_value(&[]))
     }
 
     /// Saliency for `prompt` (built from `images` with `policy`) by `method`,

@@ -1,0 +1,196 @@
+"""HF transformers' side of `flipscope bench`: the same figures on the same
+checkpoint and inputs (bench inputs.safetensors written by flipscope).
+
+Usage: reference.py MODEL_DIR INPUTS FIGURES(comma list) THREADS DEVICE DTYPE REPEAT OUT_JSON
+
+Figures: load, prefill, decode, eval (forward-only scoring and the
+ViewSpatial/lmms-eval way: generate up to 16 tokens, then find the letter),
+saliency (one backward to the pixels), train (one LoRA step with peft).
+Peak memory: VmHWM after writing 5 to /proc/self/clear_refs on the CPU;
+nvidia-smi's figure for this process on CUDA (what flipscope reports too).
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+
+import torch
+from safetensors.torch import load_file
+
+EVAL_MAX_NEW = 16
+DECODE_TOKENS = 64
+
+
+def reset_peak():
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def peak_gib(device):
+    if device.type == "cuda":
+        out = subprocess.run(
+            ["nvidia-smi", "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"],
+            capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            pid, mib = [x.strip() for x in line.split(",")]
+            if pid == str(os.getpid()):
+                return int(mib) / 1024
+        return 0.0
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / (1 << 20)
+    return 0.0
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(repeat, fn, device):
+    fn()
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(max(repeat, 1)):
+        fn()
+    sync(device)
+    return (time.perf_counter() - start) / max(repeat, 1)
+
+
+def batch_of(prompts, image_token, pad, device, dtype, extra=None):
+    """Left-padded batch as the processor would give it (plus mm_token_type_ids,
+    without which transformers 5 gives image tokens text positions)."""
+    seqs = [p["input_ids"].tolist() + (extra or []) for p in prompts]
+    longest = max(len(s) for s in seqs)
+    ids = torch.tensor([[pad] * (longest - len(s)) + s for s in seqs])
+    mask = torch.tensor([[0] * (longest - len(s)) + [1] * len(s) for s in seqs])
+    return dict(
+        input_ids=ids.to(device),
+        attention_mask=mask.to(device),
+        mm_token_type_ids=(ids == image_token).long().to(device),
+        pixel_values=torch.cat([p["pixel_values"] for p in prompts]).to(device, dtype),
+        image_grid_thw=torch.cat([p["image_grid_thw"] for p in prompts]).to(device),
+    )
+
+
+def main():
+    model_dir, inputs_path, figures, threads, device, dtype, repeat, out_json = sys.argv[1:9]
+    figures, repeat = figures.split(","), int(repeat)
+    torch.set_num_threads(int(threads))
+    device = torch.device(device)
+    dtype = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16}[dtype]
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    raw = load_file(inputs_path)
+    prompt = lambda name: {k: raw[f"{name}.{k}"] for k in ("input_ids", "pixel_values", "image_grid_thw")}
+    prefill = prompt("prefill")
+    evals = [prompt(f"eval.{i}") for i in range(64)]
+    letters = raw["letters"].tolist()
+    answer = raw["answer"].tolist()
+    out = {}
+
+    reset_peak()
+    start = time.perf_counter()
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(model_dir, dtype=dtype).to(device).eval()
+    sync(device)
+    out["load_s"] = time.perf_counter() - start
+    out["load_peak_gib"] = peak_gib(device)
+    cfg = model.config
+    image_token = cfg.image_token_id
+    pad = cfg.pad_token_id if getattr(cfg, "pad_token_id", None) is not None else 0
+    batch = lambda ps, extra=None: batch_of(ps, image_token, pad, device, dtype, extra)
+
+    if "prefill" in figures:
+        inp = batch([prefill])
+        with torch.no_grad():
+            # transformers maps the weights lazily: the first forward reads them.
+            start = time.perf_counter()
+            model(**inp, logits_to_keep=1)
+            sync(device)
+            out["first_prefill_s"] = time.perf_counter() - start
+            out["prefill_s"] = timed(repeat, lambda: model(**inp, logits_to_keep=1), device)
+        out["first_prefill_peak_gib"] = peak_gib(device)
+
+    if "decode" in figures:
+        inp = batch([prefill])
+        gen = dict(do_sample=False, min_new_tokens=DECODE_TOKENS + 1, max_new_tokens=DECODE_TOKENS + 1, pad_token_id=pad)
+        with torch.no_grad():
+            # 65 tokens minus 1: the 64 decoding steps alone, as flipscope times them.
+            t_all = timed(repeat, lambda: model.generate(**inp, **gen), device)
+            one = dict(gen, min_new_tokens=1, max_new_tokens=1)
+            t_one = timed(repeat, lambda: model.generate(**inp, **one), device)
+        out["decode_tok_s"] = DECODE_TOKENS / max(t_all - t_one, 1e-9)
+
+    if "eval" in figures:
+        letter_ids = torch.tensor(letters, device=device)
+
+        picks = []
+
+        def score(b):
+            picks.clear()
+            for i in range(0, len(evals), b):
+                logits = model(**batch(evals[i:i + b]), logits_to_keep=1).logits[:, -1].float()
+                picks.extend(logits.log_softmax(-1)[:, letter_ids].argmax(-1).tolist())
+
+        def generate(b):
+            gen = dict(do_sample=False, max_new_tokens=EVAL_MAX_NEW, pad_token_id=pad)
+            for i in range(0, len(evals), b):
+                inp = batch(evals[i:i + b])
+                seqs = model.generate(**inp, **gen)[:, inp["input_ids"].shape[1]:].tolist()
+                # The letter extraction: first option letter among the new tokens.
+                [next((t for t in s if t in letters), None) for s in seqs]
+
+        with torch.no_grad():
+            for b in (1, 8):
+                out[f"eval_b{b}_sps"] = len(evals) / timed(1, lambda: score(b), device)
+                out[f"eval_gen_b{b}_sps"] = len(evals) / timed(1, lambda: generate(b), device)
+        out["eval_picks"] = picks
+
+    if "saliency" in figures:
+        inp = batch([prefill])
+
+        def backward():
+            pv = inp["pixel_values"].detach().float().requires_grad_(True)
+            args = dict(inp, pixel_values=pv.to(dtype))
+            logit = model(**args, logits_to_keep=1).logits[0, -1, letters[0]].float()
+            (grad,) = torch.autograd.grad(logit, pv)
+            grad.sum().item()
+
+        reset_peak()
+        out["saliency_s"] = timed(repeat, backward, device)
+        out["saliency_peak_gib"] = peak_gib(device)
+
+    if "train" in figures:
+        from peft import LoraConfig, get_peft_model
+
+        targets = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+        lora = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=targets))
+        lora.train()
+        params = [p for p in lora.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.0)
+        inp = batch(evals[:8], extra=answer)
+        labels = inp["input_ids"].clone()
+        labels[:, : labels.shape[1] - len(answer)] = -100
+
+        def step():
+            loss = lora(**inp, labels=labels).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+
+        reset_peak()
+        out["train_s"] = timed(repeat, step, device)
+        out["train_peak_gib"] = peak_gib(device)
+
+    with open(out_json, "w") as f:
+        json.dump(out, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,176 @@
+//! `bench/RESULTS.md`: each figure for flipscope and transformers, their
+//! ratio and the target it is held to, plus the machine it ran on.
+
+use crate::fsutil::atomic_write;
+use anyhow::Result;
+use serde_json::{Map, Value};
+use std::fmt::Write;
+use std::path::Path;
+
+pub struct CheckpointResult {
+    pub name: &'static str,
+    pub about: &'static str,
+    pub dtype: &'static str,
+    pub ours: Map<String, Value>,
+    pub theirs: Map<String, Value>,
+}
+
+/// A row: label, unit, flipscope's key, transformers' key, whether higher
+/// is better, and the target on the ratio flipscope / transformers.
+pub struct Row {
+    pub label: &'static str,
+    pub unit: &'static str,
+    pub ours: &'static str,
+    pub theirs: &'static str,
+    pub higher_is_better: bool,
+    pub target: Option<f64>,
+}
+
+const fn row(label: &'static str, unit: &'static str, ours: &'static str, theirs: &'static str, higher: bool, target: Option<f64>) -> Row {
+    Row { label, unit, ours, theirs, higher_is_better: higher, target }
+}
+
+pub const ROWS: [Row; 14] = [
+    row("Checkpoint load", "s", "load_s", "load_s", false, None),
+    row("Load peak memory", "GiB", "load_peak_gib", "load_peak_gib", false, Some(0.6)),
+    row("First prefill (lazy loading pays here)", "s", "first_prefill_s", "first_prefill_s", false, None),
+    row("Peak memory through the first prefill", "GiB", "first_prefill_peak_gib", "first_prefill_peak_gib", false, None),
+    row("Prefill (448x448 + 40 tokens)", "s", "prefill_s", "prefill_s", false, Some(1.0)),
+    row("Decode, 64 greedy tokens", "tok/s", "decode_tok_s", "decode_tok_s", true, Some(1.3)),
+    row("Eval b1 vs generate-16 + letter", "samples/s", "eval_b1_sps", "eval_gen_b1_sps", true, Some(3.0)),
+    row("Eval b8 vs generate-16 + letter", "samples/s", "eval_b8_sps", "eval_gen_b8_sps", true, Some(3.0)),
+    row("Eval b1 vs forward-only scoring", "samples/s", "eval_b1_sps", "eval_b1_sps", true, Some(1.0)),
+    row("Eval b8 vs forward-only scoring", "samples/s", "eval_b8_sps", "eval_b8_sps", true, Some(1.0)),
+    row("Saliency (backward to pixels)", "s", "saliency_s", "saliency_s", false, Some(1.0)),
+    row("Saliency peak memory", "GiB", "saliency_peak_gib", "saliency_peak_gib", false, None),
+    row("LoRA training step (r=16, batch 8)", "s", "train_s", "train_s", false, Some(1.0)),
+    row("Training step peak memory", "GiB", "train_peak_gib", "train_peak_gib", false, None),
+];
+
+/// Whether a ratio meets its target (at most for times and memory, at least for rates).
+pub fn meets(r: &Row, ratio: f64) -> Option<bool> {
+    r.target.map(|t| if r.higher_is_better { ratio >= t } else { ratio <= t })
+}
+
+pub struct Machine {
+    pub lines: Vec<(String, String)>,
+}
+
+fn first_match(path: &str, key: &str) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_once(':')).map(|(_, v)| v.trim().to_string())
+}
+
+impl Machine {
+    pub fn probe(python: &Path, threads: i32, device: &str) -> Machine {
+        let torch = std::process::Command::new(python)
+            .args(["-c", "import torch, transformers, peft; print(torch.__version__, transformers.__version__, peft.__version__)"])
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default();
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+        let mut lines = vec![
+            ("CPU".to_string(), first_match("/proc/cpuinfo", "model name").unwrap_or_else(|| "?".into())),
+            ("cores available".to_string(), cores.to_string()),
+            ("memory".to_string(), first_match("/proc/meminfo", "MemTotal").unwrap_or_else(|| "?".into())),
+            ("threads (both sides)".to_string(), threads.to_string()),
+            ("device".to_string(), device.to_string()),
+            ("torch / transformers / peft (reference)".to_string(), torch),
+            ("flipscope".to_string(), format!("{} (libtorch through tch)", env!("CARGO_PKG_VERSION"))),
+        ];
+        if device == "cuda" {
+            if let Ok(o) =
+                std::process::Command::new("nvidia-smi").args(["--query-gpu=name,memory.total", "--format=csv,noheader"]).output()
+            {
+                lines.push(("GPU".into(), String::from_utf8_lossy(&o.stdout).trim().to_string()));
+            }
+        }
+        Machine { lines }
+    }
+}
+
+fn num(m: &Map<String, Value>, key: &str) -> Option<f64> {
+    m.get(key).and_then(Value::as_f64).filter(|v| v.is_finite())
+}
+
+/// The markdown page for `results`.
+pub fn render(machine: &Machine, results: &[CheckpointResult]) -> String {
+    let mut s = String::from("# flipscope vs HF transformers\n\n");
+    s.push_str(
+        "Written by `flipscope bench` (`make bench`). Both sides run in the same bench run on the same random-weight \
+         checkpoint, the same inputs (`inputs-*.safetensors`: token ids and pixel values written once) and the same \
+         thread count, each in a process of its own. Ratio = flipscope / transformers. Only ratios from one run are \
+         comparable; absolute times vary from run to run.\n\n## Machine\n\n",
+    );
+    for (k, v) in &machine.lines {
+        let _ = writeln!(s, "- {k}: {v}");
+    }
+    for r in results {
+        let _ = writeln!(s, "\n## `{}` ({}): {}\n", r.name, r.dtype, r.about);
+        s.push_str("| Figure | flipscope | transformers | ratio | target | met |\n|---|---:|---:|---:|---:|:---:|\n");
+        for row in ROWS.iter() {
+            let (Some(a), Some(b)) = (num(&r.ours, row.ours), num(&r.theirs, row.theirs)) else { continue };
+            let ratio = a / b;
+            let target = row.target.map(|t| format!("{} {t}x", if row.higher_is_better { ">=" } else { "<=" })).unwrap_or_default();
+            let met = match meets(row, ratio) {
+                Some(true) => "yes",
+                Some(false) => "**no**",
+                None => "",
+            };
+            let _ = writeln!(s, "| {} | {a:.4} {u} | {b:.4} {u} | {ratio:.2}x | {target} | {met} |", row.label, u = row.unit);
+        }
+        s.push_str(&roofline(r));
+        if let (Some(a), Some(b)) = (r.ours.get("eval_picks"), r.theirs.get("eval_picks")) {
+            let (a, b) = (a.as_array().cloned().unwrap_or_default(), b.as_array().cloned().unwrap_or_default());
+            let same = a.iter().zip(&b).filter(|(x, y)| x == y).count();
+            let _ = writeln!(s, "\nSame work on both sides: the option letter chosen agrees on {same} of {} eval samples.", b.len());
+        }
+    }
+    s
+}
+
+/// What bounds the figures: a decode step reads every decoder weight once
+/// (bytes x tok/s = memory bandwidth), a prefill is about 2 x params x
+/// tokens of matmul (GFLOP/s). Both sides near the same rate means the
+/// figure is bound by the machine and libtorch's kernels, not by either side.
+fn roofline(r: &CheckpointResult) -> String {
+    let mut s = String::new();
+    let side = |m: &Map<String, Value>, key: &str| num(m, key);
+    if let (Some(bytes), Some(a), Some(b)) =
+        (num(&r.ours, "lm_weight_bytes"), side(&r.ours, "decode_tok_s"), side(&r.theirs, "decode_tok_s"))
+    {
+        let _ = write!(
+            s,
+            "\nDecode reads the decoder's {:.3} GB of weights per token: flipscope {:.1} GB/s, transformers {:.1} GB/s.",
+            bytes / 1e9,
+            bytes * a / 1e9,
+            bytes * b / 1e9
+        );
+    }
+    let flops =
+        match (num(&r.ours, "lm_params"), num(&r.ours, "prefill_tokens"), num(&r.ours, "vision_params"), num(&r.ours, "prefill_patches")) {
+            (Some(lp), Some(lt), Some(vp), Some(vt)) => Some(2.0 * (lp * lt + vp * vt)),
+            _ => None,
+        };
+    if let (Some(f), Some(a), Some(b)) = (flops, side(&r.ours, "prefill_s"), side(&r.theirs, "prefill_s")) {
+        let _ = write!(
+            s,
+            "\nPrefill is ~{:.1} GFLOP of matmul (2 x params x tokens, both towers): flipscope {:.1} GFLOP/s, transformers {:.1} GFLOP/s.",
+            f / 1e9,
+            f / a / 1e9,
+            f / b / 1e9
+        );
+    }
+    if !s.is_empty() {
+        s.push('\n');
+    }
+    s
+}
+
+pub fn write_results(path: &Path, machine: &Machine, results: &[CheckpointResult]) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    atomic_write(path, render(machine, results).as_bytes())
+}
