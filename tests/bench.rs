@@ -101,30 +101,11 @@ fn bad_bench_arguments_are_named() {
     assert!(!ok && err.contains("`9b` is not one of tiny, small, 3b"), "{err}");
     let tmp = tempfile::tempdir().unwrap();
     let missing = tmp.path().join("none.safetensors");
-    let (ok, _, err) = common::flipscope(&[
-        "bench",
-        "figures",
-        "--model",
-        "x",
-        "--inputs",
-        missing.to_str().unwrap(),
-        "--figures",
-        "load,warp",
-        "--json",
-        "o.json",
-    ]);
+    let inputs = missing.to_str().unwrap();
+    let figures =
+        |which: &str| common::flipscope(&["bench", "figures", "--model", "x", "--inputs", inputs, "--figures", which, "--json", "o.json"]);
+    let (ok, _, err) = figures("load,warp");
     assert!(!ok && err.contains("`warp` is not one of load, prefill, decode, eval, saliency, train"), "{err}");
-    let (ok, _, err) = common::flipscope(&[
-        "bench",
-        "figures",
-        "--model",
-        "x",
-        "--inputs",
-        missing.to_str().unwrap(),
-        "--figures",
-        "load",
-        "--json",
-        "o.json",
-    ]);
+    let (ok, _, err) = figures("load");
     assert!(!ok && err.contains("none.safetensors"), "{err}");
 }
