@@ -79,7 +79,7 @@ impl Machine {
             ("torch / transformers / peft (reference)".to_string(), torch),
             ("flipscope".to_string(), format!("{} (libtorch through tch)", env!("CARGO_PKG_VERSION"))),
         ];
-        if device == "cuda" {
+        if device.starts_with("cuda") {
             if let Ok(o) =
                 std::process::Command::new("nvidia-smi").args(["--query-gpu=name,memory.total", "--format=csv,noheader"]).output()
             {

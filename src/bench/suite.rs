@@ -8,7 +8,7 @@ use super::inputs::BenchInputs;
 use super::results::{write_results, CheckpointResult, Machine};
 use super::REFERENCE_PY;
 use crate::engine::config::ModelConfig;
-use crate::engine::random_checkpoint;
+use crate::engine::{device, random_checkpoint};
 use anyhow::{bail, Context, Result};
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
@@ -21,6 +21,8 @@ pub struct BenchCheckpoint {
     pub config: &'static str,
     pub dtype: &'static str,
     pub figures: &'static [&'static str],
+    /// Timed runs at most (a 3B prefill on a CPU takes seconds each).
+    pub max_repeat: usize,
     pub about: &'static str,
 }
 
@@ -30,6 +32,7 @@ pub const CHECKPOINTS: [BenchCheckpoint; 3] = [
         config: include_str!("../../bench/configs/tiny.json"),
         dtype: "f32",
         figures: &ALL,
+        max_repeat: usize::MAX,
         about: "the tests' tiny shape: LM 2x64, vision 4x32 (per-op overhead dominates)",
     },
     BenchCheckpoint {
@@ -37,6 +40,7 @@ pub const CHECKPOINTS: [BenchCheckpoint; 3] = [
         config: include_str!("../../bench/configs/small.json"),
         dtype: "f32",
         figures: &ALL,
+        max_repeat: usize::MAX,
         about: "LM 8x512, vision 8x256, vocab 8192 (each step takes about a second on 2 cores)",
     },
     BenchCheckpoint {
@@ -44,6 +48,7 @@ pub const CHECKPOINTS: [BenchCheckpoint; 3] = [
         config: random_checkpoint::PRESET_3B,
         dtype: "bf16",
         figures: &["load", "prefill"],
+        max_repeat: 1,
         about: "Qwen2.5-VL-3B's config, random bf16 weights; load and prefill only",
     },
 ];
@@ -106,6 +111,12 @@ pub fn run_suite(o: &SuiteOptions) -> Result<()> {
     let script = o.out_dir.join("reference.py");
     std::fs::write(&script, REFERENCE_PY)?;
     let exe = std::env::current_exe()?;
+    // One device for both sides, spelled the way torch reads it; and the machine, probed once.
+    let device = match device::parse(&o.device)? {
+        tch::Device::Cuda(n) => format!("cuda:{n}"),
+        _ => "cpu".to_string(),
+    };
+    let machine = Machine::probe(&o.python, o.threads, &device);
     let mut done = Vec::new();
     for name in &o.checkpoints {
         let ck = CHECKPOINTS.iter().find(|c| c.name == name).with_context(|| {
@@ -119,7 +130,7 @@ pub fn run_suite(o: &SuiteOptions) -> Result<()> {
         let figures = ck.figures.join(",");
         let ours = o.out_dir.join(format!("flipscope-{}.json", ck.name));
         let theirs = o.out_dir.join(format!("transformers-{}.json", ck.name));
-        let repeat = if ck.name == "3b" { 1 } else { o.repeat };
+        let repeat = o.repeat.min(ck.max_repeat);
         eprintln!("bench {}: flipscope ({figures})", ck.name);
         run(
             Command::new(&exe)
@@ -127,27 +138,18 @@ pub fn run_suite(o: &SuiteOptions) -> Result<()> {
                 .arg(&dir)
                 .arg("--inputs")
                 .arg(&inputs)
-                .args(["--figures", &figures, "--device", &o.device, "--dtype", ck.dtype])
+                .args(["--figures", &figures, "--device", &device, "--dtype", ck.dtype])
                 .args(["--threads", &o.threads.to_string(), "--repeat", &repeat.to_string(), "--json"])
                 .arg(&ours),
             "flipscope bench figures",
         )?;
         eprintln!("bench {}: transformers ({figures})", ck.name);
-        let device = if o.device == "auto" {
-            if tch::Cuda::is_available() {
-                "cuda"
-            } else {
-                "cpu"
-            }
-        } else {
-            o.device.as_str()
-        };
         run(
             Command::new(&o.python)
                 .arg(&script)
                 .arg(&dir)
                 .arg(&inputs)
-                .args([figures.as_str(), &o.threads.to_string(), device, ck.dtype, &repeat.to_string()])
+                .args([figures.as_str(), &o.threads.to_string(), &device, ck.dtype, &repeat.to_string()])
                 .arg(&theirs),
             "the transformers reference (bench/reference.py)",
         )?;
@@ -159,7 +161,7 @@ pub fn run_suite(o: &SuiteOptions) -> Result<()> {
             theirs: read_json(&theirs)?,
         });
         // Written after every checkpoint, so a stopped run keeps what it measured.
-        write_results(&o.results, &Machine::probe(&o.python, o.threads, device), &done)?;
+        write_results(&o.results, &machine, &done)?;
     }
     eprintln!("bench: results in {}", o.results.display());
     Ok(())
