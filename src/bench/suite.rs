@@ -98,6 +98,20 @@ fn ensure_checkpoint(ck: &BenchCheckpoint, dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Reads every weight file once, so that both sides find the checkpoint in
+/// the page cache: load and first-prefill figures then measure the loaders
+/// (both map the files lazily), not which side happened to hit a cold disk.
+fn warm_page_cache(dir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "safetensors") {
+            let mut file = std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+            std::io::copy(&mut file, &mut std::io::sink()).with_context(|| format!("reading {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
 fn run(cmd: &mut Command, what: &str) -> Result<()> {
     let status = cmd.status().with_context(|| format!("starting {what}"))?;
     if !status.success() {
@@ -132,6 +146,7 @@ pub fn run_suite(o: &SuiteOptions) -> Result<()> {
         let theirs = o.out_dir.join(format!("transformers-{}.json", ck.name));
         let repeat = o.repeat.min(ck.max_repeat);
         eprintln!("bench {}: flipscope ({figures})", ck.name);
+        warm_page_cache(&dir)?;
         run(
             Command::new(&exe)
                 .args(["bench", "figures", "--model"])
@@ -144,6 +159,7 @@ pub fn run_suite(o: &SuiteOptions) -> Result<()> {
             "flipscope bench figures",
         )?;
         eprintln!("bench {}: transformers ({figures})", ck.name);
+        warm_page_cache(&dir)?;
         run(
             Command::new(&o.python)
                 .arg(&script)
