@@ -183,3 +183,42 @@ fn random_checkpoints_load_in_transformers_and_flipscope() {
     let py = std::process::Command::new(python()).args(["-c", &script]).output().unwrap();
     assert!(py.status.success(), "transformers refused the checkpoint:\n{}", String::from_utf8_lossy(&py.stderr));
 }
+
+/// On the CPU, weights stored in the chosen dtype are views of a private
+/// mapping: nothing is copied at load, writes (training, merging) stay in
+/// the process, and the file on disk never changes.
+#[test]
+fn same_dtype_cpu_weights_view_the_file_and_writes_stay_private() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("ckpt");
+    let config = case_dir("flat_tied_odd").join("model/config.json");
+    let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    flipscope::engine::random_checkpoint::write(&cfg, &out, Kind::Float, 1 << 30, 3).unwrap();
+    let file = out.join("model.safetensors");
+    let bytes_before = std::fs::read(&file).unwrap();
+
+    let (model, report) = flipscope::engine::Qwen25VL::load(&out, tch::Device::Cpu, Kind::Float).unwrap();
+    assert_eq!(report.mapped_bytes, report.weight_bytes, "every f32 weight of an f32 file is viewed in place");
+    let (name, original) = {
+        let (name, w) = model.params.iter().find(|(n, _)| n.ends_with("q_proj.weight")).unwrap();
+        let original = w.copy();
+        let stored = Tensor::read_safetensors(&file).unwrap().into_iter().find(|(n, _)| n == name).unwrap().1;
+        assert!(stored.equal(&original), "{name}: the view reads the file's values");
+        tch::no_grad(|| {
+            let _ = w.shallow_clone().g_add_scalar_(1.0);
+        });
+        assert!(w.equal(&(&original + 1.0)), "{name}: written in place");
+        (name.clone(), original)
+    };
+    drop(model);
+    assert_eq!(std::fs::read(&file).unwrap(), bytes_before, "the write stayed private: the file is unchanged");
+
+    let (again, _) = flipscope::engine::Qwen25VL::load(&out, tch::Device::Cpu, Kind::Float).unwrap();
+    let (_, w2) = again.params.iter().find(|(n, _)| *n == name).unwrap();
+    assert!(w2.equal(&original), "{name}: a fresh load sees the file, not the earlier process-private write");
+
+    // Converting (f32 file, bf16 wanted) copies instead.
+    let (_, converted) = flipscope::engine::Qwen25VL::load(&out, tch::Device::Cpu, Kind::BFloat16).unwrap();
+    assert_eq!(converted.mapped_bytes, 0);
+    assert!(converted.weight_bytes > 0);
+}

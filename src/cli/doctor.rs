@@ -165,8 +165,8 @@ fn load_model(dir: &Path, device: &str, dtype: &str) -> Result<()> {
     let peak = memory::peak_rss_bytes().unwrap_or(0);
     let r = &engine.load_report;
     println!(
-        "load            {} tensors, {} bytes as {:?} on {:?}, {:.2}s",
-        r.tensors, r.weight_bytes, engine.model.kind, engine.model.device, r.seconds
+        "load            {} tensors, {} bytes as {:?} on {:?}, {:.2}s, {} bytes viewed in place",
+        r.tensors, r.weight_bytes, engine.model.kind, engine.model.device, r.seconds, r.mapped_bytes
     );
     println!(
         "load memory     rss_before={before} peak_rss={peak} peak_delta={} ratio_to_weights={:.3}",

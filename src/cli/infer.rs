@@ -61,10 +61,11 @@ pub fn run(args: &InferArgs) -> Result<()> {
     if args.stats {
         let peak = engine::memory::peak_rss_bytes().unwrap_or(0);
         eprintln!(
-            "loaded {} tensors ({:.3} GiB as {:?}) on {:?} in {:.2}s; RSS before {:.3} GiB, peak while loading {:.3} GiB",
+            "loaded {} tensors ({:.3} GiB as {:?}, {:.3} GiB of it viewed in place) on {:?} in {:.2}s; RSS before {:.3} GiB, peak while loading {:.3} GiB",
             engine.load_report.tensors,
             engine::memory::gib(engine.load_report.weight_bytes),
             engine.model.kind,
+            engine::memory::gib(engine.load_report.mapped_bytes),
             engine.model.device,
             engine.load_report.seconds,
             engine::memory::gib(rss_before),

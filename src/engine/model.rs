@@ -7,7 +7,7 @@ use super::layers::{Planner, TensorSource};
 use super::text::{KvCache, LastTokenAttention, TextModel};
 use super::vision::VisionTower;
 use super::vision_layout::Grid;
-use super::weights::WeightFiles;
+use super::weights::{LentMaps, WeightFiles};
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 use tch::{Device, Kind, Tensor};
@@ -22,6 +22,9 @@ pub struct Qwen25VL {
     /// identity) with the tensors the layers hold: training marks and
     /// updates these, checkpoints are written from them.
     pub params: Vec<(String, Tensor)>,
+    /// File mappings that CPU weights view without a copy; last, so they
+    /// outlive every tensor above.
+    _lent: LentMaps,
 }
 
 /// What loading cost.
@@ -30,6 +33,9 @@ pub struct LoadReport {
     pub tensors: usize,
     /// Bytes of the weights in the chosen dtype.
     pub weight_bytes: u64,
+    /// Of those, bytes that view the checkpoint's files (CPU, same dtype)
+    /// rather than being copied: paged in when first used.
+    pub mapped_bytes: u64,
     pub seconds: f64,
 }
 
@@ -90,8 +96,14 @@ impl Qwen25VL {
         let mut loader = Loader { files: &files, kind, device, loaded: Vec::new() };
         let (vision, text) =
             Self::build(&mut loader, &config, device).with_context(|| format!("loading weights from {}", dir.display()))?;
-        let report = LoadReport { tensors: plan.len(), weight_bytes: files.bytes_as(&plan, kind), seconds: start.elapsed().as_secs_f64() };
-        Ok((Qwen25VL { config, vision, text, device, kind, params: loader.loaded }, report))
+        let report = LoadReport {
+            tensors: plan.len(),
+            weight_bytes: files.bytes_as(&plan, kind),
+            mapped_bytes: files.lent_bytes(),
+            seconds: start.elapsed().as_secs_f64(),
+        };
+        let lent = files.lent_maps();
+        Ok((Qwen25VL { config, vision, text, device, kind, params: loader.loaded, _lent: lent }, report))
     }
 
     /// Merged vision embeddings [N/4, hidden] for patches of images with `grids`.

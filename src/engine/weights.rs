@@ -1,14 +1,22 @@
 //! Safetensors weights, memory-mapped: single-file or sharded through
 //! `model.safetensors.index.json`, in either name layout.
 //!
-//! Tensors are copied out of the map one at a time, converted to the chosen
-//! dtype and device, and their pages are then dropped from the map
+//! On the CPU, a tensor already stored in the chosen dtype is not copied: it
+//! is a view of a private copy-on-write mapping of the file, as transformers
+//! does, so loading costs no memory or time and pages come in from the page
+//! cache when first touched. Writes (full training, merging an adapter) stay
+//! private to the process; the file never changes.
+//!
+//! Every other tensor is copied out of the map one at a time, converted to
+//! the chosen dtype and device, and its pages are then dropped from the map
 //! (MADV_DONTNEED) so the peak resident size stays close to the loaded weights.
 
-use memmap2::{Mmap, UncheckedAdvice};
+use memmap2::{MmapMut, MmapOptions, UncheckedAdvice};
 use safetensors::{tensor::TensorInfo, Dtype, SafeTensors};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
 
 #[derive(Debug, thiserror::Error)]
@@ -23,7 +31,9 @@ pub enum WeightError {
 
 struct MappedFile {
     path: PathBuf,
-    map: Mmap,
+    map: Arc<MmapMut>,
+    /// Whether a loaded tensor views this map (so it must outlive the model).
+    lent: AtomicBool,
     /// Byte offset of the data section (8 + header length).
     data_start: usize,
 }
@@ -35,11 +45,20 @@ struct Entry {
     stored: String,
 }
 
+/// Private file mappings that a model's weights view. Held as a model's
+/// last field so they are unmapped only after its tensors are gone.
+#[derive(Default)]
+pub struct LentMaps {
+    _maps: Vec<Arc<MmapMut>>,
+}
+
 /// The tensors of a checkpoint, by canonical name (`visual.*`, `model.*`, `lm_head.*`).
 pub struct WeightFiles {
     dir: PathBuf,
     files: Vec<MappedFile>,
     entries: BTreeMap<String, Entry>,
+    /// Bytes of the tensors loaded as views of the maps.
+    lent_bytes: AtomicU64,
 }
 
 /// Maps both layouts onto one: `model.visual.X` -> `visual.X`,
@@ -96,8 +115,11 @@ impl WeightFiles {
             let path = dir.join(&name);
             let file = std::fs::File::open(&path).map_err(|e| WeightError::File { file: path.clone(), problem: e.to_string() })?;
             // SAFETY: the checkpoint is opened read-only and not expected to change while loaded.
-            let map =
-                unsafe { Mmap::map(&file) }.map_err(|e| WeightError::File { file: path.clone(), problem: format!("cannot map: {e}") })?;
+            // SAFETY: a private mapping: the checkpoint is not expected to change
+            // while loaded (flipscope itself replaces files by renaming), and
+            // writes through it never reach the file.
+            let map = unsafe { MmapOptions::new().map_copy(&file) }
+                .map_err(|e| WeightError::File { file: path.clone(), problem: format!("cannot map: {e}") })?;
             let (header_len, meta) = SafeTensors::read_metadata(&map)
                 .map_err(|e| WeightError::File { file: path.clone(), problem: format!("not a safetensors file: {e:?}") })?;
             let idx = files.len();
@@ -110,9 +132,20 @@ impl WeightFiles {
                     });
                 }
             }
-            files.push(MappedFile { path, map, data_start: 8 + header_len });
+            files.push(MappedFile { path, map: Arc::new(map), lent: AtomicBool::new(false), data_start: 8 + header_len });
         }
-        Ok(WeightFiles { dir: dir.into(), files, entries })
+        Ok(WeightFiles { dir: dir.into(), files, entries, lent_bytes: AtomicU64::new(0) })
+    }
+
+    /// The mappings that loaded tensors view: whoever holds those tensors
+    /// must hold these too, and drop them last.
+    pub fn lent_maps(&self) -> LentMaps {
+        LentMaps { _maps: self.files.iter().filter(|f| f.lent.load(Ordering::Relaxed)).map(|f| Arc::clone(&f.map)).collect() }
+    }
+
+    /// Bytes of the tensors loaded so far as views of the files.
+    pub fn lent_bytes(&self) -> u64 {
+        self.lent_bytes.load(Ordering::Relaxed)
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
@@ -188,8 +221,9 @@ impl WeightFiles {
         Err(WeightError::Mismatch { dir: self.dir.clone(), report: report.trim_end().to_string() })
     }
 
-    /// Copies one tensor out of the map into `kind` on `device`, reshaped to
-    /// `shape`, then releases its mapped pages.
+    /// One tensor in `kind` on `device`, reshaped to `shape`: a view of the
+    /// map on the CPU when the file already holds `kind` (see `lent_maps`),
+    /// else a converted copy, after which its mapped pages are released.
     pub fn load(&self, name: &str, shape: &[i64], kind: Kind, device: Device) -> Result<Tensor, WeightError> {
         let e =
             self.entries.get(name).ok_or_else(|| WeightError::Mismatch { dir: self.dir.clone(), report: format!("  missing: {name}") })?;
@@ -231,16 +265,19 @@ impl WeightFiles {
             s.reverse();
             s
         };
-        // A borrowed view of the mapped bytes: the only allocation is the
-        // converted tensor itself, so the transient cost is one tensor on disk.
-        // SAFETY: `bytes` is in bounds, aligned, and outlives `view`, which is
-        // dropped before this function returns (every branch below copies).
+        // SAFETY: `bytes` is in bounds and aligned. A view kept as the weight
+        // lives as long as the map, which `lent_maps` hands to the model;
+        // every other view is dropped before this function returns.
         let view = unsafe { Tensor::f_from_blob(bytes.as_ptr(), &stored_shape, &strides, stored_kind, Device::Cpu) }
             .map_err(|err| WeightError::File { file: f.path.clone(), problem: format!("tensor `{}`: {err}", e.stored) })?;
+        if device == Device::Cpu && kind == stored_kind {
+            f.lent.store(true, Ordering::Relaxed);
+            self.lent_bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            return Ok(view.reshape(shape));
+        }
         let owned = match device {
-            // Convert on the GPU: bf16 -> f32 is cheaper there.
-            Device::Cpu if kind == stored_kind => view.copy(),
             Device::Cpu => view.to_kind(kind),
+            // Convert on the GPU: bf16 -> f32 is cheaper there.
             _ => view.to_device(device).to_kind(kind),
         };
         drop(view);

@@ -63,6 +63,7 @@ impl PromptTemplate {
         let (choices, instruction) = match (sample.options.is_empty(), sample.answer_style) {
             (false, _) => (sample.choices_text(), "Answer with the option's letter from the given choices directly."),
             (true, AnswerStyle::YesNo) => ("yes or no".to_string(), "Answer with yes or no."),
+            (true, AnswerStyle::Word) => (String::new(), "Answer the question using a single word or phrase."),
             (true, _) => (String::new(), "Answer with a single number."),
         };
         // Without lettered options the instruction says it all: drop the choices line.
@@ -89,5 +90,8 @@ mod tests {
         let mut yn = Sample::new("2", "vsr");
         yn.answer_style = AnswerStyle::YesNo;
         assert_eq!(d.render("Is the cat on the mat?", &yn), "Is the cat on the mat?\nAnswer with yes or no.");
+        let mut word = Sample::new("3", "whatsup");
+        word.answer_style = AnswerStyle::Word;
+        assert_eq!(d.render("Where is the cup?", &word), "Where is the cup?\nAnswer the question using a single word or phrase.");
     }
 }
