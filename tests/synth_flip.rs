@@ -164,6 +164,17 @@ fn synth_spec_options_shape_the_scenes_and_bad_ones_are_named() {
         let target = s.metadata[data::sample::TARGET_FIELD].as_str().unwrap();
         assert_eq!(Some(target), s.gold_text.as_deref(), "answer=words trains on the gold option's words");
     }
+    // scale=3: the same questions with objects three times the size, still
+    // placed at the gold direction, for a from-scratch perception curriculum.
+    let big = data::load("synth:20#seed=3,kinds=camera,distractors=0,scale=3").unwrap();
+    for s in &big.samples {
+        let b = &s.boxes[0];
+        assert!((b.x1 - b.x0 - 102.0).abs() < 1e-3, "{}: a box of radius 3 x 17: {b:?}", s.id);
+        let at =
+            |i: usize| (s.metadata["objects"][i]["x"].as_f64().unwrap() as f32, s.metadata["objects"][i]["y"].as_f64().unwrap() as f32);
+        let heading = heading_of(camera_angle(at(0), at(1))).expect("a labelled angle");
+        assert_eq!(Some(heading.name()), s.gold_text.as_deref(), "{}: the target sits in the gold direction", s.id);
+    }
     let letters = data::load("synth:20#seed=3,kinds=camera,distractors=0").unwrap();
     assert!(letters.samples.iter().all(|s| !s.metadata.contains_key(data::sample::TARGET_FIELD)));
     for (spec, needle) in [
@@ -171,6 +182,8 @@ fn synth_spec_options_shape_the_scenes_and_bad_ones_are_named() {
         ("synth:4#kinds=camera+car", "kinds: `car`"),
         ("synth:4#distractors=2", "distractors=`2`"),
         ("synth:4#colour=red", "unknown synth option `colour`"),
+        ("synth:4#scale=4", "scale=`4` is not a number from 1 to 3"),
+        ("synth:4#scale=big", "scale=`big`"),
     ] {
         let err = data::load(spec).err().unwrap_or_else(|| panic!("{spec} should fail"));
         assert!(err.to_string().contains(needle), "{spec}: {err}");

@@ -93,7 +93,14 @@ fn load_synth(spec: &str) -> Result<Option<Dataset>, DataError> {
                     _ => return Err(bad(format!("answer=`{v}` is not letter or words"))),
                 }
             }
-            other => return Err(bad(format!("unknown synth option `{other}` (seed, lean, split, kinds, distractors, answer)"))),
+            "scale" => {
+                o.scale = v
+                    .parse::<f32>()
+                    .ok()
+                    .filter(|s| (1.0..=synth::MAX_SCALE).contains(s))
+                    .ok_or_else(|| bad(format!("scale=`{v}` is not a number from 1 to {}", synth::MAX_SCALE)))?
+            }
+            other => return Err(bad(format!("unknown synth option `{other}` (seed, lean, split, kinds, distractors, answer, scale)"))),
         }
     }
     let samples = synth::in_memory(n, &o).map_err(|e| bad(format!("{e:#}")))?;

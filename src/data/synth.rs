@@ -25,6 +25,8 @@ use std::path::Path;
 pub const SIDE: u32 = 392;
 const MARGIN: f32 = 36.0;
 const SIZE: f32 = 17.0;
+/// The largest `scale=`: bigger objects would not fit two apart in a scene.
+pub const MAX_SCALE: f32 = 3.0;
 /// Labels are only given where the true angle is this close to a compass
 /// point, so no label sits on a boundary between two directions.
 pub const MAX_JITTER_DEG: f32 = 10.0;
@@ -50,11 +52,13 @@ pub struct Thing {
     pub level: u8,
     /// Facing angle in the camera frame (degrees), for agents.
     pub facing: Option<f32>,
+    /// Radius in pixels (SIZE at scale 1).
+    pub size: f32,
 }
 
 impl Thing {
     fn bbox(&self) -> BoundingBox {
-        let r = if self.facing.is_some() { SIZE + 4.0 } else { SIZE };
+        let r = if self.facing.is_some() { self.size + 4.0 } else { self.size };
         let mut b = BoundingBox::new(self.x - r, self.y - r, self.x + r, self.y + r);
         b.label = Some(self.name.clone());
         b
@@ -86,22 +90,34 @@ fn offset(angle_deg: f32, d: f32) -> (f32, f32) {
     (d * angle_deg.to_radians().sin(), d * angle_deg.to_radians().cos())
 }
 
-fn inside(p: (f32, f32)) -> bool {
-    let hi = SIDE as f32 - MARGIN;
-    p.0 >= MARGIN && p.0 <= hi && p.1 >= MARGIN + 2.0 * SIZE && p.1 <= hi
-}
-
-fn clear_of(things: &[Thing], p: (f32, f32)) -> bool {
-    things.iter().all(|t| (t.x - p.0).hypot(t.y - p.1) > 3.2 * SIZE)
-}
-
 struct SceneBuilder {
     rng: ChaCha8Rng,
     things: Vec<Thing>,
     used: Vec<(usize, usize)>,
+    /// Object radius; margins and spacing grow with it (scale 1: the defaults).
+    size: f32,
 }
 
 impl SceneBuilder {
+    fn margin(&self) -> f32 {
+        MARGIN + (self.size - SIZE)
+    }
+
+    /// Room above for the horizon band and a stacked object.
+    fn top(&self) -> f32 {
+        self.margin() + self.size + SIZE
+    }
+
+    fn inside(&self, p: (f32, f32)) -> bool {
+        let hi = SIDE as f32 - self.margin();
+        p.0 >= self.margin() && p.0 <= hi && p.1 >= self.top() && p.1 <= hi
+    }
+
+    fn clear_of(&self, p: (f32, f32)) -> bool {
+        let gap = 3.2 * SIZE + 2.0 * (self.size - SIZE);
+        self.things.iter().all(|t| (t.x - p.0).hypot(t.y - p.1) > gap)
+    }
+
     fn new_name(&mut self, agent: bool) -> (String, &'static str, [u8; 3]) {
         loop {
             let ci = self.rng.random_range(0..COLORS.len());
@@ -117,8 +133,9 @@ impl SceneBuilder {
 
     fn place_random(&mut self, agent: bool) -> Option<usize> {
         for _ in 0..200 {
-            let p = (self.rng.random_range(MARGIN..SIDE as f32 - MARGIN), self.rng.random_range(MARGIN + 2.0 * SIZE..SIDE as f32 - MARGIN));
-            if clear_of(&self.things, p) {
+            let (m, top) = (self.margin(), self.top());
+            let p = (self.rng.random_range(m..SIDE as f32 - m), self.rng.random_range(top..SIDE as f32 - m));
+            if self.clear_of(p) {
                 return Some(self.push(p, agent, 0));
             }
         }
@@ -131,7 +148,7 @@ impl SceneBuilder {
         let p = ((p.0 * 16.0).round() / 16.0, (p.1 * 16.0).round() / 16.0);
         let (name, shape, color) = self.new_name(agent);
         let facing = agent.then(|| self.rng.random_range(0..8) as f32 * 45.0);
-        self.things.push(Thing { name, shape, color, x: p.0, y: p.1, level, facing });
+        self.things.push(Thing { name, shape, color, x: p.0, y: p.1, level, facing, size: self.size });
         self.things.len() - 1
     }
 
@@ -140,10 +157,11 @@ impl SceneBuilder {
     fn place_at(&mut self, from: (f32, f32), heading: Heading, to_camera: impl Fn(f32) -> f32) -> Option<usize> {
         for _ in 0..200 {
             let jitter = self.rng.random_range(-MAX_JITTER_DEG + 2.0..MAX_JITTER_DEG - 2.0);
-            let d = self.rng.random_range(3.5 * SIZE..9.0 * SIZE);
+            let near = 3.5 * SIZE + 2.0 * (self.size - SIZE);
+            let d = self.rng.random_range(near..(9.0 * SIZE).max(near + SIZE));
             let o = offset(to_camera(heading.angle() as f32 + jitter), d);
             let p = (from.0 + o.0, from.1 + o.1);
-            if inside(p) && clear_of(&self.things, p) {
+            if self.inside(p) && self.clear_of(p) {
                 return Some(self.push(p, false, 0));
             }
         }
@@ -220,17 +238,23 @@ pub fn is_test_index(index: usize) -> bool {
 
 /// Builds scene `index` of a run with `seed`. Deterministic.
 pub fn scene(seed: u64, index: usize) -> SynthItem {
-    scene_with(seed, index, Lean::None, true)
+    scene_with(seed, index, Lean::None, true, 1.0)
 }
 
 /// `scene` with the gold direction leaning to one side, and with or without
 /// distractor objects (without: only the two objects the question names,
-/// an easier first stage for a model trained from scratch).
-pub fn scene_with(seed: u64, index: usize, lean: Lean, distractors: bool) -> SynthItem {
+/// an easier first stage for a model trained from scratch), objects drawn
+/// `scale` times larger (1 to MAX_SCALE; see SynthOptions::scale).
+pub fn scene_with(seed: u64, index: usize, lean: Lean, distractors: bool, scale: f32) -> SynthItem {
     let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ index as u64);
     let kind = index % 5; // 0,1: camera; 2,3: person; 4: above/below
     loop {
-        let mut b = SceneBuilder { rng: ChaCha8Rng::seed_from_u64(rng.random()), things: Vec::new(), used: Vec::new() };
+        let mut b = SceneBuilder {
+            rng: ChaCha8Rng::seed_from_u64(rng.random()),
+            things: Vec::new(),
+            used: Vec::new(),
+            size: SIZE * scale.clamp(1.0, MAX_SCALE),
+        };
         let mut heading = Heading::ALL[b.rng.random_range(0..8)];
         if lean != Lean::None {
             let side: i8 = if lean == Lean::Left { -1 } else { 1 };
@@ -267,7 +291,7 @@ pub fn scene_with(seed: u64, index: usize, lean: Lean, distractors: bool) -> Syn
             }
             _ => {
                 let Some(lo) = b.place_random(false) else { continue };
-                let p = (b.things[lo].x, b.things[lo].y - 2.0 * SIZE);
+                let p = (b.things[lo].x, b.things[lo].y - 2.0 * b.size);
                 let hi = b.push(p, false, 1);
                 let up = b.rng.random_bool(0.5);
                 category = "Camera Vertical Relation";
@@ -317,7 +341,7 @@ pub fn render(things: &[Thing]) -> RgbImage {
     order.sort_by_key(|a| (a.level, a.y as i32));
     for t in order {
         let c = Rgb(t.color);
-        let (x, y, s) = (t.x, t.y, SIZE);
+        let (x, y, s) = (t.x, t.y, t.size);
         if t.level == 0 {
             fill_circle(&mut img, x + 3.0, y + s * 0.8, s * 0.9, Rgb([205, 200, 190]));
         }
@@ -374,11 +398,23 @@ pub struct SynthOptions {
     /// Train on the gold direction's words (`front-left`) instead of its
     /// letter: direct supervision for the perception half of the task.
     pub answer_words: bool,
+    /// Objects drawn this many times larger (1 to MAX_SCALE). A model trained
+    /// from scratch learns to read small objects only after large ones: the
+    /// answer's signal is the share of the image an object covers.
+    pub scale: f32,
 }
 
 impl Default for SynthOptions {
     fn default() -> Self {
-        SynthOptions { seed: DEFAULT_SEED, lean: Lean::None, split: None, kinds: Vec::new(), distractors: true, answer_words: false }
+        SynthOptions {
+            seed: DEFAULT_SEED,
+            lean: Lean::None,
+            split: None,
+            kinds: Vec::new(),
+            distractors: true,
+            answer_words: false,
+            scale: 1.0,
+        }
     }
 }
 
@@ -388,7 +424,7 @@ pub fn in_memory(n: usize, o: &SynthOptions) -> Result<Vec<Sample>> {
     let mut out = Vec::new();
     let wanted = |i: usize| o.kinds.is_empty() || o.kinds.iter().any(|k| k == kind_name(i));
     for i in (0..n).filter(|&i| o.split.as_deref().is_none_or(|s| s == split_name(i)) && wanted(i)) {
-        let mut item = scene_with(o.seed, i, o.lean, o.distractors);
+        let mut item = scene_with(o.seed, i, o.lean, o.distractors, o.scale);
         let mut png = Vec::new();
         image::DynamicImage::ImageRgb8(item.image)
             .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
