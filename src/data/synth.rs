@@ -132,8 +132,8 @@ impl SceneBuilder {
     }
 
     fn place_random(&mut self, agent: bool) -> Option<usize> {
+        let (m, top) = (self.margin(), self.top());
         for _ in 0..200 {
-            let (m, top) = (self.margin(), self.top());
             let p = (self.rng.random_range(m..SIDE as f32 - m), self.rng.random_range(top..SIDE as f32 - m));
             if self.clear_of(p) {
                 return Some(self.push(p, agent, 0));
@@ -155,9 +155,9 @@ impl SceneBuilder {
     /// Places a new object at `heading` (+- jitter) from `from` as seen in a
     /// frame whose camera angle for agent-angle psi is `to_camera(psi)`.
     fn place_at(&mut self, from: (f32, f32), heading: Heading, to_camera: impl Fn(f32) -> f32) -> Option<usize> {
+        let near = 3.5 * SIZE + 2.0 * (self.size - SIZE);
         for _ in 0..200 {
             let jitter = self.rng.random_range(-MAX_JITTER_DEG + 2.0..MAX_JITTER_DEG - 2.0);
-            let near = 3.5 * SIZE + 2.0 * (self.size - SIZE);
             let d = self.rng.random_range(near..(9.0 * SIZE).max(near + SIZE));
             let o = offset(to_camera(heading.angle() as f32 + jitter), d);
             let p = (from.0 + o.0, from.1 + o.1);

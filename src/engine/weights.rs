@@ -15,7 +15,7 @@ use memmap2::{MmapMut, MmapOptions, UncheckedAdvice};
 use safetensors::{tensor::TensorInfo, Dtype, SafeTensors};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
 
@@ -32,8 +32,9 @@ pub enum WeightError {
 struct MappedFile {
     path: PathBuf,
     map: Arc<MmapMut>,
-    /// Whether a loaded tensor views this map (so it must outlive the model).
-    lent: AtomicBool,
+    /// Bytes of loaded tensors that view this map (if any, the map must
+    /// outlive the model).
+    lent_bytes: AtomicU64,
     /// Byte offset of the data section (8 + header length).
     data_start: usize,
 }
@@ -47,7 +48,6 @@ struct Entry {
 
 /// Private file mappings that a model's weights view. Held as a model's
 /// last field so they are unmapped only after its tensors are gone.
-#[derive(Default)]
 pub struct LentMaps {
     _maps: Vec<Arc<MmapMut>>,
 }
@@ -57,8 +57,6 @@ pub struct WeightFiles {
     dir: PathBuf,
     files: Vec<MappedFile>,
     entries: BTreeMap<String, Entry>,
-    /// Bytes of the tensors loaded as views of the maps.
-    lent_bytes: AtomicU64,
 }
 
 /// Maps both layouts onto one: `model.visual.X` -> `visual.X`,
@@ -114,7 +112,6 @@ impl WeightFiles {
         for name in shard_names {
             let path = dir.join(&name);
             let file = std::fs::File::open(&path).map_err(|e| WeightError::File { file: path.clone(), problem: e.to_string() })?;
-            // SAFETY: the checkpoint is opened read-only and not expected to change while loaded.
             // SAFETY: a private mapping: the checkpoint is not expected to change
             // while loaded (flipscope itself replaces files by renaming), and
             // writes through it never reach the file.
@@ -132,20 +129,20 @@ impl WeightFiles {
                     });
                 }
             }
-            files.push(MappedFile { path, map: Arc::new(map), lent: AtomicBool::new(false), data_start: 8 + header_len });
+            files.push(MappedFile { path, map: Arc::new(map), lent_bytes: AtomicU64::new(0), data_start: 8 + header_len });
         }
-        Ok(WeightFiles { dir: dir.into(), files, entries, lent_bytes: AtomicU64::new(0) })
+        Ok(WeightFiles { dir: dir.into(), files, entries })
     }
 
     /// The mappings that loaded tensors view: whoever holds those tensors
     /// must hold these too, and drop them last.
     pub fn lent_maps(&self) -> LentMaps {
-        LentMaps { _maps: self.files.iter().filter(|f| f.lent.load(Ordering::Relaxed)).map(|f| Arc::clone(&f.map)).collect() }
+        LentMaps { _maps: self.files.iter().filter(|f| f.lent_bytes.load(Ordering::Relaxed) > 0).map(|f| Arc::clone(&f.map)).collect() }
     }
 
     /// Bytes of the tensors loaded so far as views of the files.
     pub fn lent_bytes(&self) -> u64 {
-        self.lent_bytes.load(Ordering::Relaxed)
+        self.files.iter().map(|f| f.lent_bytes.load(Ordering::Relaxed)).sum()
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
@@ -271,8 +268,7 @@ impl WeightFiles {
         let view = unsafe { Tensor::f_from_blob(bytes.as_ptr(), &stored_shape, &strides, stored_kind, Device::Cpu) }
             .map_err(|err| WeightError::File { file: f.path.clone(), problem: format!("tensor `{}`: {err}", e.stored) })?;
         if device == Device::Cpu && kind == stored_kind {
-            f.lent.store(true, Ordering::Relaxed);
-            self.lent_bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            f.lent_bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
             return Ok(view.reshape(shape));
         }
         let owned = match device {
