@@ -151,6 +151,22 @@ fn flip_command_doubles_or_replays_a_fraction() {
     let r = flip::write(&ds, out2.path(), 0.25, 0).unwrap();
     assert_eq!(r.flipped, 20);
     assert!(r.replayed < 20, "replay keeps only a fraction: {}", r.replayed);
+
+    // In-memory scenes: the replayed originals are written out under their
+    // own format's extension (the name's, else the bytes'), and load again.
+    let mut mem = data::load("synth:5#seed=2").unwrap();
+    if let data::sample::ImageSource::Bytes { name, .. } = &mut mem.samples[1].images[0] {
+        *name = None;
+    }
+    let out3 = tempfile::tempdir().unwrap();
+    assert_eq!(flip::write(&mem, out3.path(), 1.0, 0).unwrap().replayed, 5);
+    let mut written: Vec<String> =
+        std::fs::read_dir(out3.path().join("images")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    written.sort();
+    assert_eq!(written.len(), 10);
+    assert!(written.iter().all(|n| n.ends_with(".png")), "{written:?}");
+    let back = data::load(out3.path().join("flipped.jsonl").to_str().unwrap()).unwrap();
+    assert_eq!((back.samples.len(), back.missing_images(1).0), (10, 0));
 }
 
 #[test]
@@ -177,6 +193,19 @@ fn synth_spec_options_shape_the_scenes_and_bad_ones_are_named() {
     }
     let letters = data::load("synth:20#seed=3,kinds=camera,distractors=0").unwrap();
     assert!(letters.samples.iter().all(|s| !s.metadata.contains_key(data::sample::TARGET_FIELD)));
+    // options=0: the same scenes asked bare, answered in words, so there is
+    // no listed option text to copy.
+    let bare = data::load("synth:20#seed=3,kinds=camera,distractors=0,options=0").unwrap();
+    let prompt = flipscope::eval::prompt::PromptTemplate::default_prompt();
+    assert_eq!(bare.samples.len(), letters.samples.len());
+    for (b, l) in bare.samples.iter().zip(&letters.samples) {
+        assert_eq!((b.id.as_str(), b.question.as_str()), (l.id.as_str(), l.question.as_str()));
+        assert!(b.options.is_empty() && b.gold_letter.is_none(), "{}: no options, no letter", b.id);
+        assert_eq!(b.metadata[data::sample::TARGET_FIELD].as_str(), l.gold_text.as_deref(), "{}: the gold words", b.id);
+        let text = prompt.render(&b.question, b);
+        assert_eq!(text, format!("{}\nAnswer the question using a single word or phrase.", b.question), "{}", b.id);
+        assert!(prompt.render(&l.question, l).contains("A. "), "the lettered prompt lists options");
+    }
     for (spec, needle) in [
         ("synth:4#answer=text", "answer=`text` is not letter or words"),
         ("synth:4#kinds=camera+car", "kinds: `car`"),
@@ -184,6 +213,7 @@ fn synth_spec_options_shape_the_scenes_and_bad_ones_are_named() {
         ("synth:4#colour=red", "unknown synth option `colour`"),
         ("synth:4#scale=4", "scale=`4` is not a number from 1 to 3"),
         ("synth:4#scale=big", "scale=`big`"),
+        ("synth:4#options=none", "options=`none` is not 0 or 1"),
     ] {
         let err = data::load(spec).err().unwrap_or_else(|| panic!("{spec} should fail"));
         assert!(err.to_string().contains(needle), "{spec}: {err}");

@@ -107,6 +107,15 @@ pub struct FlipReport {
     pub errors: Vec<String>,
 }
 
+/// The file extension an in-memory image keeps when written out: its name's,
+/// else the one its bytes' format goes by (`bin` when unknown), so the copy
+/// opens in image viewers like the source.
+fn byte_image_extension<'a>(name: Option<&'a str>, bytes: &[u8]) -> &'a str {
+    let from_name = name.and_then(|n| Path::new(n).extension()).and_then(|e| e.to_str());
+    let from_bytes = image::guess_format(bytes).ok().and_then(|f| f.extensions_str().first().copied());
+    from_name.or(from_bytes).unwrap_or("bin")
+}
+
 /// Writes the flip-augmented dataset: every sample mirrored, plus a `replay`
 /// fraction (0..=1) of the originals, chosen with `seed`. Samples whose
 /// images cannot be read are reported and skipped.
@@ -137,8 +146,8 @@ pub fn write(ds: &Dataset, out: &Path, replay: f64, seed: u64) -> Result<FlipRep
         if rng.random::<f64>() < replay {
             let mut orig = s.clone();
             for (k, img) in orig.images.iter_mut().enumerate() {
-                if let ImageSource::Bytes { bytes, .. } = img {
-                    let p = img_dir.join(format!("{}_{k}.orig", safe_name(&s.id)));
+                if let ImageSource::Bytes { bytes, name } = img {
+                    let p = img_dir.join(format!("{}_{k}.{}", safe_name(&s.id), byte_image_extension(name.as_deref(), bytes)));
                     std::fs::write(&p, bytes).with_context(|| format!("writing {}", p.display()))?;
                     *img = ImageSource::Path(p);
                 } else if let ImageSource::Path(p) = img {

@@ -50,7 +50,7 @@ impl Dataset {
 }
 
 /// Loads a dataset from a spec string (`[KIND:]PATH[#options]`, or
-/// `synth:N[#seed=S,lean=left|right,split=train|test,kinds=camera+person+vertical,distractors=0,answer=words]`
+/// `synth:N[#seed=S,lean=left|right,split=train|test,kinds=camera+person+vertical,distractors=0,answer=words,options=0,scale=K]`
 /// for scenes drawn in memory).
 pub fn load(spec: &str) -> Result<Dataset, DataError> {
     if let Some(ds) = load_synth(spec)? {
@@ -93,6 +93,13 @@ fn load_synth(spec: &str) -> Result<Option<Dataset>, DataError> {
                     _ => return Err(bad(format!("answer=`{v}` is not letter or words"))),
                 }
             }
+            "options" => {
+                o.options = match v {
+                    "1" | "yes" | "on" => true,
+                    "0" | "no" | "off" => false,
+                    _ => return Err(bad(format!("options=`{v}` is not 0 or 1"))),
+                }
+            }
             "scale" => {
                 o.scale = v
                     .parse::<f32>()
@@ -100,7 +107,9 @@ fn load_synth(spec: &str) -> Result<Option<Dataset>, DataError> {
                     .filter(|s| (1.0..=synth::MAX_SCALE).contains(s))
                     .ok_or_else(|| bad(format!("scale=`{v}` is not a number from 1 to {}", synth::MAX_SCALE)))?
             }
-            other => return Err(bad(format!("unknown synth option `{other}` (seed, lean, split, kinds, distractors, answer, scale)"))),
+            other => {
+                return Err(bad(format!("unknown synth option `{other}` (seed, lean, split, kinds, distractors, answer, options, scale)")))
+            }
         }
     }
     let samples = synth::in_memory(n, &o).map_err(|e| bad(format!("{e:#}")))?;

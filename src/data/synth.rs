@@ -10,7 +10,7 @@
 
 use super::draw::{fill_circle, fill_polygon, fill_rect, line};
 use super::loaders::generic::to_json;
-use super::sample::{BoundingBox, ImageSource, Perspective, Sample};
+use super::sample::{AnswerStyle, BoundingBox, ImageSource, Perspective, Sample};
 use crate::spatial::{Direction, Heading, Vertical};
 use anyhow::{Context, Result};
 use image::{Rgb, RgbImage};
@@ -238,14 +238,15 @@ pub fn is_test_index(index: usize) -> bool {
 
 /// Builds scene `index` of a run with `seed`. Deterministic.
 pub fn scene(seed: u64, index: usize) -> SynthItem {
-    scene_with(seed, index, Lean::None, true, 1.0)
+    scene_with(index, &SynthOptions { seed, ..SynthOptions::default() })
 }
 
-/// `scene` with the gold direction leaning to one side, and with or without
-/// distractor objects (without: only the two objects the question names,
-/// an easier first stage for a model trained from scratch), objects drawn
-/// `scale` times larger (1 to MAX_SCALE; see SynthOptions::scale).
-pub fn scene_with(seed: u64, index: usize, lean: Lean, distractors: bool, scale: f32) -> SynthItem {
+/// `scene` drawn as `o` asks: the gold direction leaning to one side, with or
+/// without distractor objects (without: only the two objects the question
+/// names, an easier first stage for a model trained from scratch), objects
+/// drawn `scale` times larger (1 to MAX_SCALE; see SynthOptions::scale).
+pub fn scene_with(index: usize, o: &SynthOptions) -> SynthItem {
+    let (seed, lean, distractors, scale) = (o.seed, o.lean, o.distractors, o.scale);
     let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ index as u64);
     let kind = index % 5; // 0,1: camera; 2,3: person; 4: above/below
     loop {
@@ -398,6 +399,9 @@ pub struct SynthOptions {
     /// Train on the gold direction's words (`front-left`) instead of its
     /// letter: direct supervision for the perception half of the task.
     pub answer_words: bool,
+    /// List the four options in the question (`options=0`: the bare
+    /// question, answered in words; no option text to copy from).
+    pub options: bool,
     /// Objects drawn this many times larger (1 to MAX_SCALE). A model trained
     /// from scratch learns to read small objects only after large ones: the
     /// answer's signal is the share of the image an object covers.
@@ -413,6 +417,7 @@ impl Default for SynthOptions {
             kinds: Vec::new(),
             distractors: true,
             answer_words: false,
+            options: true,
             scale: 1.0,
         }
     }
@@ -424,14 +429,19 @@ pub fn in_memory(n: usize, o: &SynthOptions) -> Result<Vec<Sample>> {
     let mut out = Vec::new();
     let wanted = |i: usize| o.kinds.is_empty() || o.kinds.iter().any(|k| k == kind_name(i));
     for i in (0..n).filter(|&i| o.split.as_deref().is_none_or(|s| s == split_name(i)) && wanted(i)) {
-        let mut item = scene_with(o.seed, i, o.lean, o.distractors, o.scale);
+        let mut item = scene_with(i, o);
         let mut png = Vec::new();
         image::DynamicImage::ImageRgb8(item.image)
             .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
             .context("encoding a synthetic scene")?;
         item.sample.images = vec![ImageSource::Bytes { bytes: png.into(), name: Some(format!("{}.png", item.sample.id)) }];
         item.sample.split = Some(split_name(i).to_string());
-        if o.answer_words {
+        if !o.options {
+            item.sample.options.clear();
+            item.sample.gold_letter = None;
+            item.sample.answer_style = AnswerStyle::Word;
+        }
+        if o.answer_words || !o.options {
             let words = item.sample.gold_text.clone().unwrap_or_default();
             item.sample.metadata.insert(super::sample::TARGET_FIELD.into(), words.into());
         }
