@@ -80,6 +80,14 @@ pub fn measure(
         out.insert("first_prefill_s".into(), json!(start.elapsed().as_secs_f64()));
         out.insert("prefill_s".into(), json!(timed(repeat, prefill_once)?));
         out.insert("first_prefill_peak_gib".into(), json!(peak_gib(device)));
+        // The vision tower on its own: says which half of a prefill a gap is in.
+        if let Some(pixels) = &inputs.pixel_values {
+            let vision_once = || -> Result<()> {
+                sync(&model.vision_embeds(pixels, &inputs.grids));
+                Ok(())
+            };
+            out.insert("prefill_vision_s".into(), json!(timed(repeat, vision_once)?));
+        }
     }
     if want("decode") {
         let _guard = tch::no_grad_guard();

@@ -30,12 +30,13 @@ const fn row(label: &'static str, unit: &'static str, ours: &'static str, theirs
     Row { label, unit, ours, theirs, higher_is_better: higher, target }
 }
 
-pub const ROWS: [Row; 14] = [
+pub const ROWS: [Row; 15] = [
     row("Checkpoint load", "s", "load_s", "load_s", false, None),
     row("Load peak memory", "GiB", "load_peak_gib", "load_peak_gib", false, Some(0.6)),
     row("First prefill (lazy loading pays here)", "s", "first_prefill_s", "first_prefill_s", false, None),
     row("Peak memory through the first prefill", "GiB", "first_prefill_peak_gib", "first_prefill_peak_gib", false, None),
     row("Prefill (448x448 + 40 tokens)", "s", "prefill_s", "prefill_s", false, Some(1.0)),
+    row("Vision tower alone (within the prefill)", "s", "prefill_vision_s", "prefill_vision_s", false, None),
     row("Decode, 64 greedy tokens", "tok/s", "decode_tok_s", "decode_tok_s", true, Some(1.3)),
     row("Eval b1 vs generate-16 + letter", "samples/s", "eval_b1_sps", "eval_gen_b1_sps", true, Some(3.0)),
     row("Eval b8 vs generate-16 + letter", "samples/s", "eval_b8_sps", "eval_gen_b8_sps", true, Some(3.0)),
