@@ -53,6 +53,49 @@ fn score_generate_circular_and_batching() {
     assert!(gen.iter().filter(|r| r.rule == "unparsed").all(|r| r.correct == Some(false) && r.predicted_letter.is_none()));
 }
 
+/// Questions without options (answered in words) are read in generate mode:
+/// the direction the text names is compared with the gold direction. Score
+/// mode has no labels to score and says to generate.
+#[test]
+fn word_answers_are_read_as_directions_in_generate_mode() {
+    let tmp = tempfile::tempdir().unwrap();
+    let m = model();
+    let spec = "synth:10#seed=3,kinds=camera,distractors=0,options=0";
+    let run = |name: &str, mode: &str| {
+        let dir = tmp.path().join(name);
+        let (ok, _, err) = flipscope(&[
+            "eval",
+            "--model",
+            &m,
+            "--data",
+            spec,
+            "--run",
+            dir.to_str().unwrap(),
+            "--device",
+            "cpu",
+            "--mode",
+            mode,
+            "--max-new-tokens",
+            "4",
+        ]);
+        assert!(ok, "{err}");
+        read_records(&dir.join("records.jsonl")).unwrap()
+    };
+    let gen = run("gen", "generate");
+    assert_eq!(gen.len(), 4, "the camera questions of 10 scenes");
+    for r in &gen {
+        assert!(r.error.is_none(), "{:?}", r.error);
+        assert!(r.gold_direction.is_some() && r.correct.is_some());
+        match r.rule.as_str() {
+            "direction" => assert_eq!(r.correct, Some(r.predicted_direction == r.gold_direction), "{r:?}"),
+            "unparsed" => assert_eq!((r.correct, r.predicted_direction.as_deref()), (Some(false), None)),
+            other => panic!("rule {other}"),
+        }
+    }
+    let scored = run("score", "score");
+    assert!(scored.iter().all(|r| r.error.as_deref().is_some_and(|e| e.contains("--mode generate"))), "{scored:?}");
+}
+
 #[test]
 fn viewspatial_layout_fixture_with_the_official_prompt() {
     // The real JSON layout: a few real records, images generated at their paths.

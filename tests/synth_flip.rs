@@ -1,7 +1,7 @@
 //! Synthetic scenes: deterministic, geometrically right labels; flip
 //! augmentation: doubles the set, and flipping twice gives the original.
 
-use flipscope::data::synth::{agent_angle, camera_angle, heading_of, scene, write, SIDE};
+use flipscope::data::synth::{agent_angle, camera_angle, heading_of, scene, write, SynthOptions, SIDE};
 use flipscope::data::{self, flip};
 use flipscope::spatial::{Direction, Vertical};
 
@@ -62,9 +62,9 @@ fn agent_frame_is_the_mirror_of_the_camera_frame() {
 #[test]
 fn same_seed_same_bytes() {
     let (a, b, c) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    write(a.path(), 12, 5).unwrap();
-    write(b.path(), 12, 5).unwrap();
-    write(c.path(), 12, 6).unwrap();
+    write(a.path(), 12, &SynthOptions::seeded(5)).unwrap();
+    write(b.path(), 12, &SynthOptions::seeded(5)).unwrap();
+    write(c.path(), 12, &SynthOptions::seeded(6)).unwrap();
     let read = |d: &std::path::Path, f: &str| std::fs::read(d.join(f)).unwrap();
     assert_eq!(read(a.path(), "synth.jsonl"), read(b.path(), "synth.jsonl"));
     assert_ne!(read(a.path(), "synth.jsonl"), read(c.path(), "synth.jsonl"));
@@ -91,7 +91,7 @@ fn swapping_words_keeps_case_and_compounds() {
 #[test]
 fn flipping_twice_gives_back_labels_and_pixels() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), 15, 9).unwrap();
+    write(dir.path(), 15, &SynthOptions::seeded(9)).unwrap();
     let ds = data::load(dir.path().to_str().unwrap()).unwrap();
     let mut changed = 0;
     for s in &ds.samples {
@@ -134,7 +134,7 @@ fn flipping_twice_gives_back_labels_and_pixels() {
 #[test]
 fn flip_command_doubles_or_replays_a_fraction() {
     let src = tempfile::tempdir().unwrap();
-    write(src.path(), 20, 2).unwrap();
+    write(src.path(), 20, &SynthOptions::seeded(2)).unwrap();
     let ds = data::load(src.path().to_str().unwrap()).unwrap();
     let out = tempfile::tempdir().unwrap();
     let r = flip::write(&ds, out.path(), 1.0, 0).unwrap();
@@ -206,6 +206,10 @@ fn synth_spec_options_shape_the_scenes_and_bad_ones_are_named() {
         assert_eq!(text, format!("{}\nAnswer the question using a single word or phrase.", b.question), "{}", b.id);
         assert!(prompt.render(&l.question, l).contains("A. "), "the lettered prompt lists options");
     }
+    // headings=: gold directions drawn only from the listed ones.
+    let lateral = data::load("synth:40#seed=3,kinds=camera,distractors=0,options=0,headings=left/right").unwrap();
+    let golds: std::collections::BTreeSet<String> = lateral.samples.iter().map(|s| s.gold_direction.unwrap().name()).collect();
+    assert_eq!(golds.into_iter().collect::<Vec<_>>(), vec!["left", "right"]);
     for (spec, needle) in [
         ("synth:4#answer=text", "answer=`text` is not letter or words"),
         ("synth:4#kinds=camera+car", "kinds: `car`"),
@@ -214,6 +218,7 @@ fn synth_spec_options_shape_the_scenes_and_bad_ones_are_named() {
         ("synth:4#scale=4", "scale=`4` is not a number from 1 to 3"),
         ("synth:4#scale=big", "scale=`big`"),
         ("synth:4#options=none", "options=`none` is not 0 or 1"),
+        ("synth:4#headings=left/up", "headings: `up` is not front"),
     ] {
         let err = data::load(spec).err().unwrap_or_else(|| panic!("{spec} should fail"));
         assert!(err.to_string().contains(needle), "{spec}: {err}");

@@ -32,7 +32,7 @@ fn screen(app: &App, w: u16, h: u16) -> String {
 }
 
 fn dataset(dir: &std::path::Path, n: usize) -> Dataset {
-    data::synth::write(dir, n, 1).unwrap();
+    data::synth::write(dir, n, &flipscope::data::synth::SynthOptions::seeded(1)).unwrap();
     data::load(dir.to_str().unwrap()).unwrap()
 }
 

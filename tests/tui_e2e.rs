@@ -86,7 +86,7 @@ fn tui_in_tmux_search_ask_help_quit_and_sigterm() {
     }
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    flipscope::data::synth::write(&data, 6, 3).unwrap();
+    flipscope::data::synth::write(&data, 6, &flipscope::data::synth::SynthOptions::seeded(3)).unwrap();
     let model = common::parity::case_dir("flat_tied_odd").join("model");
     let (model, data) = (model.display().to_string(), data.display().to_string());
     let args = ["--model", &model, "--data", &data, "--run", "e2e"];

@@ -79,7 +79,7 @@ pub fn run(cmd: &DataCommand) -> Result<()> {
             }
         }
         DataCommand::Synth { out, n, seed } => {
-            let written = data::synth::write(out, *n, *seed)?;
+            let written = data::synth::write(out, *n, &data::synth::SynthOptions::seeded(*seed))?;
             println!("wrote {written} scenes to {}", out.join("synth.jsonl").display());
         }
         DataCommand::Flip { spec, out, replay, seed } => {

@@ -100,6 +100,18 @@ fn load_synth(spec: &str) -> Result<Option<Dataset>, DataError> {
                     _ => return Err(bad(format!("options=`{v}` is not 0 or 1"))),
                 }
             }
+            "headings" => {
+                o.headings = v
+                    .split('/')
+                    .map(|h| {
+                        crate::spatial::Heading::ALL.into_iter().find(|x| x.name() == h.trim()).ok_or_else(|| {
+                            bad(format!(
+                                "headings: `{h}` is not front, front-right, right, back-right, back, back-left, left or front-left"
+                            ))
+                        })
+                    })
+                    .collect::<Result<_, _>>()?
+            }
             "scale" => {
                 o.scale = v
                     .parse::<f32>()
@@ -108,7 +120,9 @@ fn load_synth(spec: &str) -> Result<Option<Dataset>, DataError> {
                     .ok_or_else(|| bad(format!("scale=`{v}` is not a number from 1 to {}", synth::MAX_SCALE)))?
             }
             other => {
-                return Err(bad(format!("unknown synth option `{other}` (seed, lean, split, kinds, distractors, answer, options, scale)")))
+                return Err(bad(format!(
+                    "unknown synth option `{other}` (seed, lean, split, kinds, distractors, answer, options, headings, scale)"
+                )))
             }
         }
     }

@@ -238,7 +238,7 @@ pub fn is_test_index(index: usize) -> bool {
 
 /// Builds scene `index` of a run with `seed`. Deterministic.
 pub fn scene(seed: u64, index: usize) -> SynthItem {
-    scene_with(index, &SynthOptions { seed, ..SynthOptions::default() })
+    scene_with(index, &SynthOptions::seeded(seed))
 }
 
 /// `scene` drawn as `o` asks: the gold direction leaning to one side, with or
@@ -257,7 +257,9 @@ pub fn scene_with(index: usize, o: &SynthOptions) -> SynthItem {
             size: SIZE * scale.clamp(1.0, MAX_SCALE),
         };
         let mut heading = Heading::ALL[b.rng.random_range(0..8)];
-        if lean != Lean::None {
+        if !o.headings.is_empty() {
+            heading = o.headings[b.rng.random_range(0..o.headings.len())];
+        } else if lean != Lean::None {
             let side: i8 = if lean == Lean::Left { -1 } else { 1 };
             let on_side: Vec<Heading> = Heading::ALL.into_iter().filter(|h| h.lateral_sign() == side).collect();
             let off_side: Vec<Heading> = Heading::ALL.into_iter().filter(|h| h.lateral_sign() != side).collect();
@@ -406,6 +408,16 @@ pub struct SynthOptions {
     /// from scratch learns to read small objects only after large ones: the
     /// answer's signal is the share of the image an object covers.
     pub scale: f32,
+    /// Gold headings to draw from (empty: all eight), for a curriculum that
+    /// starts with the easiest relation (`headings=left/right`).
+    pub headings: Vec<Heading>,
+}
+
+impl SynthOptions {
+    /// The default scenes of run `seed`.
+    pub fn seeded(seed: u64) -> SynthOptions {
+        SynthOptions { seed, ..SynthOptions::default() }
+    }
 }
 
 impl Default for SynthOptions {
@@ -419,6 +431,7 @@ impl Default for SynthOptions {
             answer_words: false,
             options: true,
             scale: 1.0,
+            headings: Vec::new(),
         }
     }
 }
@@ -450,15 +463,16 @@ pub fn in_memory(n: usize, o: &SynthOptions) -> Result<Vec<Sample>> {
     Ok(out)
 }
 
-/// Writes `n` scenes to `dir`: `synth.jsonl` (generic format, 80% train /
-/// 20% test, one per group of five) and `images/*.png`. Same seed, same bytes.
-pub fn write(dir: &Path, n: usize, seed: u64) -> Result<usize> {
+/// Writes `n` scenes drawn as `o` asks (seed, lean, distractors, scale) to
+/// `dir`: `synth.jsonl` (generic format, 80% train / 20% test, one per group
+/// of five) and `images/*.png`. Same options, same bytes.
+pub fn write(dir: &Path, n: usize, o: &SynthOptions) -> Result<usize> {
     std::fs::create_dir_all(dir.join("images")).with_context(|| format!("creating {}", dir.display()))?;
     let out_path = dir.join("synth.jsonl");
     let tmp = dir.join("synth.jsonl.tmp");
     let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?);
     for i in 0..n {
-        let mut item = scene(seed, i);
+        let mut item = scene_with(i, o);
         let img_path = dir.join("images").join(format!("{}.png", item.sample.id));
         item.image.save(&img_path).with_context(|| format!("writing {}", img_path.display()))?;
         item.sample.images = vec![ImageSource::Path(img_path)];

@@ -31,8 +31,10 @@ fn dtype_name(kind: Kind) -> Result<&'static str> {
     })
 }
 
-/// Writes config, generation and preprocessor configs and random weights
-/// (N(0, 0.02), norms at 1) in `kind`, in shards of about `shard_bytes`.
+/// Writes config, generation and preprocessor configs and random weights in
+/// `kind`, in shards of about `shard_bytes`. Initialized as transformers
+/// does: N(0, initializer_range) weights (0.02 when the config has none),
+/// zero biases, norms at 1.
 pub fn write(config: &Value, out: &Path, kind: Kind, shard_bytes: u64, seed: i64) -> Result<u64> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let mut config = config.clone();
@@ -67,6 +69,7 @@ pub fn write(config: &Value, out: &Path, kind: Kind, shard_bytes: u64, seed: i64
     let total = shards.len();
     let mut weight_map = serde_json::Map::new();
     let mut total_bytes = 0u64;
+    let std = initializer_range(&config);
     tch::manual_seed(seed);
     let _guard = tch::no_grad_guard();
     for (i, shard) in shards.iter().enumerate() {
@@ -76,8 +79,10 @@ pub fn write(config: &Value, out: &Path, kind: Kind, shard_bytes: u64, seed: i64
             .map(|(name, shape)| {
                 let t = if name.contains("norm") || name.contains("ln_q") {
                     Tensor::ones(shape.as_slice(), (kind, Device::Cpu))
+                } else if name.ends_with(".bias") {
+                    Tensor::zeros(shape.as_slice(), (kind, Device::Cpu))
                 } else {
-                    (Tensor::randn(shape.as_slice(), (Kind::Float, Device::Cpu)) * 0.02).to_kind(kind)
+                    (Tensor::randn(shape.as_slice(), (Kind::Float, Device::Cpu)) * std).to_kind(kind)
                 };
                 total_bytes += (t.numel() * kind.elt_size_in_bytes()) as u64;
                 weight_map.insert(name.clone(), json!(file));
@@ -91,6 +96,12 @@ pub fn write(config: &Value, out: &Path, kind: Kind, shard_bytes: u64, seed: i64
         std::fs::write(out.join("model.safetensors.index.json"), serde_json::to_string_pretty(&index)?)?;
     }
     Ok(total_bytes)
+}
+
+/// The weights' standard deviation: the config's `initializer_range` (at the
+/// top or in `text_config`, as transformers reads it), else 0.02.
+fn initializer_range(config: &Value) -> f64 {
+    config["initializer_range"].as_f64().or_else(|| config["text_config"]["initializer_range"].as_f64()).unwrap_or(0.02)
 }
 
 #[cfg(test)]
@@ -107,5 +118,12 @@ mod tests {
         let n3: i64 = Qwen25VL::plan(&c3).unwrap().iter().map(|(_, s)| s.iter().product::<i64>()).sum();
         // Qwen2.5-VL-3B has 3.75B parameters (lm_head tied).
         assert!((3_700_000_000..3_800_000_000).contains(&n3), "{n3}");
+    }
+
+    #[test]
+    fn initializer_range_is_read_where_transformers_reads_it() {
+        assert_eq!(initializer_range(&json!({"initializer_range": 0.1})), 0.1);
+        assert_eq!(initializer_range(&json!({"text_config": {"initializer_range": 0.05}})), 0.05);
+        assert_eq!(initializer_range(&json!({})), 0.02);
     }
 }

@@ -8,7 +8,9 @@ use crate::data::{AnswerStyle, Sample};
 use crate::engine::{Engine, Flow, GenerateOptions, OptionScores, PreparedPrompt};
 use crate::probe::{answer_labels, load_images};
 use crate::runs::{Record, RunStore};
-use crate::spatial::extract::{extract_letter, extract_number, extract_viewspatial, extract_yes_no, ExtractRule, Extraction};
+use crate::spatial::extract::{
+    extract_direction, extract_letter, extract_number, extract_viewspatial, extract_yes_no, ExtractRule, Extraction,
+};
 use crate::spatial::{classify, ErrorKind};
 use anyhow::Result;
 use std::time::Instant;
@@ -100,7 +102,8 @@ fn prepare_asking(engine: &Engine, cfg: &EvalConfig, key: &str, s: &Sample, rota
     let (sample, images, details) = cfg.variant.apply(&rotated, images)?;
     let text = cfg.prompt.render(&sample.question, &sample);
     let prompt = engine.processor.prepare(&images, &text, &cfg.prompt.resize)?;
-    let labels = answer_labels(&sample)?;
+    // Generation reads its answer from the text: only scoring needs labels.
+    let labels = if matches!(cfg.mode, EvalMode::Score) { answer_labels(&sample)? } else { Vec::new() };
     Ok(Item { key: key.into(), rotation, sample, prompt, labels, details })
 }
 
@@ -116,6 +119,7 @@ fn extract(cfg: &EvalConfig, s: &Sample, text: &str) -> Extraction {
     match s.answer_style {
         AnswerStyle::YesNo => extract_yes_no(text),
         AnswerStyle::Number => extract_number(text),
+        AnswerStyle::Word if s.gold_direction.is_some() => extract_direction(text),
         _ => Extraction::unparsed(),
     }
 }
@@ -130,9 +134,12 @@ fn finish_record(
 ) -> Record {
     let s = &item.sample;
     let predicted_letter = ex.answer.clone().filter(|a| a.len() == 1 && !s.options.is_empty());
-    let predicted_direction = predicted_letter.as_ref().and_then(|l| s.option(l.chars().next()?)).and_then(|o| o.direction);
+    let named = (ex.rule == ExtractRule::Direction).then(|| ex.answer.as_deref().and_then(crate::spatial::parse_option)).flatten();
+    let predicted_direction = predicted_letter.as_ref().and_then(|l| s.option(l.chars().next()?)).and_then(|o| o.direction).or(named);
     let correct = match (&ex.answer, s.gold_letter) {
         (None, _) => Some(false),
+        // A direction answered in words is right when it is the gold direction.
+        (Some(_), _) if named.is_some() => Some(named == s.gold_direction),
         (Some(a), Some(g)) if !s.options.is_empty() => Some(a.starts_with(g)),
         (Some(a), _) => s.gold_text.as_ref().map(|g| g.trim().eq_ignore_ascii_case(a)),
     };

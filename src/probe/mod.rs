@@ -22,7 +22,7 @@ pub fn answer_labels(sample: &Sample) -> Result<Vec<String>> {
     }
     match sample.answer_style {
         AnswerStyle::YesNo => Ok(vec!["Yes".into(), "No".into()]),
-        _ => bail!("sample {} has no options to score", sample.id),
+        _ => bail!("sample {} has no options to score (answers in words are read with --mode generate)", sample.id),
     }
 }
 

@@ -22,6 +22,9 @@ pub enum ExtractRule {
     ViewSpatial,
     YesNo,
     Number,
+    /// A direction named in words ("front-left", "to the left"), for
+    /// questions asked without options.
+    Direction,
     /// Scored options in one forward pass (no text to parse).
     Scored,
     Unparsed,
@@ -37,6 +40,7 @@ impl ExtractRule {
             ExtractRule::ViewSpatial => "viewspatial",
             ExtractRule::YesNo => "yes_no",
             ExtractRule::Number => "number",
+            ExtractRule::Direction => "direction",
             ExtractRule::Scored => "scored",
             ExtractRule::Unparsed => "unparsed",
         }
@@ -45,7 +49,7 @@ impl ExtractRule {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Extraction {
-    /// The option letter, "yes"/"no", or the number as text.
+    /// The option letter, "yes"/"no", the number as text, or the direction's name.
     pub answer: Option<String>,
     pub rule: ExtractRule,
 }
@@ -140,6 +144,15 @@ pub fn extract_yes_no(output: &str) -> Extraction {
     }
 }
 
+/// The one direction the output names ("front-left", "It is to the right."),
+/// as its canonical name; unparsed when none or conflicting ones are named.
+pub fn extract_direction(output: &str) -> Extraction {
+    match crate::spatial::parse_free(output) {
+        Some(d) => Extraction::found(d.name(), ExtractRule::Direction),
+        None => Extraction::unparsed(),
+    }
+}
+
 /// A number (CLEVR counts): inside <answer> tags if present, else the last number.
 pub fn extract_number(output: &str) -> Extraction {
     static TAG: OnceLock<Regex> = OnceLock::new();
@@ -160,6 +173,15 @@ pub fn extract_number(output: &str) -> Extraction {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn directions_named_in_words() {
+        let d = extract_direction("front-left");
+        assert_eq!((d.answer.as_deref(), d.rule), (Some("front-left"), ExtractRule::Direction));
+        assert_eq!(extract_direction("It is to the right.").answer.as_deref(), Some("right"));
+        assert_eq!(extract_direction("left or right").rule, ExtractRule::Unparsed, "conflicting words name no direction");
+        assert_eq!(extract_direction("circle").rule, ExtractRule::Unparsed);
+    }
 
     fn opts() -> Vec<(char, String)> {
         vec![('A', "left".into()), ('B', "right".into()), ('C', "front-left".into()), ('D', "back".into())]
