@@ -152,6 +152,21 @@ fn flip_command_doubles_or_replays_a_fraction() {
     assert_eq!(r.flipped, 20);
     assert!(r.replayed < 20, "replay keeps only a fraction: {}", r.replayed);
 
+    // A training target in words is mirrored with the picture.
+    let words = data::load("synth:10#seed=21,kinds=camera,distractors=0,answer=words,lean=left").unwrap();
+    let out3 = tempfile::tempdir().unwrap();
+    flip::write(&words, out3.path(), 1.0, 0).unwrap();
+    let both = data::load(out3.path().join("flipped.jsonl").to_str().unwrap()).unwrap();
+    let target = |s: &data::Sample| s.metadata[data::sample::TARGET_FIELD].as_str().unwrap().to_string();
+    let mut lateral = 0;
+    for f in both.samples.iter().filter(|s| s.id.ends_with("~flip")) {
+        let orig = both.samples.iter().find(|s| format!("{}~flip", s.id) == f.id).unwrap();
+        assert_eq!(target(f), f.gold_direction.unwrap().name(), "{}: the target names the mirrored gold", f.id);
+        assert_eq!(target(f), flipscope::data::flip::swap_left_right(&target(orig)));
+        lateral += (target(f) != target(orig)) as usize;
+    }
+    assert!(lateral > 0, "some targets have a left/right part");
+
     // In-memory scenes: the replayed originals are written out under their
     // own format's extension (the name's, else the bytes'), and load again.
     let mut mem = data::load("synth:5#seed=2").unwrap();

@@ -87,4 +87,9 @@ pub struct TuiArgs {
     /// A LoRA adapter folder (PEFT layout) to attach to the model, unmerged.
     #[arg(long)]
     pub adapter: Option<PathBuf>,
+    /// How reruns read answers: score (option letters, one forward) or
+    /// generate (text, then extraction). Default: score, or generate for the
+    /// demo model, which answers in words.
+    #[arg(long, value_parser = ["score", "generate"])]
+    pub eval_mode: Option<String>,
 }

@@ -4,7 +4,7 @@
 
 use super::images::decode;
 use super::loaders::generic::to_json;
-use super::sample::{AnswerOption, ImageSource, Sample};
+use super::sample::{AnswerOption, ImageSource, Sample, TARGET_FIELD};
 use super::{DataError, Dataset};
 use anyhow::{Context, Result};
 use image::DynamicImage;
@@ -80,6 +80,11 @@ pub fn flip_labels(s: &Sample, widths: &[u32]) -> Sample {
                 o.insert("facing".into(), ((360.0 - phi) % 360.0).into());
             }
         }
+    }
+    // A training target (gold words, a distilled rationale) talks about the
+    // unflipped picture too.
+    if let Some(t) = s.metadata.get(TARGET_FIELD).and_then(|v| v.as_str()).map(swap_left_right) {
+        f.metadata.insert(TARGET_FIELD.into(), t.into());
     }
     let flipped = !s.metadata.get("flipped").and_then(|v| v.as_bool()).unwrap_or(false);
     if flipped {

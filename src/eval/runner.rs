@@ -102,8 +102,13 @@ fn prepare_asking(engine: &Engine, cfg: &EvalConfig, key: &str, s: &Sample, rota
     let (sample, images, details) = cfg.variant.apply(&rotated, images)?;
     let text = cfg.prompt.render(&sample.question, &sample);
     let prompt = engine.processor.prepare(&images, &text, &cfg.prompt.resize)?;
-    // Generation reads its answer from the text: only scoring needs labels.
-    let labels = if matches!(cfg.mode, EvalMode::Score) { answer_labels(&sample)? } else { Vec::new() };
+    // Generation reads its answer from the text, so a question with nothing
+    // to score (answered in words) is only refused in score mode.
+    let labels = match answer_labels(&sample) {
+        Ok(labels) => labels,
+        Err(e) if matches!(cfg.mode, EvalMode::Score) => return Err(e),
+        Err(_) => Vec::new(),
+    };
     Ok(Item { key: key.into(), rotation, sample, prompt, labels, details })
 }
 
@@ -286,8 +291,15 @@ pub fn ask_live(
     let start = Instant::now();
     let item = prepare_asking(engine, cfg, &sample.id, sample, 0, question)?;
     let intervention = cfg.variant.intervention();
-    let scores = engine.score_options_with(&[&item.prompt], std::slice::from_ref(&item.labels), &intervention)?.remove(0);
-    on_scores(&scores);
+    // A question answered in words has no options to score: only its text.
+    let scores = if item.labels.is_empty() {
+        None
+    } else {
+        Some(engine.score_options_with(&[&item.prompt], std::slice::from_ref(&item.labels), &intervention)?.remove(0))
+    };
+    if let Some(scores) = &scores {
+        on_scores(scores);
+    }
     let max_new_tokens = match cfg.mode {
         EvalMode::Generate { max_new_tokens } => max_new_tokens,
         EvalMode::Score => 0,
@@ -307,14 +319,13 @@ pub fn ask_live(
     if stopped {
         return Ok(None);
     }
-    let logprobs: Vec<(String, f32)> = scores.labels.iter().cloned().zip(scores.logprobs.iter().copied()).collect();
-    let ex = if text.is_empty() {
-        Extraction { answer: Some(scores.best_label().to_string()), rule: ExtractRule::Scored }
-    } else {
-        extract(cfg, &item.sample, &text)
+    let logprobs: Vec<(String, f32)> = scores.iter().flat_map(|sc| sc.labels.iter().cloned().zip(sc.logprobs.iter().copied())).collect();
+    let ex = match &scores {
+        Some(sc) if text.is_empty() => Extraction { answer: Some(sc.best_label().to_string()), rule: ExtractRule::Scored },
+        _ => extract(cfg, &item.sample, &text),
     };
     let ms = start.elapsed().as_secs_f64() * 1000.0;
-    Ok(Some(finish_record(&item, ex, text, logprobs, ms, scores.adapt.clone())))
+    Ok(Some(finish_record(&item, ex, text, logprobs, ms, scores.and_then(|sc| sc.adapt))))
 }
 
 /// (correct, total) over rotation-0 records, and circular (every rotation right) over questions.

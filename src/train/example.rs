@@ -2,7 +2,7 @@
 //! layout) followed by the assistant's answer, with labels on the answer
 //! tokens and `<|im_end|>` only; everything else is -100.
 
-use crate::data::flip::{flip_sample, swap_left_right};
+use crate::data::flip::flip_sample;
 use crate::data::Sample;
 use crate::engine::{ModelInputs, PreparedPrompt, Processor};
 use crate::eval::PromptTemplate;
@@ -48,12 +48,7 @@ pub fn target_text(s: &Sample) -> Result<String> {
 /// Builds the example for `sample`, mirrored (image and left/right words) when `flipped`.
 pub fn build(processor: &Processor, template: &PromptTemplate, sample: &Sample, flipped: bool) -> Result<TrainExample> {
     let (sample, images) = if flipped {
-        let (mut s, imgs) = flip_sample(sample).with_context(|| format!("sample {}: flipping", sample.id))?;
-        // A distilled rationale talks about the unflipped picture.
-        if let Some(t) = s.metadata.get(TARGET_FIELD).and_then(|v| v.as_str()).map(swap_left_right) {
-            s.metadata.insert(TARGET_FIELD.into(), t.into());
-        }
-        (s, imgs)
+        flip_sample(sample).with_context(|| format!("sample {}: flipping", sample.id))?
     } else {
         (sample.clone(), load_images(sample)?)
     };

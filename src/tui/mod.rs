@@ -64,6 +64,16 @@ pub fn setup(args: &TuiArgs) -> Result<Setup> {
     Ok(Setup { app, model, data_spec: spec })
 }
 
+/// How the TUI's reruns read answers: as asked, else by scoring option
+/// letters, except for the demo model, which was trained to answer in words.
+pub fn rerun_mode(args: &TuiArgs) -> crate::eval::EvalMode {
+    let generate = crate::eval::EvalMode::Generate { max_new_tokens: 16 };
+    match (args.eval_mode.as_deref(), &args.model) {
+        (Some("generate"), _) | (None, None) => generate,
+        _ => crate::eval::EvalMode::Score,
+    }
+}
+
 pub fn run(args: &TuiArgs) -> Result<()> {
     let Setup { mut app, model, data_spec } = setup(args)?;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
@@ -75,6 +85,7 @@ pub fn run(args: &TuiArgs) -> Result<()> {
         app.protocol = images.protocol_name();
         let (mut runtime, mut job_events) =
             runtime::Runtime::start(model, args.adapter.clone(), args.device.clone(), args.dtype.clone(), data_spec, images);
+        runtime.set_eval_mode(rerun_mode(args));
         let result = event_loop(&mut terminal, &mut app, &mut runtime, &mut job_events).await;
         ratatui::restore();
         result
@@ -145,4 +156,28 @@ fn image_picker() -> Option<ratatui_image::picker::Picker> {
         return None;
     }
     ratatui_image::picker::Picker::from_query_stdio().ok()
+}
+
+#[cfg(test)]
+mod rerun_mode_tests {
+    use super::*;
+    use crate::eval::EvalMode;
+
+    #[test]
+    fn the_demo_model_is_rerun_by_generating_and_others_by_scoring() {
+        let args = |model: Option<&str>, mode: Option<&str>| TuiArgs {
+            model: model.map(Into::into),
+            data: None,
+            run: None,
+            theme: None,
+            device: "auto".into(),
+            dtype: "auto".into(),
+            adapter: None,
+            eval_mode: mode.map(Into::into),
+        };
+        assert!(matches!(rerun_mode(&args(None, None)), EvalMode::Generate { .. }));
+        assert_eq!(rerun_mode(&args(Some("ckpt"), None)), EvalMode::Score);
+        assert!(matches!(rerun_mode(&args(Some("ckpt"), Some("generate"))), EvalMode::Generate { .. }));
+        assert_eq!(rerun_mode(&args(None, Some("score"))), EvalMode::Score);
+    }
 }

@@ -26,6 +26,8 @@ pub struct Runtime {
     /// Where the `runs/` directory is.
     runs_root: PathBuf,
     views_file: PathBuf,
+    /// How reruns read answers.
+    eval_mode: EvalMode,
 }
 
 impl Runtime {
@@ -39,12 +41,31 @@ impl Runtime {
     ) -> (Runtime, UnboundedReceiver<JobEvent>) {
         let (jobs, rx) = JobManager::spawn_with_adapter(model.clone(), adapter.clone(), device.clone(), dtype.clone());
         let views_file = crate::config::config_dir().join("views.toml");
-        (Runtime { jobs, images, model, adapter, device, dtype, data_spec, runs_root: PathBuf::from("runs"), views_file }, rx)
+        (
+            Runtime {
+                jobs,
+                images,
+                model,
+                adapter,
+                device,
+                dtype,
+                data_spec,
+                runs_root: PathBuf::from("runs"),
+                views_file,
+                eval_mode: EvalMode::Score,
+            },
+            rx,
+        )
     }
 
     /// Saved views are written here instead of the config directory (tests).
     pub fn set_views_file(&mut self, path: PathBuf) {
         self.views_file = path;
+    }
+
+    /// Reruns generate and extract instead of scoring option letters.
+    pub fn set_eval_mode(&mut self, mode: EvalMode) {
+        self.eval_mode = mode;
     }
 
     /// Runs live here instead of ./runs (tests).
@@ -146,7 +167,7 @@ impl Runtime {
     ) -> Result<Msg> {
         let config = EvalConfig {
             prompt: PromptTemplate::default_prompt(),
-            mode: EvalMode::Score,
+            mode: self.eval_mode.clone(),
             variant: Variant::parse(variant)?,
             circular: false,
             batch: 1,
