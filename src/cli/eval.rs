@@ -28,7 +28,7 @@ pub struct EvalArgs {
     /// score (one forward, option log-probs) | generate (text, then extraction)
     #[arg(long, default_value = "score")]
     pub mode: String,
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = crate::eval::DEFAULT_MAX_NEW_TOKENS)]
     pub max_new_tokens: usize,
     /// default | viewspatial | lmms | a template file with {question} and {choices}
     #[arg(long, default_value = "default")]

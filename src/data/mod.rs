@@ -65,6 +65,12 @@ fn load_synth(spec: &str) -> Result<Option<Dataset>, DataError> {
     let (count, opts) = rest.split_once('#').unwrap_or((rest, ""));
     let Ok(n) = count.trim().parse::<usize>() else { return Ok(None) };
     let bad = |message: String| DataError::Other { path: PathBuf::from(spec), message };
+    // An on/off option: 1/yes/on or 0/no/off.
+    let switch = |key: &str, v: &str| match v {
+        "1" | "yes" | "on" => Ok(true),
+        "0" | "no" | "off" => Ok(false),
+        _ => Err(bad(format!("{key}=`{v}` is not 0 or 1"))),
+    };
     let mut o = synth::SynthOptions::default();
     for kv in opts.split(',').filter(|s| !s.trim().is_empty()) {
         let Some((k, v)) = kv.split_once('=') else { return Err(bad(format!("spec option `{kv}` is not key=value"))) };
@@ -79,13 +85,7 @@ fn load_synth(spec: &str) -> Result<Option<Dataset>, DataError> {
                     return Err(bad(format!("kinds: `{k}` is not camera, person or vertical")));
                 }
             }
-            "distractors" => {
-                o.distractors = match v {
-                    "1" | "yes" | "on" => true,
-                    "0" | "no" | "off" => false,
-                    _ => return Err(bad(format!("distractors=`{v}` is not 0 or 1"))),
-                }
-            }
+            "distractors" => o.distractors = switch("distractors", v)?,
             "answer" => {
                 o.answer_words = match v {
                     "letter" => false,
@@ -93,13 +93,7 @@ fn load_synth(spec: &str) -> Result<Option<Dataset>, DataError> {
                     _ => return Err(bad(format!("answer=`{v}` is not letter or words"))),
                 }
             }
-            "options" => {
-                o.options = match v {
-                    "1" | "yes" | "on" => true,
-                    "0" | "no" | "off" => false,
-                    _ => return Err(bad(format!("options=`{v}` is not 0 or 1"))),
-                }
-            }
+            "options" => o.options = switch("options", v)?,
             "headings" => {
                 o.headings = v
                     .split('/')

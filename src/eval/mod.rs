@@ -5,5 +5,5 @@ pub mod runner;
 pub mod variant;
 
 pub use prompt::PromptTemplate;
-pub use runner::{EvalConfig, EvalMode, EvalSummary};
+pub use runner::{EvalConfig, EvalMode, EvalSummary, DEFAULT_MAX_NEW_TOKENS};
 pub use variant::Variant;

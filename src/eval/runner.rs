@@ -15,6 +15,10 @@ use crate::spatial::{classify, ErrorKind};
 use anyhow::Result;
 use std::time::Instant;
 
+/// How many tokens generate-mode evaluation allows by default: lmms-eval's
+/// and ViewSpatial's budget for a multiple-choice answer.
+pub const DEFAULT_MAX_NEW_TOKENS: usize = 16;
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum EvalMode {
     /// One forward pass: the best-scoring option letter.

@@ -67,7 +67,7 @@ pub fn setup(args: &TuiArgs) -> Result<Setup> {
 /// How the TUI's reruns read answers: as asked, else by scoring option
 /// letters, except for the demo model, which was trained to answer in words.
 pub fn rerun_mode(args: &TuiArgs) -> crate::eval::EvalMode {
-    let generate = crate::eval::EvalMode::Generate { max_new_tokens: 16 };
+    let generate = crate::eval::EvalMode::Generate { max_new_tokens: crate::eval::DEFAULT_MAX_NEW_TOKENS };
     match (args.eval_mode.as_deref(), &args.model) {
         (Some("generate"), _) | (None, None) => generate,
         _ => crate::eval::EvalMode::Score,
