@@ -2,7 +2,7 @@
 //! binary and every test run without LD_LIBRARY_PATH, and so that CUDA is
 //! visible on GPU machines.
 use std::env;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 fn torch_dir() -> Option<PathBuf> {
@@ -25,11 +25,9 @@ fn main() {
     println!("cargo:rustc-link-search=native={}", lib.display());
     // rpath: the binary finds libtorch where it was built against.
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
-    // The linker drops libtorch_cuda because no symbol of it is referenced
-    // directly (tch-rs #980, #907); without it CUDA is never registered and
-    // tch::Cuda::is_available() is false even on a GPU box.
-    if Path::new(&lib).join("libtorch_cuda.so").exists() {
-        println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
-    }
+    // libtorch_cuda is not linked: the linker would drop it anyway (no symbol
+    // of it is referenced directly, tch-rs #980), and loading it with its
+    // CUDA libraries costs ~240 MB of resident memory on CPU-only runs.
+    // `engine::device` dlopens it when a GPU is asked for or present.
     println!("cargo:rustc-env=FLIPSCOPE_LIBTORCH_DIR={}", dir.display());
 }

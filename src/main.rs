@@ -7,6 +7,8 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // Before anything can ask libtorch about CUDA: it caches the first answer.
+    flipscope::engine::device::load_cuda_runtime_if_gpu();
     let cli = Cli::parse();
     let result = match cli.command.unwrap_or(Command::Tui(cli.tui)) {
         Command::Tui(args) => flipscope::tui::run(&args),

@@ -28,13 +28,16 @@ pub struct DoctorArgs {
 pub fn run(args: &DoctorArgs) -> Result<bool> {
     println!("flipscope {}", env!("CARGO_PKG_VERSION"));
     println!("libtorch        {}", device::libtorch_version());
+    if let Err(e) = device::load_cuda_runtime() {
+        println!("CUDA runtime    {e}");
+    }
     println!("CUDA available  {}", tch::Cuda::is_available());
     println!("CUDA devices    {}", tch::Cuda::device_count());
     for d in device::cuda_devices() {
         println!("  {d}");
     }
     println!("cuDNN           {}", tch::Cuda::cudnn_is_available());
-    let auto = tch::Device::cuda_if_available();
+    let auto = device::auto();
     println!(
         "default device  {:?} (dtype {:?}; cpu uses {:?}, cuda uses {:?})",
         auto,

@@ -39,7 +39,7 @@ impl Linear {
     }
 
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        let y = x.linear(&self.weight, self.bias.as_ref());
+        let y = linear(x, &self.weight, self.bias.as_ref());
         match &self.lora {
             Some(lora) => y + lora.delta(x),
             None => y,
@@ -51,6 +51,20 @@ impl Linear {
         let s = self.weight.size();
         (s[1], s[0])
     }
+}
+
+/// x W^T + b over the last dimension, as one 2-D matrix product. A 3-D
+/// input can send libtorch down a batched path that makes a contiguous copy
+/// of the transposed weight on every call (at bf16 on the CPU that is a
+/// 622 MB copy of the 3B model's tied embedding per logits call).
+pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Tensor {
+    let size = x.size();
+    if size.len() == 2 {
+        return x.linear(weight, bias);
+    }
+    let mut out = size.clone();
+    *out.last_mut().expect("a non-scalar input") = weight.size()[0];
+    x.reshape([-1, *size.last().expect("a non-scalar input")]).linear(weight, bias).reshape(out)
 }
 
 /// RMSNorm computed in f32, as transformers does, then cast back.

@@ -2,7 +2,7 @@
 //! SwiGLU, multimodal rotary embedding and a KV cache.
 
 use super::config::TextConfig;
-use super::layers::{rotate_half, Activation, GatedMlp, Linear, RmsNorm, TensorSource};
+use super::layers::{linear, rotate_half, Activation, GatedMlp, Linear, RmsNorm, TensorSource};
 use anyhow::Result;
 use tch::{Device, Kind, Tensor};
 
@@ -176,7 +176,7 @@ impl TextModel {
 
     /// Logits [.., vocab] for hidden states [.., D].
     pub fn logits(&self, hidden: &Tensor) -> Tensor {
-        hidden.linear::<Tensor>(self.lm_head.as_ref().unwrap_or(&self.embed), None)
+        linear(hidden, self.lm_head.as_ref().unwrap_or(&self.embed), None)
     }
 }
 
@@ -248,9 +248,17 @@ impl DecoderLayer {
             let s = t.size();
             t.unsqueeze(2).expand([s[0], s[1], groups, s[2], s[3]], false).reshape([s[0], s[1] * groups, s[2], s[3]])
         };
-        let (k, v) = (repeat(&k), repeat(&v));
-        let mut out = Tensor::scaled_dot_product_attention(&q, &k, &v, ctx.mask, 0.0, ctx.causal && ctx.mask.is_none(), None, false);
+        // Unmasked, the fused kernels take the key/value heads as they are
+        // (enable_gqa), as transformers does; with a mask only the math kernel
+        // would accept them, so the heads are repeated instead.
+        let gqa = groups > 1 && ctx.mask.is_none();
+        let mut out = if gqa {
+            Tensor::scaled_dot_product_attention(&q, &k, &v, None::<&Tensor>, 0.0, ctx.causal, None, true)
+        } else {
+            Tensor::scaled_dot_product_attention(&q, &repeat(&k), &repeat(&v), ctx.mask, 0.0, ctx.causal && ctx.mask.is_none(), None, false)
+        };
         if let Some((layer, probe)) = edit {
+            let (k, v) = (repeat(&k), repeat(&v));
             // Eager attention for the last query row, as transformers' eager path computes it.
             let q_last = q.narrow(2, l - 1, 1);
             let mut scores = q_last.matmul(&k.transpose(-2, -1)) * (hd as f64).powf(-0.5); // [B, H, 1, T]
