@@ -27,7 +27,7 @@ fn main() {
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
     // libtorch_cuda is not linked: the linker would drop it anyway (no symbol
     // of it is referenced directly, tch-rs #980), and loading it with its
-    // CUDA libraries costs ~240 MB of resident memory on CPU-only runs.
+    // CUDA libraries costs ~340 MB of resident memory on CPU-only runs.
     // `engine::device` dlopens it when a GPU is asked for or present.
     println!("cargo:rustc-env=FLIPSCOPE_LIBTORCH_DIR={}", dir.display());
 }

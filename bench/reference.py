@@ -11,6 +11,7 @@ nvidia-smi's figure for this process on CUDA (what flipscope reports too).
 """
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -53,13 +54,17 @@ def sync(device):
 
 
 def timed(repeat, fn, device):
+    """Seconds per run: one untimed warm-up, then the median of `repeat`
+    runs (a shared VM's stalls move a mean; flipscope's side does the same)."""
     fn()
     sync(device)
-    start = time.perf_counter()
+    runs = []
     for _ in range(max(repeat, 1)):
+        start = time.perf_counter()
         fn()
-    sync(device)
-    return (time.perf_counter() - start) / max(repeat, 1)
+        sync(device)
+        runs.append(time.perf_counter() - start)
+    return statistics.median(runs)
 
 
 def batch_of(prompts, image_token, pad, device, dtype, extra=None):

@@ -93,6 +93,17 @@ fn suite_measures_both_sides_on_the_tiny_checkpoint() {
     }
     assert!(page.contains("threads (both sides): 1"));
     assert!(page.contains(&format!("agrees on {same} of {EVAL_SAMPLES}")));
+    for b in [1, 8] {
+        assert!(page.contains(&format!("Eval b{b}: generating 16 tokens costs transformers")), "no eval ceiling line for b{b}");
+    }
+}
+
+#[test]
+fn timings_are_medians() {
+    use flipscope::bench::figures::median;
+    assert_eq!(median(&mut [3.0, 1.0, 100.0]), 3.0);
+    assert_eq!(median(&mut [4.0, 1.0, 2.0, 100.0]), 3.0);
+    assert!(median(&mut []).is_nan());
 }
 
 #[test]

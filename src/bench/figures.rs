@@ -17,14 +17,28 @@ use tch::{Device, Kind, Tensor};
 pub const ALL: [&str; 6] = ["load", "prefill", "decode", "eval", "saliency", "train"];
 pub const DECODE_TOKENS: usize = 64;
 
-/// Seconds per run: one untimed warm-up, then the mean of `repeat` runs.
+/// Seconds per run: one untimed warm-up, then the median of `repeat` runs
+/// (a shared VM's stalls move a mean; bench/reference.py does the same).
 pub fn timed(repeat: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
     f()?;
-    let start = Instant::now();
+    let mut runs = Vec::with_capacity(repeat.max(1));
     for _ in 0..repeat.max(1) {
+        let start = Instant::now();
         f()?;
+        runs.push(start.elapsed().as_secs_f64());
     }
-    Ok(start.elapsed().as_secs_f64() / repeat.max(1) as f64)
+    Ok(median(&mut runs))
+}
+
+/// The middle value (the mean of the two middle ones for an even count).
+pub fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => values[n / 2],
+        _ => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
 }
 
 /// Peak memory since the last reset, in GiB.
@@ -105,8 +119,8 @@ pub fn measure(
             Ok(start.elapsed().as_secs_f64())
         };
         decode_once()?;
-        let runs = (0..repeat.max(1)).map(|_| decode_once()).collect::<Result<Vec<f64>>>()?;
-        let secs = runs.iter().sum::<f64>() / runs.len() as f64;
+        let mut runs = (0..repeat.max(1)).map(|_| decode_once()).collect::<Result<Vec<f64>>>()?;
+        let secs = median(&mut runs);
         out.insert("decode_tok_s".into(), json!(DECODE_TOKENS as f64 / secs));
     }
     if want("eval") {

@@ -163,6 +163,23 @@ fn roofline(r: &CheckpointResult) -> String {
             f / b / 1e9
         );
     }
+    for b in [1, 8] {
+        let (score, generate) = (side(&r.theirs, &format!("eval_b{b}_sps")), side(&r.theirs, &format!("eval_gen_b{b}_sps")));
+        if let (Some(score), Some(generate), Some(ours)) = (score, generate, side(&r.ours, &format!("eval_b{b}_sps"))) {
+            // Scoring is one forward pass per sample; generate-16 is that plus
+            // 15 decode steps. So at equal forward speed, scoring beats
+            // generate-16 by what transformers' own two figures say.
+            let ceiling = score / generate;
+            let _ = write!(
+                s,
+                "\nEval b{b}: generating 16 tokens costs transformers {ceiling:.2}x its scoring pass, so scoring at its \
+                 forward speed is {ceiling:.2}x the generate-based eval; flipscope's forward pass is {:.2}x theirs, \
+                 giving {:.2}x.",
+                ours / score,
+                ours / generate
+            );
+        }
+    }
     if !s.is_empty() {
         s.push('\n');
     }

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use tch::{Device, Kind};
 
 /// libtorch's CUDA half, loaded on first need. It is not linked: with the
-/// CUDA libraries it pulls in it costs ~240 MB of resident memory, which a
+/// CUDA libraries it pulls in it costs ~340 MB of resident memory, which a
 /// CPU-only run should not pay. Loading it registers libtorch's CUDA hooks
 /// and kernels, so this must run before anything asks libtorch about CUDA
 /// (libtorch caches the answer). `Err` says why it could not be loaded.
