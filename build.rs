@@ -1,6 +1,6 @@
 //! Links libtorch from the project's `.venv` (or `$LIBTORCH`) so that the
-//! binary and every test run without LD_LIBRARY_PATH, and so that CUDA is
-//! visible on GPU machines.
+//! binary and every test run without LD_LIBRARY_PATH. libtorch's CUDA half
+//! is loaded at run time (see `engine::device`).
 use std::env;
 use std::path::PathBuf;
 use std::process::Command;

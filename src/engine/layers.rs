@@ -58,13 +58,14 @@ impl Linear {
 /// of the transposed weight on every call (at bf16 on the CPU that is a
 /// 622 MB copy of the 3B model's tied embedding per logits call).
 pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Tensor {
-    let size = x.size();
+    let mut size = x.size();
     if size.len() == 2 {
         return x.linear(weight, bias);
     }
-    let mut out = size.clone();
-    *out.last_mut().expect("a non-scalar input") = weight.size()[0];
-    x.reshape([-1, *size.last().expect("a non-scalar input")]).linear(weight, bias).reshape(out)
+    let last = size.last_mut().expect("a non-scalar input");
+    let y = x.reshape([-1, *last]).linear(weight, bias);
+    *last = weight.size()[0];
+    y.reshape(size)
 }
 
 /// RMSNorm computed in f32, as transformers does, then cast back.

@@ -6,7 +6,7 @@
 //! same names, so the saved `target_modules` is a regex anchored on the
 //! language model, not a list of bare names.
 
-use super::layers::Linear;
+use super::layers::{linear, Linear};
 use super::model::Qwen25VL;
 use super::weights::canonical_name;
 use anyhow::{bail, Context, Result};
@@ -37,7 +37,7 @@ impl Lora {
     pub fn delta(&self, x: &Tensor) -> Tensor {
         let h = x.to_kind(self.a.kind());
         let h = if self.training && self.dropout > 0.0 { h.dropout(self.dropout, true) } else { h };
-        (h.linear::<Tensor>(&self.a, None).linear::<Tensor>(&self.b, None) * self.scale).to_kind(x.kind())
+        (linear(&linear(&h, &self.a, None), &self.b, None) * self.scale).to_kind(x.kind())
     }
 }
 
