@@ -155,8 +155,8 @@ def main():
 
         with torch.no_grad():
             for b in (1, 8):
-                out[f"eval_b{b}_sps"] = len(evals) / timed(1, lambda: score(b), device)
-                out[f"eval_gen_b{b}_sps"] = len(evals) / timed(1, lambda: generate(b), device)
+                out[f"eval_b{b}_sps"] = len(evals) / timed(repeat, lambda: score(b), device)
+                out[f"eval_gen_b{b}_sps"] = len(evals) / timed(repeat, lambda: generate(b), device)
         out["eval_picks"] = picks
 
     if "saliency" in figures:

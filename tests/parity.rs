@@ -4,7 +4,7 @@
 mod common;
 
 use common::parity::*;
-use flipscope::engine::{vision_layout::Grid, Engine, Flow, GenerateOptions, PreparedPrompt, ResizePolicy};
+use flipscope::engine::{vision_layout::Grid, Engine, Flow, GenerateOptions, PreparedPrompt, ResizePolicy, Rows};
 use tch::{Device, Kind, Tensor};
 
 fn engine(case: &str) -> Engine {
@@ -146,6 +146,10 @@ fn batched_equals_one_by_one() {
     assert_ne!(long.len(), short.len());
     let last_logits = |prompts: &[&PreparedPrompt]| e.model.last_logits(&e.collate(prompts)).unwrap();
     let batch = last_logits(&[&short, &long]);
+    // The last-row-only pass (left-padded, so masked) matches the full pass's last row.
+    let full = e.model.prompt_logits(&e.collate(&[&short, &long])).unwrap();
+    let d = max_abs_diff(&batch, &full.select(1, full.size()[1] - 1));
+    assert!(d <= 1e-5, "Rows::Last vs the full pass's last row differ by {d}");
     for (i, p) in [&short, &long].iter().enumerate() {
         let single = last_logits(&[p]);
         let d = max_abs_diff(&batch.get(i as i64), &single.get(0));
@@ -293,7 +297,7 @@ fn scaling_vis_changes_only_the_last_position() {
     let scaled = |alpha: f64| {
         tch::no_grad(|| {
             let mut cache = e.model.new_cache();
-            e.model.logits(&e.model.prefill_scaled(&inputs, &[alpha], &mut cache).unwrap())
+            e.model.logits(&e.model.prefill_scaled(&inputs, &[alpha], &mut cache, Rows::All).unwrap())
         })
     };
     assert!(scaled(1.0).equal(&plain), "alpha = 1 is exactly the plain forward");
@@ -305,6 +309,12 @@ fn scaling_vis_changes_only_the_last_position() {
         let s = scaled(alpha);
         assert!(s.narrow(1, 0, l - 1).equal(&plain.narrow(1, 0, l - 1)), "alpha {alpha} changed earlier positions");
         assert!(max_abs_diff(&s.narrow(1, l - 1, 1), &plain.narrow(1, l - 1, 1)) > 1e-6, "alpha {alpha} left the last position alone");
+        let last_only = tch::no_grad(|| {
+            let hidden = e.model.prefill_scaled(&inputs, &[alpha], &mut e.model.new_cache(), Rows::Last).unwrap();
+            e.model.logits(&hidden)
+        });
+        let d = max_abs_diff(&last_only, &s.narrow(1, l - 1, 1));
+        assert!(d <= 1e-5, "alpha {alpha}: Rows::Last vs the full pass's last row differ by {d}");
     }
     // Through the public APIs: generate and score_options carry alpha, confidence and branch.
     let labels = vec!["A".to_string(), "B".to_string()];

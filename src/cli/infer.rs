@@ -2,7 +2,7 @@
 //! optionally dumping every intermediate that parity checks compare.
 
 use super::target::TargetArgs;
-use crate::engine::{self, Engine, Flow, GenerateOptions, ResizePolicy, Sampling};
+use crate::engine::{self, Engine, Flow, GenerateOptions, ResizePolicy, Rows, Sampling};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::io::Write;
@@ -126,7 +126,7 @@ fn dump(engine: &Engine, prompt: &engine::PreparedPrompt, max_new_tokens: usize,
         named.push(("vision_embeds", v.to_kind(Kind::Float).to_device(cpu)));
     }
     let mut cache = engine.model.new_cache();
-    let hidden = engine.model.prefill_with_vision(&inputs, vision.as_ref(), &mut cache)?;
+    let hidden = engine.model.prefill_with_vision(&inputs, vision.as_ref(), &mut cache, Rows::All)?;
     named.push(("logits", engine.model.logits(&hidden).to_kind(Kind::Float).to_device(cpu)));
     let greedy = GenerateOptions { max_new_tokens, stop_ids: Some(vec![]), first_token_top_k: 0, ..Default::default() };
     let g = engine.generate(&[prompt], &greedy, &mut |_| Flow::Continue)?;

@@ -6,6 +6,7 @@
 
 use super::inputs::{ModelInputs, PreparedPrompt};
 use super::intervene::{AdaptReport, Intervention};
+use super::text::Rows;
 use super::Engine;
 use anyhow::{bail, Result};
 use rand::{Rng, SeedableRng};
@@ -154,10 +155,10 @@ impl Engine {
         let mut cache = model.new_cache();
         let plan = model.plan_intervention(&inputs, &opts.intervention)?;
         let hidden = match &plan {
-            Some((alphas, _)) => model.prefill_scaled(&inputs, alphas, &mut cache)?,
-            None => model.prefill(&inputs, &mut cache)?,
+            Some((alphas, _)) => model.prefill_scaled(&inputs, alphas, &mut cache, Rows::Last)?,
+            None => model.prefill(&inputs, &mut cache, Rows::Last)?,
         };
-        let mut last = model.logits(&hidden.narrow(1, hidden.size()[1] - 1, 1)).squeeze_dim(1); // [B, V]
+        let mut last = model.logits(&hidden).squeeze_dim(1); // [B, V]
         let mut positions = inputs.next_positions.clone();
         let mut out: Vec<Generation> = (0..b)
             .map(|i| Generation {
@@ -297,8 +298,8 @@ impl Engine {
             None => self.model.last_logits(&inputs)?,
             Some((alphas, _)) => {
                 let _guard = tch::no_grad_guard();
-                let hidden = self.model.prefill_scaled(&inputs, alphas, &mut self.model.new_cache())?;
-                self.model.logits(&hidden.narrow(1, hidden.size()[1] - 1, 1)).squeeze_dim(1)
+                let hidden = self.model.prefill_scaled(&inputs, alphas, &mut self.model.new_cache(), Rows::Last)?;
+                self.model.logits(&hidden).squeeze_dim(1)
             }
         };
         let logprobs = last.to_kind(Kind::Float).log_softmax(-1, Kind::Float).to_device(tch::Device::Cpu);

@@ -5,6 +5,7 @@
 
 use super::inputs::ModelInputs;
 use super::model::Qwen25VL;
+use super::text::Rows;
 use anyhow::{bail, Result};
 use tch::{Kind, Tensor};
 
@@ -61,9 +62,9 @@ pub struct AdaptReport {
 
 impl Qwen25VL {
     /// Hidden states of a prompt with per-sample alphas on the last position's image attention.
-    pub fn prefill_scaled(&self, inputs: &ModelInputs, alphas: &[f64], cache: &mut super::text::KvCache) -> Result<Tensor> {
+    pub fn prefill_scaled(&self, inputs: &ModelInputs, alphas: &[f64], cache: &mut super::text::KvCache, rows: Rows) -> Result<Tensor> {
         let mut probe = self.last_token_probe(inputs, Some(alphas), &[]);
-        self.prefill_probed(inputs, cache, Some(&mut probe))
+        self.prefill_probed(inputs, cache, Some(&mut probe), rows)
     }
 
     /// Per-sample alphas for `intervention`, or None when it leaves the model alone.

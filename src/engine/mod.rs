@@ -30,6 +30,7 @@ pub use inputs::{ModelInputs, PreparedPrompt, Processor};
 pub use lora::{Adapter, LoraConfig};
 pub use model::{LoadReport, Qwen25VL};
 pub use processor::ResizePolicy;
+pub use text::Rows;
 
 /// A loaded checkpoint: the model and what turns requests into its inputs.
 pub struct Engine {

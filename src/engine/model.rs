@@ -4,7 +4,7 @@
 use super::config::ModelConfig;
 use super::inputs::ModelInputs;
 use super::layers::{Planner, TensorSource};
-use super::text::{KvCache, LastTokenAttention, TextModel};
+use super::text::{KvCache, LastTokenAttention, Rows, TextModel};
 use super::vision::VisionTower;
 use super::vision_layout::Grid;
 use super::weights::{LentMaps, WeightFiles};
@@ -123,22 +123,29 @@ impl Qwen25VL {
         Ok(embeds.masked_scatter(&mask.unsqueeze(-1).expand_as(&embeds), &vision.to_kind(embeds.kind())))
     }
 
-    /// The prompt's forward pass: final hidden states [B, L, D], filling `cache`.
-    pub fn prefill(&self, inputs: &ModelInputs, cache: &mut KvCache) -> Result<Tensor> {
-        self.prefill_probed(inputs, cache, None)
+    /// The prompt's forward pass, filling `cache`: final hidden states
+    /// [B, L, D] for `Rows::All`, [B, 1, D] (the last position) for `Rows::Last`.
+    pub fn prefill(&self, inputs: &ModelInputs, cache: &mut KvCache, rows: Rows) -> Result<Tensor> {
+        self.prefill_probed(inputs, cache, None, rows)
     }
 
     /// `prefill` with the last position's attention edited or recorded (AdaptVis, attention maps).
-    pub fn prefill_probed(&self, inputs: &ModelInputs, cache: &mut KvCache, probe: Option<&mut LastTokenAttention>) -> Result<Tensor> {
+    pub fn prefill_probed(
+        &self,
+        inputs: &ModelInputs,
+        cache: &mut KvCache,
+        probe: Option<&mut LastTokenAttention>,
+        rows: Rows,
+    ) -> Result<Tensor> {
         let vision = inputs.pixel_values.as_ref().map(|p| self.vision_embeds(p, &inputs.grids));
         let embeds = self.input_embeds(inputs, vision.as_ref())?;
-        Ok(self.text.forward_probed(&embeds, &inputs.positions, inputs.valid.as_ref(), cache, probe))
+        Ok(self.text.forward_probed(&embeds, &inputs.positions, inputs.valid.as_ref(), cache, probe, rows))
     }
 
     /// `prefill` with precomputed vision embeddings (saliency reuses this).
-    pub fn prefill_with_vision(&self, inputs: &ModelInputs, vision: Option<&Tensor>, cache: &mut KvCache) -> Result<Tensor> {
+    pub fn prefill_with_vision(&self, inputs: &ModelInputs, vision: Option<&Tensor>, cache: &mut KvCache, rows: Rows) -> Result<Tensor> {
         let embeds = self.input_embeds(inputs, vision)?;
-        Ok(self.text.forward(&embeds, &inputs.positions, inputs.valid.as_ref(), cache))
+        Ok(self.text.forward_probed(&embeds, &inputs.positions, inputs.valid.as_ref(), cache, None, rows))
     }
 
     /// A probe over `inputs`' image tokens: `alpha` per sample, `capture` layers recorded.
@@ -165,15 +172,14 @@ impl Qwen25VL {
     pub fn prompt_logits(&self, inputs: &ModelInputs) -> Result<Tensor> {
         let _guard = tch::no_grad_guard();
         let mut cache = self.new_cache();
-        Ok(self.logits(&self.prefill(inputs, &mut cache)?))
+        Ok(self.logits(&self.prefill(inputs, &mut cache, Rows::All)?))
     }
 
     /// Logits [B, V] at each prompt's last position (where the answer starts).
     pub fn last_logits(&self, inputs: &ModelInputs) -> Result<Tensor> {
         let _guard = tch::no_grad_guard();
         let mut cache = self.new_cache();
-        let hidden = self.prefill(inputs, &mut cache)?;
-        Ok(self.logits(&hidden.narrow(1, hidden.size()[1] - 1, 1)).squeeze_dim(1))
+        Ok(self.logits(&self.prefill(inputs, &mut cache, Rows::Last)?).squeeze_dim(1))
     }
 
     pub fn new_cache(&self) -> KvCache {

@@ -6,6 +6,7 @@
 use super::inputs::{ModelInputs, PreparedPrompt};
 use super::model::Qwen25VL;
 use super::processor::{patchify, resized_rgb, unpatchify_map, PixelReduce, ResizePolicy};
+use super::text::Rows;
 use super::Engine;
 use crate::viz::SaliencyMap;
 use anyhow::{bail, Result};
@@ -97,8 +98,8 @@ pub fn pixel_gradient_of(model: &Qwen25VL, inputs: &ModelInputs, pixel_values: &
     let pv = pixel_values.to_device(model.device).to_kind(Kind::Float).detach().set_requires_grad(true);
     let vision = model.vision_embeds(&pv, &inputs.grids);
     let mut cache = model.new_cache();
-    let hidden = model.prefill_with_vision(inputs, Some(&vision), &mut cache)?;
-    let logits = model.logits(&hidden.narrow(1, hidden.size()[1] - 1, 1)).to_kind(Kind::Float).reshape([-1]);
+    let hidden = model.prefill_with_vision(inputs, Some(&vision), &mut cache, Rows::Last)?;
+    let logits = model.logits(&hidden).to_kind(Kind::Float).reshape([-1]);
     let f = target_of(&logits, target);
     let value = f.double_value(&[]);
     f.backward();

@@ -35,6 +35,17 @@ pub struct KvCache {
     pub padded: bool,
 }
 
+/// Which positions' final hidden states a forward pass returns. `Last` is
+/// all that next-token work (scoring, generation, saliency) reads; the last
+/// layer then computes its queries, output projection and MLP for that row
+/// alone. Every layer's keys and values still cover every position, so the
+/// cache is the same either way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rows {
+    All,
+    Last,
+}
+
 impl KvCache {
     pub fn new(layers: usize) -> KvCache {
         KvCache { layers: (0..layers).map(|_| None).collect(), key_valid: None, padded: false }
@@ -115,11 +126,12 @@ impl TextModel {
     /// appending to `cache`. `valid` [B, L] marks real (non-pad) tokens.
     /// Returns the final-normed hidden states [B, L, D].
     pub fn forward(&self, embeds: &Tensor, positions: &Tensor, valid: Option<&Tensor>, cache: &mut KvCache) -> Tensor {
-        self.forward_probed(embeds, positions, valid, cache, None)
+        self.forward_probed(embeds, positions, valid, cache, None, Rows::All)
     }
 
     /// `forward` with the last prompt position's attention edited or recorded
-    /// (prefill only; decoding steps ignore `probe`).
+    /// (prefill only; decoding steps ignore `probe`), returning `rows`:
+    /// [B, L, D] for `All`, [B, 1, D] for `Last`.
     pub fn forward_probed(
         &self,
         embeds: &Tensor,
@@ -127,6 +139,7 @@ impl TextModel {
         valid: Option<&Tensor>,
         cache: &mut KvCache,
         mut probe: Option<&mut LastTokenAttention>,
+        rows: Rows,
     ) -> Tensor {
         let (b, l) = (embeds.size()[0], embeds.size()[1]);
         let device = embeds.device();
@@ -150,8 +163,10 @@ impl TextModel {
         }
         let last_row_keys = probe.as_ref().map(|_| cache.key_valid.as_ref().expect("key_valid set").unsqueeze(1).unsqueeze(1));
         let mut h = embeds.shallow_clone();
+        let last_layer = self.layers.len().saturating_sub(1);
         for (i, layer) in self.layers.iter().enumerate() {
-            let ctx = StepCtx { cos: &cos, sin: &sin, cfg: &self.cfg, mask: mask.as_ref(), causal: past == 0 && l > 1 };
+            let queries = if rows == Rows::Last && i == last_layer { 1 } else { l };
+            let ctx = StepCtx { cos: &cos, sin: &sin, cfg: &self.cfg, mask: mask.as_ref(), causal: past == 0 && l > 1, queries };
             let edit = probe.as_deref_mut().filter(|p| p.applies_to(i)).map(|p| (i, p));
             h = layer.forward(&h, &ctx, LayerState { cache: &mut cache.layers[i], edit, last_row_keys: last_row_keys.as_ref() });
         }
@@ -187,6 +202,9 @@ struct StepCtx<'a> {
     cfg: &'a TextConfig,
     mask: Option<&'a Tensor>,
     causal: bool,
+    /// How many trailing positions this layer computes outputs for (L, or 1
+    /// in the last layer of a `Rows::Last` pass).
+    queries: i64,
 }
 
 /// The last prompt position's attention over the keys: ScalingVis/AdaptVis
@@ -220,7 +238,7 @@ struct LayerState<'a> {
 
 impl DecoderLayer {
     fn forward(&self, x: &Tensor, ctx: &StepCtx, state: LayerState) -> Tensor {
-        let h = x + self.attention(&self.input_norm.forward(x), ctx, state);
+        let h = trailing(x, 1, ctx.queries) + self.attention(&self.input_norm.forward(x), ctx, state);
         &h + self.mlp.forward(&self.post_norm.forward(&h))
     }
 
@@ -228,12 +246,15 @@ impl DecoderLayer {
         let LayerState { cache, edit, last_row_keys } = state;
         let cfg = ctx.cfg;
         let (b, l) = (x.size()[0], x.size()[1]);
+        // Keys and values for every position; queries for the trailing `lq`.
+        let lq = ctx.queries;
         let hd = cfg.head_dim();
-        let split = |t: Tensor, heads: i64| t.reshape([b, l, heads, hd]).transpose(1, 2);
-        let q = split(self.q.forward(x), cfg.num_attention_heads);
-        let k = split(self.k.forward(x), cfg.num_key_value_heads);
-        let v = split(self.v.forward(x), cfg.num_key_value_heads);
-        let q = &q * ctx.cos + rotate_half(&q) * ctx.sin;
+        let split = |t: Tensor, rows: i64, heads: i64| t.reshape([b, rows, heads, hd]).transpose(1, 2);
+        let q = split(self.q.forward(&trailing(x, 1, lq)), lq, cfg.num_attention_heads);
+        let k = split(self.k.forward(x), l, cfg.num_key_value_heads);
+        let v = split(self.v.forward(x), l, cfg.num_key_value_heads);
+        let (cos_q, sin_q) = (trailing(ctx.cos, 2, lq), trailing(ctx.sin, 2, lq));
+        let q = &q * &cos_q + rotate_half(&q) * &sin_q;
         let k = &k * ctx.cos + rotate_half(&k) * ctx.sin;
         let (k, v) = match cache.take() {
             Some((pk, pv)) => (Tensor::cat(&[pk, k], 2), Tensor::cat(&[pv, v], 2)),
@@ -251,16 +272,20 @@ impl DecoderLayer {
         // Unmasked, the fused kernels take the key/value heads as they are
         // (enable_gqa), as transformers does; with a mask only the math kernel
         // would accept them, so the heads are repeated instead.
-        let gqa = groups > 1 && ctx.mask.is_none();
+        // sdpa's is_causal aligns to the top left, so a lone last query row
+        // takes no causal flag (it may see every key) and its mask row instead.
+        let causal = ctx.causal && lq == l;
+        let mask = ctx.mask.map(|m| trailing(m, 2, lq));
+        let gqa = groups > 1 && mask.is_none();
         let mut out = if gqa {
-            Tensor::scaled_dot_product_attention(&q, &k, &v, None::<&Tensor>, 0.0, ctx.causal, None, true)
+            Tensor::scaled_dot_product_attention(&q, &k, &v, None::<&Tensor>, 0.0, causal, None, true)
         } else {
-            Tensor::scaled_dot_product_attention(&q, &repeat(&k), &repeat(&v), ctx.mask, 0.0, ctx.causal && ctx.mask.is_none(), None, false)
+            Tensor::scaled_dot_product_attention(&q, &repeat(&k), &repeat(&v), mask.as_ref(), 0.0, causal && mask.is_none(), None, false)
         };
         if let Some((layer, probe)) = edit {
             let (k, v) = (repeat(&k), repeat(&v));
             // Eager attention for the last query row, as transformers' eager path computes it.
-            let q_last = q.narrow(2, l - 1, 1);
+            let q_last = q.narrow(2, lq - 1, 1);
             let mut scores = q_last.matmul(&k.transpose(-2, -1)) * (hd as f64).powf(-0.5); // [B, H, 1, T]
             let image = probe.image_keys.unsqueeze(1).unsqueeze(1);
             if let Some(alpha) = &probe.alpha {
@@ -277,10 +302,20 @@ impl DecoderLayer {
             if let Some(alpha) = &probe.alpha {
                 // Samples at alpha = 1 keep the fused kernel's row, so they stay bitwise plain.
                 let changed = alpha.ne(1.0).reshape([b, 1, 1, 1]);
-                let row = probs.matmul(&v).where_self(&changed, &out.narrow(2, l - 1, 1));
-                out = Tensor::cat(&[out.narrow(2, 0, l - 1), row], 2);
+                let row = probs.matmul(&v).where_self(&changed, &out.narrow(2, lq - 1, 1));
+                out = Tensor::cat(&[out.narrow(2, 0, lq - 1), row], 2);
             }
         }
-        self.o.forward(&out.transpose(1, 2).reshape([b, l, -1]))
+        self.o.forward(&out.transpose(1, 2).reshape([b, lq, -1]))
+    }
+}
+
+/// The last `n` entries of `t` along `dim` (all of them when that is every entry).
+fn trailing(t: &Tensor, dim: i64, n: i64) -> Tensor {
+    let len = t.size()[dim as usize];
+    if n >= len {
+        t.shallow_clone()
+    } else {
+        t.narrow(dim, len - n, n)
     }
 }

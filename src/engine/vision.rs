@@ -36,11 +36,17 @@ pub struct VisionTower {
 /// Variable-length segments of one sequence packed into a padded batch:
 /// `gather` picks each slot's token (pads point at token 0), `key_mask`
 /// hides the pads, `valid` reads the real slots back in sequence order.
+/// When every segment has the same length (square images, whole windows)
+/// the sequence already is that batch, and there is nothing to gather.
 pub struct Packing {
     segments: i64,
     max_len: i64,
+    ragged: Option<Ragged>,
+}
+
+struct Ragged {
     gather: Tensor,
-    key_mask: Option<Tensor>,
+    key_mask: Tensor,
     valid: Tensor,
 }
 
@@ -62,14 +68,36 @@ impl Packing {
                 }
             }
         }
-        let ragged = lens.iter().any(|&l| l != max_len);
-        Packing {
-            segments,
-            max_len,
+        let ragged = lens.iter().any(|&l| l != max_len).then(|| Ragged {
             gather: Tensor::from_slice(&gather).to_device(device),
-            key_mask: ragged.then(|| Tensor::from_slice(&mask).to_device(device).reshape([segments, 1, 1, max_len])),
+            key_mask: Tensor::from_slice(&mask).to_device(device).reshape([segments, 1, 1, max_len]),
             valid: Tensor::from_slice(&valid).to_device(device),
+        });
+        Packing { segments, max_len, ragged }
+    }
+
+    /// [n, heads, hd] -> [segments, heads, max_len, hd]
+    fn pack(&self, t: &Tensor) -> Tensor {
+        let (heads, hd) = (t.size()[1], t.size()[2]);
+        let t = match &self.ragged {
+            Some(r) => t.index_select(0, &r.gather),
+            None => t.shallow_clone(),
+        };
+        t.reshape([self.segments, self.max_len, heads, hd]).transpose(1, 2)
+    }
+
+    /// [segments, heads, max_len, hd] -> [n, heads * hd], the real slots in sequence order.
+    fn unpack(&self, t: &Tensor) -> Tensor {
+        let width = t.size()[1] * t.size()[3];
+        let t = t.transpose(1, 2).reshape([self.segments * self.max_len, width]);
+        match &self.ragged {
+            Some(r) => t.index_select(0, &r.valid),
+            None => t,
         }
+    }
+
+    fn key_mask(&self) -> Option<&Tensor> {
+        self.ragged.as_ref().map(|r| &r.key_mask)
     }
 }
 
@@ -159,11 +187,17 @@ impl VisionBlock {
             (&t * cos + rotate_half(&t) * sin).to_kind(kind)
         };
         let (q, k, v) = (rope(qkv.get(0)), rope(qkv.get(1)), qkv.get(2));
-        // [n, heads, hd] -> [segments, heads, max_len, hd]
-        let pack = |t: &Tensor| t.index_select(0, &packing.gather).reshape([packing.segments, packing.max_len, heads, hd]).transpose(1, 2);
-        let out = Tensor::scaled_dot_product_attention(&pack(&q), &pack(&k), &pack(&v), packing.key_mask.as_ref(), 0.0, false, None, false);
-        let out = out.transpose(1, 2).reshape([packing.segments * packing.max_len, d]).index_select(0, &packing.valid);
-        self.proj.forward(&out)
+        let out = Tensor::scaled_dot_product_attention(
+            &packing.pack(&q),
+            &packing.pack(&k),
+            &packing.pack(&v),
+            packing.key_mask(),
+            0.0,
+            false,
+            None,
+            false,
+        );
+        self.proj.forward(&packing.unpack(&out))
     }
 }
 

@@ -16,7 +16,7 @@ use super::metrics::{self, StepMetrics};
 use super::mix::{parse_mix, Item, Mix};
 use super::optim::{clip_grad_norm, scheduled_lr, warmup_steps, zero_grad, AdamW};
 use crate::engine::lora::{self, LoraConfig};
-use crate::engine::{memory, Engine, Flow, ModelInputs, Processor, Qwen25VL};
+use crate::engine::{memory, Engine, Flow, ModelInputs, Processor, Qwen25VL, Rows};
 use crate::eval::{runner, EvalConfig, EvalMode, PromptTemplate, Variant};
 use crate::runs::{RunMeta, RunStore};
 use anyhow::{bail, Context, Result};
@@ -175,7 +175,7 @@ pub fn answer_loss_sum(model: &Qwen25VL, inputs: &ModelInputs, labels: &Tensor, 
         }
     });
     let mut cache = model.new_cache();
-    let hidden = model.prefill_with_vision(inputs, vision.as_ref(), &mut cache)?;
+    let hidden = model.prefill_with_vision(inputs, vision.as_ref(), &mut cache, Rows::All)?;
     let (l, d) = (hidden.size()[1], hidden.size()[2]);
     let h = hidden.narrow(1, 0, l - 1).reshape([-1, d]);
     let targets = labels.narrow(1, 1, l - 1).reshape([-1]);
