@@ -176,6 +176,26 @@ fn batched_equals_one_by_one() {
 }
 
 #[test]
+fn packed_vision_pass_equals_image_by_image() {
+    // The CPU runs the tower image by image; a GPU packs every image into one
+    // pass (windows and frames side by side). Both must give the same embeddings.
+    let case = "v5_sharded_two_images";
+    let e = engine(case);
+    let imgs = images(case);
+    let p = e.processor.prepare(&imgs, "Which is nearer?", &ResizePolicy::Auto).unwrap();
+    let inputs = e.collate(&[&p, &p]);
+    assert_eq!(inputs.grids.len(), 4);
+    assert_ne!(inputs.grids[0], inputs.grids[1], "images of different sizes");
+    let pixels = inputs.pixel_values.as_ref().unwrap();
+    let _guard = tch::no_grad_guard();
+    let packed = e.model.vision.forward_packed(pixels, &inputs.grids);
+    let one_by_one = e.model.vision.forward(pixels, &inputs.grids);
+    assert_eq!(packed.size(), one_by_one.size());
+    let d = max_abs_diff(&packed, &one_by_one);
+    assert!(d <= 1e-5, "packed vs image-by-image vision embeddings differ by {d}");
+}
+
+#[test]
 fn bf16_runs_the_same_graph_within_bf16_precision() {
     // The CUDA dtype, exercised on CPU: same code path, coarser numbers.
     let case = "flat_tied_odd";

