@@ -11,7 +11,6 @@ nvidia-smi's figure for this process on CUDA (what flipscope reports too).
 """
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -54,8 +53,9 @@ def sync(device):
 
 
 def timed(repeat, fn, device):
-    """Seconds per run: one untimed warm-up, then the median of `repeat`
-    runs (a shared VM's stalls move a mean; flipscope's side does the same)."""
+    """Seconds per run: one untimed warm-up, then the fastest of `repeat`
+    runs (the work is deterministic and a shared VM's stalls only add time;
+    flipscope's side does the same)."""
     fn()
     sync(device)
     runs = []
@@ -64,7 +64,7 @@ def timed(repeat, fn, device):
         fn()
         sync(device)
         runs.append(time.perf_counter() - start)
-    return statistics.median(runs)
+    return min(runs)
 
 
 def batch_of(prompts, image_token, pad, device, dtype, extra=None):
