@@ -9,6 +9,7 @@ pub mod engine;
 pub mod eval;
 pub mod fsutil;
 pub mod jobs;
+pub mod kv;
 pub mod probe;
 pub mod runs;
 pub mod spatial;

@@ -58,7 +58,7 @@ pub struct SuiteOptions {
     pub checkpoints: Vec<String>,
     pub out_dir: PathBuf,
     pub results: PathBuf,
-    pub device: String,
+    pub device: crate::engine::DeviceSpec,
     pub threads: i32,
     pub repeat: usize,
     pub python: PathBuf,
@@ -127,10 +127,7 @@ pub fn run_suite(o: &SuiteOptions) -> Result<()> {
     std::fs::write(&script, REFERENCE_PY)?;
     let exe = std::env::current_exe()?;
     // One device for both sides, spelled the way torch reads it; and the machine, probed once.
-    let device = match device::parse(&o.device)? {
-        tch::Device::Cuda(n) => format!("cuda:{n}"),
-        _ => "cpu".to_string(),
-    };
+    let device = device::name(o.device.resolve()?);
     let machine = Machine::probe(&o.python, o.threads, &device);
     let mut done = Vec::new();
     for name in &o.checkpoints {

@@ -6,7 +6,7 @@ use super::engine_args::EngineArgs;
 use crate::bench::figures::{measure, ALL};
 use crate::bench::inputs::{synthetic_prompt, BenchInputs};
 use crate::bench::suite::{default_python, run_suite, SuiteOptions, CHECKPOINTS};
-use crate::engine::{device, memory, ModelInputs, Qwen25VL};
+use crate::engine::{memory, ModelInputs, Qwen25VL};
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
@@ -41,7 +41,7 @@ pub struct SuiteArgs {
     #[arg(long, default_value = "bench/RESULTS.md")]
     pub results: PathBuf,
     #[arg(long, default_value = "auto")]
-    pub device: String,
+    pub device: crate::engine::DeviceSpec,
     /// Threads for both sides (default: torch's choice here, the physical cores).
     #[arg(long)]
     pub threads: Option<i32>,
@@ -64,9 +64,9 @@ pub struct FiguresArgs {
     #[arg(long, default_value = "load,prefill,decode,eval,saliency,train")]
     pub figures: String,
     #[arg(long, default_value = "auto")]
-    pub device: String,
-    #[arg(long, default_value = "auto")]
-    pub dtype: String,
+    pub device: crate::engine::DeviceSpec,
+    #[arg(long, value_enum, default_value_t)]
+    pub dtype: crate::engine::DtypeSpec,
     #[arg(long)]
     pub threads: Option<i32>,
     #[arg(long, default_value_t = 3)]
@@ -110,7 +110,7 @@ fn suite(a: &SuiteArgs) -> Result<()> {
         checkpoints,
         out_dir: a.out.clone(),
         results: a.results.clone(),
-        device: a.device.clone(),
+        device: a.device,
         threads,
         repeat: a.repeat,
         python: a.python.clone().unwrap_or_else(default_python),
@@ -125,8 +125,8 @@ fn figures(a: &FiguresArgs) -> Result<()> {
     if let Some(bad) = figures.iter().find(|f| !ALL.contains(&f.as_str())) {
         bail!("--figures: `{bad}` is not one of {}", ALL.join(", "));
     }
-    let dev = device::parse(&a.device)?;
-    let kind = device::parse_dtype(&a.dtype, dev)?;
+    let dev = a.device.resolve()?;
+    let kind = a.dtype.resolve(dev);
     let inputs = BenchInputs::load(&a.inputs)?;
     let out = measure(&a.model, &inputs, dev, kind, &figures, a.repeat)?;
     crate::fsutil::atomic_write(&a.json, serde_json::to_string_pretty(&out)?.as_bytes())
@@ -136,8 +136,8 @@ fn prefill(a: &PrefillArgs) -> Result<()> {
     if let Some(t) = a.threads {
         tch::set_num_threads(t);
     }
-    let dev = device::parse(&a.engine.device)?;
-    let kind = device::parse_dtype(&a.engine.dtype, dev)?;
+    let dev = a.engine.device.resolve()?;
+    let kind = a.engine.dtype.resolve(dev);
     memory::reset_peak();
     let before = memory::rss_bytes().unwrap_or(0);
     let (model, report) = Qwen25VL::load(&a.engine.model, dev, kind)?;

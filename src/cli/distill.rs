@@ -31,9 +31,9 @@ pub struct DistillArgs {
     #[arg(long, default_value_t = 4)]
     pub batch: usize,
     #[arg(long, default_value = "auto")]
-    pub device: String,
-    #[arg(long, default_value = "auto")]
-    pub dtype: String,
+    pub device: crate::engine::DeviceSpec,
+    #[arg(long, value_enum, default_value_t)]
+    pub dtype: crate::engine::DtypeSpec,
 }
 
 pub fn run(args: &DistillArgs) -> Result<()> {
@@ -46,7 +46,7 @@ pub fn run(args: &DistillArgs) -> Result<()> {
         bail!("--data `{}`: no samples", args.data);
     }
     let mut engine =
-        Engine::load_with(&args.teacher, &args.device, &args.dtype).with_context(|| format!("loading {}", args.teacher.display()))?;
+        Engine::load_with(&args.teacher, args.device, args.dtype).with_context(|| format!("loading {}", args.teacher.display()))?;
     if let Some(a) = &args.adapter {
         engine.attach_adapter(a)?;
     }

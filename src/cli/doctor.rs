@@ -16,10 +16,10 @@ pub struct DoctorArgs {
     pub load: bool,
     /// Device for --load: auto | cpu | cuda | cuda:N.
     #[arg(long, default_value = "auto")]
-    pub device: String,
+    pub device: crate::engine::DeviceSpec,
     /// Dtype for --load: auto | f32 | bf16 | f16.
-    #[arg(long, default_value = "auto")]
-    pub dtype: String,
+    #[arg(long, value_enum, default_value_t)]
+    pub dtype: crate::engine::DtypeSpec,
     /// Check that this dataset spec loads and its images exist.
     #[arg(long)]
     pub data: Option<String>,
@@ -54,7 +54,7 @@ pub fn run(args: &DoctorArgs) -> Result<bool> {
         if problems.is_empty() {
             println!("model           {}: complete", m.display());
             if args.load {
-                load_model(m, &args.device, &args.dtype)?;
+                load_model(m, args.device, args.dtype)?;
             }
         } else {
             ok = false;
@@ -161,7 +161,7 @@ fn strip_dir(msg: &str, dir: &Path) -> String {
 }
 
 /// Loads the checkpoint for real and reports time and memory.
-fn load_model(dir: &Path, device: &str, dtype: &str) -> Result<()> {
+fn load_model(dir: &Path, device: crate::engine::DeviceSpec, dtype: crate::engine::DtypeSpec) -> Result<()> {
     memory::reset_peak();
     let before = memory::rss_bytes().unwrap_or(0);
     let engine = crate::engine::Engine::load_with(dir, device, dtype)?;

@@ -12,10 +12,10 @@ pub struct EngineArgs {
     pub model: PathBuf,
     /// auto | cpu | cuda | cuda:N
     #[arg(long, default_value = "auto")]
-    pub device: String,
+    pub device: crate::engine::DeviceSpec,
     /// auto | f32 | bf16 | f16 (auto: bf16 on CUDA, f32 on CPU)
-    #[arg(long, default_value = "auto")]
-    pub dtype: String,
+    #[arg(long, value_enum, default_value_t)]
+    pub dtype: crate::engine::DtypeSpec,
     /// A LoRA adapter folder (PEFT layout) to attach, unmerged.
     #[arg(long)]
     pub adapter: Option<PathBuf>,
@@ -24,7 +24,7 @@ pub struct EngineArgs {
 impl EngineArgs {
     pub fn load(&self) -> Result<Engine> {
         let mut engine =
-            Engine::load_with(&self.model, &self.device, &self.dtype).with_context(|| format!("loading {}", self.model.display()))?;
+            Engine::load_with(&self.model, self.device, self.dtype).with_context(|| format!("loading {}", self.model.display()))?;
         if let Some(dir) = &self.adapter {
             engine.attach_adapter(dir)?;
         }

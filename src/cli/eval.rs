@@ -3,8 +3,8 @@
 use crate::data::{self, Sample};
 
 use super::engine_args::EngineArgs;
-use crate::eval::{runner, EvalConfig, EvalMode, PromptTemplate, Variant};
-use crate::runs::{run_dir, RunMeta, RunStore};
+use crate::eval::{runner, EvalConfig, ModeKind, PromptTemplate, Variant};
+use crate::runs::{run_dir, RunStore};
 use anyhow::{bail, Result};
 use clap::Args;
 
@@ -26,8 +26,8 @@ pub struct EvalArgs {
     #[arg(long, default_value = "plain")]
     pub variant: String,
     /// score (one forward, option log-probs) | generate (text, then extraction)
-    #[arg(long, default_value = "score")]
-    pub mode: String,
+    #[arg(long, value_enum, default_value_t = ModeKind::Score)]
+    pub mode: ModeKind,
     #[arg(long, default_value_t = crate::eval::DEFAULT_MAX_NEW_TOKENS)]
     pub max_new_tokens: usize,
     /// default | viewspatial | lmms | a template file with {question} and {choices}
@@ -95,11 +95,7 @@ pub fn filter(samples: Vec<Sample>, expr: &str) -> Result<Vec<Sample>> {
 pub fn run(args: &EvalArgs) -> Result<()> {
     let prompt = PromptTemplate::parse(&args.prompt)?;
     let variant = Variant::parse(&args.variant)?;
-    let mode = match args.mode.as_str() {
-        "score" => EvalMode::Score,
-        "generate" => EvalMode::Generate { max_new_tokens: args.max_new_tokens },
-        other => bail!("--mode `{other}` is not score or generate"),
-    };
+    let mode = args.mode.with_max_new_tokens(args.max_new_tokens);
     let ds = data::load(&args.data)?;
     for issue in ds.issues.iter().take(5) {
         eprintln!("skipped record: {issue}");
@@ -120,13 +116,14 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     if samples.is_empty() {
         bail!("no samples left to evaluate in {} after --split/--filter/--shard/--limit", args.data);
     }
-    let mut meta =
-        RunMeta::for_eval(&args.run, &args.engine.model, &args.data, &prompt, &mode, &args.variant, args.circular, &args.engine.device)?;
+    let cfg = EvalConfig { prompt, mode, variant, circular: args.circular, batch: args.batch };
+    // run.json names the device actually used, so resolve `auto` first.
+    let device = args.engine.device.resolve()?;
+    let mut meta = cfg.run_meta(&args.run, &args.engine.model, &args.data, &args.variant, device)?;
     meta.adapter = args.engine.adapter.as_ref().map(|a| a.display().to_string());
     let dir = run_dir(&args.run);
     let mut store = RunStore::open(&dir, meta)?;
     let engine = args.engine.load()?;
-    let cfg = EvalConfig { prompt, mode, variant, circular: args.circular, batch: args.batch };
     let total = runner::keys(&samples, cfg.circular).iter().filter(|(k, _, _)| !store.done.contains(k)).count();
     let bar = indicatif::ProgressBar::new(total as u64);
     bar.set_style(
@@ -140,7 +137,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     bar.finish_and_clear();
     store.finish()?;
     let records = store.records()?;
-    let ((right, n), (circ, q)) = runner::accuracy(&records);
+    let ((right, n), (circ, q)) = crate::runs::stats::accuracy(&records);
     println!(
         "run {} ({}): {} keys, skipped {} already done, wrote {}, {} errors",
         args.run,

@@ -14,8 +14,8 @@ pub mod saliency;
 pub mod target;
 pub mod train;
 
+use crate::tui::TuiOptions;
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
 #[command(name = "flipscope", version, about = "Why do VLMs fail at spatial reasoning? A terminal workbench.")]
@@ -25,13 +25,13 @@ pub struct Cli {
     pub command: Option<Command>,
     /// With no subcommand, `flipscope [--model DIR] [--data SPEC]` opens the TUI.
     #[command(flatten)]
-    pub tui: TuiArgs,
+    pub tui: TuiOptions,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Open the workbench (the default).
-    Tui(TuiArgs),
+    Tui(TuiOptions),
     /// Print libtorch, devices, dtypes and paths; check a model or dataset.
     Doctor(doctor::DoctorArgs),
     /// Ask the model about images: print the answer, option scores, or a parity dump.
@@ -62,34 +62,4 @@ pub enum Command {
     /// Dataset tools: stats, synth, flip.
     #[command(subcommand)]
     Data(data_cmd::DataCommand),
-}
-
-#[derive(clap::Args, Debug, Clone)]
-pub struct TuiArgs {
-    /// Checkpoint directory (Hugging Face layout).
-    #[arg(long)]
-    pub model: Option<PathBuf>,
-    /// Dataset spec `[KIND:]PATH[#options]`; default: the embedded demo scenes.
-    #[arg(long)]
-    pub data: Option<String>,
-    /// Run name under ./runs/.
-    #[arg(long)]
-    pub run: Option<String>,
-    /// Theme: default, light, high-contrast, or ~/.config/flipscope/themes/NAME.toml.
-    #[arg(long)]
-    pub theme: Option<String>,
-    /// cpu | cuda | cuda:N | auto
-    #[arg(long, default_value = "auto")]
-    pub device: String,
-    /// auto (bf16 on CUDA, f32 on CPU) | f32 | bf16 | f16
-    #[arg(long, default_value = "auto")]
-    pub dtype: String,
-    /// A LoRA adapter folder (PEFT layout) to attach to the model, unmerged.
-    #[arg(long)]
-    pub adapter: Option<PathBuf>,
-    /// How reruns read answers: score (option letters, one forward) or
-    /// generate (text, then extraction). Default: score, or generate for the
-    /// demo model, which answers in words.
-    #[arg(long, value_parser = ["score", "generate"])]
-    pub eval_mode: Option<String>,
 }

@@ -130,7 +130,7 @@ pub fn run(cmd: &ProbeCommand) -> Result<()> {
             let iv = Intervention::parse(intervention)?;
             for s in &samples {
                 let run = || -> Result<(Answer, Answer)> {
-                    let images = probe::load_images(s)?;
+                    let images = crate::data::load_images(s)?;
                     let (_, plain) = probe::ask(&engine, s, &images, &s.question, &policy, &Intervention::None)?;
                     let (_, scaled) = probe::ask(&engine, s, &images, &s.question, &policy, &iv)?;
                     Ok((plain, scaled))

@@ -45,7 +45,15 @@ fn loss_report(dirs: &[String], png: &Path) -> Result<()> {
         }
         runs.push((d.clone(), steps));
     }
-    crate::runs::plot::loss_curves(&runs, png)?;
+    let series: Vec<crate::runs::plot::LossSeries> = runs
+        .iter()
+        .map(|(name, steps)| crate::runs::plot::LossSeries {
+            name: name.clone(),
+            loss: steps.iter().map(|m| (m.step as f64, m.loss)).collect(),
+            accuracy: steps.iter().filter_map(|m| Some((m.step as f64, m.eval_accuracy?))).collect(),
+        })
+        .collect();
+    crate::runs::plot::loss_curves(&series, png)?;
     for (name, steps) in &runs {
         let last = steps.last().expect("non-empty");
         let min = steps.iter().map(|m| m.loss).fold(f64::INFINITY, f64::min);
@@ -63,9 +71,9 @@ struct Run {
 }
 
 fn load(name: &str) -> Result<Run> {
-    let dir = run_dir(name);
-    let records = read_records(&dir.join("records.jsonl")).with_context(|| format!("run `{name}`"))?;
-    let meta = std::fs::read_to_string(dir.join("run.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
+    let dir = crate::runs::RunDir::new(run_dir(name));
+    let records = read_records(&dir.records_path()).with_context(|| format!("run `{name}`"))?;
+    let meta = dir.read_meta().ok().flatten();
     Ok(Run { name: name.to_string(), meta, records })
 }
 
@@ -142,7 +150,7 @@ pub fn run(args: &ReportArgs) -> Result<()> {
         for r in &table.1 {
             println!("{}", row(vec![r.group.clone(), r.n.to_string(), pct(r.accuracy), format!("{}-{}", pct(r.lo), pct(r.hi))]));
         }
-        let (_, (circ, q)) = crate::eval::runner::accuracy(&run.records);
+        let (_, (circ, q)) = crate::runs::stats::accuracy(&run.records);
         if run.meta.as_ref().is_some_and(|m| m.circular) {
             println!("circular accuracy {}% ({circ}/{q})", pct(circ as f64 / q.max(1) as f64));
         }

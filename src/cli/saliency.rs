@@ -4,7 +4,7 @@ use super::target::{Target, TargetArgs};
 use crate::data::BoundingBox;
 use crate::engine::saliency::{SaliencyMethod, SaliencyTarget};
 use crate::engine::{Engine, PreparedPrompt};
-use crate::probe::answer_labels;
+use crate::eval::answer_labels;
 use crate::viz::{render, Colormap, HeatmapStyle, SaliencyMap};
 use anyhow::{bail, Context, Result};
 use clap::Args;

@@ -2,9 +2,10 @@
 //! prompt, or a dataset sample by id.
 
 use super::engine_args::EngineArgs;
+use crate::data::load_images;
 use crate::data::{self, Sample};
 use crate::engine::{Engine, PreparedPrompt, ResizePolicy};
-use crate::probe::{load_images, mcq_prompt};
+use crate::eval::mcq_prompt;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use image::DynamicImage;

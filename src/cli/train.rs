@@ -52,9 +52,9 @@ pub struct TrainArgs {
     #[arg(long)]
     pub resume: bool,
     #[arg(long, default_value = "auto")]
-    pub device: String,
-    #[arg(long, default_value = "auto")]
-    pub dtype: String,
+    pub device: crate::engine::DeviceSpec,
+    #[arg(long, value_enum, default_value_t)]
+    pub dtype: crate::engine::DtypeSpec,
     /// Share of the steps spent warming the learning rate up from 0.
     #[arg(long, default_value_t = 0.03)]
     pub warmup_ratio: f64,
@@ -100,8 +100,8 @@ impl TrainArgs {
             eval_every: self.eval_every,
             eval_limit: self.eval_limit,
             resume: self.resume,
-            device: self.device.clone(),
-            dtype: self.dtype.clone(),
+            device: self.device,
+            dtype: self.dtype,
             warmup_ratio: self.warmup_ratio,
             weight_decay: self.weight_decay,
             max_grad_norm: self.max_grad_norm,

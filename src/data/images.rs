@@ -79,6 +79,12 @@ pub fn decode(src: &ImageSource) -> Result<image::DynamicImage, DataError> {
     }
 }
 
+/// Every image of `sample`, decoded; the error names the sample and the source.
+pub fn load_images(sample: &super::Sample) -> anyhow::Result<Vec<image::DynamicImage>> {
+    use anyhow::Context;
+    sample.images.iter().map(|src| decode(src).with_context(|| format!("sample {}", sample.id))).collect()
+}
+
 /// Raw bytes of an image source (for re-encoding or hashing).
 pub fn read_bytes(src: &ImageSource) -> Result<Vec<u8>, DataError> {
     match src {

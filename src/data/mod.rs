@@ -16,6 +16,7 @@ pub mod table;
 pub mod visual_prompt;
 
 pub use error::{DataError, RecordIssue};
+pub use images::load_images;
 pub use sample::{AnswerOption, AnswerStyle, BoundingBox, ImageSource, Perspective, Sample};
 pub use spec::{DatasetSpec, Format};
 
@@ -65,18 +66,12 @@ fn load_synth(spec: &str) -> Result<Option<Dataset>, DataError> {
     let (count, opts) = rest.split_once('#').unwrap_or((rest, ""));
     let Ok(n) = count.trim().parse::<usize>() else { return Ok(None) };
     let bad = |message: String| DataError::Other { path: PathBuf::from(spec), message };
-    // An on/off option: 1/yes/on or 0/no/off.
-    let switch = |key: &str, v: &str| match v {
-        "1" | "yes" | "on" => Ok(true),
-        "0" | "no" | "off" => Ok(false),
-        _ => Err(bad(format!("{key}=`{v}` is not 0 or 1"))),
-    };
+    let kv = |e: crate::kv::KvError| bad(format!("spec option {e}"));
     let mut o = synth::SynthOptions::default();
-    for kv in opts.split(',').filter(|s| !s.trim().is_empty()) {
-        let Some((k, v)) = kv.split_once('=') else { return Err(bad(format!("spec option `{kv}` is not key=value"))) };
-        let v = v.trim();
-        match k.trim() {
-            "seed" => o.seed = v.parse().map_err(|_| bad(format!("seed=`{v}` is not a whole number")))?,
+    for pair in crate::kv::pairs(opts, &[]).map_err(kv)? {
+        let v = pair.value.as_str();
+        match pair.key.as_str() {
+            "seed" => o.seed = pair.parse("a whole number").map_err(kv)?,
             "lean" => o.lean = synth::Lean::parse(v).ok_or_else(|| bad(format!("lean=`{v}` is not none, left or right")))?,
             "split" => o.split = Some(v.to_string()),
             "kinds" => {
@@ -85,7 +80,7 @@ fn load_synth(spec: &str) -> Result<Option<Dataset>, DataError> {
                     return Err(bad(format!("kinds: `{k}` is not camera, person or vertical")));
                 }
             }
-            "distractors" => o.distractors = switch("distractors", v)?,
+            "distractors" => o.distractors = pair.switch().map_err(kv)?,
             "answer" => {
                 o.answer_words = match v {
                     "letter" => false,
@@ -93,7 +88,7 @@ fn load_synth(spec: &str) -> Result<Option<Dataset>, DataError> {
                     _ => return Err(bad(format!("answer=`{v}` is not letter or words"))),
                 }
             }
-            "options" => o.options = switch("options", v)?,
+            "options" => o.options = pair.switch().map_err(kv)?,
             "headings" => {
                 o.headings = v
                     .split('/')
@@ -113,10 +108,9 @@ fn load_synth(spec: &str) -> Result<Option<Dataset>, DataError> {
                     .filter(|s| (1.0..=synth::MAX_SCALE).contains(s))
                     .ok_or_else(|| bad(format!("scale=`{v}` is not a number from 1 to {}", synth::MAX_SCALE)))?
             }
-            other => {
-                return Err(bad(format!(
-                    "unknown synth option `{other}` (seed, lean, split, kinds, distractors, answer, options, headings, scale)"
-                )))
+            _ => {
+                let known = ["seed", "lean", "split", "kinds", "distractors", "answer", "options", "headings", "scale"];
+                return Err(bad(format!("synth: {}", pair.unknown(&known))));
             }
         }
     }

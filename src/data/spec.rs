@@ -89,14 +89,13 @@ impl DatasetSpec {
             _ => (None, body),
         };
         let mut out = DatasetSpec { format, path: PathBuf::from(path), root: None, split: None, options: Vec::new() };
-        for kv in opts.split(',').filter(|s| !s.trim().is_empty()) {
-            let Some((k, v)) = kv.split_once('=') else {
-                return Err(DataError::Other { path: out.path.clone(), message: format!("spec option `{kv}` is not key=value") });
-            };
-            match k.trim() {
-                "root" => out.root = Some(PathBuf::from(v.trim())),
-                "split" => out.split = Some(v.trim().to_string()),
-                k => out.options.push((k.to_string(), v.trim().to_string())),
+        let pairs =
+            crate::kv::pairs(opts, &[]).map_err(|e| DataError::Other { path: out.path.clone(), message: format!("spec option {e}") })?;
+        for crate::kv::Pair { key, value } in pairs {
+            match key.as_str() {
+                "root" => out.root = Some(PathBuf::from(value)),
+                "split" => out.split = Some(value),
+                _ => out.options.push((key, value)),
             }
         }
         Ok(out)

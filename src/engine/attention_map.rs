@@ -3,7 +3,7 @@
 //! image's merged-token grid. Only the requested layers are recorded.
 
 use super::inputs::PreparedPrompt;
-use super::text::Rows;
+use super::text::{AttentionHook, Rows};
 use super::Engine;
 use crate::viz::SaliencyMap;
 use anyhow::{bail, Result};
@@ -33,7 +33,8 @@ impl Engine {
         let _guard = tch::no_grad_guard();
         let inputs = self.collate(&[prompt]);
         let mut probe = self.model.last_token_probe(&inputs, None, layers);
-        let _hidden = self.model.prefill_probed(&inputs, &mut self.model.new_cache(), Some(&mut probe), Rows::Last)?;
+        let _hidden =
+            self.model.prefill_probed(&inputs, &mut self.model.new_cache(), Some(&mut probe as &mut dyn AttentionHook), Rows::Last)?;
         let merge = self.processor.pre.merge_size;
         let image_token = self.model.config.image_token_id;
         let mut out = Vec::new();

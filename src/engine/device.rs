@@ -58,17 +58,68 @@ pub fn auto() -> Device {
     }
 }
 
+/// `--device auto|cpu|cuda|cuda:N` as the user wrote it, parsed once at the
+/// edge and carried typed to where the engine loads (`resolve`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DeviceSpec {
+    #[default]
+    Auto,
+    Cpu,
+    Cuda(usize),
+}
+
+impl std::str::FromStr for DeviceSpec {
+    type Err = anyhow::Error;
+
+    fn from_str(spec: &str) -> Result<DeviceSpec> {
+        let s = spec.trim().to_ascii_lowercase();
+        Ok(match s.as_str() {
+            "auto" => DeviceSpec::Auto,
+            "cpu" => DeviceSpec::Cpu,
+            "cuda" | "gpu" => DeviceSpec::Cuda(0),
+            _ => match s.strip_prefix("cuda:") {
+                Some(n) => DeviceSpec::Cuda(n.parse().map_err(|_| anyhow::anyhow!("device `{spec}`: `{n}` is not a GPU index"))?),
+                None => bail!("device `{spec}` is not auto, cpu, cuda or cuda:N"),
+            },
+        })
+    }
+}
+
+impl std::fmt::Display for DeviceSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeviceSpec::Auto => f.write_str("auto"),
+            DeviceSpec::Cpu => f.write_str("cpu"),
+            DeviceSpec::Cuda(i) => write!(f, "cuda:{i}"),
+        }
+    }
+}
+
+impl DeviceSpec {
+    /// The torch device: `auto` is CUDA when a GPU is usable; a CUDA device
+    /// that is not there is an error saying why.
+    pub fn resolve(self) -> Result<Device> {
+        match self {
+            DeviceSpec::Auto => Ok(auto()),
+            DeviceSpec::Cpu => Ok(Device::Cpu),
+            DeviceSpec::Cuda(i) => cuda(i),
+        }
+    }
+}
+
+/// A torch device as run.json and the status line name it (`cpu`, `cuda:0`).
+pub fn name(device: Device) -> String {
+    match device {
+        Device::Cuda(i) => format!("cuda:{i}"),
+        Device::Mps => "mps".into(),
+        Device::Vulkan => "vulkan".into(),
+        Device::Cpu => "cpu".into(),
+    }
+}
+
+/// `--device` parsed and resolved in one step (tools that take a device string).
 pub fn parse(spec: &str) -> Result<Device> {
-    let s = spec.trim().to_ascii_lowercase();
-    Ok(match s.as_str() {
-        "auto" => auto(),
-        "cpu" => Device::Cpu,
-        "cuda" | "gpu" => cuda(0)?,
-        _ => match s.strip_prefix("cuda:") {
-            Some(n) => cuda(n.parse().map_err(|_| anyhow::anyhow!("device `{spec}`: `{n}` is not a GPU index"))?)?,
-            None => bail!("device `{spec}` is not auto, cpu, cuda or cuda:N"),
-        },
-    })
+    spec.parse::<DeviceSpec>()?.resolve()
 }
 
 fn cuda(i: usize) -> Result<Device> {
@@ -90,14 +141,48 @@ pub fn default_kind(device: Device) -> Kind {
 }
 
 /// `--dtype auto|f32|bf16|f16`: `auto` is bf16 on CUDA and f32 on CPU.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum DtypeSpec {
+    #[default]
+    Auto,
+    #[value(alias = "float32", alias = "float")]
+    F32,
+    #[value(alias = "bfloat16")]
+    Bf16,
+    #[value(alias = "float16", alias = "half")]
+    F16,
+}
+
+impl DtypeSpec {
+    pub fn resolve(self, device: Device) -> Kind {
+        match self {
+            DtypeSpec::Auto => default_kind(device),
+            DtypeSpec::F32 => Kind::Float,
+            DtypeSpec::Bf16 => Kind::BFloat16,
+            DtypeSpec::F16 => Kind::Half,
+        }
+    }
+}
+
+impl std::str::FromStr for DtypeSpec {
+    type Err = anyhow::Error;
+
+    fn from_str(spec: &str) -> Result<DtypeSpec> {
+        <DtypeSpec as clap::ValueEnum>::from_str(spec.trim(), true)
+            .map_err(|_| anyhow::anyhow!("dtype `{spec}` is not auto, f32, bf16 or f16"))
+    }
+}
+
+impl std::fmt::Display for DtypeSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v = clap::ValueEnum::to_possible_value(self).expect("no variant is skipped");
+        f.write_str(v.get_name())
+    }
+}
+
+/// `--dtype` parsed and resolved for `device` in one step.
 pub fn parse_dtype(spec: &str, device: Device) -> Result<Kind> {
-    Ok(match spec.trim().to_ascii_lowercase().as_str() {
-        "auto" => default_kind(device),
-        "f32" | "float32" | "float" => Kind::Float,
-        "bf16" | "bfloat16" => Kind::BFloat16,
-        "f16" | "float16" | "half" => Kind::Half,
-        _ => bail!("dtype `{spec}` is not auto, f32, bf16 or f16"),
-    })
+    Ok(spec.parse::<DtypeSpec>()?.resolve(device))
 }
 
 /// The libtorch version, read from the torch package flipscope was built
@@ -153,6 +238,11 @@ mod tests {
         assert_eq!(parse_dtype("auto", Device::Cpu).unwrap(), Kind::Float);
         assert_eq!(parse_dtype("BF16", Device::Cpu).unwrap(), Kind::BFloat16);
         assert!(parse_dtype("int8", Device::Cpu).unwrap_err().to_string().contains("not auto, f32, bf16 or f16"));
+        assert_eq!("cuda:3".parse::<DeviceSpec>().unwrap(), DeviceSpec::Cuda(3));
+        assert_eq!("GPU".parse::<DeviceSpec>().unwrap().to_string(), "cuda:0");
+        assert_eq!("float32".parse::<DtypeSpec>().unwrap(), DtypeSpec::F32);
+        assert_eq!(DtypeSpec::Bf16.to_string(), "bf16");
+        assert_eq!(name(Device::Cuda(1)), "cuda:1");
     }
 
     /// The CUDA half of libtorch loads and registers itself: asking for a

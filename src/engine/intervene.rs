@@ -5,9 +5,59 @@
 
 use super::inputs::ModelInputs;
 use super::model::Qwen25VL;
-use super::text::Rows;
+use super::text::{AttentionHook, AttentionParts, Rows};
 use anyhow::{bail, Result};
 use tch::{Kind, Tensor};
+
+/// The last prompt position's attention over the keys: ScalingVis/AdaptVis
+/// multiply its pre-softmax logits on image keys by alpha, and attention maps
+/// read its probabilities. Only that row is recomputed explicitly; every other
+/// position keeps the fused kernel, so it is bitwise unchanged.
+pub struct LastTokenAttention {
+    /// [B, T] true on image-token keys.
+    pub image_keys: Tensor,
+    /// Per-sample alpha [B] (f32), or None to leave logits alone.
+    pub alpha: Option<Tensor>,
+    /// Layers whose probabilities to record (empty: none).
+    pub capture_layers: Vec<usize>,
+    /// (layer, [B, heads, T] probabilities) for each captured layer.
+    pub captured: Vec<(usize, Tensor)>,
+}
+
+impl AttentionHook for LastTokenAttention {
+    fn applies_to(&self, layer: usize) -> bool {
+        self.alpha.is_some() || self.capture_layers.contains(&layer)
+    }
+
+    fn attend(&mut self, layer: usize, parts: &AttentionParts, out: Tensor) -> Tensor {
+        let AttentionParts { q, k, v, last_row_keys, scale } = *parts;
+        let (b, lq) = (q.size()[0], q.size()[2]);
+        // Eager attention for the last query row, as transformers' eager path computes it.
+        let q_last = q.narrow(2, lq - 1, 1);
+        let mut scores = q_last.matmul(&k.transpose(-2, -1)) * scale; // [B, H, 1, T]
+        let image = self.image_keys.unsqueeze(1).unsqueeze(1);
+        if let Some(alpha) = &self.alpha {
+            let scaled = &scores * alpha.to_kind(scores.kind()).reshape([b, 1, 1, 1]);
+            scores = scaled.where_self(&image, &scores);
+        }
+        if let Some(keys) = last_row_keys {
+            scores = scores.masked_fill(&keys.logical_not(), f64::NEG_INFINITY);
+        }
+        let probs = scores.softmax(-1, Kind::Float).to_kind(q.kind());
+        if self.capture_layers.contains(&layer) {
+            self.captured.push((layer, probs.squeeze_dim(2).to_kind(Kind::Float)));
+        }
+        match &self.alpha {
+            Some(alpha) => {
+                // Samples at alpha = 1 keep the fused kernel's row, so they stay bitwise plain.
+                let changed = alpha.ne(1.0).reshape([b, 1, 1, 1]);
+                let row = probs.matmul(v).where_self(&changed, &out.narrow(2, lq - 1, 1));
+                Tensor::cat(&[out.narrow(2, 0, lq - 1), row], 2)
+            }
+            None => out,
+        }
+    }
+}
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub enum Intervention {
@@ -18,6 +68,17 @@ pub enum Intervention {
     /// Run with alpha = 1; if the first token's max probability is below
     /// `threshold` rerun with `w1`, otherwise with `w2`.
     Adaptive { threshold: f64, w1: f64, w2: f64 },
+}
+
+impl std::fmt::Display for Intervention {
+    /// The spec `parse` reads back.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Intervention::None => f.write_str("none"),
+            Intervention::Scaling { alpha } => write!(f, "scaling:{alpha}"),
+            Intervention::Adaptive { threshold, w1, w2 } => write!(f, "adaptvis:{threshold},{w1},{w2}"),
+        }
+    }
 }
 
 impl Intervention {
@@ -64,7 +125,7 @@ impl Qwen25VL {
     /// Hidden states of a prompt with per-sample alphas on the last position's image attention.
     pub fn prefill_scaled(&self, inputs: &ModelInputs, alphas: &[f64], cache: &mut super::text::KvCache, rows: Rows) -> Result<Tensor> {
         let mut probe = self.last_token_probe(inputs, Some(alphas), &[]);
-        self.prefill_probed(inputs, cache, Some(&mut probe), rows)
+        self.prefill_probed(inputs, cache, Some(&mut probe as &mut dyn AttentionHook), rows)
     }
 
     /// Per-sample alphas for `intervention`, or None when it leaves the model alone.

@@ -2,7 +2,7 @@
 //! one place weights are named: each block asks a `TensorSource` for its
 //! tensors, so the same code both plans the expected set and loads it.
 
-use super::lora::Lora;
+use super::lora::layer::Lora;
 use anyhow::Result;
 use tch::{Device, Kind, Tensor};
 

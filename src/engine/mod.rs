@@ -25,6 +25,7 @@ use anyhow::Result;
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind};
 
+pub use device::{DeviceSpec, DtypeSpec};
 pub use generate::{Flow, GenerateOptions, Generation, OptionScores, Sampling, StopReason, TokenStep};
 pub use inputs::{ModelInputs, PreparedPrompt, Processor};
 pub use lora::{Adapter, LoraConfig};
@@ -68,11 +69,10 @@ impl Engine {
         }
     }
 
-    /// Loads with `--device` / `--dtype` strings (`auto` picks bf16 on CUDA, f32 on CPU).
-    pub fn load_with(dir: &Path, device: &str, dtype: &str) -> Result<Engine> {
-        let device = device::parse(device)?;
-        let kind = device::parse_dtype(dtype, device)?;
-        Self::load(dir, device, kind)
+    /// Loads on the device and dtype the user asked for (`auto` picks bf16 on CUDA, f32 on CPU).
+    pub fn load_with(dir: &Path, device: device::DeviceSpec, dtype: device::DtypeSpec) -> Result<Engine> {
+        let device = device.resolve()?;
+        Self::load(dir, device, dtype.resolve(device))
     }
 }
 

@@ -3,8 +3,9 @@
 
 use super::config::ModelConfig;
 use super::inputs::ModelInputs;
+use super::intervene::LastTokenAttention;
 use super::layers::{Planner, TensorSource};
-use super::text::{KvCache, LastTokenAttention, Rows, TextModel};
+use super::text::{AttentionHook, KvCache, Rows, TextModel};
 use super::vision::VisionTower;
 use super::vision_layout::Grid;
 use super::weights::{LentMaps, WeightFiles};
@@ -134,7 +135,7 @@ impl Qwen25VL {
         &self,
         inputs: &ModelInputs,
         cache: &mut KvCache,
-        probe: Option<&mut LastTokenAttention>,
+        probe: Option<&mut dyn AttentionHook>,
         rows: Rows,
     ) -> Result<Tensor> {
         let vision = inputs.pixel_values.as_ref().map(|p| self.vision_embeds(p, &inputs.grids));

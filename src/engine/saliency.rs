@@ -46,6 +46,18 @@ pub enum SaliencyMethod {
     },
 }
 
+impl std::fmt::Display for SaliencyMethod {
+    /// The spec `parse` reads back.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SaliencyMethod::Grad => f.write_str("grad"),
+            SaliencyMethod::SmoothGrad { n, sigma, .. } => write!(f, "smoothgrad:{n},{sigma}"),
+            SaliencyMethod::IntegratedGradients { steps, baseline: Baseline::Black } => write!(f, "ig:{steps}"),
+            SaliencyMethod::IntegratedGradients { steps, baseline: Baseline::Blurred { .. } } => write!(f, "ig:{steps},blur"),
+        }
+    }
+}
+
 impl SaliencyMethod {
     /// `grad`, `smoothgrad[:N,SIGMA]`, `ig[:STEPS[,black|blur]]`.
     pub fn parse(spec: &str) -> Result<SaliencyMethod> {

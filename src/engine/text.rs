@@ -138,7 +138,7 @@ impl TextModel {
         positions: &Tensor,
         valid: Option<&Tensor>,
         cache: &mut KvCache,
-        mut probe: Option<&mut LastTokenAttention>,
+        mut probe: Option<&mut (dyn AttentionHook + '_)>,
         rows: Rows,
     ) -> Tensor {
         let (b, l) = (embeds.size()[0], embeds.size()[1]);
@@ -167,7 +167,10 @@ impl TextModel {
         for (i, layer) in self.layers.iter().enumerate() {
             let queries = if rows == Rows::Last && i == last_layer { 1 } else { l };
             let ctx = StepCtx { cos: &cos, sin: &sin, cfg: &self.cfg, mask: mask.as_ref(), causal: past == 0 && l > 1, queries };
-            let edit = probe.as_deref_mut().filter(|p| p.applies_to(i)).map(|p| (i, p));
+            let edit = match probe.as_deref_mut() {
+                Some(p) if p.applies_to(i) => Some((i, p)),
+                _ => None,
+            };
             h = layer.forward(&h, &ctx, LayerState { cache: &mut cache.layers[i], edit, last_row_keys: last_row_keys.as_ref() });
         }
         self.norm.forward(&h)
@@ -207,31 +210,32 @@ struct StepCtx<'a> {
     queries: i64,
 }
 
-/// The last prompt position's attention over the keys: ScalingVis/AdaptVis
-/// multiply its pre-softmax logits on image keys by alpha, and attention maps
-/// read its probabilities. Only that row is recomputed explicitly; every other
-/// position keeps the fused kernel, so it is bitwise unchanged.
-pub struct LastTokenAttention {
-    /// [B, T] true on image-token keys.
-    pub image_keys: Tensor,
-    /// Per-sample alpha [B] (f32), or None to leave logits alone.
-    pub alpha: Option<Tensor>,
-    /// Layers whose probabilities to record (empty: none).
-    pub capture_layers: Vec<usize>,
-    /// (layer, [B, heads, T] probabilities) for each captured layer.
-    pub captured: Vec<(usize, Tensor)>,
+/// The one hook point of the decoder's attention, for interventions and
+/// probes (`intervene.rs`): during a prefill, each layer it `applies_to`
+/// hands it its queries, keys and values and the fused kernel's output, and
+/// takes back the output to use. Decoding steps are never hooked.
+pub trait AttentionHook {
+    fn applies_to(&self, layer: usize) -> bool;
+    fn attend(&mut self, layer: usize, parts: &AttentionParts, out: Tensor) -> Tensor;
 }
 
-impl LastTokenAttention {
-    fn applies_to(&self, layer: usize) -> bool {
-        self.alpha.is_some() || self.capture_layers.contains(&layer)
-    }
+/// One layer's attention inputs as a hook sees them.
+pub struct AttentionParts<'a> {
+    /// [B, heads, Lq, head_dim] after rotary embedding.
+    pub q: &'a Tensor,
+    /// [B, heads, T, head_dim], key/value heads repeated to the query heads.
+    pub k: &'a Tensor,
+    pub v: &'a Tensor,
+    /// [B, 1, 1, T] keys the last row may see (padding excluded), when padded.
+    pub last_row_keys: Option<&'a Tensor>,
+    /// 1 / sqrt(head_dim).
+    pub scale: f64,
 }
 
 /// One layer's own state for a step: its KV cache and, when probed, the edit.
-struct LayerState<'a> {
+struct LayerState<'a, 'h> {
     cache: &'a mut Option<(Tensor, Tensor)>,
-    edit: Option<(usize, &'a mut LastTokenAttention)>,
+    edit: Option<(usize, &'a mut (dyn AttentionHook + 'h))>,
     /// [B, 1, 1, T] keys the last row may see (padding excluded).
     last_row_keys: Option<&'a Tensor>,
 }
@@ -282,29 +286,10 @@ impl DecoderLayer {
         } else {
             Tensor::scaled_dot_product_attention(&q, &repeat(&k), &repeat(&v), mask.as_ref(), 0.0, causal && mask.is_none(), None, false)
         };
-        if let Some((layer, probe)) = edit {
+        if let Some((layer, hook)) = edit {
             let (k, v) = (repeat(&k), repeat(&v));
-            // Eager attention for the last query row, as transformers' eager path computes it.
-            let q_last = q.narrow(2, lq - 1, 1);
-            let mut scores = q_last.matmul(&k.transpose(-2, -1)) * (hd as f64).powf(-0.5); // [B, H, 1, T]
-            let image = probe.image_keys.unsqueeze(1).unsqueeze(1);
-            if let Some(alpha) = &probe.alpha {
-                let scaled = &scores * alpha.to_kind(scores.kind()).reshape([b, 1, 1, 1]);
-                scores = scaled.where_self(&image, &scores);
-            }
-            if let Some(keys) = last_row_keys {
-                scores = scores.masked_fill(&keys.logical_not(), f64::NEG_INFINITY);
-            }
-            let probs = scores.softmax(-1, Kind::Float).to_kind(q.kind());
-            if probe.capture_layers.contains(&layer) {
-                probe.captured.push((layer, probs.squeeze_dim(2).to_kind(Kind::Float)));
-            }
-            if let Some(alpha) = &probe.alpha {
-                // Samples at alpha = 1 keep the fused kernel's row, so they stay bitwise plain.
-                let changed = alpha.ne(1.0).reshape([b, 1, 1, 1]);
-                let row = probs.matmul(&v).where_self(&changed, &out.narrow(2, lq - 1, 1));
-                out = Tensor::cat(&[out.narrow(2, 0, lq - 1), row], 2);
-            }
+            let parts = AttentionParts { q: &q, k: &k, v: &v, last_row_keys, scale: (hd as f64).powf(-0.5) };
+            out = hook.attend(layer, &parts, out);
         }
         self.o.forward(&out.transpose(1, 2).reshape([b, lq, -1]))
     }

@@ -5,6 +5,22 @@ use crate::data::{AnswerStyle, Sample};
 use crate::engine::ResizePolicy;
 use anyhow::{bail, Context, Result};
 
+/// The multiple-choice prompt (the `default` eval template), as probes and the CLI ask.
+pub fn mcq_prompt(question: &str, sample: &Sample) -> String {
+    PromptTemplate::default_prompt().render(question, sample)
+}
+
+/// The labels scored at the answer position.
+pub fn answer_labels(sample: &Sample) -> Result<Vec<String>> {
+    if !sample.options.is_empty() {
+        return Ok(sample.options.iter().map(|o| o.letter.to_string()).collect());
+    }
+    match sample.answer_style {
+        AnswerStyle::YesNo => Ok(vec!["Yes".into(), "No".into()]),
+        _ => bail!("sample {} has no options to score (answers in words are read with --mode generate)", sample.id),
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct PromptTemplate {
     pub name: String,

@@ -2,16 +2,15 @@
 //! prepared, asked in batches, and appended as a record. A sample that
 //! cannot be prepared or asked becomes an error record; the run goes on.
 
+use super::judge::{extract, judge};
+use super::prompt::answer_labels;
 use super::variant::rotate;
 use super::{PromptTemplate, Variant};
-use crate::data::{AnswerStyle, Sample};
+use crate::data::load_images;
+use crate::data::Sample;
 use crate::engine::{Engine, Flow, GenerateOptions, OptionScores, PreparedPrompt};
-use crate::probe::{answer_labels, load_images};
-use crate::runs::{Record, RunStore};
-use crate::spatial::extract::{
-    extract_direction, extract_letter, extract_number, extract_viewspatial, extract_yes_no, ExtractRule, Extraction,
-};
-use crate::spatial::{classify, ErrorKind};
+use crate::runs::{Record, RunMeta, RunStore};
+use crate::spatial::extract::{ExtractRule, Extraction};
 use anyhow::Result;
 use std::time::Instant;
 
@@ -25,6 +24,24 @@ pub enum EvalMode {
     Score,
     /// Generate, then extract the answer from the text.
     Generate { max_new_tokens: usize },
+}
+
+/// How answers are read, as `--mode` and `--eval-mode` name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModeKind {
+    /// One forward pass: option log-probabilities.
+    Score,
+    /// Generate text, then extract the answer.
+    Generate,
+}
+
+impl ModeKind {
+    pub fn with_max_new_tokens(self, max_new_tokens: usize) -> EvalMode {
+        match self {
+            ModeKind::Score => EvalMode::Score,
+            ModeKind::Generate => EvalMode::Generate { max_new_tokens },
+        }
+    }
 }
 
 impl EvalMode {
@@ -43,6 +60,15 @@ pub struct EvalConfig {
     pub variant: Variant,
     pub circular: bool,
     pub batch: usize,
+}
+
+impl EvalConfig {
+    /// The run.json of a run of this config starting now: the prompt and the
+    /// decoding as they decide whether a run may be resumed.
+    pub fn run_meta(&self, name: &str, model: &std::path::Path, data_spec: &str, variant: &str, device: tch::Device) -> Result<RunMeta> {
+        let prompt = format!("{} :: {}", self.prompt.name, self.prompt.template);
+        RunMeta::new(name, model, data_spec, prompt, self.mode.describe(), variant, self.circular, &crate::engine::device::name(device))
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -116,23 +142,6 @@ fn prepare_asking(engine: &Engine, cfg: &EvalConfig, key: &str, s: &Sample, rota
     Ok(Item { key: key.into(), rotation, sample, prompt, labels, details })
 }
 
-fn extract(cfg: &EvalConfig, s: &Sample, text: &str) -> Extraction {
-    if !s.options.is_empty() {
-        let valid: Vec<char> = s.options.iter().map(|o| o.letter).collect();
-        if cfg.prompt.viewspatial_scoring {
-            return extract_viewspatial(text, &valid);
-        }
-        let opts: Vec<(char, String)> = s.options.iter().map(|o| (o.letter, o.text.clone())).collect();
-        return extract_letter(text, &opts);
-    }
-    match s.answer_style {
-        AnswerStyle::YesNo => extract_yes_no(text),
-        AnswerStyle::Number => extract_number(text),
-        AnswerStyle::Word if s.gold_direction.is_some() => extract_direction(text),
-        _ => Extraction::unparsed(),
-    }
-}
-
 fn finish_record(
     item: &Item,
     ex: Extraction,
@@ -142,21 +151,7 @@ fn finish_record(
     adapt: Option<crate::engine::intervene::AdaptReport>,
 ) -> Record {
     let s = &item.sample;
-    let predicted_letter = ex.answer.clone().filter(|a| a.len() == 1 && !s.options.is_empty());
-    let named = (ex.rule == ExtractRule::Direction).then(|| ex.answer.as_deref().and_then(crate::spatial::parse_option)).flatten();
-    let predicted_direction = predicted_letter.as_ref().and_then(|l| s.option(l.chars().next()?)).and_then(|o| o.direction).or(named);
-    let correct = match (&ex.answer, s.gold_letter) {
-        (None, _) => Some(false),
-        // A direction answered in words is right when it is the gold direction.
-        (Some(_), _) if named.is_some() => Some(named == s.gold_direction),
-        (Some(a), Some(g)) if !s.options.is_empty() => Some(a.starts_with(g)),
-        (Some(a), _) => s.gold_text.as_ref().map(|g| g.trim().eq_ignore_ascii_case(a)),
-    };
-    let error_kind = match correct {
-        Some(true) => None,
-        _ if ex.answer.is_none() => Some(ErrorKind::Unparsed.name().to_string()),
-        _ => Some(classify(s.gold_direction, predicted_direction).name().to_string()).filter(|k| k != ErrorKind::Correct.name()),
-    };
+    let verdict = judge(s, &ex);
     let mut variant = item.details.clone();
     if let Some(a) = adapt {
         variant.insert("alpha".into(), a.alpha.into());
@@ -174,13 +169,13 @@ fn finish_record(
         rotation: item.rotation,
         gold_letter: s.gold_letter.map(|l| l.to_string()).or_else(|| s.gold_text.clone()),
         gold_direction: s.gold_direction.map(|d| d.name()),
-        predicted_letter: predicted_letter.or(ex.answer.clone()),
-        predicted_direction: predicted_direction.map(|d| d.name()),
+        predicted_letter: verdict.predicted,
+        predicted_direction: verdict.predicted_direction.map(|d| d.name()),
         raw_output: raw,
         rule: ex.rule.name().into(),
         option_logprobs: logprobs,
-        correct,
-        error_kind,
+        correct: verdict.correct,
+        error_kind: verdict.error_kind.map(|k| k.name().to_string()),
         latency_ms,
         variant,
         error: None,
@@ -226,7 +221,9 @@ fn ask(engine: &Engine, cfg: &EvalConfig, items: &[Item]) -> Vec<Result<Record>>
                 Ok(items
                     .iter()
                     .zip(gens)
-                    .map(|(it, g)| finish_record(it, extract(cfg, &it.sample, &g.text), g.text.clone(), vec![], ms, g.adapt.clone()))
+                    .map(|(it, g)| {
+                        finish_record(it, extract(&cfg.prompt, &it.sample, &g.text), g.text.clone(), vec![], ms, g.adapt.clone())
+                    })
                     .collect())
             }
         }
@@ -326,21 +323,8 @@ pub fn ask_live(
     let logprobs: Vec<(String, f32)> = scores.iter().flat_map(|sc| sc.labels.iter().cloned().zip(sc.logprobs.iter().copied())).collect();
     let ex = match &scores {
         Some(sc) if text.is_empty() => Extraction { answer: Some(sc.best_label().to_string()), rule: ExtractRule::Scored },
-        _ => extract(cfg, &item.sample, &text),
+        _ => extract(&cfg.prompt, &item.sample, &text),
     };
     let ms = start.elapsed().as_secs_f64() * 1000.0;
     Ok(Some(finish_record(&item, ex, text, logprobs, ms, scores.and_then(|sc| sc.adapt))))
-}
-
-/// (correct, total) over rotation-0 records, and circular (every rotation right) over questions.
-pub fn accuracy(records: &[Record]) -> ((usize, usize), (usize, usize)) {
-    let plain: Vec<&Record> = records.iter().filter(|r| r.rotation == 0).collect();
-    let right = plain.iter().filter(|r| r.correct == Some(true)).count();
-    let mut by_id: std::collections::BTreeMap<&str, bool> = Default::default();
-    for r in records {
-        let e = by_id.entry(r.id.as_str()).or_insert(true);
-        *e &= r.correct == Some(true);
-    }
-    let circ = by_id.values().filter(|v| **v).count();
-    ((right, plain.len()), (circ, by_id.len()))
 }

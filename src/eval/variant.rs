@@ -8,8 +8,9 @@ use crate::spatial::reference::{boxed_question, reference_phrase};
 use anyhow::{bail, Result};
 use image::DynamicImage;
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub enum Variant {
+    #[default]
     Plain,
     Flipped,
     Boxed,
@@ -26,6 +27,25 @@ impl Variant {
             s if s.starts_with("adaptvis") || s.starts_with("scaling") => Variant::Attention(Intervention::parse(s)?),
             other => bail!("variant `{other}` is not plain, flipped, boxed, adaptvis or scaling:ALPHA"),
         })
+    }
+
+    /// The spec `parse` reads back.
+    pub fn spec(&self) -> String {
+        match self {
+            Variant::Attention(i) => i.to_string(),
+            other => other.name().to_string(),
+        }
+    }
+
+    /// The variant's kind as run names carry it: plain, flipped, boxed, adaptvis or scaling.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Variant::Plain => "plain",
+            Variant::Flipped => "flipped",
+            Variant::Boxed => "boxed",
+            Variant::Attention(Intervention::Scaling { .. }) => "scaling",
+            Variant::Attention(_) => "adaptvis",
+        }
     }
 
     pub fn intervention(&self) -> Intervention {

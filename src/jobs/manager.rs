@@ -4,14 +4,19 @@
 pub use super::request::JobId;
 use super::request::{JobEvent, JobRequest};
 use super::worker::{Queued, Worker};
+use crate::engine::{DeviceSpec, DtypeSpec};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 /// Cancel flags of the jobs not yet ended, shared with the worker.
 pub(super) type CancelFlags = Arc<Mutex<Vec<(JobId, Arc<AtomicBool>)>>>;
+
+/// Set while background work is paused: a background job waits at its next
+/// step boundary (serving focused work meanwhile) until it is cleared.
+pub(super) type PauseFlag = Arc<(Mutex<bool>, Condvar)>;
 
 pub struct JobManager {
     tx: mpsc::Sender<Queued>,
@@ -19,11 +24,12 @@ pub struct JobManager {
     /// The focused job of each lane and its cancel flag (latest-wins per lane).
     focused: Mutex<HashMap<&'static str, (JobId, Arc<AtomicBool>)>>,
     cancels: CancelFlags,
+    paused: PauseFlag,
 }
 
 impl JobManager {
     /// Starts the worker; the engine loads there (its result arrives as an event).
-    pub fn spawn(model: PathBuf, device: String, dtype: String) -> (JobManager, UnboundedReceiver<JobEvent>) {
+    pub fn spawn(model: PathBuf, device: DeviceSpec, dtype: DtypeSpec) -> (JobManager, UnboundedReceiver<JobEvent>) {
         Self::spawn_with_adapter(model, None, device, dtype)
     }
 
@@ -31,18 +37,20 @@ impl JobManager {
     pub fn spawn_with_adapter(
         model: PathBuf,
         adapter: Option<PathBuf>,
-        device: String,
-        dtype: String,
+        device: DeviceSpec,
+        dtype: DtypeSpec,
     ) -> (JobManager, UnboundedReceiver<JobEvent>) {
         let (tx, rx) = mpsc::channel::<Queued>();
         let (etx, erx) = unbounded_channel();
         let cancels: CancelFlags = Arc::default();
         let worker_cancels = cancels.clone();
+        let paused: PauseFlag = Arc::default();
+        let worker_paused = paused.clone();
         std::thread::Builder::new()
             .name("flipscope-engine".into())
-            .spawn(move || Worker::load(&model, adapter.as_deref(), &device, &dtype, rx, etx, worker_cancels).serve())
+            .spawn(move || Worker::load(&model, adapter.as_deref(), device, dtype, rx, etx, worker_cancels, worker_paused).serve())
             .expect("spawn the engine thread");
-        (JobManager { tx, next: AtomicU64::new(1), focused: Mutex::default(), cancels }, erx)
+        (JobManager { tx, next: AtomicU64::new(1), focused: Mutex::default(), cancels, paused }, erx)
     }
 
     fn submit_inner(&self, request: JobRequest, focused: bool) -> (JobId, Arc<AtomicBool>) {
@@ -75,5 +83,16 @@ impl JobManager {
         if let Some((_, c)) = self.cancels.lock().unwrap().iter().find(|(i, _)| *i == id) {
             c.store(true, Ordering::Relaxed);
         }
+    }
+
+    /// Holds background jobs at their next step boundary (between eval
+    /// batches, training steps, saliency items); focused work is still served.
+    pub fn pause_background(&self) {
+        *self.paused.0.lock().unwrap() = true;
+    }
+
+    pub fn resume_background(&self) {
+        *self.paused.0.lock().unwrap() = false;
+        self.paused.1.notify_all();
     }
 }

@@ -10,4 +10,4 @@ pub mod request;
 mod worker;
 
 pub use manager::{JobId, JobManager};
-pub use request::{JobEvent, JobRequest, SaliencyGoal};
+pub use request::{EvalRun, JobEvent, JobRequest, SaliencyGoal};

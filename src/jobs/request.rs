@@ -4,7 +4,7 @@ use crate::data::{BoundingBox, Sample};
 use crate::engine::saliency::SaliencyMethod;
 use crate::engine::OptionScores;
 use crate::eval::EvalConfig;
-use crate::runs::{Record, RunMeta};
+use crate::runs::Record;
 use crate::train::metrics::StepMetrics;
 use crate::train::TrainConfig;
 use crate::viz::{Colormap, SaliencyMap};
@@ -23,6 +23,16 @@ pub enum SaliencyGoal {
     Label(String),
 }
 
+impl std::fmt::Display for SaliencyGoal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SaliencyGoal::Predicted => f.write_str("predicted"),
+            SaliencyGoal::Gold => f.write_str("gold"),
+            SaliencyGoal::Label(l) => write!(f, "option {l}"),
+        }
+    }
+}
+
 /// Work for the engine.
 #[derive(Clone, Debug)]
 pub enum JobRequest {
@@ -34,13 +44,25 @@ pub enum JobRequest {
     SampleSaliency { sample: Box<Sample>, goal: SaliencyGoal, method: SaliencyMethod, compare_boxed: bool },
     /// The answer position's attention over the image tokens at one layer.
     Attention { sample: Box<Sample>, layer: usize },
-    /// An eval run over `samples` into `dir` (resumed when it exists), with
-    /// a LoRA adapter attached to a second copy of the model when given.
-    Eval { samples: Vec<Sample>, config: EvalConfig, dir: PathBuf, meta: Box<RunMeta>, adapter: Option<PathBuf> },
+    /// An eval run over `samples` (resumed when its folder exists), with a
+    /// LoRA adapter attached to a second copy of the model when given.
+    Eval { samples: Vec<Sample>, config: EvalConfig, run: EvalRun, adapter: Option<PathBuf> },
     /// A finetune (its own copy of the model); cancelling saves a checkpoint.
     Train { config: Box<TrainConfig> },
     /// Saliency heatmaps for many samples, written as PNGs into `out`.
     SaliencyBatch { samples: Vec<Sample>, method: SaliencyMethod, colormap: Colormap, out: PathBuf },
+}
+
+/// Where an eval job writes and what its run.json names. The engine thread
+/// writes the run.json itself: the model's fingerprint, the dataset's hash and
+/// the device actually used are read there, not on the UI thread.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EvalRun {
+    pub dir: PathBuf,
+    pub name: String,
+    pub data_spec: String,
+    /// The variant as the user named it (`plain`, `adaptvis:...`).
+    pub variant: String,
 }
 
 impl JobRequest {

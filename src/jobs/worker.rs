@@ -1,13 +1,14 @@
 //! The engine thread: loads the model, then runs jobs, focused ones first.
 //! Long background jobs call `serve_focused` between their steps.
 
-use super::manager::CancelFlags;
-use super::request::{JobEvent, JobId, JobRequest, SaliencyGoal};
+use super::manager::{CancelFlags, PauseFlag};
+use super::request::{EvalRun, JobEvent, JobId, JobRequest, SaliencyGoal};
+use crate::data::load_images;
 use crate::data::Sample;
 use crate::engine::saliency::{SaliencyMethod, SaliencyTarget};
 use crate::engine::{Engine, Flow, ResizePolicy};
+use crate::eval::{answer_labels, mcq_prompt};
 use crate::eval::{runner, EvalConfig, Variant};
-use crate::probe::{answer_labels, load_images, mcq_prompt};
 use crate::runs::RunStore;
 use crate::train::{TrainConfig, TrainEvent};
 use crate::viz::{heatmap, HeatmapStyle, SaliencyMap};
@@ -33,19 +34,22 @@ pub(super) struct Worker {
     rx: mpsc::Receiver<Queued>,
     events: UnboundedSender<JobEvent>,
     cancels: CancelFlags,
+    paused: PauseFlag,
     focused: RefCell<VecDeque<Queued>>,
     background: RefCell<VecDeque<Queued>>,
 }
 
 impl Worker {
+    #[allow(clippy::too_many_arguments)]
     pub fn load(
         model: &Path,
         adapter: Option<&Path>,
-        device: &str,
-        dtype: &str,
+        device: crate::engine::DeviceSpec,
+        dtype: crate::engine::DtypeSpec,
         rx: mpsc::Receiver<Queued>,
         events: UnboundedSender<JobEvent>,
         cancels: CancelFlags,
+        paused: PauseFlag,
     ) -> Worker {
         let loaded = Engine::load_with(model, device, dtype).and_then(|mut e| {
             if let Some(a) = adapter {
@@ -67,7 +71,7 @@ impl Worker {
                 None
             }
         };
-        Worker { engine, rx, events, cancels, focused: RefCell::default(), background: RefCell::default() }
+        Worker { engine, rx, events, cancels, paused, focused: RefCell::default(), background: RefCell::default() }
     }
 
     fn enqueue(&self, job: Queued) {
@@ -116,13 +120,23 @@ impl Worker {
         }
     }
 
-    /// Runs the focused jobs waiting now (called between a background job's steps).
+    /// Runs the focused jobs waiting now (called between a background job's
+    /// steps), and holds there while background work is paused.
     fn serve_focused(&self) {
-        self.drain();
         loop {
-            let job = self.focused.borrow_mut().pop_front();
-            let Some(job) = job else { break };
-            self.execute(job);
+            self.drain();
+            loop {
+                let job = self.focused.borrow_mut().pop_front();
+                let Some(job) = job else { break };
+                self.execute(job);
+            }
+            let (lock, wake) = &*self.paused;
+            let paused = lock.lock().unwrap();
+            if !*paused {
+                return;
+            }
+            // Wake now and then to serve focused work that arrives while paused.
+            drop(wake.wait_timeout(paused, std::time::Duration::from_millis(20)).unwrap());
         }
     }
 
@@ -215,12 +229,12 @@ impl Worker {
                 });
                 Ok(true)
             }
-            JobRequest::Eval { samples, config, dir, meta, adapter: None } => self.eval(engine, job, samples, config, dir, meta),
-            JobRequest::Eval { samples, config, dir, meta, adapter: Some(adapter) } => {
+            JobRequest::Eval { samples, config, run, adapter: None } => self.eval(engine, job, samples, config, run),
+            JobRequest::Eval { samples, config, run, adapter: Some(adapter) } => {
                 self.send(JobEvent::Log { id, line: format!("loading {} with adapter {}", engine.dir.display(), adapter.display()) });
                 let mut adapted = Engine::load(&engine.dir, engine.model.device, engine.model.kind)?;
                 adapted.attach_adapter(adapter)?;
-                self.eval(&adapted, job, samples, config, dir, meta)
+                self.eval(&adapted, job, samples, config, run)
             }
             JobRequest::Train { config } => self.train(job, config),
             JobRequest::SaliencyBatch { samples, method, colormap, out } => {
@@ -284,17 +298,12 @@ impl Worker {
         Ok(!outcome.stopped)
     }
 
-    fn eval(
-        &self,
-        engine: &Engine,
-        job: &Queued,
-        samples: &[Sample],
-        config: &EvalConfig,
-        dir: &Path,
-        meta: &crate::runs::RunMeta,
-    ) -> Result<bool> {
+    fn eval(&self, engine: &Engine, job: &Queued, samples: &[Sample], config: &EvalConfig, run: &EvalRun) -> Result<bool> {
         let id = job.id;
-        let mut store = RunStore::open(dir, meta.clone())?;
+        let dir = run.dir.as_path();
+        let mut meta = config.run_meta(&run.name, &engine.dir, &run.data_spec, &run.variant, engine.model.device)?;
+        meta.adapter = engine.adapter.as_ref().map(|a| a.dir.display().to_string());
+        let mut store = RunStore::open(dir, meta)?;
         let start = Instant::now();
         let todo = runner::keys(samples, config.circular).iter().filter(|(k, _, _)| !store.done.contains(k)).count();
         self.send(JobEvent::Log { id, line: format!("{}: {todo} to ask, {} already done", dir.display(), store.done.len()) });
@@ -312,7 +321,7 @@ impl Worker {
             store.finish()?;
         }
         let records = store.records()?;
-        let ((right, n), _) = runner::accuracy(&records);
+        let ((right, n), _) = crate::runs::stats::accuracy(&records);
         self.send(JobEvent::Log {
             id,
             line: format!(

@@ -2,7 +2,8 @@
 //! that mentions it, against the plain question; with the saliency mass
 //! inside the box for both ("tunnel vision").
 
-use super::{ask, load_images, Answer};
+use super::{ask, Answer};
+use crate::data::load_images;
 use crate::data::visual_prompt::{draw_box, BoxStyle};
 use crate::data::{BoundingBox, Sample};
 use crate::engine::{intervene::Intervention, Engine, Flow, GenerateOptions, ResizePolicy};

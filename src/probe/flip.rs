@@ -1,9 +1,11 @@
 //! The flip probe: mirror the image, mirror the question, options and gold,
 //! and ask again. Flip-consistent when the answer mirrors too.
 
-use super::{ask, load_images, tally, Answer};
+use super::{ask, tally, Answer};
+use crate::data::load_images;
 use crate::data::{flip::flip_labels, Sample};
 use crate::engine::{intervene::Intervention, Engine, ResizePolicy};
+use crate::runs::stats::{answers_mirror as answers_mirror_views, MirrorView};
 use anyhow::Result;
 
 #[derive(Clone, Debug)]
@@ -16,20 +18,12 @@ pub struct FlipProbe {
     pub consistent: bool,
 }
 
-/// Whether `mirrored` (on the flipped sample) mirrors `original`.
-pub fn answers_mirror(sample: &Sample, flipped: &Sample, original: &Answer, mirrored: &Answer) -> bool {
-    match (original.direction, mirrored.direction) {
-        (Some(a), Some(b)) => a.mirrored() == b,
-        // Options keep their letters and swap their texts, so a mirrored
-        // answer without a direction is the option with the mirrored text.
-        _ => {
-            let text = |s: &Sample, label: &str| label.chars().next().and_then(|l| s.option(l)).map(|o| o.text.to_lowercase());
-            match (text(sample, &original.label), text(flipped, &mirrored.label)) {
-                (Some(a), Some(b)) => crate::data::flip::swap_left_right(&a) == b,
-                _ => original.label == mirrored.label,
-            }
-        }
+/// Whether `mirrored` (on the flipped sample) mirrors `original`: `runs::stats::answers_mirror`.
+pub fn answers_mirror(original: &Answer, mirrored: &Answer) -> bool {
+    fn view(a: &Answer) -> MirrorView<'_> {
+        MirrorView { direction: a.direction, label: Some(a.label.as_str()) }
     }
+    answers_mirror_views(view(original), view(mirrored))
 }
 
 pub fn probe(engine: &Engine, sample: &Sample, policy: &ResizePolicy) -> Result<FlipProbe> {
@@ -39,7 +33,7 @@ pub fn probe(engine: &Engine, sample: &Sample, policy: &ResizePolicy) -> Result<
     let mirrored_images: Vec<_> = images.iter().map(|i| i.fliph()).collect();
     let (_, original) = ask(engine, sample, &images, &sample.question, policy, &Intervention::None)?;
     let (_, mirrored) = ask(engine, &flipped, &mirrored_images, &flipped.question, policy, &Intervention::None)?;
-    let consistent = answers_mirror(sample, &flipped, &original, &mirrored);
+    let consistent = answers_mirror(&original, &mirrored);
     Ok(FlipProbe { id: sample.id.clone(), category: sample.category.clone(), original, mirrored, consistent })
 }
 

@@ -4,27 +4,14 @@
 pub mod boxed;
 pub mod flip;
 
-use crate::data::{images::decode, AnswerStyle, Sample};
+use crate::data::Sample;
 use crate::engine::{intervene::Intervention, Engine, OptionScores, PreparedPrompt, ResizePolicy};
+use crate::eval::judge::judge;
+use crate::eval::{answer_labels, mcq_prompt};
+use crate::spatial::extract::{ExtractRule, Extraction};
 use crate::spatial::Direction;
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use image::DynamicImage;
-
-/// The multiple-choice prompt (the `default` eval template).
-pub fn mcq_prompt(question: &str, sample: &Sample) -> String {
-    crate::eval::PromptTemplate::default_prompt().render(question, sample)
-}
-
-/// The labels scored at the answer position.
-pub fn answer_labels(sample: &Sample) -> Result<Vec<String>> {
-    if !sample.options.is_empty() {
-        return Ok(sample.options.iter().map(|o| o.letter.to_string()).collect());
-    }
-    match sample.answer_style {
-        AnswerStyle::YesNo => Ok(vec!["Yes".into(), "No".into()]),
-        _ => bail!("sample {} has no options to score (answers in words are read with --mode generate)", sample.id),
-    }
-}
 
 /// One answer to one sample.
 #[derive(Clone, Debug)]
@@ -34,10 +21,6 @@ pub struct Answer {
     /// The direction the chosen option names, when it names one.
     pub direction: Option<Direction>,
     pub correct: Option<bool>,
-}
-
-pub fn load_images(sample: &Sample) -> Result<Vec<DynamicImage>> {
-    sample.images.iter().map(|src| decode(src).with_context(|| format!("sample {}", sample.id))).collect()
 }
 
 /// Scores `sample`'s options for `question` over `images`.
@@ -53,14 +36,9 @@ pub fn ask(
     let labels = answer_labels(sample)?;
     let scores = engine.score_options_with(&[&prompt], std::slice::from_ref(&labels), intervention)?.remove(0);
     let label = scores.best_label().to_string();
-    let chosen = label.chars().next().and_then(|l| sample.option(l)).filter(|_| !sample.options.is_empty());
-    let direction = chosen.and_then(|o| o.direction);
-    let correct = match (&sample.gold_letter, &sample.gold_text) {
-        (Some(g), _) if !sample.options.is_empty() => Some(label.starts_with(*g)),
-        (_, Some(t)) => Some(t.eq_ignore_ascii_case(&label)),
-        _ => None,
-    };
+    let verdict = judge(sample, &Extraction { answer: Some(label.clone()), rule: ExtractRule::Scored });
+    let (direction, correct) = (verdict.predicted_direction, verdict.correct);
     Ok((prompt, Answer { scores, label, direction, correct }))
 }
 
-pub use crate::runs::report::tally;
+pub use crate::runs::stats::tally;

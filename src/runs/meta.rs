@@ -57,14 +57,28 @@ pub fn dataset_hash(path: &Path) -> String {
     };
     files.sort();
     for f in files {
-        if let Ok(bytes) = std::fs::read(&f) {
+        if let Ok((len, head, tail)) = ends(&f, 1 << 20) {
             h.update(f.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default().as_bytes());
-            h.update((bytes.len() as u64).to_le_bytes());
-            h.update(&bytes[..bytes.len().min(1 << 20)]);
-            h.update(&bytes[bytes.len().saturating_sub(1 << 20)..]);
+            h.update(len.to_le_bytes());
+            h.update(&head);
+            h.update(&tail);
         }
     }
     hex(h)[..16].to_string()
+}
+
+/// A file's length, its first `n` bytes and its last `n` bytes (overlapping
+/// when the file is shorter than 2n), read without touching the middle.
+fn ends(path: &Path, n: u64) -> std::io::Result<(u64, Vec<u8>, Vec<u8>)> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path)?;
+    let len = f.metadata()?.len();
+    let mut head = Vec::new();
+    (&mut f).take(n).read_to_end(&mut head)?;
+    f.seek(SeekFrom::Start(len.saturating_sub(n)))?;
+    let mut tail = Vec::new();
+    f.take(n).read_to_end(&mut tail)?;
+    Ok((len, head, tail))
 }
 
 pub fn now() -> String {
@@ -90,14 +104,15 @@ fn civil(z: i64) -> (i64, u32, u32) {
 }
 
 impl RunMeta {
-    /// The metadata of an eval run starting now.
+    /// The metadata of a run starting now; `prompt` and `decoding` as the
+    /// evaluator describes them (they decide whether a run may be resumed).
     #[allow(clippy::too_many_arguments)]
-    pub fn for_eval(
+    pub fn new(
         name: &str,
         model: &Path,
         data_spec: &str,
-        prompt: &crate::eval::PromptTemplate,
-        mode: &crate::eval::EvalMode,
+        prompt: String,
+        decoding: String,
         variant: &str,
         circular: bool,
         device: &str,
@@ -111,8 +126,8 @@ impl RunMeta {
             adapter: None,
             dataset: data_spec.to_string(),
             dataset_hash: dataset_hash(&dataset_path),
-            prompt: format!("{} :: {}", prompt.name, prompt.template),
-            decoding: mode.describe(),
+            prompt,
+            decoding,
             variant: variant.to_string(),
             circular,
             flipscope_version: env!("CARGO_PKG_VERSION").into(),
@@ -141,8 +156,35 @@ impl RunMeta {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A run.json with every field, for tests elsewhere in `runs`.
+    pub(crate) const MINIMAL: &str = r#"{"name":"t","model":"m","model_fingerprint":"f","adapter":null,"dataset":"d","dataset_hash":"h","prompt":"p","decoding":"score","variant":"plain","circular":false,"flipscope_version":"0","device":"cpu","started":"now","finished":null}"#;
+
+    #[test]
+    fn dataset_hash_reads_the_ends_and_the_length() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("d.jsonl");
+        let mut big = vec![b'x'; 3 << 20];
+        std::fs::write(&p, &big).unwrap();
+        let h0 = dataset_hash(&p);
+        // A change in the middle MiB is (by design) not seen; one at either end, or in length, is.
+        big[3 << 19] = b'y';
+        std::fs::write(&p, &big).unwrap();
+        assert_eq!(dataset_hash(&p), h0);
+        big[10] = b'y';
+        std::fs::write(&p, &big).unwrap();
+        let h1 = dataset_hash(&p);
+        assert_ne!(h1, h0);
+        big.push(b'\n');
+        std::fs::write(&p, &big).unwrap();
+        assert_ne!(dataset_hash(&p), h1);
+        let (len, head, tail) = ends(&p, 1 << 20).unwrap();
+        assert_eq!((len, head.len(), tail.len(), *tail.last().unwrap()), (3 << 20 | 1, 1 << 20, 1 << 20, b'\n'));
+        std::fs::write(&p, b"abc").unwrap();
+        assert_eq!(ends(&p, 1 << 20).unwrap(), (3, b"abc".to_vec(), b"abc".to_vec()));
+    }
 
     #[test]
     fn civil_dates() {

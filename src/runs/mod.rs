@@ -1,17 +1,20 @@
 //! The run store: `runs/<name>/run.json` (what was run, how) and an
 //! append-only `records.jsonl`, one flushed line per sample and rotation.
+pub mod dir;
 pub mod meta;
 pub mod plot;
 pub mod record;
 pub mod report;
+pub mod stats;
 pub mod store;
 
+pub use dir::RunDir;
 pub use meta::RunMeta;
 pub use record::Record;
 pub use store::RunStore;
 pub mod summary;
 
-pub use summary::{list_runs, RunSummary};
+pub use summary::{list_runs, RunCatalog, RunSummary};
 
 /// A run name under ./runs/, or a path when it has a slash.
 pub fn run_dir(name: &str) -> std::path::PathBuf {

@@ -71,12 +71,21 @@ pub fn accuracy_bars(runs: &[(String, Vec<AccuracyRow>)], out: &Path) -> Result<
     Ok(())
 }
 
+/// One training run's curves as plain (step, value) series.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LossSeries {
+    pub name: String,
+    pub loss: Vec<(f64, f64)>,
+    /// Eval accuracy in [0, 1], at the steps it was measured.
+    pub accuracy: Vec<(f64, f64)>,
+}
+
 /// Training loss against step, one line per training run (and its eval
 /// accuracy as points on a second axis when it was evaluated).
-pub fn loss_curves(runs: &[(String, Vec<crate::train::metrics::StepMetrics>)], out: &Path) -> Result<()> {
+pub fn loss_curves(runs: &[LossSeries], out: &Path) -> Result<()> {
     register_font();
-    let max_step = runs.iter().flat_map(|(_, m)| m.iter().map(|m| m.step)).max().unwrap_or(1).max(1) as f64;
-    let losses: Vec<f64> = runs.iter().flat_map(|(_, m)| m.iter().map(|m| m.loss)).filter(|l| l.is_finite()).collect();
+    let max_step = runs.iter().flat_map(|r| r.loss.iter().chain(&r.accuracy).map(|p| p.0)).fold(1.0, f64::max);
+    let losses: Vec<f64> = runs.iter().flat_map(|r| r.loss.iter().map(|p| p.1)).filter(|l| l.is_finite()).collect();
     let top = losses.iter().cloned().fold(0.0, f64::max).max(1e-3) * 1.05;
     let root = BitMapBackend::new(out, (900, 480)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
@@ -91,20 +100,15 @@ pub fn loss_curves(runs: &[(String, Vec<crate::train::metrics::StepMetrics>)], o
         .set_secondary_coord(0f64..max_step, 0f64..100f64);
     chart.configure_mesh().x_desc("step").y_desc("loss (answer tokens)").draw().map_err(|e| anyhow!("{e}"))?;
     chart.configure_secondary_axes().y_desc("eval accuracy %").draw().map_err(|e| anyhow!("{e}"))?;
-    for (k, (name, steps)) in runs.iter().enumerate() {
+    for (k, run) in runs.iter().enumerate() {
         let color = COLORS[k % COLORS.len()];
         chart
-            .draw_series(LineSeries::new(
-                steps.iter().filter(|m| m.loss.is_finite()).map(|m| (m.step as f64, m.loss)),
-                color.stroke_width(2),
-            ))
+            .draw_series(LineSeries::new(run.loss.iter().copied().filter(|p| p.1.is_finite()), color.stroke_width(2)))
             .map_err(|e| anyhow!("{e}"))?
-            .label(name.as_str())
+            .label(run.name.as_str())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(2)));
         chart
-            .draw_secondary_series(
-                steps.iter().filter_map(|m| m.eval_accuracy.map(|a| Circle::new((m.step as f64, 100.0 * a), 4, color.filled()))),
-            )
+            .draw_secondary_series(run.accuracy.iter().map(|&(step, a)| Circle::new((step, 100.0 * a), 4, color.filled())))
             .map_err(|e| anyhow!("{e}"))?;
     }
     chart.configure_series_labels().border_style(BLACK).background_style(WHITE.mix(0.8)).draw().map_err(|e| anyhow!("{e}"))?;

@@ -206,33 +206,7 @@ pub fn paired(a: &[Record], b: &[Record], seed: u64) -> Vec<PairedRow> {
     out
 }
 
-/// Per-category counts of a yes/no property.
-pub fn tally<'a>(rows: impl Iterator<Item = (&'a str, bool)>) -> Vec<(String, usize, usize)> {
-    let mut m: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
-    for (cat, ok) in rows {
-        let e = m.entry(cat.to_string()).or_default();
-        e.0 += ok as usize;
-        e.1 += 1;
-    }
-    m.into_iter().map(|(k, (a, b))| (k, a, b)).collect()
-}
-
-/// (category, consistent, total): pairs a plain run with its `flipped` variant
-/// by sample id; consistent when the mirrored answer's direction is the
-/// mirror of the plain one.
-pub fn flip_consistency(plain: &[Record], flipped: &[Record]) -> Vec<(String, usize, usize)> {
-    let by_id: BTreeMap<&str, &Record> = flipped.iter().filter(|r| r.rotation == 0).map(|r| (r.id.trim_end_matches("~flip"), r)).collect();
-    let rows = plain.iter().filter(|r| r.rotation == 0).filter_map(|p| {
-        let f = by_id.get(p.id.as_str())?;
-        let (a, b) = (p.predicted_direction.as_deref().and_then(parse_option), f.predicted_direction.as_deref().and_then(parse_option));
-        let consistent = match (a, b) {
-            (Some(a), Some(b)) => a.mirrored() == b,
-            _ => p.predicted_letter.is_some() && p.predicted_letter == f.predicted_letter,
-        };
-        Some((p.category.as_str(), consistent))
-    });
-    tally(rows)
-}
+pub use super::stats::{flip_consistency, tally};
 
 #[cfg(test)]
 mod tests {

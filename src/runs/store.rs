@@ -2,39 +2,23 @@
 //! line, written and synced before the next sample starts, so a kill loses
 //! at most the sample in flight; a torn last line is cut off on reopening.
 
-use super::{Record, RunMeta};
+use super::{Record, RunDir, RunMeta};
 use anyhow::{bail, Context, Result};
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub struct RunStore {
     pub dir: PathBuf,
+    run: RunDir,
     pub meta: RunMeta,
     file: File,
     /// Keys already recorded (skipped on resume).
     pub done: HashSet<String>,
 }
 
-pub fn read_records(path: &Path) -> Result<Vec<Record>> {
-    let f = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
-    let mut out = Vec::new();
-    for (i, line) in BufReader::new(f).lines().enumerate() {
-        let line = line.with_context(|| format!("{}: line {}", path.display(), i + 1))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let r: Record = serde_json::from_str(&line).with_context(|| format!("{}: line {} is not a record", path.display(), i + 1))?;
-        out.push(r);
-    }
-    Ok(out)
-}
-
-fn write_meta(dir: &Path, meta: &RunMeta) -> Result<()> {
-    crate::fsutil::atomic_write(&dir.join("run.json"), serde_json::to_string_pretty(meta)?.as_bytes())?;
-    Ok(())
-}
+pub use super::dir::read_records;
 
 /// Cuts a torn (unterminated) last line left by a kill mid-write.
 fn truncate_torn_tail(path: &Path) -> Result<()> {
@@ -47,15 +31,29 @@ fn truncate_torn_tail(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Test hook: with `FLIPSCOPE_KILL_AFTER_RECORDS=N` the process kills itself
+/// with SIGKILL right after its N-th record is synced, as `kill -9` would at
+/// that point, so resume tests need not race a timer.
+fn kill_hook() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static APPENDED: AtomicUsize = AtomicUsize::new(0);
+    static AFTER: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    let after = *AFTER.get_or_init(|| std::env::var("FLIPSCOPE_KILL_AFTER_RECORDS").ok().and_then(|v| v.parse().ok()));
+    if after.is_some_and(|n| APPENDED.fetch_add(1, Ordering::SeqCst) + 1 == n) {
+        // SAFETY: raising a signal on our own process has no memory-safety preconditions.
+        unsafe {
+            libc::raise(libc::SIGKILL);
+        }
+    }
+}
+
 impl RunStore {
     /// Creates `dir`, or resumes it when its run.json agrees with `meta`.
     pub fn open(dir: &Path, meta: RunMeta) -> Result<RunStore> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let meta_path = dir.join("run.json");
-        let records = dir.join("records.jsonl");
-        let meta = if meta_path.exists() {
-            let text = std::fs::read_to_string(&meta_path)?;
-            let old: RunMeta = serde_json::from_str(&text).with_context(|| format!("{}: not a run.json", meta_path.display()))?;
+        let run = RunDir::new(dir);
+        let records = run.records_path();
+        let meta = if let Some(old) = run.read_meta()? {
             let conflicts = old.conflicts(&meta);
             if !conflicts.is_empty() {
                 bail!(
@@ -69,14 +67,14 @@ impl RunStore {
         } else {
             meta
         };
-        write_meta(dir, &meta)?;
+        run.write_meta(&meta)?;
         let mut done = HashSet::new();
         if records.exists() {
             truncate_torn_tail(&records)?;
             done = read_records(&records)?.into_iter().map(|r| r.key).collect();
         }
         let file = OpenOptions::new().create(true).append(true).open(&records).with_context(|| format!("opening {}", records.display()))?;
-        Ok(RunStore { dir: dir.into(), meta, file, done })
+        Ok(RunStore { dir: dir.into(), run, meta, file, done })
     }
 
     /// Appends one record and syncs it to disk.
@@ -86,16 +84,17 @@ impl RunStore {
         self.file.write_all(line.as_bytes())?;
         self.file.sync_data()?;
         self.done.insert(r.key.clone());
+        kill_hook();
         Ok(())
     }
 
     pub fn finish(&mut self) -> Result<()> {
         self.meta.finished = Some(super::meta::now());
-        write_meta(&self.dir, &self.meta)
+        self.run.write_meta(&self.meta)
     }
 
     pub fn records(&self) -> Result<Vec<Record>> {
-        read_records(&self.dir.join("records.jsonl"))
+        self.run.read_records()
     }
 }
 
@@ -107,10 +106,8 @@ pub fn merge(out: &Path, inputs: &[PathBuf]) -> Result<(usize, usize)> {
     }
     let mut metas = Vec::new();
     for dir in inputs {
-        let p = dir.join("run.json");
-        let text = std::fs::read_to_string(&p).with_context(|| format!("{}: cannot read", p.display()))?;
-        let m: RunMeta = serde_json::from_str(&text).with_context(|| format!("{}: not a run.json", p.display()))?;
-        metas.push(m);
+        let run = RunDir::new(dir);
+        metas.push(run.read_meta()?.with_context(|| format!("{}: no run.json", dir.display()))?);
     }
     for (m, dir) in metas.iter().zip(inputs).skip(1) {
         let c = metas[0].conflicts(m);
@@ -124,7 +121,7 @@ pub fn merge(out: &Path, inputs: &[PathBuf]) -> Result<(usize, usize)> {
     let mut store = RunStore::open(out, meta)?;
     let (mut written, mut dupes) = (0, 0);
     for dir in inputs {
-        for r in read_records(&dir.join("records.jsonl"))? {
+        for r in read_records(&RunDir::new(dir).records_path())? {
             if store.done.contains(&r.key) {
                 dupes += 1;
             } else {

@@ -1,6 +1,6 @@
 //! The runs on disk, one summary line each (for `runs list` and the TUI).
 
-use super::{store, RunMeta};
+use super::{RunDir, RunMeta};
 use std::path::{Path, PathBuf};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -18,9 +18,10 @@ pub struct RunSummary {
 
 impl RunSummary {
     pub fn read(dir: &Path) -> RunSummary {
-        let meta: Option<RunMeta> = std::fs::read_to_string(dir.join("run.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
-        let records = store::read_records(&dir.join("records.jsonl")).unwrap_or_default();
-        let ((right, questions), _) = crate::eval::runner::accuracy(&records);
+        let run = RunDir::new(dir);
+        let meta: Option<RunMeta> = run.read_meta().ok().flatten();
+        let records = run.read_records().unwrap_or_default();
+        let ((right, questions), _) = super::stats::accuracy(&records);
         let name =
             meta.as_ref().map(|m| m.name.clone()).unwrap_or_else(|| dir.file_name().unwrap_or_default().to_string_lossy().to_string());
         RunSummary {
@@ -45,8 +46,82 @@ impl RunSummary {
 
 /// Every run directory (one with a run.json) under `root`, by name.
 pub fn list_runs(root: &Path) -> Vec<RunSummary> {
+    RunCatalog::default().refresh(root)
+}
+
+fn run_dirs(root: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(root) else { return vec![] };
-    let mut dirs: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.join("run.json").exists()).collect();
+    let mut dirs: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| RunDir::new(p).is_run()).collect();
     dirs.sort();
-    dirs.iter().map(|d| RunSummary::read(d)).collect()
+    dirs
+}
+
+/// Size and modification time of a run's two files: when neither changed,
+/// its summary is still right.
+type Stamp = [Option<(u64, std::time::SystemTime)>; 2];
+
+fn stamp(dir: &Path) -> Stamp {
+    let run = RunDir::new(dir);
+    let of = |p: PathBuf| std::fs::metadata(p).ok().and_then(|m| Some((m.len(), m.modified().ok()?)));
+    [of(run.meta_path()), of(run.records_path())]
+}
+
+/// Run summaries kept between listings: a refresh re-reads only the runs
+/// whose run.json or records.jsonl changed, not every record of every run.
+#[derive(Default)]
+pub struct RunCatalog {
+    known: std::collections::HashMap<PathBuf, (Stamp, RunSummary)>,
+    /// How many runs the last refresh read again (the rest came from the catalog).
+    pub last_reread: usize,
+}
+
+impl RunCatalog {
+    pub fn refresh(&mut self, root: &Path) -> Vec<RunSummary> {
+        let dirs = run_dirs(root);
+        self.known.retain(|d, _| dirs.contains(d));
+        self.last_reread = 0;
+        dirs.into_iter()
+            .map(|d| {
+                let now = stamp(&d);
+                match self.known.get(&d) {
+                    Some((s, summary)) if *s == now => summary.clone(),
+                    _ => {
+                        self.last_reread += 1;
+                        let summary = RunSummary::read(&d);
+                        self.known.insert(d, (now, summary.clone()));
+                        summary
+                    }
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runs::Record;
+
+    #[test]
+    fn the_catalog_rereads_only_changed_runs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let meta = |name: &str| RunMeta { name: name.into(), ..serde_json::from_str(crate::runs::meta::tests::MINIMAL).unwrap() };
+        for name in ["a", "b"] {
+            let run = RunDir::new(tmp.path().join(name));
+            std::fs::create_dir_all(run.path()).unwrap();
+            run.write_meta(&meta(name)).unwrap();
+        }
+        let mut catalog = RunCatalog::default();
+        assert_eq!(catalog.refresh(tmp.path()).len(), 2);
+        assert_eq!(catalog.last_reread, 2);
+        assert_eq!(catalog.refresh(tmp.path()).len(), 2);
+        assert_eq!(catalog.last_reread, 0, "nothing changed");
+        let r = Record { key: "k".into(), id: "k".into(), correct: Some(true), ..Default::default() };
+        std::fs::write(RunDir::new(tmp.path().join("b")).records_path(), format!("{}\n", serde_json::to_string(&r).unwrap())).unwrap();
+        let listed = catalog.refresh(tmp.path());
+        assert_eq!(catalog.last_reread, 1, "only b changed");
+        assert_eq!((listed[1].name.as_str(), listed[1].right, listed[1].questions), ("b", 1, 1));
+        std::fs::remove_dir_all(tmp.path().join("a")).unwrap();
+        assert_eq!(catalog.refresh(tmp.path()).len(), 1);
+    }
 }

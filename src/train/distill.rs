@@ -5,11 +5,11 @@
 //! answer, which `train` uses as the assistant reply.
 
 use super::example::TARGET_FIELD;
+use crate::data::load_images;
 use crate::data::loaders::generic::to_json;
 use crate::data::{ImageSource, Sample};
 use crate::engine::{Engine, Flow, GenerateOptions};
 use crate::eval::PromptTemplate;
-use crate::probe::load_images;
 use crate::spatial::extract::extract_letter;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};

@@ -3,10 +3,10 @@
 //! tokens and `<|im_end|>` only; everything else is -100.
 
 use crate::data::flip::flip_sample;
+use crate::data::load_images;
 use crate::data::Sample;
 use crate::engine::{ModelInputs, PreparedPrompt, Processor};
 use crate::eval::PromptTemplate;
-use crate::probe::load_images;
 use anyhow::{bail, Context, Result};
 use tch::{Device, Tensor};
 

@@ -18,7 +18,7 @@ use super::optim::{clip_grad_norm, scheduled_lr, warmup_steps, zero_grad, AdamW}
 use crate::engine::lora::{self, LoraConfig};
 use crate::engine::{memory, Engine, Flow, ModelInputs, Processor, Qwen25VL, Rows};
 use crate::eval::{runner, EvalConfig, EvalMode, PromptTemplate, Variant};
-use crate::runs::{RunMeta, RunStore};
+use crate::runs::RunStore;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver};
@@ -83,8 +83,8 @@ pub struct TrainConfig {
     pub eval_every: usize,
     pub eval_limit: usize,
     pub resume: bool,
-    pub device: String,
-    pub dtype: String,
+    pub device: crate::engine::DeviceSpec,
+    pub dtype: crate::engine::DtypeSpec,
     pub warmup_ratio: f64,
     pub weight_decay: f64,
     pub max_grad_norm: f64,
@@ -114,8 +114,8 @@ impl Default for TrainConfig {
             eval_every: 0,
             eval_limit: 200,
             resume: false,
-            device: "auto".into(),
-            dtype: "auto".into(),
+            device: Default::default(),
+            dtype: Default::default(),
             warmup_ratio: 0.03,
             weight_decay: 0.0,
             max_grad_norm: 1.0,
@@ -281,20 +281,20 @@ fn evaluate(engine: &mut Engine, cfg: &TrainConfig, samples: &[crate::data::Samp
     let prompt = PromptTemplate::parse(&cfg.prompt)?;
     let name = format!("step-{step:06}");
     let dir = cfg.out.join("evals").join(&name);
-    let mut meta = RunMeta::for_eval(&name, &engine.dir, spec, &prompt, &EvalMode::Score, "plain", false, &cfg.device)?;
+    let eval_cfg = EvalConfig { prompt, mode: EvalMode::Score, variant: Variant::Plain, circular: false, batch: cfg.batch.max(1) };
+    let mut meta = eval_cfg.run_meta(&name, &engine.dir, spec, "plain", engine.model.device)?;
     meta.adapter = cfg.lora.as_ref().map(|_| cfg.out.display().to_string());
     if cfg.full.is_some() {
         // The weights evaluated are the ones being trained, saved in `out`.
         meta.model = format!("{} (training, step {step})", cfg.out.display());
     }
     let mut store = RunStore::open(&dir, meta)?;
-    let eval_cfg = EvalConfig { prompt, mode: EvalMode::Score, variant: Variant::Plain, circular: false, batch: cfg.batch.max(1) };
     lora::set_training(&mut engine.model, false);
     let result = runner::run(engine, samples, &mut store, &eval_cfg, &mut |_, _| Flow::Continue);
     lora::set_training(&mut engine.model, true);
     result?;
     store.finish()?;
-    let ((right, n), _) = runner::accuracy(&store.records()?);
+    let ((right, n), _) = crate::runs::stats::accuracy(&store.records()?);
     Ok((right as f64 / n.max(1) as f64, dir))
 }
 
@@ -340,7 +340,7 @@ pub fn train(cfg: &TrainConfig, on_event: &mut dyn FnMut(&TrainEvent) -> Flow) -
     // Full-weight runs resume from their own saved weights.
     let weights_dir = if previous.is_some() && full.is_some() { cfg.out.clone() } else { cfg.model.clone() };
     let mut engine =
-        Engine::load_with(&weights_dir, &cfg.device, &cfg.dtype).with_context(|| format!("loading {}", weights_dir.display()))?;
+        Engine::load_with(&weights_dir, cfg.device, cfg.dtype).with_context(|| format!("loading {}", weights_dir.display()))?;
     if let Some(p) = cfg.max_pixels {
         engine.processor.pre.max_pixels = p;
         engine.processor.pre.min_pixels = engine.processor.pre.min_pixels.min(p);

@@ -8,14 +8,15 @@ pub mod draw;
 pub mod filter;
 pub mod images;
 pub mod keymap;
+pub mod options;
 pub mod runtime;
 pub mod state;
 pub mod theme;
 pub mod update;
 
+pub use options::TuiOptions;
 pub use state::{App, Pane};
 
-use crate::cli::TuiArgs;
 use anyhow::{Context, Result};
 use crossterm::event::{Event, EventStream, KeyEventKind};
 use futures::StreamExt;
@@ -31,7 +32,7 @@ pub struct Setup {
     pub data_spec: String,
 }
 
-pub fn setup(args: &TuiArgs) -> Result<Setup> {
+pub fn setup(args: &TuiOptions) -> Result<Setup> {
     let spec = match &args.data {
         Some(s) => s.clone(),
         None => crate::config::demo_dataset()?.display().to_string(),
@@ -64,17 +65,7 @@ pub fn setup(args: &TuiArgs) -> Result<Setup> {
     Ok(Setup { app, model, data_spec: spec })
 }
 
-/// How the TUI's reruns read answers: as asked, else by scoring option
-/// letters, except for the demo model, which was trained to answer in words.
-pub fn rerun_mode(args: &TuiArgs) -> crate::eval::EvalMode {
-    let generate = crate::eval::EvalMode::Generate { max_new_tokens: crate::eval::DEFAULT_MAX_NEW_TOKENS };
-    match (args.eval_mode.as_deref(), &args.model) {
-        (Some("generate"), _) | (None, None) => generate,
-        _ => crate::eval::EvalMode::Score,
-    }
-}
-
-pub fn run(args: &TuiArgs) -> Result<()> {
+pub fn run(args: &TuiOptions) -> Result<()> {
     let Setup { mut app, model, data_spec } = setup(args)?;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async move {
@@ -83,10 +74,9 @@ pub fn run(args: &TuiArgs) -> Result<()> {
         let picker = image_picker().unwrap_or_else(ratatui_image::picker::Picker::halfblocks);
         let images = images::ImageCache::new(picker);
         app.protocol = images.protocol_name();
-        let (mut runtime, mut job_events) =
-            runtime::Runtime::start(model, args.adapter.clone(), args.device.clone(), args.dtype.clone(), data_spec, images);
-        runtime.set_eval_mode(rerun_mode(args));
-        let result = event_loop(&mut terminal, &mut app, &mut runtime, &mut job_events).await;
+        let (mut runtime, mut msgs) = runtime::Runtime::start(model, args.adapter.clone(), args.device, args.dtype, data_spec, images);
+        runtime.set_eval_mode(args.rerun_mode());
+        let result = event_loop(&mut terminal, &mut app, &mut runtime, &mut msgs).await;
         ratatui::restore();
         result
     })
@@ -96,7 +86,7 @@ async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     app: &mut App,
     runtime: &mut runtime::Runtime,
-    job_events: &mut tokio::sync::mpsc::UnboundedReceiver<crate::jobs::JobEvent>,
+    msgs: &mut tokio::sync::mpsc::UnboundedReceiver<Msg>,
 ) -> Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut terminal_events = EventStream::new();
@@ -122,11 +112,11 @@ async fn event_loop(
                 Some(Err(e)) => return Err(e.into()),
                 None => return Ok(()),
             },
-            Some(ev) = job_events.recv() => {
-                queue.push_back(Msg::Job(ev));
-                // Take every event already waiting, so a burst of tokens is one redraw.
-                while let Ok(ev) = job_events.try_recv() {
-                    queue.push_back(Msg::Job(ev));
+            Some(msg) = msgs.recv() => {
+                queue.push_back(msg);
+                // Take every message already waiting, so a burst of tokens is one redraw.
+                while let Ok(msg) = msgs.try_recv() {
+                    queue.push_back(msg);
                 }
             }
             _ = tick.tick() => {}
@@ -156,28 +146,4 @@ fn image_picker() -> Option<ratatui_image::picker::Picker> {
         return None;
     }
     ratatui_image::picker::Picker::from_query_stdio().ok()
-}
-
-#[cfg(test)]
-mod rerun_mode_tests {
-    use super::*;
-    use crate::eval::EvalMode;
-
-    #[test]
-    fn the_demo_model_is_rerun_by_generating_and_others_by_scoring() {
-        let args = |model: Option<&str>, mode: Option<&str>| TuiArgs {
-            model: model.map(Into::into),
-            data: None,
-            run: None,
-            theme: None,
-            device: "auto".into(),
-            dtype: "auto".into(),
-            adapter: None,
-            eval_mode: mode.map(Into::into),
-        };
-        assert!(matches!(rerun_mode(&args(None, None)), EvalMode::Generate { .. }));
-        assert_eq!(rerun_mode(&args(Some("ckpt"), None)), EvalMode::Score);
-        assert!(matches!(rerun_mode(&args(Some("ckpt"), Some("generate"))), EvalMode::Generate { .. }));
-        assert_eq!(rerun_mode(&args(None, Some("score"))), EvalMode::Score);
-    }
 }

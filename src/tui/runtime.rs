@@ -1,27 +1,34 @@
 //! Carries out the effects `update` returns: jobs go to the engine thread,
-//! file work (runs, comparisons, saved answers, views) happens here and its
-//! result comes back as a message.
+//! file work (runs, comparisons, saved answers, views) goes to the I/O lane,
+//! a thread of its own, so the loop never waits on a disk. Everything comes
+//! back as a message on one channel: the runtime's results and the engine's
+//! events alike.
 
 use super::filter::{views_toml, SavedView};
 use super::images::ImageCache;
 use super::state::{Comparison, OpenRun};
 use super::update::{Background, Effect, FinetuneForm, Msg, Purpose};
+use crate::engine::{DeviceSpec, DtypeSpec};
 use crate::eval::{EvalConfig, EvalMode, PromptTemplate, Variant};
-use crate::jobs::{JobEvent, JobManager, JobRequest};
-use crate::runs::{list_runs, report, run_dir_in, store, Record, RunMeta};
-use anyhow::{Context, Result};
-use std::io::Write;
+use crate::jobs::{EvalRun, JobManager, JobRequest};
+use crate::runs::{report, run_dir_in, store, RunCatalog, RunDir};
+use anyhow::Result;
 use std::path::{Path, PathBuf};
-use tokio::sync::mpsc::UnboundedReceiver;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+
+/// File work for the I/O lane; its messages go to the loop.
+type IoWork = Box<dyn FnOnce() -> Vec<Msg> + Send>;
 
 pub struct Runtime {
     pub jobs: JobManager,
     pub images: ImageCache,
+    io: std::sync::mpsc::Sender<IoWork>,
+    /// Run summaries, re-read only for the runs whose files changed.
+    catalog: Arc<Mutex<RunCatalog>>,
     model: PathBuf,
-    /// The adapter the engine has attached, if any (recorded in rerun runs).
-    adapter: Option<PathBuf>,
-    device: String,
-    dtype: String,
+    device: DeviceSpec,
+    dtype: DtypeSpec,
     data_spec: String,
     /// Where the `runs/` directory is.
     runs_root: PathBuf,
@@ -34,19 +41,46 @@ impl Runtime {
     pub fn start(
         model: PathBuf,
         adapter: Option<PathBuf>,
-        device: String,
-        dtype: String,
+        device: DeviceSpec,
+        dtype: DtypeSpec,
         data_spec: String,
-        images: ImageCache,
-    ) -> (Runtime, UnboundedReceiver<JobEvent>) {
-        let (jobs, rx) = JobManager::spawn_with_adapter(model.clone(), adapter.clone(), device.clone(), dtype.clone());
+        mut images: ImageCache,
+    ) -> (Runtime, UnboundedReceiver<Msg>) {
+        let (jobs, mut job_events) = JobManager::spawn_with_adapter(model.clone(), adapter, device, dtype);
+        let (msgs, rx) = unbounded_channel::<Msg>();
+        // The engine's events, as messages.
+        let forward = msgs.clone();
+        let _ = std::thread::Builder::new().name("flipscope-events".into()).spawn(move || {
+            while let Some(ev) = job_events.blocking_recv() {
+                if forward.send(Msg::Job(ev)).is_err() {
+                    return;
+                }
+            }
+        });
+        // The I/O lane: file work in order, one piece at a time.
+        let (io, inbox) = std::sync::mpsc::channel::<IoWork>();
+        let replies = msgs.clone();
+        let _ = std::thread::Builder::new().name("flipscope-io".into()).spawn(move || {
+            while let Ok(work) = inbox.recv() {
+                for m in work() {
+                    if replies.send(m).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        let redraw = msgs;
+        images.start_lane(move || {
+            let _ = redraw.send(Msg::Redraw);
+        });
         let views_file = crate::config::config_dir().join("views.toml");
         (
             Runtime {
                 jobs,
                 images,
+                io,
+                catalog: Arc::default(),
                 model,
-                adapter,
                 device,
                 dtype,
                 data_spec,
@@ -73,21 +107,23 @@ impl Runtime {
         self.runs_root = root;
     }
 
+    /// Sends file work to the I/O lane; what it returns arrives as messages.
+    fn on_io_lane(&self, work: impl FnOnce() -> Vec<Msg> + Send + 'static) -> Vec<Msg> {
+        match self.io.send(Box::new(work)) {
+            Ok(()) => vec![],
+            Err(_) => vec![Msg::Notice("the I/O thread has stopped".into())],
+        }
+    }
+
     pub fn execute(&mut self, effect: Effect) -> Vec<Msg> {
         match effect {
             Effect::Submit { purpose, request, focused } => {
                 let id = if focused { self.jobs.submit_focused(*request) } else { self.jobs.submit(*request) };
                 vec![Msg::Submitted { purpose, id }]
             }
-            Effect::Rerun { samples, variant, run } => match self.rerun(samples, &variant, &run, None, None) {
-                Ok(msg) => vec![msg],
-                Err(e) => vec![Msg::Notice(format!("rerun {run}: {e:#}"))],
-            },
+            Effect::Rerun { samples, variant, run } => vec![self.rerun(samples, variant, &run, None, None)],
             Effect::EvalAdapter { samples, adapter, run, compare_with } => {
-                match self.rerun(samples, "plain", &run, Some(adapter), compare_with) {
-                    Ok(msg) => vec![msg],
-                    Err(e) => vec![Msg::Notice(format!("eval {run}: {e:#}"))],
-                }
+                vec![self.rerun(samples, Variant::Plain, &run, Some(adapter), compare_with)]
             }
             Effect::Finetune(form) => {
                 let (label, config) = self.finetune_config(&form);
@@ -99,10 +135,6 @@ impl Runtime {
                 }]
             }
             Effect::BatchSaliency { samples, method, colormap, out } => {
-                let method = match crate::engine::saliency::SaliencyMethod::parse(&method) {
-                    Ok(m) => m,
-                    Err(e) => return vec![Msg::Notice(format!("{e:#}"))],
-                };
                 let label = format!("saliency ×{} → {}", samples.len(), out.display());
                 let id = self.jobs.submit(JobRequest::SaliencyBatch { samples, method, colormap, out });
                 vec![Msg::Submitted { purpose: Purpose::Background(Background::labelled(label)), id }]
@@ -111,23 +143,29 @@ impl Runtime {
                 self.jobs.cancel(id);
                 vec![]
             }
-            Effect::ListRuns => vec![Msg::RunsListed(list_runs(&self.runs_root))],
-            Effect::OpenRun(dir) => match open_run(&dir) {
+            Effect::ListRuns => {
+                let (root, catalog) = (self.runs_root.clone(), self.catalog.clone());
+                self.on_io_lane(move || vec![Msg::RunsListed(catalog.lock().unwrap().refresh(&root))])
+            }
+            Effect::OpenRun(dir) => self.on_io_lane(move || match open_run(&dir) {
                 Ok(run) => vec![Msg::RunOpened(Box::new(run))],
                 Err(e) => vec![Msg::Notice(format!("{e:#}"))],
-            },
-            Effect::Compare { a, b } => match compare(&a, &b) {
+            }),
+            Effect::Compare { a, b } => self.on_io_lane(move || match compare(&a, &b) {
                 Ok(c) => vec![Msg::Compared(c)],
                 Err(e) => vec![Msg::Notice(format!("{e:#}"))],
-            },
-            Effect::SaveLive { dir, record } => match save_live(&dir, &record) {
+            }),
+            Effect::SaveLive { dir, record } => self.on_io_lane(move || match RunDir::new(dir).append_live(&record) {
                 Ok(path) => vec![Msg::Notice(format!("saved the answer to {}", path.display()))],
                 Err(e) => vec![Msg::Notice(format!("{e:#}"))],
-            },
-            Effect::SaveViews(views) => match save_views(&self.views_file, &views) {
-                Ok(()) => vec![],
-                Err(e) => vec![Msg::Notice(format!("{e:#}"))],
-            },
+            }),
+            Effect::SaveViews(views) => {
+                let path = self.views_file.clone();
+                self.on_io_lane(move || match save_views(&path, &views) {
+                    Ok(()) => vec![],
+                    Err(e) => vec![Msg::Notice(format!("{e:#}"))],
+                })
+            }
             Effect::CycleProtocol => {
                 self.images.cycle_protocol();
                 vec![Msg::ProtocolChanged(self.images.protocol_name())]
@@ -150,8 +188,8 @@ impl Runtime {
             batch: form.batch,
             flip_augment: form.flip,
             replay: form.replay,
-            device: self.device.clone(),
-            dtype: self.dtype.clone(),
+            device: self.device,
+            dtype: self.dtype,
             ..Default::default()
         };
         (format!("train {} steps", form.steps), config)
@@ -160,41 +198,28 @@ impl Runtime {
     fn rerun(
         &mut self,
         samples: Vec<crate::data::Sample>,
-        variant: &str,
+        variant: Variant,
         run: &str,
         adapter: Option<PathBuf>,
         compare_with: Option<PathBuf>,
-    ) -> Result<Msg> {
-        let config = EvalConfig {
-            prompt: PromptTemplate::default_prompt(),
-            mode: self.eval_mode.clone(),
-            variant: Variant::parse(variant)?,
-            circular: false,
-            batch: 1,
-        };
-        let mut meta = RunMeta::for_eval(run, &self.model, &self.data_spec, &config.prompt, &config.mode, variant, false, &self.device)?;
-        meta.adapter = adapter.as_ref().or(self.adapter.as_ref()).map(|a| a.display().to_string());
+    ) -> Msg {
+        let spec = variant.spec();
+        let config =
+            EvalConfig { prompt: PromptTemplate::default_prompt(), mode: self.eval_mode.clone(), variant, circular: false, batch: 1 };
         let dir = run_dir_in(&self.runs_root, run);
         let label = format!("eval {run} ×{}", samples.len());
-        let id = self.jobs.submit(JobRequest::Eval { samples, config, dir: dir.clone(), meta: Box::new(meta), adapter });
-        Ok(Msg::Submitted {
-            purpose: Purpose::Background(Background { run_dir: Some(dir), compare_with, ..Background::labelled(label) }),
-            id,
-        })
+        let plan = EvalRun { dir: dir.clone(), name: run.to_string(), data_spec: self.data_spec.clone(), variant: spec };
+        let id = self.jobs.submit(JobRequest::Eval { samples, config, run: plan, adapter });
+        Msg::Submitted { purpose: Purpose::Background(Background { run_dir: Some(dir), compare_with, ..Background::labelled(label) }), id }
     }
 }
 
 /// A run directory's metadata and records (an empty run when it does not exist yet).
 pub fn open_run(dir: &Path) -> Result<OpenRun> {
-    let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| dir.display().to_string());
-    let meta_path = dir.join("run.json");
-    let meta: Option<RunMeta> = match std::fs::read_to_string(&meta_path) {
-        Ok(text) => Some(serde_json::from_str(&text).with_context(|| format!("{}: not a run.json", meta_path.display()))?),
-        Err(_) => None,
-    };
-    let records_path = dir.join("records.jsonl");
-    let records = if records_path.exists() { store::read_records(&records_path)? } else { vec![] };
-    Ok(OpenRun::new(meta.as_ref().map(|m| m.name.clone()).unwrap_or(name), dir.to_path_buf(), meta, records))
+    let run = RunDir::new(dir);
+    let meta = run.read_meta()?;
+    let records = run.read_records()?;
+    Ok(OpenRun::new(meta.as_ref().map(|m| m.name.clone()).unwrap_or_else(|| run.dir_name()), dir.to_path_buf(), meta, records))
 }
 
 /// The run a TUI session starts on: `--run NAME`, else one named after the dataset.
@@ -210,19 +235,9 @@ pub fn initial_run(root: &Path, run: Option<&str>, dataset_name: &str) -> Result
 }
 
 fn compare(a: &Path, b: &Path) -> Result<Comparison> {
-    let ra = store::read_records(&a.join("records.jsonl"))?;
-    let rb = store::read_records(&b.join("records.jsonl"))?;
-    let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-    Ok(Comparison { a: name(a), b: name(b), rows: report::paired(&ra, &rb, 0) })
-}
-
-fn save_live(dir: &Path, record: &Record) -> Result<PathBuf> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let path = dir.join("live.jsonl");
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path).with_context(|| format!("opening {}", path.display()))?;
-    writeln!(f, "{}", serde_json::to_string(record)?).with_context(|| format!("writing {}", path.display()))?;
-    f.sync_data()?;
-    Ok(path)
+    let (a, b) = (RunDir::new(a), RunDir::new(b));
+    let (ra, rb) = (store::read_records(&a.records_path())?, store::read_records(&b.records_path())?);
+    Ok(Comparison { a: a.dir_name(), b: b.dir_name(), rows: report::paired(&ra, &rb, 0) })
 }
 
 fn save_views(path: &Path, views: &[SavedView]) -> Result<()> {

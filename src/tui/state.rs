@@ -4,8 +4,11 @@ use super::filter::{self, Filter, SavedView, SortKey};
 use super::keymap::Keymap;
 use super::theme::Theme;
 use crate::data::{BoundingBox, Dataset, Sample};
+use crate::engine::intervene::Intervention;
+use crate::engine::saliency::{Baseline, SaliencyMethod};
 use crate::engine::OptionScores;
-use crate::jobs::JobId;
+use crate::eval::Variant;
+use crate::jobs::{JobId, SaliencyGoal};
 use crate::runs::report::{self, AccuracyRow, PairedRow};
 use crate::runs::{Record, RunMeta, RunSummary};
 use crate::spatial::confusion::ConfusionMatrix;
@@ -216,8 +219,18 @@ pub enum SaliencyMode {
     Attention,
 }
 
-/// Methods offered by key, as `SaliencyMethod::parse` specs.
-pub const SALIENCY_METHODS: [&str; 3] = ["grad", "smoothgrad:8,0.15", "ig:16"];
+/// Methods `m` cycles through.
+pub const SALIENCY_METHODS: [SaliencyMethod; 3] = [
+    SaliencyMethod::Grad,
+    SaliencyMethod::SmoothGrad { n: 8, sigma: 0.15, seed: 0 },
+    SaliencyMethod::IntegratedGradients { steps: 16, baseline: Baseline::Black },
+];
+
+/// The next of `items` after `current` (the first when it is not among them).
+pub fn cycle<T: Clone + PartialEq>(items: &[T], current: &T) -> T {
+    let i = items.iter().position(|x| x == current).map_or(0, |i| (i + 1) % items.len());
+    items[i].clone()
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct SaliencyResult {
@@ -233,9 +246,9 @@ pub struct SaliencyResult {
 
 #[derive(Clone, Debug)]
 pub struct SaliencyState {
-    pub method: usize,
-    /// 0: the predicted option, 1: the gold option, 2..: option k-2.
-    pub goal: usize,
+    pub method: SaliencyMethod,
+    /// Which answer the map explains.
+    pub goal: SaliencyGoal,
     pub colormap: Colormap,
     pub alpha: f32,
     pub mode: SaliencyMode,
@@ -249,8 +262,8 @@ pub struct SaliencyState {
 impl Default for SaliencyState {
     fn default() -> Self {
         SaliencyState {
-            method: 0,
-            goal: 0,
+            method: SALIENCY_METHODS[0],
+            goal: SaliencyGoal::Predicted,
             colormap: Colormap::Inferno,
             alpha: 0.6,
             mode: SaliencyMode::Gradient,
@@ -263,8 +276,10 @@ impl Default for SaliencyState {
     }
 }
 
-/// Variants a rerun can use.
-pub const RERUN_VARIANTS: [&str; 4] = ["plain", "flipped", "boxed", "adaptvis"];
+/// Variants `v` cycles through for reruns (AdaptVis with the paper's settings).
+pub fn rerun_variants() -> [Variant; 4] {
+    [Variant::Plain, Variant::Flipped, Variant::Boxed, Variant::Attention(Intervention::Adaptive { threshold: 0.3, w1: 0.5, w2: 1.5 })]
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Comparison {
@@ -279,7 +294,7 @@ pub struct RunsState {
     pub cursor: usize,
     pub marked: Option<usize>,
     pub compare: Option<Comparison>,
-    pub variant: usize,
+    pub variant: Variant,
     /// The cursor is in the jobs list rather than the runs list.
     pub in_jobs: bool,
     pub job_cursor: usize,

@@ -33,6 +33,8 @@ pub enum Msg {
     Compared(Comparison),
     Notice(String),
     ProtocolChanged(String),
+    /// Something drawn changed outside the state (an image was made): draw again.
+    Redraw,
 }
 
 /// Why a job was submitted, so its events land in the right pane.
@@ -144,7 +146,7 @@ pub enum Effect {
     /// An eval run of `samples` under `variant` into run `run` (the runtime builds its run.json).
     Rerun {
         samples: Vec<Sample>,
-        variant: String,
+        variant: Variant,
         run: String,
     },
     /// Start a finetune with these settings.
@@ -158,7 +160,7 @@ pub enum Effect {
     },
     BatchSaliency {
         samples: Vec<Sample>,
-        method: String,
+        method: SaliencyMethod,
         colormap: Colormap,
         out: PathBuf,
     },
@@ -235,6 +237,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             app.message = Some(m);
             vec![]
         }
+        Msg::Redraw => vec![],
         Msg::ProtocolChanged(p) => {
             app.protocol = p;
             vec![]
@@ -633,11 +636,13 @@ fn confusion_action(app: &mut App, action: Action) -> Vec<Effect> {
 }
 
 fn saliency_action(app: &mut App, action: Action) -> Option<Vec<Effect>> {
-    let options = app.focused_sample().map_or(0, |s| s.options.len());
+    // Predicted, gold, then each option of the focused sample.
+    let mut goals = vec![SaliencyGoal::Predicted, SaliencyGoal::Gold];
+    goals.extend(app.focused_sample().into_iter().flat_map(|s| s.options.iter().map(|o| SaliencyGoal::Label(o.letter.to_string()))));
     let s = &mut app.saliency;
     match action {
-        Action::CycleMethod => s.method = (s.method + 1) % SALIENCY_METHODS.len(),
-        Action::CycleTarget => s.goal = (s.goal + 1) % (2 + options),
+        Action::CycleMethod => s.method = cycle(&SALIENCY_METHODS, &s.method),
+        Action::CycleTarget => s.goal = cycle(&goals, &s.goal),
         Action::CycleColormap => {
             s.colormap = s.colormap.next();
             return Some(vec![]);
@@ -679,7 +684,7 @@ fn saliency_request(app: &mut App, force: bool) -> Option<Effect> {
     let sample = app.focused_sample()?.clone();
     let s = &app.saliency;
     let key = match s.mode {
-        SaliencyMode::Gradient => format!("{}|{}|{}", sample.id, SALIENCY_METHODS[s.method], s.goal),
+        SaliencyMode::Gradient => format!("{}|{}|{}", sample.id, s.method, s.goal),
         SaliencyMode::Attention => format!("{}|attention|{}", sample.id, s.layer),
     };
     let shown = s.result.as_ref().is_some_and(|r| r.key == key);
@@ -690,13 +695,7 @@ fn saliency_request(app: &mut App, force: bool) -> Option<Effect> {
     let request = match s.mode {
         SaliencyMode::Attention => JobRequest::Attention { sample: Box::new(sample), layer: s.layer },
         SaliencyMode::Gradient => {
-            let goal = match s.goal {
-                0 => SaliencyGoal::Predicted,
-                1 => SaliencyGoal::Gold,
-                k => SaliencyGoal::Label(sample.options.get(k - 2).map(|o| o.letter.to_string()).unwrap_or_default()),
-            };
-            let method = SaliencyMethod::parse(SALIENCY_METHODS[s.method]).ok()?;
-            JobRequest::SampleSaliency { sample: Box::new(sample), goal, method, compare_boxed: true }
+            JobRequest::SampleSaliency { sample: Box::new(sample), goal: s.goal.clone(), method: s.method, compare_boxed: true }
         }
     };
     Some(Effect::Submit { purpose: Purpose::Saliency { key }, request: Box::new(request), focused: true })
@@ -722,15 +721,15 @@ fn runs_action(app: &mut App, action: Action) -> Vec<Effect> {
             (Some(a), Some(b)) if a.dir != b.dir => return vec![Effect::Compare { a: a.dir.clone(), b: b.dir.clone() }],
             _ => app.message = Some("mark a run with space, move to another, then compare".into()),
         },
-        Action::CycleVariant => r.variant = (r.variant + 1) % RERUN_VARIANTS.len(),
+        Action::CycleVariant => r.variant = cycle(&rerun_variants(), &r.variant),
         Action::Rerun => {
             let samples: Vec<Sample> = app.samples.visible.iter().map(|&i| app.dataset.samples[i].clone()).collect();
             if samples.is_empty() {
                 app.message = Some("no samples pass the current filter".into());
                 return vec![];
             }
-            let variant = RERUN_VARIANTS[r.variant].to_string();
-            let run = format!("{}-{variant}", run_base(app));
+            let variant = r.variant.clone();
+            let run = format!("{}-{}", run_base(app), variant.name());
             return vec![Effect::Rerun { samples, variant, run }];
         }
         Action::BatchSaliency => {
@@ -740,12 +739,7 @@ fn runs_action(app: &mut App, action: Action) -> Vec<Effect> {
                 return vec![];
             }
             let out = app.run.dir.join("saliency");
-            return vec![Effect::BatchSaliency {
-                samples,
-                method: SALIENCY_METHODS[app.saliency.method].into(),
-                colormap: app.saliency.colormap,
-                out,
-            }];
+            return vec![Effect::BatchSaliency { samples, method: app.saliency.method, colormap: app.saliency.colormap, out }];
         }
         Action::Finetune => {
             app.input = Some(Input { purpose: InputPurpose::Finetune, text: FinetuneForm::default().line() });
@@ -781,7 +775,7 @@ fn runs_action(app: &mut App, action: Action) -> Vec<Effect> {
 /// The name reruns are derived from: the open run without a variant suffix.
 pub fn run_base(app: &App) -> String {
     let name = &app.run.name;
-    RERUN_VARIANTS.iter().find_map(|v| name.strip_suffix(&format!("-{v}"))).unwrap_or(name).to_string()
+    rerun_variants().iter().find_map(|v| name.strip_suffix(&format!("-{}", v.name()))).unwrap_or(name).to_string()
 }
 
 fn on_job(app: &mut App, ev: JobEvent) -> Vec<Effect> {

@@ -2,7 +2,7 @@
 //! with progress, ETA and a log tail, and paired comparisons of two runs.
 
 use super::widgets::{bar, duration, truncate};
-use crate::tui::state::{App, Phase, RERUN_VARIANTS};
+use crate::tui::state::{App, Phase};
 use crate::tui::theme::Theme;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
@@ -104,7 +104,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         format!(
             "jobs · r rerun the filter ({}) · v variant: {} · t finetune · a eval adapter · s saliency · x cancel",
             app.samples.visible.len(),
-            RERUN_VARIANTS[r.variant]
+            r.variant.name()
         ),
         head_style(r.in_jobs),
     ))];

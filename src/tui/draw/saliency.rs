@@ -4,8 +4,9 @@
 
 use crate::data::images::decode;
 use crate::data::visual_prompt::{draw_box, BoxStyle};
-use crate::tui::images::ImageCache;
-use crate::tui::state::{App, EngineStatus, Phase, SaliencyMode, SALIENCY_METHODS};
+use crate::data::{BoundingBox, ImageSource};
+use crate::tui::images::{ImageCache, MakeImage};
+use crate::tui::state::{App, EngineStatus, Phase, SaliencyMode};
 use crate::viz::{heatmap, HeatmapStyle, SaliencyMap};
 use image::DynamicImage;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -21,11 +22,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, images: &mut ImageCache) {
         f.render_widget(Paragraph::new("no sample selected").style(Style::default().fg(t.dim)), area);
         return;
     };
-    let goal = match s.goal {
-        0 => "predicted".to_string(),
-        1 => "gold".to_string(),
-        k => sample.options.get(k - 2).map(|o| format!("option {}", o.letter)).unwrap_or_default(),
-    };
+    let goal = &s.goal;
     let layers = match app.engine {
         EngineStatus::Ready { layers, .. } => layers,
         _ => 0,
@@ -34,7 +31,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, images: &mut ImageCache) {
         SaliencyMode::Gradient => format!(
             "{} · method {} (m) · explains {goal} (t) · {} (c) · alpha {:.1} (+/-) · a: attention",
             sample.id,
-            SALIENCY_METHODS[s.method],
+            s.method,
             s.colormap.name(),
             s.alpha
         ),
@@ -67,12 +64,8 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, images: &mut ImageCache) {
         clip_percentile: if r.attention.is_some() { 100.0 } else { 99.0 },
         ..Default::default()
     };
-    let err = Style::default().fg(t.wrong);
+    let styles = (Style::default().fg(t.wrong), Style::default().fg(t.dim));
     let look = format!("{}|{}|{}", r.key, s.colormap.name(), s.alpha);
-    let render = |map: &SaliencyMap, base: Result<DynamicImage, String>, style: &HeatmapStyle| -> Result<DynamicImage, String> {
-        let base = base?;
-        Ok(DynamicImage::ImageRgb8(heatmap::render(map, &base.to_rgb8(), style)))
-    };
     match &r.boxed {
         Some((boxed, b)) => {
             let [l, rgt] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(body);
@@ -84,11 +77,8 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, images: &mut ImageCache) {
                 rt,
             );
             let plain_style = HeatmapStyle { boxes: vec![b.clone()], ..style.clone() };
-            images.draw(f, li, "saliency-plain", &look, err, || render(&r.plain[0], decode(src).map_err(|e| e.to_string()), &plain_style));
-            images.draw(f, ri, "saliency-boxed", &look, err, || {
-                let base = decode(src).map(|img| draw_box(&img, b, &BoxStyle::default())).map_err(|e| e.to_string());
-                render(&boxed[0], base, &style)
-            });
+            images.draw(f, li, "saliency-plain", &look, styles, || heatmap_over(&r.plain[0], src, None, plain_style));
+            images.draw(f, ri, "saliency-boxed", &look, styles, || heatmap_over(&boxed[0], src, Some(b), style.clone()));
             let (before, after) = (r.plain[0].mass_inside(b), boxed[0].mass_inside(b));
             let area_share = (b.width() * b.height()) as f64 / (r.plain[0].width * r.plain[0].height).max(1) as f64;
             f.render_widget(
@@ -104,7 +94,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, images: &mut ImageCache) {
             );
         }
         None => {
-            images.draw(f, body, "saliency-plain", &look, err, || render(&r.plain[0], decode(src).map_err(|e| e.to_string()), &style));
+            images.draw(f, body, "saliency-plain", &look, styles, || heatmap_over(&r.plain[0], src, None, style.clone()));
             let text = match r.attention {
                 Some((layer, share)) => {
                     format!("layer {layer}: {:.1}% of the answer position's attention is on image tokens", 100.0 * share)
@@ -114,4 +104,18 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, images: &mut ImageCache) {
             f.render_widget(Paragraph::new(Span::styled(text, Style::default().fg(t.dim))), foot);
         }
     }
+}
+
+/// The work that draws `map` over the decoded image (with a red box drawn
+/// first when `red_box` is given), for the image lane.
+fn heatmap_over(map: &SaliencyMap, src: &ImageSource, red_box: Option<&BoundingBox>, style: HeatmapStyle) -> MakeImage {
+    let (map, src, red_box) = (map.clone(), src.clone(), red_box.cloned());
+    Box::new(move || {
+        let base = decode(&src).map_err(|e| e.to_string())?;
+        let base = match &red_box {
+            Some(b) => draw_box(&base, b, &BoxStyle::default()),
+            None => base,
+        };
+        Ok(DynamicImage::ImageRgb8(heatmap::render(&map, &base.to_rgb8(), &style)))
+    })
 }

@@ -40,7 +40,10 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, images: &mut ImageCache) {
     );
     if let Some(src) = s.images.get(app.frame) {
         let key = format!("{}#{}", s.id, app.frame);
-        images.draw(f, picture, "sample", &key, Style::default().fg(t.wrong), || decode(src).map_err(|e| e.to_string()));
+        images.draw(f, picture, "sample", &key, (Style::default().fg(t.wrong), Style::default().fg(t.dim)), || {
+            let src = src.clone();
+            Box::new(move || decode(&src).map_err(|e| e.to_string()))
+        });
     }
     f.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }), text_area);
 }

@@ -1,0 +1,95 @@
+//! The one parser for `key=value,...` option strings (dataset spec options,
+//! `synth:` options, `--lora`), and the one rule for on/off values. Callers
+//! turn a `KvError` into their own error, naming their file or flag.
+
+use std::str::FromStr;
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum KvError {
+    #[error("`{0}` is not key=value")]
+    NotKeyValue(String),
+    #[error("{key}=`{value}` is not {expected}")]
+    BadValue { key: String, value: String, expected: String },
+    #[error("unknown option `{key}` ({known})")]
+    Unknown { key: String, known: String },
+}
+
+/// One `key=value` of an option string, both trimmed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pair {
+    pub key: String,
+    pub value: String,
+}
+
+impl Pair {
+    /// The value as a `T`, or an error saying what was expected.
+    pub fn parse<T: FromStr>(&self, expected: &str) -> Result<T, KvError> {
+        self.value.parse().map_err(|_| self.bad(expected))
+    }
+
+    /// On/off: `on|yes|true|1` or `off|no|false|0`, in any case.
+    pub fn switch(&self) -> Result<bool, KvError> {
+        match self.value.to_ascii_lowercase().as_str() {
+            "on" | "yes" | "true" | "1" => Ok(true),
+            "off" | "no" | "false" | "0" => Ok(false),
+            _ => Err(self.bad("on or off")),
+        }
+    }
+
+    pub fn bad(&self, expected: &str) -> KvError {
+        KvError::BadValue { key: self.key.clone(), value: self.value.clone(), expected: expected.to_string() }
+    }
+
+    pub fn unknown(&self, known: &[&str]) -> KvError {
+        KvError::Unknown { key: self.key.clone(), known: known.join(", ") }
+    }
+}
+
+/// Splits `text` at commas into pairs. An item without `=` continues the
+/// previous pair's value when that key is one of `lists` (`targets=q,k,v`);
+/// anywhere else it is an error. Empty items are skipped.
+pub fn pairs(text: &str, lists: &[&str]) -> Result<Vec<Pair>, KvError> {
+    let mut out: Vec<Pair> = Vec::new();
+    for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        match item.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => out.push(Pair { key: k.trim().to_string(), value: v.trim().to_string() }),
+            _ => match out.last_mut() {
+                Some(last) if lists.contains(&last.key.as_str()) => {
+                    last.value.push(',');
+                    last.value.push_str(item);
+                }
+                _ => return Err(KvError::NotKeyValue(item.to_string())),
+            },
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_lists_and_errors() {
+        let p = pairs(" r=16 , targets=q,k,v,alpha=32,,", &["targets"]).unwrap();
+        let got: Vec<(&str, &str)> = p.iter().map(|p| (p.key.as_str(), p.value.as_str())).collect();
+        assert_eq!(got, [("r", "16"), ("targets", "q,k,v"), ("alpha", "32")]);
+        assert_eq!(pairs("seed=1,oops", &[]).unwrap_err(), KvError::NotKeyValue("oops".into()));
+        assert_eq!(pairs("=3", &[]).unwrap_err().to_string(), "`=3` is not key=value");
+        assert!(pairs("", &[]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn one_rule_for_switches() {
+        let p = |v: &str| Pair { key: "flip".into(), value: v.into() };
+        for on in ["on", "yes", "TRUE", "1"] {
+            assert_eq!(p(on).switch(), Ok(true), "{on}");
+        }
+        for off in ["off", "No", "false", "0"] {
+            assert_eq!(p(off).switch(), Ok(false), "{off}");
+        }
+        assert_eq!(p("maybe").switch().unwrap_err().to_string(), "flip=`maybe` is not on or off");
+        assert_eq!(p("x").parse::<u32>("a whole number").unwrap_err().to_string(), "flip=`x` is not a whole number");
+        assert_eq!(p("x").unknown(&["a", "b"]).to_string(), "unknown option `flip` (a, b)");
+    }
+}

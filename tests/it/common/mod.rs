@@ -1,0 +1,28 @@
+//! Helpers shared by integration tests.
+#![allow(dead_code)]
+
+pub mod parity;
+
+/// Runs the built binary with a throwaway HOME: (success, stdout, stderr).
+pub fn flipscope(args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flipscope")).args(args).env("HOME", std::env::temp_dir()).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+/// The real ViewSpatial-Bench.json (shipped gzipped in tests/data, see its
+/// SOURCE.md), decompressed once per test process into a temporary folder.
+pub fn viewspatial_json() -> &'static std::path::Path {
+    use std::io::Read;
+    static PATH: std::sync::OnceLock<(tempfile::TempDir, std::path::PathBuf)> = std::sync::OnceLock::new();
+    &PATH
+        .get_or_init(|| {
+            let gz = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/viewspatial/ViewSpatial-Bench.json.gz");
+            let mut text = Vec::new();
+            flate2::read::GzDecoder::new(std::fs::File::open(gz).expect(gz)).read_to_end(&mut text).expect(gz);
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("ViewSpatial-Bench.json");
+            std::fs::write(&path, text).unwrap();
+            (dir, path)
+        })
+        .1
+}

@@ -1,0 +1,20 @@
+//! Every integration test, in one crate so that libtorch and polars are
+//! linked into one test binary instead of one per file.
+
+mod common;
+
+mod bench;
+mod cli;
+mod engine_cli;
+mod eval;
+mod formats;
+mod jobs;
+mod layers;
+mod parity;
+mod probe;
+mod report;
+mod synth_flip;
+mod train;
+mod tui;
+mod tui_e2e;
+mod viewspatial;

@@ -1,0 +1,549 @@
+//! The workbench drawn into a TestBackend (gitui style snapshots), its pure
+//! update, and a key-driven scenario on the real tiny checkpoint.
+
+use flipscope::data::{self, Dataset};
+use flipscope::engine::OptionScores;
+use flipscope::jobs::JobEvent;
+use flipscope::runs::Record;
+use flipscope::spatial::{classify, parse_option};
+use flipscope::tui::action::Action;
+use flipscope::tui::draw::draw;
+use flipscope::tui::filter::{Filter, Status};
+use flipscope::tui::images::ImageCache;
+use flipscope::tui::keymap::{Keymap, DEFAULT, VIM};
+use flipscope::tui::state::{App, EngineStatus, OpenRun, Pane};
+use flipscope::tui::theme::{self, Theme};
+use flipscope::tui::update::{update, Background, Effect, FinetuneForm, Msg, Purpose};
+use flipscope::viz::SaliencyMap;
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+
+fn screen(app: &App, w: u16, h: u16) -> String {
+    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+    let mut images = ImageCache::halfblocks();
+    term.draw(|f| draw(f, app, &mut images)).unwrap();
+    let buf = term.backend().buffer().clone();
+    (0..h)
+        .map(|y| (0..w).map(|x| buf[(x, y)].symbol().to_string()).collect::<String>().trim_end().to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn dataset(dir: &std::path::Path, n: usize) -> Dataset {
+    data::synth::write(dir, n, &flipscope::data::synth::SynthOptions::seeded(1)).unwrap();
+    data::load(dir.to_str().unwrap()).unwrap()
+}
+
+/// A run over the dataset written by hand: every third answer right, the
+/// others the option after gold (so several error kinds appear), one unparsed.
+fn hand_run(ds: &Dataset) -> OpenRun {
+    let records: Vec<Record> = ds
+        .samples
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let gold = s.gold_letter.unwrap();
+            let n = s.options.len();
+            let gi = s.options.iter().position(|o| o.letter == gold).unwrap();
+            let pred = if i % 3 == 0 { gold } else { s.options[(gi + 1) % n].letter };
+            let unparsed = i == 4;
+            let pd = s.option(pred).and_then(|o| o.direction);
+            let kind = classify(s.gold_direction, pd);
+            let lps: Vec<(String, f32)> = s
+                .options
+                .iter()
+                .map(|o| (o.letter.to_string(), if o.letter == pred { -0.3 } else { -1.5 - o.letter as u8 as f32 * 0.01 }))
+                .collect();
+            Record {
+                key: s.id.clone(),
+                id: s.id.clone(),
+                category: s.category.clone(),
+                gold_letter: Some(gold.to_string()),
+                gold_direction: s.gold_direction.map(|d| d.name()),
+                predicted_letter: (!unparsed).then(|| pred.to_string()),
+                predicted_direction: if unparsed { None } else { pd.map(|d| d.name()) },
+                raw_output: if unparsed { "I cannot tell".into() } else { format!("{pred}.") },
+                rule: if unparsed { "unparsed".into() } else { "letter".into() },
+                option_logprobs: if unparsed { vec![] } else { lps },
+                correct: Some(pred == gold && !unparsed),
+                error_kind: if unparsed { Some("unparsed".into()) } else { kind.is_error().then(|| kind.name().to_string()) },
+                latency_ms: 12.0,
+                ..Default::default()
+            }
+        })
+        .collect();
+    OpenRun::new("hand".into(), "runs/hand".into(), None, records)
+}
+
+fn app_with(ds: Dataset, run: OpenRun, keymap: &str) -> App {
+    let mut app = App::new(ds, run, Keymap::parse(keymap, "keymap").unwrap(), Theme::parse(theme::DEFAULT, "default").unwrap());
+    app.model_label = "tiny-test-model".into();
+    app.data_label = "synth (test)".into();
+    app.engine = EngineStatus::Ready { seconds: 0.1, layers: 2 };
+    app
+}
+
+fn app() -> (tempfile::TempDir, App) {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dataset(dir.path(), 12);
+    let run = hand_run(&ds);
+    (dir, app_with(ds, run, DEFAULT))
+}
+
+fn keys(app: &mut App, keys: &[&str]) -> Vec<Effect> {
+    keys.iter().flat_map(|k| update(app, Msg::Key(k.to_string()))).collect()
+}
+
+fn act(app: &mut App, a: Action) -> Vec<Effect> {
+    update(app, Msg::Action(a))
+}
+
+/// A live answer as the job manager reports it (events written by hand, so the snapshot is stable).
+fn feed_live(app: &mut App) {
+    let effects = keys(app, &["3", "a"]);
+    assert!(matches!(&effects[..], [Effect::Submit { purpose: Purpose::Live, focused: true, .. }]), "{effects:?}");
+    update(app, Msg::Submitted { purpose: Purpose::Live, id: 7 });
+    let scores = OptionScores {
+        labels: vec!["A".into(), "B".into(), "C".into(), "D".into()],
+        token_ids: vec![1, 2, 3, 4],
+        logprobs: vec![-0.4, -1.6, -2.3, -3.0],
+        best: 0,
+        adapt: None,
+    };
+    for ev in [
+        JobEvent::Started { id: 7, kind: "ask" },
+        JobEvent::Scores { id: 7, scores },
+        JobEvent::Token { id: 7, delta: "The answer".into() },
+        JobEvent::Token { id: 7, delta: " is A".into() },
+    ] {
+        update(app, Msg::Job(ev));
+    }
+}
+
+/// A saliency result shaped like the job's (a left-to-right ramp, boxed: a bump in the box).
+fn feed_saliency(app: &mut App) {
+    let effects = keys(app, &["5"]);
+    let Some(Effect::Submit { purpose: Purpose::Saliency { key }, .. }) = effects.first() else { panic!("{effects:?}") };
+    let key = key.clone();
+    update(app, Msg::Submitted { purpose: Purpose::Saliency { key }, id: 9 });
+    let s = app.focused_sample().unwrap().clone();
+    // Maps come in the original image's pixels.
+    let img = flipscope::data::images::decode(&s.images[0]).unwrap();
+    let (w, h) = (img.width(), img.height());
+    let plain = SaliencyMap::new(w, h, (0..w * h).map(|i| (i % w) as f32).collect(), false);
+    let b = s.boxes[0].clone();
+    let inside = |i: u32| (b.x0..b.x1).contains(&((i % w) as f32)) && (b.y0..b.y1).contains(&((i / w) as f32));
+    let boxed = SaliencyMap::new(w, h, (0..w * h).map(|i| if inside(i) { 50.0 } else { 1.0 }).collect(), false);
+    update(
+        app,
+        Msg::Job(JobEvent::Saliency { id: 9, sample_id: s.id, target: "A".into(), plain: vec![plain], boxed: Some((vec![boxed], b)) }),
+    );
+    update(app, Msg::Job(JobEvent::Finished { id: 9 }));
+}
+
+fn runs_fixture(app: &mut App) {
+    use flipscope::runs::RunSummary;
+    let list = vec![
+        RunSummary { dir: "runs/hand".into(), name: "hand".into(), meta: None, records: 12, right: 4, questions: 12, errors: 0 },
+        RunSummary {
+            dir: "runs/hand-flipped".into(),
+            name: "hand-flipped".into(),
+            meta: None,
+            records: 12,
+            right: 6,
+            questions: 12,
+            errors: 0,
+        },
+    ];
+    update(app, Msg::RunsListed(list));
+    update(app, Msg::Submitted { purpose: Purpose::Background(Background::labelled("eval hand-flipped ×12")), id: 3 });
+    for ev in [
+        JobEvent::Started { id: 3, kind: "eval" },
+        JobEvent::Log { id: 3, line: "runs/hand-flipped: 12 to ask, 0 already done".into() },
+        JobEvent::Progress { id: 3, done: 4, total: 12, elapsed_s: 8.0 },
+    ] {
+        update(app, Msg::Job(ev));
+    }
+}
+
+#[test]
+fn every_pane_at_80x24_and_160x48() {
+    for (w, h) in [(80u16, 24u16), (160, 48)] {
+        let (_d, mut app) = app();
+        insta::assert_snapshot!(format!("samples_{w}x{h}"), screen(&app, w, h));
+        keys(&mut app, &["j", "enter"]);
+        assert_eq!(app.focus, Pane::Sample);
+        insta::assert_snapshot!(format!("sample_{w}x{h}"), screen(&app, w, h));
+        feed_live(&mut app);
+        insta::assert_snapshot!(format!("live_{w}x{h}"), screen(&app, w, h));
+        keys(&mut app, &["4"]);
+        insta::assert_snapshot!(format!("confusion_{w}x{h}"), screen(&app, w, h));
+        feed_saliency(&mut app);
+        insta::assert_snapshot!(format!("saliency_{w}x{h}"), screen(&app, w, h));
+        keys(&mut app, &["6"]);
+        runs_fixture(&mut app);
+        insta::assert_snapshot!(format!("runs_{w}x{h}"), screen(&app, w, h));
+    }
+}
+
+#[test]
+fn panes_show_what_they_promise() {
+    let (_d, mut app) = app();
+    keys(&mut app, &["j", "enter"]);
+    let s = screen(&app, 160, 48);
+    let sample = app.focused_sample().unwrap().clone();
+    assert!(s.contains(&sample.question), "the question:\n{s}");
+    let raw = format!("raw: {}", app.focused_record().unwrap().raw_output);
+    assert!(s.contains("rule letter") && s.contains(&raw), "raw output and rule:\n{s}");
+    assert!(s.contains('★') && s.contains('▶'), "gold and prediction are marked:\n{s}");
+    feed_live(&mut app);
+    let s = screen(&app, 160, 48);
+    assert!(s.contains("The answer is A") && s.contains("running"), "streamed tokens:\n{s}");
+    // Log-probs -0.4, -1.6, -2.3, -3.0, renormalised over the four options.
+    assert!(["65.6%", "9.8%", "4.9%"].iter().all(|p| s.contains(p)), "option probabilities:\n{s}");
+    let record = Box::new(app.run.records[1].clone());
+    update(&mut app, Msg::Job(JobEvent::Answered { id: 7, record }));
+    update(&mut app, Msg::Job(JobEvent::Finished { id: 7 }));
+    let effects = keys(&mut app, &["w"]);
+    assert!(matches!(&effects[..], [Effect::SaveLive { dir, .. }] if dir.ends_with("runs/hand")), "{effects:?}");
+    assert!(keys(&mut app, &["w"]).is_empty(), "saved once");
+    feed_saliency(&mut app);
+    let s = screen(&app, 160, 48);
+    assert!(s.contains("mass in box:") && s.contains("boxed (red box on the reference)"), "{s}");
+    keys(&mut app, &["c", "+", "+"]);
+    assert_eq!(app.saliency.alpha, 0.8);
+    assert!(screen(&app, 160, 48).contains("viridis"));
+}
+
+#[test]
+fn filters_chips_sort_and_views() {
+    let (_d, mut app) = app();
+    keys(&mut app, &["s"]);
+    assert_eq!(app.samples.filters, vec![Filter::Status(Status::Right)]);
+    assert!(app.samples.visible.iter().all(|&i| i % 3 == 0 && i != 4), "{:?}", app.samples.visible);
+    keys(&mut app, &["s"]);
+    assert_eq!(app.samples.filters, vec![Filter::Status(Status::Wrong)], "cycling replaces the chip");
+    keys(&mut app, &["s", "s", "s"]);
+    assert!(app.samples.filters.is_empty(), "after the last value the chip goes");
+    // Search as you type; esc drops it.
+    keys(&mut app, &["/", "0", "0", "0", "3"]);
+    assert_eq!(app.samples.visible.len(), 1);
+    assert!(screen(&app, 80, 24).contains("search: 0003"));
+    keys(&mut app, &["esc"]);
+    assert_eq!(app.samples.visible.len(), 12);
+    keys(&mut app, &["c", "e"]);
+    assert_eq!(app.samples.filters.len(), 2);
+    let shown = app.samples.visible.clone();
+    let first = app.samples.filters[0].clone();
+    // Save the view, clear, and bring it back.
+    let effects = keys(&mut app, &["S", "m", "i", "n", "e", "enter"]);
+    assert!(matches!(&effects[..], [Effect::SaveViews(v)] if v[0].name == "mine" && v[0].filters.len() == 2), "{effects:?}");
+    keys(&mut app, &["x"]);
+    assert_eq!(app.samples.visible.len(), 12);
+    keys(&mut app, &["v"]);
+    assert_eq!(app.samples.visible, shown);
+    assert_eq!(app.samples.filters[0], first);
+    keys(&mut app, &["backspace"]);
+    assert_eq!(app.samples.filters.len(), 1, "backspace removes the last chip");
+    // Sort by confidence: least sure first, unscored last.
+    keys(&mut app, &["x", "o", "o", "o", "o"]);
+    assert_eq!(app.samples.sort.name(), "confidence");
+    assert_eq!(*app.samples.visible.last().unwrap(), 4, "the unparsed record has no scores");
+    keys(&mut app, &["O"]);
+    assert_eq!(app.samples.visible[0], 4);
+}
+
+#[test]
+fn confusion_cell_opens_its_samples_as_a_chip() {
+    let (_d, mut app) = app();
+    keys(&mut app, &["4", "e"]);
+    assert!(app.confusion.errors_only);
+    let m = app.confusion.matrix.clone().unwrap();
+    // Walk to the first off-diagonal cell with samples.
+    let (gi, pj) = (0..m.gold_labels.len())
+        .flat_map(|g| (0..m.predicted_labels.len()).map(move |p| (g, p)))
+        .find(|&(g, p)| m.counts[g][p] > 0 && m.cell_kind(g, p).is_error())
+        .unwrap();
+    for _ in 0..gi {
+        keys(&mut app, &["down"]);
+    }
+    for _ in 0..pj {
+        keys(&mut app, &["right"]);
+    }
+    keys(&mut app, &["enter"]);
+    assert_eq!(app.focus, Pane::Samples);
+    let chip = Filter::Cell { gold: m.gold_labels[gi].clone(), predicted: m.predicted_labels[pj].clone() };
+    assert_eq!(app.samples.filters, vec![chip.clone()]);
+    assert_eq!(app.samples.visible.len(), m.counts[gi][pj] as usize);
+    assert!(screen(&app, 80, 24).contains(&chip.label()), "the chip is shown");
+    keys(&mut app, &["backspace"]);
+    assert_eq!(app.samples.visible.len(), 12, "and removable");
+    // Per category: the next category narrows the matrix and the chip carries it.
+    keys(&mut app, &["4", "c"]);
+    let cat = app.confusion.category.clone().unwrap();
+    keys(&mut app, &["enter"]);
+    assert!(app.samples.filters.contains(&Filter::Category(cat.clone())), "{:?}", app.samples.filters);
+    assert!(app.samples.visible.iter().all(|&i| app.dataset.samples[i].category == cat));
+}
+
+#[test]
+fn help_is_generated_from_the_keymap_and_q_quits() {
+    for map in [DEFAULT, VIM] {
+        let (_d, mut app) = app();
+        app.keymap = Keymap::parse(map, "km").unwrap();
+        keys(&mut app, &["?"]);
+        let s = screen(&app, 120, 60);
+        for b in &app.keymap.modes["samples"] {
+            assert!(s.contains(&b.desc), "help lists `{}`:\n{s}", b.desc);
+        }
+        keys(&mut app, &["?"]);
+        assert!(!app.show_help);
+        keys(&mut app, &["q"]);
+        assert!(app.quit);
+    }
+}
+
+#[test]
+fn navigation_clamps_and_resets_the_frame() {
+    let (_d, mut app) = app();
+    keys(&mut app, &["up"]);
+    assert_eq!(app.samples.cursor, 0);
+    keys(&mut app, &["end"]);
+    assert_eq!(app.samples.cursor, 11);
+    keys(&mut app, &["down"]);
+    assert_eq!(app.samples.cursor, 11);
+    keys(&mut app, &["pageup"]);
+    assert_eq!(app.samples.cursor, 1);
+    act(&mut app, Action::NextPane);
+    assert_eq!(app.focus, Pane::Sample);
+    act(&mut app, Action::PrevPane);
+    act(&mut app, Action::PrevPane);
+    assert_eq!(app.focus, Pane::Runs);
+}
+
+#[test]
+fn keymap_files_fail_each_with_its_own_message() {
+    let b = |mode: &str, on: &str, run: &str| format!("[[{mode}]]\non = \"{on}\"\nrun = \"{run}\"\ndesc = \"d\"\n");
+    let cases: Vec<(String, &str)> = vec![
+        (
+            format!("{}\n{}", b("samples", "j", "down"), b("samples", "x", "explode")),
+            "line 8: [[samples]] on = \"x\": unknown action `explode`",
+        ),
+        (b("samples", "ctrl-", "down"), "line 2: [[samples]] on = \"ctrl-\": not a key"),
+        (b("samples", "bigkey", "down"), "on = \"bigkey\": not a key"),
+        (format!("{}\n{}", b("live", "w", "save_answer"), b("live", "w", "quit")), "line 7: [[live]] on = \"w\" is bound twice"),
+        (b("sidebar", "j", "down"), "unknown field `sidebar`"),
+        ("[[samples]]\non = \"j\"\nrun = \"down\"\n".into(), "missing field `desc`"),
+        ("[[samples]]\non = \"j\"\nrun = \"down\"\ndesc = \"d\"\ncolor = \"red\"\n".into(), "unknown field `color`"),
+        ("[[samples]\non = \"j\"".into(), "invalid keymap"),
+        ("samples = 3\n".into(), "invalid type"),
+    ];
+    for (text, want) in cases {
+        let err = format!("{:#}", Keymap::parse(&text, "user.toml").unwrap_err());
+        assert!(err.contains("user.toml") && err.contains(want), "{err:?} should contain {want:?}");
+    }
+    let err = format!("{:#}", Keymap::resolve(Some(("keymap = \"emacs\"\n", "user.toml".into()))).unwrap_err());
+    assert!(err.contains("user.toml: line 1: keymap = \"emacs\": not \"default\" or \"vim\""), "{err}");
+    // A user file layers over the base it names.
+    let km = Keymap::resolve(Some((&format!("keymap = \"vim\"\n{}", b("samples", "n", "down")), "user.toml".into()))).unwrap();
+    assert_eq!(km.lookup("samples", "n"), Some(Action::Down));
+    assert_eq!(km.lookup("samples", "G"), Some(Action::Bottom), "the vim map's bindings stay");
+    assert_eq!(Keymap::resolve(None).unwrap().lookup("global", "q"), Some(Action::Quit));
+}
+
+/// Pumps effects through the runtime and job events into `update` until `done` holds.
+fn drive(
+    app: &mut App,
+    rt: &mut flipscope::tui::runtime::Runtime,
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<Msg>,
+    first: Vec<Effect>,
+    done: impl Fn(&App) -> bool,
+) {
+    let mut queue: std::collections::VecDeque<Msg> = first.into_iter().flat_map(|e| rt.execute(e)).collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    loop {
+        while let Some(m) = queue.pop_front() {
+            for e in update(app, m) {
+                queue.extend(rt.execute(e));
+            }
+        }
+        if done(app) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out; message: {:?}", app.message);
+        if let Some(msg) = rx.blocking_recv() {
+            queue.push_back(msg);
+        }
+    }
+}
+
+/// The scenario from the issue, on the real tiny checkpoint: rerun the demo
+/// data, filter to wrong answers, open a confusion cell, the sample, then its saliency.
+#[test]
+fn scenario_filter_confusion_cell_sample_saliency_on_the_real_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dataset(&dir.path().join("data"), 10);
+    let runs = dir.path().join("runs");
+    let run = flipscope::tui::runtime::initial_run(&runs, None, "scenario").unwrap();
+    assert!(run.records.is_empty());
+    let mut app = app_with(ds, run, DEFAULT);
+    app.engine = EngineStatus::Loading;
+    let model = crate::common::parity::case_dir("flat_tied_odd").join("model");
+    let (mut rt, mut rx) = flipscope::tui::runtime::Runtime::start(
+        model,
+        None,
+        flipscope::engine::DeviceSpec::Cpu,
+        flipscope::engine::DtypeSpec::Auto,
+        dir.path().join("data").display().to_string(),
+        ImageCache::halfblocks(),
+    );
+    rt.set_runs_root(runs.clone());
+    rt.set_views_file(dir.path().join("views.toml"));
+
+    // Rerun everything (plain) from the Runs pane; the finished run opens by itself.
+    let effects = keys(&mut app, &["6", "r"]);
+    drive(&mut app, &mut rt, &mut rx, effects, |a| !a.run.records.is_empty());
+    assert_eq!(app.run.records.len(), 10);
+    assert!(runs.join("scenario-plain/records.jsonl").is_file());
+    assert!(matches!(app.engine, EngineStatus::Ready { layers: 2, .. }));
+    let s = screen(&app, 160, 48);
+    assert!(s.contains("scenario-plain") && s.contains("10/10 done"), "{s}");
+
+    // Filter: wrong answers only.
+    keys(&mut app, &["1", "s", "s"]);
+    let wrong = app.samples.visible.len();
+    assert!(wrong > 0 && wrong < 10, "the random model gets some wrong: {wrong}");
+    // The confusion view: the cursor's cell, enter.
+    keys(&mut app, &["4", "e"]);
+    let m = app.confusion.matrix.clone().unwrap();
+    let (g, p) = (0..m.gold_labels.len())
+        .flat_map(|g| (0..m.predicted_labels.len()).map(move |p| (g, p)))
+        .find(|&(g, p)| m.counts[g][p] > 0 && m.cell_kind(g, p).is_error())
+        .unwrap();
+    app.confusion.row = g;
+    app.confusion.col = p;
+    keys(&mut app, &["enter"]);
+    assert_eq!(app.samples.visible.len(), m.counts[g][p] as usize);
+    assert!(app.samples.filters.iter().any(|f| matches!(f, Filter::Cell { .. })));
+    // The sample, then its saliency from the engine.
+    keys(&mut app, &["enter"]);
+    let id = app.focused_sample().unwrap().id.clone();
+    assert_eq!(app.focused_record().unwrap().correct, Some(false));
+    let effects = keys(&mut app, &["5"]);
+    assert!(matches!(&effects[..], [Effect::Submit { purpose: Purpose::Saliency { .. }, .. }]), "{effects:?}");
+    drive(&mut app, &mut rt, &mut rx, effects, |a| a.saliency.result.is_some() && !a.saliency.phase.busy());
+    let r = app.saliency.result.clone().unwrap();
+    assert_eq!(r.sample_id, id);
+    assert!(r.boxed.is_some(), "synthetic scenes carry a reference box");
+    let s = screen(&app, 160, 48);
+    assert!(s.contains("mass in box:") && s.contains(&format!("explains {}", r.target)), "{s}");
+    // Attention mode, one layer at a time.
+    let effects = keys(&mut app, &["a", "right"]);
+    drive(&mut app, &mut rt, &mut rx, effects, |a| a.saliency.result.as_ref().is_some_and(|r| r.attention.map(|x| x.0) == Some(1)));
+    assert!(screen(&app, 160, 48).contains("layer 1: "), "the attention share line");
+    // A live answer on the same sample streams and can be saved into the run.
+    let effects = keys(&mut app, &["3", "a"]);
+    drive(&mut app, &mut rt, &mut rx, effects, |a| a.live.record.is_some() && !a.live.phase.busy());
+    let effects = keys(&mut app, &["w"]);
+    drive(&mut app, &mut rt, &mut rx, effects, |a| a.message.as_deref().is_some_and(|m| m.contains("live.jsonl")));
+    let saved = std::fs::read_to_string(runs.join("scenario-plain/live.jsonl")).unwrap();
+    assert!(saved.contains(&id) && saved.contains("\"asked\":\"plain\""), "{saved}");
+}
+
+#[test]
+fn directions_in_hand_run_are_real() {
+    // The hand-written run uses directions the parser knows, so the confusion view has them.
+    let (_d, app) = app();
+    assert!(app.run.records.iter().all(|r| r.gold_direction.as_deref().and_then(parse_option).is_some()));
+}
+
+/// A finetune as the job manager reports it: two steps, then done.
+fn feed_finetune(app: &mut App, id: u64) {
+    let out = std::path::PathBuf::from("runs/finetunes/ft-1");
+    update(
+        app,
+        Msg::Submitted { purpose: Purpose::Background(Background { train_out: Some(out), ..Background::labelled("train 2 steps") }), id },
+    );
+    update(app, Msg::Job(JobEvent::Started { id, kind: "train" }));
+    for (step, loss) in [(1usize, 1.25f64), (2, 0.75)] {
+        let metrics = flipscope::train::metrics::StepMetrics {
+            step,
+            total_steps: 2,
+            epoch: step as f64 / 2.0,
+            loss,
+            lr: 1e-4,
+            grad_norm: 0.5,
+            tokens_per_s: 900.0,
+            answer_tokens: 8,
+            elapsed_s: step as f64,
+            eta_s: (2 - step) as f64,
+            peak_mem_bytes: Some(1 << 30),
+            mem_kind: "rss".into(),
+            ..Default::default()
+        };
+        update(app, Msg::Job(JobEvent::Progress { id, done: step, total: 2, elapsed_s: step as f64 }));
+        update(app, Msg::Job(JobEvent::TrainStep { id, metrics: Box::new(metrics) }));
+    }
+}
+
+#[test]
+fn finetune_settings_line_parses_and_rejects_bad_values() {
+    let f = FinetuneForm::default();
+    assert_eq!(FinetuneForm::parse(&f.line()).unwrap(), f);
+    let g = FinetuneForm::parse("data=synth:50 lora=r=4,alpha=8 steps=20 lr=5e-4 batch=2 flip=on replay=0.5").unwrap();
+    assert_eq!((g.data.as_str(), g.steps, g.batch, g.flip, g.replay), ("synth:50", 20, 2, true, 0.5));
+    assert!(FinetuneForm::parse("steps=many").unwrap_err().contains("steps=`many`"));
+    assert!(FinetuneForm::parse("flip=maybe").unwrap_err().contains("on or off"));
+    assert!(FinetuneForm::parse("lora=r=0").unwrap_err().contains("at least 1"));
+    assert!(FinetuneForm::parse("color=red").unwrap_err().contains("unknown setting `color`"));
+}
+
+#[test]
+fn finetune_from_runs_then_eval_the_adapter_and_compare_in_one_key() {
+    let (_d, mut app) = app();
+    keys(&mut app, &["6"]);
+    assert!(keys(&mut app, &["t"]).is_empty());
+    let input = app.input.clone().expect("the settings line opens");
+    assert!(input.text.starts_with("data=current lora=r=16"), "{}", input.text);
+    // A bad edit keeps the line open and says why.
+    app.input.as_mut().unwrap().text = "steps=0".into();
+    assert!(keys(&mut app, &["enter"]).is_empty());
+    assert!(app.message.as_deref().unwrap_or_default().contains("at least 1"));
+    app.input.as_mut().unwrap().text = "data=current lora=r=4,alpha=8 steps=2 lr=1e-3 batch=2 flip=on replay=0.5".into();
+    let effects = keys(&mut app, &["enter"]);
+    assert!(matches!(&effects[..], [Effect::Finetune(f)] if f.steps == 2 && f.flip && f.lora == "r=4,alpha=8"), "{effects:?}");
+    // No finished finetune yet: `a` says so.
+    assert!(keys(&mut app, &["a"]).is_empty());
+    assert!(app.message.as_deref().unwrap_or_default().contains("no finished finetune"));
+    feed_finetune(&mut app, 7);
+    let job = app.jobs.iter().find(|j| j.id == 7).unwrap();
+    assert_eq!(job.losses, vec![(1.0, 1.25), (2.0, 0.75)]);
+    let s = screen(&app, 160, 48);
+    assert!(s.contains("step 2/2") && s.contains("loss 0.7500"), "metrics line:\n{s}");
+    assert!(s.chars().any(|c| ('\u{2801}'..='\u{28ff}').contains(&c)), "loss curve drawn (braille dots):\n{s}");
+    insta::assert_snapshot!("runs_finetune_160x48", s);
+    update(&mut app, Msg::Job(JobEvent::Finished { id: 7 }));
+    assert!(app.message.as_deref().unwrap_or_default().contains("a evaluates it"));
+    let effects = keys(&mut app, &["a"]);
+    let Some(Effect::EvalAdapter { samples, adapter, run, compare_with }) = effects.first() else { panic!("{effects:?}") };
+    assert_eq!(samples.len(), app.samples.visible.len());
+    assert_eq!(adapter, &std::path::PathBuf::from("runs/finetunes/ft-1"));
+    assert!(run.ends_with("-ft7"), "{run}");
+    assert_eq!(compare_with.as_ref(), Some(&app.run.dir));
+    // When that eval ends, the comparison with the open run follows by itself.
+    let run_dir = std::path::PathBuf::from("runs").join(run);
+    let base = app.run.dir.clone();
+    update(
+        &mut app,
+        Msg::Submitted {
+            purpose: Purpose::Background(Background {
+                run_dir: Some(run_dir.clone()),
+                compare_with: Some(base.clone()),
+                ..Background::labelled("eval")
+            }),
+            id: 8,
+        },
+    );
+    let effects = update(&mut app, Msg::Job(JobEvent::Finished { id: 8 }));
+    assert!(effects.iter().any(|e| matches!(e, Effect::Compare { a, b } if *a == base && *b == run_dir)), "{effects:?}");
+}

@@ -1,0 +1,124 @@
+//! The real binary in tmux: start it, press keys, read the screen, quit.
+//! Needs tmux (installed by the setup on Debian); set FLIPSCOPE_SKIP_TMUX=1
+//! to skip on a machine without it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Tmux {
+    socket: String,
+    dir: PathBuf,
+}
+
+impl Tmux {
+    fn start(dir: &Path, name: &str, args: &[&str]) -> Tmux {
+        let socket = format!("flipscope-e2e-{}-{name}", std::process::id());
+        let bin = env!("CARGO_BIN_EXE_flipscope");
+        let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+        // HOME and XDG paths point into the test's folder: no user keymap, theme or cache leaks in.
+        let cmd = format!(
+            "cd '{d}' && HOME='{d}' XDG_CONFIG_HOME='{d}/config' XDG_CACHE_HOME='{d}/cache' '{bin}' {}; echo EXIT=$? > '{d}/exit-{name}'; sleep 60",
+            quoted.join(" "),
+            d = dir.display()
+        );
+        let ok = Command::new("tmux").args(["-L", &socket, "new-session", "-d", "-x", "150", "-y", "32", &cmd]).status().unwrap();
+        assert!(ok.success(), "tmux new-session");
+        Tmux { socket, dir: dir.to_path_buf() }
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux").args(["-L", &self.socket, "capture-pane", "-p"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            Command::new("tmux").args(["-L", &self.socket, "send-keys", k]).status().unwrap();
+            std::thread::sleep(Duration::from_millis(80));
+        }
+    }
+
+    fn wait_for(&self, what: &str, want: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let s = self.screen();
+            if want(&s) {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "waiting for {what}; the screen:\n{s}");
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    }
+
+    fn exit_status(&self, name: &str) -> String {
+        let path = self.dir.join(format!("exit-{name}"));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !path.exists() {
+            assert!(Instant::now() < deadline, "flipscope did not exit; the screen:\n{}", self.screen());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::fs::read_to_string(path).unwrap().trim().to_string()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).status();
+    }
+}
+
+fn have_tmux() -> bool {
+    if std::env::var_os("FLIPSCOPE_SKIP_TMUX").is_some() {
+        eprintln!("FLIPSCOPE_SKIP_TMUX is set: skipping the tmux end-to-end test");
+        return false;
+    }
+    assert!(Command::new("tmux").arg("-V").output().is_ok(), "the end-to-end test needs tmux (apt install tmux), or FLIPSCOPE_SKIP_TMUX=1");
+    true
+}
+
+#[test]
+fn tui_in_tmux_search_ask_help_quit_and_sigterm() {
+    if !have_tmux() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    flipscope::data::synth::write(&data, 6, &flipscope::data::synth::SynthOptions::seeded(3)).unwrap();
+    let model = crate::common::parity::case_dir("flat_tied_odd").join("model");
+    let (model, data) = (model.display().to_string(), data.display().to_string());
+    let args = ["--model", &model, "--data", &data, "--run", "e2e"];
+
+    let t = Tmux::start(dir.path(), "q", &args);
+    let s = t.wait_for("the model to load", |s| s.contains("1 Samples") && s.contains("model ") && !s.contains("loading"));
+    let shown = flipscope::tui::short_path(std::path::Path::new(&model));
+    assert!(shown.ends_with("flat_tied_odd/model"), "{shown}");
+    assert!(
+        s.contains(&format!("model {shown}")) && s.contains("6 of 6") && s.contains("run e2e (empty)"),
+        "status names model, data and run:\n{s}"
+    );
+    t.keys(&["/", "0", "0", "0", "3", "Enter"]);
+    let s = t.wait_for("the search chip", |s| s.contains("search: 0003") && s.contains("1 of 6"));
+    assert!(s.contains("synth-00003"), "{s}");
+    // Ask the model about it: the Live pane streams and finishes.
+    t.keys(&["3", "a"]);
+    t.wait_for("the live answer", |s| s.contains("synth-00003 · plain · done"));
+    t.keys(&["?"]);
+    t.wait_for("the help", |s| s.contains("Keys (") && s.contains("Ask the model now (plain)"));
+    t.keys(&["?", "q"]);
+    assert_eq!(t.exit_status("q"), "EXIT=0");
+    let after = t.screen();
+    assert!(!after.contains("1 Samples"), "the terminal is restored (alternate screen left):\n{after}");
+    drop(t);
+
+    // SIGTERM ends it cleanly too.
+    let t = Tmux::start(dir.path(), "term", &args);
+    t.wait_for("the first frame", |s| s.contains("1 Samples"));
+    // This test's own process: its data folder is in the command line.
+    let pids = Command::new("pgrep").args(["-f", "--", &format!("--data {data} --run e2e")]).output().unwrap();
+    let pids = String::from_utf8_lossy(&pids.stdout).to_string();
+    let pid = pids.lines().last().expect("the flipscope process").trim().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert_eq!(t.exit_status("term"), "EXIT=0");
+    assert!(!t.screen().contains("1 Samples"), "restored after SIGTERM");
+}
