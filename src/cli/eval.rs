@@ -23,16 +23,16 @@ pub struct EvalArgs {
     #[arg(long)]
     pub filter: Option<String>,
     /// plain | flipped | boxed | adaptvis[:T,W1,W2] | scaling:ALPHA
-    #[arg(long, default_value = "plain")]
-    pub variant: String,
+    #[arg(long, default_value = "plain", value_parser = Variant::parse)]
+    pub variant: Variant,
     /// score (one forward, option log-probs) | generate (text, then extraction)
     #[arg(long, value_enum, default_value_t = ModeKind::Score)]
     pub mode: ModeKind,
     #[arg(long, default_value_t = crate::eval::DEFAULT_MAX_NEW_TOKENS)]
     pub max_new_tokens: usize,
     /// default | viewspatial | lmms | a template file with {question} and {choices}
-    #[arg(long, default_value = "default")]
-    pub prompt: String,
+    #[arg(long, default_value = "default", value_parser = PromptTemplate::parse)]
+    pub prompt: PromptTemplate,
     /// Rotate the options; a question counts only if every rotation is right.
     #[arg(long)]
     pub circular: bool,
@@ -93,8 +93,7 @@ pub fn filter(samples: Vec<Sample>, expr: &str) -> Result<Vec<Sample>> {
 }
 
 pub fn run(args: &EvalArgs) -> Result<()> {
-    let prompt = PromptTemplate::parse(&args.prompt)?;
-    let variant = Variant::parse(&args.variant)?;
+    let (prompt, variant) = (args.prompt.clone(), args.variant.clone());
     let mode = args.mode.with_max_new_tokens(args.max_new_tokens);
     let ds = data::load(&args.data)?;
     for issue in ds.issues.iter().take(5) {
@@ -116,10 +115,11 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     if samples.is_empty() {
         bail!("no samples left to evaluate in {} after --split/--filter/--shard/--limit", args.data);
     }
+    let variant_spec = variant.spec();
     let cfg = EvalConfig { prompt, mode, variant, circular: args.circular, batch: args.batch };
     // run.json names the device actually used, so resolve `auto` first.
     let device = args.engine.device.resolve()?;
-    let mut meta = cfg.run_meta(&args.run, &args.engine.model, &args.data, &args.variant, device)?;
+    let mut meta = cfg.run_meta(&args.run, &args.engine.model, &args.data, &variant_spec, device)?;
     meta.adapter = args.engine.adapter.as_ref().map(|a| a.display().to_string());
     let dir = run_dir(&args.run);
     let mut store = RunStore::open(&dir, meta)?;

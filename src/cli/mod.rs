@@ -56,7 +56,7 @@ pub enum Command {
     /// Benchmarks: flipscope and transformers side by side (bench/RESULTS.md).
     Bench(bench::BenchArgs),
     /// Finetune: LoRA or full weights, data mixes, flip augmentation with replay.
-    Train(train::TrainArgs),
+    Train(crate::train::TrainConfig),
     /// Chain-of-thought rationales from a teacher, kept where the answer is right, as a dataset.
     Distill(distill::DistillArgs),
     /// Dataset tools: stats, synth, flip.

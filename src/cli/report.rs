@@ -1,13 +1,27 @@
 //! `flipscope report`: accuracy, error kinds, confusion, letter bias and
 //! paired comparisons of runs.
 
-use crate::runs::report::{self, AccuracyRow};
+use crate::runs::report::{self, AccuracyRow, GroupBy};
 use crate::runs::run_dir;
 use crate::runs::{store::read_records, Record, RunMeta};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use polars::prelude::*;
 use std::path::{Path, PathBuf};
+
+/// How `report` writes its tables.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// Aligned text for a terminal.
+    #[default]
+    Table,
+    /// Markdown tables.
+    Md,
+    Csv,
+    /// Parquet (needs --out).
+    Parquet,
+    Json,
+}
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
@@ -17,12 +31,10 @@ pub struct ReportArgs {
     /// Compare the (first) run with this one, sample by sample.
     #[arg(long)]
     pub vs: Option<String>,
-    /// category | error | gold | source
-    #[arg(long, default_value = "category")]
-    pub by: String,
-    /// table | md | csv | parquet | json
-    #[arg(long, default_value = "table")]
-    pub format: String,
+    #[arg(long, value_enum, default_value_t)]
+    pub by: GroupBy,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: ReportFormat,
     /// Grouped bar chart of task-wise accuracy across the runs (PNG).
     #[arg(long)]
     pub plot: Option<PathBuf>,
@@ -100,32 +112,31 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     }
     let runs: Vec<Run> = args.runs.iter().map(|n| load(n)).collect::<Result<_>>()?;
     let tables: Vec<(String, Vec<AccuracyRow>)> =
-        runs.iter().map(|r| Ok((r.name.clone(), report::accuracy(&r.records, &args.by)?))).collect::<Result<_>>()?;
+        runs.iter().map(|r| Ok((r.name.clone(), report::accuracy(&r.records, args.by)?))).collect::<Result<_>>()?;
     if let Some(png) = &args.plot {
         crate::runs::plot::accuracy_bars(&tables, png)?;
         eprintln!("wrote {}", png.display());
     }
-    match args.format.as_str() {
-        "csv" | "parquet" | "json" => {
-            let mut df = accuracy_frame(&tables, &args.by)?;
+    match args.format {
+        ReportFormat::Csv | ReportFormat::Parquet | ReportFormat::Json => {
+            let mut df = accuracy_frame(&tables, args.by.column())?;
             let mut sink: Box<dyn std::io::Write> = match &args.out {
                 Some(p) => Box::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?),
-                None if args.format == "parquet" => bail!("--format parquet needs --out FILE"),
+                None if args.format == ReportFormat::Parquet => bail!("--format parquet needs --out FILE"),
                 None => Box::new(std::io::stdout()),
             };
-            match args.format.as_str() {
-                "csv" => CsvWriter::new(&mut sink).finish(&mut df)?,
-                "json" => JsonWriter::new(&mut sink).with_json_format(JsonFormat::Json).finish(&mut df)?,
+            match args.format {
+                ReportFormat::Csv => CsvWriter::new(&mut sink).finish(&mut df)?,
+                ReportFormat::Json => JsonWriter::new(&mut sink).with_json_format(JsonFormat::Json).finish(&mut df)?,
                 _ => {
                     ParquetWriter::new(&mut sink).finish(&mut df)?;
                 }
             }
             return Ok(());
         }
-        "table" | "md" => {}
-        other => bail!("--format `{other}` is not table, md, csv, parquet or json"),
+        ReportFormat::Table | ReportFormat::Md => {}
     }
-    let md = args.format == "md";
+    let md = args.format == ReportFormat::Md;
     let row = |cells: Vec<String>| {
         if md {
             format!("| {} |", cells.join(" | "))
@@ -143,7 +154,7 @@ pub fn run(args: &ReportArgs) -> Result<()> {
         if let Some(m) = &run.meta {
             println!("model {}  data {}  variant {}  decoding {}", m.model, m.dataset, m.variant, m.decoding);
         }
-        println!("{}", row(vec![args.by.clone(), "n".into(), "accuracy %".into(), "95% CI".into()]));
+        println!("{}", row(vec![args.by.column().to_string(), "n".into(), "accuracy %".into(), "95% CI".into()]));
         if md {
             println!("|---|---|---|---|");
         }

@@ -6,7 +6,7 @@ use crate::engine::saliency::{SaliencyMethod, SaliencyTarget};
 use crate::engine::{Engine, PreparedPrompt};
 use crate::eval::answer_labels;
 use crate::viz::{render, Colormap, HeatmapStyle, SaliencyMap};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Args;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -22,21 +22,20 @@ pub struct SaliencyArgs {
     /// Target this option letter's logit.
     #[arg(long)]
     pub target_option: Option<String>,
-    /// predicted | gold | contrast (gold minus its horizontally flipped option).
-    #[arg(long, default_value = "predicted")]
-    pub objective: String,
+    #[arg(long, value_enum, default_value_t)]
+    pub objective: Objective,
     /// grad | smoothgrad[:N,SIGMA] | ig[:STEPS[,black|blur]]
-    #[arg(long, default_value = "grad")]
-    pub method: String,
+    #[arg(long, default_value = "grad", value_parser = SaliencyMethod::parse)]
+    pub method: SaliencyMethod,
     /// Report the share of saliency inside this box (x0,y0,x1,y1 in original pixels) and outline it.
     #[arg(long, value_parser = parse_box)]
     pub r#box: Option<BoundingBox>,
     /// Heatmap PNG of the first image (further images get _2, _3, ...).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// inferno | viridis | diverging
-    #[arg(long, default_value = "inferno")]
-    pub colormap: String,
+    /// Default: inferno, or diverging for signed attributions.
+    #[arg(long, value_enum)]
+    pub colormap: Option<Colormap>,
     #[arg(long, default_value_t = 0.6)]
     pub alpha: f32,
     #[arg(long, default_value_t = 99.0)]
@@ -59,8 +58,20 @@ pub struct AttentionArgs {
     /// PNG prefix: writes PREFIX_L<layer>.png over the first image.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    #[arg(long, default_value = "inferno")]
-    pub colormap: String,
+    #[arg(long, value_enum, default_value_t = Colormap::Inferno)]
+    pub colormap: Colormap,
+}
+
+/// Which logit `saliency` explains (without --target-token/--target-option).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Objective {
+    /// The option the model scores highest (or its next token).
+    #[default]
+    Predicted,
+    /// The gold option.
+    Gold,
+    /// The gold option's logit minus its horizontally mirrored option's.
+    Contrast,
 }
 
 pub fn parse_box(s: &str) -> Result<BoundingBox, String> {
@@ -85,8 +96,8 @@ fn resolve_objective(args: &SaliencyArgs, t: &Target, prompt: &PreparedPrompt) -
         return Ok((SaliencyTarget::Token(option_token(e, l)?), format!("option {l}")));
     }
     let sample = t.sample.as_ref();
-    match args.objective.as_str() {
-        "predicted" => match sample {
+    match args.objective {
+        Objective::Predicted => match sample {
             Some(s) => {
                 let labels = answer_labels(s)?;
                 let best = e.score_options(&[prompt], &[labels])?.remove(0);
@@ -98,12 +109,12 @@ fn resolve_objective(args: &SaliencyArgs, t: &Target, prompt: &PreparedPrompt) -
                 Ok((SaliencyTarget::Token(id), format!("predicted token {id} {:?}", e.processor.tokenizer.decode(&[id], false)?)))
             }
         },
-        "gold" => {
+        Objective::Gold => {
             let s = sample.context("--objective gold needs --data/--id")?;
             let g = s.gold_letter.with_context(|| format!("sample {} has no gold letter", s.id))?;
             Ok((SaliencyTarget::Token(option_token(e, &g.to_string())?), format!("gold option {g}")))
         }
-        "contrast" => {
+        Objective::Contrast => {
             let s = sample.context("--objective contrast needs --data/--id")?;
             let g = s.gold_letter.with_context(|| format!("sample {} has no gold letter", s.id))?;
             let gd = s.gold_direction.with_context(|| format!("sample {}'s gold names no direction", s.id))?;
@@ -117,7 +128,6 @@ fn resolve_objective(args: &SaliencyArgs, t: &Target, prompt: &PreparedPrompt) -
                 format!("contrast {g} ({}) - {} ({})", gd.name(), mirror.letter, mirror.text),
             ))
         }
-        other => bail!("--objective `{other}` is not predicted, gold or contrast"),
     }
 }
 
@@ -146,8 +156,7 @@ fn save_heatmap(map: &SaliencyMap, base: &image::DynamicImage, style: &HeatmapSt
 }
 
 pub fn run_saliency(args: &SaliencyArgs) -> Result<()> {
-    let method = SaliencyMethod::parse(&args.method)?;
-    let colormap = Colormap::parse(&args.colormap)?;
+    let method = args.method;
     let t = args.target.resolve()?;
     let prompt = t.prompt()?;
     let (target, what) = resolve_objective(args, &t, &prompt)?;
@@ -173,7 +182,7 @@ pub fn run_saliency(args: &SaliencyArgs) -> Result<()> {
         );
     }
     let style = HeatmapStyle {
-        colormap: if a.signed && args.colormap == "inferno" { Colormap::Diverging } else { colormap },
+        colormap: args.colormap.unwrap_or(if a.signed { Colormap::Diverging } else { Colormap::Inferno }),
         clip_percentile: args.clip,
         alpha: args.alpha,
         boxes,
@@ -201,7 +210,7 @@ pub fn run_saliency(args: &SaliencyArgs) -> Result<()> {
 }
 
 pub fn run_attention(args: &AttentionArgs) -> Result<()> {
-    let colormap = Colormap::parse(&args.colormap)?;
+    let colormap = args.colormap;
     let t = args.target.resolve()?;
     let prompt = t.prompt()?;
     let n = t.engine.model.text.num_layers();

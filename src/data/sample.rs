@@ -66,6 +66,8 @@ pub enum AnswerStyle {
     Letter,
     /// Answered with an option's word ("left"), as in AdaptVis prompts.
     Word,
+    /// A spatial relation phrase ("behind", "on top of"), as AdaptVis's VSR prompts ask.
+    Relation,
     /// yes / no (VSR).
     YesNo,
     /// A number (CLEVR counting).

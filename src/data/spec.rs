@@ -159,7 +159,7 @@ pub fn detect(path: &Path) -> Result<Format, DataError> {
     if WHATSUP_FILES.contains(&name.as_str()) {
         return Ok(Format::WhatsUp);
     }
-    if name.contains("_with_answer_") && ext(path) == "jsonl" {
+    if (name.contains("_with_answer_") || name.ends_with("_with_answer.jsonl")) && ext(path) == "jsonl" {
         return Ok(Format::AdaptVis);
     }
     if name.starts_with("sat_") && ext(path) == "parquet" {

@@ -76,12 +76,16 @@ impl std::fmt::Display for Intervention {
         match self {
             Intervention::None => f.write_str("none"),
             Intervention::Scaling { alpha } => write!(f, "scaling:{alpha}"),
+            a if *a == Intervention::ADAPTVIS_PAPER => f.write_str("adaptvis"),
             Intervention::Adaptive { threshold, w1, w2 } => write!(f, "adaptvis:{threshold},{w1},{w2}"),
         }
     }
 }
 
 impl Intervention {
+    /// The AdaptVis paper's WhatsUp settings (`adaptvis` with no numbers).
+    pub const ADAPTVIS_PAPER: Intervention = Intervention::Adaptive { threshold: 0.3, w1: 0.5, w2: 1.5 };
+
     /// `none`, `scaling:ALPHA`, or `adaptvis:THRESHOLD,W1,W2`.
     pub fn parse(spec: &str) -> Result<Intervention> {
         let (kind, args) = spec.split_once(':').unwrap_or((spec, ""));
@@ -97,8 +101,7 @@ impl Intervention {
             ("none" | "plain", []) => Intervention::None,
             ("scaling", [a]) => Intervention::Scaling { alpha: positive(*a)? },
             ("adaptvis", [t, w1, w2]) => Intervention::Adaptive { threshold: *t, w1: positive(*w1)?, w2: positive(*w2)? },
-            // The AdaptVis paper's WhatsUp settings.
-            ("adaptvis", []) => Intervention::Adaptive { threshold: 0.3, w1: 0.5, w2: 1.5 },
+            ("adaptvis", []) => Intervention::ADAPTVIS_PAPER,
             _ => bail!("intervention `{spec}` is not none, scaling:ALPHA or adaptvis[:THRESHOLD,W1,W2]"),
         })
     }
@@ -165,5 +168,9 @@ mod tests {
         assert!(Intervention::parse("scaling:-1").unwrap_err().to_string().contains("must be positive"));
         assert!(Intervention::parse("scaling:x").unwrap_err().to_string().contains("not a number"));
         assert!(Intervention::parse("boost:2").unwrap_err().to_string().contains("is not none, scaling"));
+        // Display writes the spec back, shortest form for the paper's settings.
+        for spec in ["none", "scaling:1.5", "adaptvis", "adaptvis:0.4,0.5,2"] {
+            assert_eq!(Intervention::parse(spec).unwrap().to_string(), spec);
+        }
     }
 }

@@ -5,9 +5,10 @@
 use super::PromptTemplate;
 use crate::data::{AnswerStyle, Sample};
 use crate::spatial::extract::{
-    extract_direction, extract_letter, extract_number, extract_viewspatial, extract_yes_no, ExtractRule, Extraction,
+    extract_direction, extract_letter, extract_number, extract_relation, extract_viewspatial, extract_yes_no, ExtractRule, Extraction,
+    VSR_RELATIONS,
 };
-use crate::spatial::{classify, parse_option, Direction, ErrorKind};
+use crate::spatial::{classify, parse_option, parse_relation, Direction, ErrorKind};
 
 /// What one answer to one sample was judged to be.
 #[derive(Clone, Debug, PartialEq)]
@@ -37,26 +38,48 @@ pub fn extract(prompt: &PromptTemplate, s: &Sample, text: &str) -> Extraction {
         AnswerStyle::YesNo => extract_yes_no(text),
         AnswerStyle::Number => extract_number(text),
         AnswerStyle::Word if s.gold_direction.is_some() => extract_direction(text),
+        // A relation phrase (VSR's vocabulary, and the gold phrase itself).
+        AnswerStyle::Relation => {
+            let gold = s.gold_text.as_deref().unwrap_or_default();
+            let vocabulary: Vec<&str> = VSR_RELATIONS.iter().copied().chain([gold]).collect();
+            extract_relation(text, &vocabulary)
+        }
         _ => Extraction::unparsed(),
     }
+}
+
+/// The same words, ignoring case, spacing and punctuation ("On top of" = "on top of").
+fn same_words(a: &str, b: &str) -> bool {
+    let norm = |t: &str| t.to_lowercase().split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ");
+    norm(a) == norm(b)
 }
 
 /// Judges `ex` against `s`'s gold answer.
 pub fn judge(s: &Sample, ex: &Extraction) -> Verdict {
     let letter = ex.answer.clone().filter(|a| a.len() == 1 && !s.options.is_empty());
     let named = (ex.rule == ExtractRule::Direction).then(|| ex.answer.as_deref().and_then(parse_option)).flatten();
-    let predicted_direction = letter.as_ref().and_then(|l| s.option(l.chars().next()?)).and_then(|o| o.direction).or(named);
+    // A relation phrase names a direction too ("behind"), for the error kind; it is judged by its words.
+    let relation = (ex.rule == ExtractRule::Relation).then(|| ex.answer.as_deref().and_then(parse_relation)).flatten();
+    let predicted_direction = letter.as_ref().and_then(|l| s.option(l.chars().next()?)).and_then(|o| o.direction).or(named).or(relation);
     let correct = match (&ex.answer, s.gold_letter) {
         (None, _) => Some(false),
         // A direction answered in words is right when it is the gold direction.
         (Some(_), _) if named.is_some() => Some(named == s.gold_direction),
         (Some(a), Some(g)) if !s.options.is_empty() => Some(a.starts_with(g)),
-        (Some(a), _) => s.gold_text.as_ref().map(|g| g.trim().eq_ignore_ascii_case(a)),
+        (Some(a), _) => s.gold_text.as_ref().map(|g| same_words(g, a)),
     };
     let error_kind = match correct {
         Some(true) => None,
         _ if ex.answer.is_none() => Some(ErrorKind::Unparsed),
-        _ => Some(classify(s.gold_direction, predicted_direction)).filter(|k| *k != ErrorKind::Correct),
+        // No gold to judge against.
+        None => None,
+        // An answer was read: without two directions to compare it is
+        // `other`, never `unparsed` (that is for answers not found at all).
+        _ => match classify(s.gold_direction, predicted_direction) {
+            ErrorKind::Correct => None,
+            ErrorKind::Unparsed => Some(ErrorKind::Other),
+            kind => Some(kind),
+        },
     };
     Verdict { predicted: letter.or(ex.answer.clone()), predicted_direction, correct, error_kind }
 }
@@ -102,5 +125,17 @@ mod tests {
         let v = judge(&w, &extract(&prompt, &w, "It is front-right."));
         assert_eq!((v.correct, v.error_kind), (Some(false), Some(ErrorKind::HorizontalFlip)));
         assert_eq!(judge(&w, &extract(&prompt, &w, "front-left")).correct, Some(true));
+        // A relation phrase (AdaptVis's VSR prompts).
+        let mut r = Sample::new("4", "adaptvis");
+        r.answer_style = AnswerStyle::Relation;
+        r.gold_text = Some("on top of".into());
+        r.gold_direction = parse_relation("on top of");
+        let v = judge(&r, &extract(&prompt, &r, "The cat is on top of the car."));
+        assert_eq!((v.correct, v.predicted.as_deref()), (Some(true), Some("on top of")));
+        let v = judge(&r, &extract(&prompt, &r, "under"));
+        assert_eq!((v.correct, v.error_kind), (Some(false), Some(ErrorKind::VerticalFlip)), "under is the vertical flip of on top of");
+        let v = judge(&r, &extract(&prompt, &r, "touching"));
+        assert_eq!((v.correct, v.error_kind), (Some(false), Some(ErrorKind::Other)));
+        assert_eq!(judge(&r, &extract(&prompt, &r, "no idea")).error_kind, Some(ErrorKind::Unparsed));
     }
 }

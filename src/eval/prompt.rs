@@ -79,7 +79,7 @@ impl PromptTemplate {
         let (choices, instruction) = match (sample.options.is_empty(), sample.answer_style) {
             (false, _) => (sample.choices_text(), "Answer with the option's letter from the given choices directly."),
             (true, AnswerStyle::YesNo) => ("yes or no".to_string(), "Answer with yes or no."),
-            (true, AnswerStyle::Word) => (String::new(), "Answer the question using a single word or phrase."),
+            (true, AnswerStyle::Word | AnswerStyle::Relation) => (String::new(), "Answer the question using a single word or phrase."),
             (true, _) => (String::new(), "Answer with a single number."),
         };
         // Without lettered options the instruction says it all: drop the choices line.

@@ -6,7 +6,7 @@
 
 use super::Record;
 use crate::spatial::{confusion, parse_option};
-use anyhow::{bail, Result};
+use anyhow::Result;
 use polars::prelude::*;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
@@ -55,11 +55,34 @@ impl AccuracyRow {
     }
 }
 
-/// Accuracy per value of `by` (category | error | gold | source), plus "overall" last.
-pub fn accuracy(records: &[Record], by: &str) -> Result<Vec<AccuracyRow>> {
-    if !matches!(by, "category" | "error" | "gold" | "source") {
-        bail!("--by `{by}` is not category, error, gold or source");
+/// What accuracy is grouped by (`--by`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum GroupBy {
+    #[default]
+    Category,
+    /// The error kind (correct, horizontal, orthogonal, ...).
+    Error,
+    /// The gold letter.
+    Gold,
+    /// The id's prefix (the source dataset, for mixed sets).
+    Source,
+}
+
+impl GroupBy {
+    /// The frame's column of that name.
+    pub fn column(self) -> &'static str {
+        match self {
+            GroupBy::Category => "category",
+            GroupBy::Error => "error",
+            GroupBy::Gold => "gold",
+            GroupBy::Source => "source",
+        }
     }
+}
+
+/// Accuracy per value of `by`, plus "overall" last.
+pub fn accuracy(records: &[Record], by: GroupBy) -> Result<Vec<AccuracyRow>> {
+    let by = by.column();
     let df = frame(records)?;
     let g = df
         .clone()

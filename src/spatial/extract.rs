@@ -25,6 +25,9 @@ pub enum ExtractRule {
     /// A direction named in words ("front-left", "to the left"), for
     /// questions asked without options.
     Direction,
+    /// A spatial relation phrase ("behind", "on top of"), for questions
+    /// answered with one (AdaptVis's VSR prompts).
+    Relation,
     /// Scored options in one forward pass (no text to parse).
     Scored,
     Unparsed,
@@ -41,6 +44,7 @@ impl ExtractRule {
             ExtractRule::YesNo => "yes_no",
             ExtractRule::Number => "number",
             ExtractRule::Direction => "direction",
+            ExtractRule::Relation => "relation",
             ExtractRule::Scored => "scored",
             ExtractRule::Unparsed => "unparsed",
         }
@@ -153,6 +157,112 @@ pub fn extract_direction(output: &str) -> Extraction {
     }
 }
 
+/// The relations of VSR (Liu et al. 2023), by which answers in relation
+/// words are read.
+pub const VSR_RELATIONS: &[&str] = &[
+    "adjacent to",
+    "alongside",
+    "at the side of",
+    "at the right side of",
+    "at the left side of",
+    "attached to",
+    "at the back of",
+    "ahead of",
+    "against",
+    "at the edge of",
+    "off",
+    "past",
+    "toward",
+    "down",
+    "away from",
+    "along",
+    "around",
+    "into",
+    "across",
+    "across from",
+    "down from",
+    "facing",
+    "facing away from",
+    "parallel to",
+    "perpendicular to",
+    "on top of",
+    "beneath",
+    "beside",
+    "behind",
+    "left of",
+    "right of",
+    "under",
+    "in front of",
+    "below",
+    "above",
+    "over",
+    "in the middle of",
+    "by",
+    "close to",
+    "near",
+    "far from",
+    "far away from",
+    "connected to",
+    "detached from",
+    "has as a part",
+    "part of",
+    "contains",
+    "within",
+    "at",
+    "on",
+    "in",
+    "with",
+    "surrounding",
+    "among",
+    "consists of",
+    "out of",
+    "between",
+    "inside",
+    "outside",
+    "touching",
+    "beyond",
+    "next to",
+    "opposite to",
+    "enclosed by",
+    "underneath",
+    "through",
+];
+
+/// Lowercase words, punctuation dropped, joined by single spaces.
+fn words_of(text: &str) -> String {
+    text.to_lowercase().split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ")
+}
+
+/// The one relation phrase of `vocabulary` that `output` names: phrases
+/// inside a longer named one ("on" in "on top of") do not count, and two
+/// different phrases are a conflict, so unparsed (no guessing).
+pub fn extract_relation(output: &str, vocabulary: &[&str]) -> Extraction {
+    let text = format!(" {} ", words_of(output));
+    let mut spans: Vec<(usize, usize, String)> = Vec::new();
+    for phrase in vocabulary {
+        let p = words_of(phrase);
+        if p.is_empty() {
+            continue;
+        }
+        let needle = format!(" {p} ");
+        let mut from = 0;
+        while let Some(i) = text[from..].find(&needle) {
+            let start = from + i + 1;
+            spans.push((start, start + p.len(), p.clone()));
+            from = start;
+        }
+    }
+    let outer: std::collections::BTreeSet<&str> = spans
+        .iter()
+        .filter(|(s, e, p)| !spans.iter().any(|(s2, e2, p2)| s2 <= s && e <= e2 && p2.len() > p.len()))
+        .map(|(_, _, p)| p.as_str())
+        .collect();
+    match outer.len() {
+        1 => Extraction::found(*outer.first().expect("one"), ExtractRule::Relation),
+        _ => Extraction::unparsed(),
+    }
+}
+
 /// A number (CLEVR counts): inside <answer> tags if present, else the last number.
 pub fn extract_number(output: &str) -> Extraction {
     static TAG: OnceLock<Regex> = OnceLock::new();
@@ -167,6 +277,23 @@ pub fn extract_number(output: &str) -> Extraction {
             Extraction::found(n, ExtractRule::Number)
         }
         None => Extraction::unparsed(),
+    }
+}
+
+#[cfg(test)]
+mod relation_tests {
+    use super::*;
+
+    #[test]
+    fn relation_phrases_longest_and_unambiguous() {
+        let r = |s: &str| extract_relation(s, VSR_RELATIONS).answer;
+        assert_eq!(r("Behind."), Some("behind".into()));
+        assert_eq!(r("The cat is on top of the car"), Some("on top of".into()));
+        assert_eq!(r("in front of"), Some("in front of".into()));
+        assert_eq!(r("At the right side of the keyboard."), Some("at the right side of".into()));
+        assert_eq!(r("next to the cat, on the bed"), None, "two relations: no guess");
+        assert_eq!(r("I cannot tell"), None);
+        assert_eq!(extract_relation("it is inside", VSR_RELATIONS).rule, ExtractRule::Relation);
     }
 }
 

@@ -27,7 +27,7 @@ use std::time::Instant;
 use tch::{Device, Kind, Reduction, Tensor};
 
 /// Which base weights train in full.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum FullScope {
     /// The vision-language merger only.
     Merger,
@@ -38,15 +38,6 @@ pub enum FullScope {
 }
 
 impl FullScope {
-    pub fn parse(s: &str) -> Result<FullScope> {
-        Ok(match s {
-            "merger" => FullScope::Merger,
-            "lm" => FullScope::Lm,
-            "all" => FullScope::All,
-            other => bail!("--full `{other}` is not merger, lm or all"),
-        })
-    }
-
     pub fn name(self) -> &'static str {
         match self {
             FullScope::Merger => "merger",
@@ -64,68 +55,120 @@ impl FullScope {
     }
 }
 
-#[derive(Clone, Debug)]
+/// Everything a finetune is told, as `flipscope train` and the TUI's
+/// finetune line both take it: one clap grammar, one set of defaults.
+#[derive(clap::Args, Clone, Debug, PartialEq)]
 pub struct TrainConfig {
+    /// Base checkpoint directory (Hugging Face layout).
+    #[arg(long)]
     pub model: PathBuf,
-    /// `SPEC[:WEIGHT][,SPEC[:WEIGHT]...]`
+    /// `SPEC[:WEIGHT][,SPEC[:WEIGHT]...]`: datasets and how often each sample is seen per epoch.
+    #[arg(long)]
     pub data: String,
+    /// Output folder: adapter (or weights), optimizer state, trainer_state.json, metrics.jsonl.
+    #[arg(long)]
     pub out: PathBuf,
-    /// LoRA settings; None with `full` set trains full weights only.
+    /// LoRA on the language model: `r=16,alpha=32,dropout=0.05,targets=q,k,v,o,gate,up,down`
+    /// (the default when neither --lora nor --full is given).
+    #[arg(long, num_args = 0..=1, default_missing_value = "", value_parser = LoraConfig::parse)]
     pub lora: Option<LoraConfig>,
+    /// Train base weights in full: merger | lm | all (with --lora: both).
+    #[arg(long, value_enum)]
     pub full: Option<FullScope>,
+    #[arg(long, default_value_t = 1)]
     pub epochs: usize,
+    #[arg(long, default_value_t = 1e-4)]
     pub lr: f64,
+    #[arg(long, default_value_t = 4, value_parser = at_least_one)]
     pub batch: usize,
+    #[arg(long, default_value_t = 1, value_parser = at_least_one)]
     pub grad_accum: usize,
+    /// Cap on image pixels (overrides the checkpoint's max_pixels).
+    #[arg(long)]
     pub max_pixels: Option<i64>,
+    /// Stop after this many optimizer steps (sets the schedule's length).
+    #[arg(long, value_parser = at_least_one)]
     pub max_steps: Option<usize>,
+    /// Dataset spec to evaluate on (score mode) every --eval-every steps.
+    #[arg(long)]
     pub eval: Option<String>,
+    #[arg(long, default_value_t = 0)]
     pub eval_every: usize,
+    /// At most this many --eval samples.
+    #[arg(long, default_value_t = 200)]
     pub eval_limit: usize,
+    /// Continue the run in --out from its last checkpoint.
+    #[arg(long)]
     pub resume: bool,
+    /// cpu | cuda | cuda:N | auto
+    #[arg(long, default_value = "auto")]
     pub device: crate::engine::DeviceSpec,
+    /// auto (bf16 on CUDA, f32 on CPU) | f32 | bf16 | f16
+    #[arg(long, value_enum, default_value_t)]
     pub dtype: crate::engine::DtypeSpec,
+    /// Share of the steps spent warming the learning rate up from 0.
+    #[arg(long, default_value_t = 0.03)]
     pub warmup_ratio: f64,
+    #[arg(long, default_value_t = 0.0)]
     pub weight_decay: f64,
+    /// Global gradient-norm clip (0: none).
+    #[arg(long, default_value_t = 1.0)]
     pub max_grad_norm: f64,
+    #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Train on horizontally flipped samples (image mirrored, left/right swapped).
+    #[arg(long)]
     pub flip_augment: bool,
+    /// With --flip-augment: the share of original samples kept beside the flipped ones.
+    #[arg(long, default_value_t = 1.0)]
     pub replay: f64,
+    /// Save a checkpoint every N steps (it is always saved at the end and on Ctrl-C).
+    #[arg(long, default_value_t = 0)]
     pub save_every: usize,
+    /// Also write a merged full checkpoint to OUT/merged.
+    #[arg(long)]
     pub merge: bool,
+    /// Prompt template (as eval's --prompt); train and eval should match.
+    #[arg(long, default_value = "default")]
     pub prompt: String,
+}
+
+fn at_least_one(s: &str) -> std::result::Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("`{s}` is not a whole number of at least 1")),
+    }
+}
+
+/// `TrainConfig` alone, for parsing a line of its flags.
+#[derive(clap::Parser, Debug)]
+#[command(name = "train", no_binary_name = true, disable_help_flag = true)]
+struct TrainLine {
+    #[command(flatten)]
+    config: TrainConfig,
+}
+
+impl TrainConfig {
+    /// Parses `args` (flags as `flipscope train` takes them) by the same grammar.
+    pub fn try_parse_from<I, T>(args: I) -> std::result::Result<TrainConfig, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        <TrainLine as clap::Parser>::try_parse_from(args).map(|l| l.config)
+    }
+
+    /// Every default, with `model`, `data` and `out` as given.
+    pub fn with_defaults(model: &std::path::Path, data: &str, out: &std::path::Path) -> TrainConfig {
+        // clap refuses empty paths; the required three are set after parsing.
+        let cfg = Self::try_parse_from(["--model", "-", "--data", "-", "--out", "-"]).expect("the defaults parse");
+        TrainConfig { model: model.to_path_buf(), data: data.to_string(), out: out.to_path_buf(), ..cfg }
+    }
 }
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        TrainConfig {
-            model: PathBuf::new(),
-            data: String::new(),
-            out: PathBuf::new(),
-            lora: None,
-            full: None,
-            epochs: 1,
-            lr: 1e-4,
-            batch: 4,
-            grad_accum: 1,
-            max_pixels: None,
-            max_steps: None,
-            eval: None,
-            eval_every: 0,
-            eval_limit: 200,
-            resume: false,
-            device: Default::default(),
-            dtype: Default::default(),
-            warmup_ratio: 0.03,
-            weight_decay: 0.0,
-            max_grad_norm: 1.0,
-            seed: 42,
-            flip_augment: false,
-            replay: 1.0,
-            save_every: 0,
-            merge: false,
-            prompt: "default".into(),
-        }
+        TrainConfig::with_defaults(std::path::Path::new(""), "", std::path::Path::new(""))
     }
 }
 

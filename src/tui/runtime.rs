@@ -7,7 +7,7 @@
 use super::filter::{views_toml, SavedView};
 use super::images::ImageCache;
 use super::state::{Comparison, OpenRun};
-use super::update::{Background, Effect, FinetuneForm, Msg, Purpose};
+use super::update::{Background, Effect, Msg, Purpose};
 use crate::engine::{DeviceSpec, DtypeSpec};
 use crate::eval::{EvalConfig, EvalMode, PromptTemplate, Variant};
 use crate::jobs::{EvalRun, JobManager, JobRequest};
@@ -125,8 +125,8 @@ impl Runtime {
             Effect::EvalAdapter { samples, adapter, run, compare_with } => {
                 vec![self.rerun(samples, Variant::Plain, &run, Some(adapter), compare_with)]
             }
-            Effect::Finetune(form) => {
-                let (label, config) = self.finetune_config(&form);
+            Effect::Finetune(config) => {
+                let (label, config) = self.finetune_config(*config);
                 let out = config.out.clone();
                 let id = self.jobs.submit(JobRequest::Train { config: Box::new(config) });
                 vec![Msg::Submitted {
@@ -173,26 +173,21 @@ impl Runtime {
         }
     }
 
-    /// A LoRA finetune of the workbench's model as the form says, into `runs/finetunes/ft-<time>`.
-    fn finetune_config(&self, form: &FinetuneForm) -> (String, crate::train::TrainConfig) {
-        let data = if form.data == "current" { self.data_spec.clone() } else { form.data.clone() };
+    /// The finetune line's settings on the workbench's model, device and
+    /// dtype, into `runs/finetunes/ft-<time>`; `--data current` is the open dataset.
+    fn finetune_config(&self, mut config: crate::train::TrainConfig) -> (String, crate::train::TrainConfig) {
+        if config.data == "current" {
+            config.data = self.data_spec.clone();
+        }
         let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        let out = self.runs_root.join("finetunes").join(format!("ft-{stamp}"));
-        let config = crate::train::TrainConfig {
-            model: self.model.clone(),
-            data,
-            out,
-            lora: crate::engine::lora::LoraConfig::parse(&form.lora).ok(),
-            max_steps: Some(form.steps),
-            lr: form.lr,
-            batch: form.batch,
-            flip_augment: form.flip,
-            replay: form.replay,
-            device: self.device,
-            dtype: self.dtype,
-            ..Default::default()
+        config.out = self.runs_root.join("finetunes").join(format!("ft-{stamp}"));
+        config.model = self.model.clone();
+        (config.device, config.dtype) = (self.device, self.dtype);
+        let label = match config.max_steps {
+            Some(n) => format!("train {n} steps"),
+            None => format!("train {} epoch(s)", config.epochs),
         };
-        (format!("train {} steps", form.steps), config)
+        (label, config)
     }
 
     fn rerun(

@@ -117,7 +117,7 @@ impl OpenRun {
         let by_id = records.iter().enumerate().filter(|(_, r)| r.rotation == 0).map(|(i, r)| (r.id.clone(), i)).collect();
         let mut stats = RunStats::default();
         if !records.is_empty() {
-            stats.accuracy = report::accuracy(&records, "category").unwrap_or_default();
+            stats.accuracy = report::accuracy(&records, report::GroupBy::Category).unwrap_or_default();
             stats.error_shares = report::error_shares(&records).unwrap_or_default();
         }
         stats.categories = stats.accuracy.iter().filter(|r| r.group != "overall").map(|r| r.group.clone()).collect();
@@ -278,7 +278,7 @@ impl Default for SaliencyState {
 
 /// Variants `v` cycles through for reruns (AdaptVis with the paper's settings).
 pub fn rerun_variants() -> [Variant; 4] {
-    [Variant::Plain, Variant::Flipped, Variant::Boxed, Variant::Attention(Intervention::Adaptive { threshold: 0.3, w1: 0.5, w2: 1.5 })]
+    [Variant::Plain, Variant::Flipped, Variant::Boxed, Variant::Attention(Intervention::ADAPTVIS_PAPER)]
 }
 
 #[derive(Clone, Debug, PartialEq)]

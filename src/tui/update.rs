@@ -10,6 +10,7 @@ use crate::engine::saliency::SaliencyMethod;
 use crate::eval::{EvalConfig, EvalMode, PromptTemplate, Variant};
 use crate::jobs::{JobEvent, JobId, JobRequest, SaliencyGoal};
 use crate::runs::{Record, RunSummary};
+use crate::train::TrainConfig;
 use crate::viz::Colormap;
 use std::path::PathBuf;
 
@@ -63,77 +64,28 @@ impl Background {
     }
 }
 
-/// The finetune settings line: `data=SPEC lora=r=16,alpha=32,... steps=N lr=X batch=B flip=on|off replay=R`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct FinetuneForm {
-    /// `current` is the dataset the workbench has open.
-    pub data: String,
-    pub lora: String,
-    pub steps: usize,
-    pub lr: f64,
-    pub batch: usize,
-    pub flip: bool,
-    pub replay: f64,
-}
+/// The finetune line as it first opens: flags of `flipscope train`, parsed by
+/// its own grammar. The workbench adds `--model` (its model) and `--out`
+/// (`runs/finetunes/ft-<time>`); `--data current` is the open dataset.
+pub const FINETUNE_LINE: &str = "--data current --lora r=16,alpha=32,dropout=0.05 --max-steps 100 --lr 0.0001 --batch 4";
 
-impl Default for FinetuneForm {
-    fn default() -> Self {
-        FinetuneForm {
-            data: "current".into(),
-            lora: "r=16,alpha=32,dropout=0.05".into(),
-            steps: 100,
-            lr: 1e-4,
-            batch: 4,
-            flip: false,
-            replay: 1.0,
-        }
-    }
-}
-
-impl FinetuneForm {
-    pub fn line(&self) -> String {
-        format!(
-            "data={} lora={} steps={} lr={} batch={} flip={} replay={}",
-            self.data,
-            self.lora,
-            self.steps,
-            self.lr,
-            self.batch,
-            if self.flip { "on" } else { "off" },
-            self.replay
-        )
-    }
-
-    pub fn parse(line: &str) -> Result<FinetuneForm, String> {
-        let mut f = FinetuneForm::default();
-        for token in line.split_whitespace() {
-            let (k, v) = token.split_once('=').ok_or_else(|| format!("`{token}` is not key=value"))?;
-            let num = |what: &str| format!("{what}=`{v}` is not a number");
-            match k {
-                "data" => f.data = v.to_string(),
-                "lora" => {
-                    crate::engine::lora::LoraConfig::parse(v).map_err(|e| e.to_string())?;
-                    f.lora = v.to_string();
-                }
-                "steps" => f.steps = v.parse().map_err(|_| num("steps"))?,
-                "lr" => f.lr = v.parse().map_err(|_| num("lr"))?,
-                "batch" => f.batch = v.parse().map_err(|_| num("batch"))?,
-                "replay" => f.replay = v.parse().map_err(|_| num("replay"))?,
-                "flip" => {
-                    f.flip = match v {
-                        "on" | "yes" | "true" => true,
-                        "off" | "no" | "false" => false,
-                        _ => return Err(format!("flip=`{v}` is not on or off")),
-                    }
-                }
-                other => return Err(format!("unknown setting `{other}` (data, lora, steps, lr, batch, flip, replay)")),
-            }
-        }
-        if f.steps == 0 || f.batch == 0 {
-            return Err("steps and batch must be at least 1".into());
-        }
-        Ok(f)
-    }
+/// The finetune line as a `TrainConfig` (model and out still empty), or
+/// clap's complaint.
+pub fn parse_finetune_line(line: &str) -> Result<TrainConfig, String> {
+    // The workbench fills in --model and --out; clap only needs something there.
+    let args = ["--model", "-", "--out", "-"].into_iter().map(String::from).chain(line.split_whitespace().map(String::from));
+    let cfg = TrainConfig::try_parse_from(args).map_err(|e| {
+        // clap's complaint on one line, without its usage and help hints.
+        let text = e.to_string();
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more"))
+            .filter(|l| !l.is_empty())
+            .collect();
+        lines.join(" ").trim_start_matches("error: ").to_string()
+    })?;
+    Ok(TrainConfig { model: PathBuf::new(), out: PathBuf::new(), ..cfg })
 }
 
 #[derive(Clone, Debug)]
@@ -150,7 +102,7 @@ pub enum Effect {
         run: String,
     },
     /// Start a finetune with these settings.
-    Finetune(FinetuneForm),
+    Finetune(Box<TrainConfig>),
     /// Evaluate `samples` with `adapter` into run `run`, then compare with `compare_with`.
     EvalAdapter {
         samples: Vec<Sample>,
@@ -307,10 +259,10 @@ fn on_input_key(app: &mut App, key: &str) -> Vec<Effect> {
 fn submit_input(app: &mut App, purpose: InputPurpose, text: String) -> Vec<Effect> {
     match purpose {
         InputPurpose::Search => vec![],
-        InputPurpose::Finetune => match FinetuneForm::parse(&text) {
-            Ok(form) => {
+        InputPurpose::Finetune => match parse_finetune_line(&text) {
+            Ok(cfg) => {
                 app.runs.in_jobs = true;
-                vec![Effect::Finetune(form)]
+                vec![Effect::Finetune(Box::new(cfg))]
             }
             Err(e) => {
                 app.message = Some(format!("finetune: {e}"));
@@ -742,7 +694,7 @@ fn runs_action(app: &mut App, action: Action) -> Vec<Effect> {
             return vec![Effect::BatchSaliency { samples, method: app.saliency.method, colormap: app.saliency.colormap, out }];
         }
         Action::Finetune => {
-            app.input = Some(Input { purpose: InputPurpose::Finetune, text: FinetuneForm::default().line() });
+            app.input = Some(Input { purpose: InputPurpose::Finetune, text: FINETUNE_LINE.to_string() });
         }
         Action::EvalAdapter => {
             // The selected job if it is a finished finetune, else the latest finished one.

@@ -4,10 +4,11 @@
 
 use image::Rgb;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Colormap {
     Inferno,
     Viridis,
+    #[value(alias = "coolwarm", alias = "rdbu")]
     Diverging,
 }
 
@@ -27,15 +28,6 @@ const VIRIDIS: [[u8; 3]; 9] = [
 const DIVERGING: [[u8; 3]; 5] = [[33, 102, 172], [146, 197, 222], [247, 247, 247], [244, 165, 130], [178, 24, 43]];
 
 impl Colormap {
-    pub fn parse(name: &str) -> anyhow::Result<Colormap> {
-        Ok(match name {
-            "inferno" => Colormap::Inferno,
-            "viridis" => Colormap::Viridis,
-            "diverging" | "coolwarm" | "rdbu" => Colormap::Diverging,
-            other => anyhow::bail!("colormap `{other}` is not inferno, viridis or diverging"),
-        })
-    }
-
     pub fn name(self) -> &'static str {
         match self {
             Colormap::Inferno => "inferno",
@@ -82,6 +74,7 @@ mod tests {
         // brightness increases monotonically along inferno
         let lum = |c: Rgb<u8>| c.0.iter().map(|&x| x as u32).sum::<u32>();
         assert!((0..10).all(|i| lum(Colormap::Inferno.at(i as f32 / 10.0)) <= lum(Colormap::Inferno.at((i + 1) as f32 / 10.0))));
-        assert!(Colormap::parse("jet").is_err());
+        assert!(<Colormap as clap::ValueEnum>::from_str("jet", true).is_err());
+        assert_eq!(<Colormap as clap::ValueEnum>::from_str("coolwarm", true), Ok(Colormap::Diverging));
     }
 }

@@ -85,6 +85,51 @@ fn adaptvis_prompts_join_whatsup_by_id() {
     assert!(issue.contains("line 2: field `id`: 7 is outside the WhatsUp file (2 entries)"), "{issue}");
 }
 
+/// AdaptVis's `prompts/VSR_with_answer.jsonl`: ids are line indices into
+/// VSR's zeroshot test.jsonl, answers relation phrases read in generate mode.
+#[test]
+fn adaptvis_vsr_prompts_index_vsr_test_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("prompts")).unwrap();
+    std::fs::create_dir_all(d.join("vsr/zeroshot")).unwrap();
+    let vsr = [
+        r#"{"image": "000000085637.jpg", "caption": "The car is behind the suitcase.", "label": 1, "relation": "behind"}"#,
+        r#"{"image": "000000000001.jpg", "caption": "The cat is far from the bed.", "label": 0, "relation": "far from"}"#,
+        r#"{"image": "000000000002.jpg", "caption": "The cat is on top of the car.", "label": 1, "relation": "on top of"}"#,
+    ];
+    std::fs::write(d.join("vsr/zeroshot/test.jsonl"), vsr.join("\n")).unwrap();
+    let lines = [
+        r#"{"id": 0, "question": "<image>\nUSER: Where is the car in relation to suitcase? Answer with one word or phrase.\nASSISTANT:", "answer": "behind"}"#,
+        r#"{"id": 2, "question": "<image>\nUSER: Where is the cat in relation to car? Answer with one word or phrase.\nASSISTANT:", "answer": "on top of"}"#,
+        r#"{"id": 9, "question": "<image>\nUSER: Where is it? Answer with one word or phrase.\nASSISTANT:", "answer": "touching"}"#,
+    ];
+    let p = d.join("prompts/VSR_with_answer.jsonl");
+    std::fs::write(&p, lines.join("\n")).unwrap();
+    let coco = d.join("coco");
+    let spec = format!("{}#vsr={},root={}", p.display(), d.join("vsr/zeroshot/test.jsonl").display(), coco.display());
+    let ds = data::load(&spec).unwrap();
+    assert_eq!(ds.format, Format::AdaptVis, "detected from the file name");
+    assert_eq!(ds.samples.len(), 2);
+    let s = &ds.samples[1];
+    assert_eq!((s.id.as_str(), s.answer_style), ("VSR/2", AnswerStyle::Relation));
+    assert_eq!(s.question, "Where is the cat in relation to car? Answer with one word or phrase.");
+    assert_eq!((s.gold_text.as_deref(), s.options.len()), (Some("on top of"), 0));
+    assert!(s.images[0].label().ends_with("coco/000000000002.jpg"), "{}", s.images[0].label());
+    assert!(ds.issues[0].to_string().contains("line 3: field `id`: 9 is outside VSR's test.jsonl (3 lines)"), "{}", ds.issues[0]);
+    // Found on its own next to the prompts, and refused with advice when it is not there.
+    std::fs::rename(d.join("vsr/zeroshot"), d.join("zeroshot")).unwrap();
+    assert_eq!(data::load(p.to_str().unwrap()).unwrap().samples.len(), 2);
+    std::fs::remove_dir_all(d.join("zeroshot")).unwrap();
+    let err = data::load(p.to_str().unwrap()).unwrap_err().to_string();
+    assert!(err.contains("VSR's zeroshot test.jsonl was not found") && err.contains("#vsr=PATH"), "{err}");
+    // Generate-mode answers are judged by relation phrase.
+    let prompt = flipscope::eval::PromptTemplate::default_prompt();
+    let read = |text: &str| flipscope::eval::judge::judge(s, &flipscope::eval::judge::extract(&prompt, s, text));
+    assert_eq!(read("It is on top of the car.").correct, Some(true));
+    assert_eq!(read("on").correct, Some(false));
+}
+
 #[test]
 fn vsr_is_a_yes_no_question() {
     let dir = tempfile::tempdir().unwrap();

@@ -13,7 +13,7 @@ use flipscope::tui::images::ImageCache;
 use flipscope::tui::keymap::{Keymap, DEFAULT, VIM};
 use flipscope::tui::state::{App, EngineStatus, OpenRun, Pane};
 use flipscope::tui::theme::{self, Theme};
-use flipscope::tui::update::{update, Background, Effect, FinetuneForm, Msg, Purpose};
+use flipscope::tui::update::{parse_finetune_line, update, Background, Effect, Msg, Purpose, FINETUNE_LINE};
 use flipscope::viz::SaliencyMap;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
@@ -488,14 +488,20 @@ fn feed_finetune(app: &mut App, id: u64) {
 
 #[test]
 fn finetune_settings_line_parses_and_rejects_bad_values() {
-    let f = FinetuneForm::default();
-    assert_eq!(FinetuneForm::parse(&f.line()).unwrap(), f);
-    let g = FinetuneForm::parse("data=synth:50 lora=r=4,alpha=8 steps=20 lr=5e-4 batch=2 flip=on replay=0.5").unwrap();
-    assert_eq!((g.data.as_str(), g.steps, g.batch, g.flip, g.replay), ("synth:50", 20, 2, true, 0.5));
-    assert!(FinetuneForm::parse("steps=many").unwrap_err().contains("steps=`many`"));
-    assert!(FinetuneForm::parse("flip=maybe").unwrap_err().contains("on or off"));
-    assert!(FinetuneForm::parse("lora=r=0").unwrap_err().contains("at least 1"));
-    assert!(FinetuneForm::parse("color=red").unwrap_err().contains("unknown setting `color`"));
+    // The line is `flipscope train`'s own flags; its defaults are the CLI's.
+    let f = parse_finetune_line(FINETUNE_LINE).unwrap();
+    assert_eq!((f.data.as_str(), f.max_steps, f.batch, f.flip_augment), ("current", Some(100), 4, false));
+    assert_eq!(f.lora, Some(flipscope::engine::LoraConfig::parse("r=16,alpha=32,dropout=0.05").unwrap()));
+    let defaults = flipscope::train::TrainConfig::default();
+    assert_eq!((f.epochs, f.warmup_ratio, f.seed, f.replay), (defaults.epochs, defaults.warmup_ratio, defaults.seed, defaults.replay));
+    let g =
+        parse_finetune_line("--data synth:50 --lora r=4,alpha=8 --max-steps 20 --lr 5e-4 --batch 2 --flip-augment --replay 0.5").unwrap();
+    assert_eq!((g.data.as_str(), g.max_steps, g.batch, g.flip_augment, g.replay, g.lr), ("synth:50", Some(20), 2, true, 0.5, 5e-4));
+    assert!(parse_finetune_line("--data x --max-steps many").unwrap_err().contains("'many' for '--max-steps"));
+    assert!(parse_finetune_line("--data x --batch 0").unwrap_err().contains("at least 1"));
+    assert!(parse_finetune_line("--data x --lora r=0").unwrap_err().contains("r must be at least 1"));
+    assert!(parse_finetune_line("--data x --color red").unwrap_err().contains("unexpected argument '--color'"));
+    assert!(parse_finetune_line("--lr 1").unwrap_err().contains("--data"), "data is required");
 }
 
 #[test]
@@ -504,14 +510,20 @@ fn finetune_from_runs_then_eval_the_adapter_and_compare_in_one_key() {
     keys(&mut app, &["6"]);
     assert!(keys(&mut app, &["t"]).is_empty());
     let input = app.input.clone().expect("the settings line opens");
-    assert!(input.text.starts_with("data=current lora=r=16"), "{}", input.text);
+    assert!(input.text.starts_with("--data current --lora r=16"), "{}", input.text);
     // A bad edit keeps the line open and says why.
-    app.input.as_mut().unwrap().text = "steps=0".into();
+    app.input.as_mut().unwrap().text = "--data current --max-steps 0".into();
     assert!(keys(&mut app, &["enter"]).is_empty());
     assert!(app.message.as_deref().unwrap_or_default().contains("at least 1"));
-    app.input.as_mut().unwrap().text = "data=current lora=r=4,alpha=8 steps=2 lr=1e-3 batch=2 flip=on replay=0.5".into();
+    assert!(app.input.is_some(), "the line stays open");
+    app.input.as_mut().unwrap().text =
+        "--data current --lora r=4,alpha=8 --max-steps 2 --lr 1e-3 --batch 2 --flip-augment --replay 0.5".into();
     let effects = keys(&mut app, &["enter"]);
-    assert!(matches!(&effects[..], [Effect::Finetune(f)] if f.steps == 2 && f.flip && f.lora == "r=4,alpha=8"), "{effects:?}");
+    let lora = flipscope::engine::LoraConfig::parse("r=4,alpha=8").unwrap();
+    assert!(
+        matches!(&effects[..], [Effect::Finetune(f)] if f.max_steps == Some(2) && f.flip_augment && f.lora.as_ref() == Some(&lora)),
+        "{effects:?}"
+    );
     // No finished finetune yet: `a` says so.
     assert!(keys(&mut app, &["a"]).is_empty());
     assert!(app.message.as_deref().unwrap_or_default().contains("no finished finetune"));

@@ -3,6 +3,11 @@
 //! under.\nASSISTANT:", answer: ["Left"]}`. `id` indexes the matching WhatsUp
 //! JSON, which gives the image. The LLaVA wrapper is stripped so the engine
 //! can rebuild the prompt with Qwen's chat template.
+//!
+//! `prompts/VSR_with_answer.jsonl` is the VSR subset: `id` is a line index
+//! into VSR's zeroshot `test.jsonl` (`#vsr=PATH`), and the answer is a
+//! relation phrase ("behind", "on top of"), asked without options and read
+//! in generate mode by relation word.
 
 use super::{file_stem, req, str_list, LoadCtx};
 use crate::data::error::{DataError, FieldError, FieldResult};
@@ -76,10 +81,66 @@ pub fn answer_words(question: &str) -> Option<Vec<String>> {
     (words.len() >= 2).then_some(words)
 }
 
+/// VSR's zeroshot test split, which the VSR prompt file's ids index:
+/// `#vsr=PATH`, else `zeroshot/test.jsonl` (or `test.jsonl`) near the prompts.
+fn find_vsr(ctx: &LoadCtx) -> Result<PathBuf, DataError> {
+    if let Some(p) = ctx.spec.option("vsr") {
+        return Ok(PathBuf::from(p));
+    }
+    let dir = ctx.path.parent().unwrap_or(Path::new("."));
+    let mut tried = Vec::new();
+    for base in [dir.to_path_buf(), dir.join(".."), dir.join("../data"), ctx.root.clone()] {
+        for rel in ["zeroshot/test.jsonl", "vsr/zeroshot/test.jsonl", "data/splits/zeroshot/test.jsonl"] {
+            let cand = base.join(rel);
+            if cand.is_file() {
+                return Ok(cand);
+            }
+            tried.push(cand.display().to_string());
+        }
+    }
+    Err(DataError::Other {
+        path: ctx.path.clone(),
+        message: format!("VSR's zeroshot test.jsonl was not found (tried {}); pass #vsr=PATH", tried.join(", ")),
+    })
+}
+
+fn load_vsr(ctx: &mut LoadCtx, records: &[Record]) -> Result<Vec<Sample>, DataError> {
+    let vsr_path = find_vsr(ctx)?;
+    let vsr = read_jsonl(&vsr_path)?;
+    // COCO file names resolve under `#root=` (your COCO 2017 images), else beside the VSR file.
+    let root = if ctx.spec.root.is_some() { ctx.root.clone() } else { vsr_path.parent().unwrap_or(Path::new(".")).to_path_buf() };
+    let dataset = ctx.dataset.clone();
+    Ok(records.iter().filter_map(|rec| ctx.each(rec, |r| vsr_sample(r, &vsr, &root, &dataset))).collect())
+}
+
+fn vsr_sample(rec: &Record, vsr: &[Record], root: &Path, dataset: &str) -> FieldResult<Sample> {
+    let id = req(rec, "id")?.as_i64().ok_or_else(|| FieldError::new("id", "expected an integer"))?;
+    let entry = usize::try_from(id)
+        .ok()
+        .and_then(|i| vsr.get(i))
+        .ok_or_else(|| FieldError::new("id", format!("{id} is outside VSR's test.jsonl ({} lines)", vsr.len())))?;
+    let mut s = Sample::new(format!("VSR/{id}"), dataset);
+    s.answer_style = AnswerStyle::Relation;
+    s.question = strip_llava(super::req_str(rec, "question")?);
+    let gold = str_list(rec, "answer")?.into_iter().next().ok_or_else(|| FieldError::new("answer", "empty"))?;
+    s.category = gold.clone();
+    s.gold_direction = crate::spatial::parse_relation(&gold);
+    s.gold_text = Some(gold);
+    let image = entry.get("image").and_then(Cell::as_str).ok_or_else(|| FieldError::new("id", "the VSR line has no `image`"))?;
+    s.images = vec![resolve(root, image, &[], &["images", "train2017", "val2017", "trainval2017"])];
+    if let Some(rel) = entry.get("relation").and_then(Cell::as_str) {
+        s.metadata.insert("vsr_relation".into(), rel.into());
+    }
+    Ok(s)
+}
+
 pub fn load(ctx: &mut LoadCtx) -> Result<Vec<Sample>, DataError> {
     let records = read_jsonl(&ctx.path)?;
     let stem = file_stem(&ctx.path);
     let subset = stem.split("_with_answer").next().unwrap_or(&stem).to_string();
+    if subset.eq_ignore_ascii_case("vsr") {
+        return load_vsr(ctx, &records);
+    }
     let wu_path = find_whatsup(ctx, &subset)?;
     let whatsup = read_json_list(&wu_path)?;
     let wu_root = if ctx.spec.root.is_some() { ctx.root.clone() } else { wu_path.parent().unwrap_or(Path::new(".")).to_path_buf() };
