@@ -323,6 +323,52 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Scores whole phrases, for models that answer in words: the log-prob
+    /// of each phrase's every token after the prompt (not just its first,
+    /// which "front-left" and "front-right" share). The prompt is prefilled
+    /// once; each phrase continues from a fork of its cache. `labels` name
+    /// the phrases in the result (the option letters).
+    pub fn score_phrases(
+        &self,
+        prompt: &PreparedPrompt,
+        labels: &[String],
+        phrases: &[String],
+        intervention: &Intervention,
+    ) -> Result<OptionScores> {
+        if labels.len() != phrases.len() || phrases.is_empty() {
+            bail!("{} labels for {} phrases", labels.len(), phrases.len());
+        }
+        let _guard = tch::no_grad_guard();
+        let inputs = self.collate(&[prompt]);
+        let plan = self.model.plan_intervention(&inputs, intervention)?;
+        let mut cache = self.model.new_cache();
+        let hidden = match &plan {
+            Some((alphas, _)) => self.model.prefill_scaled(&inputs, alphas, &mut cache, Rows::Last)?,
+            None => self.model.prefill(&inputs, &mut cache, Rows::Last)?,
+        };
+        let first = self.model.logits(&hidden).reshape([-1]).to_kind(Kind::Float).log_softmax(-1, Kind::Float);
+        let start = inputs.next_positions[0];
+        let mut token_ids = Vec::new();
+        let mut logprobs = Vec::new();
+        for phrase in phrases {
+            let tokens = self.processor.tokenizer.encode(phrase)?;
+            let Some(&head) = tokens.first() else { bail!("option `{phrase}` does not tokenise") };
+            let mut lp = first.double_value(&[head]);
+            let mut branch = cache.fork();
+            for (k, pair) in tokens.windows(2).enumerate() {
+                let h = self.model.step(&[pair[0]], &[start + k as i64], &mut branch);
+                let row = self.model.logits(&h).reshape([-1]).to_kind(Kind::Float).log_softmax(-1, Kind::Float);
+                lp += row.double_value(&[pair[1]]);
+            }
+            token_ids.push(head);
+            logprobs.push(lp as f32);
+        }
+        let best = logprobs.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0);
+        Ok(OptionScores { labels: labels.to_vec(), token_ids, logprobs, best, adapt: plan.and_then(|(_, r)| r.into_iter().next()) })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -35,6 +35,18 @@ pub struct KvCache {
     pub padded: bool,
 }
 
+impl KvCache {
+    /// A second cache over the same keys and values: steps run on it append
+    /// to its own copy (`cat` makes new tensors), never to this one's.
+    pub fn fork(&self) -> KvCache {
+        KvCache {
+            layers: self.layers.iter().map(|l| l.as_ref().map(|(k, v)| (k.shallow_clone(), v.shallow_clone()))).collect(),
+            key_valid: self.key_valid.as_ref().map(Tensor::shallow_clone),
+            padded: self.padded,
+        }
+    }
+}
+
 /// Which positions' final hidden states a forward pass returns. `Last` is
 /// all that next-token work (scoring, generation, saliency) reads; the last
 /// layer then computes its queries, output projection and MLP for that row

@@ -293,10 +293,15 @@ pub fn ask_live(
     let item = prepare_asking(engine, cfg, &sample.id, sample, 0, question)?;
     let intervention = cfg.variant.intervention();
     // A question answered in words has no options to score: only its text.
-    let scores = if item.labels.is_empty() {
-        None
-    } else {
-        Some(engine.score_options_with(&[&item.prompt], std::slice::from_ref(&item.labels), &intervention)?.remove(0))
+    // A model that answers in words (generate mode) has its options' words
+    // scored, whole, as it would say them; letters only when it answers with letters.
+    let scores = match (&cfg.mode, item.labels.is_empty()) {
+        (_, true) => None,
+        (EvalMode::Generate { .. }, false) if !item.sample.options.is_empty() => {
+            let words: Vec<String> = item.sample.options.iter().map(|o| o.text.clone()).collect();
+            Some(engine.score_phrases(&item.prompt, &item.labels, &words, &intervention)?)
+        }
+        _ => Some(engine.score_options_with(&[&item.prompt], std::slice::from_ref(&item.labels), &intervention)?.remove(0)),
     };
     if let Some(scores) = &scores {
         on_scores(scores);

@@ -35,7 +35,11 @@ pub fn wilson(k: usize, n: usize) -> (f64, f64) {
     let denom = 1.0 + z * z / n;
     let centre = (p + z * z / (2.0 * n)) / denom;
     let half = z * ((p * (1.0 - p) / n) + z * z / (4.0 * n * n)).sqrt() / denom;
-    ((centre - half).max(0.0), (centre + half).min(1.0))
+    // At 0/n and n/n the bound is exactly 0 (or 1); the formula leaves a
+    // rounding residue there (2.8e-17 for 0/12).
+    let lo = if k == 0 { 0.0 } else { (centre - half).max(0.0) };
+    let hi = if k == n as usize { 1.0 } else { (centre + half).min(1.0) };
+    (lo, hi)
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -241,6 +245,8 @@ mod tests {
         let (lo, hi) = wilson(3, 5);
         assert!((lo - 0.2307).abs() < 1e-3 && (hi - 0.8824).abs() < 1e-3, "{lo} {hi}");
         assert_eq!(wilson(0, 0), (0.0, 0.0));
+        assert_eq!(wilson(0, 12).0, 0.0, "exactly 0, not a rounding residue");
+        assert_eq!(wilson(12, 12).1, 1.0);
         // b = 3, c = 0: 2 * (1/2)^3 = 0.25; b = 1, c = 1: 2 * (1/4 + 2/4) -> 1.
         assert!((mcnemar_exact(3, 0) - 0.25).abs() < 1e-12);
         assert!((mcnemar_exact(1, 1) - 1.0).abs() < 1e-12);

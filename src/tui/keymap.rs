@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use toml::Spanned;
 
 pub const DEFAULT: &str = include_str!("../../keymaps/default.toml");
+/// The vim map's bindings, an overlay on `DEFAULT` (see `Keymap::vim`).
 pub const VIM: &str = include_str!("../../keymaps/vim.toml");
 
 /// Modes a keymap may have: one per pane, `global` (every pane) and `input` (typing text).
@@ -118,13 +119,20 @@ impl Keymap {
         let mut km = match table.get("keymap") {
             None => Keymap::parse(DEFAULT, "keymaps/default.toml")?,
             Some(toml::Value::String(s)) if s == "default" => Keymap::parse(DEFAULT, "keymaps/default.toml")?,
-            Some(toml::Value::String(s)) if s == "vim" => Keymap::parse(VIM, "keymaps/vim.toml")?,
+            Some(toml::Value::String(s)) if s == "vim" => Keymap::vim()?,
             Some(other) => {
                 let line = text.find("keymap").map(|o| line_of(text, o)).unwrap_or(1);
                 bail!("{origin}: line {line}: keymap = {other}: not \"default\" or \"vim\"")
             }
         };
         km.overlay(Keymap::parse(text, &origin)?);
+        Ok(km)
+    }
+
+    /// The default map with the vim overlay on top.
+    pub fn vim() -> Result<Keymap> {
+        let mut km = Keymap::parse(DEFAULT, "keymaps/default.toml")?;
+        km.overlay(Keymap::parse(VIM, "keymaps/vim.toml")?);
         Ok(km)
     }
 

@@ -5,7 +5,7 @@
 
 use crate::spatial::ErrorKind;
 use anyhow::{Context, Result};
-use ratatui::style::Color;
+use ratatui::style::{Color, Modifier, Style};
 use serde::Deserialize;
 use std::str::FromStr;
 
@@ -79,7 +79,61 @@ impl Theme {
         })
     }
 
-    /// The colour of an error kind (correct cells use `correct`).
+    // Styles by role (gitui style): panes ask for a role, not a colour.
+
+    /// Ordinary text.
+    pub fn text(&self) -> Style {
+        Style::default().fg(self.fg)
+    }
+
+    /// Secondary text: hints, labels, empty states.
+    pub fn muted(&self) -> Style {
+        Style::default().fg(self.dim)
+    }
+
+    /// Text that stands out (the pane's own highlights).
+    pub fn highlight(&self) -> Style {
+        Style::default().fg(self.accent)
+    }
+
+    /// A heading: bold accent when its part of the pane is active, else bold dim.
+    pub fn heading(&self, active: bool) -> Style {
+        Style::default().fg(if active { self.accent } else { self.dim }).add_modifier(Modifier::BOLD)
+    }
+
+    /// A title in the pane's own colour, bold.
+    pub fn title(&self) -> Style {
+        self.text().add_modifier(Modifier::BOLD)
+    }
+
+    pub fn good(&self) -> Style {
+        Style::default().fg(self.correct)
+    }
+
+    pub fn bad(&self) -> Style {
+        Style::default().fg(self.wrong)
+    }
+
+    /// Gold answers, and work in progress.
+    pub fn golden(&self) -> Style {
+        Style::default().fg(self.gold)
+    }
+
+    /// `style` on the selection background, bold.
+    pub fn selected(&self, style: Style) -> Style {
+        style.bg(self.selected_bg).add_modifier(Modifier::BOLD)
+    }
+
+    /// An error kind in its colour.
+    pub fn kind(&self, kind: ErrorKind) -> Style {
+        Style::default().fg(self.kind_color(kind))
+    }
+
+    /// Any colour as a foreground (for colours computed by the pane).
+    pub fn colour(&self, c: Color) -> Style {
+        Style::default().fg(c)
+    }
+
     /// The colour of an error kind by its record name (`wrong` for names it does not know).
     pub fn kind_name_color(&self, name: &str) -> Color {
         ErrorKind::from_name(name).map(|k| self.kind_color(k)).unwrap_or(self.wrong)

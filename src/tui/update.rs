@@ -671,7 +671,10 @@ fn runs_action(app: &mut App, action: Action) -> Vec<Effect> {
         Action::MarkRun => r.marked = if r.marked == Some(r.cursor) { None } else { Some(r.cursor) },
         Action::CompareRuns => match (r.marked.and_then(|m| r.list.get(m)), r.list.get(r.cursor)) {
             (Some(a), Some(b)) if a.dir != b.dir => return vec![Effect::Compare { a: a.dir.clone(), b: b.dir.clone() }],
-            _ => app.message = Some("mark a run with space, move to another, then compare".into()),
+            _ => {
+                let (mark, compare) = (key_for(app, "runs", Action::MarkRun), key_for(app, "runs", Action::CompareRuns));
+                app.message = Some(format!("mark a run with {mark}, move to another, then {compare} compares"))
+            }
         },
         Action::CycleVariant => r.variant = cycle(&rerun_variants(), &r.variant),
         Action::Rerun => {
@@ -700,7 +703,7 @@ fn runs_action(app: &mut App, action: Action) -> Vec<Effect> {
             // The selected job if it is a finished finetune, else the latest finished one.
             let selected = app.jobs.get(r.job_cursor).filter(|j| j.train_out.is_some() && j.phase == Phase::Done);
             let Some(job) = selected.or_else(|| app.jobs.iter().rev().find(|j| j.train_out.is_some() && j.phase == Phase::Done)) else {
-                app.message = Some("no finished finetune yet: t starts one".into());
+                app.message = Some(format!("no finished finetune yet: {} starts one", key_for(app, "runs", Action::Finetune)));
                 return vec![];
             };
             let samples: Vec<Sample> = app.samples.visible.iter().map(|&i| app.dataset.samples[i].clone()).collect();
@@ -812,7 +815,14 @@ fn job_ended(app: &mut App, id: JobId, phase: Phase) -> Vec<Effect> {
         }
     }
     if let (Some(out_dir), Phase::Done) = (&job.train_out, &job.phase) {
-        app.message = Some(format!("finetune done ({}): a evaluates it on the filter and compares with this run", out_dir.display()));
+        let key = key_for(app, "runs", Action::EvalAdapter);
+        app.message = Some(format!("finetune done ({}): {key} evaluates it on the filter and compares with this run", out_dir.display()));
     }
     out
+}
+
+/// The key bound to `action` in `mode` (or globally), for messages that tell
+/// the user what to press; the action's own name when no key is bound.
+fn key_for(app: &App, mode: &str, action: Action) -> String {
+    app.keymap.key_for(mode, action).unwrap_or(action.name()).to_string()
 }

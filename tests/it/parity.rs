@@ -130,6 +130,39 @@ fn score_options_ranks_like_the_full_logits() {
     }
 }
 
+/// Whole-phrase scores (models that answer in words) equal teacher forcing:
+/// the prompt and the phrase in one forward pass, log-probs summed over the
+/// phrase's tokens.
+#[test]
+fn phrase_scores_equal_one_forward_over_prompt_and_phrase() {
+    let case = "flat_tied_odd";
+    let e = engine(case);
+    let r = Reference::load(case);
+    let p = prompt_with_reference_pixels(&e, case, &r);
+    let phrases: Vec<String> = ["front-left", "front-right", "behind the lamp", "A"].iter().map(|s| s.to_string()).collect();
+    let labels: Vec<String> = ["A", "B", "C", "D"].iter().map(|s| s.to_string()).collect();
+    let got = e.score_phrases(&p, &labels, &phrases, &Default::default()).unwrap();
+    assert_eq!(got.labels, labels);
+    for (phrase, lp) in phrases.iter().zip(&got.logprobs) {
+        let tokens = e.processor.tokenizer.encode(phrase).unwrap();
+        assert!(tokens.len() >= 1);
+        let mut full = p.clone();
+        let start = p.next_position();
+        for (k, &t) in tokens.iter().enumerate() {
+            full.input_ids.push(t);
+            for axis in full.positions.iter_mut() {
+                axis.push(start + k as i64);
+            }
+        }
+        let logits = e.model.prompt_logits(&e.collate(&[&full])).unwrap().get(0).log_softmax(-1, Kind::Float);
+        let want: f64 = tokens.iter().enumerate().map(|(k, &t)| logits.get((p.len() + k - 1) as i64).double_value(&[t])).sum();
+        assert!((*lp as f64 - want).abs() < 1e-3, "{phrase}: {lp} vs {want}");
+    }
+    // A one-token phrase scores as its first token does.
+    let letters = &e.score_options(&[&p], std::slice::from_ref(&labels)).unwrap()[0];
+    assert!((got.logprobs[3] - letters.logprobs[0]).abs() < 1e-4);
+}
+
 #[test]
 fn batched_equals_one_by_one() {
     // Two prompts of different lengths (one and two images) on one model.

@@ -201,9 +201,18 @@ fn panes_show_what_they_promise() {
     assert!(s.contains("The answer is A") && s.contains("running"), "streamed tokens:\n{s}");
     // Log-probs -0.4, -1.6, -2.3, -3.0, renormalised over the four options.
     assert!(["65.6%", "9.8%", "4.9%"].iter().all(|p| s.contains(p)), "option probabilities:\n{s}");
-    let record = Box::new(app.run.records[1].clone());
-    update(&mut app, Msg::Job(JobEvent::Answered { id: 7, record }));
+    // The ▶ line of the Live pane (the Sample pane above marks the run's record).
+    let marked = |s: &str| {
+        s.lines().skip_while(|l| !l.contains("┌ 3 Live answer")).find(|l| l.contains('▶')).map(str::to_string).unwrap_or_default()
+    };
+    assert!(marked(&s).contains("A. "), "before an answer is read, ▶ is the best score:\n{s}");
+    // Once the generated answer is read and judged, ▶ marks that reading.
+    let mut record = app.run.records[1].clone();
+    record.predicted_letter = Some("C".into());
+    update(&mut app, Msg::Job(JobEvent::Answered { id: 7, record: Box::new(record) }));
     update(&mut app, Msg::Job(JobEvent::Finished { id: 7 }));
+    let s = screen(&app, 160, 48);
+    assert!(marked(&s).contains("C. ") && !marked(&s).contains("A. "), "▶ follows the judged reading:\n{s}");
     let effects = keys(&mut app, &["w"]);
     assert!(matches!(&effects[..], [Effect::SaveLive { dir, .. }] if dir.ends_with("runs/hand")), "{effects:?}");
     assert!(keys(&mut app, &["w"]).is_empty(), "saved once");
@@ -288,9 +297,9 @@ fn confusion_cell_opens_its_samples_as_a_chip() {
 
 #[test]
 fn help_is_generated_from_the_keymap_and_q_quits() {
-    for map in [DEFAULT, VIM] {
+    for keymap in [Keymap::parse(DEFAULT, "km").unwrap(), Keymap::vim().unwrap()] {
         let (_d, mut app) = app();
-        app.keymap = Keymap::parse(map, "km").unwrap();
+        app.keymap = keymap;
         keys(&mut app, &["?"]);
         let s = screen(&app, 120, 60);
         for b in &app.keymap.modes["samples"] {
@@ -348,6 +357,17 @@ fn keymap_files_fail_each_with_its_own_message() {
     let km = Keymap::resolve(Some((&format!("keymap = \"vim\"\n{}", b("samples", "n", "down")), "user.toml".into()))).unwrap();
     assert_eq!(km.lookup("samples", "n"), Some(Action::Down));
     assert_eq!(km.lookup("samples", "G"), Some(Action::Bottom), "the vim map's bindings stay");
+    assert_eq!(km.lookup("samples", "j"), Some(Action::Down), "and the default's under them");
+    // The vim file is an overlay: only bindings the default lacks, each a key the default leaves free there.
+    let (default, overlay) = (Keymap::parse(DEFAULT, "d").unwrap(), Keymap::parse(VIM, "v").unwrap());
+    for (mode, binds) in &overlay.modes {
+        for b in binds {
+            assert_eq!(default.lookup(mode, &b.on), None, "[[{mode}]] {} is already the default's", b.on);
+        }
+    }
+    let vim = Keymap::vim().unwrap();
+    let count = |k: &Keymap| k.modes.values().map(Vec::len).sum::<usize>();
+    assert_eq!(count(&vim), count(&default) + count(&overlay));
     assert_eq!(Keymap::resolve(None).unwrap().lookup("global", "q"), Some(Action::Quit));
 }
 

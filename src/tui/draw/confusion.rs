@@ -1,11 +1,12 @@
 //! The Confusion pane: gold x predicted directions coloured by error kind,
 //! with task accuracy and the error-kind breakdown beside it.
 
-use super::widgets::{bar, truncate};
+use super::widgets::{bar, key, truncate};
 use crate::spatial::ErrorKind;
+use crate::tui::action::Action;
 use crate::tui::state::App;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::{Color, Modifier};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
@@ -15,11 +16,15 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let c = &app.confusion;
     let Some(m) = &c.matrix else {
         let msg = if app.run.records.is_empty() {
-            "no records in this run yet: 6 opens Runs, where r reruns the current filter"
+            &format!(
+                "no records in this run yet: {} opens Runs, where {} reruns the current filter",
+                key(app, "global", Action::FocusRuns),
+                key(app, "runs", Action::Rerun)
+            )
         } else {
             "this run's answers name no directions"
         };
-        f.render_widget(Paragraph::new(msg).style(Style::default().fg(t.dim)), area);
+        f.render_widget(Paragraph::new(msg).style(t.muted()), area);
         return;
     };
     // Beside the matrix when there is room, else below it.
@@ -27,7 +32,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         let [l, r] = Layout::horizontal([Constraint::Min(20), Constraint::Length(40)]).areas(area);
         (l, r, 40)
     } else {
-        let [l, r] = Layout::vertical([Constraint::Length(m.gold_labels.len() as u16 + 6), Constraint::Min(0)]).areas(area);
+        let [l, r] = Layout::vertical([Constraint::Length(m.gold_labels.len() as u16 + 7), Constraint::Min(0)]).areas(area);
         (l, r, area.width)
     };
     let label_w = m.gold_labels.iter().map(|l| l.chars().count()).max().unwrap_or(5).clamp(5, 12) + 1;
@@ -41,16 +46,30 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             if wide_cells { "count and row %" } else { "counts" },
             if c.errors_only { " · errors only" } else { "" }
         ),
-        Style::default().fg(t.dim),
+        t.muted(),
     ))];
-    let mut header = vec![Span::raw(" ".repeat(label_w))];
-    for (j, p) in m.predicted_labels.iter().enumerate() {
-        let style = if j == c.col { Style::default().fg(t.accent).add_modifier(Modifier::BOLD) } else { Style::default().fg(t.dim) };
-        header.push(Span::styled(format!("{:<cell_w$}", truncate(p, cell_w - 1)), style));
+    // Column names whole: on one row when they fit the cells, else split at
+    // their hyphen over two rows ("front" over "left"), cut only as a last resort.
+    let fits = m.predicted_labels.iter().all(|p| p.chars().count() < cell_w);
+    let parts: Vec<(String, String)> = m
+        .predicted_labels
+        .iter()
+        .map(|p| match p.split_once('-') {
+            Some((a, b)) if !fits => (a.to_string(), b.to_string()),
+            _ => (p.clone(), String::new()),
+        })
+        .collect();
+    for row in 0..if fits { 1 } else { 2 } {
+        let mut header = vec![Span::raw(" ".repeat(label_w))];
+        for (j, (a, b)) in parts.iter().enumerate() {
+            let style = if j == c.col { t.heading(true) } else { t.muted() };
+            let text = if row == 0 { a } else { b };
+            header.push(Span::styled(format!("{:<cell_w$}", truncate(text, cell_w - 1)), style));
+        }
+        lines.push(Line::from(header));
     }
-    lines.push(Line::from(header));
     for (i, g) in m.gold_labels.iter().enumerate() {
-        let style = if i == c.row { Style::default().fg(t.accent).add_modifier(Modifier::BOLD) } else { Style::default().fg(t.fg) };
+        let style = if i == c.row { t.heading(true) } else { t.text() };
         let mut row = vec![Span::styled(format!("{:<label_w$}", truncate(g, label_w - 1)), style)];
         for j in 0..m.predicted_labels.len() {
             let count = m.counts[i][j];
@@ -64,7 +83,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                 count.to_string()
             };
             let color: Color = if kind.is_error() { t.kind_color(kind) } else { t.correct };
-            let mut style = if count == 0 || hidden { Style::default().fg(t.dim) } else { Style::default().fg(color) };
+            let mut style = if count == 0 || hidden { t.muted() } else { t.colour(color) };
             if i == c.row && j == c.col {
                 style = style.add_modifier(Modifier::REVERSED | Modifier::BOLD);
             }
@@ -76,17 +95,15 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         let kind = m.cell_kind(c.row, c.col);
         lines.push(Line::default());
         lines.push(Line::from(vec![
-            Span::styled(format!("{g} → {p}: {} samples · ", m.counts[c.row][c.col]), Style::default().fg(t.fg)),
-            Span::styled(kind.name(), Style::default().fg(if kind.is_error() { t.kind_color(kind) } else { t.correct })),
-            Span::styled(" · enter lists them", Style::default().fg(t.dim)),
+            Span::styled(format!("{g} → {p}: {} samples · ", m.counts[c.row][c.col]), t.text()),
+            Span::styled(kind.name(), if kind.is_error() { t.kind(kind) } else { t.good() }),
+            Span::styled(format!(" · {} lists them", key(app, "confusion", Action::Select)), t.muted()),
         ]));
     }
     let legend: Vec<Span> = ErrorKind::ALL
         .iter()
         .filter(|k| k.is_error())
-        .flat_map(|k| {
-            [Span::styled("■ ", Style::default().fg(t.kind_color(*k))), Span::styled(format!("{} ", k.name()), Style::default().fg(t.dim))]
-        })
+        .flat_map(|k| [Span::styled("■ ", t.kind(*k)), Span::styled(format!("{} ", k.name()), t.muted())])
         .collect();
     lines.push(Line::from(legend));
     f.render_widget(Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }), left);
@@ -113,12 +130,12 @@ fn accuracy_lines(app: &App, width: usize) -> Vec<Line<'static>> {
     let stats = &app.run.stats;
     let name_w = NAME_W;
     let bar_w = width.saturating_sub(name_w + 8).max(4);
-    let mut lines = vec![Line::from(Span::styled("accuracy by task", Style::default().fg(t.accent).add_modifier(Modifier::BOLD)))];
+    let mut lines = vec![Line::from(Span::styled("accuracy by task", t.heading(true)))];
     for r in &stats.accuracy {
         lines.push(Line::from(vec![
-            Span::styled(format!("{:<name_w$}", truncate(&r.group, name_w - 1)), Style::default().fg(t.fg)),
+            Span::styled(format!("{:<name_w$}", truncate(&r.group, name_w - 1)), t.text()),
             bar(r.accuracy, bar_w, t.correct),
-            Span::styled(format!(" {:>5.1}%", 100.0 * r.accuracy), Style::default().fg(t.dim)),
+            Span::styled(format!(" {:>5.1}%", 100.0 * r.accuracy), t.muted()),
         ]));
     }
     lines
@@ -130,13 +147,13 @@ fn error_lines(app: &App, width: usize) -> Vec<Line<'static>> {
     let name_w = NAME_W;
     let bar_w = width.saturating_sub(name_w + 6).max(4);
     let mut lines = vec![];
-    lines.push(Line::from(Span::styled("errors by kind", Style::default().fg(t.accent).add_modifier(Modifier::BOLD))));
+    lines.push(Line::from(Span::styled("errors by kind", t.heading(true))));
     for (kind, count, share) in &app.run.stats.error_shares {
         let color = t.kind_name_color(kind);
         lines.push(Line::from(vec![
-            Span::styled(format!("{:<name_w$}", truncate(kind, name_w - 1)), Style::default().fg(color)),
+            Span::styled(format!("{:<name_w$}", truncate(kind, name_w - 1)), t.colour(color)),
             bar(*share, bar_w, color),
-            Span::styled(format!(" {count:>4}"), Style::default().fg(t.dim)),
+            Span::styled(format!(" {count:>4}"), t.muted()),
         ]));
     }
     lines

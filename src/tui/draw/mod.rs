@@ -9,10 +9,11 @@ mod sample;
 mod samples;
 mod widgets;
 
+use super::action::Action;
 use super::images::ImageCache;
 use super::state::{App, EngineStatus, Pane};
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Modifier, Style};
+use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 use ratatui::Frame;
@@ -30,10 +31,13 @@ pub fn draw(f: &mut Frame, app: &App, images: &mut ImageCache) {
     if let Some(input) = &app.input {
         let area = Rect { y: status.y, ..status };
         let line = Line::from(vec![
-            Span::styled(format!(" {}: ", input.purpose.prompt()), Style::default().fg(app.theme.accent).add_modifier(Modifier::BOLD)),
+            Span::styled(format!(" {}: ", input.purpose.prompt()), app.theme.heading(true)),
             Span::raw(input.text.clone()),
-            Span::styled("█", Style::default().fg(app.theme.accent)),
-            Span::styled("  enter accept · esc cancel", Style::default().fg(app.theme.dim)),
+            Span::styled("█", app.theme.highlight()),
+            Span::styled(
+                format!("  {}", widgets::hints(app, "input", &[(Action::Select, "accept"), (Action::Cancel, "cancel")])),
+                app.theme.muted(),
+            ),
         ]);
         f.render_widget(Clear, area);
         f.render_widget(Paragraph::new(line), area);
@@ -71,12 +75,12 @@ pub fn layout(body: Rect, focus: Pane) -> Vec<(Pane, Rect)> {
 fn draw_pane(f: &mut Frame, area: Rect, app: &App, images: &mut ImageCache, pane: Pane) {
     let t = &app.theme;
     let focused = pane == app.focus || (app.focus == Pane::Sample && pane == Pane::Sample);
-    let border = if focused { Style::default().fg(t.accent) } else { Style::default().fg(t.border) };
+    let border = if focused { t.highlight() } else { t.colour(t.border) };
     let title = format!(" {} {} ", pane.index() + 1, pane.title());
-    let block = Block::default().borders(Borders::ALL).border_style(border).title(Span::styled(
-        title,
-        if focused { Style::default().fg(t.accent).add_modifier(Modifier::BOLD) } else { Style::default().fg(t.dim) },
-    ));
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(border)
+        .title(Span::styled(title, if focused { t.heading(true) } else { t.muted() }));
     let inner = block.inner(area);
     f.render_widget(block, area);
     match pane {
@@ -91,13 +95,9 @@ fn draw_pane(f: &mut Frame, area: Rect, app: &App, images: &mut ImageCache, pane
 
 fn draw_tabs(f: &mut Frame, area: Rect, app: &App) {
     let t = &app.theme;
-    let mut spans = vec![Span::styled(" flipscope ", Style::default().fg(t.accent).add_modifier(Modifier::BOLD))];
+    let mut spans = vec![Span::styled(" flipscope ", t.heading(true))];
     for p in Pane::ALL {
-        let style = if p == app.focus {
-            Style::default().fg(t.fg).bg(t.selected_bg).add_modifier(Modifier::BOLD)
-        } else {
-            Style::default().fg(t.dim)
-        };
+        let style = if p == app.focus { t.text().bg(t.selected_bg).add_modifier(Modifier::BOLD) } else { t.muted() };
         spans.push(Span::styled(format!(" {} {} ", p.index() + 1, p.title()), style));
     }
     f.render_widget(Paragraph::new(Line::from(spans)), area);
@@ -106,9 +106,9 @@ fn draw_tabs(f: &mut Frame, area: Rect, app: &App) {
 fn draw_status(f: &mut Frame, area: Rect, app: &App) {
     let t = &app.theme;
     let engine = match &app.engine {
-        EngineStatus::Loading => Span::styled(format!("model {} (loading…)", app.model_label), Style::default().fg(t.gold)),
-        EngineStatus::Ready { .. } => Span::styled(format!("model {}", app.model_label), Style::default().fg(t.fg)),
-        EngineStatus::Failed(_) => Span::styled(format!("model {} (failed to load)", app.model_label), Style::default().fg(t.wrong)),
+        EngineStatus::Loading => Span::styled(format!("model {} (loading…)", app.model_label), t.golden()),
+        EngineStatus::Ready { .. } => Span::styled(format!("model {}", app.model_label), t.text()),
+        EngineStatus::Failed(_) => Span::styled(format!("model {} (failed to load)", app.model_label), t.bad()),
     };
     let run = if app.run.records.is_empty() {
         format!("run {} (empty)", app.run.name)
@@ -120,23 +120,23 @@ fn draw_status(f: &mut Frame, area: Rect, app: &App) {
     let mut spans = vec![
         Span::raw(" "),
         engine,
-        Span::styled(" · ", Style::default().fg(t.dim)),
-        Span::styled(format!("data {} ({})", app.data_label, app.dataset.samples.len()), Style::default().fg(t.fg)),
-        Span::styled(" · ", Style::default().fg(t.dim)),
-        Span::styled(run, Style::default().fg(t.fg)),
+        Span::styled(" · ", t.muted()),
+        Span::styled(format!("data {} ({})", app.data_label, app.dataset.samples.len()), t.text()),
+        Span::styled(" · ", t.muted()),
+        Span::styled(run, t.text()),
     ];
     if jobs > 0 {
-        spans.push(Span::styled(format!(" · {jobs} job{} running", if jobs == 1 { "" } else { "s" }), Style::default().fg(t.gold)));
+        spans.push(Span::styled(format!(" · {jobs} job{} running", if jobs == 1 { "" } else { "s" }), t.golden()));
     }
-    spans.push(Span::styled(format!(" · {}", app.protocol), Style::default().fg(t.dim)));
+    spans.push(Span::styled(format!(" · {}", app.protocol), t.muted()));
     if let Some(m) = &app.message {
-        spans = vec![Span::styled(format!(" {m}"), Style::default().fg(t.gold))];
+        spans = vec![Span::styled(format!(" {m}"), t.golden())];
     }
     // The way out and the way to help stay visible however long the rest is.
-    let hint = " ? help · q quit ";
-    let [left, right] = Layout::horizontal([Constraint::Min(1), Constraint::Length(hint.len() as u16 - 2)]).areas(area);
+    let hint = format!(" {}", widgets::hints(app, "global", &[(Action::Help, "help"), (Action::Quit, "quit")]));
+    let [left, right] = Layout::horizontal([Constraint::Min(1), Constraint::Length(hint.chars().count() as u16)]).areas(area);
     f.render_widget(Paragraph::new(Line::from(spans)), left);
-    f.render_widget(Paragraph::new(Span::styled(hint, Style::default().fg(t.dim))), right);
+    f.render_widget(Paragraph::new(Span::styled(hint, t.muted())), right);
 }
 
 fn draw_help(f: &mut Frame, app: &App) {
@@ -161,9 +161,9 @@ fn draw_help(f: &mut Frame, app: &App) {
         .iter()
         .skip(app.help_scroll)
         .map(|(m, on, desc)| {
-            let style = if m == mode { Style::default().fg(t.fg) } else { Style::default().fg(t.dim) };
+            let style = if m == mode { t.text() } else { t.muted() };
             Line::from(vec![
-                Span::styled(format!("{m:<10}"), Style::default().fg(t.accent)),
+                Span::styled(format!("{m:<10}"), t.highlight()),
                 Span::styled(format!("{on:<16}"), style.add_modifier(Modifier::BOLD)),
                 Span::styled(desc.clone(), style),
             ])
@@ -171,8 +171,5 @@ fn draw_help(f: &mut Frame, app: &App) {
         .collect();
     f.render_widget(Clear, popup);
     let title = format!(" Keys ({} bindings; ↑↓ scroll, ? close) ", rows.len());
-    f.render_widget(
-        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).border_style(Style::default().fg(t.accent)).title(title)),
-        popup,
-    );
+    f.render_widget(Paragraph::new(lines).block(Block::default().borders(Borders::ALL).border_style(t.highlight()).title(title)), popup);
 }

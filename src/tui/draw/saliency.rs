@@ -2,15 +2,16 @@
 //! original and boxed side by side with the share of saliency mass inside
 //! the box; or, in attention mode, one layer's attention over the image.
 
+use super::widgets::key;
 use crate::data::images::decode;
 use crate::data::visual_prompt::{draw_box, BoxStyle};
 use crate::data::{BoundingBox, ImageSource};
+use crate::tui::action::Action;
 use crate::tui::images::{ImageCache, MakeImage};
 use crate::tui::state::{App, EngineStatus, Phase, SaliencyMode};
 use crate::viz::{heatmap, HeatmapStyle, SaliencyMap};
 use image::DynamicImage;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
@@ -19,7 +20,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, images: &mut ImageCache) {
     let t = &app.theme;
     let s = &app.saliency;
     let Some(sample) = app.focused_sample() else {
-        f.render_widget(Paragraph::new("no sample selected").style(Style::default().fg(t.dim)), area);
+        f.render_widget(Paragraph::new("no sample selected").style(t.muted()), area);
         return;
     };
     let goal = &s.goal;
@@ -27,33 +28,46 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, images: &mut ImageCache) {
         EngineStatus::Ready { layers, .. } => layers,
         _ => 0,
     };
+    let k = |a| key(app, "saliency", a);
     let settings = match s.mode {
         SaliencyMode::Gradient => format!(
-            "{} · method {} (m) · explains {goal} (t) · {} (c) · alpha {:.1} (+/-) · a: attention",
+            "{} · method {} ({}) · explains {goal} ({}) · {} ({}) · alpha {:.1} ({}/{}) · {}: attention",
             sample.id,
             s.method,
+            k(Action::CycleMethod),
+            k(Action::CycleTarget),
             s.colormap.name(),
-            s.alpha
+            k(Action::CycleColormap),
+            s.alpha,
+            k(Action::AlphaUp),
+            k(Action::AlphaDown),
+            k(Action::ToggleAttention)
         ),
         SaliencyMode::Attention => format!(
-            "{} · attention, layer {}/{} (←/→) · mean over heads · {} (c) · alpha {:.1} · a: gradients",
+            "{} · attention, layer {}/{} ({}/{}) · mean over heads · {} ({}) · alpha {:.1} · {}: gradients",
             sample.id,
             s.layer,
             layers.saturating_sub(1),
+            k(Action::PrevFrame),
+            k(Action::NextFrame),
             s.colormap.name(),
-            s.alpha
+            k(Action::CycleColormap),
+            s.alpha,
+            k(Action::ToggleAttention)
         ),
     };
     let [head, status, body, foot] =
         Layout::vertical([Constraint::Length(1), Constraint::Length(1), Constraint::Min(3), Constraint::Length(1)]).areas(area);
-    f.render_widget(Paragraph::new(Span::styled(settings, Style::default().fg(t.accent))).wrap(Wrap { trim: true }), head);
+    f.render_widget(Paragraph::new(Span::styled(settings, t.highlight())).wrap(Wrap { trim: true }), head);
     let result = s.result.as_ref().filter(|r| r.sample_id == sample.id);
     let phase = match &s.phase {
-        Phase::Queued | Phase::Running => Span::styled("computing… (scrolling does not wait; esc cancels)", Style::default().fg(t.gold)),
-        Phase::Failed(e) => Span::styled(format!("failed: {e}"), Style::default().fg(t.wrong)),
-        Phase::Cancelled => Span::styled("cancelled (r computes again)", Style::default().fg(t.dim)),
-        _ if result.is_none() => Span::styled("r computes the map for this sample", Style::default().fg(t.dim)),
-        _ => Span::styled(format!("explains {}", result.map(|r| r.target.as_str()).unwrap_or("")), Style::default().fg(t.dim)),
+        Phase::Queued | Phase::Running => {
+            Span::styled(format!("computing… (scrolling does not wait; {} cancels)", k(Action::Cancel)), t.golden())
+        }
+        Phase::Failed(e) => Span::styled(format!("failed: {e}"), t.bad()),
+        Phase::Cancelled => Span::styled(format!("cancelled ({} computes again)", k(Action::Recompute)), t.muted()),
+        _ if result.is_none() => Span::styled(format!("{} computes the map for this sample", k(Action::Recompute)), t.muted()),
+        _ => Span::styled(format!("explains {}", result.map(|r| r.target.as_str()).unwrap_or("")), t.muted()),
     };
     f.render_widget(Paragraph::new(phase), status);
     let Some(r) = result else { return };
@@ -64,18 +78,15 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, images: &mut ImageCache) {
         clip_percentile: if r.attention.is_some() { 100.0 } else { 99.0 },
         ..Default::default()
     };
-    let styles = (Style::default().fg(t.wrong), Style::default().fg(t.dim));
+    let styles = (t.bad(), t.muted());
     let look = format!("{}|{}|{}", r.key, s.colormap.name(), s.alpha);
     match &r.boxed {
         Some((boxed, b)) => {
             let [l, rgt] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(body);
             let [lt, li] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(l);
             let [rt, ri] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(rgt);
-            f.render_widget(Paragraph::new(Span::styled("original", Style::default().fg(t.fg).add_modifier(Modifier::BOLD))), lt);
-            f.render_widget(
-                Paragraph::new(Span::styled("boxed (red box on the reference)", Style::default().fg(t.fg).add_modifier(Modifier::BOLD))),
-                rt,
-            );
+            f.render_widget(Paragraph::new(Span::styled("original", t.title())), lt);
+            f.render_widget(Paragraph::new(Span::styled("boxed (red box on the reference)", t.title())), rt);
             let plain_style = HeatmapStyle { boxes: vec![b.clone()], ..style.clone() };
             images.draw(f, li, "saliency-plain", &look, styles, || heatmap_over(&r.plain[0], src, None, plain_style));
             images.draw(f, ri, "saliency-boxed", &look, styles, || heatmap_over(&boxed[0], src, Some(b), style.clone()));
@@ -83,12 +94,9 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, images: &mut ImageCache) {
             let area_share = (b.width() * b.height()) as f64 / (r.plain[0].width * r.plain[0].height).max(1) as f64;
             f.render_widget(
                 Paragraph::new(Line::from(vec![
-                    Span::styled("mass in box: ", Style::default().fg(t.dim)),
-                    Span::styled(
-                        format!("{:.1}% → {:.1}% boxed", 100.0 * before, 100.0 * after),
-                        Style::default().fg(t.accent).add_modifier(Modifier::BOLD),
-                    ),
-                    Span::styled(format!(" (the box is {:.1}% of the image)", 100.0 * area_share), Style::default().fg(t.dim)),
+                    Span::styled("mass in box: ", t.muted()),
+                    Span::styled(format!("{:.1}% → {:.1}% boxed", 100.0 * before, 100.0 * after), t.heading(true)),
+                    Span::styled(format!(" (the box is {:.1}% of the image)", 100.0 * area_share), t.muted()),
                 ])),
                 foot,
             );
@@ -101,7 +109,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, images: &mut ImageCache) {
                 }
                 None => "no reference box in this sample, so no boxed comparison".to_string(),
             };
-            f.render_widget(Paragraph::new(Span::styled(text, Style::default().fg(t.dim))), foot);
+            f.render_widget(Paragraph::new(Span::styled(text, t.muted())), foot);
         }
     }
 }

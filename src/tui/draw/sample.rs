@@ -4,10 +4,11 @@
 
 use super::widgets::{bar, predicted, truncate, verdict};
 use crate::data::images::decode;
+use crate::tui::action::Action;
 use crate::tui::images::ImageCache;
 use crate::tui::state::App;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Modifier, Style};
+use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
@@ -15,7 +16,7 @@ use ratatui::Frame;
 pub fn draw(f: &mut Frame, area: Rect, app: &App, images: &mut ImageCache) {
     let t = &app.theme;
     let Some(s) = app.focused_sample() else {
-        f.render_widget(Paragraph::new("no sample selected").style(Style::default().fg(t.dim)), area);
+        f.render_widget(Paragraph::new("no sample selected").style(t.muted()), area);
         return;
     };
     let text = detail_lines(app, area.width as usize);
@@ -35,12 +36,12 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, images: &mut ImageCache) {
         .unwrap_or_else(|| "no image".into());
     let pager = if frames > 1 { format!("image {}/{frames} (←/→) · ", app.frame + 1) } else { String::new() };
     f.render_widget(
-        Paragraph::new(Span::styled(truncate(&format!("{} · {pager}{label}", s.id), caption.width as usize), Style::default().fg(t.dim))),
+        Paragraph::new(Span::styled(truncate(&format!("{} · {pager}{label}", s.id), caption.width as usize), t.muted())),
         caption,
     );
     if let Some(src) = s.images.get(app.frame) {
         let key = format!("{}#{}", s.id, app.frame);
-        images.draw(f, picture, "sample", &key, (Style::default().fg(t.wrong), Style::default().fg(t.dim)), || {
+        images.draw(f, picture, "sample", &key, (t.bad(), t.muted()), || {
             let src = src.clone();
             Box::new(move || decode(&src).map_err(|e| e.to_string()))
         });
@@ -53,7 +54,7 @@ fn detail_lines(app: &App, width: usize) -> Vec<Line<'static>> {
     let Some(s) = app.focused_sample() else { return vec![] };
     let r = app.focused_record();
     let mut lines = vec![
-        Line::from(Span::styled(format!("{} · {} perspective", s.category, s.perspective.name()), Style::default().fg(t.accent))),
+        Line::from(Span::styled(format!("{} · {} perspective", s.category, s.perspective.name()), t.highlight())),
         Line::from(s.question.clone()),
     ];
     let probs = r.map(crate::tui::filter::option_probabilities).unwrap_or_default();
@@ -70,36 +71,36 @@ fn detail_lines(app: &App, width: usize) -> Vec<Line<'static>> {
             _ => "  ",
         };
         let style = if is_gold {
-            Style::default().fg(t.gold).add_modifier(Modifier::BOLD)
+            t.golden().add_modifier(Modifier::BOLD)
         } else if is_pred {
-            Style::default().fg(t.wrong)
+            t.bad()
         } else {
-            Style::default().fg(t.fg)
+            t.text()
         };
         let mut spans = vec![Span::styled(format!("{mark} {letter}. {:<14}", truncate(&o.text, 14)), style)];
         if let Some((_, p)) = probs.iter().find(|(l, _)| *l == letter) {
             spans.push(Span::raw(" "));
             spans.push(bar(*p as f64, bar_w, if is_gold { t.correct } else { t.accent }));
-            spans.push(Span::styled(format!(" {:>5.1}%", 100.0 * p), Style::default().fg(t.dim)));
+            spans.push(Span::styled(format!(" {:>5.1}%", 100.0 * p), t.muted()));
         }
         lines.push(Line::from(spans));
     }
     if s.options.is_empty() {
-        lines.push(Line::from(Span::styled(format!("gold: {}", s.gold_text.clone().unwrap_or_default()), Style::default().fg(t.gold))));
+        lines.push(Line::from(Span::styled(format!("gold: {}", s.gold_text.clone().unwrap_or_default()), t.golden())));
     }
     match r {
-        None => lines.push(Line::from(Span::styled("not run in this run · a asks the model now", Style::default().fg(t.dim)))),
+        None => lines.push(Line::from(Span::styled(
+            format!("not run in this run · {} asks the model now", super::widgets::key(app, app.focus.mode(), Action::AskPlain)),
+            t.muted(),
+        ))),
         Some(r) => {
             let verdict = verdict(r, t);
-            lines.push(Line::from(vec![
-                verdict,
-                Span::styled(format!(" · predicted {} · rule {}", predicted(r), r.rule), Style::default().fg(t.dim)),
-            ]));
+            lines.push(Line::from(vec![verdict, Span::styled(format!(" · predicted {} · rule {}", predicted(r), r.rule), t.muted())]));
             if !r.raw_output.is_empty() {
-                lines.push(Line::from(Span::styled(format!("raw: {}", r.raw_output.trim()), Style::default().fg(t.fg))));
+                lines.push(Line::from(Span::styled(format!("raw: {}", r.raw_output.trim()), t.text())));
             }
             if let Some(e) = &r.error {
-                lines.push(Line::from(Span::styled(format!("error: {e}"), Style::default().fg(t.wrong))));
+                lines.push(Line::from(Span::styled(format!("error: {e}"), t.bad())));
             }
         }
     }

@@ -1,12 +1,13 @@
 //! The Samples pane: filter chips, sort and view, and the list with each
 //! sample's status, category, gold and prediction.
 
-use super::widgets::truncate;
+use super::widgets::{key, truncate};
 use crate::spatial::ErrorKind;
+use crate::tui::action::Action;
 use crate::tui::filter::Status;
 use crate::tui::state::App;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Modifier, Style};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{List, ListItem, ListState, Paragraph, Wrap};
 use ratatui::Frame;
@@ -16,11 +17,15 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let s = &app.samples;
     let mut chips: Vec<Span> = Vec::new();
     for c in &s.filters {
-        chips.push(Span::styled(format!(" {} ✕ ", c.label()), Style::default().fg(t.fg).bg(t.selected_bg)));
+        chips.push(Span::styled(format!(" {} ✕ ", c.label()), t.text().bg(t.selected_bg)));
         chips.push(Span::raw(" "));
     }
     if chips.is_empty() {
-        chips.push(Span::styled("no filters · / search · c s e d filter", Style::default().fg(t.dim)));
+        let keys = [Action::FilterCategory, Action::FilterStatus, Action::FilterError, Action::FilterGold].map(|a| key(app, "samples", a));
+        chips.push(Span::styled(
+            format!("no filters · {} search · {} filter", key(app, "samples", Action::Search), keys.join(" ")),
+            t.muted(),
+        ));
     }
     let view = s.view.and_then(|v| s.views.get(v)).map(|v| format!(" · view {}", v.name)).unwrap_or_default();
     let info = Line::from(Span::styled(
@@ -32,7 +37,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             if s.reverse { " (reversed)" } else { "" },
             view
         ),
-        Style::default().fg(t.dim),
+        t.muted(),
     ));
     let chip_rows =
         if s.filters.is_empty() { 1 } else { (chips.iter().map(|c| c.width()).sum::<usize>() as u16).div_ceil(area.width.max(1)).max(1) };
@@ -62,19 +67,19 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             };
             let gold = sample.gold_direction.map(|d| d.name()).or_else(|| sample.gold_text.clone()).unwrap_or_default();
             let mut spans = vec![
-                Span::styled(format!("{} ", status.glyph()), Style::default().fg(status_color)),
-                Span::styled(format!("{:<id_w$} ", truncate(&sample.id, id_w)), Style::default().fg(t.fg)),
-                Span::styled(format!("{:<cat_w$} ", truncate(&sample.category, cat_w)), Style::default().fg(t.dim)),
-                Span::styled(format!("{:<dir_w$} ", truncate(&gold, dir_w)), Style::default().fg(t.gold)),
+                Span::styled(format!("{} ", status.glyph()), t.colour(status_color)),
+                Span::styled(format!("{:<id_w$} ", truncate(&sample.id, id_w)), t.text()),
+                Span::styled(format!("{:<cat_w$} ", truncate(&sample.category, cat_w)), t.muted()),
+                Span::styled(format!("{:<dir_w$} ", truncate(&gold, dir_w)), t.golden()),
             ];
             if show_pred {
                 let pred = r.and_then(|r| r.predicted_direction.clone().or_else(|| r.predicted_letter.clone())).unwrap_or_default();
-                spans.push(Span::styled(format!("{:<dir_w$} ", truncate(&pred, dir_w)), Style::default().fg(status_color)));
+                spans.push(Span::styled(format!("{:<dir_w$} ", truncate(&pred, dir_w)), t.colour(status_color)));
             }
             if show_kind {
                 if let Some(k) = r.and_then(|r| r.error_kind.as_deref()) {
                     let color = t.kind_name_color(k);
-                    spans.push(Span::styled(k.to_string(), Style::default().fg(color)));
+                    spans.push(Span::styled(k.to_string(), t.colour(color)));
                 }
             }
             ListItem::new(Line::from(spans))
@@ -82,12 +87,17 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         .collect();
     if items.is_empty() {
         f.render_widget(
-            Paragraph::new("no samples pass these filters (backspace removes the last chip, x clears)").style(Style::default().fg(t.dim)),
+            Paragraph::new(format!(
+                "no samples pass these filters ({} removes the last chip, {} clears)",
+                key(app, "samples", Action::RemoveChip),
+                key(app, "samples", Action::ClearFilters)
+            ))
+            .style(t.muted()),
             list_area,
         );
         return;
     }
     let mut state = ListState::default().with_selected(Some(s.cursor));
-    let list = List::new(items).highlight_style(Style::default().bg(t.selected_bg).add_modifier(Modifier::BOLD));
+    let list = List::new(items).highlight_style(t.selected(Style::default()));
     f.render_stateful_widget(list, list_area, &mut state);
 }

@@ -1,9 +1,23 @@
 //! Small drawing helpers shared by the panes.
 
 use crate::runs::Record;
+use crate::tui::action::Action;
+use crate::tui::state::App;
 use crate::tui::theme::Theme;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Span;
+
+/// The key the active keymap binds to `action` in `mode` (or globally), for
+/// a hint; "—" when none is. Hints read the keymap, so a rebinding shows.
+pub fn key(app: &App, mode: &str, action: Action) -> String {
+    app.keymap.key_for(mode, action).unwrap_or("—").to_string()
+}
+
+/// "k what · k2 what2" for the actions bound in `mode` (or globally);
+/// actions bound to no key are left out rather than shown with a wrong one.
+pub fn hints(app: &App, mode: &str, items: &[(Action, &str)]) -> String {
+    items.iter().filter_map(|(a, what)| Some(format!("{} {what}", app.keymap.key_for(mode, *a)?))).collect::<Vec<_>>().join(" · ")
+}
 
 pub fn truncate(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
@@ -37,10 +51,10 @@ pub fn duration(s: f64) -> String {
 /// "right", or the error kind in its colour.
 pub fn verdict(r: &Record, t: &Theme) -> Span<'static> {
     match r.correct {
-        Some(true) => Span::styled("right", Style::default().fg(t.correct).add_modifier(Modifier::BOLD)),
+        Some(true) => Span::styled("right", t.good().add_modifier(Modifier::BOLD)),
         _ => {
             let kind = r.error_kind.clone().unwrap_or_else(|| "wrong".into());
-            Span::styled(kind.clone(), Style::default().fg(t.kind_name_color(&kind)).add_modifier(Modifier::BOLD))
+            Span::styled(kind.clone(), t.colour(t.kind_name_color(&kind)).add_modifier(Modifier::BOLD))
         }
     }
 }
