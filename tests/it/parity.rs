@@ -145,7 +145,7 @@ fn phrase_scores_equal_one_forward_over_prompt_and_phrase() {
     assert_eq!(got.labels, labels);
     for (phrase, lp) in phrases.iter().zip(&got.logprobs) {
         let tokens = e.processor.tokenizer.encode(phrase).unwrap();
-        assert!(tokens.len() >= 1);
+        assert!(!tokens.is_empty());
         let mut full = p.clone();
         let start = p.next_position();
         for (k, &t) in tokens.iter().enumerate() {

@@ -1,0 +1,102 @@
+//! The input line: typing, then what enter does with the text (search,
+//! a question, a view name, the finetune line).
+
+use super::*;
+
+/// The finetune line as it first opens: flags of `flipscope train`, parsed by
+/// its own grammar. The workbench adds `--model` (its model) and `--out`
+/// (`runs/finetunes/ft-<time>`); `--data current` is the open dataset.
+pub const FINETUNE_LINE: &str = "--data current --lora r=16,alpha=32,dropout=0.05 --max-steps 100 --lr 0.0001 --batch 4";
+
+/// The finetune line as a `TrainConfig` (model and out still empty), or
+/// clap's complaint.
+pub fn parse_finetune_line(line: &str) -> Result<TrainConfig, String> {
+    // The workbench fills in --model and --out; clap only needs something there.
+    let args = ["--model", "-", "--out", "-"].into_iter().map(String::from).chain(line.split_whitespace().map(String::from));
+    let cfg = TrainConfig::try_parse_from(args).map_err(|e| {
+        // clap's complaint on one line, without its usage and help hints.
+        let text = e.to_string();
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more"))
+            .filter(|l| !l.is_empty())
+            .collect();
+        lines.join(" ").trim_start_matches("error: ").to_string()
+    })?;
+    Ok(TrainConfig { model: PathBuf::new(), out: PathBuf::new(), ..cfg })
+}
+
+pub(super) fn on_input_key(app: &mut App, key: &str) -> Vec<Effect> {
+    let Some(input) = app.input.as_mut() else { return vec![] };
+    match app.keymap.lookup("input", key) {
+        Some(Action::Select) => {
+            let Input { purpose, text } = app.input.take().unwrap_or(Input { purpose: InputPurpose::Search, text: String::new() });
+            return submit_input(app, purpose, text.trim().to_string());
+        }
+        Some(Action::Cancel) => {
+            let purpose = input.purpose;
+            app.input = None;
+            if purpose == InputPurpose::Search {
+                set_chip(app, None, |f| matches!(f, Filter::Text(_)));
+            }
+            return vec![];
+        }
+        Some(Action::Backspace) => {
+            input.text.pop();
+        }
+        _ => {
+            let c = if key == "space" { Some(' ') } else { key.chars().next().filter(|_| key.chars().count() == 1) };
+            match c {
+                Some(c) => input.text.push(c),
+                None => return vec![],
+            }
+        }
+    }
+    // Search filters as you type.
+    if input.purpose == InputPurpose::Search {
+        let text = input.text.clone();
+        let chip = (!text.is_empty()).then_some(Filter::Text(text));
+        set_chip(app, chip, |f| matches!(f, Filter::Text(_)));
+    }
+    vec![]
+}
+
+fn submit_input(app: &mut App, purpose: InputPurpose, text: String) -> Vec<Effect> {
+    match purpose {
+        InputPurpose::Search => vec![],
+        InputPurpose::Finetune => match parse_finetune_line(&text) {
+            Ok(cfg) => {
+                app.runs.in_jobs = true;
+                vec![Effect::Finetune(Box::new(cfg))]
+            }
+            Err(e) => {
+                app.message = Some(format!("finetune: {e}"));
+                app.input = Some(Input { purpose: InputPurpose::Finetune, text });
+                vec![]
+            }
+        },
+        InputPurpose::Question if text.is_empty() => vec![],
+        InputPurpose::Question => {
+            app.live.question = Some(text);
+            ask(app, app.live.variant)
+        }
+        InputPurpose::ViewName if text.is_empty() => vec![],
+        InputPurpose::ViewName => {
+            let view = SavedView {
+                name: text.clone(),
+                filters: app.samples.filters.clone(),
+                sort: app.samples.sort,
+                reverse: app.samples.reverse,
+            };
+            let views = &mut app.samples.views;
+            match views.iter().position(|v| v.name == text) {
+                Some(i) => views[i] = view,
+                None => views.push(view),
+            }
+            app.samples.view = views.iter().position(|v| v.name == text);
+            app.message = Some(format!("saved view `{text}`"));
+            vec![Effect::SaveViews(views.clone())]
+        }
+    }
+}

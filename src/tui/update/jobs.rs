@@ -1,0 +1,92 @@
+//! Job events: progress, streamed answers, saliency maps and logs landing
+//! in the pane that asked.
+
+use super::*;
+
+pub(super) fn on_job(app: &mut App, ev: JobEvent) -> Vec<Effect> {
+    match ev {
+        JobEvent::EngineLoaded { seconds, layers, .. } => {
+            app.engine = EngineStatus::Ready { seconds, layers };
+            return follow_focus(app);
+        }
+        JobEvent::EngineFailed { error } => {
+            app.message = Some(format!("model failed to load: {error}"));
+            app.engine = EngineStatus::Failed(error);
+        }
+        JobEvent::Started { id, .. } => set_phase(app, id, Phase::Running),
+        JobEvent::Scores { id, scores } if app.live.job == Some(id) => app.live.scores = Some(scores),
+        JobEvent::Token { id, delta } if app.live.job == Some(id) => app.live.text.push_str(&delta),
+        JobEvent::Answered { id, record } if app.live.job == Some(id) => app.live.record = Some(*record),
+        JobEvent::Saliency { id, sample_id, target, plain, boxed } if app.saliency.job == Some(id) => {
+            let key = app.saliency.pending_key.clone().unwrap_or_default();
+            app.saliency.result = Some(SaliencyResult { key, sample_id, target, plain, boxed, attention: None });
+        }
+        JobEvent::Attention { id, sample_id, layer, maps, image_share } if app.saliency.job == Some(id) => {
+            let key = app.saliency.pending_key.clone().unwrap_or_default();
+            let target = format!("layer {layer}");
+            app.saliency.result =
+                Some(SaliencyResult { key, sample_id, target, plain: maps, boxed: None, attention: Some((layer, image_share)) });
+        }
+        JobEvent::Progress { id, done, total, elapsed_s } => {
+            if let Some(j) = app.jobs.iter_mut().find(|j| j.id == id) {
+                (j.done, j.total, j.elapsed_s) = (done, total, elapsed_s);
+            }
+        }
+        JobEvent::TrainStep { id, metrics } => {
+            if let Some(j) = app.jobs.iter_mut().find(|j| j.id == id) {
+                j.losses.push((metrics.step as f64, metrics.loss));
+                j.metrics = Some(*metrics);
+            }
+        }
+        JobEvent::Log { id, line } => {
+            if let Some(j) = app.jobs.iter_mut().find(|j| j.id == id) {
+                j.log.push(line);
+                if j.log.len() > LOG_LINES {
+                    j.log.remove(0);
+                }
+            }
+        }
+        JobEvent::Finished { id } => return job_ended(app, id, Phase::Done),
+        JobEvent::Cancelled { id } => return job_ended(app, id, Phase::Cancelled),
+        JobEvent::Failed { id, error } => return job_ended(app, id, Phase::Failed(error)),
+        _ => {}
+    }
+    vec![]
+}
+
+pub(super) fn set_phase(app: &mut App, id: JobId, phase: Phase) {
+    if app.live.job == Some(id) {
+        app.live.phase = phase;
+    } else if app.saliency.job == Some(id) {
+        app.saliency.phase = phase;
+    } else if let Some(j) = app.jobs.iter_mut().find(|j| j.id == id) {
+        j.phase = phase;
+    }
+}
+
+pub(super) fn job_ended(app: &mut App, id: JobId, phase: Phase) -> Vec<Effect> {
+    let failed = match &phase {
+        Phase::Failed(e) => Some(e.clone()),
+        _ => None,
+    };
+    set_phase(app, id, phase);
+    let Some(job) = app.jobs.iter().find(|j| j.id == id) else { return vec![] };
+    if let Some(e) = failed {
+        app.message = Some(format!("{} failed: {e}", job.label));
+    }
+    let mut out = vec![Effect::ListRuns];
+    // The run a rerun wrote is opened when nothing else is, or reloaded when it is the open one.
+    if let Some(dir) = &job.run_dir {
+        if app.run.records.is_empty() || &app.run.dir == dir {
+            out.push(Effect::OpenRun(dir.clone()));
+        }
+        if let (Some(base), Phase::Done) = (&job.compare_with, &job.phase) {
+            out.push(Effect::Compare { a: base.clone(), b: dir.clone() });
+        }
+    }
+    if let (Some(out_dir), Phase::Done) = (&job.train_out, &job.phase) {
+        let key = key_for(app, "runs", Action::EvalAdapter);
+        app.message = Some(format!("finetune done ({}): {key} evaluates it on the filter and compares with this run", out_dir.display()));
+    }
+    out
+}

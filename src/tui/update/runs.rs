@@ -1,0 +1,84 @@
+//! The Runs & jobs pane: runs on disk, comparisons, reruns, finetunes and
+//! saliency batches of the current filter.
+
+use super::*;
+
+pub(super) fn runs_action(app: &mut App, action: Action) -> Vec<Effect> {
+    let r = &mut app.runs;
+    match action {
+        Action::Left | Action::Right => r.in_jobs = !r.in_jobs,
+        Action::Down if r.in_jobs => r.job_cursor = (r.job_cursor + 1).min(app.jobs.len().saturating_sub(1)),
+        Action::Up if r.in_jobs => r.job_cursor = r.job_cursor.saturating_sub(1),
+        Action::Down => r.cursor = (r.cursor + 1).min(r.list.len().saturating_sub(1)),
+        Action::Up => r.cursor = r.cursor.saturating_sub(1),
+        Action::Top => r.cursor = 0,
+        Action::Bottom => r.cursor = r.list.len().saturating_sub(1),
+        Action::OpenRun | Action::Select => {
+            if let Some(run) = r.list.get(r.cursor) {
+                return vec![Effect::OpenRun(run.dir.clone())];
+            }
+        }
+        Action::MarkRun => r.marked = if r.marked == Some(r.cursor) { None } else { Some(r.cursor) },
+        Action::CompareRuns => match (r.marked.and_then(|m| r.list.get(m)), r.list.get(r.cursor)) {
+            (Some(a), Some(b)) if a.dir != b.dir => return vec![Effect::Compare { a: a.dir.clone(), b: b.dir.clone() }],
+            _ => {
+                let (mark, compare) = (key_for(app, "runs", Action::MarkRun), key_for(app, "runs", Action::CompareRuns));
+                app.message = Some(format!("mark a run with {mark}, move to another, then {compare} compares"))
+            }
+        },
+        Action::CycleVariant => r.variant = cycle(&rerun_variants(), &r.variant),
+        Action::Rerun => {
+            let samples: Vec<Sample> = app.samples.visible.iter().map(|&i| app.dataset.samples[i].clone()).collect();
+            if samples.is_empty() {
+                app.message = Some("no samples pass the current filter".into());
+                return vec![];
+            }
+            let variant = r.variant.clone();
+            let run = format!("{}-{}", run_base(app), variant.name());
+            return vec![Effect::Rerun { samples, variant, run }];
+        }
+        Action::BatchSaliency => {
+            let samples: Vec<Sample> = app.samples.visible.iter().map(|&i| app.dataset.samples[i].clone()).collect();
+            if samples.is_empty() {
+                app.message = Some("no samples pass the current filter".into());
+                return vec![];
+            }
+            let out = app.run.dir.join("saliency");
+            return vec![Effect::BatchSaliency { samples, method: app.saliency.method, colormap: app.saliency.colormap, out }];
+        }
+        Action::Finetune => {
+            app.input = Some(Input { purpose: InputPurpose::Finetune, text: FINETUNE_LINE.to_string() });
+        }
+        Action::EvalAdapter => {
+            // The selected job if it is a finished finetune, else the latest finished one.
+            let selected = app.jobs.get(r.job_cursor).filter(|j| j.train_out.is_some() && j.phase == Phase::Done);
+            let Some(job) = selected.or_else(|| app.jobs.iter().rev().find(|j| j.train_out.is_some() && j.phase == Phase::Done)) else {
+                app.message = Some(format!("no finished finetune yet: {} starts one", key_for(app, "runs", Action::Finetune)));
+                return vec![];
+            };
+            let samples: Vec<Sample> = app.samples.visible.iter().map(|&i| app.dataset.samples[i].clone()).collect();
+            if samples.is_empty() {
+                app.message = Some("no samples pass the current filter".into());
+                return vec![];
+            }
+            let adapter = job.train_out.clone().unwrap_or_default();
+            let run = format!("{}-ft{}", run_base(app), job.id);
+            let compare_with = (!app.run.records.is_empty()).then(|| app.run.dir.clone());
+            return vec![Effect::EvalAdapter { samples, adapter, run, compare_with }];
+        }
+        Action::CancelJob => {
+            if let Some(j) = app.jobs.get(r.job_cursor).filter(|j| j.phase.busy()) {
+                return vec![Effect::Cancel(j.id)];
+            }
+        }
+        Action::Cancel => return cancel(app),
+        _ => {}
+    }
+    vec![]
+}
+
+/// The name reruns are derived from: the open run without a variant suffix.
+pub fn run_base(app: &App) -> String {
+    let name = &app.run.name;
+    rerun_variants().iter().find_map(|v| name.strip_suffix(&format!("-{}", v.name()))).unwrap_or(name).to_string()
+}
