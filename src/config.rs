@@ -1,7 +1,7 @@
 //! Where flipscope keeps user files (`directories`), and the embedded
 //! default dataset.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use directories::ProjectDirs;
 use std::path::PathBuf;
 
@@ -34,6 +34,28 @@ pub fn demo_dataset() -> Result<PathBuf> {
         crate::data::synth::write(&dir, DEMO_SIZE, &o)?;
     }
     Ok(file)
+}
+
+/// ViewSpatial-Bench's 5,712 questions (its images are not included; see
+/// assets/viewspatial/SOURCE.md), written once into the cache.
+pub fn viewspatial_questions() -> Result<PathBuf> {
+    let file = cache_dir().join("viewspatial").join("ViewSpatial-Bench.json");
+    if !file.is_file() {
+        write_viewspatial_questions(&file)?;
+    }
+    Ok(file)
+}
+
+/// Writes the embedded ViewSpatial-Bench.json to `file`.
+pub fn write_viewspatial_questions(file: &std::path::Path) -> Result<()> {
+    use std::io::Read;
+    const GZ: &[u8] = include_bytes!("../assets/viewspatial/ViewSpatial-Bench.json.gz");
+    let mut text = Vec::new();
+    flate2::read::GzDecoder::new(GZ).read_to_end(&mut text).context("the embedded ViewSpatial-Bench.json.gz")?;
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    crate::fsutil::atomic_write(file, &text)
 }
 
 /// The embedded default model: a 2.4M-parameter model with the Qwen2.5-VL

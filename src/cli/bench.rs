@@ -27,6 +27,28 @@ pub enum BenchCommand {
     Figures(FiguresArgs),
     /// Load time and peak RSS, then prefill latency for one image + text.
     Prefill(PrefillArgs),
+    /// TUI frame times at 160x48: scrolling a dataset, and again while an
+    /// eval runs on `--model` in the background (p99 target: 16 ms).
+    Frames(FramesArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct FramesArgs {
+    /// The dataset to scroll (default: ViewSpatial-Bench's 5,712 questions, embedded).
+    #[arg(long)]
+    pub data: Option<String>,
+    /// A checkpoint to run a background eval on while scrolling again.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// What the background eval asks.
+    #[arg(long, default_value = "synth:400#seed=5")]
+    pub eval_data: String,
+    /// Key presses (and frames) per scenario.
+    #[arg(long, default_value_t = 2000)]
+    pub frames: usize,
+    /// Write the figures here as JSON (else they are printed).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -97,7 +119,24 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         None => suite(&args.suite),
         Some(BenchCommand::Figures(a)) => figures(a),
         Some(BenchCommand::Prefill(a)) => prefill(a),
+        Some(BenchCommand::Frames(a)) => frames(a),
     }
+}
+
+fn frames(a: &FramesArgs) -> Result<()> {
+    let spec = match &a.data {
+        Some(s) => s.clone(),
+        None => crate::config::viewspatial_questions()?.display().to_string(),
+    };
+    let ds = crate::data::load(&spec)?;
+    let eval = if a.model.is_some() { crate::data::load(&a.eval_data)?.samples } else { vec![] };
+    let t = crate::tui::frames::measure(ds, a.model.as_deref(), eval, a.frames)?;
+    let json = serde_json::to_string_pretty(&t)?;
+    match &a.json {
+        Some(p) => crate::fsutil::atomic_write(p, json.as_bytes())?,
+        None => println!("{json}"),
+    }
+    Ok(())
 }
 
 fn suite(a: &SuiteArgs) -> Result<()> {

@@ -25,7 +25,7 @@ pub struct Qwen25VL {
     pub params: Vec<(String, Tensor)>,
     /// File mappings that CPU weights view without a copy; last, so they
     /// outlive every tensor above.
-    _lent: LentMaps,
+    lent: LentMaps,
 }
 
 /// What loading cost.
@@ -104,7 +104,7 @@ impl Qwen25VL {
             seconds: start.elapsed().as_secs_f64(),
         };
         let lent = files.lent_maps();
-        Ok((Qwen25VL { config, vision, text, device, kind, params: loader.loaded, _lent: lent }, report))
+        Ok((Qwen25VL { config, vision, text, device, kind, params: loader.loaded, lent }, report))
     }
 
     /// Merged vision embeddings [N/4, hidden] for patches of images with `grids`.
@@ -181,6 +181,11 @@ impl Qwen25VL {
         let _guard = tch::no_grad_guard();
         let mut cache = self.new_cache();
         Ok(self.logits(&self.prefill(inputs, &mut cache, Rows::Last)?).squeeze_dim(1))
+    }
+
+    /// Maps the weights' file pages in the background (see `LentMaps::prefault`); the bytes it maps.
+    pub fn prefault(&self) -> u64 {
+        self.lent.prefault()
     }
 
     pub fn new_cache(&self) -> KvCache {

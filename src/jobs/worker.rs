@@ -59,6 +59,8 @@ impl Worker {
         });
         let engine = match loaded {
             Ok(e) => {
+                // The first ask comes while the user looks at the screen: map the weights' pages meanwhile.
+                e.model.prefault();
                 let _ = events.send(JobEvent::EngineLoaded {
                     model: e.label(),
                     seconds: e.load_report.seconds,

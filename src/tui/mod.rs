@@ -6,6 +6,7 @@
 pub mod action;
 pub mod draw;
 pub mod filter;
+pub mod frames;
 pub mod images;
 pub mod keymap;
 pub mod options;

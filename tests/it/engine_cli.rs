@@ -211,12 +211,15 @@ fn same_dtype_cpu_weights_view_the_file_and_writes_stay_private() {
     drop(model);
     assert_eq!(std::fs::read(&file).unwrap(), bytes_before, "the write stayed private: the file is unchanged");
 
-    let (again, _) = flipscope::engine::Qwen25VL::load(&out, tch::Device::Cpu, Kind::Float).unwrap();
+    let (again, report) = flipscope::engine::Qwen25VL::load(&out, tch::Device::Cpu, Kind::Float).unwrap();
+    // Prefaulting maps exactly the viewed weights' pages, in the background; the values stay the file's.
+    assert_eq!(again.prefault(), report.mapped_bytes);
     let (_, w2) = again.params.iter().find(|(n, _)| *n == name).unwrap();
     assert!(w2.equal(&original), "{name}: a fresh load sees the file, not the earlier process-private write");
 
     // Converting (f32 file, bf16 wanted) copies instead.
-    let (_, converted) = flipscope::engine::Qwen25VL::load(&out, tch::Device::Cpu, Kind::BFloat16).unwrap();
+    let (bf16, converted) = flipscope::engine::Qwen25VL::load(&out, tch::Device::Cpu, Kind::BFloat16).unwrap();
     assert_eq!(converted.mapped_bytes, 0);
+    assert_eq!(bf16.prefault(), 0, "converted weights gave their pages back; nothing to map");
     assert!(converted.weight_bytes > 0);
 }

@@ -106,3 +106,14 @@ fn reference_phrase_coverage_on_person_perspective() {
     }
     assert!(coverage >= 0.99, "coverage {coverage}");
 }
+
+/// The shipped copy is the dataset card's file, byte for byte (its sha256 is in assets/viewspatial/SOURCE.md).
+#[test]
+fn shipped_copy_is_the_published_file() {
+    use sha2::Digest;
+    let bytes = std::fs::read(crate::common::viewspatial_json()).unwrap();
+    let sum = format!("{:x}", sha2::Sha256::digest(&bytes));
+    let source = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/viewspatial/SOURCE.md")).unwrap();
+    assert!(source.contains(&sum), "sha256 {sum} is not the one SOURCE.md records");
+    assert_eq!(sum, "4e5f7a70e8977f48fcb00a7dccaa2f39b4c143255bfd4070dd8b02837b3741b5");
+}

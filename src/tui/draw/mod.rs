@@ -7,6 +7,7 @@ mod runs;
 mod saliency;
 mod sample;
 mod samples;
+mod table;
 mod widgets;
 
 use super::action::Action;

@@ -1,12 +1,12 @@
 //! The Runs & jobs pane: runs on disk with their summaries, background jobs
 //! with progress, ETA and a log tail, and paired comparisons of two runs.
 
+use super::table::{Column, DataTable};
 use super::widgets::{bar, duration, hints, key, truncate};
 use crate::tui::action::Action;
 use crate::tui::state::{App, Phase};
 use crate::tui::theme::Theme;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::Modifier;
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, Paragraph, Wrap};
@@ -15,7 +15,8 @@ use ratatui::Frame;
 pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let t = &app.theme;
     let r = &app.runs;
-    let runs_h = (r.list.len() as u16 + 2).clamp(3, area.height / 2);
+    // Title, header and the runs (a window of them when there are many).
+    let runs_h = (r.list.len() as u16 + 3).clamp(4, area.height / 2);
     let [runs_area, mid, jobs_area] = Layout::vertical([
         Constraint::Length(runs_h),
         Constraint::Length(if r.compare.is_some() { area.height.saturating_sub(runs_h) * 2 / 3 } else { 0 }),
@@ -24,77 +25,88 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     .areas(area);
 
     let head_style = |active: bool| t.heading(active);
-    let mut lines = vec![Line::from(Span::styled(
-        format!(
-            "runs in ./runs ({}) · {}",
-            r.list.len(),
-            hints(app, "runs", &[(Action::OpenRun, "open"), (Action::MarkRun, "mark"), (Action::CompareRuns, "compare")])
-        ),
-        head_style(!r.in_jobs),
-    ))];
-    let visible = runs_h.saturating_sub(1) as usize;
-    let start = r.cursor.saturating_sub(visible.saturating_sub(1));
-    for (i, run) in r.list.iter().enumerate().skip(start).take(visible) {
-        let (variant, decoding) = run.meta.as_ref().map(|m| (m.variant.clone(), m.decoding.clone())).unwrap_or_default();
-        let open = run.dir == app.run.dir;
-        let text = format!(
-            "{}{} {:<22} {:>5} rec {:>6.1}% {:<9} {:<10} {}",
-            if Some(i) == r.marked { "*" } else { " " },
-            if open { "●" } else { " " },
-            truncate(&run.name, 22),
-            run.records,
-            100.0 * run.accuracy(),
-            truncate(&variant, 9),
-            truncate(&decoding, 10),
-            if run.finished() { "finished" } else { "unfinished" }
-        );
-        let mut style = t.text();
-        if i == r.cursor && !r.in_jobs {
-            style = style.bg(t.selected_bg).add_modifier(Modifier::BOLD);
-        }
-        lines.push(Line::from(Span::styled(text, style)));
-    }
+    let [runs_title, runs_table] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(runs_area);
+    f.render_widget(
+        Paragraph::new(Span::styled(
+            format!(
+                "runs in ./runs ({}) · {}",
+                r.list.len(),
+                hints(app, "runs", &[(Action::OpenRun, "open"), (Action::MarkRun, "mark"), (Action::CompareRuns, "compare")])
+            ),
+            head_style(!r.in_jobs),
+        )),
+        runs_title,
+    );
     if r.list.is_empty() {
-        lines.push(Line::from(Span::styled("no runs yet", t.muted())));
+        f.render_widget(Paragraph::new(Span::styled("no runs yet", t.muted())), runs_table);
+    } else {
+        const RUN_COLUMNS: [Column; 8] = [
+            Column::left("", 1),
+            Column::left("", 1),
+            Column::left("run", 22),
+            Column::right("records", 7),
+            Column::right("acc %", 6),
+            Column::left("variant", 9),
+            Column::left("decoding", 10),
+            Column::fill("state"),
+        ];
+        let table = DataTable { columns: &RUN_COLUMNS, len: r.list.len(), selected: Some(r.cursor), focused: !r.in_jobs, sort: None, header: true };
+        table.render(f, runs_table, t, |i| {
+            let run = &r.list[i];
+            let (variant, decoding) = run.meta.as_ref().map(|m| (m.variant.clone(), m.decoding.clone())).unwrap_or_default();
+            let cell = |text: String| Span::styled(text, t.text());
+            vec![
+                cell(if Some(i) == r.marked { "*" } else { " " }.into()),
+                cell(if run.dir == app.run.dir { "●" } else { " " }.into()),
+                cell(run.name.clone()),
+                cell(run.records.to_string()),
+                cell(format!("{:.1}", 100.0 * run.accuracy())),
+                Span::styled(variant, t.muted()),
+                Span::styled(decoding, t.muted()),
+                Span::styled(if run.finished() { "finished" } else { "unfinished" }.to_string(), t.muted()),
+            ]
+        });
     }
-    f.render_widget(Paragraph::new(lines), runs_area);
 
     if let Some(c) = &r.compare {
-        let mut lines = vec![Line::from(Span::styled(
-            format!("{} vs {} (paired by sample; {} closes)", c.a, c.b, key(app, "runs", Action::Cancel)),
-            t.heading(true),
-        ))];
-        lines.push(Line::from(Span::styled(
-            format!("{:<16} {:>5} {:>6} {:>6} {:>8} {:>17} {:>8}", "group", "n", "only A", "only B", "Δ acc", "95% CI", "McNemar"),
-            t.muted(),
-        )));
-        for row in &c.rows {
+        let [title, table_area] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(mid);
+        f.render_widget(
+            Paragraph::new(Span::styled(
+                format!("{} vs {} (paired by sample; {} closes)", c.a, c.b, key(app, "runs", Action::Cancel)),
+                t.heading(true),
+            )),
+            title,
+        );
+        const COMPARE_COLUMNS: [Column; 7] = [
+            Column::left("group", 16),
+            Column::right("n", 5),
+            Column::right("only A", 6),
+            Column::right("only B", 6),
+            Column::right("Δ acc", 7),
+            Column::right("95% CI", 16),
+            Column::right("McNemar", 8),
+        ];
+        let table = DataTable { columns: &COMPARE_COLUMNS, len: c.rows.len(), selected: None, focused: false, sort: None, header: true };
+        table.render(f, table_area, t, |i| {
+            let row = &c.rows[i];
             let n = row.both + row.only_a + row.only_b + row.neither;
-            let color = if row.p_mcnemar < 0.05 {
-                if row.diff > 0.0 {
-                    t.correct
-                } else {
-                    t.wrong
-                }
-            } else {
-                t.fg
+            // Significant at 5%: green when B gained, red when it lost.
+            let color = match (row.p_mcnemar < 0.05, row.diff > 0.0) {
+                (true, true) => t.correct,
+                (true, false) => t.wrong,
+                _ => t.fg,
             };
-            lines.push(Line::from(Span::styled(
-                format!(
-                    "{:<16} {:>5} {:>6} {:>6} {:>+7.1}% [{:>+6.1}, {:>+6.1}] {:>8.3}",
-                    truncate(&row.group, 16),
-                    n,
-                    row.only_a,
-                    row.only_b,
-                    100.0 * row.diff,
-                    100.0 * row.lo,
-                    100.0 * row.hi,
-                    row.p_mcnemar
-                ),
-                t.colour(color),
-            )));
-        }
-        f.render_widget(Paragraph::new(lines), mid);
+            let cell = |text: String| Span::styled(text, t.colour(color));
+            vec![
+                cell(row.group.clone()),
+                cell(n.to_string()),
+                cell(row.only_a.to_string()),
+                cell(row.only_b.to_string()),
+                cell(format!("{:+.1}%", 100.0 * row.diff)),
+                cell(format!("[{:+.1}, {:+.1}]", 100.0 * row.lo, 100.0 * row.hi)),
+                cell(format!("{:.3}", row.p_mcnemar)),
+            ]
+        });
     }
 
     // The jobs list and the selected job's log side by side (or stacked when
@@ -113,7 +125,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     };
     f.render_widget(log_block.0, log_block.1);
     let list_w = list_area.width as usize;
-    let mut lines = vec![Line::from(Span::styled(
+    let lines = vec![Line::from(Span::styled(
         truncate(
             &format!(
                 "jobs · {} · {}",
@@ -140,35 +152,36 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         ),
         head_style(r.in_jobs),
     ))];
-    let bar_w = (list_area.width as usize).saturating_sub(46).clamp(4, 24);
-    for (i, j) in app.jobs.iter().enumerate() {
-        let color = match j.phase {
-            Phase::Failed(_) => t.wrong,
-            Phase::Done => t.correct,
-            Phase::Cancelled => t.dim,
-            _ => t.gold,
-        };
-        let share = if j.total > 0 { j.done as f64 / j.total as f64 } else { 0.0 };
-        let eta = j.eta_s().map(|s| format!(" eta {}", duration(s))).unwrap_or_default();
-        let mut label_style = t.text();
-        if i == r.job_cursor && r.in_jobs {
-            label_style = label_style.bg(t.selected_bg).add_modifier(Modifier::BOLD);
-        }
-        let phase = match &j.phase {
-            Phase::Failed(_) => "failed".to_string(),
-            p => p.name(),
-        };
-        let tail_w = list_w.saturating_sub(27 + bar_w);
-        lines.push(Line::from(vec![
-            Span::styled(format!("#{:<3}{:<22} ", j.id, truncate(&j.label, 22)), label_style),
-            bar(share, bar_w, color),
-            Span::styled(truncate(&format!(" {}/{} {phase}{eta}", j.done, j.total), tail_w), t.colour(color)),
-        ]));
-    }
+    let [jobs_title, jobs_table] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(list_area);
+    f.render_widget(Paragraph::new(lines), jobs_title);
     if app.jobs.is_empty() {
-        lines.push(Line::from(Span::styled("no background jobs", t.muted())));
+        f.render_widget(Paragraph::new(Span::styled("no background jobs", t.muted())), jobs_table);
+    } else {
+        let bar_w = (list_w.saturating_sub(46) as u16).clamp(4, 24);
+        let columns = [Column::left("#", 3), Column::left("job", 22), Column::left("progress", bar_w), Column::fill("state")];
+        let table = DataTable { columns: &columns, len: app.jobs.len(), selected: Some(r.job_cursor), focused: r.in_jobs, sort: None, header: true };
+        table.render(f, jobs_table, t, |i| {
+            let j = &app.jobs[i];
+            let color = match j.phase {
+                Phase::Failed(_) => t.wrong,
+                Phase::Done => t.correct,
+                Phase::Cancelled => t.dim,
+                _ => t.gold,
+            };
+            let share = if j.total > 0 { j.done as f64 / j.total as f64 } else { 0.0 };
+            let eta = j.eta_s().map(|s| format!(" eta {}", duration(s))).unwrap_or_default();
+            let phase = match &j.phase {
+                Phase::Failed(_) => "failed".to_string(),
+                p => p.name(),
+            };
+            vec![
+                Span::styled(j.id.to_string(), t.text()),
+                Span::styled(j.label.clone(), t.text()),
+                bar(share, bar_w as usize, color),
+                Span::styled(format!("{}/{} {phase}{eta}", j.done, j.total), t.colour(color)),
+            ]
+        });
     }
-    f.render_widget(Paragraph::new(lines), list_area);
 
     let job = app.jobs.get(r.job_cursor);
     // A finetune shows its metrics and loss curve above its log.

@@ -1,15 +1,15 @@
 //! The Samples pane: filter chips, sort and view, and the list with each
 //! sample's status, category, gold and prediction.
 
-use super::widgets::{key, truncate};
+use super::table::{window, Column, DataTable};
+use super::widgets::key;
 use crate::spatial::ErrorKind;
 use crate::tui::action::Action;
-use crate::tui::filter::Status;
+use crate::tui::filter::{SortKey, Status};
 use crate::tui::state::App;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{List, ListItem, ListState, Paragraph, Wrap};
+use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
 pub fn draw(f: &mut Frame, area: Rect, app: &App) {
@@ -46,46 +46,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     f.render_widget(Paragraph::new(Line::from(chips)).wrap(Wrap { trim: false }), chip_area);
     f.render_widget(Paragraph::new(info), info_area);
 
-    let w = list_area.width as usize;
-    let id_w = app.dataset.samples.iter().map(|s| s.id.chars().count()).max().unwrap_or(4).clamp(4, if w > 60 { 22 } else { 14 });
-    let cat_w = if w > 60 { 18 } else { 12 };
-    let dir_w = 11;
-    let show_pred = w >= id_w + cat_w + 2 * dir_w + 6;
-    let show_kind = w >= id_w + cat_w + 2 * dir_w + 24;
-    let items: Vec<ListItem> = s
-        .visible
-        .iter()
-        .map(|&i| {
-            let sample = &app.dataset.samples[i];
-            let r = app.run.record_for(&sample.id);
-            let status = Status::of(r);
-            let status_color = match status {
-                Status::Right => t.correct,
-                Status::Wrong => t.wrong,
-                Status::Unparsed => t.kind_color(ErrorKind::Unparsed),
-                Status::NotRun => t.dim,
-            };
-            let gold = sample.gold_direction.map(|d| d.name()).or_else(|| sample.gold_text.clone()).unwrap_or_default();
-            let mut spans = vec![
-                Span::styled(format!("{} ", status.glyph()), t.colour(status_color)),
-                Span::styled(format!("{:<id_w$} ", truncate(&sample.id, id_w)), t.text()),
-                Span::styled(format!("{:<cat_w$} ", truncate(&sample.category, cat_w)), t.muted()),
-                Span::styled(format!("{:<dir_w$} ", truncate(&gold, dir_w)), t.golden()),
-            ];
-            if show_pred {
-                let pred = r.and_then(|r| r.predicted_direction.clone().or_else(|| r.predicted_letter.clone())).unwrap_or_default();
-                spans.push(Span::styled(format!("{:<dir_w$} ", truncate(&pred, dir_w)), t.colour(status_color)));
-            }
-            if show_kind {
-                if let Some(k) = r.and_then(|r| r.error_kind.as_deref()) {
-                    let color = t.kind_name_color(k);
-                    spans.push(Span::styled(k.to_string(), t.colour(color)));
-                }
-            }
-            ListItem::new(Line::from(spans))
-        })
-        .collect();
-    if items.is_empty() {
+    if s.visible.is_empty() {
         f.render_widget(
             Paragraph::new(format!(
                 "no samples pass these filters ({} removes the last chip, {} clears)",
@@ -97,7 +58,57 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         );
         return;
     }
-    let mut state = ListState::default().with_selected(Some(s.cursor));
-    let list = List::new(items).highlight_style(t.selected(Style::default()));
-    f.render_stateful_widget(list, list_area, &mut state);
+    let w = list_area.width as usize;
+    let height = list_area.height.saturating_sub(1) as usize;
+    let shown = window(s.visible.len(), Some(s.cursor), height);
+    // Widths from the rows on screen only: a 5,712-sample list costs its visible rows.
+    let id_w = s.visible[shown.clone()].iter().map(|&i| app.dataset.samples[i].id.chars().count()).max().unwrap_or(4);
+    let id_w = id_w.clamp(4, if w > 60 { 22 } else { 14 }) as u16;
+    let cat_w: u16 = if w > 60 { 18 } else { 12 };
+    let dir_w: u16 = 11;
+    let show_pred = w >= (id_w + cat_w + 2 * dir_w + 6) as usize;
+    let show_kind = w >= (id_w + cat_w + 2 * dir_w + 24) as usize;
+    let mut columns = vec![Column::left("", 1), Column::left("id", id_w), Column::left("category", cat_w), Column::left("gold", dir_w)];
+    if show_pred {
+        columns.push(Column::left("predicted", dir_w));
+    }
+    if show_kind {
+        columns.push(Column::fill("error"));
+    }
+    let sort_col = match s.sort {
+        SortKey::Dataset | SortKey::Confidence => None,
+        SortKey::Status => Some(0),
+        SortKey::Id => Some(1),
+        SortKey::Category => Some(2),
+        SortKey::Gold => Some(3),
+    };
+    let table = DataTable { columns: &columns, len: s.visible.len(), selected: Some(s.cursor), focused: true, sort: sort_col.map(|c| (c, s.reverse)), header: true };
+    table.render(f, list_area, t, |row| {
+        let sample = &app.dataset.samples[s.visible[row]];
+        let r = app.run.record_for(&sample.id);
+        let status = Status::of(r);
+        let status_color = match status {
+            Status::Right => t.correct,
+            Status::Wrong => t.wrong,
+            Status::Unparsed => t.kind_color(ErrorKind::Unparsed),
+            Status::NotRun => t.dim,
+        };
+        let gold = sample.gold_direction.map(|d| d.name()).or_else(|| sample.gold_text.clone()).unwrap_or_default();
+        let mut cells = vec![
+            Span::styled(status.glyph().to_string(), t.colour(status_color)),
+            Span::styled(sample.id.clone(), t.text()),
+            Span::styled(sample.category.clone(), t.muted()),
+            Span::styled(gold, t.golden()),
+        ];
+        if show_pred {
+            let pred = r.and_then(|r| r.predicted_direction.clone().or_else(|| r.predicted_letter.clone())).unwrap_or_default();
+            cells.push(Span::styled(pred, t.colour(status_color)));
+        }
+        if show_kind {
+            let kind = r.and_then(|r| r.error_kind.clone()).unwrap_or_default();
+            let color = t.kind_name_color(&kind);
+            cells.push(Span::styled(kind, t.colour(color)));
+        }
+        cells
+    });
 }

@@ -9,19 +9,15 @@ pub fn flipscope(args: &[&str]) -> (bool, String, String) {
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
 
-/// The real ViewSpatial-Bench.json (shipped gzipped in tests/data, see its
-/// SOURCE.md), decompressed once per test process into a temporary folder.
+/// The real ViewSpatial-Bench.json (shipped gzipped in assets/viewspatial,
+/// see its SOURCE.md), written once per test process into a temporary folder.
 pub fn viewspatial_json() -> &'static std::path::Path {
-    use std::io::Read;
     static PATH: std::sync::OnceLock<(tempfile::TempDir, std::path::PathBuf)> = std::sync::OnceLock::new();
     &PATH
         .get_or_init(|| {
-            let gz = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/viewspatial/ViewSpatial-Bench.json.gz");
-            let mut text = Vec::new();
-            flate2::read::GzDecoder::new(std::fs::File::open(gz).expect(gz)).read_to_end(&mut text).expect(gz);
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("ViewSpatial-Bench.json");
-            std::fs::write(&path, text).unwrap();
+            flipscope::config::write_viewspatial_questions(&path).unwrap();
             (dir, path)
         })
         .1
