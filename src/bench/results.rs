@@ -30,7 +30,8 @@ const fn row(label: &'static str, unit: &'static str, ours: &'static str, theirs
     Row { label, unit, ours, theirs, higher_is_better: higher, target }
 }
 
-pub const ROWS: [Row; 15] = [
+pub const ROWS: [Row; 16] = [
+    row("Time to the first answer (load + first prefill)", "s", "first_answer_s", "first_answer_s", false, Some(1.0)),
     row("Checkpoint load", "s", "load_s", "load_s", false, None),
     row("Load peak memory", "GiB", "load_peak_gib", "load_peak_gib", false, Some(0.6)),
     row("First prefill (lazy loading pays here)", "s", "first_prefill_s", "first_prefill_s", false, None),
@@ -104,6 +105,36 @@ impl Machine {
         }
         Machine { lines }
     }
+}
+
+/// TUI frame times (`flipscope bench frames`), flipscope alone: a frame is
+/// one key from `update` to a drawn 160x48 screen.
+pub const FRAME_TARGET_MS: f64 = 16.0;
+
+fn frames_section(frames: &Map<String, Value>) -> String {
+    let mut s = String::from("\n## TUI frame time (flipscope alone)\n\n");
+    let samples = num(frames, "samples").unwrap_or(0.0);
+    let _ = writeln!(
+        s,
+        "`flipscope bench frames`: one key press (down, page down/up, up) from `update` to a drawn 160x48 frame, \
+         on the Samples pane of ViewSpatial-Bench's {samples:.0} questions; then again while the engine thread runs \
+         an eval ({} records written meanwhile). Target: p99 <= {FRAME_TARGET_MS} ms.\n",
+        num(frames, "eval_progress").unwrap_or(0.0)
+    );
+    s.push_str("| Scenario | frames | p50 | p99 | max | met |\n|---|---:|---:|---:|---:|:---:|\n");
+    for (key, label) in [("scrolling", "Scrolling"), ("during_eval", "Scrolling while an eval runs")] {
+        let Some(Value::Object(st)) = frames.get(key) else { continue };
+        let p99 = num(st, "p99_ms").unwrap_or(f64::INFINITY);
+        let _ = writeln!(
+            s,
+            "| {label} | {:.0} | {:.2} ms | {p99:.2} ms | {:.2} ms | {} |",
+            num(st, "frames").unwrap_or(0.0),
+            num(st, "p50_ms").unwrap_or(0.0),
+            num(st, "max_ms").unwrap_or(0.0),
+            if p99 <= FRAME_TARGET_MS { "yes" } else { "**no**" }
+        );
+    }
+    s
 }
 
 fn num(m: &Map<String, Value>, key: &str) -> Option<f64> {
@@ -201,16 +232,33 @@ fn roofline(r: &CheckpointResult) -> String {
     s
 }
 
-pub fn write_results(path: &Path, machine: &Machine, results: &[CheckpointResult]) -> Result<()> {
+pub fn write_results(path: &Path, machine: &Machine, results: &[CheckpointResult], frames: Option<&Map<String, Value>>) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    atomic_write(path, render(machine, results).as_bytes())
+    let mut text = render(machine, results);
+    if let Some(f) = frames {
+        text.push_str(&frames_section(f));
+    }
+    atomic_write(path, text.as_bytes())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::vector_units;
+    use super::{frames_section, vector_units};
+
+    #[test]
+    fn the_frame_section_holds_p99_to_its_target() {
+        let f: serde_json::Map<String, serde_json::Value> = serde_json::from_str(
+            r#"{"samples": 5712, "eval_progress": 40, "scrolling": {"frames": 2000, "p50_ms": 2.0, "p99_ms": 6.5, "max_ms": 9.0},
+                "during_eval": {"frames": 2000, "p50_ms": 3.0, "p99_ms": 17.0, "max_ms": 30.0}}"#,
+        )
+        .unwrap();
+        let s = frames_section(&f);
+        assert!(s.contains("| Scrolling | 2000 | 2.00 ms | 6.50 ms | 9.00 ms | yes |"), "{s}");
+        assert!(s.contains("| Scrolling while an eval runs | 2000 | 3.00 ms | 17.00 ms | 30.00 ms | **no** |"), "{s}");
+        assert!(s.contains("5712 questions") && s.contains("40 records"), "{s}");
+    }
 
     #[test]
     fn vector_units_say_when_bf16_matmuls_are_slow() {

@@ -37,9 +37,13 @@ pub struct FramesArgs {
     /// The dataset to scroll (default: ViewSpatial-Bench's 5,712 questions, embedded).
     #[arg(long)]
     pub data: Option<String>,
-    /// A checkpoint to run a background eval on while scrolling again.
+    /// The checkpoint a background eval runs on while scrolling again
+    /// (default: the embedded demo model).
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// Scrolling only, no background eval.
+    #[arg(long)]
+    pub no_eval: bool,
     /// What the background eval asks.
     #[arg(long, default_value = "synth:400#seed=5")]
     pub eval_data: String,
@@ -129,8 +133,13 @@ fn frames(a: &FramesArgs) -> Result<()> {
         None => crate::config::viewspatial_questions()?.display().to_string(),
     };
     let ds = crate::data::load(&spec)?;
-    let eval = if a.model.is_some() { crate::data::load(&a.eval_data)?.samples } else { vec![] };
-    let t = crate::tui::frames::measure(ds, a.model.as_deref(), eval, a.frames)?;
+    let model = match (&a.model, a.no_eval) {
+        (_, true) => None,
+        (Some(m), false) => Some(m.clone()),
+        (None, false) => Some(crate::config::demo_model()?),
+    };
+    let eval = if model.is_some() { crate::data::load(&a.eval_data)?.samples } else { vec![] };
+    let t = crate::tui::frames::measure(ds, model.as_deref(), eval, a.frames)?;
     let json = serde_json::to_string_pretty(&t)?;
     match &a.json {
         Some(p) => crate::fsutil::atomic_write(p, json.as_bytes())?,

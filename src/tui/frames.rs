@@ -100,7 +100,8 @@ pub fn measure(dataset: Dataset, model: Option<&Path>, eval_samples: Vec<crate::
         }
     }
     let dir = tempfile_dir()?;
-    let config = EvalConfig { prompt: PromptTemplate::default_prompt(), mode: EvalMode::Score, variant: Variant::Plain, circular: false, batch: 8 };
+    let config =
+        EvalConfig { prompt: PromptTemplate::default_prompt(), mode: EvalMode::Score, variant: Variant::Plain, circular: false, batch: 8 };
     let plan = EvalRun { dir: dir.clone(), name: "frames".into(), data_spec: "bench".into(), variant: "plain".into() };
     let id = jobs.submit(JobRequest::Eval { samples: eval_samples, config, run: plan, adapter: None });
     let mut progress = 0;

@@ -90,6 +90,7 @@ fn suite_measures_both_sides_on_the_tiny_checkpoint() {
         assert!(page.contains(row.label), "RESULTS.md lacks `{}`", row.label);
     }
     assert!(page.contains("threads (both sides): 1"));
+    assert!(page.contains("## TUI frame time") && page.contains("| Scrolling while an eval runs |"), "{page}");
     assert!(page.contains(&format!("agrees on {same} of {EVAL_SAMPLES}")));
     for b in [1, 8] {
         assert!(page.contains(&format!("Eval b{b}: generating 16 tokens costs transformers")), "no eval ceiling line for b{b}");

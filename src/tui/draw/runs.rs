@@ -50,7 +50,8 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             Column::left("decoding", 10),
             Column::fill("state"),
         ];
-        let table = DataTable { columns: &RUN_COLUMNS, len: r.list.len(), selected: Some(r.cursor), focused: !r.in_jobs, sort: None, header: true };
+        let table =
+            DataTable { columns: &RUN_COLUMNS, len: r.list.len(), selected: Some(r.cursor), focused: !r.in_jobs, sort: None, header: true };
         table.render(f, runs_table, t, |i| {
             let run = &r.list[i];
             let (variant, decoding) = run.meta.as_ref().map(|m| (m.variant.clone(), m.decoding.clone())).unwrap_or_default();
@@ -159,7 +160,14 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     } else {
         let bar_w = (list_w.saturating_sub(46) as u16).clamp(4, 24);
         let columns = [Column::left("#", 3), Column::left("job", 22), Column::left("progress", bar_w), Column::fill("state")];
-        let table = DataTable { columns: &columns, len: app.jobs.len(), selected: Some(r.job_cursor), focused: r.in_jobs, sort: None, header: true };
+        let table = DataTable {
+            columns: &columns,
+            len: app.jobs.len(),
+            selected: Some(r.job_cursor),
+            focused: r.in_jobs,
+            sort: None,
+            header: true,
+        };
         table.render(f, jobs_table, t, |i| {
             let j = &app.jobs[i];
             let color = match j.phase {

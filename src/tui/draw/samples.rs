@@ -82,7 +82,14 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         SortKey::Category => Some(2),
         SortKey::Gold => Some(3),
     };
-    let table = DataTable { columns: &columns, len: s.visible.len(), selected: Some(s.cursor), focused: true, sort: sort_col.map(|c| (c, s.reverse)), header: true };
+    let table = DataTable {
+        columns: &columns,
+        len: s.visible.len(),
+        selected: Some(s.cursor),
+        focused: true,
+        sort: sort_col.map(|c| (c, s.reverse)),
+        header: true,
+    };
     table.render(f, list_area, t, |row| {
         let sample = &app.dataset.samples[s.visible[row]];
         let r = app.run.record_for(&sample.id);
