@@ -51,8 +51,11 @@ struct Entry {
 /// Private file mappings that a model's weights view. Held as a model's
 /// last field so they are unmapped only after its tensors are gone.
 pub struct LentMaps {
-    maps: Vec<(Arc<MmapMut>, Vec<(usize, usize)>)>,
+    maps: Vec<LentMap>,
 }
+
+/// A mapping and the (offset, length) ranges that tensors view in it.
+type LentMap = (Arc<MmapMut>, Vec<(usize, usize)>);
 
 impl LentMaps {
     /// Maps the pages of every viewed tensor on a background thread, so the
