@@ -1,12 +1,15 @@
 //! `flipscope report`: accuracy, error kinds, confusion, letter bias and
-//! paired comparisons of runs.
+//! paired comparisons of runs, computed once as a `Report` and rendered as
+//! a table, markdown, CSV/parquet (the accuracy tables) or JSON (all of it).
 
-use crate::runs::report::{self, AccuracyRow, GroupBy};
+use crate::runs::report::{AccuracyRow, GroupBy};
+use crate::runs::report_model::{LoadedRun, Report};
 use crate::runs::run_dir;
-use crate::runs::{store::read_records, Record, RunMeta};
+use crate::runs::store::read_records;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use polars::prelude::*;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 /// How `report` writes its tables.
@@ -76,17 +79,11 @@ fn loss_report(dirs: &[String], png: &Path) -> Result<()> {
     Ok(())
 }
 
-struct Run {
-    name: String,
-    meta: Option<RunMeta>,
-    records: Vec<Record>,
-}
-
-fn load(name: &str) -> Result<Run> {
+fn load(name: &str) -> Result<LoadedRun> {
     let dir = crate::runs::RunDir::new(run_dir(name));
     let records = read_records(&dir.records_path()).with_context(|| format!("run `{name}`"))?;
     let meta = dir.read_meta().ok().flatten();
-    Ok(Run { name: name.to_string(), meta, records })
+    Ok(LoadedRun { name: name.to_string(), meta, records })
 }
 
 fn pct(x: f64) -> String {
@@ -110,33 +107,42 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     if let Some(png) = &args.loss {
         return loss_report(&args.runs, png);
     }
-    let runs: Vec<Run> = args.runs.iter().map(|n| load(n)).collect::<Result<_>>()?;
-    let tables: Vec<(String, Vec<AccuracyRow>)> =
-        runs.iter().map(|r| Ok((r.name.clone(), report::accuracy(&r.records, args.by)?))).collect::<Result<_>>()?;
+    let runs: Vec<LoadedRun> = args.runs.iter().map(|n| load(n)).collect::<Result<_>>()?;
+    let vs = args.vs.as_deref().map(load).transpose()?;
+    let report = Report::build(&runs, vs.as_ref(), args.by)?;
+    let tables: Vec<(String, Vec<AccuracyRow>)> = report.runs.iter().map(|r| (r.name.clone(), r.accuracy.clone())).collect();
     if let Some(png) = &args.plot {
         crate::runs::plot::accuracy_bars(&tables, png)?;
         eprintln!("wrote {}", png.display());
     }
+    let sink = || -> Result<Box<dyn std::io::Write>> {
+        Ok(match &args.out {
+            Some(p) => Box::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?),
+            None if args.format == ReportFormat::Parquet => bail!("--format parquet needs --out FILE"),
+            None => Box::new(std::io::stdout()),
+        })
+    };
     match args.format {
-        ReportFormat::Csv | ReportFormat::Parquet | ReportFormat::Json => {
-            let mut df = accuracy_frame(&tables, args.by.column())?;
-            let mut sink: Box<dyn std::io::Write> = match &args.out {
-                Some(p) => Box::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?),
-                None if args.format == ReportFormat::Parquet => bail!("--format parquet needs --out FILE"),
-                None => Box::new(std::io::stdout()),
-            };
-            match args.format {
-                ReportFormat::Csv => CsvWriter::new(&mut sink).finish(&mut df)?,
-                ReportFormat::Json => JsonWriter::new(&mut sink).with_json_format(JsonFormat::Json).finish(&mut df)?,
-                _ => {
-                    ParquetWriter::new(&mut sink).finish(&mut df)?;
-                }
-            }
-            return Ok(());
+        // One table fits a CSV or parquet file: the accuracy tables, one row per run and group.
+        ReportFormat::Csv => CsvWriter::new(&mut sink()?).finish(&mut accuracy_frame(&tables, args.by.column())?)?,
+        ReportFormat::Parquet => {
+            ParquetWriter::new(&mut sink()?).finish(&mut accuracy_frame(&tables, args.by.column())?)?;
         }
-        ReportFormat::Table | ReportFormat::Md => {}
+        // JSON carries the whole report.
+        ReportFormat::Json => {
+            let mut out = sink()?;
+            serde_json::to_writer_pretty(&mut out, &report)?;
+            writeln!(out)?;
+        }
+        ReportFormat::Table | ReportFormat::Md => print!("{}", render_text(&report, args.format == ReportFormat::Md)),
     }
-    let md = args.format == ReportFormat::Md;
+    Ok(())
+}
+
+/// The report as aligned text, or as markdown tables.
+fn render_text(report: &Report, md: bool) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
     let row = |cells: Vec<String>| {
         if md {
             format!("| {} |", cells.join(" | "))
@@ -149,74 +155,57 @@ pub fn run(args: &ReportArgs) -> Result<()> {
                 .join(" ")
         }
     };
-    for (run, table) in runs.iter().zip(&tables) {
-        println!("\n## {}", run.name);
+    for run in &report.runs {
+        let _ = writeln!(s, "\n## {}", run.name);
         if let Some(m) = &run.meta {
-            println!("model {}  data {}  variant {}  decoding {}", m.model, m.dataset, m.variant, m.decoding);
+            let _ = writeln!(s, "model {}  data {}  variant {}  decoding {}", m.model, m.dataset, m.variant, m.decoding);
         }
-        println!("{}", row(vec![args.by.column().to_string(), "n".into(), "accuracy %".into(), "95% CI".into()]));
+        let _ = writeln!(s, "{}", row(vec![report.by.column().to_string(), "n".into(), "accuracy %".into(), "95% CI".into()]));
         if md {
-            println!("|---|---|---|---|");
+            let _ = writeln!(s, "|---|---|---|---|");
         }
-        for r in &table.1 {
-            println!("{}", row(vec![r.group.clone(), r.n.to_string(), pct(r.accuracy), format!("{}-{}", pct(r.lo), pct(r.hi))]));
+        for r in &run.accuracy {
+            let _ = writeln!(s, "{}", row(vec![r.group.clone(), r.n.to_string(), pct(r.accuracy), format!("{}-{}", pct(r.lo), pct(r.hi))]));
         }
-        let (_, (circ, q)) = crate::runs::stats::accuracy(&run.records);
-        if run.meta.as_ref().is_some_and(|m| m.circular) {
-            println!("circular accuracy {}% ({circ}/{q})", pct(circ as f64 / q.max(1) as f64));
+        if let Some((circ, q)) = run.circular {
+            let _ = writeln!(s, "circular accuracy {}% ({circ}/{q})", pct(circ as f64 / q.max(1) as f64));
         }
-        if run.meta.as_ref().is_some_and(|m| m.prompt.starts_with("viewspatial")) {
-            println!("published ViewSpatial overall: Qwen2.5-VL-3B 35.85, 7B 36.85, MVSM 82.09, random 26.33");
+        if run.viewspatial_prompt {
+            let _ = writeln!(s, "published ViewSpatial overall: Qwen2.5-VL-3B 35.85, 7B 36.85, MVSM 82.09, random 26.33");
         }
-        let errors = run.records.iter().filter(|r| r.error.is_some()).count();
-        if errors > 0 {
-            println!("{errors} record(s) could not be run (counted wrong)");
+        if run.failed > 0 {
+            let _ = writeln!(s, "{} record(s) could not be run (counted wrong)", run.failed);
         }
-        println!("\nerror kinds among errors");
-        for (k, c, s) in report::error_shares(&run.records)? {
-            println!("  {k:<16} {c:>6}  {}%", pct(s));
+        let _ = writeln!(s, "\nerror kinds among errors");
+        for e in &run.error_kinds {
+            let _ = writeln!(s, "  {:<16} {:>6}  {}%", e.kind, e.count, pct(e.share));
         }
-        println!("\nanswer letters: predicted vs gold");
-        for (l, (p, g)) in report::letter_bias(&run.records) {
-            println!("  {l:<4} predicted {p:>6}  gold {g:>6}");
+        let _ = writeln!(s, "\nanswer letters: predicted vs gold");
+        for l in &run.letters {
+            let _ = writeln!(s, "  {:<4} predicted {:>6}  gold {:>6}", l.letter, l.predicted, l.gold);
         }
-        let cats: std::collections::BTreeSet<&str> = run.records.iter().map(|r| r.category.as_str()).collect();
-        for cat in cats {
-            let m = report::confusion(&run.records, Some(cat))?;
-            if m.gold_labels.is_empty() {
-                continue;
-            }
-            println!("\nconfusion (gold rows x predicted columns): {cat}");
-            println!("  {:<14} {}", "", m.predicted_labels.iter().map(|p| format!("{p:>12}")).collect::<String>());
+        for c in &run.confusion {
+            let m = &c.matrix;
+            let _ = writeln!(s, "\nconfusion (gold rows x predicted columns): {}", c.category);
+            let _ = writeln!(s, "  {:<14} {}", "", m.predicted_labels.iter().map(|p| format!("{p:>12}")).collect::<String>());
             for (g, counts) in m.gold_labels.iter().zip(&m.counts) {
-                println!("  {g:<14} {}", counts.iter().map(|c| format!("{c:>12}")).collect::<String>());
+                let _ = writeln!(s, "  {g:<14} {}", counts.iter().map(|c| format!("{c:>12}")).collect::<String>());
             }
         }
     }
-    if let Some(vs) = &args.vs {
-        let b = load(vs)?;
-        let a = &runs[0];
-        println!("\n## {} vs {} (paired by sample)", a.name, b.name);
-        println!(
-            "{}",
-            row(vec![
-                "category".into(),
-                "both right".into(),
-                "only A".into(),
-                "only B".into(),
-                "both wrong".into(),
-                "McNemar p".into(),
-                "B-A % (95% CI)".into()
-            ])
-        );
+    if let Some(c) = &report.comparison {
+        let _ = writeln!(s, "\n## {} vs {} (paired by sample)", c.a, c.b);
+        let head = ["category", "both right", "only A", "only B", "both wrong", "McNemar p", "B-A % (95% CI)"];
+        let _ = writeln!(s, "{}", row(head.iter().map(|h| h.to_string()).collect()));
         if md {
-            println!("|---|---|---|---|---|---|---|");
+            let _ = writeln!(s, "|---|---|---|---|---|---|---|");
         }
-        for p in report::paired(&a.records, &b.records, 0) {
-            println!(
+        for p in &c.paired {
+            let _ = writeln!(
+                s,
                 "{}",
                 row(vec![
-                    p.group,
+                    p.group.clone(),
                     p.both.to_string(),
                     p.only_a.to_string(),
                     p.only_b.to_string(),
@@ -226,14 +215,19 @@ pub fn run(args: &ReportArgs) -> Result<()> {
                 ])
             );
         }
-        let flipped = |r: &Run| r.meta.as_ref().is_some_and(|m| m.variant == "flipped");
-        if flipped(&b) != flipped(a) {
-            let (plain, mirror) = if flipped(&b) { (a, &b) } else { (&b, a) };
-            println!("\nflip consistency (the mirrored run's answer mirrors the plain one)");
-            for (cat, ok, n) in report::flip_consistency(&plain.records, &mirror.records) {
-                println!("  {cat:<50} {ok}/{n} ({}%)", pct(ok as f64 / n.max(1) as f64));
+        if let Some(flip) = &c.flip_consistency {
+            let _ = writeln!(s, "\nflip consistency (the mirrored run's answer mirrors the plain one)");
+            for f in flip {
+                let _ = writeln!(
+                    s,
+                    "  {:<50} {}/{} ({}%)",
+                    f.category,
+                    f.consistent,
+                    f.total,
+                    pct(f.consistent as f64 / f.total.max(1) as f64)
+                );
             }
         }
     }
-    Ok(())
+    s
 }

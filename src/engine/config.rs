@@ -2,6 +2,7 @@
 //! the `text_config` + `vision_config` layout), `generation_config.json` and
 //! `preprocessor_config.json`.
 
+use serde::Deserialize;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -112,74 +113,131 @@ pub(crate) fn read_json(path: &Path) -> Result<Value, ConfigError> {
     serde_json::from_str(&text).map_err(|source| ConfigError::Json { file: path.into(), source })
 }
 
-/// Typed field access that names the file and the field on failure.
+/// `x` or `[x, y]`, as configs write token-id lists.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(i64),
+    Many(Vec<i64>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<i64> {
+        match self {
+            OneOrMany::One(x) => vec![x],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+/// `rope_parameters` (transformers 5) or `rope_scaling` (before).
+#[derive(Debug, Clone, Default, Deserialize)]
+struct RawRope {
+    rope_theta: Option<f64>,
+    mrope_section: Option<Vec<i64>>,
+}
+
+/// The language model's fields and the token ids: at the top level of a
+/// flat config, under `text_config` in transformers 5 (which also writes
+/// its own defaults for the ids there; the top level's win).
+#[derive(Debug, Clone, Default, Deserialize)]
+struct RawText {
+    vocab_size: Option<i64>,
+    hidden_size: Option<i64>,
+    intermediate_size: Option<i64>,
+    num_hidden_layers: Option<i64>,
+    num_attention_heads: Option<i64>,
+    num_key_value_heads: Option<i64>,
+    rms_norm_eps: Option<f64>,
+    rope_theta: Option<f64>,
+    rope_scaling: Option<RawRope>,
+    rope_parameters: Option<RawRope>,
+    hidden_act: Option<String>,
+    use_sliding_window: Option<bool>,
+    tie_word_embeddings: Option<bool>,
+    bos_token_id: Option<i64>,
+    eos_token_id: Option<OneOrMany>,
+    pad_token_id: Option<i64>,
+    image_token_id: Option<i64>,
+    video_token_id: Option<i64>,
+    vision_start_token_id: Option<i64>,
+    vision_end_token_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct RawVision {
+    depth: Option<i64>,
+    hidden_size: Option<i64>,
+    intermediate_size: Option<i64>,
+    num_heads: Option<i64>,
+    in_channels: Option<i64>,
+    patch_size: Option<i64>,
+    spatial_merge_size: Option<i64>,
+    temporal_patch_size: Option<i64>,
+    window_size: Option<i64>,
+    out_hidden_size: Option<i64>,
+    fullatt_block_indexes: Option<Vec<i64>>,
+    hidden_act: Option<String>,
+    rope_parameters: Option<RawRope>,
+}
+
+/// The parts of config.json that are not the language model's.
+#[derive(Debug, Clone, Deserialize)]
+struct RawModel {
+    model_type: Option<String>,
+    vision_config: Option<RawVision>,
+    /// Only whether it is there: its fields are read as `RawText`.
+    text_config: Option<serde_json::Map<String, Value>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct RawGeneration {
+    eos_token_id: Option<OneOrMany>,
+    pad_token_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct RawSize {
+    shortest_edge: Option<i64>,
+    longest_edge: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct RawPreprocessor {
+    min_pixels: Option<i64>,
+    max_pixels: Option<i64>,
+    size: Option<RawSize>,
+    image_mean: Option<[f32; 3]>,
+    image_std: Option<[f32; 3]>,
+    rescale_factor: Option<f32>,
+    patch_size: Option<i64>,
+    merge_size: Option<i64>,
+    temporal_patch_size: Option<i64>,
+}
+
+/// `value` (the part of `file` under `prefix`) as `T`; a wrong type names
+/// the file and the field's whole path.
+fn typed<T: serde::de::DeserializeOwned>(file: &Path, prefix: &str, value: &Value) -> Result<T, ConfigError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { prefix.trim_end_matches('.').to_string() } else { format!("{prefix}{path}") };
+        ConfigError::Field { file: file.into(), field, problem: e.into_inner().to_string() }
+    })
+}
+
+/// Names the file and the field (under `prefix`) of a value that parsed but does not fit.
 struct Fields<'a> {
     file: &'a Path,
     prefix: &'a str,
-    obj: &'a Value,
 }
 
-impl<'a> Fields<'a> {
+impl Fields<'_> {
     fn err(&self, field: &str, problem: impl Into<String>) -> ConfigError {
         ConfigError::Field { file: self.file.into(), field: format!("{}{field}", self.prefix), problem: problem.into() }
     }
-    fn get(&self, field: &str) -> Option<&'a Value> {
-        self.obj.get(field).filter(|v| !v.is_null())
-    }
-    fn int(&self, field: &str) -> Result<i64, ConfigError> {
-        self.opt_int(field)?.ok_or_else(|| self.err(field, "missing"))
-    }
-    fn int_or(&self, field: &str, default: i64) -> Result<i64, ConfigError> {
-        Ok(self.opt_int(field)?.unwrap_or(default))
-    }
-    fn opt_int(&self, field: &str) -> Result<Option<i64>, ConfigError> {
-        match self.get(field) {
-            None => Ok(None),
-            Some(v) => v.as_i64().map(Some).ok_or_else(|| self.err(field, format!("expected an integer, got {v}"))),
-        }
-    }
-    fn float_or(&self, field: &str, default: f64) -> Result<f64, ConfigError> {
-        match self.get(field) {
-            None => Ok(default),
-            Some(v) => v.as_f64().ok_or_else(|| self.err(field, format!("expected a number, got {v}"))),
-        }
-    }
-    fn str_or(&self, field: &str, default: &str) -> Result<String, ConfigError> {
-        match self.get(field) {
-            None => Ok(default.to_string()),
-            Some(v) => v.as_str().map(str::to_string).ok_or_else(|| self.err(field, format!("expected a string, got {v}"))),
-        }
-    }
-    fn bool_or(&self, field: &str, default: bool) -> Result<bool, ConfigError> {
-        match self.get(field) {
-            None => Ok(default),
-            Some(v) => v.as_bool().ok_or_else(|| self.err(field, format!("expected true/false, got {v}"))),
-        }
-    }
-    fn ints(&self, field: &str) -> Result<Option<Vec<i64>>, ConfigError> {
-        match self.get(field) {
-            None => Ok(None),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|v| v.as_i64().ok_or_else(|| self.err(field, format!("expected integers, got {v}"))))
-                .collect::<Result<Vec<_>, _>>()
-                .map(Some),
-            Some(Value::Number(n)) => Ok(Some(vec![n.as_i64().ok_or_else(|| self.err(field, "expected an integer"))?])),
-            Some(v) => Err(self.err(field, format!("expected a list of integers, got {v}"))),
-        }
-    }
-    fn object(&self, field: &str) -> Option<Fields<'a>> {
-        self.get(field).filter(|v| v.is_object()).map(|obj| Fields { file: self.file, prefix: field_prefix(field), obj })
-    }
-}
 
-fn field_prefix(field: &str) -> &'static str {
-    match field {
-        "vision_config" => "vision_config.",
-        "text_config" => "text_config.",
-        "rope_scaling" => "rope_scaling.",
-        "rope_parameters" => "rope_parameters.",
-        _ => "",
+    fn required<T>(&self, field: &str, value: Option<T>) -> Result<T, ConfigError> {
+        value.ok_or_else(|| self.err(field, "missing"))
     }
 }
 
@@ -194,53 +252,42 @@ impl ModelConfig {
     }
 
     pub fn from_json(file: &Path, root: &Value, generation: Option<(&Path, &Value)>) -> Result<ModelConfig, ConfigError> {
-        let top = Fields { file, prefix: "", obj: root };
+        let top = Fields { file, prefix: "" };
         if !root.is_object() {
             return Err(top.err("(root)", "expected a JSON object"));
         }
-        let model_type = top.str_or("model_type", "")?;
+        let model: RawModel = typed(file, "", root)?;
+        let model_type = model.model_type.unwrap_or_default();
         if !model_type.is_empty() && model_type != "qwen2_5_vl" {
             return Err(top.err("model_type", format!("`{model_type}` is not qwen2_5_vl")));
         }
+        let top_text: RawText = typed(file, "", root)?;
         // transformers 5 nests the language model under text_config; older
         // checkpoints keep its fields at the top level.
-        let text_fields = top.object("text_config");
-        let t = text_fields.as_ref().unwrap_or(&top);
-        let text = read_text(t, &top)?;
-        let v = top.object("vision_config").ok_or_else(|| top.err("vision_config", "missing"))?;
-        let vision = read_vision(&v)?;
+        let (t, tf) = match &model.text_config {
+            Some(tc) => (typed::<RawText>(file, "text_config.", &Value::Object(tc.clone()))?, Fields { file, prefix: "text_config." }),
+            None => (top_text.clone(), Fields { file, prefix: "" }),
+        };
+        let text = read_text(&t, &tf, &top_text)?;
+        let vf = Fields { file, prefix: "vision_config." };
+        let v = model.vision_config.ok_or_else(|| top.err("vision_config", "missing"))?;
+        let vision = read_vision(&v, &vf)?;
         if vision.out_hidden_size != text.hidden_size {
             return Err(
-                v.err("out_hidden_size", format!("{} differs from the text hidden_size {}", vision.out_hidden_size, text.hidden_size))
+                vf.err("out_hidden_size", format!("{} differs from the text hidden_size {}", vision.out_hidden_size, text.hidden_size))
             );
         }
 
         // Top-level ids win over text_config, where transformers 5 writes its
         // own Qwen defaults; generation_config.json wins over both for EOS.
-        let id = |name: &str, default: i64| -> Result<i64, ConfigError> {
-            match top.opt_int(name)? {
-                Some(x) => Ok(x),
-                None => t.int_or(name, default),
-            }
-        };
-        let bos = match top.opt_int("bos_token_id")? {
-            Some(x) => Some(x),
-            None => t.opt_int("bos_token_id")?,
-        };
-        let mut eos = match top.ints("eos_token_id")? {
-            Some(x) => x,
-            None => t.ints("eos_token_id")?.unwrap_or_default(),
-        };
-        let mut pad = match top.opt_int("pad_token_id")? {
-            Some(x) => Some(x),
-            None => t.opt_int("pad_token_id")?,
-        };
+        let mut eos = top_text.eos_token_id.clone().or(t.eos_token_id.clone()).map(OneOrMany::into_vec).unwrap_or_default();
+        let mut pad = top_text.pad_token_id.or(t.pad_token_id);
         if let Some((gfile, g)) = generation {
-            let gf = Fields { file: gfile, prefix: "", obj: g };
-            if let Some(ids) = gf.ints("eos_token_id")? {
-                eos = ids;
+            let gen: RawGeneration = typed(gfile, "", g)?;
+            if let Some(ids) = gen.eos_token_id {
+                eos = ids.into_vec();
             }
-            if let Some(p) = gf.opt_int("pad_token_id")? {
+            if let Some(p) = gen.pad_token_id {
                 pad = Some(p);
             }
         }
@@ -249,16 +296,16 @@ impl ModelConfig {
                 return Err(top.err("eos_token_id", format!("id {e} (entry {i}) is outside the vocabulary of {}", text.vocab_size)));
             }
         }
-        let tie = top.bool_or("tie_word_embeddings", false)? || t.bool_or("tie_word_embeddings", false)?;
+        let id = |top: Option<i64>, nested: Option<i64>, default: i64| top.or(nested).unwrap_or(default);
         let cfg = ModelConfig {
-            image_token_id: id("image_token_id", 151655)?,
-            video_token_id: id("video_token_id", 151656)?,
-            vision_start_token_id: id("vision_start_token_id", 151652)?,
-            vision_end_token_id: id("vision_end_token_id", 151653)?,
+            image_token_id: id(top_text.image_token_id, t.image_token_id, 151655),
+            video_token_id: id(top_text.video_token_id, t.video_token_id, 151656),
+            vision_start_token_id: id(top_text.vision_start_token_id, t.vision_start_token_id, 151652),
+            vision_end_token_id: id(top_text.vision_end_token_id, t.vision_end_token_id, 151653),
             text,
             vision,
-            tie_word_embeddings: tie,
-            bos_token_id: bos,
+            tie_word_embeddings: top_text.tie_word_embeddings.unwrap_or(false) || t.tie_word_embeddings.unwrap_or(false),
+            bos_token_id: top_text.bos_token_id.or(t.bos_token_id),
             eos_token_ids: eos,
             pad_token_id: pad,
         };
@@ -271,88 +318,82 @@ impl ModelConfig {
     }
 }
 
-fn read_text(t: &Fields, top: &Fields) -> Result<TextConfig, ConfigError> {
-    let heads = t.int("num_attention_heads")?;
-    let hidden = t.int("hidden_size")?;
+/// The language model's config from its fields `t` (named by `tf`); rope
+/// settings and theta may also sit at the top level (`top`).
+fn read_text(t: &RawText, tf: &Fields, top: &RawText) -> Result<TextConfig, ConfigError> {
+    let heads = tf.required("num_attention_heads", t.num_attention_heads)?;
+    let hidden = tf.required("hidden_size", t.hidden_size)?;
     if heads <= 0 || hidden % heads != 0 {
-        return Err(t.err("num_attention_heads", format!("{heads} does not divide hidden_size {hidden}")));
+        return Err(tf.err("num_attention_heads", format!("{heads} does not divide hidden_size {hidden}")));
     }
-    let kv = t.int_or("num_key_value_heads", heads)?;
+    let kv = t.num_key_value_heads.unwrap_or(heads);
     if kv <= 0 || heads % kv != 0 {
-        return Err(t.err("num_key_value_heads", format!("{kv} does not divide num_attention_heads {heads}")));
+        return Err(tf.err("num_key_value_heads", format!("{kv} does not divide num_attention_heads {heads}")));
     }
     // rope: transformers 5 `rope_parameters`, or the older `rope_scaling` +
     // `rope_theta`; either may sit in text_config or at the top.
-    let rope = t
-        .object("rope_parameters")
-        .or_else(|| t.object("rope_scaling"))
-        .or_else(|| top.object("rope_parameters"))
-        .or_else(|| top.object("rope_scaling"));
-    let theta_default = match t.get("rope_theta").or_else(|| top.get("rope_theta")) {
-        Some(v) => v.as_f64().ok_or_else(|| t.err("rope_theta", format!("expected a number, got {v}")))?,
-        None => 1_000_000.0,
+    let (rope, rope_field) = match (&t.rope_parameters, &t.rope_scaling, &top.rope_parameters, &top.rope_scaling) {
+        (Some(r), ..) => (Some(r), format!("{}rope_parameters.", tf.prefix)),
+        (None, Some(r), ..) => (Some(r), format!("{}rope_scaling.", tf.prefix)),
+        (None, None, Some(r), _) => (Some(r), "rope_parameters.".to_string()),
+        (None, None, None, Some(r)) => (Some(r), "rope_scaling.".to_string()),
+        _ => (None, String::new()),
     };
-    let (theta, section) = match &rope {
-        Some(r) => (r.float_or("rope_theta", theta_default)?, r.ints("mrope_section")?),
-        None => (theta_default, None),
-    };
-    if t.bool_or("use_sliding_window", false)? {
-        return Err(t.err("use_sliding_window", "sliding-window attention is not supported (no released Qwen2.5-VL uses it)"));
+    let theta_default = t.rope_theta.or(top.rope_theta).unwrap_or(1_000_000.0);
+    let theta = rope.and_then(|r| r.rope_theta).unwrap_or(theta_default);
+    if t.use_sliding_window.unwrap_or(false) {
+        return Err(tf.err("use_sliding_window", "sliding-window attention is not supported (no released Qwen2.5-VL uses it)"));
     }
     let head_dim = hidden / heads;
-    let section = section.unwrap_or_else(|| vec![16, 24, 24]);
+    let section = rope.and_then(|r| r.mrope_section.clone()).unwrap_or_else(|| vec![16, 24, 24]);
     if section.len() != 3 || section.iter().sum::<i64>() * 2 != head_dim {
-        let field = if rope.is_some() { "mrope_section" } else { "rope_scaling" };
-        return Err(rope
-            .as_ref()
-            .unwrap_or(t)
-            .err(field, format!("{section:?} must have 3 parts summing to head_dim/2 = {}", head_dim / 2)));
+        let problem = format!("{section:?} must have 3 parts summing to head_dim/2 = {}", head_dim / 2);
+        return Err(match rope {
+            Some(_) => Fields { file: tf.file, prefix: &rope_field }.err("mrope_section", problem),
+            None => tf.err("rope_scaling", problem),
+        });
     }
     Ok(TextConfig {
-        vocab_size: t.int("vocab_size")?,
+        vocab_size: tf.required("vocab_size", t.vocab_size)?,
         hidden_size: hidden,
-        intermediate_size: t.int("intermediate_size")?,
-        num_hidden_layers: t.int("num_hidden_layers")?,
+        intermediate_size: tf.required("intermediate_size", t.intermediate_size)?,
+        num_hidden_layers: tf.required("num_hidden_layers", t.num_hidden_layers)?,
         num_attention_heads: heads,
         num_key_value_heads: kv,
-        rms_norm_eps: t.float_or("rms_norm_eps", 1e-6)?,
+        rms_norm_eps: t.rms_norm_eps.unwrap_or(1e-6),
         rope_theta: theta,
         mrope_section: section,
-        hidden_act: t.str_or("hidden_act", "silu")?,
+        hidden_act: t.hidden_act.clone().unwrap_or_else(|| "silu".into()),
     })
 }
 
-fn read_vision(v: &Fields) -> Result<VisionConfig, ConfigError> {
-    let hidden = v.int("hidden_size")?;
-    let heads = v.int("num_heads")?;
+fn read_vision(v: &RawVision, vf: &Fields) -> Result<VisionConfig, ConfigError> {
+    let hidden = vf.required("hidden_size", v.hidden_size)?;
+    let heads = vf.required("num_heads", v.num_heads)?;
     if heads <= 0 || hidden % heads != 0 || (hidden / heads) % 4 != 0 {
-        return Err(v.err("num_heads", format!("{heads} heads do not split hidden_size {hidden} into head dims divisible by 4")));
+        return Err(vf.err("num_heads", format!("{heads} heads do not split hidden_size {hidden} into head dims divisible by 4")));
     }
-    let theta = match v.object("rope_parameters") {
-        Some(r) => r.float_or("rope_theta", 10000.0)?,
-        None => 10000.0,
-    };
     let cfg = VisionConfig {
-        depth: v.int("depth")?,
+        depth: vf.required("depth", v.depth)?,
         hidden_size: hidden,
-        intermediate_size: v.int("intermediate_size")?,
+        intermediate_size: vf.required("intermediate_size", v.intermediate_size)?,
         num_heads: heads,
-        in_channels: v.int_or("in_channels", 3)?,
-        patch_size: v.int_or("patch_size", 14)?,
-        spatial_merge_size: v.int_or("spatial_merge_size", 2)?,
-        temporal_patch_size: v.int_or("temporal_patch_size", 2)?,
-        window_size: v.int_or("window_size", 112)?,
-        out_hidden_size: v.int("out_hidden_size")?,
-        fullatt_block_indexes: v.ints("fullatt_block_indexes")?.unwrap_or_else(|| vec![7, 15, 23, 31]),
-        hidden_act: v.str_or("hidden_act", "silu")?,
-        rope_theta: theta,
+        in_channels: v.in_channels.unwrap_or(3),
+        patch_size: v.patch_size.unwrap_or(14),
+        spatial_merge_size: v.spatial_merge_size.unwrap_or(2),
+        temporal_patch_size: v.temporal_patch_size.unwrap_or(2),
+        window_size: v.window_size.unwrap_or(112),
+        out_hidden_size: vf.required("out_hidden_size", v.out_hidden_size)?,
+        fullatt_block_indexes: v.fullatt_block_indexes.clone().unwrap_or_else(|| vec![7, 15, 23, 31]),
+        hidden_act: v.hidden_act.clone().unwrap_or_else(|| "silu".into()),
+        rope_theta: v.rope_parameters.as_ref().and_then(|r| r.rope_theta).unwrap_or(10000.0),
     };
     let unit = cfg.patch_size * cfg.spatial_merge_size;
     if cfg.window_size < unit || cfg.window_size % unit != 0 {
-        return Err(v.err("window_size", format!("{} is not a multiple of patch_size*spatial_merge_size = {unit}", cfg.window_size)));
+        return Err(vf.err("window_size", format!("{} is not a multiple of patch_size*spatial_merge_size = {unit}", cfg.window_size)));
     }
     if let Some(&bad) = cfg.fullatt_block_indexes.iter().find(|&&i| i < 0 || i >= cfg.depth) {
-        return Err(v.err("fullatt_block_indexes", format!("block {bad} is outside depth {}", cfg.depth)));
+        return Err(vf.err("fullatt_block_indexes", format!("block {bad} is outside depth {}", cfg.depth)));
     }
     Ok(cfg)
 }
@@ -369,34 +410,25 @@ impl PreprocessorConfig {
     }
 
     pub fn from_json(file: &Path, root: &Value) -> Result<PreprocessorConfig, ConfigError> {
-        let f = Fields { file, prefix: "", obj: root };
+        let f = Fields { file, prefix: "" };
+        let raw: RawPreprocessor = typed(file, "", root)?;
         let d = PreprocessorConfig::default();
         // transformers 5 writes size.{shortest,longest}_edge; older files have min/max_pixels.
-        let size = f.get("size").filter(|s| s.is_object());
-        let size_field = |key: &str| size.and_then(|s| s.get(key)).and_then(Value::as_i64);
-        let min_pixels = f.opt_int("min_pixels")?.or_else(|| size_field("shortest_edge")).unwrap_or(d.min_pixels);
-        let max_pixels = f.opt_int("max_pixels")?.or_else(|| size_field("longest_edge")).unwrap_or(d.max_pixels);
+        let size = raw.size.unwrap_or_default();
+        let min_pixels = raw.min_pixels.or(size.shortest_edge).unwrap_or(d.min_pixels);
+        let max_pixels = raw.max_pixels.or(size.longest_edge).unwrap_or(d.max_pixels);
         if min_pixels <= 0 || max_pixels < min_pixels {
             return Err(f.err("max_pixels", format!("min_pixels {min_pixels} / max_pixels {max_pixels} are not a valid range")));
         }
-        let triple = |field: &str, default: [f32; 3]| -> Result<[f32; 3], ConfigError> {
-            match f.get(field) {
-                None => Ok(default),
-                Some(Value::Array(a)) if a.len() == 3 && a.iter().all(Value::is_number) => {
-                    Ok([a[0].as_f64().unwrap() as f32, a[1].as_f64().unwrap() as f32, a[2].as_f64().unwrap() as f32])
-                }
-                Some(v) => Err(f.err(field, format!("expected 3 numbers, got {v}"))),
-            }
-        };
         let cfg = PreprocessorConfig {
             min_pixels,
             max_pixels,
-            image_mean: triple("image_mean", d.image_mean)?,
-            image_std: triple("image_std", d.image_std)?,
-            rescale_factor: f.float_or("rescale_factor", d.rescale_factor as f64)? as f32,
-            patch_size: f.int_or("patch_size", d.patch_size)?,
-            merge_size: f.int_or("merge_size", d.merge_size)?,
-            temporal_patch_size: f.int_or("temporal_patch_size", d.temporal_patch_size)?,
+            image_mean: raw.image_mean.unwrap_or(d.image_mean),
+            image_std: raw.image_std.unwrap_or(d.image_std),
+            rescale_factor: raw.rescale_factor.unwrap_or(d.rescale_factor),
+            patch_size: raw.patch_size.unwrap_or(d.patch_size),
+            merge_size: raw.merge_size.unwrap_or(d.merge_size),
+            temporal_patch_size: raw.temporal_patch_size.unwrap_or(d.temporal_patch_size),
         };
         if cfg.image_std.iter().any(|&s| s <= 0.0) {
             return Err(f.err("image_std", "every entry must be positive"));
@@ -470,14 +502,20 @@ mod tests {
     #[test]
     fn bad_configs_name_file_and_field() {
         let cases: Vec<(Edit, &str)> = vec![
-            (Box::new(|v| v["vision_config"]["depth"] = json!("four")), "config.json: field `vision_config.depth`: expected an integer"),
+            (
+                Box::new(|v| v["vision_config"]["depth"] = json!("four")),
+                "config.json: field `vision_config.depth`: invalid type: string \"four\", expected i64",
+            ),
             (
                 Box::new(|v| {
                     v.as_object_mut().unwrap().remove("vision_config");
                 }),
                 "field `vision_config`: missing",
             ),
-            (Box::new(|v| v["text_config"]["rope_parameters"]["mrope_section"] = json!([2, 3])), "field `rope_parameters.mrope_section`"),
+            (
+                Box::new(|v| v["text_config"]["rope_parameters"]["mrope_section"] = json!([2, 3])),
+                "field `text_config.rope_parameters.mrope_section`",
+            ),
             (
                 Box::new(|v| v["text_config"]["num_key_value_heads"] = json!(3)),
                 "field `text_config.num_key_value_heads`: 3 does not divide",
@@ -493,6 +531,9 @@ mod tests {
                 }),
                 "field `text_config.hidden_size`: missing",
             ),
+            (Box::new(|v| v["text_config"]["vocab_size"] = json!(1.5)), "field `text_config.vocab_size`: invalid type: floating point"),
+            (Box::new(|v| v["vision_config"]["fullatt_block_indexes"] = json!([1, "x"])), "field `vision_config.fullatt_block_indexes[1]`"),
+            (Box::new(|v| v["eos_token_id"] = json!("two")), "field `eos_token_id`"),
         ];
         for (edit, want) in cases {
             let mut v = v5();

@@ -168,96 +168,132 @@ impl Worker {
         self.send(event)
     }
 
-    /// Runs one job; Ok(false) when it stopped because it was cancelled.
+    /// Runs one job by its handler; Ok(false) when it stopped because it was cancelled.
     fn run(&self, engine: &Engine, job: &Queued) -> Result<bool> {
-        let id = job.id;
-        let cancelled = || job.cancel.load(Ordering::Relaxed);
         match &job.request {
-            JobRequest::Ask { sample, config, question } => {
-                let record = runner::ask_live(
-                    engine,
-                    sample,
-                    config,
-                    question.as_deref(),
-                    &mut |scores| {
-                        self.send(JobEvent::Scores { id, scores: scores.clone() });
-                    },
-                    &mut |delta| {
-                        self.send(JobEvent::Token { id, delta: delta.to_string() });
-                        if cancelled() {
-                            Flow::Stop
-                        } else {
-                            Flow::Continue
-                        }
-                    },
-                )?;
-                match record {
-                    Some(r) if !cancelled() => {
-                        self.send(JobEvent::Answered { id, record: Box::new(r) });
-                        Ok(true)
-                    }
-                    _ => Ok(false),
-                }
-            }
+            JobRequest::Ask { sample, config, question } => self.ask(engine, job, sample, config, question.as_deref()),
             JobRequest::SampleSaliency { sample, goal, method, compare_boxed } => {
-                let images = load_images(sample)?;
-                let (target, plain) = sample_saliency(engine, sample, &images, goal, method)?;
-                if cancelled() {
-                    return Ok(false);
-                }
-                let boxed = match sample.boxes.iter().find(|b| b.image == 0) {
-                    Some(b) if *compare_boxed => {
-                        let (boxed_sample, boxed_images, _) = Variant::Boxed.apply(sample, images)?;
-                        let (_, maps) =
-                            sample_saliency(engine, &boxed_sample, &boxed_images, &SaliencyGoal::Label(target.clone()), method)?;
-                        Some((maps, b.clone()))
-                    }
-                    _ => None,
-                };
-                self.send(JobEvent::Saliency { id, sample_id: sample.id.clone(), target, plain, boxed });
-                Ok(!cancelled())
+                self.sample_saliency(engine, job, sample, goal, method, *compare_boxed)
             }
-            JobRequest::Attention { sample, layer } => {
-                let images = load_images(sample)?;
-                let prompt = engine.processor.prepare(&images, &mcq_prompt(&sample.question, sample), &ResizePolicy::Auto)?;
-                let mut maps = engine.attention_maps(&prompt, &[*layer], None)?;
-                let m = maps.pop().context("no attention captured")?;
-                self.send(JobEvent::Attention {
-                    id,
-                    sample_id: sample.id.clone(),
-                    layer: m.layer,
-                    maps: m.maps,
-                    image_share: m.image_share,
-                });
-                Ok(true)
-            }
+            JobRequest::Attention { sample, layer } => self.attention(engine, job, sample, *layer),
             JobRequest::Eval { samples, config, run, adapter: None } => self.eval(engine, job, samples, config, run),
             JobRequest::Eval { samples, config, run, adapter: Some(adapter) } => {
-                self.send(JobEvent::Log { id, line: format!("loading {} with adapter {}", engine.dir.display(), adapter.display()) });
+                self.send(JobEvent::Log {
+                    id: job.id,
+                    line: format!("loading {} with adapter {}", engine.dir.display(), adapter.display()),
+                });
                 let mut adapted = Engine::load(&engine.dir, engine.model.device, engine.model.kind)?;
                 adapted.attach_adapter(adapter)?;
                 self.eval(&adapted, job, samples, config, run)
             }
             JobRequest::Train { config } => self.train(job, config),
             JobRequest::SaliencyBatch { samples, method, colormap, out } => {
-                std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-                let start = Instant::now();
-                let style = HeatmapStyle { colormap: *colormap, ..Default::default() };
-                for (i, s) in samples.iter().enumerate() {
-                    let line = match batch_item(engine, s, method, &style, out) {
-                        Ok(line) => line,
-                        Err(e) => format!("{}: {e:#}", s.id),
-                    };
-                    self.send(JobEvent::Log { id, line });
-                    self.send(JobEvent::Progress { id, done: i + 1, total: samples.len(), elapsed_s: start.elapsed().as_secs_f64() });
-                    self.serve_focused();
-                    if cancelled() {
-                        return Ok(false);
-                    }
-                }
-                Ok(true)
+                self.saliency_batch(engine, job, samples, method, *colormap, out)
             }
         }
+    }
+
+    /// Scores, a streamed answer, and the record an eval would have written.
+    fn ask(&self, engine: &Engine, job: &Queued, sample: &Sample, config: &EvalConfig, question: Option<&str>) -> Result<bool> {
+        let id = job.id;
+        let cancelled = || job.cancel.load(Ordering::Relaxed);
+        let record = runner::ask_live(
+            engine,
+            sample,
+            config,
+            question,
+            &mut |scores| {
+                self.send(JobEvent::Scores { id, scores: scores.clone() });
+            },
+            &mut |delta| {
+                self.send(JobEvent::Token { id, delta: delta.to_string() });
+                if cancelled() {
+                    Flow::Stop
+                } else {
+                    Flow::Continue
+                }
+            },
+        )?;
+        match record {
+            Some(r) if !cancelled() => {
+                self.send(JobEvent::Answered { id, record: Box::new(r) });
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Saliency maps for one sample, and for it boxed when asked and it has a box.
+    fn sample_saliency(
+        &self,
+        engine: &Engine,
+        job: &Queued,
+        sample: &Sample,
+        goal: &SaliencyGoal,
+        method: &SaliencyMethod,
+        compare_boxed: bool,
+    ) -> Result<bool> {
+        let cancelled = || job.cancel.load(Ordering::Relaxed);
+        let images = load_images(sample)?;
+        let (target, plain) = sample_saliency(engine, sample, &images, goal, method)?;
+        if cancelled() {
+            return Ok(false);
+        }
+        let boxed = match sample.boxes.iter().find(|b| b.image == 0) {
+            Some(b) if compare_boxed => {
+                let (boxed_sample, boxed_images, _) = Variant::Boxed.apply(sample, images)?;
+                let (_, maps) = sample_saliency(engine, &boxed_sample, &boxed_images, &SaliencyGoal::Label(target.clone()), method)?;
+                Some((maps, b.clone()))
+            }
+            _ => None,
+        };
+        self.send(JobEvent::Saliency { id: job.id, sample_id: sample.id.clone(), target, plain, boxed });
+        Ok(!cancelled())
+    }
+
+    /// The answer position's attention over the image tokens at one layer.
+    fn attention(&self, engine: &Engine, job: &Queued, sample: &Sample, layer: usize) -> Result<bool> {
+        let images = load_images(sample)?;
+        let prompt = engine.processor.prepare(&images, &mcq_prompt(&sample.question, sample), &ResizePolicy::Auto)?;
+        let mut maps = engine.attention_maps(&prompt, &[layer], None)?;
+        let m = maps.pop().context("no attention captured")?;
+        self.send(JobEvent::Attention {
+            id: job.id,
+            sample_id: sample.id.clone(),
+            layer: m.layer,
+            maps: m.maps,
+            image_share: m.image_share,
+        });
+        Ok(true)
+    }
+
+    /// Heatmap PNGs for many samples; one that fails is logged and skipped.
+    fn saliency_batch(
+        &self,
+        engine: &Engine,
+        job: &Queued,
+        samples: &[Sample],
+        method: &SaliencyMethod,
+        colormap: crate::viz::Colormap,
+        out: &Path,
+    ) -> Result<bool> {
+        let id = job.id;
+        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+        let start = Instant::now();
+        let style = HeatmapStyle { colormap, ..Default::default() };
+        for (i, s) in samples.iter().enumerate() {
+            let line = match batch_item(engine, s, method, &style, out) {
+                Ok(line) => line,
+                Err(e) => format!("{}: {e:#}", s.id),
+            };
+            self.send(JobEvent::Log { id, line });
+            self.send(JobEvent::Progress { id, done: i + 1, total: samples.len(), elapsed_s: start.elapsed().as_secs_f64() });
+            self.serve_focused();
+            if job.cancel.load(Ordering::Relaxed) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     fn train(&self, job: &Queued, config: &TrainConfig) -> Result<bool> {

@@ -5,6 +5,7 @@ pub mod meta;
 pub mod plot;
 pub mod record;
 pub mod report;
+pub mod report_model;
 pub mod stats;
 pub mod store;
 

@@ -42,7 +42,7 @@ pub fn wilson(k: usize, n: usize) -> (f64, f64) {
     (lo, hi)
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct AccuracyRow {
     pub group: String,
     pub n: usize,
@@ -60,7 +60,8 @@ impl AccuracyRow {
 }
 
 /// What accuracy is grouped by (`--by`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum GroupBy {
     #[default]
     Category,
@@ -172,7 +173,7 @@ pub fn mcnemar_exact(b: usize, c: usize) -> f64 {
     (2.0 * tail).min(1.0)
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct PairedRow {
     pub group: String,
     pub both: usize,

@@ -33,7 +33,7 @@ pub fn prediction_frame(rows: &[PredictionRow]) -> Result<DataFrame> {
 }
 
 /// A gold x predicted count matrix with the error kind of every cell.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ConfusionMatrix {
     pub gold_labels: Vec<String>,
     pub predicted_labels: Vec<String>,

@@ -7,6 +7,8 @@ pub mod example;
 pub mod metrics;
 pub mod mix;
 pub mod optim;
+pub mod run;
 pub mod trainer;
 
-pub use trainer::{train, FullScope, TrainConfig, TrainEvent, TrainOutcome};
+pub use run::{train, Trainer};
+pub use trainer::{FullScope, TrainConfig, TrainEvent, TrainOutcome};

@@ -60,6 +60,18 @@ fn report_figures_match_hand_computation() {
     assert!(nums[0] <= -60.0 && nums[1] >= -60.0 && nums[1] <= 0.0, "bootstrap CI {nums:?}");
     // Confusion per category: gold left row has left 2, right 1.
     assert!(text.contains("confusion (gold rows x predicted columns): cam"), "{text}");
+    // JSON carries the same report, every part of it.
+    let (ok, json, err) = flipscope(&["report", a.to_str().unwrap(), "--vs", b.to_str().unwrap(), "--format", "json"]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let overall = v["runs"][0]["accuracy"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!((overall["group"].as_str(), overall["n"].as_u64(), overall["right"].as_u64()), (Some("overall"), Some(5), Some(3)));
+    assert_eq!(v["by"], "category");
+    let paired = v["comparison"]["paired"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!((paired["only_a"].as_u64(), paired["only_b"].as_u64()), (Some(3), Some(0)));
+    assert!((paired["p_mcnemar"].as_f64().unwrap() - 0.25).abs() < 1e-12);
+    assert_eq!(v["runs"][0]["confusion"][0]["category"], "cam");
+    assert_eq!(v["runs"][0]["letters"][0]["letter"], "A");
     let png = tmp.path().join("acc.png");
     let (ok, _, err) = flipscope(&["report", a.to_str().unwrap(), b.to_str().unwrap(), "--plot", png.to_str().unwrap()]);
     assert!(ok, "{err}");

@@ -1,0 +1,134 @@
+//! What `flipscope report` says about runs, as data: per run its accuracy
+//! table, error kinds, answer-letter bias and confusion per category, and
+//! for `--vs` the paired comparison (and flip consistency when one run is
+//! the other's mirror). The CLI renders it as a table, markdown, CSV,
+//! parquet or JSON; the numbers are computed once, here.
+
+use super::report::{self, AccuracyRow, GroupBy, PairedRow};
+use super::{Record, RunMeta};
+use crate::spatial::confusion::ConfusionMatrix;
+use anyhow::Result;
+use serde::Serialize;
+
+/// One run as read from disk.
+pub struct LoadedRun {
+    pub name: String,
+    pub meta: Option<RunMeta>,
+    pub records: Vec<Record>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ErrorShare {
+    pub kind: String,
+    pub count: usize,
+    /// Share among the errors, 0..=1.
+    pub share: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LetterBias {
+    pub letter: String,
+    pub predicted: usize,
+    pub gold: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CategoryConfusion {
+    pub category: String,
+    pub matrix: ConfusionMatrix,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FlipRow {
+    pub category: String,
+    pub consistent: usize,
+    pub total: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RunReport {
+    pub name: String,
+    pub meta: Option<RunMeta>,
+    /// By `Report::by`, "overall" last.
+    pub accuracy: Vec<AccuracyRow>,
+    /// (questions right under every rotation, questions), for circular runs.
+    pub circular: Option<(usize, usize)>,
+    /// Asked with ViewSpatial's official prompt (published numbers apply).
+    pub viewspatial_prompt: bool,
+    /// Records that could not be run (counted wrong).
+    pub failed: usize,
+    pub error_kinds: Vec<ErrorShare>,
+    pub letters: Vec<LetterBias>,
+    pub confusion: Vec<CategoryConfusion>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Comparison {
+    pub a: String,
+    pub b: String,
+    pub paired: Vec<PairedRow>,
+    /// When exactly one of the two runs is the `flipped` variant.
+    pub flip_consistency: Option<Vec<FlipRow>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub by: GroupBy,
+    pub runs: Vec<RunReport>,
+    pub comparison: Option<Comparison>,
+}
+
+impl RunReport {
+    pub fn build(run: &LoadedRun, by: GroupBy) -> Result<RunReport> {
+        let records = &run.records;
+        let circular = run.meta.as_ref().filter(|m| m.circular).map(|_| super::stats::accuracy(records).1);
+        let cats: std::collections::BTreeSet<&str> = records.iter().map(|r| r.category.as_str()).collect();
+        let mut confusion = Vec::new();
+        for cat in cats {
+            let matrix = report::confusion(records, Some(cat))?;
+            if !matrix.gold_labels.is_empty() {
+                confusion.push(CategoryConfusion { category: cat.to_string(), matrix });
+            }
+        }
+        Ok(RunReport {
+            name: run.name.clone(),
+            meta: run.meta.clone(),
+            accuracy: report::accuracy(records, by)?,
+            circular,
+            viewspatial_prompt: run.meta.as_ref().is_some_and(|m| m.prompt.starts_with("viewspatial")),
+            failed: records.iter().filter(|r| r.error.is_some()).count(),
+            error_kinds: report::error_shares(records)?.into_iter().map(|(kind, count, share)| ErrorShare { kind, count, share }).collect(),
+            letters: report::letter_bias(records)
+                .into_iter()
+                .map(|(letter, (predicted, gold))| LetterBias { letter, predicted, gold })
+                .collect(),
+            confusion,
+        })
+    }
+}
+
+impl Report {
+    /// The report on `runs`, and on `runs[0]` against `vs` when given.
+    pub fn build(runs: &[LoadedRun], vs: Option<&LoadedRun>, by: GroupBy) -> Result<Report> {
+        let comparison = match (runs.first(), vs) {
+            (Some(a), Some(b)) => {
+                let flipped = |r: &LoadedRun| r.meta.as_ref().is_some_and(|m| m.variant == "flipped");
+                let flip_consistency = (flipped(a) != flipped(b)).then(|| {
+                    let (plain, mirror) = if flipped(b) { (a, b) } else { (b, a) };
+                    super::stats::flip_consistency(&plain.records, &mirror.records)
+                        .into_iter()
+                        .map(|(category, consistent, total)| FlipRow { category, consistent, total })
+                        .collect()
+                });
+                Some(Comparison {
+                    a: a.name.clone(),
+                    b: b.name.clone(),
+                    paired: report::paired(&a.records, &b.records, 0),
+                    flip_consistency,
+                })
+            }
+            _ => None,
+        };
+        Ok(Report { by, runs: runs.iter().map(|r| RunReport::build(r, by)).collect::<Result<_>>()?, comparison })
+    }
+}

@@ -1,0 +1,367 @@
+//! A training run as four parts: `Trainer::prepare` (check the output
+//! folder, load the mix, the model and, on resume, the checkpoint), `step`
+//! (one optimizer step over the accumulated micro-batches, with its metrics
+//! and an eval when one is due), `checkpoint`, and `finish` (save what is
+//! unsaved, merge when asked). `train` drives them and decides when to save.
+
+use super::checkpoint::{self, TrainerState, METRICS_FILE};
+use super::example;
+use super::metrics::{self, StepMetrics};
+use super::mix::{parse_mix, Mix};
+use super::optim::{scheduled_lr, warmup_steps, AdamW};
+use super::trainer::{spawn_producer, train_step, Micro, TrainConfig, TrainEvent, TrainOutcome};
+use crate::data::Sample;
+use crate::engine::lora::{self, LoraConfig};
+use crate::engine::{memory, Engine, Flow, ModelInputs, Processor};
+use crate::eval::{runner, EvalConfig, EvalMode, PromptTemplate, Variant};
+use crate::runs::RunStore;
+use anyhow::{bail, Context, Result};
+use std::path::PathBuf;
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
+use std::time::Instant;
+use tch::{Device, Tensor};
+
+/// What `on_event` sees and answers (stop or continue).
+pub type OnEvent<'a> = dyn FnMut(&TrainEvent) -> Flow + 'a;
+
+pub struct Trainer<'c> {
+    cfg: &'c TrainConfig,
+    /// The LoRA settings in effect (the default ones when neither --lora nor --full is given).
+    lora_cfg: Option<LoraConfig>,
+    /// Where the weights were loaded from (a full-weight resume reloads its own).
+    weights_dir: PathBuf,
+    engine: Engine,
+    params: Vec<(String, Tensor)>,
+    opt: AdamW,
+    state: TrainerState,
+    batches: Receiver<Micro>,
+    eval_samples: Vec<Sample>,
+    vision_grad: bool,
+    warmup: usize,
+    micro_per_epoch: usize,
+    started: Instant,
+    first_step: usize,
+    skipped: usize,
+    gpu_peak: Option<u64>,
+    saved_at: usize,
+}
+
+impl<'c> Trainer<'c> {
+    /// Everything before the first step; refuses an output folder that holds
+    /// another run (or none, on --resume) before loading anything.
+    pub fn prepare(cfg: &'c TrainConfig, on_event: &mut OnEvent) -> Result<Trainer<'c>> {
+        if cfg.batch == 0 || cfg.grad_accum == 0 {
+            bail!("--batch and --grad-accum must be at least 1");
+        }
+        let lora_cfg = match (&cfg.lora, cfg.full) {
+            (None, None) => Some(LoraConfig::default()),
+            (l, _) => l.clone(),
+        };
+        let previous = TrainerState::read(&cfg.out)?;
+        if let Some(prev) = previous.as_ref().filter(|_| cfg.resume) {
+            if prev.mode != cfg.mode_with(&lora_cfg) {
+                bail!("--resume: {} was trained as {}, not {}", cfg.out.display(), prev.mode, cfg.mode_with(&lora_cfg));
+            }
+        }
+        match (&previous, cfg.resume) {
+            (None, true) => bail!("--resume: {} has no {}", cfg.out.display(), checkpoint::STATE_FILE),
+            (Some(s), false) => bail!(
+                "{} already holds a training run (step {}/{}); pass --resume to continue it or choose another --out",
+                cfg.out.display(),
+                s.step,
+                s.total_steps
+            ),
+            _ => {}
+        }
+        std::fs::create_dir_all(&cfg.out).with_context(|| format!("creating {}", cfg.out.display()))?;
+        let mix = Mix::load(parse_mix(&cfg.data)?, cfg.flip_augment, cfg.replay, cfg.seed)?;
+        let template = PromptTemplate::parse(&cfg.prompt)?;
+        let eval_samples = match &cfg.eval {
+            Some(spec) => {
+                let mut s = crate::data::load(spec).with_context(|| format!("--eval `{spec}`"))?.samples;
+                s.truncate(cfg.eval_limit.max(1));
+                s
+            }
+            None => Vec::new(),
+        };
+
+        // Full-weight runs resume from their own saved weights.
+        let weights_dir = if previous.is_some() && cfg.full.is_some() { cfg.out.clone() } else { cfg.model.clone() };
+        let mut engine =
+            Engine::load_with(&weights_dir, cfg.device, cfg.dtype).with_context(|| format!("loading {}", weights_dir.display()))?;
+        if let Some(p) = cfg.max_pixels {
+            engine.processor.pre.max_pixels = p;
+            engine.processor.pre.min_pixels = engine.processor.pre.min_pixels.min(p);
+        }
+        tch::manual_seed(cfg.seed as i64);
+        let mut params: Vec<(String, Tensor)> = Vec::new();
+        if let Some(scope) = cfg.full {
+            for (name, t) in &engine.model.params {
+                if scope.includes(name) {
+                    params.push((name.clone(), t.shallow_clone()));
+                }
+            }
+        }
+        if let Some(lc) = &lora_cfg {
+            let n = if previous.is_some() {
+                engine.attach_adapter(&cfg.out)?;
+                engine.adapter.as_ref().map(|a| a.config.targets.len()).unwrap_or(0)
+            } else {
+                lora::attach_new(&mut engine.model, lc)?
+            };
+            on_event(&TrainEvent::Log(format!("LoRA {} on {n} projections", lc.describe())));
+            params.extend(lora::parameters(&mut engine.model));
+        }
+        for (_, p) in params.iter_mut() {
+            let _ = p.set_requires_grad(true);
+        }
+        lora::set_training(&mut engine.model, true);
+        let vision_grad = params.iter().any(|(n, _)| n.starts_with("visual."));
+        let trainable: i64 = params.iter().map(|(_, p)| p.numel() as i64).sum();
+        let total_params: i64 = engine.model.params.iter().map(|(_, p)| p.numel() as i64).sum();
+
+        let per_epoch = mix.epoch_len();
+        let micro_per_epoch = per_epoch.div_ceil(cfg.batch);
+        let steps_per_epoch = micro_per_epoch.div_ceil(cfg.grad_accum).max(1);
+        let total_steps = cfg.max_steps.unwrap_or(cfg.epochs.max(1) * steps_per_epoch).max(1);
+        let warmup = warmup_steps(total_steps, cfg.warmup_ratio);
+        let mut opt = AdamW::new(&params, cfg.weight_decay);
+        let mut state = TrainerState {
+            step: 0,
+            total_steps,
+            epoch: 0,
+            micro_batches_done: 0,
+            base_model: cfg.model.display().to_string(),
+            mode: cfg.mode(),
+            lora: lora_cfg.as_ref().map(|l| l.describe()),
+            data: mix.describe(),
+            seed: cfg.seed,
+            lr: cfg.lr,
+            batch: cfg.batch,
+            grad_accum: cfg.grad_accum,
+            loss: None,
+        };
+        if let Some(prev) = &previous {
+            let saved = Tensor::read_safetensors(cfg.out.join(checkpoint::OPTIMIZER_FILE))
+                .with_context(|| format!("reading {}", cfg.out.join(checkpoint::OPTIMIZER_FILE).display()))?;
+            opt.restore(&params, &saved, prev.step as i64)?;
+            state = TrainerState { total_steps, data: state.data, ..prev.clone() };
+            on_event(&TrainEvent::Log(format!(
+                "resuming at step {}/{total_steps} (epoch {}, batch {})",
+                prev.step, prev.epoch, prev.micro_batches_done
+            )));
+        }
+        on_event(&TrainEvent::Log(format!(
+            "{} on {}: {trainable} of {total_params} parameters train ({:.2}%); {per_epoch} examples/epoch, {total_steps} steps, warmup {warmup}",
+            state.mode,
+            mix.describe(),
+            100.0 * trainable as f64 / total_params.max(1) as f64
+        )));
+
+        let mut producer_processor = Processor::load(&weights_dir, &engine.model.config)?;
+        producer_processor.pre = engine.processor.pre.clone();
+        let batches = spawn_producer(Arc::new(mix), producer_processor, template, cfg.batch, (state.epoch, state.micro_batches_done));
+        let first_step = state.step;
+        Ok(Trainer {
+            cfg,
+            lora_cfg,
+            weights_dir,
+            engine,
+            params,
+            opt,
+            batches,
+            eval_samples,
+            vision_grad,
+            warmup,
+            micro_per_epoch,
+            started: Instant::now(),
+            first_step,
+            skipped: 0,
+            gpu_peak: None,
+            saved_at: state.step,
+            state,
+        })
+    }
+
+    pub fn done(&self) -> bool {
+        self.state.step >= self.state.total_steps
+    }
+
+    pub fn step_number(&self) -> usize {
+        self.state.step
+    }
+
+    /// One optimizer step over `--grad-accum` micro-batches, logged to
+    /// metrics.jsonl (with an eval's accuracy when one is due).
+    pub fn step(&mut self, on_event: &mut OnEvent) -> Result<StepMetrics> {
+        let cfg = self.cfg;
+        let t0 = Instant::now();
+        let mut group: Vec<Micro> = Vec::new();
+        while group.len() < cfg.grad_accum {
+            let micro = self.batches.recv().context("the data thread stopped")?;
+            for e in &micro.errors {
+                on_event(&TrainEvent::Log(e.clone()));
+            }
+            self.skipped += micro.errors.len();
+            self.state.epoch = micro.epoch;
+            self.state.micro_batches_done = micro.index + 1;
+            if !micro.examples.is_empty() {
+                group.push(micro);
+            }
+        }
+        let answer_tokens: usize = group.iter().flat_map(|m| &m.examples).map(|e| e.answer_tokens()).sum();
+        let seq_tokens: usize = group.iter().flat_map(|m| &m.examples).map(|e| e.labels.len()).sum();
+        let pad = self.engine.model.config.pad_token_id.unwrap_or(0);
+        let device = self.engine.model.device;
+        let batches: Vec<(ModelInputs, Tensor)> = group.iter().map(|m| example::collate(&m.examples, pad, device)).collect();
+        let total_steps = self.state.total_steps;
+        let lr = scheduled_lr(cfg.lr, self.state.step, self.warmup, total_steps);
+        let (loss_total, grad_norm) =
+            train_step(&self.engine.model, &batches, &self.params, &mut self.opt, lr, cfg.max_grad_norm, self.vision_grad)
+                .with_context(|| format!("step {}", self.state.step + 1))?;
+        self.state.step += 1;
+        self.state.loss = Some(loss_total);
+        let step_s = t0.elapsed().as_secs_f64();
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let per_step = elapsed / (self.state.step - self.first_step) as f64;
+        let sample_gpu = self.state.step % 10 == 1 || self.state.step == total_steps;
+        let (peak, mem_kind) = peak_memory(device, &mut self.gpu_peak, sample_gpu);
+        let mut m = StepMetrics {
+            step: self.state.step,
+            total_steps,
+            epoch: self.state.epoch as f64 + self.state.micro_batches_done as f64 / self.micro_per_epoch.max(1) as f64,
+            loss: loss_total,
+            lr,
+            grad_norm,
+            tokens_per_s: seq_tokens as f64 / step_s.max(1e-9),
+            answer_tokens,
+            elapsed_s: elapsed,
+            eta_s: per_step * (total_steps - self.state.step) as f64,
+            peak_mem_bytes: peak,
+            mem_kind: mem_kind.into(),
+            skipped: self.skipped,
+            eval_accuracy: None,
+        };
+        let metrics_path = cfg.out.join(METRICS_FILE);
+        if !loss_total.is_finite() {
+            metrics::append(&metrics_path, &m)?;
+            bail!("step {}: the loss is {loss_total}; lower --lr (now {})", self.state.step, cfg.lr);
+        }
+        let due = cfg.eval_every > 0 && (self.state.step.is_multiple_of(cfg.eval_every) || self.state.step == total_steps);
+        if cfg.eval.is_some() && due {
+            let (acc, run) = self.evaluate()?;
+            m.eval_accuracy = Some(acc);
+            on_event(&TrainEvent::Eval { step: self.state.step, accuracy: acc, run });
+        }
+        metrics::append(&metrics_path, &m)?;
+        Ok(m)
+    }
+
+    /// Writes the adapter (or weights), the optimizer and trainer_state.json.
+    pub fn checkpoint(&mut self) -> Result<()> {
+        let cfg = self.cfg;
+        checkpoint::save(
+            &mut self.engine.model,
+            self.lora_cfg.as_ref(),
+            cfg.full.is_some(),
+            &cfg.model,
+            &cfg.out,
+            &self.params,
+            &self.opt,
+            &self.state,
+        )?;
+        self.saved_at = self.state.step;
+        Ok(())
+    }
+
+    /// Saves the last steps if they are unsaved, and merges the adapter into
+    /// a full checkpoint when --merge asks and the run was not stopped.
+    pub fn finish(mut self, stopped: bool, on_event: &mut OnEvent) -> Result<TrainOutcome> {
+        drop(std::mem::replace(&mut self.batches, std::sync::mpsc::sync_channel(0).1));
+        if self.saved_at != self.state.step {
+            self.checkpoint()?;
+        }
+        let mut outcome = TrainOutcome {
+            steps: self.state.step,
+            total_steps: self.state.total_steps,
+            stopped,
+            final_loss: self.state.loss,
+            skipped: self.skipped,
+            merged: None,
+        };
+        if self.cfg.merge && !stopped {
+            let _guard = tch::no_grad_guard();
+            for (_, p) in self.params.iter_mut() {
+                let _ = p.set_requires_grad(false);
+            }
+            let merged = self.cfg.out.join("merged");
+            lora::merge(&mut self.engine.model);
+            checkpoint::write_full(&self.engine.model, &self.weights_dir, &merged)?;
+            on_event(&TrainEvent::Log(format!("merged checkpoint written to {}", merged.display())));
+            outcome.merged = Some(merged);
+        }
+        Ok(outcome)
+    }
+
+    /// Accuracy on the `--eval` data, written as an eval run under `out/evals/`.
+    fn evaluate(&mut self) -> Result<(f64, PathBuf)> {
+        let (cfg, step) = (self.cfg, self.state.step);
+        let engine = &mut self.engine;
+        let spec = cfg.eval.as_deref().unwrap_or_default();
+        let prompt = PromptTemplate::parse(&cfg.prompt)?;
+        let name = format!("step-{step:06}");
+        let dir = cfg.out.join("evals").join(&name);
+        let eval_cfg = EvalConfig { prompt, mode: EvalMode::Score, variant: Variant::Plain, circular: false, batch: cfg.batch.max(1) };
+        let mut meta = eval_cfg.run_meta(&name, &engine.dir, spec, "plain", engine.model.device)?;
+        meta.adapter = cfg.lora.as_ref().map(|_| cfg.out.display().to_string());
+        if cfg.full.is_some() {
+            // The weights evaluated are the ones being trained, saved in `out`.
+            meta.model = format!("{} (training, step {step})", cfg.out.display());
+        }
+        let mut store = RunStore::open(&dir, meta)?;
+        lora::set_training(&mut engine.model, false);
+        let result = runner::run(engine, &self.eval_samples, &mut store, &eval_cfg, &mut |_, _| Flow::Continue);
+        lora::set_training(&mut engine.model, true);
+        result?;
+        store.finish()?;
+        let ((right, n), _) = crate::runs::stats::accuracy(&store.records()?);
+        Ok((right as f64 / n.max(1) as f64, dir))
+    }
+}
+
+fn peak_memory(device: Device, gpu_peak: &mut Option<u64>, sample_gpu: bool) -> (Option<u64>, &'static str) {
+    match device {
+        Device::Cuda(_) => {
+            if sample_gpu {
+                if let Some(now) = memory::gpu_process_bytes() {
+                    *gpu_peak = Some(gpu_peak.unwrap_or(0).max(now));
+                }
+            }
+            (*gpu_peak, "gpu")
+        }
+        _ => (memory::peak_rss_bytes(), "rss"),
+    }
+}
+
+/// Trains as `cfg` says. `on_event` sees logs, every step's metrics, saves
+/// and evals; returning `Flow::Stop` saves a checkpoint and ends the run.
+pub fn train(cfg: &TrainConfig, on_event: &mut OnEvent) -> Result<TrainOutcome> {
+    let mut trainer = Trainer::prepare(cfg, on_event)?;
+    let mut stopped = false;
+    while !trainer.done() {
+        let metrics = trainer.step(on_event)?;
+        let flow = on_event(&TrainEvent::Step(metrics));
+        let step = trainer.step_number();
+        let periodic = cfg.save_every > 0 && step.is_multiple_of(cfg.save_every);
+        if periodic || flow == Flow::Stop || trainer.done() {
+            trainer.checkpoint()?;
+            on_event(&TrainEvent::Saved { step, dir: cfg.out.clone() });
+        }
+        if flow == Flow::Stop {
+            stopped = !trainer.done();
+            break;
+        }
+    }
+    trainer.finish(stopped, on_event)
+}
