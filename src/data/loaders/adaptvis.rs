@@ -38,18 +38,27 @@ fn find_whatsup(ctx: &LoadCtx, subset: &str) -> Result<PathBuf, DataError> {
         path: ctx.path.clone(),
         message: format!("cannot tell which WhatsUp file subset `{subset}` belongs to; pass #whatsup=PATH"),
     })?;
+    find_beside(ctx, &[name], &format!("the matching WhatsUp file {name}"), "whatsup")
+}
+
+/// The first of `names` that exists beside the prompt file, above it, in
+/// `../data` or under the root; else an error saying where it looked and
+/// which spec option names the file.
+fn find_beside(ctx: &LoadCtx, names: &[&str], what: &str, option: &str) -> Result<PathBuf, DataError> {
     let dir = ctx.path.parent().unwrap_or(Path::new("."));
     let mut tried = Vec::new();
     for base in [dir.to_path_buf(), dir.join(".."), dir.join("../data"), ctx.root.clone(), ctx.root.join("data")] {
-        let cand = base.join(name);
-        if cand.is_file() {
-            return Ok(cand);
+        for name in names {
+            let cand = base.join(name);
+            if cand.is_file() {
+                return Ok(cand);
+            }
+            tried.push(cand.display().to_string());
         }
-        tried.push(cand.display().to_string());
     }
     Err(DataError::Other {
         path: ctx.path.clone(),
-        message: format!("the matching WhatsUp file {name} was not found (tried {}); pass #whatsup=PATH", tried.join(", ")),
+        message: format!("{what} was not found (tried {}); pass #{option}=PATH", tried.join(", ")),
     })
 }
 
@@ -87,21 +96,12 @@ fn find_vsr(ctx: &LoadCtx) -> Result<PathBuf, DataError> {
     if let Some(p) = ctx.spec.option("vsr") {
         return Ok(PathBuf::from(p));
     }
-    let dir = ctx.path.parent().unwrap_or(Path::new("."));
-    let mut tried = Vec::new();
-    for base in [dir.to_path_buf(), dir.join(".."), dir.join("../data"), ctx.root.clone()] {
-        for rel in ["zeroshot/test.jsonl", "vsr/zeroshot/test.jsonl", "data/splits/zeroshot/test.jsonl"] {
-            let cand = base.join(rel);
-            if cand.is_file() {
-                return Ok(cand);
-            }
-            tried.push(cand.display().to_string());
-        }
-    }
-    Err(DataError::Other {
-        path: ctx.path.clone(),
-        message: format!("VSR's zeroshot test.jsonl was not found (tried {}); pass #vsr=PATH", tried.join(", ")),
-    })
+    find_beside(
+        ctx,
+        &["zeroshot/test.jsonl", "vsr/zeroshot/test.jsonl", "data/splits/zeroshot/test.jsonl"],
+        "VSR's zeroshot test.jsonl",
+        "vsr",
+    )
 }
 
 fn load_vsr(ctx: &mut LoadCtx, records: &[Record]) -> Result<Vec<Sample>, DataError> {
