@@ -1,4 +1,4 @@
-//! Reports over run records, computed with polars: accuracy with Wilson 95%
+//! Reports over run records: accuracy with Wilson 95%
 //! intervals by category (or error kind, gold letter, source), the error-kind
 //! shares among errors, confusion per category, answer-letter bias, and
 //! paired comparisons (McNemar exact test, bootstrap interval of the
@@ -6,24 +6,17 @@
 
 use super::Record;
 use crate::spatial::{confusion, parse_option};
-use anyhow::Result;
-use polars::prelude::*;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
 
-/// Rotation-0 records (the questions as given) as a frame.
-pub fn frame(records: &[Record]) -> Result<DataFrame> {
-    let rows: Vec<&Record> = records.iter().filter(|r| r.rotation == 0).collect();
-    let s = |f: &dyn Fn(&Record) -> Option<String>| rows.iter().map(|r| f(r).unwrap_or_else(|| "-".into())).collect::<Vec<_>>();
-    Ok(df!(
-        "id" => rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
-        "category" => rows.iter().map(|r| r.category.as_str()).collect::<Vec<_>>(),
-        "correct" => rows.iter().map(|r| r.correct == Some(true)).collect::<Vec<_>>(),
-        "error" => s(&|r| r.error_kind.clone().or_else(|| (r.correct == Some(true)).then(|| "correct".into()))),
-        "gold" => s(&|r| r.gold_letter.clone()),
-        "predicted" => s(&|r| r.predicted_letter.clone()),
-        "source" => rows.iter().map(|r| r.id.split(['-', '_', '#']).next().unwrap_or("").to_string()).collect::<Vec<_>>(),
-    )?)
+/// Rotation-0 records (the questions as given): what every table counts.
+fn questions(records: &[Record]) -> impl Iterator<Item = &Record> {
+    records.iter().filter(|r| r.rotation == 0)
+}
+
+/// A record's error kind as the tables name it: its kind, `correct`, or `-`.
+fn error_name(r: &Record) -> String {
+    r.error_kind.clone().or_else(|| (r.correct == Some(true)).then(|| "correct".into())).unwrap_or_else(|| "-".into())
 }
 
 /// Wilson score interval for k successes in n at 95%.
@@ -74,7 +67,7 @@ pub enum GroupBy {
 }
 
 impl GroupBy {
-    /// The frame's column of that name.
+    /// The group's name (the column header and the `--by` value).
     pub fn column(self) -> &'static str {
         match self {
             GroupBy::Category => "category",
@@ -85,57 +78,52 @@ impl GroupBy {
     }
 }
 
-/// Accuracy per value of `by`, plus "overall" last.
-pub fn accuracy(records: &[Record], by: GroupBy) -> Result<Vec<AccuracyRow>> {
-    let by = by.column();
-    let df = frame(records)?;
-    let g = df
-        .clone()
-        .lazy()
-        .group_by([col(by)])
-        .agg([len().alias("n"), col("correct").cast(DataType::UInt32).sum().alias("right")])
-        .sort([by], Default::default())
-        .collect()?;
-    let names = g.column(by)?.str()?.clone();
-    let n = g.column("n")?.cast(&DataType::UInt64)?;
-    let right = g.column("right")?.cast(&DataType::UInt64)?;
-    let (n, right) = (n.u64()?, right.u64()?);
-    let mut out: Vec<AccuracyRow> = (0..g.height())
-        .map(|i| {
-            AccuracyRow::new(names.get(i).unwrap_or("-").to_string(), right.get(i).unwrap_or(0) as usize, n.get(i).unwrap_or(0) as usize)
-        })
-        .collect();
-    let total_right = df.column("correct")?.bool()?.sum().unwrap_or(0) as usize;
-    out.push(AccuracyRow::new("overall".into(), total_right, df.height()));
-    Ok(out)
+impl GroupBy {
+    /// The group a record falls in.
+    fn of(self, r: &Record) -> String {
+        match self {
+            GroupBy::Category => r.category.clone(),
+            GroupBy::Error => error_name(r),
+            GroupBy::Gold => r.gold_letter.clone().unwrap_or_else(|| "-".into()),
+            GroupBy::Source => r.id.split(['-', '_', '#']).next().unwrap_or("").to_string(),
+        }
+    }
 }
 
-/// (kind, count, share among errors), most frequent first.
-pub fn error_shares(records: &[Record]) -> Result<Vec<(String, usize, f64)>> {
-    let g = frame(records)?
-        .lazy()
-        .filter(col("correct").not())
-        .group_by([col("error")])
-        .agg([len().alias("count")])
-        // Ties broken by name, so reports (and the TUI) list kinds in a stable order.
-        .sort(["count", "error"], SortMultipleOptions::default().with_order_descending_multi([true, false]))
-        .collect()?;
-    let kinds = g.column("error")?.str()?.clone();
-    let counts = g.column("count")?.cast(&DataType::UInt64)?;
-    let counts = counts.u64()?;
-    let total: u64 = (0..counts.len()).filter_map(|i| counts.get(i)).sum();
-    Ok((0..g.height())
-        .map(|i| {
-            let c = counts.get(i).unwrap_or(0);
-            (kinds.get(i).unwrap_or("-").to_string(), c as usize, c as f64 / total.max(1) as f64)
-        })
-        .collect())
+/// Accuracy per value of `by` (groups by name), plus "overall" last.
+pub fn accuracy(records: &[Record], by: GroupBy) -> Vec<AccuracyRow> {
+    let mut groups: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    let (mut right, mut n) = (0, 0);
+    for r in questions(records) {
+        let ok = r.correct == Some(true);
+        let g = groups.entry(by.of(r)).or_default();
+        g.0 += ok as usize;
+        g.1 += 1;
+        right += ok as usize;
+        n += 1;
+    }
+    let mut out: Vec<AccuracyRow> = groups.into_iter().map(|(group, (right, n))| AccuracyRow::new(group, right, n)).collect();
+    out.push(AccuracyRow::new("overall".into(), right, n));
+    out
+}
+
+/// (kind, count, share among errors), most frequent first (ties by name,
+/// so reports and the TUI list kinds in a stable order).
+pub fn error_shares(records: &[Record]) -> Vec<(String, usize, f64)> {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for r in questions(records).filter(|r| r.correct != Some(true)) {
+        *counts.entry(error_name(r)).or_default() += 1;
+    }
+    let total: usize = counts.values().sum();
+    let mut out: Vec<(String, usize, f64)> = counts.into_iter().map(|(k, c)| (k, c, c as f64 / total.max(1) as f64)).collect();
+    out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    out
 }
 
 /// letter -> (times predicted, times gold).
 pub fn letter_bias(records: &[Record]) -> BTreeMap<String, (usize, usize)> {
     let mut m: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    for r in records.iter().filter(|r| r.rotation == 0) {
+    for r in questions(records) {
         if let Some(p) = &r.predicted_letter {
             m.entry(p.clone()).or_default().0 += 1;
         }
@@ -147,10 +135,9 @@ pub fn letter_bias(records: &[Record]) -> BTreeMap<String, (usize, usize)> {
 }
 
 /// Gold x predicted direction counts for one category (or all).
-pub fn confusion(records: &[Record], category: Option<&str>) -> Result<confusion::ConfusionMatrix> {
-    let rows: Vec<confusion::PredictionRow> = records
-        .iter()
-        .filter(|r| r.rotation == 0 && r.gold_direction.is_some())
+pub fn confusion(records: &[Record], category: Option<&str>) -> confusion::ConfusionMatrix {
+    let rows: Vec<confusion::PredictionRow> = questions(records)
+        .filter(|r| r.gold_direction.is_some())
         .map(|r| confusion::PredictionRow {
             category: r.category.clone(),
             gold: r.gold_direction.as_deref().and_then(parse_option),

@@ -85,7 +85,7 @@ impl RunReport {
         let cats: std::collections::BTreeSet<&str> = records.iter().map(|r| r.category.as_str()).collect();
         let mut confusion = Vec::new();
         for cat in cats {
-            let matrix = report::confusion(records, Some(cat))?;
+            let matrix = report::confusion(records, Some(cat));
             if !matrix.gold_labels.is_empty() {
                 confusion.push(CategoryConfusion { category: cat.to_string(), matrix });
             }
@@ -93,11 +93,11 @@ impl RunReport {
         Ok(RunReport {
             name: run.name.clone(),
             meta: run.meta.clone(),
-            accuracy: report::accuracy(records, by)?,
+            accuracy: report::accuracy(records, by),
             circular,
             viewspatial_prompt: run.meta.as_ref().is_some_and(|m| m.prompt.starts_with("viewspatial")),
             failed: records.iter().filter(|r| r.error.is_some()).count(),
-            error_kinds: report::error_shares(records)?.into_iter().map(|(kind, count, share)| ErrorShare { kind, count, share }).collect(),
+            error_kinds: report::error_shares(records).into_iter().map(|(kind, count, share)| ErrorShare { kind, count, share }).collect(),
             letters: report::letter_bias(records)
                 .into_iter()
                 .map(|(letter, (predicted, gold))| LetterBias { letter, predicted, gold })

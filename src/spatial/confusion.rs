@@ -1,10 +1,8 @@
-//! Gold x predicted confusion matrices and error-kind breakdowns, computed
-//! with polars from prediction rows.
+//! Gold x predicted confusion matrices and error-kind breakdowns, counted
+//! from prediction rows (pure: no I/O, no tables library).
 
 use super::direction::Direction;
 use super::taxonomy::{classify, ErrorKind};
-use anyhow::Result;
-use polars::prelude::*;
 use std::collections::BTreeMap;
 
 /// The part of a prediction record these reports need.
@@ -19,17 +17,6 @@ const UNPARSED: &str = "unparsed";
 
 fn label(d: Option<Direction>) -> String {
     d.map(|d| d.name()).unwrap_or_else(|| UNPARSED.to_string())
-}
-
-/// Rows as a polars frame: category, gold, predicted, kind.
-pub fn prediction_frame(rows: &[PredictionRow]) -> Result<DataFrame> {
-    let kinds: Vec<&str> = rows.iter().map(|r| classify(r.gold, r.predicted).name()).collect();
-    Ok(df!(
-        "category" => rows.iter().map(|r| r.category.as_str()).collect::<Vec<_>>(),
-        "gold" => rows.iter().map(|r| label(r.gold)).collect::<Vec<_>>(),
-        "predicted" => rows.iter().map(|r| label(r.predicted)).collect::<Vec<_>>(),
-        "kind" => kinds,
-    )?)
 }
 
 /// A gold x predicted count matrix with the error kind of every cell.
@@ -62,55 +49,40 @@ impl ConfusionMatrix {
 
 /// Confusion matrix over all rows, or one category when `category` is set.
 /// Labels are sorted by direction, with `unparsed` last.
-pub fn confusion_matrix(rows: &[PredictionRow], category: Option<&str>) -> Result<ConfusionMatrix> {
-    let mut lf = prediction_frame(rows)?.lazy();
-    if let Some(c) = category {
-        lf = lf.filter(col("category").eq(lit(c)));
-    }
-    let counts = lf.group_by([col("gold"), col("predicted")]).agg([len().alias("count")]).collect()?;
-    let gold = counts.column("gold")?.str()?.clone();
-    let pred = counts.column("predicted")?.str()?.clone();
-    let n = counts.column("count")?.cast(&DataType::UInt32)?;
-    let n = n.u32()?;
-    let order = |rows: &[PredictionRow], pick: fn(&PredictionRow) -> Option<Direction>| {
-        let mut dirs: Vec<Option<Direction>> = rows.iter().map(pick).collect();
+pub fn confusion_matrix(rows: &[PredictionRow], category: Option<&str>) -> ConfusionMatrix {
+    let scoped: Vec<&PredictionRow> = rows.iter().filter(|r| category.is_none_or(|c| r.category == c)).collect();
+    let order = |pick: fn(&PredictionRow) -> Option<Direction>| {
+        let mut dirs: Vec<Option<Direction>> = scoped.iter().map(|r| pick(r)).collect();
         dirs.sort_by_key(|d| (d.is_none(), d.map(Direction::sort_key)));
         dirs.dedup();
-        dirs.into_iter().map(label).collect::<Vec<_>>()
+        dirs
     };
-    let scoped: Vec<PredictionRow> = rows.iter().filter(|r| category.is_none_or(|c| r.category == c)).cloned().collect();
-    let gold_labels = order(&scoped, |r| r.gold);
-    let predicted_labels = order(&scoped, |r| r.predicted);
-    let mut counts_m = vec![vec![0u32; predicted_labels.len()]; gold_labels.len()];
-    for i in 0..counts.height() {
-        let (Some(g), Some(p), Some(c)) = (gold.get(i), pred.get(i), n.get(i)) else { continue };
-        let gi = gold_labels.iter().position(|l| l == g).expect("gold label");
-        let pi = predicted_labels.iter().position(|l| l == p).expect("predicted label");
-        counts_m[gi][pi] = c;
+    let (gold, predicted) = (order(|r| r.gold), order(|r| r.predicted));
+    let mut counts = vec![vec![0u32; predicted.len()]; gold.len()];
+    for r in &scoped {
+        let gi = gold.iter().position(|d| *d == r.gold).expect("a gold label of these rows");
+        let pi = predicted.iter().position(|d| *d == r.predicted).expect("a predicted label of these rows");
+        counts[gi][pi] += 1;
     }
-    Ok(ConfusionMatrix { gold_labels, predicted_labels, counts: counts_m })
+    ConfusionMatrix {
+        gold_labels: gold.into_iter().map(label).collect(),
+        predicted_labels: predicted.into_iter().map(label).collect(),
+        counts,
+    }
 }
 
 /// Counts of each error kind among the errors (Correct excluded), with their
 /// share of all errors: the figure the research turns on.
-pub fn error_breakdown(rows: &[PredictionRow]) -> Result<BTreeMap<ErrorKind, (u32, f64)>> {
-    let df = prediction_frame(rows)?
-        .lazy()
-        .filter(col("kind").neq(lit(ErrorKind::Correct.name())))
-        .group_by([col("kind")])
-        .agg([len().alias("count")])
-        .collect()?;
-    let kinds = df.column("kind")?.str()?.clone();
-    let counts = df.column("count")?.cast(&DataType::UInt32)?;
-    let counts = counts.u32()?;
-    let total: u32 = (0..counts.len()).filter_map(|i| counts.get(i)).sum();
-    let mut out = BTreeMap::new();
-    for i in 0..df.height() {
-        if let (Some(k), Some(c)) = (kinds.get(i).and_then(ErrorKind::from_name), counts.get(i)) {
-            out.insert(k, (c, c as f64 / total.max(1) as f64));
+pub fn error_breakdown(rows: &[PredictionRow]) -> BTreeMap<ErrorKind, (u32, f64)> {
+    let mut counts: BTreeMap<ErrorKind, u32> = BTreeMap::new();
+    for r in rows {
+        let kind = classify(r.gold, r.predicted);
+        if kind != ErrorKind::Correct {
+            *counts.entry(kind).or_default() += 1;
         }
     }
-    Ok(out)
+    let total: u32 = counts.values().sum();
+    counts.into_iter().map(|(k, c)| (k, (c, c as f64 / total.max(1) as f64))).collect()
 }
 
 #[cfg(test)]
@@ -136,7 +108,7 @@ mod tests {
 
     #[test]
     fn matrix_counts_and_kinds() {
-        let m = confusion_matrix(&sample_rows(), None).unwrap();
+        let m = confusion_matrix(&sample_rows(), None);
         assert_eq!(m.gold_labels, vec!["front", "left", "up"]);
         assert_eq!(m.predicted_labels, vec!["right", "left", "front-left", "down", "unparsed"]);
         let gi = |l: &str| m.gold_labels.iter().position(|x| x == l).unwrap();
@@ -152,7 +124,7 @@ mod tests {
 
     #[test]
     fn matrix_per_category() {
-        let m = confusion_matrix(&sample_rows(), Some("person")).unwrap();
+        let m = confusion_matrix(&sample_rows(), Some("person"));
         assert_eq!(m.gold_labels, vec!["front", "up"]);
         let total: u32 = m.counts.iter().flatten().sum();
         assert_eq!(total, 3);
@@ -160,7 +132,7 @@ mod tests {
 
     #[test]
     fn breakdown_shares_sum_to_one() {
-        let b = error_breakdown(&sample_rows()).unwrap();
+        let b = error_breakdown(&sample_rows());
         assert_eq!(b[&ErrorKind::HorizontalFlip].0, 2);
         assert_eq!(b[&ErrorKind::Orthogonal].0, 1);
         assert_eq!(b[&ErrorKind::VerticalFlip].0, 1);

@@ -117,8 +117,8 @@ impl OpenRun {
         let by_id = records.iter().enumerate().filter(|(_, r)| r.rotation == 0).map(|(i, r)| (r.id.clone(), i)).collect();
         let mut stats = RunStats::default();
         if !records.is_empty() {
-            stats.accuracy = report::accuracy(&records, report::GroupBy::Category).unwrap_or_default();
-            stats.error_shares = report::error_shares(&records).unwrap_or_default();
+            stats.accuracy = report::accuracy(&records, report::GroupBy::Category);
+            stats.error_shares = report::error_shares(&records);
         }
         stats.categories = stats.accuracy.iter().filter(|r| r.group != "overall").map(|r| r.group.clone()).collect();
         OpenRun { name, dir, meta, records, by_id, stats }
@@ -389,7 +389,7 @@ impl App {
     pub fn refresh_confusion(&mut self) {
         let run = &self.run;
         self.confusion.matrix = if run.records.iter().any(|r| r.gold_direction.is_some()) {
-            report::confusion(&run.records, self.confusion.category.as_deref()).ok()
+            Some(report::confusion(&run.records, self.confusion.category.as_deref()))
         } else {
             None
         };
