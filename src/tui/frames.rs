@@ -114,6 +114,13 @@ pub fn measure(dataset: Dataset, model: Option<&Path>, eval_samples: Vec<crate::
         }
     })?;
     jobs.cancel(id);
+    // Wait for the eval to stop: a process that exits while the engine
+    // thread is inside libtorch crashes in libtorch's exit-time teardown.
+    while let Some(ev) = rx.blocking_recv() {
+        if ev.id() == Some(id) && ev.is_end() {
+            break;
+        }
+    }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(FrameTimes { samples, scrolling, during_eval: Some(FrameStats::of(ms)), eval_progress: progress })
 }
