@@ -94,6 +94,12 @@ pub struct OptionScores {
 }
 
 impl OptionScores {
+    /// Scores of `labels`, the best being the highest log-prob.
+    pub fn new(labels: Vec<String>, token_ids: Vec<i64>, logprobs: Vec<f32>, adapt: Option<AdaptReport>) -> OptionScores {
+        let best = logprobs.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0);
+        OptionScores { labels, token_ids, logprobs, best, adapt }
+    }
+
     /// Probabilities renormalised over the options only.
     pub fn probabilities(&self) -> Vec<f32> {
         let m = self.logprobs.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -310,14 +316,7 @@ impl Engine {
                 let ids = self.option_token_ids(ls)?;
                 let row = logprobs.get(i as i64);
                 let lps: Vec<f32> = ids.iter().map(|&id| row.double_value(&[id]) as f32).collect();
-                let best = lps.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0);
-                Ok(OptionScores {
-                    labels: ls.clone(),
-                    token_ids: ids,
-                    logprobs: lps,
-                    best,
-                    adapt: plan.as_ref().map(|(_, r)| r[i].clone()),
-                })
+                Ok(OptionScores::new(ls.clone(), ids, lps, plan.as_ref().map(|(_, r)| r[i].clone())))
             })
             .collect()
     }
@@ -364,8 +363,7 @@ impl Engine {
             token_ids.push(head);
             logprobs.push(lp as f32);
         }
-        let best = logprobs.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0);
-        Ok(OptionScores { labels: labels.to_vec(), token_ids, logprobs, best, adapt: plan.and_then(|(_, r)| r.into_iter().next()) })
+        Ok(OptionScores::new(labels.to_vec(), token_ids, logprobs, plan.and_then(|(_, r)| r.into_iter().next())))
     }
 }
 

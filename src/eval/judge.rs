@@ -5,8 +5,8 @@
 use super::PromptTemplate;
 use crate::data::{AnswerStyle, Sample};
 use crate::spatial::extract::{
-    extract_direction, extract_letter, extract_number, extract_relation, extract_viewspatial, extract_yes_no, ExtractRule, Extraction,
-    VSR_RELATIONS,
+    extract_direction, extract_letter, extract_number, extract_relation, extract_viewspatial, extract_yes_no, words_of, ExtractRule,
+    Extraction, VSR_RELATIONS,
 };
 use crate::spatial::{classify, parse_option, parse_relation, Direction, ErrorKind};
 
@@ -50,8 +50,7 @@ pub fn extract(prompt: &PromptTemplate, s: &Sample, text: &str) -> Extraction {
 
 /// The same words, ignoring case, spacing and punctuation ("On top of" = "on top of").
 fn same_words(a: &str, b: &str) -> bool {
-    let norm = |t: &str| t.to_lowercase().split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ");
-    norm(a) == norm(b)
+    words_of(a) == words_of(b)
 }
 
 /// Judges `ex` against `s`'s gold answer.

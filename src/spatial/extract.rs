@@ -229,7 +229,7 @@ pub const VSR_RELATIONS: &[&str] = &[
 ];
 
 /// Lowercase words, punctuation dropped, joined by single spaces.
-fn words_of(text: &str) -> String {
+pub fn words_of(text: &str) -> String {
     text.to_lowercase().split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ")
 }
 
