@@ -44,6 +44,9 @@ pub struct ReportArgs {
     /// Where csv/parquet/json go (default: stdout for csv and json).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Compare with --vs even when the runs' datasets differ, pairing only the questions both answered.
+    #[arg(long)]
+    pub allow_different_data: bool,
     /// Treat the arguments as training output folders and plot their loss curves (PNG).
     #[arg(long)]
     pub loss: Option<PathBuf>,
@@ -81,7 +84,10 @@ fn loss_report(dirs: &[String], png: &Path) -> Result<()> {
 
 fn load(name: &str) -> Result<LoadedRun> {
     let dir = crate::runs::RunDir::new(run_dir(name));
-    let records = read_records(&dir.records_path()).with_context(|| format!("run `{name}`"))?;
+    let path = dir.records_path();
+    let read = read_records(&path).with_context(|| format!("run `{name}`"))?;
+    read.warn(&path);
+    let records = read.records;
     let meta = dir.read_meta().ok().flatten();
     Ok(LoadedRun { name: name.to_string(), meta, records })
 }
@@ -109,7 +115,7 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     }
     let runs: Vec<LoadedRun> = args.runs.iter().map(|n| load(n)).collect::<Result<_>>()?;
     let vs = args.vs.as_deref().map(load).transpose()?;
-    let report = Report::build(&runs, vs.as_ref(), args.by)?;
+    let report = Report::build(&runs, vs.as_ref(), args.by, args.allow_different_data)?;
     let tables: Vec<(String, Vec<AccuracyRow>)> = report.runs.iter().map(|r| (r.name.clone(), r.accuracy.clone())).collect();
     if let Some(png) = &args.plot {
         crate::runs::plot::accuracy_bars(&tables, png)?;
@@ -160,6 +166,10 @@ fn render_text(report: &Report, md: bool) -> String {
         if let Some(m) = &run.meta {
             let _ = writeln!(s, "model {}  data {}  variant {}  decoding {}", m.model, m.dataset, m.variant, m.decoding);
         }
+        if run.records == 0 {
+            let _ = writeln!(s, "no records yet: nothing to report");
+            continue;
+        }
         let _ = writeln!(s, "{}", row(vec![report.by.column().to_string(), "n".into(), "accuracy %".into(), "95% CI".into()]));
         if md {
             let _ = writeln!(s, "|---|---|---|---|");
@@ -195,6 +205,18 @@ fn render_text(report: &Report, md: bool) -> String {
     }
     if let Some(c) = &report.comparison {
         let _ = writeln!(s, "\n## {} vs {} (paired by sample)", c.a, c.b);
+        if c.different_data || c.only_in_a + c.only_in_b > 0 {
+            let _ = writeln!(
+                s,
+                "{}paired {} questions both runs answered; left out {} only in {} and {} only in {}",
+                if c.different_data { "different datasets: " } else { "" },
+                c.shared,
+                c.only_in_a,
+                c.a,
+                c.only_in_b,
+                c.b
+            );
+        }
         let head = ["category", "both right", "only A", "only B", "both wrong", "McNemar p", "B-A % (95% CI)"];
         let _ = writeln!(s, "{}", row(head.iter().map(|h| h.to_string()).collect()));
         if md {

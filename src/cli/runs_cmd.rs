@@ -29,8 +29,9 @@ pub fn run(cmd: &RunsCommand) -> Result<()> {
                 println!("no runs under ./runs/");
             }
             for r in runs {
-                match &r.meta {
-                    Some(m) => println!(
+                match (&r.meta, &r.problem) {
+                    (_, Some(problem)) => println!("{:<24} unreadable: {problem}", r.name),
+                    (Some(m), None) => println!(
                         "{:<24} {:>6} records  acc {:>6.2}%  {}  {}  {}  {}",
                         m.name,
                         r.records,
@@ -40,7 +41,10 @@ pub fn run(cmd: &RunsCommand) -> Result<()> {
                         m.dataset,
                         if r.finished() { "finished" } else { "unfinished" }
                     ),
-                    None => println!("{:<24} (unreadable run.json)", r.dir.display()),
+                    (None, None) => println!("{:<24} (no run.json)", r.dir.display()),
+                }
+                for n in &r.notes {
+                    println!("{:<24} warning: {n}", "");
                 }
             }
             Ok(())

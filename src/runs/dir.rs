@@ -63,10 +63,10 @@ impl RunDir {
     }
 
     /// Every record written so far (none when the file does not exist yet).
-    pub fn read_records(&self) -> Result<Vec<Record>> {
+    pub fn read_records(&self) -> Result<RecordFile> {
         let path = self.records_path();
         if !path.exists() {
-            return Ok(Vec::new());
+            return Ok(RecordFile::default());
         }
         read_records(&path)
     }
@@ -83,17 +83,78 @@ impl RunDir {
     }
 }
 
-/// The records of one records.jsonl; a bad line is an error naming the file and line.
-pub fn read_records(path: &Path) -> Result<Vec<Record>> {
-    let f = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
-    let mut out = Vec::new();
-    for (i, line) in BufReader::new(f).lines().enumerate() {
-        let line = line.with_context(|| format!("{}: line {}", path.display(), i + 1))?;
-        if line.trim().is_empty() {
-            continue;
+/// A records.jsonl as read: its records, each key once, and what was
+/// wrong with the rest, so a reader can go on and still say so.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct RecordFile {
+    pub records: Vec<Record>,
+    /// Later records of a key already read (two writers, or a resume after
+    /// a wrapper was killed): dropped, the first kept.
+    pub duplicates: usize,
+    /// The last line has no newline (a kill mid-write): left out, as resume cuts it.
+    pub torn: bool,
+    /// Lines that are not records, as "line N: why".
+    pub bad: Vec<String>,
+}
+
+impl RecordFile {
+    /// One line per thing a reader should know, each naming the file.
+    pub fn notes(&self, path: &Path) -> Vec<String> {
+        let p = path.display();
+        let mut out = Vec::new();
+        if self.duplicates > 0 {
+            out.push(format!("{p}: dropped {} duplicate record(s) of keys already read (kept the first)", self.duplicates));
         }
-        let r: Record = serde_json::from_str(&line).with_context(|| format!("{}: line {} is not a record", path.display(), i + 1))?;
-        out.push(r);
+        if self.torn {
+            out.push(format!("{p}: the last line is torn (a write was cut off); left out, and a resume will redo it"));
+        }
+        for b in self.bad.iter().take(5) {
+            out.push(format!("{p}: skipped {b}"));
+        }
+        if self.bad.len() > 5 {
+            out.push(format!("{p}: skipped {} more bad lines", self.bad.len() - 5));
+        }
+        out
+    }
+
+    /// Writes the notes to stderr (for the CLI).
+    pub fn warn(&self, path: &Path) {
+        for n in self.notes(path) {
+            eprintln!("warning: {n}");
+        }
+    }
+}
+
+/// The records of one records.jsonl. Only an unreadable file is an error: a
+/// bad line, a torn tail or a duplicate key is left out and counted.
+pub fn read_records(path: &Path) -> Result<RecordFile> {
+    let f = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let mut out = RecordFile::default();
+    let mut seen = std::collections::HashSet::new();
+    let mut reader = BufReader::new(f);
+    let mut line = Vec::new();
+    for n in 1.. {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).with_context(|| format!("{}: reading line {n}", path.display()))? == 0 {
+            break;
+        }
+        if line.last() != Some(&b'\n') {
+            out.torn = true;
+            break;
+        }
+        let text = match std::str::from_utf8(&line) {
+            Ok(t) if t.trim().is_empty() => continue,
+            Ok(t) => t,
+            Err(e) => {
+                out.bad.push(format!("line {n}: not UTF-8 ({e})"));
+                continue;
+            }
+        };
+        match serde_json::from_str::<Record>(text) {
+            Ok(r) if !seen.insert(r.key.clone()) => out.duplicates += 1,
+            Ok(r) => out.records.push(r),
+            Err(e) => out.bad.push(format!("line {n}: not a record ({e})")),
+        }
     }
     Ok(out)
 }
@@ -108,12 +169,32 @@ mod tests {
         let run = RunDir::new(tmp.path().join("r1"));
         assert!(!run.is_run());
         assert_eq!(run.read_meta().unwrap(), None);
-        assert!(run.read_records().unwrap().is_empty());
+        assert!(run.read_records().unwrap().records.is_empty());
         let r = Record { key: "k".into(), id: "k".into(), ..Default::default() };
         let live = run.append_live(&r).unwrap();
         assert_eq!(live, tmp.path().join("r1/live.jsonl"));
         std::fs::write(run.meta_path(), "{").unwrap();
         assert!(run.read_meta().unwrap_err().to_string().contains("r1/run.json: not a run.json"));
         assert_eq!(run.dir_name(), "r1");
+    }
+
+    #[test]
+    fn readers_drop_duplicates_torn_tails_and_bad_lines_and_say_so() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("records.jsonl");
+        let rec = |k: &str, c: bool| serde_json::to_string(&Record { key: k.into(), id: k.into(), correct: Some(c), ..Default::default() }).unwrap();
+        let mut bytes = format!("{}\n{}\n{}\n", rec("a", true), rec("b", false), rec("a", false)).into_bytes();
+        bytes.extend_from_slice(b"{\"key\": \"\xff\xfe\"}\n");
+        bytes.extend_from_slice(b"[1, 2]\n");
+        bytes.extend_from_slice(rec("c", true).as_bytes());
+        std::fs::write(&path, bytes).unwrap();
+        let read = read_records(&path).unwrap();
+        let keys: Vec<(&str, Option<bool>)> = read.records.iter().map(|r| (r.key.as_str(), r.correct)).collect();
+        assert_eq!(keys, [("a", Some(true)), ("b", Some(false))], "first of a kept, torn c left out");
+        assert_eq!((read.duplicates, read.torn, read.bad.len()), (1, true, 2));
+        assert!(read.bad[0].starts_with("line 4: not UTF-8"), "{:?}", read.bad);
+        assert!(read.bad[1].starts_with("line 5: not a record"), "{:?}", read.bad);
+        let notes = read.notes(&path).join("\n");
+        assert!(notes.contains("dropped 1 duplicate") && notes.contains("torn") && notes.contains("records.jsonl: skipped line 4"), "{notes}");
     }
 }

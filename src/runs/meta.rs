@@ -47,8 +47,24 @@ pub fn model_fingerprint(dir: &Path) -> Result<String> {
     Ok(hex(h)[..16].to_string())
 }
 
+/// What a dataset spec names: its options (format, split, column mapping;
+/// every option of a `synth:` spec) and its file's or folder's bytes (size
+/// plus the first and last MiB, see [`file_hash`]). The folder the file sits
+/// in is not part of it, so a moved dataset still resumes.
+pub fn dataset_hash(data_spec: &str) -> String {
+    let mut h = Sha256::new();
+    match crate::data::spec::DatasetSpec::parse(data_spec) {
+        Ok(spec) if !data_spec.starts_with("synth:") => {
+            h.update(format!("{:?}|{:?}|{:?}|", spec.format.map(|f| f.name()), spec.split, spec.options).as_bytes());
+            h.update(file_hash(&spec.path).as_bytes());
+        }
+        _ => h.update(data_spec.as_bytes()),
+    }
+    hex(h)[..16].to_string()
+}
+
 /// Hash of a dataset file (or folder's files): size plus the first and last MiB.
-pub fn dataset_hash(path: &Path) -> String {
+pub fn file_hash(path: &Path) -> String {
     let mut h = Sha256::new();
     let mut files: Vec<std::path::PathBuf> = if path.is_dir() {
         std::fs::read_dir(path).map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect()).unwrap_or_default()
@@ -117,15 +133,13 @@ impl RunMeta {
         circular: bool,
         device: &str,
     ) -> Result<RunMeta> {
-        let dataset_path =
-            crate::data::spec::DatasetSpec::parse(data_spec).map(|s| s.path).unwrap_or_else(|_| std::path::PathBuf::from(data_spec));
         Ok(RunMeta {
             name: name.to_string(),
             model: model.display().to_string(),
             model_fingerprint: model_fingerprint(model)?,
             adapter: None,
             dataset: data_spec.to_string(),
-            dataset_hash: dataset_hash(&dataset_path),
+            dataset_hash: dataset_hash(data_spec),
             prompt,
             decoding,
             variant: variant.to_string(),
@@ -146,11 +160,18 @@ impl RunMeta {
             }
         };
         check("model fingerprint", &self.model_fingerprint, &other.model_fingerprint);
+
         check("adapter", self.adapter.as_deref().unwrap_or("-"), other.adapter.as_deref().unwrap_or("-"));
         check("prompt", &self.prompt, &other.prompt);
         check("decoding", &self.decoding, &other.decoding);
         check("variant", &self.variant, &other.variant);
         check("circular", &self.circular.to_string(), &other.circular.to_string());
+        if self.dataset_hash != other.dataset_hash {
+            out.push(format!(
+                "dataset: run has `{}` (hash {}), this command `{}` (hash {})",
+                self.dataset, self.dataset_hash, other.dataset, other.dataset_hash
+            ));
+        }
         out
     }
 }
@@ -168,22 +189,35 @@ pub(crate) mod tests {
         let p = tmp.path().join("d.jsonl");
         let mut big = vec![b'x'; 3 << 20];
         std::fs::write(&p, &big).unwrap();
-        let h0 = dataset_hash(&p);
+        let h0 = file_hash(&p);
         // A change in the middle MiB is (by design) not seen; one at either end, or in length, is.
         big[3 << 19] = b'y';
         std::fs::write(&p, &big).unwrap();
-        assert_eq!(dataset_hash(&p), h0);
+        assert_eq!(file_hash(&p), h0);
         big[10] = b'y';
         std::fs::write(&p, &big).unwrap();
-        let h1 = dataset_hash(&p);
+        let h1 = file_hash(&p);
         assert_ne!(h1, h0);
         big.push(b'\n');
         std::fs::write(&p, &big).unwrap();
-        assert_ne!(dataset_hash(&p), h1);
+        assert_ne!(file_hash(&p), h1);
         let (len, head, tail) = ends(&p, 1 << 20).unwrap();
         assert_eq!((len, head.len(), tail.len(), *tail.last().unwrap()), (3 << 20 | 1, 1 << 20, 1 << 20, b'\n'));
         std::fs::write(&p, b"abc").unwrap();
         assert_eq!(ends(&p, 1 << 20).unwrap(), (3, b"abc".to_vec(), b"abc".to_vec()));
+    }
+
+    #[test]
+    fn dataset_hash_tells_specs_apart_but_not_folders() {
+        let tmp = tempfile::tempdir().unwrap();
+        for d in ["x", "y"] {
+            std::fs::create_dir_all(tmp.path().join(d)).unwrap();
+            std::fs::write(tmp.path().join(d).join("d.jsonl"), "{}\n").unwrap();
+        }
+        let spec = |d: &str, opts: &str| format!("generic:{}{opts}", tmp.path().join(d).join("d.jsonl").display());
+        assert_eq!(dataset_hash(&spec("x", "")), dataset_hash(&spec("y", "")), "a moved file is the same dataset");
+        assert_ne!(dataset_hash(&spec("x", "")), dataset_hash(&spec("x", "#split=test")));
+        assert_ne!(dataset_hash("synth:20#seed=1"), dataset_hash("synth:20#seed=2"));
     }
 
     #[test]

@@ -175,15 +175,24 @@ pub struct PairedRow {
 }
 
 /// Per category and overall, on ids present in both runs (rotation 0).
+/// Rotation-0 records by question id. A flipped run's ids carry `~flip`;
+/// they pair with the plain ids.
+fn by_question(rs: &[Record]) -> BTreeMap<String, (String, bool)> {
+    rs.iter()
+        .filter(|r| r.rotation == 0)
+        .map(|r| (r.id.trim_end_matches("~flip").to_string(), (r.category.clone(), r.correct == Some(true))))
+        .collect()
+}
+
+/// (questions in both runs, only in a, only in b): what [`paired`] pairs and leaves out.
+pub fn pairing_counts(a: &[Record], b: &[Record]) -> (usize, usize, usize) {
+    let (ia, ib) = (by_question(a), by_question(b));
+    let shared = ia.keys().filter(|k| ib.contains_key(*k)).count();
+    (shared, ia.len() - shared, ib.len() - shared)
+}
+
 pub fn paired(a: &[Record], b: &[Record], seed: u64) -> Vec<PairedRow> {
-    let index = |rs: &[Record]| -> BTreeMap<String, (String, bool)> {
-        // A flipped run's ids carry `~flip`; they pair with the plain ids.
-        rs.iter()
-            .filter(|r| r.rotation == 0)
-            .map(|r| (r.id.trim_end_matches("~flip").to_string(), (r.category.clone(), r.correct == Some(true))))
-            .collect()
-    };
-    let (ia, ib) = (index(a), index(b));
+    let (ia, ib) = (by_question(a), by_question(b));
     let mut groups: BTreeMap<String, Vec<(bool, bool)>> = BTreeMap::new();
     for (id, (cat, ra)) in &ia {
         if let Some((_, rb)) = ib.get(id) {

@@ -7,7 +7,7 @@
 use super::report::{self, AccuracyRow, GroupBy, PairedRow};
 use super::{Record, RunMeta};
 use crate::spatial::confusion::ConfusionMatrix;
-use anyhow::Result;
+use anyhow::{bail, Result};
 use serde::Serialize;
 
 /// One run as read from disk.
@@ -49,6 +49,8 @@ pub struct FlipRow {
 pub struct RunReport {
     pub name: String,
     pub meta: Option<RunMeta>,
+    /// Records read (0: nothing to report, and the text report says so).
+    pub records: usize,
     /// By `Report::by`, "overall" last.
     pub accuracy: Vec<AccuracyRow>,
     /// (questions right under every rotation, questions), for circular runs.
@@ -67,6 +69,13 @@ pub struct Comparison {
     pub a: String,
     pub b: String,
     pub paired: Vec<PairedRow>,
+    /// Questions both runs answered (the pairs counted above).
+    pub shared: usize,
+    /// Questions only one of the runs answered, left out of the pairing.
+    pub only_in_a: usize,
+    pub only_in_b: usize,
+    /// The runs' datasets differ (allowed with `--allow-different-data`).
+    pub different_data: bool,
     /// When exactly one of the two runs is the `flipped` variant.
     pub flip_consistency: Option<Vec<FlipRow>>,
 }
@@ -93,6 +102,7 @@ impl RunReport {
         Ok(RunReport {
             name: run.name.clone(),
             meta: run.meta.clone(),
+            records: records.len(),
             accuracy: report::accuracy(records, by),
             circular,
             viewspatial_prompt: run.meta.as_ref().is_some_and(|m| m.prompt.starts_with("viewspatial")),
@@ -109,9 +119,28 @@ impl RunReport {
 
 impl Report {
     /// The report on `runs`, and on `runs[0]` against `vs` when given.
-    pub fn build(runs: &[LoadedRun], vs: Option<&LoadedRun>, by: GroupBy) -> Result<Report> {
+    /// Runs on different datasets are compared only when `allow_different_data`.
+    pub fn build(runs: &[LoadedRun], vs: Option<&LoadedRun>, by: GroupBy, allow_different_data: bool) -> Result<Report> {
         let comparison = match (runs.first(), vs) {
             (Some(a), Some(b)) => {
+                let different_data = match (&a.meta, &b.meta) {
+                    (Some(ma), Some(mb)) => ma.dataset_hash != mb.dataset_hash,
+                    _ => false,
+                };
+                if different_data && !allow_different_data {
+                    let (ma, mb) = (a.meta.as_ref().expect("checked"), b.meta.as_ref().expect("checked"));
+                    bail!(
+                        "`{}` ran on `{}` (hash {}) and `{}` on `{}` (hash {}): a paired test needs one dataset; \
+                         pass --allow-different-data to pair the questions they share",
+                        a.name,
+                        ma.dataset,
+                        ma.dataset_hash,
+                        b.name,
+                        mb.dataset,
+                        mb.dataset_hash
+                    );
+                }
+                let (shared, only_in_a, only_in_b) = report::pairing_counts(&a.records, &b.records);
                 let flipped = |r: &LoadedRun| r.meta.as_ref().is_some_and(|m| m.variant == "flipped");
                 let flip_consistency = (flipped(a) != flipped(b)).then(|| {
                     let (plain, mirror) = if flipped(b) { (a, b) } else { (b, a) };
@@ -124,6 +153,10 @@ impl Report {
                     a: a.name.clone(),
                     b: b.name.clone(),
                     paired: report::paired(&a.records, &b.records, 0),
+                    shared,
+                    only_in_a,
+                    only_in_b,
+                    different_data,
                     flip_consistency,
                 })
             }

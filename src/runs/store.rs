@@ -16,6 +16,8 @@ pub struct RunStore {
     file: File,
     /// Keys already recorded (skipped on resume).
     pub done: HashSet<String>,
+    /// Held while the store is open: one writer per run.
+    _lock: crate::fsutil::DirLock,
 }
 
 pub use super::dir::read_records;
@@ -51,6 +53,7 @@ impl RunStore {
     /// Creates `dir`, or resumes it when its run.json agrees with `meta`.
     pub fn open(dir: &Path, meta: RunMeta) -> Result<RunStore> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let lock = crate::fsutil::DirLock::acquire(dir)?;
         let run = RunDir::new(dir);
         let records = run.records_path();
         let meta = if let Some(old) = run.read_meta()? {
@@ -71,18 +74,21 @@ impl RunStore {
         let mut done = HashSet::new();
         if records.exists() {
             truncate_torn_tail(&records)?;
-            done = read_records(&records)?.into_iter().map(|r| r.key).collect();
+            let read = read_records(&records)?;
+            read.warn(&records);
+            done = read.records.into_iter().map(|r| r.key).collect();
         }
         let file = OpenOptions::new().create(true).append(true).open(&records).with_context(|| format!("opening {}", records.display()))?;
-        Ok(RunStore { dir: dir.into(), run, meta, file, done })
+        Ok(RunStore { dir: dir.into(), run, meta, file, done, _lock: lock })
     }
 
     /// Appends one record and syncs it to disk.
     pub fn append(&mut self, r: &Record) -> Result<()> {
         let mut line = serde_json::to_string(r)?;
         line.push('\n');
-        self.file.write_all(line.as_bytes())?;
-        self.file.sync_data()?;
+        let path = self.run.records_path();
+        self.file.write_all(line.as_bytes()).with_context(|| format!("{}: cannot append a record", path.display()))?;
+        self.file.sync_data().with_context(|| format!("{}: cannot sync", path.display()))?;
         self.done.insert(r.key.clone());
         kill_hook();
         Ok(())
@@ -94,7 +100,7 @@ impl RunStore {
     }
 
     pub fn records(&self) -> Result<Vec<Record>> {
-        self.run.read_records()
+        Ok(self.run.read_records()?.records)
     }
 }
 
@@ -121,7 +127,10 @@ pub fn merge(out: &Path, inputs: &[PathBuf]) -> Result<(usize, usize)> {
     let mut store = RunStore::open(out, meta)?;
     let (mut written, mut dupes) = (0, 0);
     for dir in inputs {
-        for r in read_records(&RunDir::new(dir).records_path())? {
+        let path = RunDir::new(dir).records_path();
+        let read = read_records(&path)?;
+        read.warn(&path);
+        for r in read.records {
             if store.done.contains(&r.key) {
                 dupes += 1;
             } else {
@@ -168,7 +177,25 @@ mod tests {
         let s = RunStore::open(dir.path(), meta("p")).unwrap();
         assert_eq!(s.done, HashSet::from(["a".to_string()]));
         assert_eq!(s.records().unwrap().len(), 1);
+        drop(s);
         let err = RunStore::open(dir.path(), meta("other")).err().unwrap().to_string();
         assert!(err.contains("different setup") && err.contains("prompt: run has `p`, this command `other`"), "{err}");
+    }
+
+    #[test]
+    fn case_1_a_second_writer_is_refused_naming_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = RunStore::open(dir.path(), meta("p")).unwrap();
+        let err = RunStore::open(dir.path(), meta("p")).err().unwrap().to_string();
+        assert!(err.contains("in use by another flipscope process") && err.contains(&format!("pid {}", std::process::id())), "{err}");
+    }
+
+    #[test]
+    fn case_2_resuming_with_another_dataset_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(RunStore::open(dir.path(), meta("p")).unwrap());
+        let other = RunMeta { dataset: "d2".into(), dataset_hash: "h2".into(), ..meta("p") };
+        let err = RunStore::open(dir.path(), other).err().unwrap().to_string();
+        assert!(err.contains("dataset: run has `d` (hash h), this command `d2` (hash h2)"), "{err}");
     }
 }

@@ -14,13 +14,25 @@ pub struct RunSummary {
     /// Rotation-0 records.
     pub questions: usize,
     pub errors: usize,
+    /// Why run.json or records.jsonl could not be read, when it could not.
+    pub problem: Option<String>,
+    /// Duplicates, a torn tail or bad lines the reader left out.
+    pub notes: Vec<String>,
 }
 
 impl RunSummary {
     pub fn read(dir: &Path) -> RunSummary {
         let run = RunDir::new(dir);
-        let meta: Option<RunMeta> = run.read_meta().ok().flatten();
-        let records = run.read_records().unwrap_or_default();
+        let (meta, meta_problem) = match run.read_meta() {
+            Ok(m) => (m, None),
+            Err(e) => (None, Some(format!("{e:#}"))),
+        };
+        let (read, problem) = match run.read_records() {
+            Ok(r) => (r, meta_problem),
+            Err(e) => (Default::default(), Some(format!("{e:#}"))),
+        };
+        let notes = read.notes(&run.records_path());
+        let records = read.records;
         let ((right, questions), _) = super::stats::accuracy(&records);
         let name =
             meta.as_ref().map(|m| m.name.clone()).unwrap_or_else(|| dir.file_name().unwrap_or_default().to_string_lossy().to_string());
@@ -32,6 +44,8 @@ impl RunSummary {
             right,
             questions,
             errors: records.iter().filter(|r| r.error.is_some()).count(),
+            problem,
+            notes,
         }
     }
 
@@ -123,5 +137,15 @@ mod tests {
         assert_eq!((listed[1].name.as_str(), listed[1].right, listed[1].questions), ("b", 1, 1));
         std::fs::remove_dir_all(tmp.path().join("a")).unwrap();
         assert_eq!(catalog.refresh(tmp.path()).len(), 1);
+    }
+
+    #[test]
+    fn silent_an_unreadable_run_shows_its_error_not_zero_records() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = RunDir::new(tmp.path().join("r"));
+        std::fs::create_dir_all(run.records_path()).unwrap(); // a folder where the file should be
+        std::fs::write(run.meta_path(), crate::runs::meta::tests::MINIMAL).unwrap();
+        let s = RunSummary::read(run.path());
+        assert!(s.problem.as_deref().is_some_and(|p| p.contains("records.jsonl")), "{:?}", s.problem);
     }
 }

@@ -213,7 +213,7 @@ impl Runtime {
 pub fn open_run(dir: &Path) -> Result<OpenRun> {
     let run = RunDir::new(dir);
     let meta = run.read_meta()?;
-    let records = run.read_records()?;
+    let records = run.read_records()?.records;
     Ok(OpenRun::new(meta.as_ref().map(|m| m.name.clone()).unwrap_or_else(|| run.dir_name()), dir.to_path_buf(), meta, records))
 }
 
@@ -231,7 +231,7 @@ pub fn initial_run(root: &Path, run: Option<&str>, dataset_name: &str) -> Result
 
 fn compare(a: &Path, b: &Path) -> Result<Comparison> {
     let (a, b) = (RunDir::new(a), RunDir::new(b));
-    let (ra, rb) = (store::read_records(&a.records_path())?, store::read_records(&b.records_path())?);
+    let (ra, rb) = (store::read_records(&a.records_path())?.records, store::read_records(&b.records_path())?.records);
     Ok(Comparison { a: a.dir_name(), b: b.dir_name(), rows: report::paired(&ra, &rb, 0) })
 }
 

@@ -29,7 +29,7 @@ fn score_generate_circular_and_batching() {
         args.extend_from_slice(extra);
         let (ok, out, err) = flipscope(&args);
         assert!(ok, "{err}");
-        (out, read_records(&dir.join("records.jsonl")).unwrap())
+        (out, read_records(&dir.join("records.jsonl")).unwrap().records)
     };
     let (out, one) = run("b1", &["--circular"]);
     assert!(out.contains("circular accuracy"), "{out}");
@@ -77,7 +77,7 @@ fn word_answers_are_read_as_directions_in_generate_mode() {
             "4",
         ]);
         assert!(ok, "{err}");
-        read_records(&dir.join("records.jsonl")).unwrap()
+        read_records(&dir.join("records.jsonl")).unwrap().records
     };
     let gen = run("gen", "generate");
     assert_eq!(gen.len(), 4, "the camera questions of 10 scenes");
@@ -135,7 +135,7 @@ fn viewspatial_layout_fixture_with_the_official_prompt() {
     ]);
     assert!(ok, "{err}");
     assert!(out.contains(&format!("wrote {}", picked.len())), "{out}");
-    let recs = read_records(&run.join("records.jsonl")).unwrap();
+    let recs = read_records(&run.join("records.jsonl")).unwrap().records;
     assert!(recs.iter().all(|r| r.error.is_none() && (r.rule == "viewspatial" || r.rule == "unparsed")), "{recs:?}");
     let cats: HashSet<String> = recs.iter().map(|r| r.category.clone()).collect();
     assert_eq!(cats.len(), picked.len());
@@ -161,12 +161,12 @@ fn sigkill_mid_run_then_resume_loses_and_duplicates_nothing() {
         .unwrap();
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(status.signal(), Some(libc::SIGKILL), "{status:?}");
-    let before = read_records(&records).unwrap().len();
+    let before = read_records(&records).unwrap().records.len();
     assert_eq!(before, 7, "everything synced before the kill is kept");
     let (ok, out, err) = flipscope(&args);
     assert!(ok, "{err}");
     assert!(out.contains(&format!("skipped {before} already done")), "{out}");
-    let all = read_records(&records).unwrap();
+    let all = read_records(&records).unwrap().records;
     let keys: HashSet<&str> = all.iter().map(|r| r.key.as_str()).collect();
     assert_eq!(all.len(), 160, "40 questions x 4 rotations");
     assert_eq!(keys.len(), 160, "no duplicates");
@@ -184,7 +184,7 @@ fn refusals_and_bad_samples() {
     let (ok, out, err) = flipscope(&base);
     assert!(ok, "{err}");
     assert!(out.contains("1 errors"), "{out}");
-    let recs = read_records(&run.join("records.jsonl")).unwrap();
+    let recs = read_records(&run.join("records.jsonl")).unwrap().records;
     assert_eq!(recs.len(), 4);
     let bad = recs.iter().find(|r| r.error.is_some()).unwrap();
     assert!(bad.error.as_ref().unwrap().contains("cannot decode image"), "{:?}", bad.error);
@@ -222,8 +222,8 @@ fn shards_merge_into_the_whole_run() {
     let (ok, out, err) = flipscope(&args);
     assert!(ok, "{err}");
     assert!(out.contains("5 records") && out.contains("duplicate keys dropped"), "{out}");
-    let mut a = read_records(&merged.join("records.jsonl")).unwrap();
-    let mut b = read_records(&whole.join("records.jsonl")).unwrap();
+    let mut a = read_records(&merged.join("records.jsonl")).unwrap().records;
+    let mut b = read_records(&whole.join("records.jsonl")).unwrap().records;
     a.sort_by(|x, y| x.key.cmp(&y.key));
     b.sort_by(|x, y| x.key.cmp(&y.key));
     let answers = |v: &[flipscope::runs::Record]| v.iter().map(|r| (r.key.clone(), r.predicted_letter.clone())).collect::<Vec<_>>();

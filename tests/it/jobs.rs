@@ -169,7 +169,7 @@ fn eval_job_reports_progress_serves_focused_work_and_resumes() {
     let last_progress = pos(&|e| matches!(e, JobEvent::Progress { done: 4, total: 4, .. }));
     assert!(answered.is_some() && answered < last_progress, "focused work runs between eval batches: {events:?}");
     assert!(events.iter().any(|e| matches!(e, JobEvent::Log { line, .. } if line.contains("accuracy"))), "{events:?}");
-    let records = flipscope::runs::store::read_records(&run.join("records.jsonl")).unwrap();
+    let records = flipscope::runs::store::read_records(&run.join("records.jsonl")).unwrap().records;
     assert_eq!(records.len(), 4);
     let meta = flipscope::runs::RunDir::new(&run).read_meta().unwrap().expect("the worker wrote run.json");
     assert_eq!((meta.device.as_str(), meta.adapter.as_deref()), ("cpu", None), "run.json names the device used, not `auto`");
@@ -250,7 +250,7 @@ fn finetune_job_streams_steps_cancels_with_a_checkpoint_and_its_adapter_evaluate
     let events = until_end(&mut rx, id);
     assert!(matches!(events.last(), Some(JobEvent::Finished { .. })), "{events:?}");
     assert!(events.iter().any(|e| matches!(e, JobEvent::Log { line, .. } if line.contains("with adapter"))), "{events:?}");
-    assert_eq!(flipscope::runs::store::read_records(&run.join("records.jsonl")).unwrap().len(), 2);
+    assert_eq!(flipscope::runs::store::read_records(&run.join("records.jsonl")).unwrap().records.len(), 2);
     let meta = flipscope::runs::RunDir::new(&run).read_meta().unwrap().unwrap();
     assert_eq!(meta.adapter, Some(out.display().to_string()), "the run names the adapter it evaluated");
 

@@ -12,6 +12,7 @@ mod jobs;
 mod layers;
 mod parity;
 mod probe;
+mod reliability;
 mod report;
 mod synth_flip;
 mod train;

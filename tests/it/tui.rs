@@ -144,7 +144,7 @@ fn feed_saliency(app: &mut App) {
 fn runs_fixture(app: &mut App) {
     use flipscope::runs::RunSummary;
     let list = vec![
-        RunSummary { dir: "runs/hand".into(), name: "hand".into(), meta: None, records: 12, right: 4, questions: 12, errors: 0 },
+        RunSummary { dir: "runs/hand".into(), name: "hand".into(), meta: None, records: 12, right: 4, questions: 12, errors: 0, problem: None, notes: vec![] },
         RunSummary {
             dir: "runs/hand-flipped".into(),
             name: "hand-flipped".into(),
@@ -153,6 +153,8 @@ fn runs_fixture(app: &mut App) {
             right: 6,
             questions: 12,
             errors: 0,
+            problem: None,
+            notes: vec![],
         },
     ];
     update(app, Msg::RunsListed(list));

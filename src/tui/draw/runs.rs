@@ -60,7 +60,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                 cell(if Some(i) == r.marked { "*" } else { " " }.into()),
                 cell(if run.dir == app.run.dir { "●" } else { " " }.into()),
                 cell(run.name.clone()),
-                cell(run.records.to_string()),
+                cell(if run.problem.is_some() { "unreadable".into() } else { run.records.to_string() }),
                 cell(format!("{:.1}", 100.0 * run.accuracy())),
                 Span::styled(variant, t.muted()),
                 Span::styled(decoding, t.muted()),
