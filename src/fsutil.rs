@@ -7,6 +7,18 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+/// Test hook: SIGKILLs this process, as `kill -9` would, when the
+/// environment variable `var` holds `value`. Lets crash tests stop a run at
+/// an exact point instead of racing a timer.
+pub fn kill_if(var: &str, value: usize) {
+    if std::env::var(var).ok().and_then(|v| v.parse::<usize>().ok()) == Some(value) {
+        // SAFETY: raising a signal on our own process has no memory-safety preconditions.
+        unsafe {
+            libc::raise(libc::SIGKILL);
+        }
+    }
+}
+
 /// An exclusive advisory lock (flock) on `DIR/.lock`, held until dropped.
 /// The file holds the owner's pid, so a refused writer can name it; a lock
 /// left by a killed process is released by the kernel, never stale.

@@ -39,14 +39,7 @@ fn truncate_torn_tail(path: &Path) -> Result<()> {
 fn kill_hook() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static APPENDED: AtomicUsize = AtomicUsize::new(0);
-    static AFTER: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
-    let after = *AFTER.get_or_init(|| std::env::var("FLIPSCOPE_KILL_AFTER_RECORDS").ok().and_then(|v| v.parse().ok()));
-    if after.is_some_and(|n| APPENDED.fetch_add(1, Ordering::SeqCst) + 1 == n) {
-        // SAFETY: raising a signal on our own process has no memory-safety preconditions.
-        unsafe {
-            libc::raise(libc::SIGKILL);
-        }
-    }
+    crate::fsutil::kill_if("FLIPSCOPE_KILL_AFTER_RECORDS", APPENDED.fetch_add(1, Ordering::SeqCst) + 1);
 }
 
 impl RunStore {

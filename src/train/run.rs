@@ -45,6 +45,8 @@ pub struct Trainer<'c> {
     skipped: usize,
     gpu_peak: Option<u64>,
     saved_at: usize,
+    /// One trainer per output folder.
+    _lock: crate::fsutil::DirLock,
 }
 
 impl<'c> Trainer<'c> {
@@ -58,7 +60,13 @@ impl<'c> Trainer<'c> {
             (None, None) => Some(LoraConfig::default()),
             (l, _) => l.clone(),
         };
-        let previous = TrainerState::read(&cfg.out)?;
+        std::fs::create_dir_all(&cfg.out).with_context(|| format!("creating {}", cfg.out.display()))?;
+        let lock = crate::fsutil::DirLock::acquire(&cfg.out)?;
+        let latest = checkpoint::latest(&cfg.out)?;
+        let (checkpoint_dir, previous) = match latest {
+            Some((d, s)) => (Some(d), Some(s)),
+            None => (None, None),
+        };
         if let Some(prev) = previous.as_ref().filter(|_| cfg.resume) {
             if prev.mode != cfg.mode_with(&lora_cfg) {
                 bail!("--resume: {} was trained as {}, not {}", cfg.out.display(), prev.mode, cfg.mode_with(&lora_cfg));
@@ -74,7 +82,6 @@ impl<'c> Trainer<'c> {
             ),
             _ => {}
         }
-        std::fs::create_dir_all(&cfg.out).with_context(|| format!("creating {}", cfg.out.display()))?;
         let mix = Mix::load(parse_mix(&cfg.data)?, cfg.flip_augment, cfg.replay, cfg.seed)?;
         let template = PromptTemplate::parse(&cfg.prompt)?;
         let eval_samples = match &cfg.eval {
@@ -87,7 +94,10 @@ impl<'c> Trainer<'c> {
         };
 
         // Full-weight runs resume from their own saved weights.
-        let weights_dir = if previous.is_some() && cfg.full.is_some() { cfg.out.clone() } else { cfg.model.clone() };
+        let weights_dir = match (&checkpoint_dir, cfg.full) {
+            (Some(d), Some(_)) => d.clone(),
+            _ => cfg.model.clone(),
+        };
         let mut engine =
             Engine::load_with(&weights_dir, cfg.device, cfg.dtype).with_context(|| format!("loading {}", weights_dir.display()))?;
         if let Some(p) = cfg.max_pixels {
@@ -104,8 +114,8 @@ impl<'c> Trainer<'c> {
             }
         }
         if let Some(lc) = &lora_cfg {
-            let n = if previous.is_some() {
-                engine.attach_adapter(&cfg.out)?;
+            let n = if let Some(dir) = &checkpoint_dir {
+                engine.attach_adapter(dir)?;
                 engine.adapter.as_ref().map(|a| a.config.targets.len()).unwrap_or(0)
             } else {
                 lora::attach_new(&mut engine.model, lc)?
@@ -142,14 +152,20 @@ impl<'c> Trainer<'c> {
             grad_accum: cfg.grad_accum,
             loss: None,
         };
-        if let Some(prev) = &previous {
-            let saved = Tensor::read_safetensors(cfg.out.join(checkpoint::OPTIMIZER_FILE))
-                .with_context(|| format!("reading {}", cfg.out.join(checkpoint::OPTIMIZER_FILE).display()))?;
+        if let (Some(prev), Some(dir)) = (&previous, &checkpoint_dir) {
+            let opt_path = dir.join(checkpoint::OPTIMIZER_FILE);
+            let saved = Tensor::read_safetensors(&opt_path).with_context(|| format!("reading {}", opt_path.display()))?;
             opt.restore(&params, &saved, prev.step as i64)?;
             state = TrainerState { total_steps, data: state.data, ..prev.clone() };
+            let cut = checkpoint::truncate_metrics(&cfg.out, prev.step)?;
+            checkpoint::drop_later_evals(&cfg.out, prev.step);
             on_event(&TrainEvent::Log(format!(
-                "resuming at step {}/{total_steps} (epoch {}, batch {})",
-                prev.step, prev.epoch, prev.micro_batches_done
+                "resuming at step {}/{total_steps} (epoch {}, batch {}) from {}{}",
+                prev.step,
+                prev.epoch,
+                prev.micro_batches_done,
+                dir.display(),
+                if cut > 0 { format!("; dropped {cut} metrics line(s) of steps after it") } else { String::new() }
             )));
         }
         on_event(&TrainEvent::Log(format!(
@@ -181,6 +197,7 @@ impl<'c> Trainer<'c> {
             gpu_peak: None,
             saved_at: state.step,
             state,
+            _lock: lock,
         })
     }
 
@@ -217,6 +234,9 @@ impl<'c> Trainer<'c> {
         let batches: Vec<(ModelInputs, Tensor)> = group.iter().map(|m| example::collate(&m.examples, pad, device)).collect();
         let total_steps = self.state.total_steps;
         let lr = scheduled_lr(cfg.lr, self.state.step, self.warmup, total_steps);
+        // Every step's randomness (dropout) comes from the seed and the step
+        // alone, so a resumed run draws what the unbroken one drew.
+        tch::manual_seed(step_seed(cfg.seed, self.state.step));
         let (loss_total, grad_norm) =
             train_step(&self.engine.model, &batches, &self.params, &mut self.opt, lr, cfg.max_grad_norm, self.vision_grad)
                 .with_context(|| format!("step {}", self.state.step + 1))?;
@@ -328,6 +348,13 @@ impl<'c> Trainer<'c> {
         let ((right, n), _) = crate::runs::stats::accuracy(&store.records()?);
         Ok((right as f64 / n.max(1) as f64, dir))
     }
+}
+
+/// The torch seed of step `step` (0-based) of a run seeded with `seed`.
+fn step_seed(seed: u64, step: usize) -> i64 {
+    let mut x = seed ^ (step as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 31)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    (x >> 1) as i64
 }
 
 fn peak_memory(device: Device, gpu_peak: &mut Option<u64>, sample_gpu: bool) -> (Option<u64>, &'static str) {
