@@ -7,6 +7,120 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+/// A limit in MiB from the environment variable `var`, else `default_mib`.
+pub fn mib_limit(var: &str, default_mib: u64) -> u64 {
+    std::env::var(var).ok().and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(default_mib).saturating_mul(1 << 20)
+}
+
+/// The most bytes one whole-file read takes (images, configs, templates,
+/// JSON datasets): `FLIPSCOPE_MAX_READ_MB`, 256 MiB by default.
+pub fn max_read_bytes() -> u64 {
+    mib_limit("FLIPSCOPE_MAX_READ_MB", 256)
+}
+
+/// What kind of thing a path is, for messages: "a FIFO", "a device", ...
+pub fn kind_of(ft: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_dir() {
+        "a folder"
+    } else if ft.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if ft.is_char_device() || ft.is_block_device() {
+        "a device"
+    } else if ft.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Opens `path` for reading without ever blocking on it (a FIFO with no
+/// writer would block a plain open) and returns it with its metadata.
+fn open_nonblocking(path: &Path) -> std::io::Result<(File, std::fs::Metadata)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path)?;
+    let meta = file.metadata()?;
+    Ok((file, meta))
+}
+
+/// Opens a regular file for reading; a FIFO, device, socket or folder is an
+/// error saying which it is (reading one could hang or never end).
+pub fn open_regular(path: &Path) -> std::io::Result<File> {
+    let (file, meta) = open_nonblocking(path)?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{} only regular files are read", kind_of(meta.file_type()))));
+    }
+    Ok(file)
+}
+
+/// The whole of a regular file, refused when it is larger than `limit` bytes.
+pub fn read_regular(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    let file = open_regular(path)?;
+    let len = file.metadata()?.len();
+    if len > limit {
+        return Err(too_big(len, limit));
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    // The file may grow while it is read: never take more than the limit.
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_big(bytes.len() as u64, limit));
+    }
+    Ok(bytes)
+}
+
+/// [`read_regular`] with the default limit, as UTF-8 text.
+pub fn read_text(path: &Path) -> std::io::Result<String> {
+    let bytes = read_regular(path, max_read_bytes())?;
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+        std::io::Error::new(std::io::ErrorKind::InvalidData, format!("not UTF-8 at line {line} (byte {at})"))
+    })
+}
+
+/// Copies at most `limit` bytes of a stream (a pipe) to `out`; more is an error.
+pub fn copy_capped(mut from: impl Read, out: &mut impl Write, limit: u64) -> std::io::Result<u64> {
+    let n = std::io::copy(&mut (&mut from).take(limit + 1), out)?;
+    if n > limit {
+        return Err(too_big(n, limit));
+    }
+    Ok(n)
+}
+
+fn too_big(len: u64, limit: u64) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::FileTooLarge,
+        format!("{len} bytes or more, over the limit of {} MiB (raise FLIPSCOPE_MAX_READ_MB to allow it)", limit >> 20),
+    )
+}
+
+/// A fresh folder under the system temp dir, removed when dropped.
+#[derive(Debug)]
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new(prefix: &str) -> std::io::Result<TempDir> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path)?;
+        Ok(TempDir { path })
+    }
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
 /// Test hook: SIGKILLs this process, as `kill -9` would, when the
 /// environment variable `var` holds `value`. Lets crash tests stop a run at
 /// an exact point instead of racing a timer.
@@ -93,6 +207,28 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn case_6_fifos_and_devices_are_refused_without_blocking_and_reads_are_capped() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo.png");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let err = read_regular(&fifo, 1 << 20).unwrap_err().to_string();
+        assert!(err.contains("FIFO"), "{err}");
+        let err = read_regular(Path::new("/dev/zero"), 1 << 20).unwrap_err().to_string();
+        assert!(err.contains("a device"), "{err}");
+        let big = dir.path().join("big");
+        std::fs::write(&big, vec![0u8; 3 << 20]).unwrap();
+        let err = read_regular(&big, 1 << 20).unwrap_err().to_string();
+        assert!(err.contains("over the limit of 1 MiB") && err.contains("FLIPSCOPE_MAX_READ_MB"), "{err}");
+        assert_eq!(read_regular(&big, 4 << 20).unwrap().len(), 3 << 20);
+        let mut sink = Vec::new();
+        assert!(copy_capped(&[1u8; 10][..], &mut sink, 9).is_err());
+        std::fs::write(&big, b"ok\n\xff").unwrap();
+        assert!(read_text(&big).unwrap_err().to_string().contains("not UTF-8 at line 2"));
+    }
 
     #[test]
     fn second_lock_names_the_holder_and_a_dropped_one_is_free() {

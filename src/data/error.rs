@@ -30,6 +30,24 @@ pub enum DataError {
 }
 
 impl DataError {
+    /// The same error, naming `to` where it named `from`.
+    pub fn renamed(mut self, from: &std::path::Path, to: &std::path::Path) -> DataError {
+        match &mut self {
+            DataError::Io { path, .. }
+            | DataError::Malformed { path, .. }
+            | DataError::Field { path, .. }
+            | DataError::UnknownFormat { path, .. }
+            | DataError::NoSamples { path, .. }
+            | DataError::Other { path, .. } => {
+                if path == from {
+                    *path = to.to_path_buf();
+                }
+            }
+            DataError::UnknownKind { .. } => {}
+        }
+        self
+    }
+
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> DataError {
         DataError::Io { path: path.into(), source }
     }

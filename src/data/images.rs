@@ -65,14 +65,43 @@ pub fn image_from_cell(field: &str, cell: &Cell, resolve_path: &dyn Fn(&str) -> 
     }
 }
 
+/// The widest or tallest image decoded. The model sees at most a few
+/// thousand pixels a side (max_pixels), so anything larger is a mistake or
+/// an attack, and decoding it would take gigabytes.
+pub const MAX_IMAGE_SIDE: u32 = 16_384;
+
+/// Decode limits: [`MAX_IMAGE_SIDE`] and at most `FLIPSCOPE_MAX_IMAGE_MB`
+/// (512 MiB by default) allocated for one image.
+pub fn decode_limits() -> image::Limits {
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    limits.max_alloc = Some(crate::fsutil::mib_limit("FLIPSCOPE_MAX_IMAGE_MB", 512));
+    limits
+}
+
+/// Decodes image bytes within [`decode_limits`], checked from the header
+/// before any pixel is allocated.
+pub fn decode_bytes(bytes: &[u8]) -> Result<image::DynamicImage, String> {
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format().map_err(|e| e.to_string())?;
+    reader.limits(decode_limits());
+    reader.decode().map_err(|e| match e {
+        image::ImageError::Limits(l) => format!(
+            "image too large to decode ({l}; at most {MAX_IMAGE_SIDE} pixels a side and FLIPSCOPE_MAX_IMAGE_MB of memory)"
+        ),
+        e => e.to_string(),
+    })
+}
+
 /// Decodes an image; the error names the file (or the embedded image).
+/// Only regular files are opened, and at most `FLIPSCOPE_MAX_READ_MB` read.
 pub fn decode(src: &ImageSource) -> Result<image::DynamicImage, DataError> {
     match src {
         ImageSource::Path(p) => {
-            let bytes = std::fs::read(p).map_err(|e| DataError::io(p, e))?;
-            image::load_from_memory(&bytes).map_err(|e| DataError::Other { path: p.clone(), message: format!("cannot decode image: {e}") })
+            let bytes = crate::fsutil::read_regular(p, crate::fsutil::max_read_bytes()).map_err(|e| DataError::io(p, e))?;
+            decode_bytes(&bytes).map_err(|e| DataError::Other { path: p.clone(), message: format!("cannot decode image: {e}") })
         }
-        ImageSource::Bytes { bytes, name } => image::load_from_memory(bytes).map_err(|e| DataError::Other {
+        ImageSource::Bytes { bytes, name } => decode_bytes(bytes).map_err(|e| DataError::Other {
             path: PathBuf::from(name.clone().unwrap_or_else(|| "<embedded image>".into())),
             message: format!("cannot decode image: {e}"),
         }),
@@ -88,7 +117,32 @@ pub fn load_images(sample: &super::Sample) -> anyhow::Result<Vec<image::DynamicI
 /// Raw bytes of an image source (for re-encoding or hashing).
 pub fn read_bytes(src: &ImageSource) -> Result<Vec<u8>, DataError> {
     match src {
-        ImageSource::Path(p) => std::fs::read(p).map_err(|e| DataError::io(p, e)),
+        ImageSource::Path(p) => crate::fsutil::read_regular(p, crate::fsutil::max_read_bytes()).map_err(|e| DataError::io(p, e)),
         ImageSource::Bytes { bytes, .. } => Ok(bytes.to_vec()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn case_7_an_oversized_image_is_refused_from_its_header() {
+        // A 20000x20000 grayscale PNG's header, without its pixels: the
+        // decoder must refuse it before allocating 400 MB.
+        let mut png = Vec::new();
+        let enc = image::codecs::png::PngEncoder::new(&mut png);
+        use image::ImageEncoder;
+        enc.write_image(&vec![0u8; 20_000], 20_000, 1, image::ExtendedColorType::L8).unwrap();
+        // Patch the IHDR height (bytes 20..24) to 20000 and its CRC (29..33).
+        png[20..24].copy_from_slice(&20_000u32.to_be_bytes());
+        let mut crc = flate2::Crc::new();
+        crc.update(&png[12..29]);
+        png[29..33].copy_from_slice(&crc.sum().to_be_bytes());
+        let err = decode(&embedded(png, Some("huge.png".into()))).unwrap_err().to_string();
+        assert!(err.contains("huge.png") && err.contains("too large"), "{err}");
+        let mut ok = Vec::new();
+        image::codecs::png::PngEncoder::new(&mut ok).write_image(&[7u8; 12], 4, 3, image::ExtendedColorType::L8).unwrap();
+        assert_eq!(decode_bytes(&ok).unwrap().width(), 4);
     }
 }

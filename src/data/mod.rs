@@ -9,6 +9,7 @@ pub mod images;
 pub mod loaders;
 pub mod read;
 pub mod sample;
+pub mod source;
 pub mod spec;
 pub mod stats;
 pub mod synth;
@@ -130,14 +131,30 @@ pub fn load_spec(spec: &DatasetSpec) -> Result<Dataset, DataError> {
         return Err(DataError::io(&spec.path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or folder")));
     }
     let path = if spec.path.is_dir() { spec::resolve_dir(&spec.path)? } else { spec.path.clone() };
+    // Images resolve against the named file's folder, not the staged copy's.
+    let root = spec.root.clone().unwrap_or_else(|| path.parent().map(Path::to_path_buf).unwrap_or_default());
+    let staged = source::stage(&path)?;
+    // Errors name the file the user gave, not its temporary copy.
+    let named = |e: DataError| e.renamed(&staged.path, &path);
     let format = match spec.format {
         Some(f) => f,
-        None => spec::detect(&path)?,
+        None => spec::detect(&staged.path).map_err(named)?,
     };
-    let root = spec.root.clone().unwrap_or_else(|| path.parent().map(Path::to_path_buf).unwrap_or_default());
-    let name = loaders_name(&path, format);
-    let mut ctx = loaders::LoadCtx { spec, path: path.clone(), root: root.clone(), dataset: name.clone(), issues: Vec::new() };
-    let mut samples = loaders::load_samples(format, &mut ctx)?;
+    let name = loaders_name(&staged.path, format);
+    let mut ctx = loaders::LoadCtx {
+        spec,
+        path: staged.path.clone(),
+        origin: path.clone(),
+        root: root.clone(),
+        dataset: name.clone(),
+        issues: Vec::new(),
+    };
+    let mut samples = loaders::load_samples(format, &mut ctx).map_err(named)?;
+    for issue in &mut ctx.issues {
+        if issue.path == staged.path {
+            issue.path = path.clone();
+        }
+    }
     if samples.is_empty() && !ctx.issues.is_empty() {
         return Err(DataError::NoSamples { path, issues: ctx.issues.len(), first: ctx.issues[0].to_string() });
     }

@@ -1,16 +1,58 @@
-//! Reading dataset files into records: JSON with serde, and JSONL, parquet
-//! and TSV with polars. Syntax errors name the file and line.
+//! Reading dataset files into records: JSON and JSONL with serde, parquet
+//! and TSV with polars. Only regular files are opened, nesting is bounded,
+//! and errors name the file and line.
 
-use super::error::DataError;
+use super::error::{DataError, RecordIssue};
 use super::table::{frame_records, Record};
 use polars::prelude::*;
-use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
+/// The deepest nesting a dataset record may have. serde_json refuses past
+/// 128 on its own; this keeps every reader, and the recursive conversion to
+/// cells, far from the stack's end.
+pub const MAX_JSON_DEPTH: usize = 64;
+
+/// How deeply `bytes` nest `[` and `{`, strings skipped; stops counting past `cap`.
+pub fn json_depth(bytes: &[u8], cap: usize) -> usize {
+    let (mut depth, mut max, mut in_str, mut escaped) = (0usize, 0usize, false, false);
+    for &b in bytes {
+        if in_str {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_str = true,
+            b'[' | b'{' => {
+                depth += 1;
+                max = max.max(depth);
+                if max > cap {
+                    return max;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
+fn too_deep() -> String {
+    format!("nested deeper than {MAX_JSON_DEPTH} levels")
+}
+
 pub fn read_json_value(path: &Path) -> Result<serde_json::Value, DataError> {
-    let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
-    serde_json::from_str(&text)
+    let bytes = crate::fsutil::read_regular(path, super::source::max_data_bytes()).map_err(|e| DataError::io(path, e))?;
+    if json_depth(&bytes, MAX_JSON_DEPTH) > MAX_JSON_DEPTH {
+        return Err(DataError::malformed(path, "file", too_deep()));
+    }
+    // From bytes, so that bad UTF-8 is reported with its line like any other error.
+    serde_json::from_slice(&bytes)
         .map_err(|e| DataError::malformed(path, format!("line {} column {}", e.line(), e.column()), format!("invalid JSON: {e}")))
 }
 
@@ -22,63 +64,40 @@ pub fn read_json_list(path: &Path) -> Result<Vec<Record>, DataError> {
     }
 }
 
-/// Finds the first line that is not a JSON object, so a polars failure can
-/// be reported as "file: line N: ...".
-fn locate_bad_jsonl_line(path: &Path) -> Option<DataError> {
-    let file = File::open(path).ok()?;
-    for (i, line) in BufReader::new(file).lines().enumerate() {
-        let line = match line {
-            Ok(l) => l,
-            Err(e) => return Some(DataError::malformed(path, format!("line {}", i + 1), e)),
+/// JSONL, one record per line. A line that is not UTF-8, not JSON, not an
+/// object or nested too deep is skipped and reported in `issues` with its
+/// line number, like any other bad record; blank lines are skipped.
+pub fn read_jsonl(path: &Path, issues: &mut Vec<RecordIssue>) -> Result<Vec<Record>, DataError> {
+    let bytes = crate::fsutil::read_regular(path, super::source::max_data_bytes()).map_err(|e| DataError::io(path, e))?;
+    let mut records = Vec::new();
+    for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        let location = format!("line {}", i + 1);
+        let mut bad = |message: String| {
+            issues.push(RecordIssue { path: path.to_path_buf(), location: location.clone(), field: "(line)".into(), message })
         };
-        if line.trim().is_empty() {
+        let text = match std::str::from_utf8(line) {
+            Ok(t) if t.trim().is_empty() => continue,
+            Ok(t) => t,
+            Err(e) => {
+                bad(format!("not UTF-8 (byte {} of the line)", e.valid_up_to()));
+                continue;
+            }
+        };
+        if json_depth(line, MAX_JSON_DEPTH) > MAX_JSON_DEPTH {
+            bad(too_deep());
             continue;
         }
-        match serde_json::from_str::<serde_json::Value>(&line) {
-            Ok(serde_json::Value::Object(_)) => {}
-            Ok(_) => return Some(DataError::malformed(path, format!("line {}", i + 1), "expected a JSON object")),
-            Err(e) => return Some(DataError::malformed(path, format!("line {}", i + 1), format!("invalid JSON: {e}"))),
+        match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(v @ serde_json::Value::Object(_)) => records.push(Record::from_json(location.clone(), &v)),
+            Ok(_) => bad("expected a JSON object".into()),
+            Err(e) => bad(format!("invalid JSON: {e}")),
         }
     }
-    None
-}
-
-pub fn read_jsonl(path: &Path) -> Result<Vec<Record>, DataError> {
-    let file = File::open(path).map_err(|e| DataError::io(path, e))?;
-    // Blank lines would shift polars' row numbers off the file's lines.
-    let has_blank = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?.lines().any(|l| l.trim().is_empty());
-    if has_blank {
-        return read_jsonl_by_line(path);
-    }
-    match JsonReader::new(file).with_json_format(JsonFormat::JsonLines).infer_schema_len(None).finish() {
-        Ok(df) => Ok(frame_records(&df, Some(1))),
-        // Every line is valid JSON but polars found no common schema (a
-        // field that is a list in one row and an object in another): read
-        // the rows one by one instead.
-        Err(_) => match locate_bad_jsonl_line(path) {
-            Some(err) => Err(err),
-            None => read_jsonl_by_line(path),
-        },
-    }
-}
-
-/// Line-by-line JSONL with serde: for files with blank lines (polars' row
-/// numbers would not match the file's) and rows of differing shapes.
-fn read_jsonl_by_line(path: &Path) -> Result<Vec<Record>, DataError> {
-    if let Some(err) = locate_bad_jsonl_line(path) {
-        return Err(err);
-    }
-    let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
-    Ok(text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| Record::from_json(format!("line {}", i + 1), &serde_json::from_str(l).expect("checked")))
-        .collect())
+    Ok(records)
 }
 
 pub fn read_parquet(path: &Path) -> Result<DataFrame, DataError> {
-    let file = File::open(path).map_err(|e| DataError::io(path, e))?;
+    let file = crate::fsutil::open_regular(path).map_err(|e| DataError::io(path, e))?;
     ParquetReader::new(file).finish().map_err(|e| DataError::malformed(path, "file", format!("cannot read parquet: {e}")))
 }
 
@@ -88,7 +107,7 @@ pub fn parquet_records(path: &Path) -> Result<Vec<Record>, DataError> {
 
 /// Column names of a parquet file, read from its footer only.
 pub fn parquet_columns(path: &Path) -> Result<Vec<String>, DataError> {
-    let file = File::open(path).map_err(|e| DataError::io(path, e))?;
+    let file = crate::fsutil::open_regular(path).map_err(|e| DataError::io(path, e))?;
     let schema =
         ParquetReader::new(file).schema().map_err(|e| DataError::malformed(path, "footer", format!("cannot read parquet schema: {e}")))?;
     Ok(schema.iter_names().map(|n| n.to_string()).collect())
@@ -96,10 +115,12 @@ pub fn parquet_columns(path: &Path) -> Result<Vec<String>, DataError> {
 
 /// A tab-separated file with a header; every column is read as text.
 pub fn read_tsv(path: &Path) -> Result<Vec<Record>, DataError> {
+    crate::fsutil::open_regular(path).map_err(|e| DataError::io(path, e))?;
     let df = CsvReadOptions::default()
         .with_has_header(true)
         .with_infer_schema_length(Some(0))
-        .with_parse_options(CsvParseOptions::default().with_separator(b'\t'))
+        // Bad UTF-8 becomes U+FFFD in its cell instead of failing the whole file.
+        .with_parse_options(CsvParseOptions::default().with_separator(b'\t').with_encoding(CsvEncoding::LossyUtf8))
         .try_into_reader_with_file_path(Some(path.to_path_buf()))
         .and_then(|r| r.finish())
         .map_err(|e| DataError::malformed(path, "file", format!("cannot read TSV: {e}")))?;
@@ -108,11 +129,21 @@ pub fn read_tsv(path: &Path) -> Result<Vec<Record>, DataError> {
 
 /// Keys of the first JSON object of a JSONL file (for format detection).
 pub fn jsonl_first_keys(path: &Path) -> Result<Vec<String>, DataError> {
-    let file = File::open(path).map_err(|e| DataError::io(path, e))?;
-    for (i, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|e| DataError::io(path, e))?;
+    let file = crate::fsutil::open_regular(path).map_err(|e| DataError::io(path, e))?;
+    let mut reader = BufReader::new(file);
+    let mut line = Vec::new();
+    for i in 0.. {
+        line.clear();
+        // One line at most 1 MiB, so a file without newlines is not read whole here.
+        if (&mut reader).take(1 << 20).read_until(b'\n', &mut line).map_err(|e| DataError::io(path, e))? == 0 {
+            break;
+        }
+        let line = String::from_utf8_lossy(&line);
         if line.trim().is_empty() {
             continue;
+        }
+        if json_depth(line.as_bytes(), MAX_JSON_DEPTH) > MAX_JSON_DEPTH {
+            return Err(DataError::malformed(path, format!("line {}", i + 1), too_deep()));
         }
         return match serde_json::from_str::<serde_json::Value>(&line) {
             Ok(serde_json::Value::Object(o)) => Ok(o.keys().cloned().collect()),

@@ -68,7 +68,7 @@ fn parse_box(v: &serde_json::Value) -> Option<BoundingBox> {
 /// `{"id": [x0, y0, x1, y1]}`, `{"id": [[...], ...]}` or `{"id": [{"bbox_2d": [...], "label": ...}]}`,
 /// in original-image pixels. A bad entry names the file and the id.
 pub fn load_box_file(path: &Path) -> Result<HashMap<String, Vec<BoundingBox>>, DataError> {
-    let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
+    let text = crate::fsutil::read_text(path).map_err(|e| DataError::io(path, e))?;
     let v: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| DataError::Other { path: path.into(), message: format!("not valid JSON: {e}") })?;
     let obj = v.as_object().ok_or_else(|| DataError::Other { path: path.into(), message: "expected an object of id -> boxes".into() })?;

@@ -79,7 +79,7 @@ impl ChatTemplate {
     pub fn load(dir: &Path) -> Result<ChatTemplate> {
         let jinja = dir.join("chat_template.jinja");
         if jinja.exists() {
-            let text = std::fs::read_to_string(&jinja).with_context(|| format!("{}: cannot read", jinja.display()))?;
+            let text = crate::fsutil::read_text(&jinja).with_context(|| format!("{}: cannot read", jinja.display()))?;
             return Self::new(text, TemplateSource::Jinja);
         }
         for (name, origin) in

@@ -109,7 +109,7 @@ impl Default for PreprocessorConfig {
 }
 
 pub(crate) fn read_json(path: &Path) -> Result<Value, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { file: path.into(), source })?;
+    let text = crate::fsutil::read_text(path).map_err(|source| ConfigError::Io { file: path.into(), source })?;
     serde_json::from_str(&text).map_err(|source| ConfigError::Json { file: path.into(), source })
 }
 

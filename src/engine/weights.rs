@@ -126,7 +126,7 @@ impl WeightFiles {
         let index = dir.join("model.safetensors.index.json");
         let single = dir.join("model.safetensors");
         let shard_names: Vec<String> = if index.exists() {
-            let text = std::fs::read_to_string(&index).map_err(|e| WeightError::File { file: index.clone(), problem: e.to_string() })?;
+            let text = crate::fsutil::read_text(&index).map_err(|e| WeightError::File { file: index.clone(), problem: e.to_string() })?;
             let v: serde_json::Value = serde_json::from_str(&text)
                 .map_err(|e| WeightError::File { file: index.clone(), problem: format!("not valid JSON: {e}") })?;
             let map = v

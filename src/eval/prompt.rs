@@ -55,7 +55,7 @@ impl PromptTemplate {
                 ResizePolicy::Auto,
             ),
             path => {
-                let text = std::fs::read_to_string(path)
+                let text = crate::fsutil::read_text(std::path::Path::new(path))
                     .with_context(|| format!("--prompt `{path}` is not default, viewspatial, lmms or a readable file"))?;
                 if !text.contains("{question}") {
                     bail!("{path}: a prompt template needs {{question}}");

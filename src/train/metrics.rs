@@ -41,7 +41,7 @@ pub fn append(path: &Path, m: &StepMetrics) -> Result<()> {
 
 /// Every step logged in `path`; a later line for a step (after a resume) replaces the earlier one.
 pub fn read(path: &Path) -> Result<Vec<StepMetrics>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = crate::fsutil::read_text(path).with_context(|| format!("reading {}", path.display()))?;
     let mut by_step: std::collections::BTreeMap<usize, StepMetrics> = Default::default();
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let m: StepMetrics =

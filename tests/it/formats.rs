@@ -338,8 +338,15 @@ fn malformed_inputs_name_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("v.jsonl");
     std::fs::write(&p, "{\"image\": \"a\", \"caption\": \"c\", \"label\": 1, \"relation\": \"on\"}\n{not json}\n").unwrap();
-    let err = data::load(p.to_str().unwrap()).unwrap_err().to_string();
-    assert!(err.contains("v.jsonl: line 2: invalid JSON"), "{err}");
+    // One bad line is skipped and reported, naming the file and line; the rest load.
+    let ds = data::load(p.to_str().unwrap()).unwrap();
+    assert_eq!(ds.samples.len(), 1);
+    let issue = ds.issues[0].to_string();
+    assert!(issue.contains("v.jsonl: line 2: field `(line)`: invalid JSON"), "{issue}");
+    // With no good line left, the load fails and says why.
+    std::fs::write(&p, "{not json}\n").unwrap();
+    let err = data::load(&format!("vsr:{}", p.display())).unwrap_err().to_string();
+    assert!(err.contains("no usable samples") && err.contains("line 1"), "{err}");
 
     let unknown = dir.path().join("x.csv");
     std::fs::write(&unknown, "a,b").unwrap();

@@ -221,3 +221,114 @@ fn case_3_and_4_a_kill_during_a_save_resumes_from_a_whole_checkpoint_bitwise() {
     let kept: Vec<_> = std::fs::read_dir(Path::new(&split).join("checkpoints")).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(kept, ["step-000005"], "older checkpoints and the cut one's temporary are gone");
 }
+
+/// Runs the binary with a deadline: a hang fails the test instead of stalling the suite.
+fn run_with_deadline(args: &[&str], secs: u64) -> (bool, String, String) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_flipscope"))
+        .args(args)
+        .env("HOME", std::env::temp_dir())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t0.elapsed().as_secs() > secs {
+            child.kill().unwrap();
+            panic!("flipscope {args:?} still running after {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+fn small_png(side: u32) -> Vec<u8> {
+    use image::ImageEncoder;
+    let mut png = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut png)
+        .write_image(&vec![90u8; (side * side * 3) as usize], side, side, image::ExtendedColorType::Rgb8)
+        .unwrap();
+    png
+}
+
+/// A PNG whose header says 20000x20000 (grayscale): 400 MB if decoded.
+fn huge_png_header() -> Vec<u8> {
+    use image::ImageEncoder;
+    let mut png = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut png).write_image(&[0u8; 20_000], 20_000, 1, image::ExtendedColorType::L8).unwrap();
+    png[20..24].copy_from_slice(&20_000u32.to_be_bytes());
+    let mut crc = flate2::Crc::new();
+    crc.update(&png[12..29]);
+    png[29..33].copy_from_slice(&crc.sum().to_be_bytes());
+    png
+}
+
+/// Cases 6 and 7: an image that is a FIFO, one that is /dev/zero and one
+/// whose header says 20000x20000 each become an error record naming the
+/// problem, quickly; the good sample beside them is answered.
+#[test]
+fn case_6_and_7_fifo_device_and_oversized_images_are_error_records_not_hangs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    std::fs::write(d.join("good.png"), small_png(28)).unwrap();
+    std::fs::write(d.join("huge.png"), huge_png_header()).unwrap();
+    let c = std::ffi::CString::new(d.join("fifo.png").to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let line = |id: &str, img: &str| {
+        serde_json::json!({"id": id, "image": img, "question": "Where is the cup?", "options": ["left", "right"], "answer": "A"})
+            .to_string()
+    };
+    let lines = [line("fifo", "fifo.png"), line("zero", "/dev/zero"), line("huge", "huge.png"), line("good", "good.png")];
+    std::fs::write(d.join("d.jsonl"), lines.join("\n") + "\n").unwrap();
+    let run = d.join("run");
+    let data = format!("generic:{}", d.join("d.jsonl").display());
+    let (ok, out, err) = run_with_deadline(&["eval", "--model", &model(), "--data", &data, "--run", run.to_str().unwrap(), "--device", "cpu"], 120);
+    assert!(ok, "{err}");
+    assert!(out.contains("3 errors"), "{out}");
+    let recs = flipscope::runs::store::read_records(&run.join("records.jsonl")).unwrap().records;
+    let error_of = |id: &str| recs.iter().find(|r| r.id == id).and_then(|r| r.error.clone()).unwrap_or_default();
+    assert!(error_of("fifo").contains("FIFO"), "{}", error_of("fifo"));
+    assert!(error_of("zero").contains("a device"), "{}", error_of("zero"));
+    assert!(error_of("huge").contains("too large"), "{}", error_of("huge"));
+    assert!(recs.iter().any(|r| r.id == "good" && r.error.is_none() && r.predicted_letter.is_some()));
+}
+
+/// Case 8: a line nested 1000 deep is one bad record (no stack overflow);
+/// `.jsonl.gz` and a pipe (`<(zcat ...)`) load directly; non-UTF-8 bytes
+/// in a line skip that line, with its number.
+#[test]
+fn case_8_deep_nesting_pipes_gzip_and_bad_utf8() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    std::fs::write(d.join("a.png"), small_png(8)).unwrap();
+    let good = r#"{"id": "g", "image": "a.png", "question": "Where?", "options": ["left", "right"], "answer": "A"}"#;
+    let deep = format!("{{\"id\": \"deep\", \"x\": {}1{}}}", "[".repeat(1000), "]".repeat(1000));
+    let mut body = format!("{good}\n{deep}\n").into_bytes();
+    body.extend_from_slice(b"{\"id\": \"bad\xff\", \"image\": \"a.png\", \"question\": \"q\"}\n");
+    let plain = d.join("d.jsonl");
+    std::fs::write(&plain, &body).unwrap();
+    let (ok, out, err) = run_with_deadline(&["data", "stats", &format!("generic:{}", plain.display()), "--json"], 60);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((v["total"].as_u64(), v["record_errors"].as_u64()), (Some(1), Some(2)), "{out}");
+    let ds = flipscope::data::load(&format!("generic:{}", plain.display())).unwrap();
+    let issues: Vec<String> = ds.issues.iter().map(|i| i.to_string()).collect();
+    assert!(issues[0].contains("d.jsonl: line 2") && issues[0].contains("nested deeper than 64"), "{issues:?}");
+    assert!(issues[1].contains("d.jsonl: line 3") && issues[1].contains("not UTF-8"), "{issues:?}");
+
+    let gz = d.join("g.jsonl.gz");
+    let mut enc = flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut enc, format!("{good}\n").as_bytes()).unwrap();
+    enc.finish().unwrap();
+    let ds = flipscope::data::load(&format!("generic:{}", gz.display())).unwrap();
+    assert_eq!((ds.samples.len(), ds.samples[0].images[0].is_missing()), (1, false), "images resolve beside the .gz");
+    // A pipe, as the shell's process substitution gives one.
+    let bin = env!("CARGO_BIN_EXE_flipscope");
+    let script = format!("'{bin}' data stats --json generic:<(zcat '{}')", gz.display());
+    let out = std::process::Command::new("bash").arg("-c").arg(&script).env("HOME", std::env::temp_dir()).output().unwrap();
+    assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["total"], 1);
+}

@@ -45,7 +45,7 @@ fn find_whatsup(ctx: &LoadCtx, subset: &str) -> Result<PathBuf, DataError> {
 /// `../data` or under the root; else an error saying where it looked and
 /// which spec option names the file.
 fn find_beside(ctx: &LoadCtx, names: &[&str], what: &str, option: &str) -> Result<PathBuf, DataError> {
-    let dir = ctx.path.parent().unwrap_or(Path::new("."));
+    let dir = ctx.origin.parent().unwrap_or(Path::new("."));
     let mut tried = Vec::new();
     for base in [dir.to_path_buf(), dir.join(".."), dir.join("../data"), ctx.root.clone(), ctx.root.join("data")] {
         for name in names {
@@ -106,7 +106,7 @@ fn find_vsr(ctx: &LoadCtx) -> Result<PathBuf, DataError> {
 
 fn load_vsr(ctx: &mut LoadCtx, records: &[Record]) -> Result<Vec<Sample>, DataError> {
     let vsr_path = find_vsr(ctx)?;
-    let vsr = read_jsonl(&vsr_path)?;
+    let vsr = read_jsonl(&vsr_path, &mut ctx.issues)?;
     // COCO file names resolve under `#root=` (your COCO 2017 images), else beside the VSR file.
     let root = if ctx.spec.root.is_some() { ctx.root.clone() } else { vsr_path.parent().unwrap_or(Path::new(".")).to_path_buf() };
     let dataset = ctx.dataset.clone();
@@ -135,7 +135,7 @@ fn vsr_sample(rec: &Record, vsr: &[Record], root: &Path, dataset: &str) -> Field
 }
 
 pub fn load(ctx: &mut LoadCtx) -> Result<Vec<Sample>, DataError> {
-    let records = read_jsonl(&ctx.path)?;
+    let records = read_jsonl(&ctx.path, &mut ctx.issues)?;
     let stem = file_stem(&ctx.path);
     let subset = stem.split("_with_answer").next().unwrap_or(&stem).to_string();
     if subset.eq_ignore_ascii_case("vsr") {

@@ -9,7 +9,7 @@ use crate::data::table::Record;
 use std::path::Path;
 
 pub fn load(ctx: &mut LoadCtx) -> Result<Vec<Sample>, DataError> {
-    let records = table_records(&ctx.path)?;
+    let records = table_records(&ctx.path, &mut ctx.issues)?;
     Ok(build_samples(ctx, &records, sample))
 }
 

@@ -64,7 +64,7 @@ pub fn load(ctx: &mut LoadCtx) -> Result<Vec<Sample>, DataError> {
             });
         }
     }
-    let records = super::table_records(&ctx.path)?;
+    let records = super::table_records(&ctx.path, &mut ctx.issues)?;
     let options = ctx.spec.options.clone();
     let cols = Columns { ctx_options: &options };
     Ok(super::build_samples(ctx, &records, |r, i, root, dataset| sample(r, i, &cols, root, dataset)))

@@ -22,7 +22,10 @@ use std::path::{Path, PathBuf};
 /// What a loader needs: the file, the image root, and a place for issues.
 pub struct LoadCtx<'a> {
     pub spec: &'a DatasetSpec,
+    /// The file to read (a decompressed or piped dataset's temporary copy).
     pub path: PathBuf,
+    /// The file as the user named it: where companion files are looked for.
+    pub origin: PathBuf,
     pub root: PathBuf,
     pub dataset: String,
     pub issues: Vec<RecordIssue>,
@@ -53,11 +56,11 @@ pub fn build_samples(ctx: &mut LoadCtx, records: &[Record], f: impl Fn(&Record, 
 }
 
 /// Records of a parquet file, or of JSONL for any other extension.
-pub fn table_records(path: &Path) -> Result<Vec<Record>, DataError> {
+pub fn table_records(path: &Path, issues: &mut Vec<RecordIssue>) -> Result<Vec<Record>, DataError> {
     if path.extension().is_some_and(|e| e == "parquet") {
         super::read::parquet_records(path)
     } else {
-        super::read::read_jsonl(path)
+        super::read::read_jsonl(path, issues)
     }
 }
 

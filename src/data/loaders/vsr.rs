@@ -12,7 +12,7 @@ use crate::spatial::parse_relation;
 use std::path::Path;
 
 pub fn load(ctx: &mut LoadCtx) -> Result<Vec<Sample>, DataError> {
-    let records = read_jsonl(&ctx.path)?;
+    let records = read_jsonl(&ctx.path, &mut ctx.issues)?;
     let split = file_stem(&ctx.path);
     Ok(super::build_samples(ctx, &records, |r, i, root, dataset| sample(r, i, root, dataset, &split)))
 }

@@ -141,7 +141,7 @@ impl LoraConfig {
 
     /// Reads a PEFT `adapter_config.json`, naming the file and field on error.
     pub fn from_peft_json(path: &Path) -> Result<LoraConfig> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text = crate::fsutil::read_text(path).with_context(|| format!("reading {}", path.display()))?;
         let v: Value = serde_json::from_str(&text).with_context(|| format!("{}: not valid JSON", path.display()))?;
         let field = |name: &str| v.get(name).with_context(|| format!("{}: field `{name}` is missing", path.display()));
         if let Some(t) = v.get("peft_type").and_then(Value::as_str) {
