@@ -65,9 +65,59 @@ pub fn pairs(text: &str, lists: &[&str]) -> Result<Vec<Pair>, KvError> {
     Ok(out)
 }
 
+/// clap value parsers for numeric flags, so a bad number is refused when
+/// the command line is parsed, with the flag's name, not steps later.
+pub mod numbers {
+    /// A whole number of at least 1 (batch sizes, step and token counts).
+    pub fn at_least_one(s: &str) -> Result<usize, String> {
+        match s.trim().parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(n),
+            _ => Err(format!("`{s}` is not a whole number of at least 1")),
+        }
+    }
+
+    fn number(s: &str) -> Result<f64, String> {
+        match s.trim().parse::<f64>() {
+            Ok(x) if x.is_finite() => Ok(x),
+            _ => Err(format!("`{s}` is not a finite number")),
+        }
+    }
+
+    /// A finite number above 0 (learning rates, clipping norms, temperatures).
+    pub fn positive(s: &str) -> Result<f64, String> {
+        number(s).and_then(|x| if x > 0.0 { Ok(x) } else { Err(format!("`{s}` must be above 0")) })
+    }
+
+    /// A finite number of 0 or more (weight decay).
+    pub fn non_negative(s: &str) -> Result<f64, String> {
+        number(s).and_then(|x| if x >= 0.0 { Ok(x) } else { Err(format!("`{s}` must be 0 or more")) })
+    }
+
+    /// A fraction from 0 to 1 (warmup ratio, replay, top-p).
+    pub fn fraction(s: &str) -> Result<f64, String> {
+        number(s).and_then(|x| if (0.0..=1.0).contains(&x) { Ok(x) } else { Err(format!("`{s}` must be from 0 to 1")) })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn case_11_numbers_refuse_nan_infinity_and_out_of_range() {
+        use numbers::*;
+        for bad in ["NaN", "nan", "inf", "-inf", "x", ""] {
+            assert!(positive(bad).is_err() && non_negative(bad).is_err() && fraction(bad).is_err(), "{bad}");
+        }
+        assert!(positive("0").is_err() && positive("-1e-4").is_err());
+        assert_eq!(positive("1e-4"), Ok(1e-4));
+        assert!(non_negative("-0.1").is_err());
+        assert_eq!(non_negative("0"), Ok(0.0));
+        assert!(fraction("2").is_err() && fraction("-0.5").is_err());
+        assert_eq!(fraction("1"), Ok(1.0));
+        assert!(at_least_one("0").is_err() && at_least_one("-1").is_err() && at_least_one("1.5").is_err());
+        assert_eq!(at_least_one("3"), Ok(3));
+    }
 
     #[test]
     fn pairs_lists_and_errors() {

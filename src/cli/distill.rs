@@ -24,11 +24,11 @@ pub struct DistillArgs {
     /// What the teacher is asked after the question and choices.
     #[arg(long, default_value = DEFAULT_INSTRUCTION)]
     pub instruction: String,
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_parser = crate::kv::numbers::at_least_one)]
     pub max_new_tokens: usize,
     #[arg(long)]
     pub limit: Option<usize>,
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = crate::kv::numbers::at_least_one)]
     pub batch: usize,
     #[arg(long, default_value = "auto")]
     pub device: crate::engine::DeviceSpec,

@@ -82,7 +82,10 @@ pub fn run(args: &DoctorArgs) -> Result<bool> {
                 for f in first {
                     println!("  - missing image {f}");
                 }
-                ok &= ds.issues.is_empty() && missing == 0;
+                if ds.samples.is_empty() {
+                    println!("  - no samples: there is nothing to evaluate or train on");
+                }
+                ok &= ds.issues.is_empty() && missing == 0 && !ds.samples.is_empty();
             }
             Err(e) => {
                 ok = false;
@@ -101,7 +104,7 @@ pub fn check_model(dir: &Path) -> Vec<String> {
     }
     let json = |name: &str, problems: &mut Vec<String>| -> Option<serde_json::Value> {
         let p = dir.join(name);
-        match std::fs::read_to_string(&p) {
+        match crate::fsutil::read_text(&p) {
             Err(e) => {
                 problems.push(format!("{name}: {e}"));
                 None

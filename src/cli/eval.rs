@@ -5,6 +5,7 @@ use crate::data::{self, Sample};
 use super::engine_args::EngineArgs;
 use crate::eval::{runner, EvalConfig, ModeKind, PromptTemplate, Variant};
 use crate::runs::{run_dir, RunStore};
+use crate::kv::numbers::at_least_one;
 use anyhow::{bail, Result};
 use clap::Args;
 
@@ -28,7 +29,7 @@ pub struct EvalArgs {
     /// score (one forward, option log-probs) | generate (text, then extraction)
     #[arg(long, value_enum, default_value_t = ModeKind::Score)]
     pub mode: ModeKind,
-    #[arg(long, default_value_t = crate::eval::DEFAULT_MAX_NEW_TOKENS)]
+    #[arg(long, default_value_t = crate::eval::DEFAULT_MAX_NEW_TOKENS, value_parser = at_least_one)]
     pub max_new_tokens: usize,
     /// default | viewspatial | lmms | a template file with {question} and {choices}
     #[arg(long, default_value = "default", value_parser = PromptTemplate::parse)]
@@ -36,7 +37,7 @@ pub struct EvalArgs {
     /// Rotate the options; a question counts only if every rotation is right.
     #[arg(long)]
     pub circular: bool,
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = at_least_one)]
     pub batch: usize,
     /// Only every n-th sample starting at i (`i/n`), for splitting a sweep across jobs.
     #[arg(long, value_parser = parse_shard)]

@@ -14,12 +14,12 @@ pub struct InferArgs {
     /// Model, images + prompt (or --data/--id), resize, device, dtype.
     #[command(flatten)]
     pub target: TargetArgs,
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = crate::kv::numbers::at_least_one)]
     pub max_new_tokens: usize,
     /// Sample with this temperature instead of greedy decoding.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::kv::numbers::positive)]
     pub temperature: Option<f64>,
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = crate::kv::numbers::fraction)]
     pub top_p: f64,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,

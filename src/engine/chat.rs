@@ -4,6 +4,7 @@
 //! is the fallback when none is present.
 
 use super::config::{read_json, ConfigError};
+use super::template_guard as guard;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::Value;
@@ -107,12 +108,40 @@ impl ChatTemplate {
 
     pub fn new(source: String, origin: TemplateSource) -> Result<ChatTemplate> {
         let mut env = minijinja::Environment::new();
+        env.set_fuel(Some(guard::FUEL));
+        env.set_recursion_limit(guard::RECURSION);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function("raise_exception", |msg: String| -> std::result::Result<String, minijinja::Error> {
             Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, msg))
         });
         env.add_template_owned("chat", source.clone()).with_context(|| format!("chat template ({origin:?}) does not parse"))?;
-        Ok(ChatTemplate { source, origin, env })
+        let template = ChatTemplate { source, origin, env };
+        if template.origin != TemplateSource::Builtin {
+            template.probe()?;
+        }
+        Ok(template)
+    }
+
+    /// Renders a two-turn conversation with images in a limited child
+    /// process; a template that exhausts it is refused.
+    fn probe(&self) -> Result<()> {
+        let text = "Where is the red cup relative to the man in white? A. left B. right C. front D. back";
+        let conversation = [
+            Message { role: "system".into(), content: vec![ContentPart::text("You are a helpful assistant.")] },
+            Message::user_with_images(2, text),
+            Message { role: "assistant".into(), content: vec![ContentPart::text("A")] },
+            Message::user_with_images(1, text),
+        ];
+        match guard::probe(|| self.render(&conversation, true).is_ok()) {
+            Err(guard::ProbeFailure::Killed(signal)) => anyhow::bail!(
+                "chat template ({:?}) was stopped (signal {signal}) rendering a short probe conversation: \
+                 it needs more than 256 MiB or 10 s of CPU; refusing it",
+                self.origin
+            ),
+            // An error on the probe (e.g. raise_exception on a role it does
+            // not know) is the template's business: real renders report it.
+            Err(guard::ProbeFailure::Error) | Ok(()) => Ok(()),
+        }
     }
 
     pub fn render(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String> {
@@ -122,7 +151,9 @@ impl ChatTemplate {
             add_generation_prompt => add_generation_prompt,
             add_vision_id => false,
         };
-        tmpl.render(ctx).context("rendering the chat template")
+        let mut out = guard::CappedOutput { text: Vec::new() };
+        tmpl.render_captured_to(ctx, &mut out).context("rendering the chat template (fuel, recursion and output are limited)")?;
+        String::from_utf8(out.text).context("the chat template wrote bad UTF-8")
     }
 }
 
@@ -159,5 +190,26 @@ mod tests {
         assert_eq!(ChatTemplate::load(dir.path()).unwrap().origin, TemplateSource::Jinja);
         std::fs::write(dir.path().join("chat_template.jinja"), "{% if %}").unwrap();
         assert!(ChatTemplate::load(dir.path()).err().unwrap().to_string().contains("does not parse"));
+    }
+
+    #[test]
+    fn case_10_hostile_templates_end_with_an_error() {
+        let t = |src: &str| ChatTemplate::new(src.into(), TemplateSource::Jinja);
+        // Nested loops of 10k: out of fuel instead of running for hours.
+        let loops = "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}x";
+        let err = format!("{:#}", t(loops).unwrap().render(&[Message::user_with_images(0, "hi")], true).unwrap_err());
+        assert!(err.contains("fuel"), "{err}");
+        // A string doubled until memory runs out: refused at load by the probe.
+        let doubling = "{% set ns = namespace(s='xxxxxxxx') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s|length }}";
+        let err = format!("{:#}", t(doubling).err().unwrap());
+        assert!(err.contains("refusing it"), "{err}");
+        // Output above the cap.
+        let wide = "{% for i in range(100000) %}{{ 'y' * 1000 }}{% endfor %}";
+        let err = format!("{:#}", t(wide).unwrap().render(&[Message::user_with_images(0, "hi")], true).unwrap_err());
+        assert!(err.contains("more than 16 MiB") || err.contains("fuel"), "{err}");
+        // Recursion.
+        let deep = "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}";
+        let err = format!("{:#}", t(deep).unwrap().render(&[Message::user_with_images(0, "hi")], true).unwrap_err());
+        assert!(err.contains("recursion") || err.contains("fuel"), "{err}");
     }
 }

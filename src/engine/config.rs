@@ -30,6 +30,8 @@ pub struct TextConfig {
     /// How the rotary half-dimension splits over (t, h, w).
     pub mrope_section: Vec<i64>,
     pub hidden_act: String,
+    /// The longest sequence the model was built for (`max_position_embeddings`).
+    pub max_position_embeddings: Option<i64>,
 }
 
 impl TextConfig {
@@ -153,6 +155,7 @@ struct RawText {
     rope_scaling: Option<RawRope>,
     rope_parameters: Option<RawRope>,
     hidden_act: Option<String>,
+    max_position_embeddings: Option<i64>,
     use_sliding_window: Option<bool>,
     tie_word_embeddings: Option<bool>,
     bos_token_id: Option<i64>,
@@ -239,7 +242,37 @@ impl Fields<'_> {
     fn required<T>(&self, field: &str, value: Option<T>) -> Result<T, ConfigError> {
         value.ok_or_else(|| self.err(field, "missing"))
     }
+
+    /// A size: a whole number from 1 to `max`, checked before anything is
+    /// allocated from it (a zero divides by zero later; 10^9 layers would
+    /// grow gigabytes of plan before any tensor is looked at).
+    fn size(&self, field: &str, value: i64, max: i64) -> Result<i64, ConfigError> {
+        if (1..=max).contains(&value) {
+            Ok(value)
+        } else {
+            Err(self.err(field, format!("{value} is not a size from 1 to {max}")))
+        }
+    }
+
+    fn required_size(&self, field: &str, value: Option<i64>, max: i64) -> Result<i64, ConfigError> {
+        self.size(field, self.required(field, value)?, max)
+    }
+
+    /// A finite number above zero (epsilons, rope bases, scales).
+    fn positive(&self, field: &str, value: f64) -> Result<f64, ConfigError> {
+        if value.is_finite() && value > 0.0 {
+            Ok(value)
+        } else {
+            Err(self.err(field, format!("{value} must be a finite number above 0")))
+        }
+    }
 }
+
+/// Upper bounds far above any released model, below anything absurd.
+const MAX_VOCAB: i64 = 1 << 24;
+const MAX_WIDTH: i64 = 1 << 17;
+const MAX_LAYERS: i64 = 1024;
+const MAX_HEADS: i64 = 1024;
 
 impl ModelConfig {
     /// Reads `config.json` and, when present, `generation_config.json` from a checkpoint directory.
@@ -321,13 +354,13 @@ impl ModelConfig {
 /// The language model's config from its fields `t` (named by `tf`); rope
 /// settings and theta may also sit at the top level (`top`).
 fn read_text(t: &RawText, tf: &Fields, top: &RawText) -> Result<TextConfig, ConfigError> {
-    let heads = tf.required("num_attention_heads", t.num_attention_heads)?;
-    let hidden = tf.required("hidden_size", t.hidden_size)?;
-    if heads <= 0 || hidden % heads != 0 {
+    let hidden = tf.required_size("hidden_size", t.hidden_size, MAX_WIDTH)?;
+    let heads = tf.required_size("num_attention_heads", t.num_attention_heads, MAX_HEADS)?;
+    if hidden % heads != 0 {
         return Err(tf.err("num_attention_heads", format!("{heads} does not divide hidden_size {hidden}")));
     }
-    let kv = t.num_key_value_heads.unwrap_or(heads);
-    if kv <= 0 || heads % kv != 0 {
+    let kv = tf.size("num_key_value_heads", t.num_key_value_heads.unwrap_or(heads), MAX_HEADS)?;
+    if heads % kv != 0 {
         return Err(tf.err("num_key_value_heads", format!("{kv} does not divide num_attention_heads {heads}")));
     }
     // rope: transformers 5 `rope_parameters`, or the older `rope_scaling` +
@@ -341,6 +374,7 @@ fn read_text(t: &RawText, tf: &Fields, top: &RawText) -> Result<TextConfig, Conf
     };
     let theta_default = t.rope_theta.or(top.rope_theta).unwrap_or(1_000_000.0);
     let theta = rope.and_then(|r| r.rope_theta).unwrap_or(theta_default);
+    let theta = tf.positive("rope_theta", theta)?;
     if t.use_sliding_window.unwrap_or(false) {
         return Err(tf.err("use_sliding_window", "sliding-window attention is not supported (no released Qwen2.5-VL uses it)"));
     }
@@ -354,39 +388,43 @@ fn read_text(t: &RawText, tf: &Fields, top: &RawText) -> Result<TextConfig, Conf
         });
     }
     Ok(TextConfig {
-        vocab_size: tf.required("vocab_size", t.vocab_size)?,
+        vocab_size: tf.required_size("vocab_size", t.vocab_size, MAX_VOCAB)?,
         hidden_size: hidden,
-        intermediate_size: tf.required("intermediate_size", t.intermediate_size)?,
-        num_hidden_layers: tf.required("num_hidden_layers", t.num_hidden_layers)?,
+        intermediate_size: tf.required_size("intermediate_size", t.intermediate_size, MAX_WIDTH)?,
+        num_hidden_layers: tf.required_size("num_hidden_layers", t.num_hidden_layers, MAX_LAYERS)?,
         num_attention_heads: heads,
         num_key_value_heads: kv,
-        rms_norm_eps: t.rms_norm_eps.unwrap_or(1e-6),
+        rms_norm_eps: tf.positive("rms_norm_eps", t.rms_norm_eps.unwrap_or(1e-6))?,
         rope_theta: theta,
         mrope_section: section,
         hidden_act: t.hidden_act.clone().unwrap_or_else(|| "silu".into()),
+        max_position_embeddings: match t.max_position_embeddings.or(top.max_position_embeddings) {
+            Some(n) => Some(tf.size("max_position_embeddings", n, MAX_VOCAB)?),
+            None => None,
+        },
     })
 }
 
 fn read_vision(v: &RawVision, vf: &Fields) -> Result<VisionConfig, ConfigError> {
-    let hidden = vf.required("hidden_size", v.hidden_size)?;
-    let heads = vf.required("num_heads", v.num_heads)?;
-    if heads <= 0 || hidden % heads != 0 || (hidden / heads) % 4 != 0 {
+    let hidden = vf.required_size("hidden_size", v.hidden_size, MAX_WIDTH)?;
+    let heads = vf.required_size("num_heads", v.num_heads, MAX_HEADS)?;
+    if hidden % heads != 0 || (hidden / heads) % 4 != 0 {
         return Err(vf.err("num_heads", format!("{heads} heads do not split hidden_size {hidden} into head dims divisible by 4")));
     }
     let cfg = VisionConfig {
-        depth: vf.required("depth", v.depth)?,
+        depth: vf.required_size("depth", v.depth, MAX_LAYERS)?,
         hidden_size: hidden,
-        intermediate_size: vf.required("intermediate_size", v.intermediate_size)?,
+        intermediate_size: vf.required_size("intermediate_size", v.intermediate_size, MAX_WIDTH)?,
         num_heads: heads,
-        in_channels: v.in_channels.unwrap_or(3),
-        patch_size: v.patch_size.unwrap_or(14),
-        spatial_merge_size: v.spatial_merge_size.unwrap_or(2),
-        temporal_patch_size: v.temporal_patch_size.unwrap_or(2),
-        window_size: v.window_size.unwrap_or(112),
-        out_hidden_size: vf.required("out_hidden_size", v.out_hidden_size)?,
+        in_channels: vf.size("in_channels", v.in_channels.unwrap_or(3), 16)?,
+        patch_size: vf.size("patch_size", v.patch_size.unwrap_or(14), 1024)?,
+        spatial_merge_size: vf.size("spatial_merge_size", v.spatial_merge_size.unwrap_or(2), 64)?,
+        temporal_patch_size: vf.size("temporal_patch_size", v.temporal_patch_size.unwrap_or(2), 16)?,
+        window_size: vf.size("window_size", v.window_size.unwrap_or(112), 1 << 16)?,
+        out_hidden_size: vf.required_size("out_hidden_size", v.out_hidden_size, MAX_WIDTH)?,
         fullatt_block_indexes: v.fullatt_block_indexes.clone().unwrap_or_else(|| vec![7, 15, 23, 31]),
         hidden_act: v.hidden_act.clone().unwrap_or_else(|| "silu".into()),
-        rope_theta: v.rope_parameters.as_ref().and_then(|r| r.rope_theta).unwrap_or(10000.0),
+        rope_theta: vf.positive("rope_parameters.rope_theta", v.rope_parameters.as_ref().and_then(|r| r.rope_theta).unwrap_or(10000.0))?,
     };
     let unit = cfg.patch_size * cfg.spatial_merge_size;
     if cfg.window_size < unit || cfg.window_size % unit != 0 {
@@ -422,16 +460,19 @@ impl PreprocessorConfig {
         }
         let cfg = PreprocessorConfig {
             min_pixels,
-            max_pixels,
+            max_pixels: f.size("max_pixels", max_pixels, 1 << 28)?,
             image_mean: raw.image_mean.unwrap_or(d.image_mean),
             image_std: raw.image_std.unwrap_or(d.image_std),
-            rescale_factor: raw.rescale_factor.unwrap_or(d.rescale_factor),
-            patch_size: raw.patch_size.unwrap_or(d.patch_size),
-            merge_size: raw.merge_size.unwrap_or(d.merge_size),
-            temporal_patch_size: raw.temporal_patch_size.unwrap_or(d.temporal_patch_size),
+            rescale_factor: f.positive("rescale_factor", raw.rescale_factor.unwrap_or(d.rescale_factor) as f64)? as f32,
+            patch_size: f.size("patch_size", raw.patch_size.unwrap_or(d.patch_size), 1024)?,
+            merge_size: f.size("merge_size", raw.merge_size.unwrap_or(d.merge_size), 64)?,
+            temporal_patch_size: f.size("temporal_patch_size", raw.temporal_patch_size.unwrap_or(d.temporal_patch_size), 16)?,
         };
-        if cfg.image_std.iter().any(|&s| s <= 0.0) {
-            return Err(f.err("image_std", "every entry must be positive"));
+        if cfg.image_std.iter().any(|&s| !(s.is_finite() && s > 0.0)) {
+            return Err(f.err("image_std", "every entry must be a finite number above 0"));
+        }
+        if cfg.image_mean.iter().any(|m| !m.is_finite()) {
+            return Err(f.err("image_mean", "every entry must be finite"));
         }
         Ok(cfg)
     }
@@ -535,6 +576,21 @@ mod tests {
             (Box::new(|v| v["vision_config"]["fullatt_block_indexes"] = json!([1, "x"])), "field `vision_config.fullatt_block_indexes[1]`"),
             (Box::new(|v| v["eos_token_id"] = json!("two")), "field `eos_token_id`"),
         ];
+        // Case 9: every size has its own message, naming its field.
+        let sizes: Vec<(Edit, &str)> = vec![
+            (Box::new(|v| v["vision_config"]["patch_size"] = json!(0)), "field `vision_config.patch_size`: 0 is not a size from 1 to 1024"),
+            (Box::new(|v| v["vision_config"]["spatial_merge_size"] = json!(0)), "field `vision_config.spatial_merge_size`: 0 is not a size"),
+            (Box::new(|v| v["text_config"]["num_hidden_layers"] = json!(1_000_000_000)), "field `text_config.num_hidden_layers`: 1000000000 is not a size from 1 to 1024"),
+            (Box::new(|v| v["text_config"]["hidden_size"] = json!(0)), "field `text_config.hidden_size`: 0 is not a size"),
+            (Box::new(|v| v["text_config"]["vocab_size"] = json!(-5)), "field `text_config.vocab_size`: -5 is not a size"),
+            (Box::new(|v| v["text_config"]["num_attention_heads"] = json!(0)), "field `text_config.num_attention_heads`: 0 is not a size"),
+            (Box::new(|v| v["text_config"]["intermediate_size"] = json!(0)), "field `text_config.intermediate_size`: 0 is not a size"),
+            (Box::new(|v| v["vision_config"]["depth"] = json!(0)), "field `vision_config.depth`: 0 is not a size"),
+            (Box::new(|v| v["vision_config"]["in_channels"] = json!(0)), "field `vision_config.in_channels`: 0 is not a size"),
+            (Box::new(|v| v["vision_config"]["temporal_patch_size"] = json!(0)), "field `vision_config.temporal_patch_size`: 0 is not a size"),
+            (Box::new(|v| v["text_config"]["rms_norm_eps"] = json!(-1.0)), "field `text_config.rms_norm_eps`: -1 must be a finite number above 0"),
+        ];
+        let cases: Vec<(Edit, &str)> = cases.into_iter().chain(sizes).collect();
         for (edit, want) in cases {
             let mut v = v5();
             edit(&mut v);
@@ -553,5 +609,9 @@ mod tests {
         assert_eq!(q.factor(), 28);
         let e = PreprocessorConfig::from_json(Path::new("p.json"), &json!({"image_std": [0, 1, 1]})).unwrap_err();
         assert!(e.to_string().contains("p.json: field `image_std`"));
+        for (field, bad) in [("patch_size", json!(0)), ("merge_size", json!(0)), ("rescale_factor", json!(-1.0))] {
+            let e = PreprocessorConfig::from_json(Path::new("p.json"), &json!({ field: bad })).unwrap_err().to_string();
+            assert!(e.contains(&format!("p.json: field `{field}`")), "{e}");
+        }
     }
 }

@@ -94,10 +94,15 @@ pub struct OptionScores {
 }
 
 impl OptionScores {
-    /// Scores of `labels`, the best being the highest log-prob.
-    pub fn new(labels: Vec<String>, token_ids: Vec<i64>, logprobs: Vec<f32>, adapt: Option<AdaptReport>) -> OptionScores {
+    /// Scores of `labels`, the best being the highest log-prob. A NaN or an
+    /// infinity is an error, never a "best" option: it means the model's
+    /// numbers broke (a bad config value, bad weights), not that it chose.
+    pub fn new(labels: Vec<String>, token_ids: Vec<i64>, logprobs: Vec<f32>, adapt: Option<AdaptReport>) -> Result<OptionScores> {
+        if let Some((label, lp)) = labels.iter().zip(&logprobs).find(|(_, lp)| !lp.is_finite()) {
+            bail!("{}", non_finite(&format!("option {label}'s log-prob is {lp}")));
+        }
         let best = logprobs.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0);
-        OptionScores { labels, token_ids, logprobs, best, adapt }
+        Ok(OptionScores { labels, token_ids, logprobs, best, adapt })
     }
 
     /// Probabilities renormalised over the options only.
@@ -110,6 +115,11 @@ impl OptionScores {
     pub fn best_label(&self) -> &str {
         &self.labels[self.best]
     }
+}
+
+/// The message for scores that are not numbers.
+fn non_finite(what: &str) -> String {
+    format!("the model's output is not finite ({what}); its weights or config (rms_norm_eps, rope_theta) are broken")
 }
 
 fn sample_token(logprobs: &[f32], s: &Sampling, rng: &mut rand_chacha::ChaCha8Rng) -> usize {
@@ -211,6 +221,9 @@ impl Engine {
                     .squeeze_dim(1)
                     .to_device(tch::Device::Cpu),
             )?;
+            if let Some(i) = (0..b).find(|&i| !done[i] && !chosen_lp[i].is_finite()) {
+                bail!("{}", non_finite(&format!("step {step} of answer {i} has log-prob {}", chosen_lp[i])));
+            }
             let mut flow = Flow::Continue;
             for i in 0..b {
                 if done[i] {
@@ -316,7 +329,7 @@ impl Engine {
                 let ids = self.option_token_ids(ls)?;
                 let row = logprobs.get(i as i64);
                 let lps: Vec<f32> = ids.iter().map(|&id| row.double_value(&[id]) as f32).collect();
-                Ok(OptionScores::new(ls.clone(), ids, lps, plan.as_ref().map(|(_, r)| r[i].clone())))
+                OptionScores::new(ls.clone(), ids, lps, plan.as_ref().map(|(_, r)| r[i].clone()))
             })
             .collect()
     }
@@ -363,7 +376,7 @@ impl Engine {
             token_ids.push(head);
             logprobs.push(lp as f32);
         }
-        Ok(OptionScores::new(labels.to_vec(), token_ids, logprobs, plan.and_then(|(_, r)| r.into_iter().next())))
+        OptionScores::new(labels.to_vec(), token_ids, logprobs, plan.and_then(|(_, r)| r.into_iter().next()))
     }
 }
 

@@ -20,6 +20,8 @@ pub struct Processor {
     pub tokenizer: TextTokenizer,
     pub image_token_id: i64,
     image_pad: String,
+    /// Prompts longer than this are refused (the model's max_position_embeddings).
+    pub max_context: Option<i64>,
 }
 
 /// One prompt, tokenised, with its images' patches and 3D positions.
@@ -66,7 +68,14 @@ impl Processor {
         let image_pad = tokenizer.id_to_token(cfg.image_token_id).with_context(|| {
             format!("{}: image_token_id {} is not in tokenizer.json", dir.join("config.json").display(), cfg.image_token_id)
         })?;
-        Ok(Processor { pre, template: ChatTemplate::load(dir)?, tokenizer, image_token_id: cfg.image_token_id, image_pad })
+        Ok(Processor {
+            pre,
+            template: ChatTemplate::load(dir)?,
+            tokenizer,
+            image_token_id: cfg.image_token_id,
+            image_pad,
+            max_context: cfg.text.max_position_embeddings,
+        })
     }
 
     /// A single user turn with the images first, then `text`, and the generation prompt.
@@ -94,6 +103,14 @@ impl Processor {
             expanded.push_str(rest);
         }
         let input_ids = self.tokenizer.encode(&expanded)?;
+        if let Some(max) = self.max_context.filter(|&m| input_ids.len() as i64 > m) {
+            let image_tokens: usize = patches.iter().map(|p| p.num_tokens(self.pre.merge_size)).sum();
+            bail!(
+                "the prompt is {} tokens ({image_tokens} of them for images), over the model's context of {max} \
+                 (max_position_embeddings); shorten the question or lower --max-pixels",
+                input_ids.len()
+            );
+        }
         let grids: Vec<Grid> = patches.iter().map(|p| p.grid).collect();
         let (positions, rope_delta) = rope_index(&input_ids, self.image_token_id, &grids, self.pre.merge_size)?;
         Ok(PreparedPrompt { chat_text, input_ids, images: patches, positions, rope_delta })

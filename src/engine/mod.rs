@@ -15,6 +15,7 @@ pub mod positions;
 pub mod processor;
 pub mod random_checkpoint;
 pub mod saliency;
+pub mod template_guard;
 pub mod text;
 pub mod tokenizer;
 pub mod vision;

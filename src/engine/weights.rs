@@ -233,6 +233,9 @@ impl WeightFiles {
                         mismatched.push(format!("{} is {stored:?}, config says {shape:?}", e.stored));
                     } else if kind_of(e.info.dtype).is_none() {
                         mismatched.push(format!("{} has unsupported dtype {:?}", e.stored, e.info.dtype));
+                    } else if !matches!(e.info.dtype, Dtype::F32 | Dtype::BF16 | Dtype::F16 | Dtype::F64) {
+                        // Converting integers to floats would load garbage without a word.
+                        mismatched.push(format!("{} holds {:?} integers where a float weight belongs", e.stored, e.info.dtype));
                     }
                 }
             }
@@ -247,7 +250,7 @@ impl WeightFiles {
             return Ok(());
         }
         let mut report = String::new();
-        for (title, list) in [("missing", &missing), ("unexpected", &unexpected), ("shape mismatch", &mismatched)] {
+        for (title, list) in [("missing", &missing), ("unexpected", &unexpected), ("shape or dtype mismatch", &mismatched)] {
             if list.is_empty() {
                 continue;
             }

@@ -18,6 +18,7 @@ use super::optim::{clip_grad_norm, zero_grad, AdamW};
 use crate::engine::lora::LoraConfig;
 use crate::engine::{ModelInputs, Processor, Qwen25VL, Rows};
 use crate::eval::PromptTemplate;
+use crate::kv::numbers::{at_least_one, fraction, non_negative, positive};
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver};
@@ -73,9 +74,9 @@ pub struct TrainConfig {
     /// Train base weights in full: merger | lm | all (with --lora: both).
     #[arg(long, value_enum)]
     pub full: Option<FullScope>,
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = at_least_one)]
     pub epochs: usize,
-    #[arg(long, default_value_t = 1e-4)]
+    #[arg(long, default_value_t = 1e-4, value_parser = positive)]
     pub lr: f64,
     #[arg(long, default_value_t = 4, value_parser = at_least_one)]
     pub batch: usize,
@@ -105,12 +106,12 @@ pub struct TrainConfig {
     #[arg(long, value_enum, default_value_t)]
     pub dtype: crate::engine::DtypeSpec,
     /// Share of the steps spent warming the learning rate up from 0.
-    #[arg(long, default_value_t = 0.03)]
+    #[arg(long, default_value_t = 0.03, value_parser = fraction)]
     pub warmup_ratio: f64,
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = non_negative)]
     pub weight_decay: f64,
     /// Global gradient-norm clip (0: none).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = non_negative)]
     pub max_grad_norm: f64,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -118,7 +119,7 @@ pub struct TrainConfig {
     #[arg(long)]
     pub flip_augment: bool,
     /// With --flip-augment: the share of original samples kept beside the flipped ones.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = fraction)]
     pub replay: f64,
     /// Save a checkpoint every N steps (it is always saved at the end and on Ctrl-C).
     #[arg(long, default_value_t = 0)]
@@ -131,12 +132,6 @@ pub struct TrainConfig {
     pub prompt: String,
 }
 
-fn at_least_one(s: &str) -> std::result::Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(n) if n >= 1 => Ok(n),
-        _ => Err(format!("`{s}` is not a whole number of at least 1")),
-    }
-}
 
 /// `TrainConfig` alone, for parsing a line of its flags.
 #[derive(clap::Parser, Debug)]

@@ -35,7 +35,7 @@ fn doctor_reports_environment_and_what_a_model_lacks() {
     assert!(out.contains("model-00001-of-00002.safetensors: listed in model.safetensors.index.json but missing"), "{out}");
     std::fs::write(dir.path().join("config.json"), r#"{"model_type": "qwen2_5_vl", "vocab_size": 10}"#).unwrap();
     let (_, out, _) = flipscope(&["doctor", "--model", dir.path().to_str().unwrap()]);
-    assert!(out.contains("config.json: field `num_attention_heads`: missing"), "{out}");
+    assert!(out.contains("config.json: field `hidden_size`: missing"), "{out}");
 }
 
 #[test]

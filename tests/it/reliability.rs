@@ -332,3 +332,113 @@ fn case_8_deep_nesting_pipes_gzip_and_bad_utf8() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["total"], 1);
 }
+
+/// A copy of the tiny checkpoint, with `edit` applied to its config.json
+/// and `tensors` to its weights.
+fn model_copy(dir: &Path, edit: impl FnOnce(&mut serde_json::Value), tensors: impl FnOnce(&mut Vec<(String, tch::Tensor)>)) -> String {
+    let src = PathBuf::from(model());
+    std::fs::create_dir_all(dir).unwrap();
+    for e in std::fs::read_dir(&src).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+    }
+    let mut cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    edit(&mut cfg);
+    std::fs::write(dir.join("config.json"), cfg.to_string()).unwrap();
+    let mut ts = tch::Tensor::read_safetensors(dir.join("model.safetensors")).unwrap();
+    tensors(&mut ts);
+    tch::Tensor::write_safetensors(&ts, dir.join("model.safetensors")).unwrap();
+    dir.display().to_string()
+}
+
+#[test]
+fn case_9_and_12_bad_sizes_and_integer_weights_name_the_field_or_tensor() {
+    let tmp = tempfile::tempdir().unwrap();
+    let zero_patch = model_copy(&tmp.path().join("p0"), |c| c["vision_config"]["patch_size"] = 0.into(), |_| {});
+    let (ok, out, err) = flipscope(&["doctor", "--model", &zero_patch]);
+    assert!(!ok && !err.contains("panicked"), "{err}");
+    assert!(out.contains("field `vision_config.patch_size`: 0 is not a size"), "{out}");
+    let layers = model_copy(&tmp.path().join("l9"), |c| c["num_hidden_layers"] = 1_000_000_000i64.into(), |_| {});
+    let run = tmp.path().join("r1").display().to_string();
+    let (ok, _, err) = flipscope(&["eval", "--model", &layers, "--data", "synth:2", "--run", &run, "--device", "cpu"]);
+    assert!(!ok && err.contains("field `num_hidden_layers`: 1000000000 is not a size from 1 to 1024"), "{err}");
+
+    let int_weight = model_copy(&tmp.path().join("i32"), |_| {}, |ts| {
+        let (name, t) = ts.iter_mut().find(|(n, _)| n.ends_with("norm.weight")).unwrap();
+        *t = t.to_kind(tch::Kind::Int);
+        eprintln!("made {name} I32");
+    });
+    let (ok, out, _) = flipscope(&["doctor", "--model", &int_weight]);
+    assert!(!ok && out.contains("holds I32 integers where a float weight belongs"), "{out}");
+    let run = tmp.path().join("r2").display().to_string();
+    let (ok, _, err) = flipscope(&["eval", "--model", &int_weight, "--data", "synth:2", "--run", &run, "--device", "cpu"]);
+    assert!(!ok && err.contains("holds I32 integers"), "{err}");
+}
+
+/// Case 10: an impossible LoRA rank and a prompt longer than the context
+/// are refused with the numbers, before any memory goes to them.
+#[test]
+fn case_10_lora_rank_and_context_length_are_checked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("ft").display().to_string();
+    let (ok, _, err) = flipscope(&[
+        "train", "--model", &model(), "--data", "synth:4", "--out", &out, "--lora", "r=100000", "--max-steps", "1", "--device", "cpu",
+    ]);
+    assert!(!ok && err.contains("r=100000 is above") && err.contains("LoRA's rank is at most min(in, out)"), "{err}");
+
+    let short = model_copy(&tmp.path().join("short"), |c| c["max_position_embeddings"] = 24.into(), |_| {});
+    let data = synth(tmp.path(), "d", 2, 1);
+    let run = tmp.path().join("run");
+    let (ok, out, err) = flipscope(&["eval", "--model", &short, "--data", &data, "--run", run.to_str().unwrap(), "--device", "cpu"]);
+    assert!(ok && out.contains("2 errors"), "{out}{err}");
+    let recs = flipscope::runs::store::read_records(&run.join("records.jsonl")).unwrap().records;
+    let e = recs[0].error.clone().unwrap();
+    assert!(e.contains("over the model's context of 24 (max_position_embeddings)"), "{e}");
+}
+
+/// Case 11: a model whose numbers break (a NaN weight) gives error records,
+/// never a "best" letter; bad numeric flags are refused when parsed.
+#[test]
+fn case_11_non_finite_scores_are_errors_and_bad_numbers_are_refused_at_parse_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nan = model_copy(&tmp.path().join("nan"), |_| {}, |ts| {
+        let (_, t) = ts.iter_mut().find(|(n, _)| n == "model.norm.weight" || n.ends_with("language_model.norm.weight")).unwrap();
+        *t = t.fill(f64::NAN);
+    });
+    let data = synth(tmp.path(), "d", 2, 1);
+    for mode in ["score", "generate"] {
+        let run = tmp.path().join(mode);
+        let (ok, out, err) = flipscope(&[
+            "eval", "--model", &nan, "--data", &data, "--run", run.to_str().unwrap(), "--device", "cpu", "--mode", mode,
+            "--max-new-tokens", "3",
+        ]);
+        assert!(ok && out.contains("2 errors"), "{mode}: {out}{err}");
+        let recs = flipscope::runs::store::read_records(&run.join("records.jsonl")).unwrap().records;
+        assert!(recs.iter().all(|r| r.predicted_letter.is_none() && r.error.as_deref().is_some_and(|e| e.contains("not finite"))), "{mode}: {recs:?}");
+    }
+
+    let m = model();
+    let train = |flag: &str, value: &str| {
+        let arg = format!("{flag}={value}");
+        flipscope(&["train", "--model", &m, "--data", "synth:4", "--out", "/nonexistent/never", "--device", "cpu", &arg])
+    };
+    for (flag, value) in [
+        ("--lr", "NaN"),
+        ("--lr", "-1e-4"),
+        ("--warmup-ratio", "2"),
+        ("--max-grad-norm", "-1"),
+        ("--max-steps", "0"),
+        ("--epochs", "0"),
+        ("--batch", "0"),
+        ("--weight-decay", "inf"),
+        ("--lora", "alpha=NaN"),
+    ] {
+        let (ok, _, err) = train(flag, value);
+        assert!(!ok && err.contains(flag.trim_start_matches("--").split('=').next().unwrap()), "{flag} {value}: {err}");
+        assert!(!err.contains("lower --lr") && !err.contains("/nonexistent"), "{flag} {value} got past parsing: {err}");
+    }
+    for (flag, value) in [("--max-new-tokens", "0"), ("--batch", "0")] {
+        let (ok, _, err) = flipscope(&["eval", "--model", &m, "--data", "synth:2", "--run", "/nonexistent/r", flag, value]);
+        assert!(!ok && err.contains(flag) && err.contains("at least 1"), "{flag}: {err}");
+    }
+}

@@ -26,6 +26,14 @@ fn targeted<'a>(model: &'a mut Qwen25VL, cfg: &LoraConfig) -> Vec<(String, &'a m
 /// A is drawn on the CPU, so one seed gives one adapter on every device.
 pub fn attach_new(model: &mut Qwen25VL, cfg: &LoraConfig) -> Result<usize> {
     let device = model.device;
+    // Checked before anything is allocated: a rank above a projection's
+    // smaller side adds parameters that can learn nothing (and r=100000
+    // on a small model asks for tens of GiB).
+    if let Some((name, side)) = targeted(model, cfg).into_iter().map(|(n, l)| (n, l.dims().0.min(l.dims().1))).min_by_key(|(_, side)| *side) {
+        if cfg.r > side {
+            bail!("--lora: r={} is above {side}, the smaller side of {name}; LoRA's rank is at most min(in, out)", cfg.r);
+        }
+    }
     let mut n = 0;
     for (_, linear) in targeted(model, cfg) {
         let (input, output) = linear.dims();

@@ -61,7 +61,12 @@ impl LoraConfig {
                         bail!("--lora: r must be at least 1");
                     }
                 }
-                "alpha" => cfg.alpha = pair.parse("a number").map_err(kv)?,
+                "alpha" => {
+                    cfg.alpha = pair.parse("a number").map_err(kv)?;
+                    if !(cfg.alpha.is_finite() && cfg.alpha > 0.0) {
+                        bail!("--lora: alpha must be a finite number above 0, not {}", cfg.alpha);
+                    }
+                }
                 "dropout" => {
                     cfg.dropout = pair.parse("a number").map_err(kv)?;
                     if !(0.0..1.0).contains(&cfg.dropout) {
