@@ -30,7 +30,7 @@ pub fn kind_of(ft: std::fs::FileType) -> &'static str {
     } else if ft.is_socket() {
         "a socket"
     } else {
-        "not a regular file"
+        "something other than a regular file"
     }
 }
 
@@ -48,7 +48,10 @@ fn open_nonblocking(path: &Path) -> std::io::Result<(File, std::fs::Metadata)> {
 pub fn open_regular(path: &Path) -> std::io::Result<File> {
     let (file, meta) = open_nonblocking(path)?;
     if !meta.is_file() {
-        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{} only regular files are read", kind_of(meta.file_type()))));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("is {}; only regular files are read", kind_of(meta.file_type())),
+        ));
     }
     Ok(file)
 }
@@ -145,13 +148,13 @@ pub struct DirLock {
 pub enum LockError {
     #[error("{dir} is in use by another flipscope process (pid {pid}); wait for it to finish or stop it first")]
     Held { dir: PathBuf, pid: String },
-    #[error("{}: cannot lock: {source}", dir.display())]
-    Io { dir: PathBuf, source: std::io::Error },
+    #[error("{}: cannot lock: {cause}", dir.display())]
+    Io { dir: PathBuf, cause: std::io::Error },
 }
 
 impl DirLock {
     pub fn acquire(dir: &Path) -> Result<DirLock, LockError> {
-        let io = |source| LockError::Io { dir: dir.to_path_buf(), source };
+        let io = |cause| LockError::Io { dir: dir.to_path_buf(), cause };
         let path = dir.join(".lock");
         let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
         match file.try_lock() {

@@ -128,21 +128,26 @@ pub fn run(args: &ReportArgs) -> Result<()> {
             None => Box::new(std::io::stdout()),
         })
     };
-    match args.format {
-        // One table fits a CSV or parquet file: the accuracy tables, one row per run and group.
-        ReportFormat::Csv => CsvWriter::new(&mut sink()?).finish(&mut accuracy_frame(&tables, args.by.column())?)?,
-        ReportFormat::Parquet => {
-            ParquetWriter::new(&mut sink()?).finish(&mut accuracy_frame(&tables, args.by.column())?)?;
+    let written = (|| -> Result<()> {
+        match args.format {
+            // One table fits a CSV or parquet file: the accuracy tables, one row per run and group.
+            ReportFormat::Csv => CsvWriter::new(&mut sink()?).finish(&mut accuracy_frame(&tables, args.by.column())?)?,
+            ReportFormat::Parquet => {
+                ParquetWriter::new(&mut sink()?).finish(&mut accuracy_frame(&tables, args.by.column())?)?;
+            }
+            // JSON carries the whole report.
+            ReportFormat::Json => {
+                let mut out = sink()?;
+                serde_json::to_writer_pretty(&mut out, &report)?;
+                writeln!(out)?;
+                out.flush()?;
+            }
+            ReportFormat::Table | ReportFormat::Md => print!("{}", render_text(&report, args.format == ReportFormat::Md)),
         }
-        // JSON carries the whole report.
-        ReportFormat::Json => {
-            let mut out = sink()?;
-            serde_json::to_writer_pretty(&mut out, &report)?;
-            writeln!(out)?;
-        }
-        ReportFormat::Table | ReportFormat::Md => print!("{}", render_text(&report, args.format == ReportFormat::Md)),
-    }
-    Ok(())
+        Ok(())
+    })();
+    // A full disk names the file it could not write.
+    written.with_context(|| args.out.as_ref().map(|p| format!("writing {}", p.display())).unwrap_or_else(|| "writing the report".into()))
 }
 
 /// The report as aligned text, or as markdown tables.

@@ -7,8 +7,9 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum DataError {
-    #[error("{path}: cannot read: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    // The cause is in the message, not a `source`: with both, `{:#}` says it twice.
+    #[error("{path}: cannot read: {cause}")]
+    Io { path: PathBuf, cause: std::io::Error },
 
     #[error("{path}: {location}: {message}")]
     Malformed { path: PathBuf, location: String, message: String },
@@ -49,7 +50,7 @@ impl DataError {
     }
 
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> DataError {
-        DataError::Io { path: path.into(), source }
+        DataError::Io { path: path.into(), cause: source }
     }
     pub fn malformed(path: impl Into<PathBuf>, location: impl Into<String>, message: impl ToString) -> DataError {
         DataError::Malformed { path: path.into(), location: location.into(), message: message.to_string() }

@@ -132,6 +132,9 @@ impl AnswerOption {
 /// (a distilled rationale, or a synthetic scene's direction words).
 pub const TARGET_FIELD: &str = "target";
 
+/// Options are lettered A to Z.
+pub const MAX_OPTIONS: usize = 26;
+
 /// A benchmark item, whatever format it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
@@ -178,9 +181,16 @@ impl Sample {
         self.options.iter().find(|o| o.letter == letter)
     }
 
-    /// Sets options from texts, lettered A, B, C, ...
-    pub fn set_options<S: Into<String>>(&mut self, texts: impl IntoIterator<Item = S>) {
+    /// Sets options from texts, lettered A, B, C, ... More than 26 is an
+    /// error: there are no letters for them, and cutting them off would
+    /// silently change the question.
+    pub fn set_options<S: Into<String>>(&mut self, texts: impl IntoIterator<Item = S>) -> Result<(), String> {
+        let texts: Vec<String> = texts.into_iter().map(Into::into).collect();
+        if texts.len() > MAX_OPTIONS {
+            return Err(format!("{} options; at most {MAX_OPTIONS} can be lettered A to Z", texts.len()));
+        }
         self.options = texts.into_iter().zip('A'..='Z').map(|(t, l)| AnswerOption::new(l, t)).collect();
+        Ok(())
     }
 
     /// Sets the gold answer from a letter; text and direction follow from it.

@@ -315,7 +315,7 @@ pub fn scene_with(index: usize, o: &SynthOptions) -> SynthItem {
         s.category = category.into();
         s.perspective = perspective;
         s.question = question;
-        s.set_options(opts.iter().map(|d| option_text(*d)));
+        s.set_options(opts.iter().map(|d| option_text(*d))).expect("a scene has at most 8 options");
         let gi = opts.iter().position(|d| *d == gold).expect("gold among options");
         s.set_gold_letter(s.options[gi].letter);
         s.reference = Some(format!("the {}", b.things[refi].name));

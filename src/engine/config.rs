@@ -9,10 +9,11 @@ use std::path::{Path, PathBuf};
 /// A config problem, naming the file and the field.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{file}: cannot read: {source}")]
-    Io { file: PathBuf, source: std::io::Error },
-    #[error("{file}: not valid JSON: {source}")]
-    Json { file: PathBuf, source: serde_json::Error },
+    // The cause is in the message, not a `source`: with both, `{:#}` says it twice.
+    #[error("{file}: cannot read: {cause}")]
+    Io { file: PathBuf, cause: std::io::Error },
+    #[error("{file}: not valid JSON: {cause}")]
+    Json { file: PathBuf, cause: serde_json::Error },
     #[error("{file}: field `{field}`: {problem}")]
     Field { file: PathBuf, field: String, problem: String },
 }
@@ -111,8 +112,8 @@ impl Default for PreprocessorConfig {
 }
 
 pub(crate) fn read_json(path: &Path) -> Result<Value, ConfigError> {
-    let text = crate::fsutil::read_text(path).map_err(|source| ConfigError::Io { file: path.into(), source })?;
-    serde_json::from_str(&text).map_err(|source| ConfigError::Json { file: path.into(), source })
+    let text = crate::fsutil::read_text(path).map_err(|cause| ConfigError::Io { file: path.into(), cause })?;
+    serde_json::from_str(&text).map_err(|cause| ConfigError::Json { file: path.into(), cause })
 }
 
 /// `x` or `[x, y]`, as configs write token-id lists.
@@ -597,6 +598,14 @@ mod tests {
             let err = parse(&v).unwrap_err().to_string();
             assert!(err.contains(want), "{err:?} should contain {want:?}");
         }
+    }
+
+    #[test]
+    fn silent_an_io_error_says_its_cause_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = format!("{:#}", anyhow::Error::from(ModelConfig::load(dir.path()).unwrap_err()));
+        assert!(err.contains("config.json: cannot read"), "{err}");
+        assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
     }
 
     #[test]

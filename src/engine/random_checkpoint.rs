@@ -39,20 +39,22 @@ pub fn write(config: &Value, out: &Path, kind: Kind, shard_bytes: u64, seed: i64
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let mut config = config.clone();
     config["torch_dtype"] = json!(dtype_name(kind)?);
-    std::fs::write(out.join("config.json"), serde_json::to_string_pretty(&config)?)?;
+    crate::fsutil::atomic_write(&out.join("config.json"), serde_json::to_string_pretty(&config)?.as_bytes())?;
     let cfg = ModelConfig::from_json(&out.join("config.json"), &config, None)?;
-    std::fs::write(
-        out.join("generation_config.json"),
+    crate::fsutil::atomic_write(
+        &out.join("generation_config.json"),
         serde_json::to_string_pretty(
             &json!({"bos_token_id": cfg.bos_token_id, "eos_token_id": cfg.eos_token_ids, "pad_token_id": cfg.pad_token_id.or(cfg.bos_token_id)}),
-        )?,
+        )?
+        .as_bytes(),
     )?;
-    std::fs::write(
-        out.join("preprocessor_config.json"),
+    crate::fsutil::atomic_write(
+        &out.join("preprocessor_config.json"),
         serde_json::to_string_pretty(
             &json!({"min_pixels": 3136, "max_pixels": 12845056, "patch_size": 14, "merge_size": 2, "temporal_patch_size": 2,
             "image_mean": [0.48145466, 0.4578275, 0.40821073], "image_std": [0.26862954, 0.26130258, 0.27577711]}),
-        )?,
+        )?
+        .as_bytes(),
     )?;
     let plan = Qwen25VL::plan(&cfg)?;
     let mut shards: Vec<Vec<(String, Vec<i64>)>> = vec![vec![]];
@@ -93,7 +95,7 @@ pub fn write(config: &Value, out: &Path, kind: Kind, shard_bytes: u64, seed: i64
     }
     if total > 1 {
         let index = json!({"metadata": {"total_size": total_bytes}, "weight_map": weight_map});
-        std::fs::write(out.join("model.safetensors.index.json"), serde_json::to_string_pretty(&index)?)?;
+        crate::fsutil::atomic_write(&out.join("model.safetensors.index.json"), serde_json::to_string_pretty(&index)?.as_bytes())?;
     }
     Ok(total_bytes)
 }

@@ -94,7 +94,7 @@ pub fn rotate(sample: &Sample, k: usize) -> Sample {
     let n = texts.len();
     let rotated: Vec<String> = (0..n).map(|i| texts[(i + k) % n].clone()).collect();
     let mut s = sample.clone();
-    s.set_options(rotated);
+    s.set_options(rotated).expect("a rotation keeps the option count");
     if let Some(g) = sample.gold_letter.and_then(|l| sample.option(l)).map(|o| o.text.clone()) {
         s.set_gold_text(&g);
     }
@@ -108,7 +108,7 @@ mod tests {
     #[test]
     fn rotation_moves_gold_with_its_text() {
         let mut s = Sample::new("1", "t");
-        s.set_options(["left", "right", "front"]);
+        s.set_options(["left", "right", "front"]).unwrap();
         s.set_gold_letter('A');
         let r = rotate(&s, 1);
         assert_eq!(r.options.iter().map(|o| o.text.as_str()).collect::<Vec<_>>(), vec!["right", "front", "left"]);

@@ -3,8 +3,11 @@
 
 use super::{Record, RunMeta};
 use anyhow::{Context, Result};
-use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
+
+/// The longest line a records.jsonl may hold; a longer one is skipped as bad
+/// instead of being read into memory whole.
+const MAX_RECORD_LINE: u64 = 16 << 20;
 use std::path::{Path, PathBuf};
 
 const META: &str = "run.json";
@@ -128,15 +131,29 @@ impl RecordFile {
 /// The records of one records.jsonl. Only an unreadable file is an error: a
 /// bad line, a torn tail or a duplicate key is left out and counted.
 pub fn read_records(path: &Path) -> Result<RecordFile> {
-    let f = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let f = crate::fsutil::open_regular(path).with_context(|| format!("{}: cannot open", path.display()))?;
     let mut out = RecordFile::default();
     let mut seen = std::collections::HashSet::new();
     let mut reader = BufReader::new(f);
     let mut line = Vec::new();
     for n in 1.. {
         line.clear();
-        if reader.read_until(b'\n', &mut line).with_context(|| format!("{}: reading line {n}", path.display()))? == 0 {
+        let read = |reader: &mut BufReader<std::fs::File>, line: &mut Vec<u8>| {
+            reader.take(MAX_RECORD_LINE + 1).read_until(b'\n', line).with_context(|| format!("{}: reading line {n}", path.display()))
+        };
+        if read(&mut reader, &mut line)? == 0 {
             break;
+        }
+        if line.len() as u64 > MAX_RECORD_LINE && line.last() != Some(&b'\n') {
+            // Skip the rest of the overlong line.
+            while !line.ends_with(b"\n") {
+                line.clear();
+                if read(&mut reader, &mut line)? == 0 {
+                    break;
+                }
+            }
+            out.bad.push(format!("line {n}: longer than {} MiB", MAX_RECORD_LINE >> 20));
+            continue;
         }
         if line.last() != Some(&b'\n') {
             out.torn = true;

@@ -22,14 +22,31 @@ pub struct RunStore {
 
 pub use super::dir::read_records;
 
-/// Cuts a torn (unterminated) last line left by a kill mid-write.
+/// Cuts a torn (unterminated) last line left by a kill mid-write, reading
+/// back from the end only as far as the last newline.
 fn truncate_torn_tail(path: &Path) -> Result<()> {
-    let bytes = std::fs::read(path)?;
-    if bytes.is_empty() || bytes.ends_with(b"\n") {
-        return Ok(());
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = crate::fsutil::open_regular(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let len = f.metadata()?.len();
+    let mut end = len;
+    let mut chunk = vec![0u8; 64 << 10];
+    while end > 0 {
+        let start = end.saturating_sub(chunk.len() as u64);
+        let n = (end - start) as usize;
+        f.seek(SeekFrom::Start(start))?;
+        f.read_exact(&mut chunk[..n])?;
+        if end == len && chunk[n - 1] == b'\n' {
+            return Ok(());
+        }
+        if let Some(i) = chunk[..n].iter().rposition(|&b| b == b'\n') {
+            end = start + i as u64 + 1;
+            break;
+        }
+        end = start;
     }
-    let keep = bytes.iter().rposition(|&b| b == b'\n').map(|i| i + 1).unwrap_or(0);
-    OpenOptions::new().write(true).open(path)?.set_len(keep as u64)?;
+    if end != len {
+        OpenOptions::new().write(true).open(path)?.set_len(end).with_context(|| format!("{}: cannot cut the torn line", path.display()))?;
+    }
     Ok(())
 }
 
@@ -170,6 +187,13 @@ mod tests {
         let s = RunStore::open(dir.path(), meta("p")).unwrap();
         assert_eq!(s.done, HashSet::from(["a".to_string()]));
         assert_eq!(s.records().unwrap().len(), 1);
+        // A torn line longer than the chunk the tail is read back in.
+        drop(s);
+        let mut f = OpenOptions::new().append(true).open(dir.path().join("records.jsonl")).unwrap();
+        f.write_all(&vec![b'x'; 200_000]).unwrap();
+        let s = RunStore::open(dir.path(), meta("p")).unwrap();
+        assert_eq!(s.records().unwrap().len(), 1);
+        assert!(std::fs::read(dir.path().join("records.jsonl")).unwrap().ends_with(b"}\n"));
         drop(s);
         let err = RunStore::open(dir.path(), meta("other")).err().unwrap().to_string();
         assert!(err.contains("different setup") && err.contains("prompt: run has `p`, this command `other`"), "{err}");

@@ -96,7 +96,9 @@ pub fn distill(
     crate::fsutil::atomic_write(&out.join(PROMPT_FILE), template.template.as_bytes())?;
     let open = |p: &Path| std::fs::OpenOptions::new().create(true).append(true).open(p).with_context(|| format!("opening {}", p.display()));
     let mut data = open(&data_path)?;
-    let mut asked_log = open(&out.join("asked.txt"))?;
+    let asked_path = out.join("asked.txt");
+    let mut asked_log = open(&asked_path)?;
+    let wrote = |p: &Path| format!("writing {}", p.display());
     let todo: Vec<&Sample> = samples.iter().filter(|s| !done.contains(&s.id)).collect();
     let opts = GenerateOptions { max_new_tokens: cfg.max_new_tokens, first_token_top_k: 0, ..Default::default() };
     for (k, chunk) in todo.chunks(cfg.batch.max(1)).enumerate() {
@@ -111,7 +113,7 @@ pub fn distill(
                 Ok(p) => prepared.push((*s, p)),
                 Err(_) => {
                     report.errors += 1;
-                    writeln!(asked_log, "{}", s.id)?;
+                    writeln!(asked_log, "{}", s.id).with_context(|| wrote(&asked_path))?;
                 }
             }
         }
@@ -124,16 +126,16 @@ pub fn distill(
                     let mut kept = (*s).clone();
                     kept.metadata.insert(TARGET_FIELD.into(), g.text.trim().to_string().into());
                     write_images(&mut kept, out)?;
-                    writeln!(data, "{}", to_json(&kept, out))?;
+                    writeln!(data, "{}", to_json(&kept, out)).with_context(|| wrote(&data_path))?;
                     report.kept += 1;
                 }
                 Some(false) => report.wrong += 1,
                 None => report.unparsed += 1,
             }
-            writeln!(asked_log, "{}", s.id)?;
+            writeln!(asked_log, "{}", s.id).with_context(|| wrote(&asked_path))?;
         }
-        data.sync_data()?;
-        asked_log.sync_data()?;
+        data.sync_data().with_context(|| wrote(&data_path))?;
+        asked_log.sync_data().with_context(|| wrote(&asked_path))?;
         report.kept_fraction = report.kept as f64 / report.asked.max(1) as f64;
         crate::fsutil::atomic_write(&report_path, serde_json::to_string_pretty(&report)?.as_bytes())?;
         if on_progress(((k + 1) * cfg.batch.max(1)).min(todo.len()), todo.len(), &report) == Flow::Stop {
@@ -150,7 +152,7 @@ mod tests {
     #[test]
     fn keeps_only_rationales_ending_in_gold() {
         let mut s = Sample::new("1", "t");
-        s.set_options(["left", "right", "front", "behind"]);
+        s.set_options(["left", "right", "front", "behind"]).unwrap();
         s.set_gold_letter('B');
         assert_eq!(judge(&s, "The cup is to the right of the plate.\nAnswer: B"), Some(true));
         assert_eq!(judge(&s, "From the camera it is on the left.\nAnswer: A"), Some(false));

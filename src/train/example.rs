@@ -99,7 +99,7 @@ mod tests {
         assert!(target_text(&s).is_err());
         s.gold_text = Some("yes".into());
         assert_eq!(target_text(&s).unwrap(), "Yes");
-        s.set_options(["left", "right"]);
+        s.set_options(["left", "right"]).unwrap();
         s.set_gold_letter('B');
         assert_eq!(target_text(&s).unwrap(), "B");
         s.metadata.insert(TARGET_FIELD.into(), "The cup is right of the mug. Answer: B".into());

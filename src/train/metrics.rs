@@ -35,7 +35,7 @@ pub struct StepMetrics {
 pub fn append(path: &Path, m: &StepMetrics) -> Result<()> {
     let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).with_context(|| format!("opening {}", path.display()))?;
     writeln!(f, "{}", serde_json::to_string(m)?).with_context(|| format!("writing {}", path.display()))?;
-    f.sync_data()?;
+    f.sync_data().with_context(|| format!("syncing {}", path.display()))?;
     Ok(())
 }
 

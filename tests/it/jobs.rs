@@ -15,7 +15,7 @@ fn sample(id: &str) -> Sample {
     s.images = vec![ImageSource::Path(case_dir("v5_sharded_two_images").join("images/small.png"))];
     s.question = "Where is the red cube relative to the blue ball?".into();
     s.category = "relation".into();
-    s.set_options(["left", "right"]);
+    s.set_options(["left", "right"]).unwrap();
     s.set_gold_letter('A');
     s.boxes = vec![BoundingBox::new(10.0, 10.0, 60.0, 50.0)];
     s.reference = Some("the blue ball".into());

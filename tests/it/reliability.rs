@@ -442,3 +442,50 @@ fn case_11_non_finite_scores_are_errors_and_bad_numbers_are_refused_at_parse_tim
         assert!(!ok && err.contains(flag) && err.contains("at least 1"), "{flag}: {err}");
     }
 }
+
+#[test]
+fn silent_30_options_and_a_list_answer_are_bad_records_not_quiet_changes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    std::fs::write(d.join("a.png"), small_png(8)).unwrap();
+    let opts: Vec<String> = (1..=30).map(|i| format!("opt{i}")).collect();
+    let lines = [
+        serde_json::json!({"id": "thirty", "image": "a.png", "question": "q", "options": opts, "answer": "opt28"}).to_string(),
+        serde_json::json!({"id": "list", "image": "a.png", "question": "q", "options": ["left", "right"], "answer": ["A", "B"]}).to_string(),
+        serde_json::json!({"id": "one", "image": "a.png", "question": "q", "options": ["left", "right"], "answer": ["B"]}).to_string(),
+    ];
+    std::fs::write(d.join("d.jsonl"), lines.join("\n")).unwrap();
+    let ds = flipscope::data::load(&format!("generic:{}", d.join("d.jsonl").display())).unwrap();
+    assert_eq!(ds.samples.len(), 1);
+    assert_eq!((ds.samples[0].id.as_str(), ds.samples[0].gold_letter), ("one", Some('B')), "a one-item list is that item");
+    let issues: Vec<String> = ds.issues.iter().map(|i| i.to_string()).collect();
+    assert!(issues[0].contains("line 1: field `options`: 30 options; at most 26"), "{issues:?}");
+    assert!(issues[1].contains("line 2: field `answer`: the answer is a list of 2 items"), "{issues:?}");
+}
+
+#[test]
+fn silent_doctor_fails_an_empty_dataset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    let (ok, out, _) = flipscope(&["doctor", "--data", &format!("generic:{}", empty.display())]);
+    assert!(!ok && out.contains("0 samples") && out.contains("no samples"), "{out}");
+}
+
+#[test]
+fn silent_io_errors_say_their_cause_once_and_a_full_disk_names_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let empty_model = tmp.path().join("no-model");
+    std::fs::create_dir(&empty_model).unwrap();
+    let run = tmp.path().join("r0").display().to_string();
+    let (ok, _, err) = flipscope(&["eval", "--model", empty_model.to_str().unwrap(), "--data", "synth:2", "--run", &run]);
+    assert!(!ok && err.contains("no-model/config.json"), "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    std::fs::create_dir(empty_model.join("config.json")).unwrap();
+    let (ok, _, err) = flipscope(&["doctor", "--model", empty_model.to_str().unwrap()]);
+    assert!(!ok, "{err}");
+    let run = hand_run(&tmp.path().join("r"), "h", &[rec("1", true)], "");
+    let (ok, _, err) = flipscope(&["report", run.to_str().unwrap(), "--format", "json", "--out", "/dev/full"]);
+    assert!(!ok && err.contains("writing /dev/full") && err.contains("No space left on device"), "{err}");
+    assert_eq!(err.matches("No space left on device").count(), 1, "{err}");
+}

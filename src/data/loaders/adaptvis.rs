@@ -180,7 +180,7 @@ fn sample(rec: &Record, whatsup: &[Record], root: &Path, dataset: &str, subset: 
     s.question = strip_llava(super::req_str(rec, "question")?);
     let words =
         answer_words(&s.question).ok_or_else(|| FieldError::new("question", "no `Answer with a, b or c` clause to take options from"))?;
-    s.set_options(words);
+    s.set_options(words).map_err(|e| FieldError::new("question", e))?;
     let answers = str_list(rec, "answer")?;
     let gold = answers.first().ok_or_else(|| FieldError::new("answer", "empty list"))?;
     if !s.set_gold_text(gold) {

@@ -27,7 +27,7 @@ fn sample(rec: &Record, i: usize, root: &Path, dataset: &str) -> FieldResult<Sam
     if choices.len() < 2 {
         return Err(FieldError::new("choices", "fewer than two options"));
     }
-    s.set_options(choices);
+    s.set_options(choices).map_err(|e| FieldError::new("choices", e))?;
     let answer = req_str(rec, "answer")?;
     let letter = letter_of(answer).ok_or_else(|| FieldError::new("answer", format!("`{answer}` is not like (C)")))?;
     if !s.set_gold_letter(letter) {

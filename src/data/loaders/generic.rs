@@ -112,25 +112,40 @@ fn sample(rec: &Record, i: usize, cols: &Columns, root: &Path, dataset: &str) ->
     match cols.get(rec, "options") {
         Some((Cell::List(items), col)) => {
             let texts: Option<Vec<String>> = items.iter().map(Cell::to_text).collect();
-            s.set_options(texts.ok_or_else(|| FieldError::new(&col, "options must be text"))?);
+            s.set_options(texts.ok_or_else(|| FieldError::new(&col, "options must be text"))?).map_err(|e| FieldError::new(&col, e))?;
         }
         Some((Cell::Map(entries), col)) => {
             let mut texts = Vec::new();
+            if entries.len() > crate::data::sample::MAX_OPTIONS {
+                return Err(FieldError::new(&col, format!("{} options; at most 26 can be lettered A to Z", entries.len())));
+            }
             for ((k, v), want) in entries.iter().zip('A'..='Z') {
                 if k.len() != 1 || !k.starts_with(want) {
                     return Err(FieldError::new(&col, format!("option keys must be A, B, C... in order; found `{k}`")));
                 }
                 texts.push(v.to_text().ok_or_else(|| FieldError::new(&col, format!("option {k} is not text")))?);
             }
-            s.set_options(texts);
+            s.set_options(texts).map_err(|e| FieldError::new(&col, e))?;
         }
         Some((_, col)) => return Err(FieldError::new(&col, "expected a list or an object of options")),
         None => {
             let texts: Vec<String> = ('A'..='H').map_while(|l| opt_text(rec, &l.to_string())).collect();
-            s.set_options(texts);
+            s.set_options(texts).expect("at most 8 lettered columns");
         }
     }
-    if let Some(ans) = text("answer") {
+    // An answer that is not a scalar (a list, an object) would leave the
+    // sample without gold: refuse it, except a list of exactly one.
+    let answer = match cols.get(rec, "answer") {
+        Some((Cell::List(items), col)) => match items.as_slice() {
+            [one] => Some(one.to_text().ok_or_else(|| FieldError::new(&col, "the answer is a list whose item is not text"))?),
+            _ => return Err(FieldError::new(&col, format!("the answer is a list of {} items; expected one letter or text", items.len()))),
+        },
+        Some((cell, col)) if !cell.is_null() => {
+            Some(cell.to_text().ok_or_else(|| FieldError::new(&col, "the answer must be a letter or text"))?)
+        }
+        _ => None,
+    };
+    if let Some(ans) = answer {
         if s.options.is_empty() {
             s.gold_text = Some(ans);
         } else {

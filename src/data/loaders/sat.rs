@@ -29,7 +29,7 @@ fn sample(rec: &Record, i: usize, root: &Path, dataset: &str, split: &str) -> Fi
         return Err(FieldError::new("correct_answer", format!("`{correct}` is not among the answers")));
     }
     seeded_shuffle(&mut answers, &s.id);
-    s.set_options(answers);
+    s.set_options(answers).map_err(|e| FieldError::new("answers", e))?;
     s.set_gold_text(&correct);
     let resolve_path = |p: &str| resolve(root, p, &[], &[]);
     s.images = match req(rec, "image_bytes")? {

@@ -51,7 +51,7 @@ fn sample(rec: &Record, index: usize, root: &std::path::Path, dataset: &str) -> 
     if choices.len() < 2 {
         return Err(FieldError::new("choices", "fewer than two options"));
     }
-    s.set_options(choices.iter().map(|(_, t)| t.clone()));
+    s.set_options(choices.iter().map(|(_, t)| t.clone())).map_err(|e| FieldError::new("choices", e))?;
     // Keep the file's own letters (they are A.. in order, but say so if not).
     for (opt, (l, _)) in s.options.iter().zip(&choices) {
         if opt.letter != *l {

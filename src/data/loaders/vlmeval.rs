@@ -68,7 +68,7 @@ fn sample(rec: &Record, by_index: &HashMap<String, String>, root: &Path, dataset
         None => question.to_string(),
     };
     let texts: Vec<String> = ('A'..='H').map_while(|l| opt_text(rec, &l.to_string()).filter(|t| t != "nan")).collect();
-    s.set_options(texts);
+    s.set_options(texts).map_err(|e| FieldError::new("A", e))?;
     if let Some(answer) = opt_text(rec, "answer") {
         let letter = super::letter_of(&answer);
         match letter {

@@ -41,7 +41,7 @@ fn sample(rec: &Record, i: usize, root: &Path, dataset: &str, split: &str) -> Fi
         _ => Perspective::None,
     };
     s.question = format!("Is the following statement about the image true? \"{caption}\" Answer yes or no.");
-    s.set_options(["yes", "no"]);
+    s.set_options(["yes", "no"]).expect("two options");
     s.set_gold_letter(if label == 1 { 'A' } else { 'B' });
     // Only a true statement tells the direction; a false one says "not X".
     s.gold_direction = if label == 1 { parse_relation(relation) } else { None };

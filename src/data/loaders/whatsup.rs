@@ -20,20 +20,20 @@ pub fn load(ctx: &mut LoadCtx) -> Result<Vec<Sample>, DataError> {
 }
 
 /// Builds a caption-choice sample; the true caption is first in `captions`.
-pub fn caption_sample(id: String, dataset: &str, category: &str, captions: Vec<String>) -> Sample {
+pub fn caption_sample(id: String, dataset: &str, category: &str, captions: Vec<String>) -> FieldResult<Sample> {
     let mut s = Sample::new(id, dataset);
     s.category = category.to_string();
     s.perspective = Perspective::Camera;
     s.question = QUESTION.to_string();
-    let gold = captions[0].clone();
+    let gold = captions.first().cloned().ok_or_else(|| FieldError::new("caption_options", "no captions"))?;
     let mut shuffled = captions;
     seeded_shuffle(&mut shuffled, &s.id);
-    s.set_options(shuffled);
+    s.set_options(shuffled).map_err(|e| FieldError::new("caption_options", e))?;
     for o in &mut s.options {
         o.direction = parse_relation(&o.text);
     }
     s.set_gold_text(&gold);
-    s
+    Ok(s)
 }
 
 fn sample(rec: &Record, i: usize, root: &Path, dataset: &str, stem: &str) -> FieldResult<Sample> {
@@ -43,7 +43,7 @@ fn sample(rec: &Record, i: usize, root: &Path, dataset: &str, stem: &str) -> Fie
             |k: usize, what: &str| items.get(k).and_then(Cell::to_text).ok_or_else(|| FieldError::new(what, format!("item {k} missing")));
         let image_id = text(0, "image_id")?;
         let captions = vec![text(1, "true_caption")?, text(2, "false_caption")?];
-        let mut s = caption_sample(format!("{stem}/{i}"), dataset, stem, captions);
+        let mut s = caption_sample(format!("{stem}/{i}"), dataset, stem, captions)?;
         let rel = if stem.starts_with("coco") {
             let n: u64 = image_id.parse().map_err(|_| FieldError::new("image_id", format!("`{image_id}` is not a number")))?;
             format!("val2017/{n:012}.jpg")
@@ -58,7 +58,7 @@ fn sample(rec: &Record, i: usize, root: &Path, dataset: &str, stem: &str) -> Fie
     if captions.len() < 2 {
         return Err(FieldError::new("caption_options", "fewer than two captions"));
     }
-    let mut s = caption_sample(format!("{stem}/{i}"), dataset, stem, captions);
+    let mut s = caption_sample(format!("{stem}/{i}"), dataset, stem, captions)?;
     s.images = vec![resolve(root, image, &["data/", "./data/"], &[])];
     Ok(s)
 }
