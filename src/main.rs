@@ -20,6 +20,7 @@ fn main() {
         Command::Data(cmd) => cli::data_cmd::run(&cmd),
         Command::Infer(args) => cli::infer::run(&args),
         Command::Eval(args) => cli::eval::run(&args),
+        Command::Extract(args) => cli::extract_cmd::run(&args),
         Command::Train(args) => cli::train::run(&args),
         Command::Distill(args) => cli::distill::run(&args),
         Command::Report(args) => cli::report::run(&args),

@@ -5,6 +5,7 @@ pub mod distill;
 pub mod doctor;
 pub mod engine_args;
 pub mod eval;
+pub mod extract_cmd;
 pub mod infer;
 pub mod model_cmd;
 pub mod probe_cmd;
@@ -38,6 +39,8 @@ pub enum Command {
     Infer(infer::InferArgs),
     /// Evaluate a model on a dataset into a resumable run under ./runs/.
     Eval(eval::EvalArgs),
+    /// How an output is read: the answer, the rule and the span it read.
+    Extract(extract_cmd::ExtractArgs),
     /// Accuracy with CIs, error kinds, confusion, letter bias; --vs for paired comparisons.
     Report(report::ReportArgs),
     /// List runs; merge shard runs.

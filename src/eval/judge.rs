@@ -95,7 +95,7 @@ mod tests {
     }
 
     fn scored(label: &str) -> Extraction {
-        Extraction { answer: Some(label.into()), rule: ExtractRule::Scored }
+        Extraction::scored(label)
     }
 
     #[test]

@@ -202,7 +202,7 @@ fn ask(engine: &Engine, cfg: &EvalConfig, items: &[Item]) -> Vec<Result<Record>>
                     .iter()
                     .zip(scores)
                     .map(|(it, sc)| {
-                        let ex = Extraction { answer: Some(sc.best_label().to_string()), rule: ExtractRule::Scored };
+                        let ex = Extraction::scored(sc.best_label());
                         let lps = sc.labels.iter().cloned().zip(sc.logprobs.iter().copied()).collect();
                         let ex = if it.sample.options.is_empty() {
                             Extraction { answer: ex.answer.map(|a| a.to_lowercase()), ..ex }
@@ -327,7 +327,7 @@ pub fn ask_live(
     }
     let logprobs: Vec<(String, f32)> = scores.iter().flat_map(|sc| sc.labels.iter().cloned().zip(sc.logprobs.iter().copied())).collect();
     let ex = match &scores {
-        Some(sc) if text.is_empty() => Extraction { answer: Some(sc.best_label().to_string()), rule: ExtractRule::Scored },
+        Some(sc) if text.is_empty() => Extraction::scored(sc.best_label()),
         _ => extract(&cfg.prompt, &item.sample, &text),
     };
     let ms = start.elapsed().as_secs_f64() * 1000.0;

@@ -8,7 +8,7 @@ use crate::data::Sample;
 use crate::engine::{intervene::Intervention, Engine, OptionScores, PreparedPrompt, ResizePolicy};
 use crate::eval::judge::judge;
 use crate::eval::{answer_labels, mcq_prompt};
-use crate::spatial::extract::{ExtractRule, Extraction};
+use crate::spatial::extract::Extraction;
 use crate::spatial::Direction;
 use anyhow::Result;
 use image::DynamicImage;
@@ -36,7 +36,7 @@ pub fn ask(
     let labels = answer_labels(sample)?;
     let scores = engine.score_options_with(&[&prompt], std::slice::from_ref(&labels), intervention)?.remove(0);
     let label = scores.best_label().to_string();
-    let verdict = judge(sample, &Extraction { answer: Some(label.clone()), rule: ExtractRule::Scored });
+    let verdict = judge(sample, &Extraction::scored(label.clone()));
     let (direction, correct) = (verdict.predicted_direction, verdict.correct);
     Ok((prompt, Answer { scores, label, direction, correct }))
 }

@@ -1,7 +1,8 @@
 //! Answer extraction with provenance: which option a model's free-text
-//! output chose, and which rule said so. Only valid option letters count,
-//! the last declared answer wins, and no rule guesses: when nothing fires
-//! the result is `Unparsed`.
+//! output chose, which rule said so, and the span it read. Only valid
+//! option letters count, and no rule guesses: when nothing fires the result
+//! is `Unparsed`, and when the output names several answers, `Ambiguous`.
+//! Option letters are read in `letter.rs`.
 
 use regex::Regex;
 use serde::{Deserialize, Serialize};
@@ -30,6 +31,8 @@ pub enum ExtractRule {
     Relation,
     /// Scored options in one forward pass (no text to parse).
     Scored,
+    /// Several answers named and none chosen ("A or B", "(A) (B) (C)").
+    Ambiguous,
     Unparsed,
 }
 
@@ -46,6 +49,7 @@ impl ExtractRule {
             ExtractRule::Direction => "direction",
             ExtractRule::Relation => "relation",
             ExtractRule::Scored => "scored",
+            ExtractRule::Ambiguous => "ambiguous",
             ExtractRule::Unparsed => "unparsed",
         }
     }
@@ -56,14 +60,23 @@ pub struct Extraction {
     /// The option letter, "yes"/"no", the number as text, or the direction's name.
     pub answer: Option<String>,
     pub rule: ExtractRule,
+    /// The bytes of the output the rule read, when it read a part of it.
+    pub span: Option<std::ops::Range<usize>>,
 }
 
 impl Extraction {
     fn found(answer: impl Into<String>, rule: ExtractRule) -> Extraction {
-        Extraction { answer: Some(answer.into()), rule }
+        Extraction { answer: Some(answer.into()), rule, span: None }
+    }
+    fn found_at(answer: impl Into<String>, rule: ExtractRule, span: std::ops::Range<usize>) -> Extraction {
+        Extraction { answer: Some(answer.into()), rule, span: Some(span) }
     }
     pub fn unparsed() -> Extraction {
-        Extraction { answer: None, rule: ExtractRule::Unparsed }
+        Extraction { answer: None, rule: ExtractRule::Unparsed, span: None }
+    }
+    /// An option scored in one forward pass (no text was read).
+    pub fn scored(label: impl Into<String>) -> Extraction {
+        Extraction::found(label, ExtractRule::Scored)
     }
 }
 
@@ -71,66 +84,16 @@ fn re(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
     cell.get_or_init(|| Regex::new(pattern).expect("extraction pattern"))
 }
 
-/// The last match of `re`'s group 1 that is a valid letter.
-fn last_valid(re: &Regex, text: &str, valid: &[char]) -> Option<char> {
-    re.captures_iter(text).filter_map(|c| c.get(1)?.as_str().chars().next()).filter(|l| valid.contains(l)).last()
-}
-
-/// The chosen option letter in `output`, given the options (letter, text).
-pub fn extract_letter(output: &str, options: &[(char, String)]) -> Extraction {
-    static DECLARED: OnceLock<Regex> = OnceLock::new();
-    static MARKED: OnceLock<Regex> = OnceLock::new();
-    static TRAILING: OnceLock<Regex> = OnceLock::new();
-    let valid: Vec<char> = options.iter().map(|o| o.0).collect();
-    let text = output.trim();
-    // "answer" in any case, then optional "is"/":" and the letter, possibly in () or ** **.
-    let declared = re(
-        &DECLARED,
-        r"(?:[Aa]nswer|ANSWER|[Oo]ption|[Cc]hoice)(?:\s+(?:is|would be|should be))?\s*[:\-]?\s*(?:\*\*)?\(?([A-Z])\)?(?:\*\*)?(?:\W|$)",
-    );
-    if let Some(l) = last_valid(declared, text, &valid) {
-        return Extraction::found(l.to_string(), ExtractRule::Declared);
-    }
-    let marked = re(&MARKED, r"(?m)(?:\(([A-Z])\)|\*\*([A-Z])\*\*|^\s*([A-Z])[.):](?:\s|$))");
-    let marked_letter = marked
-        .captures_iter(text)
-        .filter_map(|c| c.get(1).or(c.get(2)).or(c.get(3)).and_then(|m| m.as_str().chars().next()))
-        .filter(|l| valid.contains(l))
-        .last();
-    if let Some(l) = marked_letter {
-        return Extraction::found(l.to_string(), ExtractRule::Marked);
-    }
-    let trailing = re(&TRAILING, r"(?:^|[\s,:])([A-Z])[\s.!)]*$");
-    if let Some(l) = last_valid(trailing, text, &valid) {
-        return Extraction::found(l.to_string(), ExtractRule::Trailing);
-    }
-    let lower = text.to_lowercase();
-    let words: Vec<&str> = lower.split(|c: char| !c.is_alphanumeric() && c != '-').filter(|w| !w.is_empty()).collect();
-    let joined = format!(" {} ", words.join(" "));
-    let named: Vec<char> = options
-        .iter()
-        .filter(|(_, t)| {
-            let t = t.to_lowercase();
-            let tw: Vec<&str> = t.split(|c: char| !c.is_alphanumeric() && c != '-').filter(|w| !w.is_empty()).collect();
-            !tw.is_empty() && joined.contains(&format!(" {} ", tw.join(" ")))
-        })
-        .map(|o| o.0)
-        .collect();
-    // Only when exactly one option's text is named; "front-left" also contains
-    // no other option word because words keep their hyphens.
-    if named.len() == 1 {
-        return Extraction::found(named[0].to_string(), ExtractRule::OptionText);
-    }
-    Extraction::unparsed()
-}
+pub use super::letter::extract_letter;
 
 /// ViewSpatial's official scoring: the first \b[A-D]\b on the output's last line.
 pub fn extract_viewspatial(output: &str, valid: &[char]) -> Extraction {
     static FIRST: OnceLock<Regex> = OnceLock::new();
     let last = output.trim().lines().last().unwrap_or("");
     let first = re(&FIRST, r"\b([A-D])\b");
-    match first.captures(last).and_then(|c| c.get(1)).and_then(|m| m.as_str().chars().next()) {
-        Some(l) if valid.contains(&l) => Extraction::found(l.to_string(), ExtractRule::ViewSpatial),
+    let offset = output.trim_end().len() - last.len();
+    match first.captures(last).and_then(|c| c.get(1)).and_then(|m| Some((m.as_str().chars().next()?, m.range()))) {
+        Some((l, at)) if valid.contains(&l) => Extraction::found_at(l.to_string(), ExtractRule::ViewSpatial, offset + at.start..offset + at.end),
         _ => Extraction::unparsed(),
     }
 }
@@ -142,7 +105,7 @@ pub fn extract_yes_no(output: &str) -> Extraction {
     match yn.captures_iter(output).filter_map(|c| c.get(1)).last() {
         Some(m) => {
             let v = matches!(m.as_str().to_lowercase().as_str(), "yes" | "true");
-            Extraction::found(if v { "yes" } else { "no" }, ExtractRule::YesNo)
+            Extraction::found_at(if v { "yes" } else { "no" }, ExtractRule::YesNo, m.range())
         }
         None => Extraction::unparsed(),
     }
@@ -268,13 +231,14 @@ pub fn extract_number(output: &str) -> Extraction {
     static TAG: OnceLock<Regex> = OnceLock::new();
     static NUM: OnceLock<Regex> = OnceLock::new();
     const WORDS: [&str; 11] = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"];
-    let scope = re(&TAG, r"(?s)<answer>(.*?)</answer>").captures(output).and_then(|c| c.get(1)).map(|m| m.as_str()).unwrap_or(output);
+    let (scope, offset) =
+        re(&TAG, r"(?s)<answer>(.*?)</answer>").captures(output).and_then(|c| c.get(1)).map(|m| (m.as_str(), m.start())).unwrap_or((output, 0));
     let num = re(&NUM, r"(?i)\b(\d+|zero|one|two|three|four|five|six|seven|eight|nine|ten)\b");
     match num.captures_iter(scope).filter_map(|c| c.get(1)).last() {
         Some(m) => {
             let s = m.as_str().to_lowercase();
             let n = WORDS.iter().position(|w| *w == s).map(|i| i.to_string()).unwrap_or(s);
-            Extraction::found(n, ExtractRule::Number)
+            Extraction::found_at(n, ExtractRule::Number, offset + m.start()..offset + m.end())
         }
         None => Extraction::unparsed(),
     }
@@ -308,43 +272,6 @@ mod tests {
         assert_eq!(extract_direction("It is to the right.").answer.as_deref(), Some("right"));
         assert_eq!(extract_direction("left or right").rule, ExtractRule::Unparsed, "conflicting words name no direction");
         assert_eq!(extract_direction("circle").rule, ExtractRule::Unparsed);
-    }
-
-    fn opts() -> Vec<(char, String)> {
-        vec![('A', "left".into()), ('B', "right".into()), ('C', "front-left".into()), ('D', "back".into())]
-    }
-
-    fn letter(s: &str) -> (Option<String>, ExtractRule) {
-        let e = extract_letter(s, &opts());
-        (e.answer, e.rule)
-    }
-
-    #[test]
-    fn formats_traps_and_provenance() {
-        // The traps in FORMATS.md.
-        assert_eq!(letter("The correct answer is (B)"), (Some("B".into()), ExtractRule::Declared));
-        assert_eq!(letter("Based on the image, A"), (Some("A".into()), ExtractRule::Trailing));
-        // Common shapes.
-        assert_eq!(letter("B."), (Some("B".into()), ExtractRule::Marked));
-        assert_eq!(letter("**C**"), (Some("C".into()), ExtractRule::Marked));
-        assert_eq!(letter("B"), (Some("B".into()), ExtractRule::Trailing));
-        assert_eq!(letter("Answer: D"), (Some("D".into()), ExtractRule::Declared));
-        assert_eq!(letter("The answer is **A**."), (Some("A".into()), ExtractRule::Declared));
-        // The last declared answer wins.
-        assert_eq!(letter("The answer is A. Wait, no: the answer is (C)."), (Some("C".into()), ExtractRule::Declared));
-        // Only valid letters count: E is not an option, and the article "A" mid-sentence is not a choice.
-        assert_eq!(letter("The answer is (E)").0, None);
-        assert_eq!(
-            letter("A dog sits left of a car and right of a tree").0,
-            None,
-            "two options named, the article A is no choice: unparsed"
-        );
-        // Bare option text.
-        assert_eq!(letter("It is on the right."), (Some("B".into()), ExtractRule::OptionText));
-        assert_eq!(letter("front-left"), (Some("C".into()), ExtractRule::OptionText));
-        // Never a guess.
-        assert_eq!(letter("I am not sure."), (None, ExtractRule::Unparsed));
-        assert_eq!(letter(""), (None, ExtractRule::Unparsed));
     }
 
     #[test]

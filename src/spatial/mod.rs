@@ -4,6 +4,7 @@ pub mod confusion;
 pub mod direction;
 pub mod extract;
 pub mod grounding;
+pub mod letter;
 pub mod parse;
 pub mod reference;
 pub mod taxonomy;

@@ -489,3 +489,38 @@ fn silent_io_errors_say_their_cause_once_and_a_full_disk_names_the_file() {
     assert!(!ok && err.contains("writing /dev/full") && err.contains("No space left on device"), "{err}");
     assert_eq!(err.matches("No space left on device").count(), 1, "{err}");
 }
+
+/// The outputs issue 23 found read wrongly, through `flipscope extract`.
+#[test]
+fn extraction_never_guesses_through_flipscope_extract() {
+    let options = "A=left,B=right,C=front-left,D=back";
+    let cases: [(&str, Option<&str>, &str); 9] = [
+        ("A or B", None, "ambiguous"),
+        ("(A) (B) (C)", None, "ambiguous"),
+        ("Not B.", None, "unparsed"),
+        ("It is not on the left.", None, "unparsed"),
+        ("The options are:\nA. left\nB. right\nC. front-left\nD. back\nI pick A", Some("A"), "declared"),
+        ("Option A is incorrect because it names the wrong side.", None, "unparsed"),
+        ("It's definitely not (C). I'd go with A", Some("A"), "declared"),
+        ("B, because A would mean left", Some("B"), "marked"),
+        ("  the answer is (b)?  ", None, "unparsed"),
+    ];
+    for (text, answer, rule) in cases {
+        let (ok, out, err) = flipscope(&["extract", "--options", options, "--json", text]);
+        assert!(ok, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!((v["answer"].as_str(), v["rule"].as_str()), (answer, Some(rule)), "{text:?}: {out}");
+    }
+    // Text output names the span it read; stdin works.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_flipscope"))
+        .args(["extract", "--options", options, "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"Hmm. The answer is (D).").unwrap();
+    let out = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
+    assert!(out.contains("answer  D") && out.contains("rule    declared") && out.contains("\"answer is (D).\""), "{out}");
+    let (ok, _, err) = flipscope(&["extract", "--options", "A,b", "x"]);
+    assert!(!ok && err.contains("`b` is not a capital letter"), "{err}");
+}

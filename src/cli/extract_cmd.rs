@@ -1,0 +1,102 @@
+//! `flipscope extract`: how an output would be read, and why. The same
+//! rules eval uses, so a surprising record can be checked by hand.
+
+use crate::spatial::extract::{self, Extraction};
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use std::io::Read;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum ExtractStyle {
+    /// An option letter (the default).
+    #[default]
+    Letter,
+    /// ViewSpatial's official rule: the first A-D on the last line.
+    Viewspatial,
+    YesNo,
+    /// A direction named in words.
+    Direction,
+    Number,
+    /// A spatial relation phrase (VSR's vocabulary).
+    Relation,
+}
+
+#[derive(Args, Debug)]
+pub struct ExtractArgs {
+    /// The options: letters (`A,B,C,D`) or letters with their texts (`A=left,B=right`).
+    #[arg(long, default_value = "A,B,C,D")]
+    pub options: String,
+    #[arg(long, value_enum, default_value_t)]
+    pub style: ExtractStyle,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// The model's output; `-` or nothing reads stdin.
+    pub text: Option<String>,
+}
+
+/// `A,B` or `A=left,B=right` as (letter, text) pairs.
+fn parse_options(spec: &str) -> Result<Vec<(char, String)>> {
+    let mut out: Vec<(char, String)> = Vec::new();
+    for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (letter, text) = item.split_once('=').map(|(l, t)| (l.trim(), t.trim())).unwrap_or((item, ""));
+        let mut chars = letter.chars();
+        match (chars.next(), chars.next()) {
+            (Some(l), None) if l.is_ascii_uppercase() => {
+                if out.iter().any(|(o, _)| *o == l) {
+                    bail!("--options: `{l}` is given twice");
+                }
+                out.push((l, text.to_string()));
+            }
+            _ => bail!("--options: `{letter}` is not a capital letter (write A,B,C or A=left,B=right)"),
+        }
+    }
+    if out.is_empty() {
+        bail!("--options: no options");
+    }
+    Ok(out)
+}
+
+pub fn read(args: &ExtractArgs, text: &str) -> Result<Extraction> {
+    let options = parse_options(&args.options)?;
+    let letters: Vec<char> = options.iter().map(|o| o.0).collect();
+    Ok(match args.style {
+        ExtractStyle::Letter => extract::extract_letter(text, &options),
+        ExtractStyle::Viewspatial => extract::extract_viewspatial(text, &letters),
+        ExtractStyle::YesNo => extract::extract_yes_no(text),
+        ExtractStyle::Direction => extract::extract_direction(text),
+        ExtractStyle::Number => extract::extract_number(text),
+        ExtractStyle::Relation => extract::extract_relation(text, extract::VSR_RELATIONS),
+    })
+}
+
+pub fn run(args: &ExtractArgs) -> Result<()> {
+    let text = match args.text.as_deref() {
+        Some(t) if t != "-" => t.to_string(),
+        _ => {
+            let mut s = String::new();
+            // Bounded: an output is a few kilobytes, not a stream without end.
+            std::io::stdin().take(crate::fsutil::max_read_bytes()).read_to_string(&mut s).context("reading the output from stdin")?;
+            s
+        }
+    };
+    let ex = read(args, &text)?;
+    let span = ex.span.clone().filter(|r| text.get(r.clone()).is_some());
+    if args.json {
+        let v = serde_json::json!({
+            "answer": ex.answer,
+            "rule": ex.rule.name(),
+            "span": span.as_ref().map(|r| [r.start, r.end]),
+            "span_text": span.as_ref().map(|r| &text[r.clone()]),
+        });
+        println!("{v}");
+    } else {
+        println!("answer  {}", ex.answer.as_deref().unwrap_or("-"));
+        println!("rule    {}", ex.rule.name());
+        match span {
+            Some(r) => println!("span    {}..{}  {:?}", r.start, r.end, &text[r.clone()]),
+            None => println!("span    -"),
+        }
+    }
+    Ok(())
+}
