@@ -10,7 +10,7 @@ export LIBTORCH ?= $(shell ls -d $(VENV)/lib/python3*/site-packages/torch 2>/dev
 export LIBTORCH_CXX11_ABI ?= 1
 CARGO ?= cargo
 
-.PHONY: setup run test build release bench clean-venv demo-model
+.PHONY: setup run test build release bench clean-venv demo-model fuzz
 
 $(VENV)/.ready:
 	@# The TUI's end-to-end test drives the real binary in tmux.
@@ -32,6 +32,12 @@ run: release
 
 test: setup
 	$(MAKE) --no-print-directory _cargo ARGS="test --no-fail-fast"
+
+# The property tests of tests/it/fuzz.rs with many more cases than `make
+# test` runs (64 each); FUZZ_CASES sets how many.
+FUZZ_CASES ?= 20000
+fuzz: setup
+	PROPTEST_CASES=$(FUZZ_CASES) $(MAKE) --no-print-directory _cargo ARGS="test --test it fuzz::"
 
 bench: release
 	./target/release/flipscope bench --python $(VENV)/bin/python

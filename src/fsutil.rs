@@ -82,6 +82,15 @@ pub fn read_text(path: &Path) -> std::io::Result<String> {
     })
 }
 
+/// [`read_text`], with a missing file as None (optional config files).
+pub fn read_optional_text(path: &Path) -> anyhow::Result<Option<String>> {
+    match read_text(path) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("{}: cannot read", path.display()))),
+    }
+}
+
 /// Copies at most `limit` bytes of a stream (a pipe) to `out`; more is an error.
 pub fn copy_capped(mut from: impl Read, out: &mut impl Write, limit: u64) -> std::io::Result<u64> {
     let n = std::io::copy(&mut (&mut from).take(limit + 1), out)?;

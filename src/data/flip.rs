@@ -42,13 +42,21 @@ fn swap_word(w: &str) -> String {
         lower.strip_prefix(from).filter(|rest| matches!(*rest, "" | "most" | "ward" | "wards")).map(|rest| format!("{to}{rest}"))
     });
     let Some(s) = swapped else { return w.to_string() };
-    if w.chars().all(|c| c.is_uppercase()) {
-        s.to_uppercase()
-    } else if w.chars().next().is_some_and(char::is_uppercase) {
-        let mut cs = s.chars();
+    let capitalized = |x: &str| {
+        let mut cs = x.chars();
         cs.next().map(|f| f.to_uppercase().collect::<String>() + cs.as_str()).unwrap_or_default()
-    } else {
+    };
+    // Only the three casings that map back one to one ("left", "LEFT",
+    // "Left"); anything else ("lEfT") stays as written, so that flipping
+    // twice always gives the original.
+    if w == lower {
         s
+    } else if w == lower.to_uppercase() {
+        s.to_uppercase()
+    } else if w == capitalized(&lower) {
+        capitalized(&s)
+    } else {
+        w.to_string()
     }
 }
 

@@ -61,12 +61,19 @@ pub fn load(spec: &str) -> Result<Dataset, DataError> {
     load_spec(&DatasetSpec::parse(spec)?)
 }
 
+/// The most scenes a `synth:N` spec draws in memory.
+pub const MAX_SYNTH_SCENES: usize = 200_000;
+
 /// The procedural `synth:N` spec; None when `spec` is not one.
 fn load_synth(spec: &str) -> Result<Option<Dataset>, DataError> {
     let Some(rest) = spec.strip_prefix("synth:") else { return Ok(None) };
     let (count, opts) = rest.split_once('#').unwrap_or((rest, ""));
     let Ok(n) = count.trim().parse::<usize>() else { return Ok(None) };
     let bad = |message: String| DataError::Other { path: PathBuf::from(spec), message };
+    // Scenes are drawn into memory up front: a count without bound is a way to run out of it.
+    if n > MAX_SYNTH_SCENES {
+        return Err(bad(format!("synth:{n} is more than {MAX_SYNTH_SCENES} scenes; write them with `data synth` in parts instead")));
+    }
     let kv = |e: crate::kv::KvError| bad(format!("spec option {e}"));
     let mut o = synth::SynthOptions::default();
     for pair in crate::kv::pairs(opts, &[]).map_err(kv)? {

@@ -89,7 +89,7 @@ mod tests {
 
     fn sample() -> Sample {
         let mut s = Sample::new("1", "t");
-        s.set_options(["left", "right", "front"]);
+        s.set_options(["left", "right", "front"]).unwrap();
         s.set_gold_letter('B');
         s
     }

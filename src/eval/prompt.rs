@@ -95,7 +95,7 @@ mod tests {
     #[test]
     fn official_viewspatial_layout() {
         let mut s = Sample::new("1", "viewspatial");
-        s.set_options(["left", "right"]);
+        s.set_options(["left", "right"]).unwrap();
         let p = PromptTemplate::parse("viewspatial").unwrap();
         assert_eq!(p.render("Where is it?", &s), "Where is it?A. left\nB. right\nReply only to the corresponding option.\nAnswer:");
         assert_eq!(p.resize, ResizePolicy::Exact { width: 280, height: 420 });

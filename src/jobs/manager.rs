@@ -19,7 +19,9 @@ pub(super) type CancelFlags = Arc<Mutex<Vec<(JobId, Arc<AtomicBool>)>>>;
 pub(super) type PauseFlag = Arc<(Mutex<bool>, Condvar)>;
 
 pub struct JobManager {
-    tx: mpsc::Sender<Queued>,
+    /// None once shut down: the worker then ends when its queue is empty.
+    tx: Option<mpsc::Sender<Queued>>,
+    engine: Option<std::thread::JoinHandle<()>>,
     next: AtomicU64,
     /// The focused job of each lane and its cancel flag (latest-wins per lane).
     focused: Mutex<HashMap<&'static str, (JobId, Arc<AtomicBool>)>>,
@@ -46,11 +48,11 @@ impl JobManager {
         let worker_cancels = cancels.clone();
         let paused: PauseFlag = Arc::default();
         let worker_paused = paused.clone();
-        std::thread::Builder::new()
+        let engine = std::thread::Builder::new()
             .name("flipscope-engine".into())
             .spawn(move || Worker::load(&model, adapter.as_deref(), device, dtype, rx, etx, worker_cancels, worker_paused).serve())
             .expect("spawn the engine thread");
-        (JobManager { tx, next: AtomicU64::new(1), focused: Mutex::default(), cancels, paused }, erx)
+        (JobManager { tx: Some(tx), engine: Some(engine), next: AtomicU64::new(1), focused: Mutex::default(), cancels, paused }, erx)
     }
 
     fn submit_inner(&self, request: JobRequest, focused: bool) -> (JobId, Arc<AtomicBool>) {
@@ -58,7 +60,9 @@ impl JobManager {
         let cancel = Arc::new(AtomicBool::new(false));
         self.cancels.lock().unwrap().push((id, cancel.clone()));
         // A closed channel means the worker is gone; the caller sees no events.
-        let _ = self.tx.send(Queued { id, request, cancel: cancel.clone(), focused });
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(Queued { id, request, cancel: cancel.clone(), focused });
+        }
         (id, cancel)
     }
 
@@ -94,5 +98,40 @@ impl JobManager {
     pub fn resume_background(&self) {
         *self.paused.0.lock().unwrap() = false;
         self.paused.1.notify_all();
+    }
+
+    /// Whether the engine thread is still running.
+    pub fn busy(&self) -> bool {
+        self.engine.as_ref().is_some_and(|h| !h.is_finished())
+    }
+
+    /// Cancels every job (a training run saves its checkpoint as it stops),
+    /// closes the queue and waits up to `wait` for the engine thread to end.
+    /// A process that exits while that thread is inside libtorch can crash
+    /// in libtorch's exit-time teardown, and a save cut off there is lost.
+    /// True when the thread ended.
+    pub fn shutdown(&mut self, wait: std::time::Duration) -> bool {
+        for (_, c) in self.cancels.lock().unwrap().iter() {
+            c.store(true, Ordering::Relaxed);
+        }
+        self.resume_background();
+        self.tx = None;
+        let Some(handle) = self.engine.take() else { return true };
+        let deadline = std::time::Instant::now() + wait;
+        while !handle.is_finished() {
+            if std::time::Instant::now() >= deadline {
+                self.engine = Some(handle);
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let _ = handle.join();
+        true
+    }
+}
+
+impl Drop for JobManager {
+    fn drop(&mut self) {
+        self.shutdown(std::time::Duration::from_secs(60));
     }
 }

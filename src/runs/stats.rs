@@ -93,7 +93,7 @@ mod tests {
     #[test]
     fn mirrored_text_is_the_same_letter() {
         let mut s = Sample::new("1", "t");
-        s.set_options(["to the left of the lamp", "behind the lamp", "right hand"]);
+        s.set_options(["to the left of the lamp", "behind the lamp", "right hand"]).unwrap();
         let f = flip_labels(&s, &[100]);
         for o in &s.options {
             let m = f.option(o.letter).unwrap();

@@ -232,7 +232,7 @@ pub fn extract_number(output: &str) -> Extraction {
     static NUM: OnceLock<Regex> = OnceLock::new();
     const WORDS: [&str; 11] = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"];
     let (scope, offset) =
-        re(&TAG, r"(?s)<answer>(.*?)</answer>").captures(output).and_then(|c| c.get(1)).map(|m| (m.as_str(), m.start())).unwrap_or((output, 0));
+        re(&TAG, r"(?is)<answer>(.*?)</answer>").captures(output).and_then(|c| c.get(1)).map(|m| (m.as_str(), m.start())).unwrap_or((output, 0));
     let num = re(&NUM, r"(?i)\b(\d+|zero|one|two|three|four|five|six|seven|eight|nine|ten)\b");
     match num.captures_iter(scope).filter_map(|c| c.get(1)).last() {
         Some(m) => {

@@ -112,6 +112,29 @@ fn is_prose(text: &str, end: usize) -> bool {
     text[end..].starts_with(' ') && next.len() >= 2 && next.chars().all(|c| c.is_lowercase()) && !JOINS.contains(&next.as_str())
 }
 
+/// Lowercase words with their byte ranges; a hyphen stays inside a word
+/// ("front-left" is one word, so it never names "left").
+fn tokens(text: &str) -> Vec<(String, Range<usize>)> {
+    let mut out = Vec::new();
+    let mut start = None;
+    for (i, c) in text.char_indices().chain([(text.len(), ' ')]) {
+        let inside = c.is_alphanumeric() || c == '-';
+        match (inside, start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                let w = text[s..i].trim_matches('-');
+                if !w.is_empty() {
+                    let lead = text[s..i].len() - text[s..i].trim_start_matches('-').len();
+                    out.push((w.to_lowercase(), s + lead..s + lead + w.len()));
+                }
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 pub fn extract_letter(output: &str, options: &[(char, String)]) -> Extraction {
     static DECLARED: OnceLock<Regex> = OnceLock::new();
     static CHOICE: OnceLock<Regex> = OnceLock::new();
@@ -182,20 +205,19 @@ pub fn extract_letter(output: &str, options: &[(char, String)]) -> Extraction {
     }
 
     // 5. Options named by their text; "front-left" does not name "left".
+    let words = tokens(text);
     let mut named: Vec<Mention> = Vec::new();
     for (l, t) in options {
-        let words: Vec<String> = super::extract::words_of(t).split(' ').filter(|w| !w.is_empty()).map(regex::escape).collect();
-        if words.is_empty() {
+        let phrase: Vec<String> = tokens(t).into_iter().map(|(w, _)| w).collect();
+        if phrase.is_empty() || phrase.len() > words.len() {
             continue;
         }
-        let pattern = format!(r"(?i)(?:^|[^\w-])({})(?:$|[^\w-])", words.join(r"[^\w]+"));
-        let Ok(r) = Regex::new(&pattern) else { continue };
-        let mut from = 0;
-        while let Some(c) = r.captures_at(text, from) {
-            let at = c.get(1).expect("group 1").range();
-            from = at.end;
-            if usable(&at) {
-                named.push(Mention { letter: *l, at: at.clone(), span: at });
+        for window in words.windows(phrase.len()) {
+            if window.iter().zip(&phrase).all(|((w, _), p)| w == p) {
+                let at = window[0].1.start..window[window.len() - 1].1.end;
+                if usable(&at) {
+                    named.push(Mention { letter: *l, at: at.clone(), span: at });
+                }
             }
         }
     }

@@ -108,7 +108,7 @@ impl Keymap {
     /// The embedded default (or vim) map with the user's file layered on top.
     pub fn load() -> Result<Keymap> {
         let user = crate::config::config_dir().join("keymap.toml");
-        let text = std::fs::read_to_string(&user).ok();
+        let text = crate::fsutil::read_optional_text(&user)?;
         Keymap::resolve(text.as_deref().map(|t| (t, user.display().to_string())))
     }
 

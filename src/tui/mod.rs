@@ -53,9 +53,9 @@ pub fn setup(args: &TuiOptions) -> Result<Setup> {
     };
     let run = runtime::initial_run(std::path::Path::new("runs"), args.run.as_deref(), &ds.name)?;
     let views_file = crate::config::config_dir().join("views.toml");
-    let views = match std::fs::read_to_string(&views_file) {
-        Ok(text) => filter::parse_views(&text, &views_file.display().to_string())?,
-        Err(_) => vec![],
+    let views = match crate::fsutil::read_optional_text(&views_file)? {
+        Some(text) => filter::parse_views(&text, &views_file.display().to_string())?,
+        None => vec![],
     };
     let mut app = App::new(ds, run, keymap, theme);
     app.model_label = model_label;
@@ -79,6 +79,14 @@ pub fn run(args: &TuiOptions) -> Result<()> {
         runtime.set_eval_mode(args.rerun_mode());
         let result = event_loop(&mut terminal, &mut app, &mut runtime, &mut msgs).await;
         ratatui::restore();
+        // Stop the engine before the process ends: a training run saves its
+        // checkpoint, and nothing is cut off inside libtorch.
+        if !runtime.jobs.shutdown(Duration::from_millis(500)) {
+            eprintln!("flipscope: stopping background jobs (a step or a save in progress)...");
+            if !runtime.jobs.shutdown(Duration::from_secs(120)) {
+                eprintln!("flipscope: the engine did not stop within 2 minutes; exiting anyway");
+            }
+        }
         result
     })
 }

@@ -149,9 +149,9 @@ impl Theme {
             return Ok((text.to_string(), format!("themes/{name}.toml")));
         }
         let user = crate::config::config_dir().join("themes").join(format!("{name}.toml"));
-        match std::fs::read_to_string(&user) {
-            Ok(text) => Ok((text, user.display().to_string())),
-            Err(_) => anyhow::bail!(
+        match crate::fsutil::read_optional_text(&user)? {
+            Some(text) => Ok((text, user.display().to_string())),
+            None => anyhow::bail!(
                 "theme `{name}` is not one of {} and {} does not exist",
                 BUNDLED.iter().map(|b| b.0).collect::<Vec<_>>().join(", "),
                 user.display()
@@ -183,7 +183,7 @@ impl Theme {
     /// The theme `--theme` names (or the default), with the user's theme.toml on top.
     pub fn load(name: Option<&str>) -> Result<Theme> {
         let user = crate::config::config_dir().join("theme.toml");
-        let text = std::fs::read_to_string(&user).ok();
+        let text = crate::fsutil::read_optional_text(&user)?;
         let origin = user.display().to_string();
         Theme::resolve(name, text.as_deref().map(|t| (t, origin.as_str())))
     }

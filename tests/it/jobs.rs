@@ -261,3 +261,47 @@ fn finetune_job_streams_steps_cancels_with_a_checkpoint_and_its_adapter_evaluate
     assert!(matches!(&events[0], JobEvent::EngineLoaded { model, .. } if model.contains("adapter")), "{events:?}");
     assert!(matches!(events.last(), Some(JobEvent::Finished { .. })), "{events:?}");
 }
+
+/// Quitting the workbench mid-finetune: shutdown cancels every job, the
+/// run saves a whole checkpoint, and the engine thread has ended before
+/// the process does (exiting inside libtorch can crash its teardown).
+#[test]
+fn shutdown_cancels_everything_and_waits_for_the_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ft");
+    let train_cfg = flipscope::train::TrainConfig {
+        model: case_dir("flat_tied_odd").join("model"),
+        data: "synth:12#seed=2".into(),
+        out: out.clone(),
+        lora: Some(flipscope::engine::lora::LoraConfig::parse("r=2,alpha=4").unwrap()),
+        batch: 2,
+        max_steps: Some(500),
+        device: DeviceSpec::Cpu,
+        ..Default::default()
+    };
+    let (mut jobs, mut rx) = manager();
+    let train = jobs.submit(JobRequest::Train { config: Box::new(train_cfg) });
+    let queued = jobs.submit(ask(4));
+    loop {
+        if let JobEvent::TrainStep { id, .. } = rx.blocking_recv().unwrap() {
+            assert_eq!(id, train);
+            break;
+        }
+    }
+    assert!(jobs.busy());
+    assert!(jobs.shutdown(Duration::from_secs(120)), "the engine thread ended");
+    assert!(!jobs.busy());
+    let mut ended = Vec::new();
+    while let Ok(ev) = rx.try_recv() {
+        if ev.is_end() {
+            ended.push(ev);
+        }
+    }
+    assert!(ended.iter().any(|e| matches!(e, JobEvent::Cancelled { id } if *id == train)), "{ended:?}");
+    assert!(ended.iter().any(|e| matches!(e, JobEvent::Cancelled { id } if *id == queued)), "{ended:?}");
+    let (_, state) = flipscope::train::checkpoint::latest(&out).unwrap().expect("a checkpoint on quit");
+    assert!(state.step >= 1 && state.step < 500);
+    // Nothing more is accepted.
+    let late = jobs.submit(ask(0));
+    assert!(rx.try_recv().is_err(), "job {late} was not run");
+}

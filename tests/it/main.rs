@@ -8,6 +8,7 @@ mod cli;
 mod engine_cli;
 mod eval;
 mod formats;
+mod fuzz;
 mod jobs;
 mod layers;
 mod parity;

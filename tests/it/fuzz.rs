@@ -1,0 +1,229 @@
+//! Property tests (proptest) over everything that reads user input: answer
+//! extraction, direction words, every loader's record parser, dataset
+//! specs, the `k=v` parser, config parsing and chat templates. Properties:
+//! nothing panics or hangs; extraction ignores surrounding whitespace (and
+//! case, where its rules are case-blind); mirroring twice is the identity.
+//!
+//! `make test` runs 64 cases per property; `make fuzz` sets PROPTEST_CASES
+//! higher (see the README).
+
+use flipscope::data::{self, flip::swap_left_right};
+use flipscope::spatial::extract::{self, extract_letter};
+use flipscope::spatial::{Direction, Heading, Vertical};
+use proptest::prelude::*;
+use serde_json::Value;
+
+/// Cases per property: PROPTEST_CASES when set, else `default`. No
+/// regression files are written into the tree.
+fn config(default: u32) -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() }
+}
+
+/// Text made of the pieces answers are made of, and of anything at all.
+fn answer_text() -> impl Strategy<Value = String> {
+    let token = prop_oneof![
+        prop::sample::select(vec![
+            "A", "B", "C", "D", "E", "a", "(A)", "(B)", "**C**", "D.", "B)", "answer", "Answer:", "the answer is", "is", "not", "isn't",
+            "no", "or", "and", "I pick", "I'd go with", "option", "Option", "incorrect", "wrong", "because", "left", "right",
+            "front-left", "back", "front", "behind", "above", "below", "yes", "No", "three", "7", "<answer>", "</answer>", ".",
+            ",", ":", ";", "!", "?", "\n", " ", "\t", "**", "(", ")", "-",
+        ])
+        .prop_map(str::to_string),
+        "\\PC{0,6}",
+    ];
+    prop::collection::vec(token, 0..24).prop_map(|t| t.join(" "))
+}
+
+fn ascii_text() -> impl Strategy<Value = String> {
+    answer_text().prop_map(|s| s.chars().filter(char::is_ascii).collect())
+}
+
+fn options() -> Vec<(char, String)> {
+    vec![('A', "left".into()), ('B', "right".into()), ('C', "front-left".into()), ('D', "back".into())]
+}
+
+fn whitespace() -> impl Strategy<Value = String> {
+    "[ \t\n]{0,4}"
+}
+
+proptest! {
+    #![proptest_config(config(64))]
+
+    #[test]
+    fn extraction_never_panics_and_ignores_surrounding_whitespace(s in answer_text(), pre in whitespace(), post in whitespace()) {
+        let padded = format!("{pre}{s}{post}");
+        let (a, b) = (extract_letter(&s, &options()), extract_letter(&padded, &options()));
+        prop_assert_eq!((&a.answer, a.rule), (&b.answer, b.rule), "{:?} vs {:?}", s, padded);
+        if let Some(span) = b.span {
+            prop_assert!(padded.get(span).is_some(), "the span is a valid range of the output");
+        }
+        let v = ['A', 'B', 'C', 'D'];
+        prop_assert_eq!(extract::extract_viewspatial(&s, &v).answer, extract::extract_viewspatial(&padded, &v).answer);
+        for f in [extract::extract_yes_no, extract::extract_number, extract::extract_direction] {
+            prop_assert_eq!(f(&s).answer, f(&padded).answer);
+        }
+        prop_assert_eq!(extract::extract_relation(&s, extract::VSR_RELATIONS).answer, extract::extract_relation(&padded, extract::VSR_RELATIONS).answer);
+    }
+
+    #[test]
+    fn case_blind_rules_ignore_case(s in ascii_text()) {
+        let up = s.to_uppercase();
+        prop_assert_eq!(extract::extract_yes_no(&s).answer, extract::extract_yes_no(&up).answer);
+        prop_assert_eq!(extract::extract_number(&s).answer, extract::extract_number(&up).answer);
+        prop_assert_eq!(extract::extract_direction(&s).answer, extract::extract_direction(&up).answer);
+        prop_assert_eq!(extract::extract_relation(&s, extract::VSR_RELATIONS).answer, extract::extract_relation(&up, extract::VSR_RELATIONS).answer);
+    }
+
+    #[test]
+    fn direction_words_parse_without_panic_and_mirror_twice_to_themselves(s in answer_text()) {
+        for d in [flipscope::spatial::parse_option(&s), flipscope::spatial::parse_free(&s), flipscope::spatial::parse_relation(&s)].into_iter().flatten() {
+            prop_assert_eq!(d.mirrored().mirrored(), d);
+        }
+        prop_assert_eq!(swap_left_right(&swap_left_right(&s)), s.clone());
+    }
+
+    #[test]
+    fn kv_pairs_never_panic_and_well_formed_ones_round_trip(s in "\\PC{0,40}", pairs in prop::collection::vec(("[a-z_]{1,8}", "[a-zA-Z0-9.+-]{0,8}"), 0..6)) {
+        let _ = flipscope::kv::pairs(&s, &["targets"]);
+        let text = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
+        let back = flipscope::kv::pairs(&text, &[]).unwrap();
+        let got: Vec<(String, String)> = back.into_iter().map(|p| (p.key, p.value)).collect();
+        prop_assert_eq!(got, pairs);
+    }
+
+    #[test]
+    fn dataset_specs_never_panic(s in "\\PC{0,40}", opts in "[a-z=,.0-9+]{0,30}", n in 0usize..40) {
+        let _ = data::DatasetSpec::parse(&s);
+        let _ = data::DatasetSpec::parse(&format!("generic:{s}#{opts}"));
+        let _ = data::load(&format!("synth:{n}#{opts}"));
+    }
+}
+
+/// JSON values shaped like dataset records: known field names, any values, nesting.
+fn record_value() -> impl Strategy<Value = Value> {
+    let keys = prop::sample::select(vec![
+        "id", "question", "image", "images", "image_path", "options", "choices", "answer", "question_type", "caption_options", "caption",
+        "label", "relation", "task", "filename", "problem", "solution", "answer_style", "boxes", "split", "perspective", "metadata", "A", "B",
+        "x",
+    ]);
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        (-1e6f64..1e6).prop_map(Value::from),
+        answer_text().prop_map(Value::from),
+        prop::sample::select(vec!["a.png", "A", "left", "yes", "1", "camera", "test", "Relative Direction"]).prop_map(Value::from),
+    ];
+    leaf.prop_recursive(4, 48, 6, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::vec((keys.clone(), inner), 0..8)
+                .prop_map(|kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(config(64))]
+
+    #[test]
+    fn every_loader_survives_any_records(records in prop::collection::vec(record_value(), 0..6), junk in prop::collection::vec(any::<u8>(), 0..200)) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.png"), b"not really a png").unwrap();
+        let list = dir.path().join("d.json");
+        std::fs::write(&list, Value::Array(records.clone()).to_string()).unwrap();
+        let lines = dir.path().join("d.jsonl");
+        let mut body: Vec<u8> = records.iter().map(|r| format!("{r}\n")).collect::<String>().into_bytes();
+        body.extend_from_slice(&junk);
+        std::fs::write(&lines, &body).unwrap();
+        let tsv = dir.path().join("d.tsv");
+        std::fs::write(&tsv, [b"index\tquestion\tA\tB\tanswer\timage\n".as_slice(), &junk].concat()).unwrap();
+        for spec in [
+            format!("viewspatial:{}", list.display()),
+            format!("whatsup:{}", list.display()),
+            format!("generic:{}", lines.display()),
+            format!("vsr:{}", lines.display()),
+            format!("cvbench:{}", lines.display()),
+            format!("clevr:{}", lines.display()),
+            format!("adaptvis:{}", lines.display()),
+            format!("vlmeval:{}", tsv.display()),
+            lines.display().to_string(),
+        ] {
+            // Ok or a clear error; every sample then holds together.
+            if let Ok(ds) = data::load(&spec) {
+                for s in &ds.samples {
+                    prop_assert!(s.options.len() <= 26);
+                    if let Some(g) = s.gold_letter {
+                        prop_assert!(s.option(g).is_some(), "{spec}: gold {g} is an option");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn config_parsing_survives_any_field_value(field in prop::sample::select(vec![
+        "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+        "rms_norm_eps", "rope_theta", "max_position_embeddings", "image_token_id", "eos_token_id", "tie_word_embeddings",
+    ]), vfield in prop::sample::select(vec![
+        "depth", "hidden_size", "num_heads", "patch_size", "spatial_merge_size", "temporal_patch_size", "window_size",
+        "out_hidden_size", "fullatt_block_indexes", "in_channels",
+    ]), value in record_value(), number in any::<i64>()) {
+        let base = serde_json::json!({"model_type": "qwen2_5_vl", "vocab_size": 448, "hidden_size": 64, "intermediate_size": 112,
+            "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "rope_theta": 1000000.0,
+            "rope_scaling": {"type": "mrope", "mrope_section": [2, 3, 3]}, "image_token_id": 12, "vision_start_token_id": 9,
+            "eos_token_id": 2, "vision_config": {"depth": 4, "hidden_size": 32, "intermediate_size": 48, "num_heads": 2,
+            "out_hidden_size": 64, "window_size": 112, "fullatt_block_indexes": [1, 3]}});
+        let file = std::path::Path::new("config.json");
+        for v in [value.clone(), Value::from(number)] {
+            let mut c = base.clone();
+            c[field] = v.clone();
+            let _ = flipscope::engine::config::ModelConfig::from_json(file, &c, None);
+            let mut c = base.clone();
+            c["vision_config"][vfield] = v.clone();
+            if let Ok(cfg) = flipscope::engine::config::ModelConfig::from_json(file, &c, None) {
+                prop_assert!(cfg.vision.patch_size > 0 && cfg.vision.spatial_merge_size > 0 && cfg.text.hidden_size > 0);
+            }
+            let _ = flipscope::engine::config::PreprocessorConfig::from_json(std::path::Path::new("p.json"), &serde_json::json!({ vfield: v }));
+        }
+    }
+}
+
+/// Templates made of Jinja pieces: loops, sets, concatenation, recursion.
+fn template_text() -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        prop::sample::select(vec![
+            "{% for i in range(", "10000", "50", ") %}", "{% endfor %}", "{{ ", " }}", "messages", "i", " ~ ", "'ab'", "{% set ns = namespace(s='x') %}",
+            "{% set ns.s = ns.s ~ ns.s %}", "ns.s", "{% if ", " %}", "{% endif %}", "{% macro f(n) %}{{ f(n) }}{% endmacro %}", "{{ f(1) }}",
+            "x", " * ", "1000", "|length", "{%", "%}", "{{", "}}",
+        ]),
+        0..14,
+    )
+    .prop_map(|t| t.concat())
+}
+
+proptest! {
+    // Each template is probed in a forked child: fewer cases than the rest.
+    #![proptest_config(config(24))]
+
+    #[test]
+    fn chat_templates_end_under_their_limits(src in template_text()) {
+        use flipscope::engine::chat::{ChatTemplate, Message, TemplateSource};
+        if let Ok(t) = ChatTemplate::new(src, TemplateSource::Jinja) {
+            let _ = t.render(&[Message::user_with_images(1, "Where is the cup?")], true);
+        }
+    }
+}
+
+#[test]
+fn every_direction_mirrors_twice_to_itself() {
+    for h in Heading::ALL.iter().copied().map(Some).chain([None]) {
+        for v in [Some(Vertical::Up), Some(Vertical::Down), None] {
+            if let Some(d) = Direction::new(h, v) {
+                assert_eq!(d.mirrored().mirrored(), d);
+                assert_eq!(d.vertically_flipped().vertically_flipped(), d);
+            }
+        }
+    }
+}
