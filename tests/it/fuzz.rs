@@ -227,3 +227,45 @@ fn every_direction_mirrors_twice_to_itself() {
         }
     }
 }
+
+/// One SAT row: image bytes (any), a question, answers and the correct one.
+fn sat_row() -> impl Strategy<Value = (Vec<Vec<u8>>, String, Vec<String>, String, String)> {
+    (
+        prop::collection::vec(prop::collection::vec(any::<u8>(), 0..40), 0..3),
+        answer_text(),
+        prop::collection::vec(answer_text(), 0..30),
+        answer_text(),
+        prop::sample::select(vec!["ego_movement", "obj_closest", ""]).prop_map(str::to_string),
+    )
+}
+
+proptest! {
+    #![proptest_config(config(32))]
+
+    /// SAT's parquet rows, through polars: any answers (up to 30), any correct one.
+    #[test]
+    fn the_sat_loader_survives_any_rows(rows in prop::collection::vec(sat_row(), 1..5), pick in any::<prop::sample::Index>()) {
+        use polars::prelude::*;
+        let n = rows.len();
+        let images: Vec<Series> = rows.iter().map(|r| Series::new("".into(), r.0.clone())).collect();
+        let answers: Vec<Series> = rows.iter().map(|r| Series::new("".into(), r.2.clone())).collect();
+        // Half the rows name one of their own answers as correct.
+        let correct: Vec<String> = rows.iter().map(|r| if r.2.is_empty() { r.3.clone() } else { r.2[pick.index(r.2.len())].clone() }).collect();
+        let mut df = DataFrame::new(n, vec![
+            Series::new("image_bytes".into(), images).into(),
+            Series::new("question".into(), rows.iter().map(|r| r.1.clone()).collect::<Vec<_>>()).into(),
+            Series::new("answers".into(), answers).into(),
+            Series::new("question_type".into(), rows.iter().map(|r| r.4.clone()).collect::<Vec<_>>()).into(),
+            Series::new("correct_answer".into(), correct).into(),
+        ]).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("SAT_val.parquet");
+        ParquetWriter::new(std::fs::File::create(&p).unwrap()).finish(&mut df).unwrap();
+        if let Ok(ds) = data::load(p.to_str().unwrap()) {
+            for s in &ds.samples {
+                prop_assert!(s.options.len() <= 26 && !s.images.is_empty());
+                prop_assert!(s.gold_letter.is_some_and(|g| s.option(g).is_some()));
+            }
+        }
+    }
+}
