@@ -4,8 +4,8 @@ use crate::data::{self, Sample};
 
 use super::engine_args::EngineArgs;
 use crate::eval::{runner, EvalConfig, ModeKind, PromptTemplate, Variant};
-use crate::runs::{run_dir, RunStore};
 use crate::kv::numbers::at_least_one;
+use crate::runs::{run_dir, RunStore};
 use anyhow::{bail, Result};
 use clap::Args;
 
@@ -35,8 +35,21 @@ pub struct EvalArgs {
     #[arg(long, default_value = "default", value_parser = PromptTemplate::parse)]
     pub prompt: PromptTemplate,
     /// Rotate the options; a question counts only if every rotation is right.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "samples")]
     pub circular: bool,
+    /// Draw N sampled answers per question (generate mode, one shared
+    /// prefill); the report adds pass@k, maj@N, answer entropy and flip rate.
+    #[arg(long, value_parser = at_least_one)]
+    pub samples: Option<usize>,
+    /// Sampling temperature (with --samples).
+    #[arg(long, default_value_t = 1.0, value_parser = crate::kv::numbers::positive, requires = "samples")]
+    pub temperature: f64,
+    /// Nucleus sampling: keep the most likely tokens up to this much probability (with --samples).
+    #[arg(long, default_value_t = 1.0, value_parser = crate::kv::numbers::fraction, requires = "samples")]
+    pub top_p: f64,
+    /// Seed of the samples: the same seed gives the same answers, whatever --batch.
+    #[arg(long, default_value_t = 0, requires = "samples")]
+    pub seed: u64,
     #[arg(long, default_value_t = 1, value_parser = at_least_one)]
     pub batch: usize,
     /// Only every n-th sample starting at i (`i/n`), for splitting a sweep across jobs.
@@ -95,7 +108,16 @@ pub fn filter(samples: Vec<Sample>, expr: &str) -> Result<Vec<Sample>> {
 
 pub fn run(args: &EvalArgs) -> Result<()> {
     let (prompt, variant) = (args.prompt.clone(), args.variant.clone());
-    let mode = args.mode.with_max_new_tokens(args.max_new_tokens);
+    let mode = match args.samples {
+        Some(n) => crate::eval::EvalMode::Sample(crate::eval::SampleSpec {
+            n,
+            max_new_tokens: args.max_new_tokens,
+            temperature: args.temperature,
+            top_p: args.top_p,
+            seed: args.seed,
+        }),
+        None => args.mode.with_max_new_tokens(args.max_new_tokens),
+    };
     let ds = data::load(&args.data)?;
     for issue in ds.issues.iter().take(5) {
         eprintln!("skipped record: {issue}");
@@ -125,7 +147,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     let dir = run_dir(&args.run);
     let mut store = RunStore::open(&dir, meta)?;
     let engine = args.engine.load()?;
-    let total = runner::keys(&samples, cfg.circular).iter().filter(|(k, _, _)| !store.done.contains(k)).count();
+    let total = runner::keys(&samples, &cfg).iter().filter(|k| !store.done.contains(&k.key)).count();
     let bar = indicatif::ProgressBar::new(total as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} samples  {per_sec}  eta {eta}")

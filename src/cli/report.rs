@@ -151,6 +151,38 @@ pub fn run(args: &ReportArgs) -> Result<()> {
 }
 
 /// The report as aligned text, or as markdown tables.
+/// The sampled-answer table: pass@k for k = 1, 2, 4, ..., maj@N, entropy, flip rate.
+fn render_sampled(s: &mut String, by: &str, rows: &[crate::runs::sampling::SampledRow], md: bool) {
+    use std::fmt::Write as _;
+    let n = rows.last().map(|r| r.n).unwrap_or(0);
+    let mut head = vec![by.to_string(), "questions".into()];
+    head.extend(rows.last().map(|r| r.pass_at.iter().map(|(k, _)| format!("pass@{k} %")).collect::<Vec<_>>()).unwrap_or_default());
+    head.extend([format!("maj@{n} %"), "entropy bits".into(), "flip rate %".into()]);
+    let line = |cells: &[String]| {
+        if md {
+            format!("| {} |", cells.join(" | "))
+        } else {
+            cells
+                .iter()
+                .enumerate()
+                .map(|(i, c)| if i == 0 { format!("{c:<28}") } else { format!("{c:>13}") })
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
+    };
+    let _ = writeln!(s, "\nsampled answers ({n} per question; the accuracy above counts every sample, which is pass@1)");
+    let _ = writeln!(s, "{}", line(&head));
+    if md {
+        let _ = writeln!(s, "|{}", "---|".repeat(head.len()));
+    }
+    for r in rows {
+        let mut cells = vec![r.group.clone(), r.questions.to_string()];
+        cells.extend(r.pass_at.iter().map(|(_, p)| pct(*p)));
+        cells.extend([pct(r.maj), format!("{:.3}", r.entropy), pct(r.flip_rate)]);
+        let _ = writeln!(s, "{}", line(&cells));
+    }
+}
+
 fn render_text(report: &Report, md: bool) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
@@ -181,6 +213,9 @@ fn render_text(report: &Report, md: bool) -> String {
         }
         for r in &run.accuracy {
             let _ = writeln!(s, "{}", row(vec![r.group.clone(), r.n.to_string(), pct(r.accuracy), format!("{}-{}", pct(r.lo), pct(r.hi))]));
+        }
+        if !run.sampled.is_empty() {
+            render_sampled(&mut s, report.by.column(), &run.sampled, md);
         }
         if let Some((circ, q)) = run.circular {
             let _ = writeln!(s, "circular accuracy {}% ({circ}/{q})", pct(circ as f64 / q.max(1) as f64));

@@ -86,9 +86,9 @@ pub fn decode_bytes(bytes: &[u8]) -> Result<image::DynamicImage, String> {
     let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format().map_err(|e| e.to_string())?;
     reader.limits(decode_limits());
     reader.decode().map_err(|e| match e {
-        image::ImageError::Limits(l) => format!(
-            "image too large to decode ({l}; at most {MAX_IMAGE_SIDE} pixels a side and FLIPSCOPE_MAX_IMAGE_MB of memory)"
-        ),
+        image::ImageError::Limits(l) => {
+            format!("image too large to decode ({l}; at most {MAX_IMAGE_SIDE} pixels a side and FLIPSCOPE_MAX_IMAGE_MB of memory)")
+        }
         e => e.to_string(),
     })
 }

@@ -41,7 +41,10 @@ pub fn stage(path: &Path) -> Result<Staged, DataError> {
         ft.is_fifo()
     };
     if !meta.is_file() && !stream {
-        return Err(DataError::Other { path: path.into(), message: format!("is {}; a dataset is a file, a folder or a pipe", kind_of(ft)) });
+        return Err(DataError::Other {
+            path: path.into(),
+            message: format!("is {}; a dataset is a file, a folder or a pipe", kind_of(ft)),
+        });
     }
     let file = std::fs::File::open(path).map_err(io)?;
     let mut reader = BufReader::new(file);
@@ -52,10 +55,10 @@ pub fn stage(path: &Path) -> Result<Staged, DataError> {
     let decoded: Box<dyn Read> = if head.starts_with(GZIP) {
         Box::new(flate2::read::MultiGzDecoder::new(reader))
     } else if head.starts_with(ZSTD) {
-        Box::new(ruzstd::decoding::StreamingDecoder::new(reader).map_err(|e| DataError::Other {
-            path: path.into(),
-            message: format!("not a zstd stream: {e}"),
-        })?)
+        Box::new(
+            ruzstd::decoding::StreamingDecoder::new(reader)
+                .map_err(|e| DataError::Other { path: path.into(), message: format!("not a zstd stream: {e}") })?,
+        )
     } else if compressed {
         return Err(DataError::Other { path: path.into(), message: format!("named .{} but not compressed that way", ext(path)) });
     } else {

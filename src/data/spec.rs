@@ -139,7 +139,9 @@ pub fn resolve_dir(dir: &Path) -> Result<PathBuf, DataError> {
     // data.jsonl.gz counts as data.jsonl (it is decompressed when loaded).
     let data_like = |p: &PathBuf| {
         let inner = if matches!(ext(p).as_str(), "gz" | "zst") { p.with_extension("") } else { p.clone() };
-        matches!(ext(&inner).as_str(), "jsonl" | "json" | "parquet" | "tsv") && inner != *p || matches!(ext(p).as_str(), "jsonl" | "parquet" | "tsv") || known(p)
+        matches!(ext(&inner).as_str(), "jsonl" | "json" | "parquet" | "tsv") && inner != *p
+            || matches!(ext(p).as_str(), "jsonl" | "parquet" | "tsv")
+            || known(p)
     };
     let picks: Vec<&PathBuf> =
         if files.iter().any(known) { files.iter().filter(|p| known(p)).collect() } else { files.iter().filter(|p| data_like(p)).collect() };

@@ -200,7 +200,8 @@ mod tests {
         let err = format!("{:#}", t(loops).unwrap().render(&[Message::user_with_images(0, "hi")], true).unwrap_err());
         assert!(err.contains("fuel"), "{err}");
         // A string doubled until memory runs out: refused at load by the probe.
-        let doubling = "{% set ns = namespace(s='xxxxxxxx') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s|length }}";
+        let doubling =
+            "{% set ns = namespace(s='xxxxxxxx') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s|length }}";
         let err = format!("{:#}", t(doubling).err().unwrap());
         assert!(err.contains("refusing it"), "{err}");
         // Output above the cap.

@@ -580,16 +580,28 @@ mod tests {
         // Case 9: every size has its own message, naming its field.
         let sizes: Vec<(Edit, &str)> = vec![
             (Box::new(|v| v["vision_config"]["patch_size"] = json!(0)), "field `vision_config.patch_size`: 0 is not a size from 1 to 1024"),
-            (Box::new(|v| v["vision_config"]["spatial_merge_size"] = json!(0)), "field `vision_config.spatial_merge_size`: 0 is not a size"),
-            (Box::new(|v| v["text_config"]["num_hidden_layers"] = json!(1_000_000_000)), "field `text_config.num_hidden_layers`: 1000000000 is not a size from 1 to 1024"),
+            (
+                Box::new(|v| v["vision_config"]["spatial_merge_size"] = json!(0)),
+                "field `vision_config.spatial_merge_size`: 0 is not a size",
+            ),
+            (
+                Box::new(|v| v["text_config"]["num_hidden_layers"] = json!(1_000_000_000)),
+                "field `text_config.num_hidden_layers`: 1000000000 is not a size from 1 to 1024",
+            ),
             (Box::new(|v| v["text_config"]["hidden_size"] = json!(0)), "field `text_config.hidden_size`: 0 is not a size"),
             (Box::new(|v| v["text_config"]["vocab_size"] = json!(-5)), "field `text_config.vocab_size`: -5 is not a size"),
             (Box::new(|v| v["text_config"]["num_attention_heads"] = json!(0)), "field `text_config.num_attention_heads`: 0 is not a size"),
             (Box::new(|v| v["text_config"]["intermediate_size"] = json!(0)), "field `text_config.intermediate_size`: 0 is not a size"),
             (Box::new(|v| v["vision_config"]["depth"] = json!(0)), "field `vision_config.depth`: 0 is not a size"),
             (Box::new(|v| v["vision_config"]["in_channels"] = json!(0)), "field `vision_config.in_channels`: 0 is not a size"),
-            (Box::new(|v| v["vision_config"]["temporal_patch_size"] = json!(0)), "field `vision_config.temporal_patch_size`: 0 is not a size"),
-            (Box::new(|v| v["text_config"]["rms_norm_eps"] = json!(-1.0)), "field `text_config.rms_norm_eps`: -1 must be a finite number above 0"),
+            (
+                Box::new(|v| v["vision_config"]["temporal_patch_size"] = json!(0)),
+                "field `vision_config.temporal_patch_size`: 0 is not a size",
+            ),
+            (
+                Box::new(|v| v["text_config"]["rms_norm_eps"] = json!(-1.0)),
+                "field `text_config.rms_norm_eps`: -1 must be a finite number above 0",
+            ),
         ];
         let cases: Vec<(Edit, &str)> = cases.into_iter().chain(sizes).collect();
         for (edit, want) in cases {

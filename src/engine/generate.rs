@@ -166,28 +166,85 @@ impl Engine {
         let _guard = tch::no_grad_guard();
         let model = &self.model;
         let inputs = self.collate(prompts);
-        let b = prompts.len();
-        let stops = opts.stop_ids.clone().unwrap_or_else(|| model.config.eos_token_ids.clone());
         let mut cache = model.new_cache();
         let plan = model.plan_intervention(&inputs, &opts.intervention)?;
         let hidden = match &plan {
             Some((alphas, _)) => model.prefill_scaled(&inputs, alphas, &mut cache, Rows::Last)?,
             None => model.prefill(&inputs, &mut cache, Rows::Last)?,
         };
-        let mut last = model.logits(&hidden).squeeze_dim(1); // [B, V]
-        let mut positions = inputs.next_positions.clone();
-        let mut out: Vec<Generation> = (0..b)
-            .map(|i| Generation {
+        let last = model.logits(&hidden).squeeze_dim(1); // [B, V]
+        let adapt: Vec<Option<AdaptReport>> = (0..prompts.len()).map(|i| plan.as_ref().map(|(_, r)| r[i].clone())).collect();
+        let streams: Vec<u64> = (0..prompts.len() as u64).collect();
+        self.decode(last, cache, inputs.next_positions.clone(), adapt, &streams, opts, on_step)
+    }
+
+    /// `n` sampled continuations of one prompt from one prefill: the prompt's
+    /// cache is expanded to `n` rows, not computed `n` times. Row `j` draws
+    /// from the random stream `streams[j]` of `opts.sampling`'s seed, so a
+    /// sample is the same whichever others are drawn with it.
+    pub fn generate_shared(
+        &self,
+        prompt: &PreparedPrompt,
+        streams: &[u64],
+        opts: &GenerateOptions,
+        on_step: &mut dyn FnMut(&TokenStep) -> Flow,
+    ) -> Result<Vec<Generation>> {
+        let _guard = tch::no_grad_guard();
+        let model = &self.model;
+        let n = streams.len() as i64;
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let inputs = self.collate(&[prompt]);
+        let mut cache = model.new_cache();
+        let plan = model.plan_intervention(&inputs, &opts.intervention)?;
+        let hidden = match &plan {
+            Some((alphas, _)) => model.prefill_scaled(&inputs, alphas, &mut cache, Rows::Last)?,
+            None => model.prefill(&inputs, &mut cache, Rows::Last)?,
+        };
+        let last = model.logits(&hidden).squeeze_dim(1).repeat([n, 1]);
+        let adapt = vec![plan.as_ref().map(|(_, r)| r[0].clone()); n as usize];
+        let positions = vec![inputs.next_positions[0]; n as usize];
+        self.decode(last, cache.expand(n), positions, adapt, streams, opts, on_step)
+    }
+
+    /// The decoding loop after a prefill: `last` [B, V] logits, the cache and
+    /// each row's next position. Greedy, or sampled with one random stream per row.
+    #[allow(clippy::too_many_arguments)]
+    fn decode(
+        &self,
+        mut last: Tensor,
+        mut cache: super::text::KvCache,
+        mut positions: Vec<i64>,
+        adapt: Vec<Option<AdaptReport>>,
+        streams: &[u64],
+        opts: &GenerateOptions,
+        on_step: &mut dyn FnMut(&TokenStep) -> Flow,
+    ) -> Result<Vec<Generation>> {
+        let model = &self.model;
+        let b = positions.len();
+        let stops = opts.stop_ids.clone().unwrap_or_else(|| model.config.eos_token_ids.clone());
+        let mut out: Vec<Generation> = adapt
+            .into_iter()
+            .map(|adapt| Generation {
                 tokens: vec![],
                 text: String::new(),
                 logprobs: vec![],
                 first_token_top: vec![],
                 stop: StopReason::MaxTokens,
-                adapt: plan.as_ref().map(|(_, reports)| reports[i].clone()),
+                adapt,
             })
             .collect();
         let mut done = vec![false; b];
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(opts.sampling.as_ref().map(|s| s.seed).unwrap_or(0));
+        let seed = opts.sampling.as_ref().map(|s| s.seed).unwrap_or(0);
+        let mut rngs: Vec<rand_chacha::ChaCha8Rng> = streams
+            .iter()
+            .map(|&k| {
+                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+                rng.set_stream(k);
+                rng
+            })
+            .collect();
         for step in 0..opts.max_new_tokens {
             let logprobs = last.to_kind(Kind::Float).log_softmax(-1, Kind::Float);
             if step == 0 && opts.first_token_top_k > 0 {
@@ -212,7 +269,7 @@ impl Engine {
                 None => Vec::<i64>::try_from(logprobs.argmax(-1, false).to_device(tch::Device::Cpu))?,
                 Some(s) => {
                     let rows = Vec::<Vec<f32>>::try_from(logprobs.to_device(tch::Device::Cpu))?;
-                    rows.iter().map(|r| sample_token(r, s, &mut rng) as i64).collect()
+                    rows.iter().zip(rngs.iter_mut()).map(|(r, rng)| sample_token(r, s, rng) as i64).collect()
                 }
             };
             let chosen_lp = Vec::<f32>::try_from(

@@ -59,6 +59,21 @@ pub enum Rows {
 }
 
 impl KvCache {
+    /// The cache of one prompt (batch row 0) repeated `n` times, so that `n`
+    /// continuations decode from one prefill.
+    pub fn expand(&self, n: i64) -> KvCache {
+        let rep = |t: &Tensor| {
+            let mut reps = vec![1i64; t.dim()];
+            reps[0] = n;
+            t.narrow(0, 0, 1).repeat(&reps)
+        };
+        KvCache {
+            layers: self.layers.iter().map(|l| l.as_ref().map(|(k, v)| (rep(k), rep(v)))).collect(),
+            key_valid: self.key_valid.as_ref().map(rep),
+            padded: self.padded,
+        }
+    }
+
     pub fn new(layers: usize) -> KvCache {
         KvCache { layers: (0..layers).map(|_| None).collect(), key_valid: None, padded: false }
     }

@@ -6,5 +6,5 @@ pub mod runner;
 pub mod variant;
 
 pub use prompt::{answer_labels, mcq_prompt, PromptTemplate};
-pub use runner::{EvalConfig, EvalMode, EvalSummary, ModeKind, DEFAULT_MAX_NEW_TOKENS};
+pub use runner::{EvalConfig, EvalMode, EvalSummary, ModeKind, SampleSpec, DEFAULT_MAX_NEW_TOKENS};
 pub use variant::Variant;

@@ -24,6 +24,29 @@ pub enum EvalMode {
     Score,
     /// Generate, then extract the answer from the text.
     Generate { max_new_tokens: usize },
+    /// `n` sampled answers per question from one shared prefill, each read
+    /// and recorded like a generated one.
+    Sample(SampleSpec),
+}
+
+/// `--samples N --temperature T --top-p P --seed S`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SampleSpec {
+    pub n: usize,
+    pub max_new_tokens: usize,
+    pub temperature: f64,
+    pub top_p: f64,
+    pub seed: u64,
+}
+
+impl SampleSpec {
+    /// The random stream base of one question: the run's seed and the
+    /// question's key, so a sample does not depend on the batch or order.
+    pub fn seed_for(&self, key: &str) -> u64 {
+        use sha2::{Digest, Sha256};
+        let h = Sha256::new().chain_update(self.seed.to_le_bytes()).chain_update(key.as_bytes()).finalize();
+        u64::from_le_bytes(h[..8].try_into().expect("8 bytes"))
+    }
 }
 
 /// How answers are read, as `--mode` and `--eval-mode` name it.
@@ -49,6 +72,10 @@ impl EvalMode {
         match self {
             EvalMode::Score => "score".into(),
             EvalMode::Generate { max_new_tokens } => format!("generate(greedy, max_new_tokens={max_new_tokens})"),
+            EvalMode::Sample(s) => format!(
+                "sample(n={}, temperature={}, top_p={}, seed={}, max_new_tokens={})",
+                s.n, s.temperature, s.top_p, s.seed, s.max_new_tokens
+            ),
         }
     }
 }
@@ -81,9 +108,9 @@ pub struct EvalSummary {
     pub stopped: bool,
 }
 
+#[derive(Clone)]
 struct Item {
-    key: String,
-    rotation: usize,
+    key: EvalKey,
     sample: Sample,
     prompt: PreparedPrompt,
     /// The labels scored at the answer position.
@@ -91,25 +118,41 @@ struct Item {
     details: serde_json::Map<String, serde_json::Value>,
 }
 
-/// Every (key, sample, rotation) of `samples` under `circular`.
-pub fn keys(samples: &[Sample], circular: bool) -> Vec<(String, usize, usize)> {
+/// One record to be written: its key, the sample's index, the rotation and,
+/// when sampling, which of the question's answers it is.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EvalKey {
+    pub key: String,
+    pub index: usize,
+    pub rotation: usize,
+    pub sample: Option<usize>,
+}
+
+/// Every key of `samples` under `cfg`: one per sample, per rotation when
+/// circular, per sampled answer (`id#sJ`) when sampling.
+pub fn keys(samples: &[Sample], cfg: &EvalConfig) -> Vec<EvalKey> {
     let mut out = Vec::new();
-    for (i, s) in samples.iter().enumerate() {
-        let n = if circular { s.options.len().max(1) } else { 1 };
+    for (index, s) in samples.iter().enumerate() {
+        if let EvalMode::Sample(spec) = &cfg.mode {
+            out.extend((0..spec.n).map(|j| EvalKey { key: format!("{}#s{j}", s.id), index, rotation: 0, sample: Some(j) }));
+            continue;
+        }
+        let n = if cfg.circular { s.options.len().max(1) } else { 1 };
         for k in 0..n {
-            let key = if circular { format!("{}#r{k}", s.id) } else { s.id.clone() };
-            out.push((key, i, k));
+            let key = if cfg.circular { format!("{}#r{k}", s.id) } else { s.id.clone() };
+            out.push(EvalKey { key, index, rotation: k, sample: None });
         }
     }
     out
 }
 
-fn error_record(key: &str, s: &Sample, rotation: usize, err: &anyhow::Error) -> Record {
+fn error_record(key: &EvalKey, s: &Sample, err: &anyhow::Error) -> Record {
     Record {
-        key: key.into(),
+        key: key.key.clone(),
         id: s.id.clone(),
         category: s.category.clone(),
-        rotation,
+        rotation: key.rotation,
+        sample: key.sample,
         gold_letter: s.gold_letter.map(|l| l.to_string()),
         gold_direction: s.gold_direction.map(|d| d.name()),
         rule: ExtractRule::Unparsed.name().into(),
@@ -118,13 +161,13 @@ fn error_record(key: &str, s: &Sample, rotation: usize, err: &anyhow::Error) -> 
     }
 }
 
-fn prepare(engine: &Engine, cfg: &EvalConfig, key: &str, s: &Sample, rotation: usize) -> Result<Item> {
-    prepare_asking(engine, cfg, key, s, rotation, None)
+fn prepare(engine: &Engine, cfg: &EvalConfig, key: &EvalKey, s: &Sample) -> Result<Item> {
+    prepare_asking(engine, cfg, key, s, None)
 }
 
 /// `prepare`, with the question optionally replaced by one the user typed.
-fn prepare_asking(engine: &Engine, cfg: &EvalConfig, key: &str, s: &Sample, rotation: usize, question: Option<&str>) -> Result<Item> {
-    let mut rotated = rotate(s, rotation);
+fn prepare_asking(engine: &Engine, cfg: &EvalConfig, key: &EvalKey, s: &Sample, question: Option<&str>) -> Result<Item> {
+    let mut rotated = rotate(s, key.rotation);
     if let Some(q) = question {
         rotated.question = q.to_string();
     }
@@ -136,10 +179,10 @@ fn prepare_asking(engine: &Engine, cfg: &EvalConfig, key: &str, s: &Sample, rota
     // to score (answered in words) is only refused in score mode.
     let labels = match answer_labels(&sample) {
         Ok(labels) => labels,
-        Err(e) if matches!(cfg.mode, EvalMode::Score) => return Err(e),
+        Err(e) if cfg.mode == EvalMode::Score => return Err(e),
         Err(_) => Vec::new(),
     };
-    Ok(Item { key: key.into(), rotation, sample, prompt, labels, details })
+    Ok(Item { key: key.clone(), sample, prompt, labels, details })
 }
 
 fn finish_record(
@@ -163,10 +206,11 @@ fn finish_record(
         }
     }
     Record {
-        key: item.key.clone(),
+        key: item.key.key.clone(),
         id: s.id.clone(),
         category: s.category.clone(),
-        rotation: item.rotation,
+        rotation: item.key.rotation,
+        sample: item.key.sample,
         gold_letter: s.gold_letter.map(|l| l.to_string()).or_else(|| s.gold_text.clone()),
         gold_direction: s.gold_direction.map(|d| d.name()),
         predicted_letter: verdict.predicted,
@@ -182,6 +226,15 @@ fn finish_record(
     }
 }
 
+/// The records of generated answers, each read and judged.
+fn generated_records(cfg: &EvalConfig, items: &[Item], gens: Vec<crate::engine::Generation>, ms: f64) -> Vec<Record> {
+    items
+        .iter()
+        .zip(gens)
+        .map(|(it, g)| finish_record(it, extract(&cfg.prompt, &it.sample, &g.text), g.text.clone(), vec![], ms, g.adapt.clone()))
+        .collect()
+}
+
 /// Asks one batch; on an engine error, asks its items one by one so only the bad one fails.
 fn ask(engine: &Engine, cfg: &EvalConfig, items: &[Item]) -> Vec<Result<Record>> {
     if items.is_empty() {
@@ -193,7 +246,7 @@ fn ask(engine: &Engine, cfg: &EvalConfig, items: &[Item]) -> Vec<Result<Record>>
     // tch turns libtorch errors into panics; one bad input must not end the run.
     let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<Vec<Record>> {
         let per = |n: usize| start.elapsed().as_secs_f64() * 1000.0 / n as f64;
-        match cfg.mode {
+        match &cfg.mode {
             EvalMode::Score => {
                 let labels: Vec<Vec<String>> = items.iter().map(|i| i.labels.clone()).collect();
                 let scores = engine.score_options_with(&prompts, &labels, &intervention)?;
@@ -214,17 +267,31 @@ fn ask(engine: &Engine, cfg: &EvalConfig, items: &[Item]) -> Vec<Result<Record>>
                     .collect())
             }
             EvalMode::Generate { max_new_tokens } => {
-                let opts =
-                    GenerateOptions { max_new_tokens, first_token_top_k: 0, intervention: intervention.clone(), ..Default::default() };
+                let opts = GenerateOptions {
+                    max_new_tokens: *max_new_tokens,
+                    first_token_top_k: 0,
+                    intervention: intervention.clone(),
+                    ..Default::default()
+                };
                 let gens = engine.generate(&prompts, &opts, &mut |_| Flow::Continue)?;
-                let ms = per(items.len());
-                Ok(items
-                    .iter()
-                    .zip(gens)
-                    .map(|(it, g)| {
-                        finish_record(it, extract(&cfg.prompt, &it.sample, &g.text), g.text.clone(), vec![], ms, g.adapt.clone())
-                    })
-                    .collect())
+                Ok(generated_records(cfg, items, gens, per(items.len())))
+            }
+            // The items are the missing samples of one question: one prefill, one row each.
+            EvalMode::Sample(spec) => {
+                let opts = GenerateOptions {
+                    max_new_tokens: spec.max_new_tokens,
+                    first_token_top_k: 0,
+                    intervention: intervention.clone(),
+                    sampling: Some(crate::engine::Sampling {
+                        temperature: spec.temperature,
+                        top_p: spec.top_p,
+                        seed: spec.seed_for(&items[0].sample.id),
+                    }),
+                    ..Default::default()
+                };
+                let streams: Vec<u64> = items.iter().map(|it| it.key.sample.unwrap_or(0) as u64).collect();
+                let gens = engine.generate_shared(&items[0].prompt, &streams, &opts, &mut |_| Flow::Continue)?;
+                Ok(generated_records(cfg, items, gens, per(items.len())))
             }
         }
     }));
@@ -245,25 +312,44 @@ pub fn run(
     cfg: &EvalConfig,
     progress: &mut dyn FnMut(usize, usize) -> Flow,
 ) -> Result<EvalSummary> {
-    let all = keys(samples, cfg.circular);
-    let todo: Vec<&(String, usize, usize)> = all.iter().filter(|(k, _, _)| !store.done.contains(k)).collect();
+    let all = keys(samples, cfg);
+    let todo: Vec<&EvalKey> = all.iter().filter(|k| !store.done.contains(&k.key)).collect();
     let mut summary = EvalSummary { keys: all.len(), skipped: all.len() - todo.len(), ..Default::default() };
     let mut done = 0;
-    for chunk in todo.chunks(cfg.batch.max(1)) {
+    // Sampling asks one question's missing samples at a time (they share a
+    // prefill); otherwise `--batch` questions at a time.
+    let chunks: Vec<&[&EvalKey]> = match &cfg.mode {
+        EvalMode::Sample(_) => todo.chunk_by(|a, b| a.index == b.index).collect(),
+        _ => todo.chunks(cfg.batch.max(1)).collect(),
+    };
+    for chunk in chunks {
         let mut items = Vec::new();
-        for (key, i, rotation) in chunk {
-            let s = &samples[*i];
-            match prepare(engine, cfg, key, s, *rotation) {
+        let mut prepared: Option<((usize, usize), Result<Item, String>)> = None;
+        for key in chunk {
+            let s = &samples[key.index];
+            // The sampled answers of one question (same sample, same
+            // rotation) share its prompt: prepare it once.
+            let at = (key.index, key.rotation);
+            let item = match &prepared {
+                Some((p, Ok(first))) if *p == at => Ok(Item { key: (*key).clone(), ..first.clone() }),
+                Some((p, Err(e))) if *p == at => Err(anyhow::anyhow!("{e}")),
+                _ => {
+                    let item = prepare(engine, cfg, key, s);
+                    prepared = Some((at, item.as_ref().map(Item::clone).map_err(|e| format!("{e:#}"))));
+                    item
+                }
+            };
+            match item {
                 Ok(item) => items.push(item),
                 Err(e) => {
-                    store.append(&error_record(key, s, *rotation, &e))?;
+                    store.append(&error_record(key, s, &e))?;
                     summary.errors += 1;
                     summary.written += 1;
                 }
             }
         }
         for (item, result) in items.iter().zip(ask(engine, cfg, &items)) {
-            let record = result.unwrap_or_else(|e| error_record(&item.key, &item.sample, item.rotation, &e));
+            let record = result.unwrap_or_else(|e| error_record(&item.key, &item.sample, &e));
             summary.errors += record.error.is_some() as usize;
             store.append(&record)?;
             summary.written += 1;
@@ -290,7 +376,8 @@ pub fn ask_live(
     on_token: &mut dyn FnMut(&str) -> Flow,
 ) -> Result<Option<Record>> {
     let start = Instant::now();
-    let item = prepare_asking(engine, cfg, &sample.id, sample, 0, question)?;
+    let key = EvalKey { key: sample.id.clone(), index: 0, rotation: 0, sample: None };
+    let item = prepare_asking(engine, cfg, &key, sample, question)?;
     let intervention = cfg.variant.intervention();
     // A question answered in words has no options to score: only its text.
     // A model that answers in words (generate mode) has its options' words
@@ -306,8 +393,9 @@ pub fn ask_live(
     if let Some(scores) = &scores {
         on_scores(scores);
     }
-    let max_new_tokens = match cfg.mode {
-        EvalMode::Generate { max_new_tokens } => max_new_tokens,
+    let max_new_tokens = match &cfg.mode {
+        EvalMode::Generate { max_new_tokens } => *max_new_tokens,
+        EvalMode::Sample(s) => s.max_new_tokens,
         EvalMode::Score => 0,
     };
     let mut stopped = false;

@@ -343,7 +343,7 @@ impl Worker {
         meta.adapter = engine.adapter.as_ref().map(|a| a.dir.display().to_string());
         let mut store = RunStore::open(dir, meta)?;
         let start = Instant::now();
-        let todo = runner::keys(samples, config.circular).iter().filter(|(k, _, _)| !store.done.contains(k)).count();
+        let todo = runner::keys(samples, config).iter().filter(|k| !store.done.contains(&k.key)).count();
         self.send(JobEvent::Log { id, line: format!("{}: {todo} to ask, {} already done", dir.display(), store.done.len()) });
         self.send(JobEvent::Progress { id, done: 0, total: todo, elapsed_s: 0.0 });
         let summary = runner::run(engine, samples, &mut store, config, &mut |done, total| {

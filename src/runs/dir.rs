@@ -199,7 +199,9 @@ mod tests {
     fn readers_drop_duplicates_torn_tails_and_bad_lines_and_say_so() {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("records.jsonl");
-        let rec = |k: &str, c: bool| serde_json::to_string(&Record { key: k.into(), id: k.into(), correct: Some(c), ..Default::default() }).unwrap();
+        let rec = |k: &str, c: bool| {
+            serde_json::to_string(&Record { key: k.into(), id: k.into(), correct: Some(c), ..Default::default() }).unwrap()
+        };
         let mut bytes = format!("{}\n{}\n{}\n", rec("a", true), rec("b", false), rec("a", false)).into_bytes();
         bytes.extend_from_slice(b"{\"key\": \"\xff\xfe\"}\n");
         bytes.extend_from_slice(b"[1, 2]\n");
@@ -212,6 +214,9 @@ mod tests {
         assert!(read.bad[0].starts_with("line 4: not UTF-8"), "{:?}", read.bad);
         assert!(read.bad[1].starts_with("line 5: not a record"), "{:?}", read.bad);
         let notes = read.notes(&path).join("\n");
-        assert!(notes.contains("dropped 1 duplicate") && notes.contains("torn") && notes.contains("records.jsonl: skipped line 4"), "{notes}");
+        assert!(
+            notes.contains("dropped 1 duplicate") && notes.contains("torn") && notes.contains("records.jsonl: skipped line 4"),
+            "{notes}"
+        );
     }
 }

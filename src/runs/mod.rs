@@ -6,6 +6,7 @@ pub mod plot;
 pub mod record;
 pub mod report;
 pub mod report_model;
+pub mod sampling;
 pub mod stats;
 pub mod store;
 

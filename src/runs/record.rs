@@ -11,6 +11,9 @@ pub struct Record {
     /// Rotation index (0 = the options as given).
     #[serde(default)]
     pub rotation: usize,
+    /// Which of the question's sampled answers this is (`--samples N`: key `id#sJ`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<usize>,
     pub gold_letter: Option<String>,
     pub gold_direction: Option<String>,
     pub predicted_letter: Option<String>,

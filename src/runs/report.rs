@@ -80,7 +80,7 @@ impl GroupBy {
 
 impl GroupBy {
     /// The group a record falls in.
-    fn of(self, r: &Record) -> String {
+    pub(crate) fn of(self, r: &Record) -> String {
         match self {
             GroupBy::Category => r.category.clone(),
             GroupBy::Error => error_name(r),
@@ -175,9 +175,17 @@ pub struct PairedRow {
 }
 
 /// Per category and overall, on ids present in both runs (rotation 0).
-/// Rotation-0 records by question id. A flipped run's ids carry `~flip`;
-/// they pair with the plain ids.
+/// Rotation-0 records by question id, right or wrong; a question of sampled
+/// answers is right when its majority answer is. A flipped run's ids carry
+/// `~flip`; they pair with the plain ids.
 fn by_question(rs: &[Record]) -> BTreeMap<String, (String, bool)> {
+    let sampled = super::sampling::questions(rs);
+    if !sampled.is_empty() {
+        return sampled
+            .iter()
+            .map(|q| (q.id.trim_end_matches("~flip").to_string(), (q.first.category.clone(), q.majority_right())))
+            .collect();
+    }
     rs.iter()
         .filter(|r| r.rotation == 0)
         .map(|r| (r.id.trim_end_matches("~flip").to_string(), (r.category.clone(), r.correct == Some(true))))

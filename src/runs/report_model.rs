@@ -51,6 +51,9 @@ pub struct RunReport {
     pub meta: Option<RunMeta>,
     /// Records read (0: nothing to report, and the text report says so).
     pub records: usize,
+    /// pass@k, maj@N, answer entropy and flip rate by group, for a run of
+    /// sampled answers (`eval --samples N`); empty otherwise.
+    pub sampled: Vec<super::sampling::SampledRow>,
     /// By `Report::by`, "overall" last.
     pub accuracy: Vec<AccuracyRow>,
     /// (questions right under every rotation, questions), for circular runs.
@@ -103,6 +106,7 @@ impl RunReport {
             name: run.name.clone(),
             meta: run.meta.clone(),
             records: records.len(),
+            sampled: super::sampling::sampled_rows(records, by),
             accuracy: report::accuracy(records, by),
             circular,
             viewspatial_prompt: run.meta.as_ref().is_some_and(|m| m.prompt.starts_with("viewspatial")),

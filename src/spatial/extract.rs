@@ -93,7 +93,9 @@ pub fn extract_viewspatial(output: &str, valid: &[char]) -> Extraction {
     let first = re(&FIRST, r"\b([A-D])\b");
     let offset = output.trim_end().len() - last.len();
     match first.captures(last).and_then(|c| c.get(1)).and_then(|m| Some((m.as_str().chars().next()?, m.range()))) {
-        Some((l, at)) if valid.contains(&l) => Extraction::found_at(l.to_string(), ExtractRule::ViewSpatial, offset + at.start..offset + at.end),
+        Some((l, at)) if valid.contains(&l) => {
+            Extraction::found_at(l.to_string(), ExtractRule::ViewSpatial, offset + at.start..offset + at.end)
+        }
         _ => Extraction::unparsed(),
     }
 }
@@ -231,8 +233,11 @@ pub fn extract_number(output: &str) -> Extraction {
     static TAG: OnceLock<Regex> = OnceLock::new();
     static NUM: OnceLock<Regex> = OnceLock::new();
     const WORDS: [&str; 11] = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"];
-    let (scope, offset) =
-        re(&TAG, r"(?is)<answer>(.*?)</answer>").captures(output).and_then(|c| c.get(1)).map(|m| (m.as_str(), m.start())).unwrap_or((output, 0));
+    let (scope, offset) = re(&TAG, r"(?is)<answer>(.*?)</answer>")
+        .captures(output)
+        .and_then(|c| c.get(1))
+        .map(|m| (m.as_str(), m.start()))
+        .unwrap_or((output, 0));
     let num = re(&NUM, r"(?i)\b(\d+|zero|one|two|three|four|five|six|seven|eight|nine|ten)\b");
     match num.captures_iter(scope).filter_map(|c| c.get(1)).last() {
         Some(m) => {

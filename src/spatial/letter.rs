@@ -106,8 +106,10 @@ fn ambiguous(mentions: &[Mention]) -> Extraction {
 /// Words after a capital letter that make it prose ("A dog", "I think"),
 /// unless they join letters or judge them ("A or B", "A is right").
 fn is_prose(text: &str, end: usize) -> bool {
-    const JOINS: [&str; 18] =
-        ["or", "and", "nor", "vs", "versus", "is", "was", "would", "seems", "looks", "should", "could", "might", "because", "since", "as", "then", "so"];
+    const JOINS: [&str; 18] = [
+        "or", "and", "nor", "vs", "versus", "is", "was", "would", "seems", "looks", "should", "could", "might", "because", "since", "as",
+        "then", "so",
+    ];
     let next: String = text[end..].chars().skip_while(|c| *c == ' ').take_while(|c| c.is_alphabetic()).collect();
     text[end..].starts_with(' ') && next.len() >= 2 && next.chars().all(|c| c.is_lowercase()) && !JOINS.contains(&next.as_str())
 }
@@ -146,7 +148,9 @@ pub fn extract_letter(output: &str, options: &[(char, String)]) -> Extraction {
     let valid: Vec<char> = options.iter().map(|o| o.0).collect();
     let listed = option_list_lines(text, options);
     let usable = |r: &Range<usize>| !listed.iter().any(|l| l.start <= r.start && r.end <= l.end) && !rejected(text, r);
-    let valid_at = |c: &regex::Captures, g: usize| c.get(g).and_then(|m| Some((m.as_str().chars().next()?, m.range()))).filter(|(l, _)| valid.contains(l));
+    let valid_at = |c: &regex::Captures, g: usize| {
+        c.get(g).and_then(|m| Some((m.as_str().chars().next()?, m.range()))).filter(|(l, _)| valid.contains(l))
+    };
     let collect = |re: &Regex, groups: &[usize]| -> Vec<Mention> {
         re.captures_iter(text)
             .filter_map(|c| {
@@ -162,7 +166,9 @@ pub fn extract_letter(output: &str, options: &[(char, String)]) -> Extraction {
     let declared_re = re(&DECLARED, &format!(r"(?:[Aa]nswer|ANSWER|[Oo]ption|[Cc]hoice)(?:\s+(?:is|would be|should be))?{letter}"));
     let choice_re = re(
         &CHOICE,
-        &format!(r"(?i:\bI(?:'d|\s+would|\s+will|'ll)?\s+(?:pick|choose|select|go\s+with|say)|\bmy\s+(?:final\s+)?(?:answer|choice|pick)\s+is|\bfinal\s+answer)(?:\s+(?i:option))?{letter}"),
+        &format!(
+            r"(?i:\bI(?:'d|\s+would|\s+will|'ll)?\s+(?:pick|choose|select|go\s+with|say)|\bmy\s+(?:final\s+)?(?:answer|choice|pick)\s+is|\bfinal\s+answer)(?:\s+(?i:option))?{letter}"
+        ),
     );
     let mut declared = collect(declared_re, &[1]);
     declared.extend(collect(choice_re, &[1]));
@@ -178,10 +184,7 @@ pub fn extract_letter(output: &str, options: &[(char, String)]) -> Extraction {
     }
 
     // 2. A letter opening the answer: "B.", "B, because A would mean left", "(B): ...".
-    let leading = re(
-        &LEADING,
-        r"^\s*(?:\*\*)?(?:\(([A-Z])\)|([A-Z]))(?:\*\*)?(?:[.,:]|\s+because\b|\s+since\b|\s*-\s|\)(?:\s|$))",
-    );
+    let leading = re(&LEADING, r"^\s*(?:\*\*)?(?:\(([A-Z])\)|([A-Z]))(?:\*\*)?(?:[.,:]|\s+because\b|\s+since\b|\s*-\s|\)(?:\s|$))");
     if let Some(m) = collect(leading, &[1, 2]).first() {
         return chosen(m, ExtractRule::Marked);
     }

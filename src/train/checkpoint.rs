@@ -204,7 +204,8 @@ pub fn truncate_metrics(out: &Path, step: usize) -> Result<usize> {
     let mut kept = String::new();
     let mut dropped = 0;
     for line in text.lines() {
-        let later = serde_json::from_str::<serde_json::Value>(line).ok().and_then(|v| v["step"].as_u64()).is_some_and(|s| s as usize > step);
+        let later =
+            serde_json::from_str::<serde_json::Value>(line).ok().and_then(|v| v["step"].as_u64()).is_some_and(|s| s as usize > step);
         // A torn last line is dropped too: its step is unknown.
         if later || serde_json::from_str::<serde_json::Value>(line).is_err() {
             dropped += 1;

@@ -132,7 +132,6 @@ pub struct TrainConfig {
     pub prompt: String,
 }
 
-
 /// `TrainConfig` alone, for parsing a line of its flags.
 #[derive(clap::Parser, Debug)]
 #[command(name = "train", no_binary_name = true, disable_help_flag = true)]

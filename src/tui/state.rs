@@ -109,6 +109,8 @@ pub struct OpenRun {
     pub records: Vec<Record>,
     /// Sample id -> index of its rotation-0 record.
     pub by_id: HashMap<String, usize>,
+    /// Sample id -> indices of its sampled answers (`eval --samples N`).
+    pub sampled: HashMap<String, Vec<usize>>,
     pub stats: RunStats,
 }
 
@@ -121,11 +123,32 @@ impl OpenRun {
             stats.error_shares = report::error_shares(&records);
         }
         stats.categories = stats.accuracy.iter().filter(|r| r.group != "overall").map(|r| r.group.clone()).collect();
-        OpenRun { name, dir, meta, records, by_id, stats }
+        let mut sampled: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, r) in records.iter().enumerate().filter(|(_, r)| r.sample.is_some()) {
+            sampled.entry(r.id.clone()).or_default().push(i);
+        }
+        OpenRun { name, dir, meta, records, by_id, sampled, stats }
     }
 
     pub fn record_for(&self, id: &str) -> Option<&Record> {
         self.by_id.get(id).map(|&i| &self.records[i])
+    }
+
+    /// How the sampled answers to `s` split, each named by its option's
+    /// text: "left 5/8 · right 3/8". None when the run did not sample.
+    pub fn sample_distribution(&self, s: &crate::data::Sample) -> Option<String> {
+        let indices = self.sampled.get(&s.id)?;
+        let samples: Vec<&Record> = indices.iter().map(|&i| &self.records[i]).collect();
+        let q = crate::runs::sampling::SampledQuestion { id: &s.id, first: samples[0], samples: samples.clone() };
+        let name = |answer: &str| {
+            let mut chars = answer.chars();
+            match (chars.next(), chars.next()) {
+                (Some(l), None) => s.option(l).map(|o| o.text.clone()).unwrap_or_else(|| answer.to_string()),
+                _ => answer.to_string(),
+            }
+        };
+        let n = q.n();
+        Some(q.distribution().iter().map(|(a, c)| format!("{} {c}/{n}", name(a))).collect::<Vec<_>>().join(" · "))
     }
 }
 

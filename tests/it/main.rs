@@ -15,6 +15,7 @@ mod parity;
 mod probe;
 mod reliability;
 mod report;
+mod sampling;
 mod synth_flip;
 mod train;
 mod tui;

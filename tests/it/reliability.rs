@@ -13,8 +13,7 @@ fn model() -> String {
 
 fn synth(dir: &Path, name: &str, n: usize, seed: u64) -> String {
     let out = dir.join(name);
-    let (ok, _, err) =
-        flipscope(&["data", "synth", "--out", out.to_str().unwrap(), "--n", &n.to_string(), "--seed", &seed.to_string()]);
+    let (ok, _, err) = flipscope(&["data", "synth", "--out", out.to_str().unwrap(), "--n", &n.to_string(), "--seed", &seed.to_string()]);
     assert!(ok, "{err}");
     out.display().to_string()
 }
@@ -91,7 +90,11 @@ fn case_5_report_vs_refuses_runs_on_different_datasets_unless_allowed() {
     assert!(err.contains("data-h1") && err.contains("data-h2") && err.contains("--allow-different-data"), "{err}");
     let (ok, out, err) = flipscope(&["report", a.to_str().unwrap(), "--vs", b.to_str().unwrap(), "--allow-different-data"]);
     assert!(ok, "{err}");
-    let line = format!("different datasets: paired 2 questions both runs answered; left out 1 only in {} and 1 only in {}", a.display(), b.display());
+    let line = format!(
+        "different datasets: paired 2 questions both runs answered; left out 1 only in {} and 1 only in {}",
+        a.display(),
+        b.display()
+    );
     assert!(out.contains(&line), "{out}");
     let (ok, json, err) =
         flipscope(&["report", a.to_str().unwrap(), "--vs", b.to_str().unwrap(), "--allow-different-data", "--format", "json"]);
@@ -284,7 +287,8 @@ fn case_6_and_7_fifo_device_and_oversized_images_are_error_records_not_hangs() {
     std::fs::write(d.join("d.jsonl"), lines.join("\n") + "\n").unwrap();
     let run = d.join("run");
     let data = format!("generic:{}", d.join("d.jsonl").display());
-    let (ok, out, err) = run_with_deadline(&["eval", "--model", &model(), "--data", &data, "--run", run.to_str().unwrap(), "--device", "cpu"], 120);
+    let (ok, out, err) =
+        run_with_deadline(&["eval", "--model", &model(), "--data", &data, "--run", run.to_str().unwrap(), "--device", "cpu"], 120);
     assert!(ok, "{err}");
     assert!(out.contains("3 errors"), "{out}");
     let recs = flipscope::runs::store::read_records(&run.join("records.jsonl")).unwrap().records;
@@ -363,11 +367,15 @@ fn case_9_and_12_bad_sizes_and_integer_weights_name_the_field_or_tensor() {
     let (ok, _, err) = flipscope(&["eval", "--model", &layers, "--data", "synth:2", "--run", &run, "--device", "cpu"]);
     assert!(!ok && err.contains("field `num_hidden_layers`: 1000000000 is not a size from 1 to 1024"), "{err}");
 
-    let int_weight = model_copy(&tmp.path().join("i32"), |_| {}, |ts| {
-        let (name, t) = ts.iter_mut().find(|(n, _)| n.ends_with("norm.weight")).unwrap();
-        *t = t.to_kind(tch::Kind::Int);
-        eprintln!("made {name} I32");
-    });
+    let int_weight = model_copy(
+        &tmp.path().join("i32"),
+        |_| {},
+        |ts| {
+            let (name, t) = ts.iter_mut().find(|(n, _)| n.ends_with("norm.weight")).unwrap();
+            *t = t.to_kind(tch::Kind::Int);
+            eprintln!("made {name} I32");
+        },
+    );
     let (ok, out, _) = flipscope(&["doctor", "--model", &int_weight]);
     assert!(!ok && out.contains("holds I32 integers where a float weight belongs"), "{out}");
     let run = tmp.path().join("r2").display().to_string();
@@ -382,7 +390,19 @@ fn case_10_lora_rank_and_context_length_are_checked() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("ft").display().to_string();
     let (ok, _, err) = flipscope(&[
-        "train", "--model", &model(), "--data", "synth:4", "--out", &out, "--lora", "r=100000", "--max-steps", "1", "--device", "cpu",
+        "train",
+        "--model",
+        &model(),
+        "--data",
+        "synth:4",
+        "--out",
+        &out,
+        "--lora",
+        "r=100000",
+        "--max-steps",
+        "1",
+        "--device",
+        "cpu",
     ]);
     assert!(!ok && err.contains("r=100000 is above") && err.contains("LoRA's rank is at most min(in, out)"), "{err}");
 
@@ -401,20 +421,38 @@ fn case_10_lora_rank_and_context_length_are_checked() {
 #[test]
 fn case_11_non_finite_scores_are_errors_and_bad_numbers_are_refused_at_parse_time() {
     let tmp = tempfile::tempdir().unwrap();
-    let nan = model_copy(&tmp.path().join("nan"), |_| {}, |ts| {
-        let (_, t) = ts.iter_mut().find(|(n, _)| n == "model.norm.weight" || n.ends_with("language_model.norm.weight")).unwrap();
-        *t = t.fill(f64::NAN);
-    });
+    let nan = model_copy(
+        &tmp.path().join("nan"),
+        |_| {},
+        |ts| {
+            let (_, t) = ts.iter_mut().find(|(n, _)| n == "model.norm.weight" || n.ends_with("language_model.norm.weight")).unwrap();
+            *t = t.fill(f64::NAN);
+        },
+    );
     let data = synth(tmp.path(), "d", 2, 1);
     for mode in ["score", "generate"] {
         let run = tmp.path().join(mode);
         let (ok, out, err) = flipscope(&[
-            "eval", "--model", &nan, "--data", &data, "--run", run.to_str().unwrap(), "--device", "cpu", "--mode", mode,
-            "--max-new-tokens", "3",
+            "eval",
+            "--model",
+            &nan,
+            "--data",
+            &data,
+            "--run",
+            run.to_str().unwrap(),
+            "--device",
+            "cpu",
+            "--mode",
+            mode,
+            "--max-new-tokens",
+            "3",
         ]);
         assert!(ok && out.contains("2 errors"), "{mode}: {out}{err}");
         let recs = flipscope::runs::store::read_records(&run.join("records.jsonl")).unwrap().records;
-        assert!(recs.iter().all(|r| r.predicted_letter.is_none() && r.error.as_deref().is_some_and(|e| e.contains("not finite"))), "{mode}: {recs:?}");
+        assert!(
+            recs.iter().all(|r| r.predicted_letter.is_none() && r.error.as_deref().is_some_and(|e| e.contains("not finite"))),
+            "{mode}: {recs:?}"
+        );
     }
 
     let m = model();
@@ -451,7 +489,8 @@ fn silent_30_options_and_a_list_answer_are_bad_records_not_quiet_changes() {
     let opts: Vec<String> = (1..=30).map(|i| format!("opt{i}")).collect();
     let lines = [
         serde_json::json!({"id": "thirty", "image": "a.png", "question": "q", "options": opts, "answer": "opt28"}).to_string(),
-        serde_json::json!({"id": "list", "image": "a.png", "question": "q", "options": ["left", "right"], "answer": ["A", "B"]}).to_string(),
+        serde_json::json!({"id": "list", "image": "a.png", "question": "q", "options": ["left", "right"], "answer": ["A", "B"]})
+            .to_string(),
         serde_json::json!({"id": "one", "image": "a.png", "question": "q", "options": ["left", "right"], "answer": ["B"]}).to_string(),
     ];
     std::fs::write(d.join("d.jsonl"), lines.join("\n")).unwrap();

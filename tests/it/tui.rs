@@ -144,7 +144,17 @@ fn feed_saliency(app: &mut App) {
 fn runs_fixture(app: &mut App) {
     use flipscope::runs::RunSummary;
     let list = vec![
-        RunSummary { dir: "runs/hand".into(), name: "hand".into(), meta: None, records: 12, right: 4, questions: 12, errors: 0, problem: None, notes: vec![] },
+        RunSummary {
+            dir: "runs/hand".into(),
+            name: "hand".into(),
+            meta: None,
+            records: 12,
+            right: 4,
+            questions: 12,
+            errors: 0,
+            problem: None,
+            notes: vec![],
+        },
         RunSummary {
             dir: "runs/hand-flipped".into(),
             name: "hand-flipped".into(),
@@ -580,4 +590,33 @@ fn finetune_from_runs_then_eval_the_adapter_and_compare_in_one_key() {
     );
     let effects = update(&mut app, Msg::Job(JobEvent::Finished { id: 8 }));
     assert!(effects.iter().any(|e| matches!(e, Effect::Compare { a, b } if *a == base && *b == run_dir)), "{effects:?}");
+}
+
+/// A run of sampled answers: the focused question's line shows how they split.
+#[test]
+fn the_sample_pane_shows_how_sampled_answers_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dataset(dir.path(), 3);
+    let s = ds.samples[0].clone();
+    let letters: Vec<char> = s.options.iter().map(|o| o.letter).collect();
+    let picks = [Some(letters[0]), Some(letters[1]), Some(letters[0]), None, Some(letters[0])];
+    let records: Vec<Record> = picks
+        .iter()
+        .enumerate()
+        .map(|(j, p)| Record {
+            key: format!("{}#s{j}", s.id),
+            id: s.id.clone(),
+            category: s.category.clone(),
+            sample: Some(j),
+            predicted_letter: p.map(|l| l.to_string()),
+            correct: Some(*p == s.gold_letter),
+            rule: if p.is_some() { "marked".into() } else { "unparsed".into() },
+            ..Default::default()
+        })
+        .collect();
+    let app = app_with(ds, OpenRun::new("sampled".into(), "runs/sampled".into(), None, records), DEFAULT);
+    let (first, second) = (&s.options[0].text, &s.options[1].text);
+    let want = format!("samples: {first} 3/5 · {second} 1/5 · unparsed 1/5");
+    let text = screen(&app, 160, 40);
+    assert!(text.contains(&want), "{want}\n{text}");
 }

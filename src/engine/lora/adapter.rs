@@ -29,7 +29,8 @@ pub fn attach_new(model: &mut Qwen25VL, cfg: &LoraConfig) -> Result<usize> {
     // Checked before anything is allocated: a rank above a projection's
     // smaller side adds parameters that can learn nothing (and r=100000
     // on a small model asks for tens of GiB).
-    if let Some((name, side)) = targeted(model, cfg).into_iter().map(|(n, l)| (n, l.dims().0.min(l.dims().1))).min_by_key(|(_, side)| *side) {
+    if let Some((name, side)) = targeted(model, cfg).into_iter().map(|(n, l)| (n, l.dims().0.min(l.dims().1))).min_by_key(|(_, side)| *side)
+    {
         if cfg.r > side {
             bail!("--lora: r={} is above {side}, the smaller side of {name}; LoRA's rank is at most min(in, out)", cfg.r);
         }
