@@ -150,7 +150,21 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     written.with_context(|| args.out.as_ref().map(|p| format!("writing {}", p.display())).unwrap_or_else(|| "writing the report".into()))
 }
 
-/// The report as aligned text, or as markdown tables.
+/// One table row: markdown cells, or aligned text (the first column
+/// left-aligned `first` wide, the rest right-aligned `rest` wide).
+fn table_row(cells: &[String], md: bool, first: usize, rest: usize) -> String {
+    if md {
+        format!("| {} |", cells.join(" | "))
+    } else {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| if i == 0 { format!("{c:<first$}") } else { format!("{c:>rest$}") })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
 /// The sampled-answer table: pass@k for k = 1, 2, 4, ..., maj@N, entropy, flip rate.
 fn render_sampled(s: &mut String, by: &str, rows: &[crate::runs::sampling::SampledRow], md: bool) {
     use std::fmt::Write as _;
@@ -158,18 +172,7 @@ fn render_sampled(s: &mut String, by: &str, rows: &[crate::runs::sampling::Sampl
     let mut head = vec![by.to_string(), "questions".into()];
     head.extend(rows.last().map(|r| r.pass_at.iter().map(|(k, _)| format!("pass@{k} %")).collect::<Vec<_>>()).unwrap_or_default());
     head.extend([format!("maj@{n} %"), "entropy bits".into(), "flip rate %".into()]);
-    let line = |cells: &[String]| {
-        if md {
-            format!("| {} |", cells.join(" | "))
-        } else {
-            cells
-                .iter()
-                .enumerate()
-                .map(|(i, c)| if i == 0 { format!("{c:<28}") } else { format!("{c:>13}") })
-                .collect::<Vec<_>>()
-                .join(" ")
-        }
-    };
+    let line = |cells: &[String]| table_row(cells, md, 28, 13);
     let _ = writeln!(s, "\nsampled answers ({n} per question; the accuracy above counts every sample, which is pass@1)");
     let _ = writeln!(s, "{}", line(&head));
     if md {
@@ -183,21 +186,11 @@ fn render_sampled(s: &mut String, by: &str, rows: &[crate::runs::sampling::Sampl
     }
 }
 
+/// The report as aligned text, or as markdown tables.
 fn render_text(report: &Report, md: bool) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
-    let row = |cells: Vec<String>| {
-        if md {
-            format!("| {} |", cells.join(" | "))
-        } else {
-            cells
-                .iter()
-                .enumerate()
-                .map(|(i, c)| if i == 0 { format!("{c:<40}") } else { format!("{c:>14}") })
-                .collect::<Vec<_>>()
-                .join(" ")
-        }
-    };
+    let row = |cells: Vec<String>| table_row(&cells, md, 40, 14);
     for run in &report.runs {
         let _ = writeln!(s, "\n## {}", run.name);
         if let Some(m) = &run.meta {
