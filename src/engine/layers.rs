@@ -41,8 +41,8 @@ impl Linear {
     pub fn forward(&self, x: &Tensor) -> Tensor {
         let y = linear(x, &self.weight, self.bias.as_ref());
         match &self.lora {
-            Some(lora) => y + lora.delta(x),
-            None => y,
+            Some(lora) if lora.enabled => y + lora.delta(x),
+            _ => y,
         }
     }
 

@@ -4,6 +4,7 @@
 pub mod checkpoint;
 pub mod distill;
 pub mod example;
+pub mod grpo;
 pub mod metrics;
 pub mod mix;
 pub mod optim;

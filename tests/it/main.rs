@@ -9,6 +9,7 @@ mod engine_cli;
 mod eval;
 mod formats;
 mod fuzz;
+mod grpo;
 mod jobs;
 mod layers;
 mod parity;

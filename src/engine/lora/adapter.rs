@@ -41,7 +41,7 @@ pub fn attach_new(model: &mut Qwen25VL, cfg: &LoraConfig) -> Result<usize> {
         let bound = 1.0 / (input as f64).sqrt();
         let a = Tensor::empty([cfg.r, input], (Kind::Float, Device::Cpu)).uniform_(-bound, bound).to_device(device);
         let b = Tensor::zeros([output, cfg.r], (Kind::Float, device));
-        linear.lora = Some(Lora { a, b, scale: cfg.scale(), dropout: cfg.dropout, training: false });
+        linear.lora = Some(Lora { a, b, scale: cfg.scale(), dropout: cfg.dropout, training: false, enabled: true });
         n += 1;
     }
     if n == 0 {
@@ -60,6 +60,16 @@ pub fn parameters(model: &mut Qwen25VL) -> Vec<(String, Tensor)> {
         }
     }
     out
+}
+
+/// Every adapter on, or off so that the model is its base weights alone
+/// (the reference policy of GRPO's KL term: no second copy of the model).
+pub fn set_enabled(model: &mut Qwen25VL, enabled: bool) {
+    for (_, linear) in model.text.linears_mut() {
+        if let Some(l) = &mut linear.lora {
+            l.enabled = enabled;
+        }
+    }
 }
 
 /// Dropout on (training) or off (evaluation) in every adapter.
@@ -149,7 +159,7 @@ pub fn load(model: &mut Qwen25VL, dir: &Path) -> Result<LoraConfig> {
         if let Some(short) = module.rsplit('.').next() {
             targets.insert(short.to_string());
         }
-        linear.lora = Some(Lora { a, b, scale: cfg.scale(), dropout: cfg.dropout, training: false });
+        linear.lora = Some(Lora { a, b, scale: cfg.scale(), dropout: cfg.dropout, training: false, enabled: true });
     }
     let mut cfg = cfg;
     cfg.targets = TARGETS.iter().map(|t| t.1.to_string()).filter(|t| targets.contains(t)).collect();

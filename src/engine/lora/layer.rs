@@ -22,6 +22,8 @@ pub struct Lora {
     pub scale: f64,
     pub dropout: f64,
     pub training: bool,
+    /// Off: the projection is the base weights alone (GRPO's reference model).
+    pub enabled: bool,
 }
 
 impl Lora {

@@ -1,0 +1,214 @@
+//! GRPO against a Python reference (`tests/parity/grpo_step.py`: torch +
+//! transformers + peft, TRL's formulas) on fixed rollouts: every loss type
+//! and reward scaling, with and without the KL term, with LoRA and in full.
+
+use crate::common::parity::*;
+use flipscope::engine::lora::{self, LoraConfig};
+use flipscope::engine::{Engine, ModelInputs};
+use flipscope::eval::PromptTemplate;
+use flipscope::train::example::{self, TrainExample, IGNORE};
+use flipscope::train::grpo::{self, LossKind, Objective, ScaleRewards};
+use std::path::Path;
+use tch::{Device, Kind, Tensor};
+
+const GROUP: usize = 3;
+const MAX_COMPLETION: usize = 8;
+/// Prompt 0: rewards [1, 0, 0]; prompt 1: [1, 1, 0.25]; prompt 2: all 0.5 (no signal: left out).
+const REWARDS: [f64; 9] = [1.0, 0.0, 0.0, 1.0, 1.0, 0.25, 0.5, 0.5, 0.5];
+
+fn model_dir() -> std::path::PathBuf {
+    case_dir("flat_tied_odd").join("model")
+}
+
+/// Three prompts x three fixed completions of different lengths (some end with <|im_end|>).
+fn rollouts(e: &Engine) -> Vec<TrainExample> {
+    let ds = flipscope::data::load("synth:6").unwrap();
+    let t = PromptTemplate::default_prompt();
+    let texts = ["left<|im_end|>", "The answer is B", "right", "A.<|im_end|>", "front-left", "B<|im_end|>", "up", "down", "left"];
+    let mut out = Vec::new();
+    for (p, s) in [&ds.samples[0], &ds.samples[4], &ds.samples[2]].into_iter().enumerate() {
+        let images = flipscope::data::load_images(s).unwrap();
+        let prompt = e.processor.prepare(&images, &t.render(&s.question, s), &t.resize).unwrap();
+        for k in 0..GROUP {
+            let ids = e.processor.tokenizer.encode(texts[p * GROUP + k]).unwrap();
+            assert!(ids.len() <= MAX_COMPLETION);
+            out.push(example::with_answer(prompt.clone(), &ids, &[], &format!("{p}/{k}")));
+        }
+    }
+    out
+}
+
+fn batch(e: &Engine, ex: &[TrainExample]) -> (ModelInputs, Tensor) {
+    let (inputs, labels) = example::collate(ex, e.model.config.pad_token_id.unwrap_or(0), Device::Cpu);
+    (inputs, labels.ne(IGNORE))
+}
+
+/// A fixed off-policy shift of the old log-probs, so that some ratios clip.
+fn old_logps(e: &Engine, inputs: &ModelInputs, mask: &Tensor) -> Tensor {
+    let _guard = tch::no_grad_guard();
+    let logp = grpo::completion_logps(&e.model, inputs, mask, false).unwrap();
+    let n = logp.numel() as i64;
+    let shift = (Tensor::arange(n, (Kind::Float, Device::Cpu)) * 1.7).sin().reshape(logp.size()) * 0.35;
+    let m = mask.narrow(1, 1, mask.size()[1] - 1).to_kind(Kind::Float);
+    (&logp + shift) * m
+}
+
+fn write_batch(e: &Engine, path: &Path) -> (ModelInputs, Tensor, Tensor) {
+    let ex = rollouts(e);
+    let (inputs, mask) = batch(e, &ex);
+    let old = old_logps(e, &inputs, &mask);
+    let grids: Vec<i64> = inputs.grids.iter().flat_map(|g| g.to_vec()).collect();
+    let scalar = |v: f64| Tensor::from_slice(&[v as f32]);
+    let named = vec![
+        ("input_ids".to_string(), inputs.input_ids.shallow_clone()),
+        ("attention_mask".to_string(), inputs.valid_or_ones().to_kind(Kind::Int64)),
+        ("pixel_values".to_string(), inputs.pixel_values.as_ref().unwrap().shallow_clone()),
+        ("image_grid_thw".to_string(), Tensor::from_slice(&grids).reshape([-1, 3])),
+        ("completion_mask".to_string(), mask.to_kind(Kind::Int64)),
+        ("old_logps".to_string(), old.shallow_clone()),
+        ("rewards".to_string(), Tensor::from_slice(&REWARDS.map(|r| r as f32))),
+        ("group".to_string(), Tensor::from_slice(&[GROUP as i64])),
+        ("max_completion_length".to_string(), Tensor::from_slice(&[MAX_COMPLETION as i64])),
+        ("epsilon".to_string(), scalar(0.2)),
+        ("epsilon_high".to_string(), scalar(0.28)),
+    ];
+    Tensor::write_safetensors(&named, path).unwrap();
+    (inputs, mask, old)
+}
+
+/// Our loss and the gradients of `names` for one setting, on the rows with signal.
+fn ours(
+    e: &mut Engine,
+    kept: &[TrainExample],
+    old: &Tensor,
+    obj: Objective,
+    scale: ScaleRewards,
+    lora_ref: bool,
+    reference: Option<&Engine>,
+    names: &[String],
+) -> (f64, Vec<Tensor>) {
+    let (adv, signal) = grpo::advantages(&REWARDS, GROUP, scale);
+    assert_eq!(signal, [true, true, false]);
+    let rows: Vec<usize> = (0..REWARDS.len()).filter(|i| signal[i / GROUP]).collect();
+    let adv = Tensor::from_slice(&rows.iter().map(|&i| adv[i] as f32).collect::<Vec<_>>());
+    let (inputs, mask) = batch(e, kept);
+    let params: Vec<Tensor> = names.iter().map(|n| param(e, n)).collect();
+    for p in &params {
+        let _ = p.set_requires_grad(true);
+        let mut g = p.grad();
+        if g.defined() {
+            let _ = g.zero_();
+        }
+    }
+    let logp = grpo::completion_logps(&e.model, &inputs, &mask, false).unwrap();
+    let reference_logps = (obj.beta != 0.0).then(|| {
+        let _guard = tch::no_grad_guard();
+        if lora_ref {
+            lora::set_enabled(&mut e.model, false);
+            let r = grpo::completion_logps(&e.model, &inputs, &mask, false).unwrap();
+            lora::set_enabled(&mut e.model, true);
+            r
+        } else {
+            grpo::completion_logps(&reference.unwrap().model, &inputs, &mask, false).unwrap()
+        }
+    });
+    let m = mask.narrow(1, 1, mask.size()[1] - 1);
+    let parts = grpo::loss(&obj, &logp, old, reference_logps.as_ref(), &adv, &m);
+    parts.loss.backward();
+    (f64::try_from(&parts.loss).unwrap(), params.iter().map(|p| p.grad().copy()).collect())
+}
+
+fn param(e: &mut Engine, name: &str) -> Tensor {
+    if name.contains(".lora_") {
+        lora::parameters(&mut e.model).into_iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no {name}")).1
+    } else {
+        e.model.params.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no {name}")).1.shallow_clone()
+    }
+}
+
+fn compare(mode: &str, e: &mut Engine, reference: Option<&Engine>, policy_dir: &Path, ref_arg: &Path, names: &[String]) {
+    let tmp = tempfile::tempdir().unwrap();
+    let batch_path = tmp.path().join("batch.safetensors");
+    let (_, _, old_all) = write_batch(e, &batch_path);
+    let out = tmp.path().join("ref");
+    let py = std::process::Command::new(python())
+        .args(["tests/parity/grpo_step.py", mode, policy_dir.to_str().unwrap(), ref_arg.to_str().unwrap()])
+        .args([batch_path.to_str().unwrap(), out.to_str().unwrap(), &names.join(",")])
+        .output()
+        .unwrap();
+    assert!(py.status.success(), "{}", String::from_utf8_lossy(&py.stderr));
+    let result: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
+    let rows: Vec<i64> = result["rows"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+    assert_eq!(rows, [0, 1, 2, 3, 4, 5], "both leave out the group without signal");
+    let all = rollouts(e);
+    let kept: Vec<TrainExample> = all.into_iter().take(6).collect();
+    // The kept rows' old log-probs, re-padded to the kept batch's length.
+    let (_, kept_mask) = batch(e, &kept);
+    let (lk, la) = (kept_mask.size()[1] - 1, old_all.size()[1]);
+    let old = old_all.narrow(0, 0, 6).narrow(1, la - lk, lk);
+    for loss in [LossKind::Dapo, LossKind::Grpo, LossKind::DrGrpo] {
+        for (scale, scale_name) in [(ScaleRewards::Group, "group"), (ScaleRewards::None, "none")] {
+            for beta in [0.0, 0.04] {
+                let obj = Objective { loss, epsilon: 0.2, epsilon_high: 0.28, beta, max_completion_tokens: MAX_COMPLETION };
+                let (value, grads) = ours(e, &kept, &old, obj, scale, mode == "lora", reference, names);
+                let key = format!("{}_{scale_name}_{}", loss.name(), if beta == 0.0 { "0.0".to_string() } else { beta.to_string() });
+                let theirs = result["losses"][&key].as_f64().unwrap_or_else(|| panic!("no {key}"));
+                assert!((value - theirs).abs() <= 1e-4, "{mode} {key}: loss {value} vs {theirs}");
+                let tg = Tensor::read_safetensors(out.join(format!("grads_{key}.safetensors"))).unwrap();
+                for (name, g) in names.iter().zip(&grads) {
+                    let t = &tg.iter().find(|(n, _)| n == name).unwrap().1;
+                    let d = max_abs_diff(g, t);
+                    assert!(d <= 1e-4, "{mode} {key}: d loss / d {name} differs by {d}");
+                    assert!(f64::try_from(t.abs().max()).unwrap() > 0.0, "{mode} {key}: {name} has a gradient");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn grpo_loss_and_gradients_match_trl_formulas_with_lora() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut e = Engine::load(&model_dir(), Device::Cpu, Kind::Float).unwrap();
+    let cfg = LoraConfig::parse("r=4,alpha=8,dropout=0").unwrap();
+    tch::manual_seed(5);
+    lora::attach_new(&mut e.model, &cfg).unwrap();
+    // Non-zero B, so that the adapter (and the KL against the base) matters.
+    {
+        let _guard = tch::no_grad_guard();
+        for (n, mut t) in lora::parameters(&mut e.model) {
+            if n.contains("lora_B") {
+                let _ = t.copy_(&(Tensor::randn(t.size(), (Kind::Float, Device::Cpu)) * 0.05));
+            }
+        }
+    }
+    let adapter = tmp.path().join("adapter");
+    lora::save(&mut e.model, &cfg, &adapter, "fixture").unwrap();
+    let last = e.model.text.num_layers() - 1;
+    let names = vec![format!("model.layers.0.self_attn.q_proj.lora_B.weight"), format!("model.layers.{last}.mlp.down_proj.lora_A.weight")];
+    compare("lora", &mut e, None, &model_dir(), &adapter, &names);
+}
+
+#[test]
+fn grpo_loss_and_gradients_match_trl_formulas_in_full() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The policy: the base weights moved a little, saved as a checkpoint; the reference: the base.
+    let mut moved = Engine::load(&model_dir(), Device::Cpu, Kind::Float).unwrap();
+    tch::manual_seed(6);
+    {
+        let _guard = tch::no_grad_guard();
+        for (_, t) in moved.model.params.iter_mut() {
+            if t.is_floating_point() {
+                let noise = Tensor::randn(t.size(), (Kind::Float, Device::Cpu)) * 0.01;
+                let _ = t.g_add_(&noise.to_kind(t.kind()));
+            }
+        }
+    }
+    let policy_dir = tmp.path().join("policy");
+    flipscope::train::checkpoint::write_full(&moved.model, &model_dir(), &policy_dir).unwrap();
+    drop(moved);
+    let mut policy = Engine::load(&policy_dir, Device::Cpu, Kind::Float).unwrap();
+    let reference = Engine::load(&model_dir(), Device::Cpu, Kind::Float).unwrap();
+    let names = vec!["model.layers.0.self_attn.q_proj.weight".to_string(), "model.norm.weight".to_string()];
+    compare("full", &mut policy, Some(&reference), &policy_dir, &model_dir(), &names);
+}
