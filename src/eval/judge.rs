@@ -26,6 +26,13 @@ pub struct Verdict {
 /// letters (ViewSpatial's official rule under its template), yes/no, a
 /// number, or a direction in words.
 pub fn extract(prompt: &PromptTemplate, s: &Sample, text: &str) -> Extraction {
+    // An answer in `<answer>...</answer>` (the reasoning format GRPO recipes
+    // ask for) is read there, not in the thinking before it.
+    if let Some((start, inner)) = answer_tag(text) {
+        let mut ex = extract(prompt, s, inner);
+        ex.span = ex.span.map(|r| start + r.start..start + r.end);
+        return ex;
+    }
     if !s.options.is_empty() {
         let valid: Vec<char> = s.options.iter().map(|o| o.letter).collect();
         if prompt.viewspatial_scoring {
@@ -46,6 +53,15 @@ pub fn extract(prompt: &PromptTemplate, s: &Sample, text: &str) -> Extraction {
         }
         _ => Extraction::unparsed(),
     }
+}
+
+/// The content of the last `<answer>...</answer>` in `text` (any case) and where it starts.
+fn answer_tag(text: &str) -> Option<(usize, &str)> {
+    let lower = text.to_ascii_lowercase();
+    let open = lower.rfind("<answer>")?;
+    let start = open + "<answer>".len();
+    let end = start + lower[start..].find("</answer>")?;
+    Some((start, &text[start..end]))
 }
 
 /// The same words, ignoring case, spacing and punctuation ("On top of" = "on top of").

@@ -45,8 +45,9 @@ pub fn target_text(s: &Sample) -> Result<String> {
     }
 }
 
-/// Builds the example for `sample`, mirrored (image and left/right words) when `flipped`.
-pub fn build(processor: &Processor, template: &PromptTemplate, sample: &Sample, flipped: bool) -> Result<TrainExample> {
+/// The prompt of `sample` as eval asks it, mirrored (image and left/right
+/// words) when `flipped`; the sample returned is the one asked.
+pub fn build_prompt(processor: &Processor, template: &PromptTemplate, sample: &Sample, flipped: bool) -> Result<(Sample, PreparedPrompt)> {
     let (sample, images) = if flipped {
         flip_sample(sample).with_context(|| format!("sample {}: flipping", sample.id))?
     } else {
@@ -54,6 +55,12 @@ pub fn build(processor: &Processor, template: &PromptTemplate, sample: &Sample, 
     };
     let text = template.render(&sample.question, &sample);
     let prompt = processor.prepare(&images, &text, &template.resize).with_context(|| format!("sample {}", sample.id))?;
+    Ok((sample, prompt))
+}
+
+/// Builds the example for `sample`, mirrored (image and left/right words) when `flipped`.
+pub fn build(processor: &Processor, template: &PromptTemplate, sample: &Sample, flipped: bool) -> Result<TrainExample> {
+    let (sample, prompt) = build_prompt(processor, template, sample, flipped)?;
     let answer = processor.tokenizer.encode(&format!("{}<|im_end|>", target_text(&sample)?))?;
     let newline = processor.tokenizer.encode("\n")?;
     Ok(with_answer(prompt, &answer, &newline, &sample.id))

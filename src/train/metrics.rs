@@ -29,6 +29,9 @@ pub struct StepMetrics {
     /// Accuracy on `--eval` data when evaluated at this step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eval_accuracy: Option<f64>,
+    /// Rewards, KL, clipping, lengths and entropy of a GRPO step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grpo: Option<super::grpo::GrpoStats>,
 }
 
 /// Appends one line and flushes it to disk, so a kill loses nothing written.

@@ -53,9 +53,11 @@ impl AdamW {
         }
     }
 
-    /// The state as named tensors (`exp_avg.NAME`, `exp_avg_sq.NAME`).
+    /// The state as named tensors (`exp_avg.NAME`, `exp_avg_sq.NAME`, and
+    /// `step`: the updates taken, which is not the trainer's step count when
+    /// a step makes several updates or none, as GRPO's may).
     pub fn state_tensors(&self, params: &[(String, Tensor)]) -> Vec<(String, Tensor)> {
-        let mut out = Vec::new();
+        let mut out = vec![("step".to_string(), Tensor::from_slice(&[self.step]))];
         for ((name, _), (m, v)) in params.iter().zip(&self.state) {
             out.push((format!("exp_avg.{name}"), m.to_device(tch::Device::Cpu)));
             out.push((format!("exp_avg_sq.{name}"), v.to_device(tch::Device::Cpu)));
@@ -63,7 +65,8 @@ impl AdamW {
         out
     }
 
-    /// Restores state saved by `state_tensors` for the same parameters.
+    /// Restores state saved by `state_tensors` for the same parameters;
+    /// `step` counts the updates when the state does not (older files).
     pub fn restore(&mut self, params: &[(String, Tensor)], saved: &[(String, Tensor)], step: i64) -> Result<()> {
         let find = |key: String| saved.iter().find(|(n, _)| *n == key).map(|(_, t)| t.shallow_clone());
         for ((name, p), (m, v)) in params.iter().zip(self.state.iter_mut()) {
@@ -76,7 +79,7 @@ impl AdamW {
             *m = sm.to_kind(Kind::Float).to_device(p.device());
             *v = sv.to_kind(Kind::Float).to_device(p.device());
         }
-        self.step = step;
+        self.step = find("step".into()).and_then(|t| i64::try_from(t).ok()).unwrap_or(step);
         Ok(())
     }
 }

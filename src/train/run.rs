@@ -6,6 +6,7 @@
 
 use super::checkpoint::{self, TrainerState, METRICS_FILE};
 use super::example;
+use super::grpo::{self, Method};
 use super::metrics::{self, StepMetrics};
 use super::mix::{parse_mix, Mix};
 use super::optim::{scheduled_lr, warmup_steps, AdamW};
@@ -45,6 +46,8 @@ pub struct Trainer<'c> {
     skipped: usize,
     gpu_peak: Option<u64>,
     saved_at: usize,
+    template: PromptTemplate,
+    reference: Option<Engine>,
     /// One trainer per output folder.
     _lock: crate::fsutil::DirLock,
 }
@@ -177,7 +180,23 @@ impl<'c> Trainer<'c> {
 
         let mut producer_processor = Processor::load(&weights_dir, &engine.model.config)?;
         producer_processor.pre = engine.processor.pre.clone();
-        let batches = spawn_producer(Arc::new(mix), producer_processor, template, cfg.batch, (state.epoch, state.micro_batches_done));
+        let batches = spawn_producer(
+            Arc::new(mix),
+            producer_processor,
+            template.clone(),
+            cfg.batch,
+            (state.epoch, state.micro_batches_done),
+            cfg.grpo.method,
+        );
+        // GRPO's KL reference: with LoRA the adapter switched off; in full
+        // training the base weights, loaded once more.
+        let reference = match (cfg.grpo.method, cfg.grpo.beta > 0.0, cfg.full.is_some()) {
+            (Method::Grpo, true, true) => {
+                on_event(&TrainEvent::Log(format!("loading {} again as the KL reference", cfg.model.display())));
+                Some(Engine::load_with(&cfg.model, cfg.device, cfg.dtype)?)
+            }
+            _ => None,
+        };
         let first_step = state.step;
         Ok(Trainer {
             cfg,
@@ -197,6 +216,8 @@ impl<'c> Trainer<'c> {
             gpu_peak: None,
             saved_at: state.step,
             state,
+            template,
+            reference,
             _lock: lock,
         })
     }
@@ -223,30 +244,54 @@ impl<'c> Trainer<'c> {
             self.skipped += micro.errors.len();
             self.state.epoch = micro.epoch;
             self.state.micro_batches_done = micro.index + 1;
-            if !micro.examples.is_empty() {
+            if !micro.examples.is_empty() || !micro.prompts.is_empty() {
                 group.push(micro);
             }
         }
-        let answer_tokens: usize = group.iter().flat_map(|m| &m.examples).map(|e| e.answer_tokens()).sum();
-        let seq_tokens: usize = group.iter().flat_map(|m| &m.examples).map(|e| e.labels.len()).sum();
-        let pad = self.engine.model.config.pad_token_id.unwrap_or(0);
-        let device = self.engine.model.device;
-        let batches: Vec<(ModelInputs, Tensor)> = group.iter().map(|m| example::collate(&m.examples, pad, device)).collect();
         let total_steps = self.state.total_steps;
         let lr = scheduled_lr(cfg.lr, self.state.step, self.warmup, total_steps);
-        // Every step's randomness (dropout) comes from the seed and the step
-        // alone, so a resumed run draws what the unbroken one drew.
-        tch::manual_seed(step_seed(cfg.seed, self.state.step));
-        let (loss_total, grad_norm) =
-            train_step(&self.engine.model, &batches, &self.params, &mut self.opt, lr, cfg.max_grad_norm, self.vision_grad)
-                .with_context(|| format!("step {}", self.state.step + 1))?;
+        // Every step's randomness (dropout, GRPO's samples) comes from the
+        // seed and the step alone, so a resumed run draws what the unbroken one drew.
+        let seed = step_seed(cfg.seed, self.state.step);
+        tch::manual_seed(seed);
+        let (loss_total, grad_norm, answer_tokens, seq_tokens, grpo_stats) = match cfg.grpo.method {
+            Method::Sft => {
+                let answer_tokens: usize = group.iter().flat_map(|m| &m.examples).map(|e| e.answer_tokens()).sum();
+                let seq_tokens: usize = group.iter().flat_map(|m| &m.examples).map(|e| e.labels.len()).sum();
+                let pad = self.engine.model.config.pad_token_id.unwrap_or(0);
+                let device = self.engine.model.device;
+                let batches: Vec<(ModelInputs, Tensor)> = group.iter().map(|m| example::collate(&m.examples, pad, device)).collect();
+                let (loss, norm) =
+                    train_step(&self.engine.model, &batches, &self.params, &mut self.opt, lr, cfg.max_grad_norm, self.vision_grad)
+                        .with_context(|| format!("step {}", self.state.step + 1))?;
+                (loss, norm, answer_tokens, seq_tokens, None)
+            }
+            Method::Grpo => {
+                let prompts: Vec<_> = group.iter_mut().flat_map(|m| std::mem::take(&mut m.prompts)).collect();
+                let inputs = grpo::StepInputs {
+                    prompts: &prompts,
+                    template: &self.template,
+                    args: &cfg.grpo,
+                    reference: self.reference.as_ref(),
+                    seed: seed as u64,
+                    lr,
+                    max_grad_norm: cfg.max_grad_norm,
+                    vision_grad: self.vision_grad,
+                };
+                let (loss, norm, stats) = grpo::grpo_step(&mut self.engine, &self.params, &mut self.opt, &inputs)
+                    .with_context(|| format!("step {}", self.state.step + 1))?;
+                let completion = (stats.completion_tokens_mean * (prompts.len() * cfg.grpo.group) as f64) as usize;
+                let seq: usize = prompts.iter().map(|(_, p)| p.len() * cfg.grpo.group).sum::<usize>() + completion;
+                (loss, norm, completion, seq, Some(stats))
+            }
+        };
         self.state.step += 1;
         self.state.loss = Some(loss_total);
         let step_s = t0.elapsed().as_secs_f64();
         let elapsed = self.started.elapsed().as_secs_f64();
         let per_step = elapsed / (self.state.step - self.first_step) as f64;
         let sample_gpu = self.state.step % 10 == 1 || self.state.step == total_steps;
-        let (peak, mem_kind) = peak_memory(device, &mut self.gpu_peak, sample_gpu);
+        let (peak, mem_kind) = peak_memory(self.engine.model.device, &mut self.gpu_peak, sample_gpu);
         let mut m = StepMetrics {
             step: self.state.step,
             total_steps,
@@ -262,6 +307,7 @@ impl<'c> Trainer<'c> {
             mem_kind: mem_kind.into(),
             skipped: self.skipped,
             eval_accuracy: None,
+            grpo: grpo_stats,
         };
         let metrics_path = cfg.out.join(METRICS_FILE);
         if !loss_total.is_finite() {

@@ -130,6 +130,9 @@ pub struct TrainConfig {
     /// Prompt template (as eval's --prompt); train and eval should match.
     #[arg(long, default_value = "default")]
     pub prompt: String,
+    /// The method (sft or grpo) and GRPO's settings.
+    #[command(flatten)]
+    pub grpo: super::grpo::GrpoArgs,
 }
 
 /// `TrainConfig` alone, for parsing a line of its flags.
@@ -148,6 +151,12 @@ impl TrainConfig {
         T: Into<std::ffi::OsString> + Clone,
     {
         <TrainLine as clap::Parser>::try_parse_from(args).map(|l| l.config)
+    }
+
+    /// The long flags this grammar knows (`data`, `method`, `group`, ...).
+    pub fn long_flags() -> Vec<String> {
+        use clap::CommandFactory;
+        TrainLine::command().get_arguments().filter_map(|a| a.get_long().map(str::to_string)).collect()
     }
 
     /// Every default, with `model`, `data` and `out` as given.
@@ -169,12 +178,17 @@ impl TrainConfig {
         self.mode_with(&self.lora)
     }
 
-    /// `lora`, `full:SCOPE` or `lora+full:SCOPE`, for the LoRA settings in effect.
+    /// `lora`, `full:SCOPE` or `lora+full:SCOPE`, for the LoRA settings in
+    /// effect, and GRPO's settings when it is the method (a resume must match).
     pub(super) fn mode_with(&self, lora: &Option<LoraConfig>) -> String {
-        match (lora, self.full) {
+        let weights = match (lora, self.full) {
             (Some(_), Some(f)) => format!("lora+full:{}", f.name()),
             (None, Some(f)) => format!("full:{}", f.name()),
             _ => "lora".into(),
+        };
+        match self.grpo.method {
+            super::grpo::Method::Sft => weights,
+            super::grpo::Method::Grpo => format!("{weights}+{}", self.grpo.describe()),
         }
     }
 }
@@ -197,10 +211,9 @@ pub struct TrainOutcome {
     pub merged: Option<PathBuf>,
 }
 
-/// Sum of cross-entropy over the labelled positions (next-token: position t
-/// predicts label t+1) and how many there are. Logits are computed only at
-/// those positions. The vision tower runs without gradients unless `vision_grad`.
-pub fn answer_loss_sum(model: &Qwen25VL, inputs: &ModelInputs, labels: &Tensor, vision_grad: bool) -> Result<(Tensor, i64)> {
+/// The final hidden states of every position [B, L, D], as training needs
+/// them: the vision tower runs without gradients unless `vision_grad`.
+pub(crate) fn training_hidden(model: &Qwen25VL, inputs: &ModelInputs, vision_grad: bool) -> Result<Tensor> {
     let vision = inputs.pixel_values.as_ref().map(|p| {
         if vision_grad {
             model.vision_embeds(p, &inputs.grids)
@@ -210,7 +223,14 @@ pub fn answer_loss_sum(model: &Qwen25VL, inputs: &ModelInputs, labels: &Tensor, 
         }
     });
     let mut cache = model.new_cache();
-    let hidden = model.prefill_with_vision(inputs, vision.as_ref(), &mut cache, Rows::All)?;
+    model.prefill_with_vision(inputs, vision.as_ref(), &mut cache, Rows::All)
+}
+
+/// Sum of cross-entropy over the labelled positions (next-token: position t
+/// predicts label t+1) and how many there are. Logits are computed only at
+/// those positions. The vision tower runs without gradients unless `vision_grad`.
+pub fn answer_loss_sum(model: &Qwen25VL, inputs: &ModelInputs, labels: &Tensor, vision_grad: bool) -> Result<(Tensor, i64)> {
+    let hidden = training_hidden(model, inputs, vision_grad)?;
     let (l, d) = (hidden.size()[1], hidden.size()[2]);
     let h = hidden.narrow(1, 0, l - 1).reshape([-1, d]);
     let targets = labels.narrow(1, 1, l - 1).reshape([-1]);
@@ -268,6 +288,8 @@ pub(super) struct Micro {
     /// Index of this micro-batch within its epoch.
     pub index: usize,
     pub examples: Vec<TrainExample>,
+    /// GRPO's prompts (no answer: the policy samples its own).
+    pub prompts: Vec<(crate::data::Sample, crate::engine::PreparedPrompt)>,
     pub errors: Vec<String>,
 }
 
@@ -277,6 +299,7 @@ pub(super) fn spawn_producer(
     template: PromptTemplate,
     batch: usize,
     start: (usize, usize),
+    method: super::grpo::Method,
 ) -> Receiver<Micro> {
     let (tx, rx) = sync_channel::<Micro>(3);
     std::thread::spawn(move || {
@@ -284,16 +307,20 @@ pub(super) fn spawn_producer(
             let items: Vec<Item> = mix.epoch(epoch);
             let skip = if epoch == start.0 { start.1 } else { 0 };
             for (index, chunk) in items.chunks(batch).enumerate().skip(skip) {
-                let mut examples = Vec::new();
-                let mut errors = Vec::new();
+                let (mut examples, mut prompts, mut errors) = (Vec::new(), Vec::new(), Vec::new());
                 for item in chunk {
                     let sample = mix.sample(*item);
-                    match example::build(&processor, &template, sample, item.flipped) {
-                        Ok(e) => examples.push(e),
-                        Err(e) => errors.push(format!("skipped {}: {e:#}", sample.id)),
+                    let built = match method {
+                        super::grpo::Method::Sft => example::build(&processor, &template, sample, item.flipped).map(|e| examples.push(e)),
+                        super::grpo::Method::Grpo => {
+                            example::build_prompt(&processor, &template, sample, item.flipped).map(|p| prompts.push(p))
+                        }
+                    };
+                    if let Err(e) = built {
+                        errors.push(format!("skipped {}: {e:#}", sample.id));
                     }
                 }
-                if tx.send(Micro { epoch, index, examples, errors }).is_err() {
+                if tx.send(Micro { epoch, index, examples, prompts, errors }).is_err() {
                     return;
                 }
             }

@@ -113,7 +113,7 @@ fn ours(
         }
     });
     let m = mask.narrow(1, 1, mask.size()[1] - 1);
-    let parts = grpo::loss(&obj, &logp, old, reference_logps.as_ref(), &adv, &m);
+    let parts = grpo::loss(&obj, &logp, old, reference_logps.as_ref(), &adv, &m, grpo::Totals::of(&m));
     parts.loss.backward();
     (f64::try_from(&parts.loss).unwrap(), params.iter().map(|p| p.grad().copy()).collect())
 }
@@ -211,4 +211,81 @@ fn grpo_loss_and_gradients_match_trl_formulas_in_full() {
     let reference = Engine::load(&model_dir(), Device::Cpu, Kind::Float).unwrap();
     let names = vec!["model.layers.0.self_attn.q_proj.weight".to_string(), "model.norm.weight".to_string()];
     compare("full", &mut policy, Some(&reference), &policy_dir, &model_dir(), &names);
+}
+
+fn grpo_train(out: &Path, extra: &[&str], env: Option<(&str, &str)>) -> std::process::Output {
+    let m = model_dir();
+    let mut args: Vec<&str> = vec![
+        "train",
+        "--model",
+        m.to_str().unwrap(),
+        "--data",
+        "synth:8#seed=3",
+        "--out",
+        out.to_str().unwrap(),
+        "--lora",
+        "r=2,alpha=4,dropout=0.1",
+        "--method",
+        "grpo",
+        "--group",
+        "4",
+        "--max-completion-tokens",
+        "4",
+        "--temperature",
+        "1.5",
+        "--max-steps",
+        "4",
+        "--save-every",
+        "1",
+        "--batch",
+        "2",
+        "--lr",
+        "1e-2",
+        "--beta",
+        "0.04",
+        "--iterations",
+        "2",
+        "--seed",
+        "3",
+        "--reward",
+        "accuracy=0.5,format=0.5",
+        "--device",
+        "cpu",
+    ];
+    args.extend_from_slice(extra);
+    crate::common::flipscope_with_env(&args, env)
+}
+
+/// A GRPO run killed while saving step 2 and resumed ends bitwise equal to
+/// an unbroken one: rollouts, dropout and updates all come from the seed
+/// and the step; metrics carry the GRPO fields, each step once.
+#[test]
+fn grpo_runs_resume_bitwise_and_log_their_metrics() {
+    let tmp = tempfile::tempdir().unwrap();
+    let whole = tmp.path().join("whole");
+    let out = grpo_train(&whole, &[], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let split = tmp.path().join("split");
+    let killed = grpo_train(&split, &[], Some(("FLIPSCOPE_KILL_DURING_SAVE", "2")));
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(killed.status.signal(), Some(libc::SIGKILL));
+    let out = grpo_train(&split, &["--resume"], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let read = |d: &Path| flipscope::train::metrics::read(&d.join("metrics.jsonl")).unwrap();
+    let (a, b) = (read(&whole), read(&split));
+    assert_eq!(b.iter().map(|m| m.step).collect::<Vec<_>>(), [1, 2, 3, 4]);
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x.loss.to_bits(), y.loss.to_bits(), "step {}", x.step);
+        assert_eq!(x.grpo, y.grpo, "step {}", x.step);
+    }
+    let adapter = |d: &Path| std::fs::read(d.join("adapter_model.safetensors")).unwrap();
+    assert!(adapter(&whole) == adapter(&split), "resumed adapter is bitwise the unbroken one");
+    // The metrics a GRPO step logs.
+    let g = a.iter().filter_map(|m| m.grpo.clone()).collect::<Vec<_>>();
+    assert_eq!(g.len(), 4);
+    assert!(g.iter().all(|s| (0.0..=1.0).contains(&s.zero_spread) && s.completion_tokens_mean > 0.0 && s.reward_mean >= 0.0));
+    assert!(g.iter().any(|s| s.zero_spread < 1.0 && s.entropy > 0.0), "some step learned from a group: {g:?}");
+    // Another GRPO setting is another run.
+    let other = grpo_train(&split, &["--resume", "--loss", "grpo"], None);
+    assert!(!other.status.success() && String::from_utf8_lossy(&other.stderr).contains("was trained as"));
 }

@@ -180,12 +180,7 @@ fn train_args<'a>(out: &'a str, extra: &[&'a str]) -> Vec<String> {
 }
 
 fn run_train(args: &[String], env: Option<(&str, &str)>) -> std::process::Output {
-    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_flipscope"));
-    c.args(args).env("HOME", std::env::temp_dir());
-    if let Some((k, v)) = env {
-        c.env(k, v);
-    }
-    c.output().unwrap()
+    crate::common::flipscope_with_env(args, env)
 }
 
 /// Case 3 (a kill during a save leaves files from two steps) and case 4

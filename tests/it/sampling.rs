@@ -46,12 +46,7 @@ fn eval(data: &str, run: &Path, extra: &[&str], env: Option<(&str, &str)>) -> st
         vec!["eval", "--model", m.to_str().unwrap(), "--data", data, "--run", run.to_str().unwrap(), "--device", "cpu", "--samples", "4"];
     args.extend_from_slice(&["--temperature", "1.5", "--max-new-tokens", "4", "--seed", "5"]);
     args.extend_from_slice(extra);
-    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_flipscope"));
-    c.args(&args).env("HOME", std::env::temp_dir());
-    if let Some((k, v)) = env {
-        c.env(k, v);
-    }
-    c.output().unwrap()
+    crate::common::flipscope_with_env(&args, env)
 }
 
 #[test]

@@ -620,3 +620,18 @@ fn the_sample_pane_shows_how_sampled_answers_split() {
     let text = screen(&app, 160, 40);
     assert!(text.contains(&want), "{want}\n{text}");
 }
+
+#[test]
+fn finetune_line_takes_grpo_and_its_options() {
+    use flipscope::train::grpo::{LossKind, Method};
+    let g =
+        parse_finetune_line("--data current method=grpo group=4 --beta 0.04 loss=dr_grpo --reward accuracy=1 --lora r=4,alpha=8").unwrap();
+    assert_eq!((g.grpo.method, g.grpo.group, g.grpo.beta, g.grpo.loss), (Method::Grpo, 4, 0.04, LossKind::DrGrpo));
+    assert_eq!(g.grpo.reward, flipscope::train::grpo::RewardWeights { accuracy: 1.0, format: 0.0 });
+    assert_eq!(g.lora.as_ref().map(|l| l.r), Some(4), "r=4 after --lora stays its value");
+    let h = parse_finetune_line("--data x --method grpo --max-completion-tokens 64 --epsilon-high 0.28 --iterations 2").unwrap();
+    assert_eq!((h.grpo.max_completion_tokens, h.grpo.epsilon_high(), h.grpo.iterations), (64, 0.28, 2));
+    assert!(parse_finetune_line("--data x method=ppo").unwrap_err().contains("'ppo'"));
+    assert!(parse_finetune_line("--data x --method grpo --reward speed=1").unwrap_err().contains("unknown option `speed`"));
+    assert_eq!(parse_finetune_line("--data x").unwrap().grpo.method, Method::Sft, "sft by default");
+}

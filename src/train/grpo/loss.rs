@@ -3,7 +3,7 @@
 //! policy-ratio loss with an optional k3 KL term, and the three ways of
 //! averaging it over tokens.
 
-use crate::engine::{ModelInputs, Qwen25VL, Rows};
+use crate::engine::{ModelInputs, Qwen25VL};
 use anyhow::{bail, Result};
 use tch::{Kind, Tensor};
 
@@ -17,6 +17,7 @@ pub enum LossKind {
     /// Each completion averaged over its own length, then over the batch.
     Grpo,
     /// Summed, divided by batch size times the maximum completion length.
+    #[value(name = "dr_grpo", alias = "dr-grpo")]
     DrGrpo,
 }
 
@@ -65,16 +66,12 @@ pub fn advantages(rewards: &[f64], group: usize, scale: ScaleRewards) -> (Vec<f6
 /// `input_ids[:, 1:]` (position t predicts token t+1), zero where
 /// `completion[:, 1:]` is false. Logits are computed only at those positions.
 pub fn completion_logps(model: &Qwen25VL, inputs: &ModelInputs, completion: &Tensor, vision_grad: bool) -> Result<Tensor> {
-    let vision = inputs.pixel_values.as_ref().map(|p| {
-        if vision_grad {
-            model.vision_embeds(p, &inputs.grids)
-        } else {
-            let _guard = tch::no_grad_guard();
-            model.vision_embeds(p, &inputs.grids)
-        }
-    });
-    let mut cache = model.new_cache();
-    let hidden = model.prefill_with_vision(inputs, vision.as_ref(), &mut cache, Rows::All)?;
+    Ok(completion_logps_entropy(model, inputs, completion, vision_grad)?.0)
+}
+
+/// `completion_logps`, and the policy's mean entropy (nats) over those tokens.
+pub fn completion_logps_entropy(model: &Qwen25VL, inputs: &ModelInputs, completion: &Tensor, vision_grad: bool) -> Result<(Tensor, f64)> {
+    let hidden = crate::train::trainer::training_hidden(model, inputs, vision_grad)?;
     let (b, l, d) = (hidden.size()[0], hidden.size()[1], hidden.size()[2]);
     let mask = completion.narrow(1, 1, l - 1).reshape([-1]);
     let picked = mask.nonzero().squeeze_dim(1);
@@ -83,9 +80,14 @@ pub fn completion_logps(model: &Qwen25VL, inputs: &ModelInputs, completion: &Ten
     }
     let h = hidden.narrow(1, 0, l - 1).reshape([-1, d]).index_select(0, &picked);
     let targets = inputs.input_ids.narrow(1, 1, l - 1).reshape([-1]).index_select(0, &picked);
-    let logp = model.logits(&h).to_kind(Kind::Float).log_softmax(-1, Kind::Float).gather(1, &targets.unsqueeze(1), false).squeeze_dim(1);
+    let all = model.logits(&h).to_kind(Kind::Float).log_softmax(-1, Kind::Float);
+    let entropy = {
+        let _guard = tch::no_grad_guard();
+        f64::try_from(-(all.exp() * &all).sum_dim_intlist(-1, false, Kind::Float).mean(Kind::Float)).unwrap_or(f64::NAN)
+    };
+    let logp = all.gather(1, &targets.unsqueeze(1), false).squeeze_dim(1);
     let flat = Tensor::zeros([b * (l - 1)], (Kind::Float, logp.device())).index_put(&[Some(picked)], &logp, false);
-    Ok(flat.reshape([b, l - 1]))
+    Ok((flat.reshape([b, l - 1]), entropy))
 }
 
 /// The clipped surrogate's settings.
@@ -101,6 +103,22 @@ pub struct Objective {
     pub max_completion_tokens: usize,
 }
 
+/// The denominators of a loss split over micro-batches: the completion
+/// tokens and completions of the whole step, so that the parts add up to
+/// the loss of the whole batch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Totals {
+    pub tokens: f64,
+    pub rows: f64,
+}
+
+impl Totals {
+    /// The totals of one batch on its own.
+    pub fn of(mask: &Tensor) -> Totals {
+        Totals { tokens: f64::try_from(mask.to_kind(Kind::Float).sum(Kind::Float)).unwrap_or(0.0), rows: mask.size()[0] as f64 }
+    }
+}
+
 /// A step's loss and what it measured.
 pub struct LossParts {
     pub loss: Tensor,
@@ -114,13 +132,23 @@ pub struct LossParts {
 /// gradient), `old` [B, T] (the policy that sampled them; equal to `logp`
 /// detached on policy), `reference` [B, T] for the KL term, `advantages`
 /// [B] and the completion `mask` [B, T].
-pub fn loss(obj: &Objective, logp: &Tensor, old: &Tensor, reference: Option<&Tensor>, advantages: &Tensor, mask: &Tensor) -> LossParts {
+#[allow(clippy::too_many_arguments)]
+pub fn loss(
+    obj: &Objective,
+    logp: &Tensor,
+    old: &Tensor,
+    reference: Option<&Tensor>,
+    advantages: &Tensor,
+    mask: &Tensor,
+    totals: Totals,
+) -> LossParts {
     let mask = mask.to_kind(Kind::Float);
     let adv = advantages.to_kind(Kind::Float).unsqueeze(1);
     let ratio = (logp - old).exp();
     let clipped = ratio.clamp(1.0 - obj.epsilon, 1.0 + obj.epsilon_high);
     let mut per_token = -(&ratio * &adv).minimum(&(&clipped * &adv));
     let tokens = mask.sum(Kind::Float).clamp_min(1.0);
+    let (all_tokens, all_rows) = (totals.tokens.max(1.0), totals.rows.max(1.0));
     let mut kl_mean = 0.0;
     if let (Some(r), true) = (reference, obj.beta != 0.0) {
         let diff = r - logp;
@@ -130,11 +158,12 @@ pub fn loss(obj: &Objective, logp: &Tensor, old: &Tensor, reference: Option<&Ten
     }
     let masked = &per_token * &mask;
     let loss = match obj.loss {
-        LossKind::Dapo => masked.sum(Kind::Float) / &tokens,
+        LossKind::Dapo => masked.sum(Kind::Float) / all_tokens,
         LossKind::Grpo => {
-            (masked.sum_dim_intlist(-1, false, Kind::Float) / mask.sum_dim_intlist(-1, false, Kind::Float).clamp_min(1.0)).mean(Kind::Float)
+            (masked.sum_dim_intlist(-1, false, Kind::Float) / mask.sum_dim_intlist(-1, false, Kind::Float).clamp_min(1.0)).sum(Kind::Float)
+                / all_rows
         }
-        LossKind::DrGrpo => masked.sum(Kind::Float) / (logp.size()[0] as f64 * obj.max_completion_tokens as f64),
+        LossKind::DrGrpo => masked.sum(Kind::Float) / (all_rows * obj.max_completion_tokens as f64),
     };
     let low = ratio.lt(1.0 - obj.epsilon).logical_and(&adv.lt(0.0));
     let high = ratio.gt(1.0 + obj.epsilon_high).logical_and(&adv.gt(0.0));
@@ -165,18 +194,28 @@ mod tests {
         let mask = Tensor::from_slice(&[1.0f32, 1.0, 1.0, 0.0]).reshape([2, 2]);
         let adv = Tensor::from_slice(&[1.0f32, -2.0]);
         let obj = |loss| Objective { loss, epsilon: 0.2, epsilon_high: 0.2, beta: 0.0, max_completion_tokens: 4 };
-        let value = |k| f64::try_from(loss(&obj(k), &logp, &logp, None, &adv, &mask).loss).unwrap();
+        let value = |k| f64::try_from(loss(&obj(k), &logp, &logp, None, &adv, &mask, Totals::of(&mask)).loss).unwrap();
         // Per-token loss is -A: [-1, -1 | 2]. dapo: (-1 - 1 + 2) / 3 = 0; grpo: (-1 + 2) / 2 = 0.5; dr_grpo: 0 / (2 * 4).
         assert!(value(LossKind::Dapo).abs() < 1e-7);
         assert!((value(LossKind::Grpo) - 0.5).abs() < 1e-7);
         assert!(value(LossKind::DrGrpo).abs() < 1e-7);
         // Off policy: ratio e^0.5 > 1.2 with A > 0 is clipped, and so counted.
         let old = &logp - Tensor::from_slice(&[0.5f32, 0.0, 0.0, 0.0]).reshape([2, 2]);
-        let parts = loss(&obj(LossKind::Dapo), &logp, &old, None, &adv, &mask);
+        let parts = loss(&obj(LossKind::Dapo), &logp, &old, None, &adv, &mask, Totals::of(&mask));
         assert!((parts.clip_fraction - 1.0 / 3.0).abs() < 1e-6, "{}", parts.clip_fraction);
         // k3 KL is zero at the reference and positive away from it.
         let klobj = Objective { beta: 0.1, ..obj(LossKind::Dapo) };
-        assert_eq!(loss(&klobj, &logp, &logp, Some(&logp), &adv, &mask).kl, 0.0);
-        assert!(loss(&klobj, &logp, &logp, Some(&(&logp + 0.3)), &adv, &mask).kl > 0.0);
+        assert_eq!(loss(&klobj, &logp, &logp, Some(&logp), &adv, &mask, Totals::of(&mask)).kl, 0.0);
+        assert!(loss(&klobj, &logp, &logp, Some(&(&logp + 0.3)), &adv, &mask, Totals::of(&mask)).kl > 0.0);
+        // Split into two micro-batches with the step's totals, the parts add up to the whole.
+        for k in [LossKind::Dapo, LossKind::Grpo, LossKind::DrGrpo] {
+            let whole = value(k);
+            let totals = Totals::of(&mask);
+            let part = |i: i64| {
+                let (l, m, a) = (logp.narrow(0, i, 1), mask.narrow(0, i, 1), adv.narrow(0, i, 1));
+                f64::try_from(loss(&obj(k), &l, &l, None, &a, &m, totals).loss).unwrap()
+            };
+            assert!((part(0) + part(1) - whole).abs() < 1e-7, "{k:?}");
+        }
     }
 }

@@ -1,6 +1,12 @@
 //! GRPO: reinforcement finetuning with verifiable rewards. `loss` holds the
-//! numbers (advantages, completion log-probs, the clipped objective).
+//! numbers (advantages, completion log-probs, the clipped objective),
+//! `rewards` what a completion earns, `config` the settings.
 
+pub mod config;
 pub mod loss;
+pub mod rewards;
+pub mod step;
 
-pub use loss::{advantages, completion_logps, loss, LossKind, LossParts, Objective, ScaleRewards};
+pub use config::{GrpoArgs, Method, RewardWeights};
+pub use loss::{advantages, completion_logps, completion_logps_entropy, loss, LossKind, LossParts, Objective, ScaleRewards, Totals};
+pub use step::{grpo_step, rollouts, GrpoStats, Rollout, StepInputs};

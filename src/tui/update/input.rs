@@ -12,7 +12,16 @@ pub const FINETUNE_LINE: &str = "--data current --lora r=16,alpha=32,dropout=0.0
 /// clap's complaint.
 pub fn parse_finetune_line(line: &str) -> Result<TrainConfig, String> {
     // The workbench fills in --model and --out; clap only needs something there.
-    let args = ["--model", "-", "--out", "-"].into_iter().map(String::from).chain(line.split_whitespace().map(String::from));
+    // `method=grpo` is taken as `--method=grpo` for any flag the grammar knows
+    // (`r=16` after `--lora` is a value, not a flag, and stays as it is).
+    let flags = TrainConfig::long_flags();
+    let token = |t: &str| match t.split_once('=') {
+        Some((k, _)) if !t.starts_with('-') && flags.iter().any(|f| *f == k.replace('_', "-")) => {
+            format!("--{}", t.replacen('_', "-", k.matches('_').count()))
+        }
+        _ => t.to_string(),
+    };
+    let args = ["--model", "-", "--out", "-"].into_iter().map(String::from).chain(line.split_whitespace().map(token));
     let cfg = TrainConfig::try_parse_from(args).map_err(|e| {
         // clap's complaint on one line, without its usage and help hints.
         let text = e.to_string();

@@ -9,6 +9,17 @@ pub fn flipscope(args: &[&str]) -> (bool, String, String) {
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
 
+/// Runs the built binary with a throwaway HOME and one extra environment
+/// variable (a test hook such as `FLIPSCOPE_KILL_DURING_SAVE`), for its status.
+pub fn flipscope_with_env<S: AsRef<std::ffi::OsStr>>(args: &[S], env: Option<(&str, &str)>) -> std::process::Output {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_flipscope"));
+    c.args(args).env("HOME", std::env::temp_dir());
+    if let Some((k, v)) = env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
 /// The real ViewSpatial-Bench.json (shipped gzipped in assets/viewspatial,
 /// see its SOURCE.md), written once per test process into a temporary folder.
 pub fn viewspatial_json() -> &'static std::path::Path {
