@@ -172,7 +172,7 @@ pub fn measure(
         let mut opt = AdamW::new(&params, 0.0);
         memory::reset_peak();
         let batches = [(tinputs, labels)];
-        let secs = timed(repeat, || train_step(&model, &batches, &params, &mut opt, 1e-4, 1.0, false).map(|_| ()))?;
+        let secs = timed(repeat, || train_step(&model, &batches, &params, &mut opt, 1e-4, 1.0, false, false).map(|_| ()))?;
         out.insert("train_s".into(), json!(secs));
         out.insert("train_peak_gib".into(), json!(peak_gib(device)));
     }

@@ -30,11 +30,21 @@ pub struct GenerateOptions {
     pub first_token_top_k: usize,
     /// Attention scaling on the image tokens during prefill (AdaptVis).
     pub intervention: Intervention,
+    /// Token ids never chosen (their logits are -inf): GRPO's rollouts
+    /// suppress the vision placeholders, which a completion must not hold.
+    pub suppress: Vec<i64>,
 }
 
 impl Default for GenerateOptions {
     fn default() -> Self {
-        GenerateOptions { max_new_tokens: 64, sampling: None, stop_ids: None, first_token_top_k: 5, intervention: Intervention::None }
+        GenerateOptions {
+            max_new_tokens: 64,
+            sampling: None,
+            stop_ids: None,
+            first_token_top_k: 5,
+            intervention: Intervention::None,
+            suppress: Vec::new(),
+        }
     }
 }
 
@@ -245,7 +255,11 @@ impl Engine {
                 rng
             })
             .collect();
+        let suppress = (!opts.suppress.is_empty()).then(|| Tensor::from_slice(&opts.suppress).to_device(model.device));
         for step in 0..opts.max_new_tokens {
+            if let Some(ids) = &suppress {
+                last = last.index_fill(1, ids, f64::NEG_INFINITY);
+            }
             let logprobs = last.to_kind(Kind::Float).log_softmax(-1, Kind::Float);
             if step == 0 && opts.first_token_top_k > 0 {
                 let (vals, idx) = logprobs.topk(opts.first_token_top_k as i64, -1, true, true);

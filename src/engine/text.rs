@@ -203,6 +203,36 @@ impl TextModel {
         self.norm.forward(&h)
     }
 
+    /// The shared parts of a whole-prompt pass run one layer at a time
+    /// (training's activation recomputation): rotary tables and the mask.
+    pub fn layerwise(&self, embeds: &Tensor, positions: &Tensor, valid: Option<&Tensor>) -> LayerwisePass {
+        let (b, l) = (embeds.size()[0], embeds.size()[1]);
+        let device = embeds.device();
+        let mut cache = KvCache::new(0);
+        let valid = match valid {
+            Some(v) => v.to_kind(Kind::Bool),
+            None => Tensor::ones([b, l], (Kind::Bool, device)),
+        };
+        cache.padded = !bool::try_from(valid.all()).unwrap_or(false);
+        cache.key_valid = Some(valid);
+        let mask = self.attention_mask(&cache, 0, l, device);
+        let (cos, sin) = self.rotary(positions, embeds.kind());
+        LayerwisePass { cos: cos.unsqueeze(1), sin: sin.unsqueeze(1), mask, causal: l > 1, len: l }
+    }
+
+    /// Decoder layer `i` over every position of `pass`'s prompt.
+    pub fn layer(&self, i: usize, h: &Tensor, pass: &LayerwisePass) -> Tensor {
+        let ctx =
+            StepCtx { cos: &pass.cos, sin: &pass.sin, cfg: &self.cfg, mask: pass.mask.as_ref(), causal: pass.causal, queries: pass.len };
+        let mut slot = None;
+        self.layers[i].forward(h, &ctx, LayerState { cache: &mut slot, edit: None, last_row_keys: None })
+    }
+
+    /// The final norm the decoder's output goes through.
+    pub fn final_norm(&self, h: &Tensor) -> Tensor {
+        self.norm.forward(h)
+    }
+
     /// The mask for this step, or None when plain causal (or no) masking is exact.
     fn attention_mask(&self, cache: &KvCache, past: i64, l: i64, device: Device) -> Option<Tensor> {
         if !cache.padded && (past == 0 || l == 1) {
@@ -223,6 +253,15 @@ impl TextModel {
     pub fn logits(&self, hidden: &Tensor) -> Tensor {
         linear(hidden, self.lm_head.as_ref().unwrap_or(&self.embed), None)
     }
+}
+
+/// A whole-prompt pass's shared tables, for running it layer by layer.
+pub struct LayerwisePass {
+    cos: Tensor,
+    sin: Tensor,
+    mask: Option<Tensor>,
+    causal: bool,
+    len: i64,
 }
 
 /// What every layer of one step shares.

@@ -8,6 +8,7 @@ pub mod grpo;
 pub mod metrics;
 pub mod mix;
 pub mod optim;
+pub mod recompute;
 pub mod run;
 pub mod trainer;
 

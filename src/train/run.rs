@@ -261,9 +261,17 @@ impl<'c> Trainer<'c> {
                 let pad = self.engine.model.config.pad_token_id.unwrap_or(0);
                 let device = self.engine.model.device;
                 let batches: Vec<(ModelInputs, Tensor)> = group.iter().map(|m| example::collate(&m.examples, pad, device)).collect();
-                let (loss, norm) =
-                    train_step(&self.engine.model, &batches, &self.params, &mut self.opt, lr, cfg.max_grad_norm, self.vision_grad)
-                        .with_context(|| format!("step {}", self.state.step + 1))?;
+                let (loss, norm) = train_step(
+                    &self.engine.model,
+                    &batches,
+                    &self.params,
+                    &mut self.opt,
+                    lr,
+                    cfg.max_grad_norm,
+                    self.vision_grad,
+                    cfg.recompute,
+                )
+                .with_context(|| format!("step {}", self.state.step + 1))?;
                 (loss, norm, answer_tokens, seq_tokens, None)
             }
             Method::Grpo => {
@@ -277,6 +285,7 @@ impl<'c> Trainer<'c> {
                     lr,
                     max_grad_norm: cfg.max_grad_norm,
                     vision_grad: self.vision_grad,
+                    recompute: cfg.recompute,
                 };
                 let (loss, norm, stats) = grpo::grpo_step(&mut self.engine, &self.params, &mut self.opt, &inputs)
                     .with_context(|| format!("step {}", self.state.step + 1))?;

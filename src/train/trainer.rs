@@ -5,10 +5,8 @@
 //! flip, resize, tokenise) while the engine trains on the previous batch.
 //! `run.rs` puts them together into a run that `--resume` picks up.
 //!
-//! Gradient checkpointing is not offered: recomputing a decoder layer in the
-//! backward pass needs a custom autograd function (torch.utils.checkpoint is
-//! Python), which tch cannot define. Peak memory is reported instead, and
-//! `--batch 1 --grad-accum K` is the way to trade speed for memory.
+//! `--recompute` trades time for memory by recomputing decoder layers in the
+//! backward pass (`recompute.rs`); `--batch 1 --grad-accum K` is the other way.
 
 use super::checkpoint::TrainerState;
 use super::example::{self, TrainExample, IGNORE};
@@ -130,6 +128,10 @@ pub struct TrainConfig {
     /// Prompt template (as eval's --prompt); train and eval should match.
     #[arg(long, default_value = "default")]
     pub prompt: String,
+    /// Recompute each decoder layer's activations in the backward pass
+    /// instead of keeping them: less memory for long sequences, more time.
+    #[arg(long)]
+    pub recompute: bool,
     /// The method (sft or grpo) and GRPO's settings.
     #[command(flatten)]
     pub grpo: super::grpo::GrpoArgs,
@@ -211,17 +213,22 @@ pub struct TrainOutcome {
     pub merged: Option<PathBuf>,
 }
 
-/// The final hidden states of every position [B, L, D], as training needs
-/// them: the vision tower runs without gradients unless `vision_grad`.
-pub(crate) fn training_hidden(model: &Qwen25VL, inputs: &ModelInputs, vision_grad: bool) -> Result<Tensor> {
-    let vision = inputs.pixel_values.as_ref().map(|p| {
+/// The vision tower's output for training: with gradients only when `vision_grad`.
+pub(crate) fn training_vision(model: &Qwen25VL, inputs: &ModelInputs, vision_grad: bool) -> Option<Tensor> {
+    inputs.pixel_values.as_ref().map(|p| {
         if vision_grad {
             model.vision_embeds(p, &inputs.grids)
         } else {
             let _guard = tch::no_grad_guard();
             model.vision_embeds(p, &inputs.grids)
         }
-    });
+    })
+}
+
+/// The final hidden states of every position [B, L, D], as training needs
+/// them: the vision tower runs without gradients unless `vision_grad`.
+pub(crate) fn training_hidden(model: &Qwen25VL, inputs: &ModelInputs, vision_grad: bool) -> Result<Tensor> {
+    let vision = training_vision(model, inputs, vision_grad);
     let mut cache = model.new_cache();
     model.prefill_with_vision(inputs, vision.as_ref(), &mut cache, Rows::All)
 }
@@ -230,7 +237,11 @@ pub(crate) fn training_hidden(model: &Qwen25VL, inputs: &ModelInputs, vision_gra
 /// predicts label t+1) and how many there are. Logits are computed only at
 /// those positions. The vision tower runs without gradients unless `vision_grad`.
 pub fn answer_loss_sum(model: &Qwen25VL, inputs: &ModelInputs, labels: &Tensor, vision_grad: bool) -> Result<(Tensor, i64)> {
-    let hidden = training_hidden(model, inputs, vision_grad)?;
+    answer_loss_of_hidden(model, &training_hidden(model, inputs, vision_grad)?, labels)
+}
+
+/// `answer_loss_sum` from the final hidden states.
+pub fn answer_loss_of_hidden(model: &Qwen25VL, hidden: &Tensor, labels: &Tensor) -> Result<(Tensor, i64)> {
     let (l, d) = (hidden.size()[1], hidden.size()[2]);
     let h = hidden.narrow(1, 0, l - 1).reshape([-1, d]);
     let targets = labels.narrow(1, 1, l - 1).reshape([-1]);
@@ -249,6 +260,7 @@ pub fn answer_loss_sum(model: &Qwen25VL, inputs: &ModelInputs, labels: &Tensor, 
 /// tokens of all of them, so the step's loss is the mean over the whole
 /// batch however it is split. Then clipping and AdamW. Returns (loss, grad
 /// norm before clipping).
+#[allow(clippy::too_many_arguments)]
 pub fn train_step(
     model: &Qwen25VL,
     batches: &[(ModelInputs, Tensor)],
@@ -257,6 +269,7 @@ pub fn train_step(
     lr: f64,
     max_grad_norm: f64,
     vision_grad: bool,
+    recompute: bool,
 ) -> Result<(f64, f64)> {
     let answer_tokens: i64 = batches
         .iter()
@@ -265,8 +278,14 @@ pub fn train_step(
     let mut loss_total = 0.0;
     for (inputs, labels) in batches {
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<f64> {
+            let scale = 1.0 / answer_tokens.max(1) as f64;
+            if recompute {
+                return super::recompute::loss_backward(model, inputs, vision_grad, &mut |hidden| {
+                    Ok(answer_loss_of_hidden(model, hidden, labels)?.0 * scale)
+                });
+            }
             let (sum, _) = answer_loss_sum(model, inputs, labels, vision_grad)?;
-            let loss = sum / answer_tokens.max(1) as f64;
+            let loss = sum * scale;
             let value = f64::try_from(&loss)?;
             loss.backward();
             Ok(value)

@@ -289,3 +289,48 @@ fn grpo_runs_resume_bitwise_and_log_their_metrics() {
     let other = grpo_train(&split, &["--resume", "--loss", "grpo"], None);
     assert!(!other.status.success() && String::from_utf8_lossy(&other.stderr).contains("was trained as"));
 }
+
+/// A GRPO step with `--recompute` moves the weights exactly as without it.
+#[test]
+fn grpo_step_with_recompute_equals_the_plain_step() {
+    use flipscope::train::grpo::{GrpoArgs, RewardWeights, StepInputs};
+    let after = |recompute: bool| -> Vec<(String, Tensor)> {
+        let mut e = Engine::load(&model_dir(), Device::Cpu, Kind::Float).unwrap();
+        tch::manual_seed(9);
+        lora::attach_new(&mut e.model, &LoraConfig::parse("r=2,alpha=4,dropout=0").unwrap()).unwrap();
+        let params = lora::parameters(&mut e.model);
+        for (_, p) in &params {
+            let _ = p.set_requires_grad(true);
+        }
+        let mut opt = flipscope::train::optim::AdamW::new(&params, 0.0);
+        let t = PromptTemplate::default_prompt();
+        let ds = flipscope::data::load("synth:8#seed=3").unwrap();
+        let prompts: Vec<_> = ds.samples.iter().take(8).map(|s| example::build_prompt(&e.processor, &t, s, false).unwrap()).collect();
+        let args = GrpoArgs {
+            group: 8,
+            max_completion_tokens: 2,
+            temperature: 1.5,
+            beta: 0.04,
+            iterations: 2,
+            reward: RewardWeights { accuracy: 0.5, format: 0.5 },
+            ..flipscope::train::TrainConfig::default().grpo
+        };
+        let inputs = StepInputs {
+            prompts: &prompts,
+            template: &t,
+            args: &args,
+            reference: None,
+            seed: 17,
+            lr: 1e-2,
+            max_grad_norm: 1.0,
+            vision_grad: false,
+            recompute,
+        };
+        let (_, norm, stats) = flipscope::train::grpo::grpo_step(&mut e, &params, &mut opt, &inputs).unwrap();
+        assert!(norm > 0.0 && stats.zero_spread < 1.0, "the step learned from a group: {stats:?}");
+        params.iter().map(|(n, p)| (n.clone(), p.detach().copy())).collect()
+    };
+    let (plain, recomputed) = (after(false), after(true));
+    let worst = plain.iter().zip(&recomputed).map(|((_, a), (_, b))| max_abs_diff(a, b)).fold(0.0, f64::max);
+    assert!(worst <= 1e-5, "weights differ by {worst}");
+}

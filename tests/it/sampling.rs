@@ -32,6 +32,11 @@ fn prefix_shared_sampling_equals_independent_sampling() {
         let alone = e.generate_shared(&prompt, &streams[j..j + 1], &opts, &mut |_| Flow::Continue).unwrap();
         assert_eq!(g.tokens, alone[0].tokens, "sample {j}");
     }
+    // Suppressed tokens are never chosen.
+    let firsts: Vec<i64> = shared.iter().filter_map(|g| g.tokens.first().copied()).collect();
+    let banned = GenerateOptions { suppress: firsts.clone(), ..opts.clone() };
+    let without = e.generate_shared(&prompt, &streams, &banned, &mut |_| Flow::Continue).unwrap();
+    assert!(without.iter().all(|g| g.tokens.iter().all(|t| !firsts.contains(t))), "{firsts:?} in {without:?}");
     let distinct: std::collections::HashSet<&Vec<i64>> = shared.iter().map(|g| &g.tokens).collect();
     assert!(distinct.len() > 1, "six samples at temperature 1.3 are not all the same: {shared:?}");
     // Another seed, other samples.

@@ -80,7 +80,7 @@ fn lora_steps_match_transformers_and_peft() {
     let mut ours = Vec::new();
     for _ in 0..steps {
         let batches = [batch(&e, &ex)];
-        ours.push(train_step(&e.model, &batches, &params, &mut opt, lr, clip, false).unwrap());
+        ours.push(train_step(&e.model, &batches, &params, &mut opt, lr, clip, false, false).unwrap());
     }
     let reference = tmp.path().join("ref");
     python(&[
@@ -370,4 +370,53 @@ fn distilled_rationales_become_training_targets() {
     assert!(text(&flipped).starts_with("The target is on the right"), "{}", text(&flipped));
     assert!(text(&plain).ends_with("<|im_end|>"));
     drop(tmp);
+}
+
+/// `--recompute` runs each decoder layer twice but must give the plain
+/// backward pass's gradients: LoRA and full weights (the embedding too).
+#[test]
+fn recomputed_layers_give_the_plain_gradients() {
+    let grads = |recompute: bool, full: bool| -> Vec<(String, Tensor)> {
+        let mut e = engine();
+        let params: Vec<(String, Tensor)> = if full {
+            e.model.params.iter().filter(|(n, _)| n.starts_with("model.")).map(|(n, t)| (n.clone(), t.shallow_clone())).collect()
+        } else {
+            tch::manual_seed(4);
+            lora::attach_new(&mut e.model, &LoraConfig::parse("r=4,alpha=8,dropout=0").unwrap()).unwrap();
+            let ps = lora::parameters(&mut e.model);
+            let _guard = tch::no_grad_guard();
+            for (n, t) in &ps {
+                if n.contains("lora_B") {
+                    let _ = t.shallow_clone().copy_(&(Tensor::randn(t.size(), (Kind::Float, Device::Cpu)) * 0.05));
+                }
+            }
+            ps
+        };
+        for (_, p) in &params {
+            let _ = p.set_requires_grad(true);
+        }
+        let ex = examples(&e);
+        let (inputs, labels) = batch(&e, &ex);
+        if recompute {
+            flipscope::train::recompute::loss_backward(&e.model, &inputs, false, &mut |hidden| {
+                Ok(flipscope::train::trainer::answer_loss_of_hidden(&e.model, hidden, &labels)?.0 / 10.0)
+            })
+            .unwrap();
+        } else {
+            (answer_loss_sum(&e.model, &inputs, &labels, false).unwrap().0 / 10.0).backward();
+        }
+        params.iter().map(|(n, p)| (n.clone(), p.grad().copy())).collect()
+    };
+    for full in [false, true] {
+        let (plain, again) = (grads(false, full), grads(true, full));
+        assert_eq!(plain.len(), again.len());
+        let mut worst: f64 = 0.0;
+        for ((n, a), (_, b)) in plain.iter().zip(&again) {
+            assert!(a.defined() && b.defined(), "{n} has a gradient");
+            worst = worst.max(max_abs_diff(a, b));
+        }
+        assert!(worst <= 1e-5, "full={full}: gradients differ by {worst}");
+        let largest = plain.iter().map(|(_, g)| f64::try_from(g.abs().max()).unwrap()).fold(0.0, f64::max);
+        assert!(largest > 1e-4, "full={full}: gradients are not all zero ({largest})");
+    }
 }

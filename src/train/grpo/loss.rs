@@ -71,7 +71,11 @@ pub fn completion_logps(model: &Qwen25VL, inputs: &ModelInputs, completion: &Ten
 
 /// `completion_logps`, and the policy's mean entropy (nats) over those tokens.
 pub fn completion_logps_entropy(model: &Qwen25VL, inputs: &ModelInputs, completion: &Tensor, vision_grad: bool) -> Result<(Tensor, f64)> {
-    let hidden = crate::train::trainer::training_hidden(model, inputs, vision_grad)?;
+    completion_logps_of_hidden(model, &crate::train::trainer::training_hidden(model, inputs, vision_grad)?, &inputs.input_ids, completion)
+}
+
+/// `completion_logps_entropy` from the final hidden states and the ids.
+pub fn completion_logps_of_hidden(model: &Qwen25VL, hidden: &Tensor, input_ids: &Tensor, completion: &Tensor) -> Result<(Tensor, f64)> {
     let (b, l, d) = (hidden.size()[0], hidden.size()[1], hidden.size()[2]);
     let mask = completion.narrow(1, 1, l - 1).reshape([-1]);
     let picked = mask.nonzero().squeeze_dim(1);
@@ -79,7 +83,7 @@ pub fn completion_logps_entropy(model: &Qwen25VL, inputs: &ModelInputs, completi
         bail!("no completion tokens in the batch");
     }
     let h = hidden.narrow(1, 0, l - 1).reshape([-1, d]).index_select(0, &picked);
-    let targets = inputs.input_ids.narrow(1, 1, l - 1).reshape([-1]).index_select(0, &picked);
+    let targets = input_ids.narrow(1, 1, l - 1).reshape([-1]).index_select(0, &picked);
     let all = model.logits(&h).to_kind(Kind::Float).log_softmax(-1, Kind::Float);
     let entropy = {
         let _guard = tch::no_grad_guard();

@@ -4,7 +4,7 @@
 //! rollouts, one prompt's group per micro-batch.
 
 use super::config::GrpoArgs;
-use super::loss::{advantages, completion_logps, completion_logps_entropy, loss, Objective, Totals};
+use super::loss::{advantages, completion_logps, completion_logps_entropy, completion_logps_of_hidden, loss, Objective, Totals};
 use super::rewards::{score, Rewards};
 use crate::data::Sample;
 use crate::engine::lora;
@@ -67,6 +67,13 @@ pub fn rollouts(
             max_new_tokens: args.max_completion_tokens,
             first_token_top_k: 0,
             sampling: Some(Sampling { temperature: args.temperature, top_p: args.top_p, seed: seed.wrapping_add(i as u64) }),
+            // A vision placeholder in a completion would be taken for an image token when trained on.
+            suppress: vec![
+                engine.model.config.image_token_id,
+                engine.model.config.video_token_id,
+                engine.model.config.vision_start_token_id,
+                engine.model.config.vision_end_token_id,
+            ],
             ..Default::default()
         };
         let streams: Vec<u64> = (0..args.group as u64).collect();
@@ -94,6 +101,8 @@ pub struct StepInputs<'a> {
     pub lr: f64,
     pub max_grad_norm: f64,
     pub vision_grad: bool,
+    /// Recompute each decoder layer in the backward pass (`--recompute`).
+    pub recompute: bool,
 }
 
 /// One GRPO step. Returns (loss of the last update, gradient norm, stats).
@@ -180,15 +189,30 @@ pub fn grpo_step(engine: &mut Engine, params: &[(String, Tensor)], opt: &mut Ada
     for _ in 0..args.iterations {
         let (mut step_loss, mut kl, mut clip, mut entropy) = (0.0, 0.0, 0.0, 0.0);
         for (k, (inputs, completion, a)) in groups.iter().enumerate() {
-            let (logp, ent) = completion_logps_entropy(&engine.model, inputs, completion, s.vision_grad)?;
-            let old_k = old[k].as_ref().map(Tensor::shallow_clone).unwrap_or_else(|| logp.detach());
-            let parts = loss(&obj, &logp, &old_k, reference[k].as_ref(), a, &masks[k], totals);
-            step_loss += f64::try_from(&parts.loss)?;
-            parts.loss.backward();
+            let mut measured = (0.0, 0.0, 0.0);
+            let mut loss_of = |logp: Tensor, ent: f64| {
+                let old_k = old[k].as_ref().map(Tensor::shallow_clone).unwrap_or_else(|| logp.detach());
+                let parts = loss(&obj, &logp, &old_k, reference[k].as_ref(), a, &masks[k], totals);
+                measured = (parts.kl, parts.clip_fraction, ent);
+                parts.loss
+            };
+            step_loss += if s.recompute {
+                let model = &engine.model;
+                crate::train::recompute::loss_backward(model, inputs, s.vision_grad, &mut |hidden| {
+                    let (logp, ent) = completion_logps_of_hidden(model, hidden, &inputs.input_ids, completion)?;
+                    Ok(loss_of(logp, ent))
+                })?
+            } else {
+                let (logp, ent) = completion_logps_entropy(&engine.model, inputs, completion, s.vision_grad)?;
+                let l = loss_of(logp, ent);
+                let value = f64::try_from(&l)?;
+                l.backward();
+                value
+            };
             let share = masks[k].size()[0] as f64 / totals.rows;
-            kl += parts.kl * share;
-            clip += parts.clip_fraction * share;
-            entropy += ent * share;
+            kl += measured.0 * share;
+            clip += measured.1 * share;
+            entropy += measured.2 * share;
         }
         grad_norm = clip_grad_norm(params, s.max_grad_norm);
         opt.step(params, s.lr);
