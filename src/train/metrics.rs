@@ -69,8 +69,25 @@ impl StepMetrics {
         let mem =
             self.peak_mem_bytes.map(|b| format!("  peak {} {:.2} GiB", self.mem_kind, crate::engine::memory::gib(b))).unwrap_or_default();
         let eval = self.eval_accuracy.map(|a| format!("  eval acc {:.1}%", 100.0 * a)).unwrap_or_default();
+        let grpo = self
+            .grpo
+            .as_ref()
+            .map(|g| {
+                format!(
+                    "  reward {:.3}±{:.3}  rollout acc {:.1}%  zero-spread {:.0}%  kl {:.4}  clip {:.1}%  len {:.1}  entropy {:.2}",
+                    g.reward_mean,
+                    g.reward_std,
+                    100.0 * g.rollout_accuracy,
+                    100.0 * g.zero_spread,
+                    g.kl,
+                    100.0 * g.clip_fraction,
+                    g.completion_tokens_mean,
+                    g.entropy
+                )
+            })
+            .unwrap_or_default();
         format!(
-            "step {}/{}  epoch {:.2}  loss {:.4}  lr {:.2e}  grad {:.3}  {:.0} tok/s  eta {}{mem}{eval}",
+            "step {}/{}  epoch {:.2}  loss {:.4}  lr {:.2e}  grad {:.3}  {:.0} tok/s  eta {}{mem}{eval}{grpo}",
             self.step,
             self.total_steps,
             self.epoch,

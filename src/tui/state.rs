@@ -339,6 +339,9 @@ pub struct JobView {
     pub train_out: Option<PathBuf>,
     /// (step, loss) of a finetune so far.
     pub losses: Vec<(f64, f64)>,
+    /// GRPO: (step, mean reward) and (step, rollout accuracy) so far.
+    pub rewards: Vec<(f64, f64)>,
+    pub rollout_accuracy: Vec<(f64, f64)>,
     pub metrics: Option<crate::train::metrics::StepMetrics>,
     /// A run to compare this eval's run with when it finishes (base vs finetuned).
     pub compare_with: Option<PathBuf>,

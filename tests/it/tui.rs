@@ -635,3 +635,46 @@ fn finetune_line_takes_grpo_and_its_options() {
     assert!(parse_finetune_line("--data x --method grpo --reward speed=1").unwrap_err().contains("unknown option `speed`"));
     assert_eq!(parse_finetune_line("--data x").unwrap().grpo.method, Method::Sft, "sft by default");
 }
+
+/// A GRPO finetune draws its mean reward and rollout accuracy, and its
+/// metrics line carries the GRPO figures.
+#[test]
+fn a_grpo_finetune_draws_reward_curves_and_its_figures() {
+    let (_d, mut app) = app();
+    keys(&mut app, &["6"]);
+    let id = 9;
+    update(
+        &mut app,
+        Msg::Submitted {
+            purpose: Purpose::Background(Background { train_out: Some("runs/finetunes/g".into()), ..Background::labelled("grpo") }),
+            id,
+        },
+    );
+    update(&mut app, Msg::Job(JobEvent::Started { id, kind: "train" }));
+    for (step, reward) in [(1usize, 0.2f64), (2, 0.35), (3, 0.6)] {
+        let metrics = flipscope::train::metrics::StepMetrics {
+            step,
+            total_steps: 3,
+            loss: -0.01,
+            grpo: Some(flipscope::train::grpo::GrpoStats {
+                reward_mean: reward,
+                reward_std: 0.1,
+                rollout_accuracy: reward - 0.1,
+                zero_spread: 0.25,
+                kl: 0.0123,
+                clip_fraction: 0.05,
+                completion_tokens_mean: 7.5,
+                entropy: 1.5,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        update(&mut app, Msg::Job(JobEvent::TrainStep { id, metrics: Box::new(metrics) }));
+    }
+    let job = app.jobs.iter().find(|j| j.id == id).unwrap();
+    assert_eq!(job.rewards, [(1.0, 0.2), (2.0, 0.35), (3.0, 0.6)]);
+    let s = screen(&app, 200, 48);
+    assert!(s.contains("reward 0.600±0.100") && s.contains("zero-spread 25%") && s.contains("kl 0.0123"), "{s}");
+    assert!(s.contains("reward") && s.contains("rollout acc"), "the chart's legend names both curves:\n{s}");
+    assert!(s.chars().any(|c| ('\u{2801}'..='\u{28ff}').contains(&c)), "curves drawn:\n{s}");
+}

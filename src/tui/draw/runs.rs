@@ -195,11 +195,15 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     // A finetune shows its metrics and loss curve above its log.
     let log_area = match job.filter(|j| !j.losses.is_empty()) {
         Some(j) if log_area.height >= 8 => {
+            // GRPO's line carries its rewards, KL and clipping too.
+            let head_h = if j.rewards.is_empty() { 2 } else { 4 };
             let [head, chart, rest] =
-                Layout::vertical([Constraint::Length(2), Constraint::Percentage(60), Constraint::Min(2)]).areas(log_area);
+                Layout::vertical([Constraint::Length(head_h), Constraint::Percentage(60), Constraint::Min(2)]).areas(log_area);
             let line = j.metrics.as_ref().map(|m| m.line()).unwrap_or_default();
             f.render_widget(Paragraph::new(line).style(t.text()).wrap(Wrap { trim: true }), head);
-            f.render_widget(loss_chart(&j.losses, j.total, t), chart);
+            // GRPO's loss hovers around 0 by construction: its rewards are the curve to watch.
+            let chart_widget = if j.rewards.is_empty() { loss_chart(&j.losses, j.total, t) } else { reward_chart(j, t) };
+            f.render_widget(chart_widget, chart);
             rest
         }
         _ => log_area,
@@ -215,6 +219,18 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         lines.extend(j.log.iter().skip(skip).map(|l| Line::from(Span::styled(l.clone(), t.text()))));
     }
     f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), log_area);
+}
+
+/// GRPO: mean reward and rollout accuracy against step (both 0..1).
+fn reward_chart<'a>(j: &'a crate::tui::state::JobView, t: &Theme) -> Chart<'a> {
+    let max_x = (j.total as f64).max(j.rewards.last().map(|p| p.0).unwrap_or(1.0)).max(1.0);
+    let max_y = j.rewards.iter().chain(&j.rollout_accuracy).map(|p| p.1).filter(|v| v.is_finite()).fold(1.0, f64::max);
+    let line = |name: &'static str, data: &'a [(f64, f64)], style| {
+        Dataset::default().name(name).marker(Marker::Braille).graph_type(GraphType::Line).style(style).data(data)
+    };
+    Chart::new(vec![line("reward", &j.rewards, t.golden()), line("rollout acc", &j.rollout_accuracy, t.text())])
+        .x_axis(Axis::default().style(t.muted()).bounds([0.0, max_x]).labels(vec![Line::from("0"), Line::from(format!("{max_x:.0}"))]))
+        .y_axis(Axis::default().style(t.muted()).bounds([0.0, max_y]).labels(vec![Line::from("0"), Line::from(format!("{max_y:.2}"))]))
 }
 
 /// Loss against step, from 0 to the planned number of steps.

@@ -35,6 +35,10 @@ pub(super) fn on_job(app: &mut App, ev: JobEvent) -> Vec<Effect> {
         JobEvent::TrainStep { id, metrics } => {
             if let Some(j) = app.jobs.iter_mut().find(|j| j.id == id) {
                 j.losses.push((metrics.step as f64, metrics.loss));
+                if let Some(g) = &metrics.grpo {
+                    j.rewards.push((metrics.step as f64, g.reward_mean));
+                    j.rollout_accuracy.push((metrics.step as f64, g.rollout_accuracy));
+                }
                 j.metrics = Some(*metrics);
             }
         }

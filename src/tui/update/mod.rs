@@ -154,6 +154,8 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
                         run_dir,
                         train_out,
                         losses: vec![],
+                        rewards: vec![],
+                        rollout_accuracy: vec![],
                         metrics: None,
                         compare_with,
                     });
