@@ -6,6 +6,7 @@
 //! file that is not regular is refused: reading one could never end.
 
 use super::error::DataError;
+use super::spec::ext;
 use crate::fsutil::{copy_capped, kind_of, mib_limit, TempDir};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -22,10 +23,6 @@ const ZSTD: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
 /// Most bytes a staged dataset may take.
 pub fn max_data_bytes() -> u64 {
     mib_limit("FLIPSCOPE_MAX_DATA_MB", 16 << 10)
-}
-
-fn ext(path: &Path) -> String {
-    path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default()
 }
 
 pub fn stage(path: &Path) -> Result<Staged, DataError> {

@@ -176,16 +176,27 @@ impl Engine {
         let _guard = tch::no_grad_guard();
         let model = &self.model;
         let inputs = self.collate(prompts);
-        let mut cache = model.new_cache();
-        let plan = model.plan_intervention(&inputs, &opts.intervention)?;
-        let hidden = match &plan {
-            Some((alphas, _)) => model.prefill_scaled(&inputs, alphas, &mut cache, Rows::Last)?,
-            None => model.prefill(&inputs, &mut cache, Rows::Last)?,
-        };
+        let (hidden, cache, reports) = self.prefill_last(&inputs, &opts.intervention)?;
         let last = model.logits(&hidden).squeeze_dim(1); // [B, V]
-        let adapt: Vec<Option<AdaptReport>> = (0..prompts.len()).map(|i| plan.as_ref().map(|(_, r)| r[i].clone())).collect();
+        let adapt: Vec<Option<AdaptReport>> = (0..prompts.len()).map(|i| reports.as_ref().map(|r| r[i].clone())).collect();
         let streams: Vec<u64> = (0..prompts.len() as u64).collect();
         self.decode(last, cache, inputs.next_positions.clone(), adapt, &streams, opts, on_step)
+    }
+
+    /// The prompt's pass for next-token work: the last position's hidden
+    /// states, the filled cache and, under an intervention, its reports.
+    fn prefill_last(
+        &self,
+        inputs: &ModelInputs,
+        intervention: &Intervention,
+    ) -> Result<(Tensor, super::text::KvCache, Option<Vec<AdaptReport>>)> {
+        let mut cache = self.model.new_cache();
+        let plan = self.model.plan_intervention(inputs, intervention)?;
+        let hidden = match &plan {
+            Some((alphas, _)) => self.model.prefill_scaled(inputs, alphas, &mut cache, Rows::Last)?,
+            None => self.model.prefill(inputs, &mut cache, Rows::Last)?,
+        };
+        Ok((hidden, cache, plan.map(|(_, reports)| reports)))
     }
 
     /// `n` sampled continuations of one prompt from one prefill: the prompt's
@@ -206,14 +217,9 @@ impl Engine {
             return Ok(Vec::new());
         }
         let inputs = self.collate(&[prompt]);
-        let mut cache = model.new_cache();
-        let plan = model.plan_intervention(&inputs, &opts.intervention)?;
-        let hidden = match &plan {
-            Some((alphas, _)) => model.prefill_scaled(&inputs, alphas, &mut cache, Rows::Last)?,
-            None => model.prefill(&inputs, &mut cache, Rows::Last)?,
-        };
+        let (hidden, cache, reports) = self.prefill_last(&inputs, &opts.intervention)?;
         let last = model.logits(&hidden).squeeze_dim(1).repeat([n, 1]);
-        let adapt = vec![plan.as_ref().map(|(_, r)| r[0].clone()); n as usize];
+        let adapt = vec![reports.as_ref().map(|r| r[0].clone()); n as usize];
         let positions = vec![inputs.next_positions[0]; n as usize];
         self.decode(last, cache.expand(n), positions, adapt, streams, opts, on_step)
     }
@@ -424,12 +430,7 @@ impl Engine {
         }
         let _guard = tch::no_grad_guard();
         let inputs = self.collate(&[prompt]);
-        let plan = self.model.plan_intervention(&inputs, intervention)?;
-        let mut cache = self.model.new_cache();
-        let hidden = match &plan {
-            Some((alphas, _)) => self.model.prefill_scaled(&inputs, alphas, &mut cache, Rows::Last)?,
-            None => self.model.prefill(&inputs, &mut cache, Rows::Last)?,
-        };
+        let (hidden, cache, plan) = self.prefill_last(&inputs, intervention)?;
         let first = self.model.logits(&hidden).reshape([-1]).to_kind(Kind::Float).log_softmax(-1, Kind::Float);
         let start = inputs.next_positions[0];
         let mut token_ids = Vec::new();
@@ -447,7 +448,7 @@ impl Engine {
             token_ids.push(head);
             logprobs.push(lp as f32);
         }
-        OptionScores::new(labels.to_vec(), token_ids, logprobs, plan.and_then(|(_, r)| r.into_iter().next()))
+        OptionScores::new(labels.to_vec(), token_ids, logprobs, plan.and_then(|r| r.into_iter().next()))
     }
 }
 

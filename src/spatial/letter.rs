@@ -15,14 +15,10 @@
 //! At each step, mentions that disagree ("A or B", "(A) (B) (C)") make the
 //! answer `ambiguous`; nothing found leaves it `unparsed`.
 
-use super::extract::{ExtractRule, Extraction};
+use super::extract::{re, ExtractRule, Extraction};
 use regex::Regex;
 use std::ops::Range;
 use std::sync::OnceLock;
-
-fn re(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
-    cell.get_or_init(|| Regex::new(pattern).expect("extraction pattern"))
-}
 
 #[derive(Clone, Debug)]
 struct Mention {

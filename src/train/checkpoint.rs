@@ -200,14 +200,13 @@ fn prune(root: &Path, keep: &str) {
 /// Drops the metrics of steps after `step` (a resume redoes them).
 pub fn truncate_metrics(out: &Path, step: usize) -> Result<usize> {
     let path = out.join(METRICS_FILE);
-    let Ok(text) = std::fs::read_to_string(&path) else { return Ok(0) };
+    let Some(text) = crate::fsutil::read_optional_text(&path)? else { return Ok(0) };
     let mut kept = String::new();
     let mut dropped = 0;
     for line in text.lines() {
-        let later =
-            serde_json::from_str::<serde_json::Value>(line).ok().and_then(|v| v["step"].as_u64()).is_some_and(|s| s as usize > step);
         // A torn last line is dropped too: its step is unknown.
-        if later || serde_json::from_str::<serde_json::Value>(line).is_err() {
+        let keep = serde_json::from_str::<serde_json::Value>(line).is_ok_and(|v| v["step"].as_u64().is_none_or(|s| s as usize <= step));
+        if !keep {
             dropped += 1;
         } else {
             kept.push_str(line);
