@@ -5,7 +5,11 @@ Usage: reference.py MODEL_DIR INPUTS FIGURES(comma list) THREADS DEVICE DTYPE RE
 
 Figures: load, prefill, decode, eval (forward-only scoring and the
 ViewSpatial/lmms-eval way: generate up to 16 tokens, then find the letter),
-saliency (one backward to the pixels), train (one LoRA step with peft).
+saliency (one backward to the pixels), train (one LoRA step with peft),
+rollout (8 sampled completions of 64 tokens per prompt with
+generate(num_return_sequences=8)), grpo (one GRPO step as TRL computes it:
+those rollouts, then the dapo loss with the k3 KL against the adapter-off
+reference, backward and AdamW; rewards fixed at 1, 0, 1, 0, ...).
 Peak memory: VmHWM after writing 5 to /proc/self/clear_refs on the CPU;
 nvidia-smi's figure for this process on CUDA (what flipscope reports too).
 """
@@ -20,6 +24,7 @@ from safetensors.torch import load_file
 
 EVAL_MAX_NEW = 16
 DECODE_TOKENS = 64
+GROUP, ROLLOUT_TOKENS, ROLLOUT_PROMPTS, GRPO_BETA = 8, 64, 2, 0.04
 
 
 def reset_peak():
@@ -174,13 +179,18 @@ def main():
         out["saliency_s"] = timed(repeat, backward, device)
         out["saliency_peak_gib"] = peak_gib(device)
 
-    if "train" in figures:
+    lora = None
+
+    def attach_lora():
         from peft import LoraConfig, get_peft_model
 
         targets = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
-        lora = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=targets))
-        lora.train()
-        params = [p for p in lora.parameters() if p.requires_grad]
+        wrapped = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=targets))
+        wrapped.train()
+        return wrapped, [p for p in wrapped.parameters() if p.requires_grad]
+
+    if "train" in figures:
+        lora, params = attach_lora()
         opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.0)
         inp = batch(evals[:8], extra=answer)
         labels = inp["input_ids"].clone()
@@ -196,6 +206,62 @@ def main():
         reset_peak()
         out["train_s"] = timed(repeat, step, device)
         out["train_peak_gib"] = peak_gib(device)
+
+    # Both sides sample with the adapter on, as a GRPO policy does.
+    if ("rollout" in figures or "grpo" in figures) and lora is None:
+        lora, params = attach_lora()
+    vision_ids = [cfg.image_token_id, cfg.video_token_id, cfg.vision_start_token_id, cfg.vision_end_token_id]
+    sample = dict(do_sample=True, temperature=1.0, top_p=1.0, top_k=0, num_return_sequences=GROUP,
+                  min_new_tokens=ROLLOUT_TOKENS, max_new_tokens=ROLLOUT_TOKENS, pad_token_id=pad,
+                  suppress_tokens=vision_ids)
+
+    if "rollout" in figures:
+        lora.eval()
+
+        def roll():
+            with torch.no_grad():
+                for p in evals[:ROLLOUT_PROMPTS]:
+                    lora.generate(**batch([p]), **sample)
+
+        reset_peak()
+        out["rollout_tok_s"] = ROLLOUT_PROMPTS * GROUP * ROLLOUT_TOKENS / timed(repeat, roll, device)
+        out["rollout_peak_gib"] = peak_gib(device)
+
+    if "grpo" in figures:
+        opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.0)
+        inp = batch([evals[0]])
+        prompt_len = inp["input_ids"].shape[1]
+        rewards = torch.tensor([float(j % 2) for j in range(GROUP)])
+        adv = ((rewards - rewards.mean()) / (rewards.std() + 1e-4)).to(device).unsqueeze(1)
+
+        def completion_logps(seqs):
+            full = dict(input_ids=seqs, attention_mask=torch.ones_like(seqs),
+                        mm_token_type_ids=(seqs == image_token).long(),
+                        pixel_values=inp["pixel_values"].repeat(GROUP, 1),
+                        image_grid_thw=inp["image_grid_thw"].repeat(GROUP, 1))
+            logits = lora(**full, logits_to_keep=ROLLOUT_TOKENS + 1).logits[:, :-1].float()
+            return logits.log_softmax(-1).gather(-1, seqs[:, prompt_len:].unsqueeze(-1)).squeeze(-1)
+
+        def grpo_step():
+            lora.eval()
+            with torch.no_grad():
+                seqs = lora.generate(**inp, **sample)
+            lora.train()
+            logps = completion_logps(seqs)
+            with torch.no_grad(), lora.disable_adapter():
+                ref = completion_logps(seqs)
+            ratio = torch.exp(logps - logps.detach())
+            per_token = -torch.min(ratio * adv, torch.clamp(ratio, 0.8, 1.2) * adv)
+            per_token = per_token + GRPO_BETA * (torch.exp(ref - logps) - (ref - logps) - 1)
+            loss = per_token.sum() / per_token.numel()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+
+        reset_peak()
+        out["grpo_step_s"] = timed(repeat, grpo_step, device)
+        out["grpo_peak_gib"] = peak_gib(device)
 
     with open(out_json, "w") as f:
         json.dump(out, f, indent=1)

@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 use directories::ProjectDirs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub fn dirs() -> Option<ProjectDirs> {
     ProjectDirs::from("", "", "flipscope")
@@ -68,6 +68,16 @@ const DEMO_MODEL_FILES: [(&str, &[u8]); 5] = [
     ("preprocessor_config.json", include_bytes!("../assets/demo-model/preprocessor_config.json")),
     ("model.safetensors", include_bytes!("../assets/demo-model/model.safetensors")),
 ];
+/// Writes the demo model's tokenizer (and its chat template) into `dir`:
+/// random checkpoints with the demo's special ids (the bench's tiny and
+/// small configs) then load as an `Engine`, for the figures that decode text.
+pub fn write_demo_tokenizer(dir: &Path) -> Result<()> {
+    for (name, bytes) in DEMO_MODEL_FILES.iter().filter(|(n, _)| n.starts_with("tokenizer")) {
+        std::fs::write(dir.join(name), bytes).with_context(|| format!("writing {}", dir.join(name).display()))?;
+    }
+    Ok(())
+}
+
 /// What the status line calls the embedded model.
 pub const DEMO_MODEL_LABEL: &str = "demo (2.4M-param Qwen2.5-VL architecture, trained from scratch on synthetic camera-perspective scenes)";
 

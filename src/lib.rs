@@ -2,6 +2,7 @@
 //! models fail at spatial reasoning. Data flows one way:
 //! dataset -> Sample -> engine -> Record -> reports/TUI.
 pub mod bench;
+pub mod causal;
 pub mod cli;
 pub mod config;
 pub mod data;

@@ -29,6 +29,9 @@ fn main() {
         Command::Saliency(args) => cli::saliency::run_saliency(&args),
         Command::Attention(args) => cli::saliency::run_attention(&args),
         Command::Probe(cmd) => cli::probe_cmd::run(&cmd),
+        Command::Lens(args) => cli::causal_cmd::run_lens(&args),
+        Command::Knockout(args) => cli::causal_cmd::run_knockout(&args),
+        Command::Patch(args) => cli::causal_cmd::run_patch(&args),
         Command::Bench(cmd) => cli::bench::run(&cmd),
     };
     if let Err(e) = result {

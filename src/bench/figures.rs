@@ -3,10 +3,15 @@
 //! each figure) on the CPU, nvidia-smi's view of this process on CUDA.
 
 use super::inputs::{with_positions, BenchInputs, ANSWER_IDS, LETTER_IDS};
+use crate::data::Sample;
 use crate::engine::config::PreprocessorConfig;
+use crate::engine::inputs::Processor;
 use crate::engine::lora::{self, LoraConfig};
-use crate::engine::{memory, saliency, ModelInputs, PreparedPrompt, Qwen25VL, Rows};
+use crate::engine::{memory, saliency, Engine, Flow, GenerateOptions, ModelInputs, PreparedPrompt, Qwen25VL, Rows, Sampling};
+use crate::eval::PromptTemplate;
 use crate::train::example::{collate, TrainExample, IGNORE};
+use crate::train::grpo::rewards::Rewards;
+use crate::train::grpo::{self, GrpoArgs, LossKind, Method, RewardWeights, Rollout, ScaleRewards, StepInputs};
 use crate::train::optim::AdamW;
 use crate::train::trainer::train_step;
 use anyhow::Result;
@@ -14,8 +19,15 @@ use serde_json::{json, Map, Value};
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
-pub const ALL: [&str; 6] = ["load", "prefill", "decode", "eval", "saliency", "train"];
+pub const ALL: [&str; 9] = ["load", "prefill", "decode", "eval", "saliency", "train", "rollout", "grpo", "knockout"];
 pub const DECODE_TOKENS: usize = 64;
+/// Rollouts: `GROUP` samples of `ROLLOUT_TOKENS` tokens for each of the
+/// first `ROLLOUT_PROMPTS` eval prompts (bench/reference.py: the same).
+pub const GROUP: usize = 8;
+pub const ROLLOUT_TOKENS: usize = 64;
+pub const ROLLOUT_PROMPTS: usize = 2;
+/// The bench GRPO step's KL weight: the reference pass is part of the step.
+pub const GRPO_BETA: f64 = 0.04;
 
 /// Seconds per run: one untimed warm-up, then the fastest of `repeat` runs.
 /// Each run does the same deterministic work and a shared VM's stalls only
@@ -64,7 +76,7 @@ pub fn measure(
     let want = |f: &str| figures.iter().any(|x| x == f);
     memory::reset_peak();
     let start = Instant::now();
-    let (mut model, _) = Qwen25VL::load(model_dir, device, kind)?;
+    let (mut model, load_report) = Qwen25VL::load(model_dir, device, kind)?;
     let load_s = start.elapsed().as_secs_f64();
     out.insert("load_s".into(), json!(load_s));
     out.insert("load_peak_gib".into(), json!(peak_gib(device)));
@@ -159,14 +171,9 @@ pub fn measure(
         out.insert("saliency_s".into(), json!(secs));
         out.insert("saliency_peak_gib".into(), json!(peak_gib(device)));
     }
+    let mut params = Vec::new();
     if want("train") {
-        let cfg = LoraConfig::parse("r=16,alpha=32,dropout=0")?;
-        lora::attach_new(&mut model, &cfg)?;
-        lora::set_training(&mut model, true);
-        let params = lora::parameters(&mut model);
-        for (_, p) in &params {
-            let _ = p.set_requires_grad(true);
-        }
+        params = attach_lora(&mut model)?;
         let examples: Vec<TrainExample> = inputs.eval[..8].iter().map(answered).collect::<Result<_>>()?;
         let (tinputs, labels) = collate(&examples, pad, device);
         let mut opt = AdamW::new(&params, 0.0);
@@ -176,7 +183,155 @@ pub fn measure(
         out.insert("train_s".into(), json!(secs));
         out.insert("train_peak_gib".into(), json!(peak_gib(device)));
     }
+    if want("rollout") || want("grpo") || want("knockout") {
+        // Both sides sample with the adapter on, as a GRPO policy does
+        // (peft's wrapping in the train figure changes transformers' model too).
+        if params.is_empty() {
+            params = attach_lora(&mut model)?;
+        }
+        let processor = Processor::load(model_dir, &model.config)?;
+        let mut engine = Engine { dir: model_dir.into(), model, processor, load_report, adapter: None };
+        policy_figures(&mut engine, &params, inputs, &want, repeat, &mut out)?;
+    }
     Ok(out)
+}
+
+/// LoRA r=16 on every language-model projection, trainable.
+fn attach_lora(model: &mut Qwen25VL) -> Result<Vec<(String, Tensor)>> {
+    lora::attach_new(model, &LoraConfig::parse("r=16,alpha=32,dropout=0")?)?;
+    lora::set_training(model, true);
+    let params = lora::parameters(model);
+    for (_, p) in &params {
+        let _ = p.set_requires_grad(true);
+    }
+    Ok(params)
+}
+
+/// `GROUP` sampled completions of exactly `ROLLOUT_TOKENS` tokens (no stop
+/// token ends one early, so both sides decode the same number) from one prefill.
+fn sample_group(engine: &Engine, prompt: &PreparedPrompt) -> Result<Vec<crate::engine::Generation>> {
+    let opts = GenerateOptions {
+        max_new_tokens: ROLLOUT_TOKENS,
+        sampling: Some(Sampling { temperature: 1.0, top_p: 1.0, seed: 0 }),
+        stop_ids: Some(Vec::new()),
+        first_token_top_k: 0,
+        // As GRPO's rollouts: no vision placeholder in a completion (transformers: suppress_tokens).
+        suppress: engine.model.config.vision_token_ids().to_vec(),
+        ..Default::default()
+    };
+    let streams: Vec<u64> = (0..GROUP as u64).collect();
+    let gens = engine.generate_shared(prompt, &streams, &opts, &mut |_| Flow::Continue)?;
+    anyhow::ensure!(gens.iter().all(|g| g.tokens.len() == ROLLOUT_TOKENS), "a bench rollout stopped early");
+    Ok(gens)
+}
+
+/// Rollout throughput and one whole GRPO step (rollouts, then the update
+/// with the KL reference pass), on the LoRA policy.
+fn policy_figures(
+    engine: &mut Engine,
+    params: &[(String, Tensor)],
+    inputs: &BenchInputs,
+    want: &dyn Fn(&str) -> bool,
+    repeat: usize,
+    out: &mut Map<String, Value>,
+) -> Result<()> {
+    let device = engine.model.device;
+    if want("rollout") {
+        lora::set_training(&mut engine.model, false);
+        memory::reset_peak();
+        let secs = timed(repeat, || {
+            for prompt in &inputs.eval[..ROLLOUT_PROMPTS] {
+                sample_group(engine, prompt)?;
+            }
+            Ok(())
+        })?;
+        out.insert("rollout_tok_s".into(), json!((ROLLOUT_PROMPTS * GROUP * ROLLOUT_TOKENS) as f64 / secs));
+        out.insert("rollout_peak_gib".into(), json!(peak_gib(device)));
+    }
+    if want("grpo") {
+        let args = GrpoArgs {
+            method: Method::Grpo,
+            group: GROUP,
+            temperature: 1.0,
+            top_p: 1.0,
+            max_completion_tokens: ROLLOUT_TOKENS,
+            reward: RewardWeights { accuracy: 1.0, format: 0.0 },
+            scale_rewards: ScaleRewards::Group,
+            loss: LossKind::Dapo,
+            epsilon: 0.2,
+            epsilon_high: None,
+            iterations: 1,
+            beta: GRPO_BETA,
+        };
+        let prompts = [(Sample::new("bench", "bench"), inputs.eval[0].clone())];
+        let template = PromptTemplate::default_prompt();
+        let s = StepInputs {
+            prompts: &prompts,
+            template: &template,
+            args: &args,
+            reference: None,
+            seed: 0,
+            lr: 1e-4,
+            max_grad_norm: 1.0,
+            vision_grad: false,
+            recompute: false,
+        };
+        let mut opt = AdamW::new(params, 0.0);
+        memory::reset_peak();
+        let secs = timed(repeat, || {
+            lora::set_training(&mut engine.model, false);
+            let gens = {
+                let _guard = tch::no_grad_guard();
+                sample_group(engine, &prompts[0].1)?
+            };
+            lora::set_training(&mut engine.model, true);
+            // Random weights answer nothing right: the rewards are fixed
+            // (alternately 1 and 0), so the group always has signal.
+            let rolled: Vec<Rollout> = gens
+                .into_iter()
+                .enumerate()
+                .map(|(j, g)| {
+                    let r = (j % 2) as f64;
+                    Rollout { prompt_index: 0, tokens: g.tokens, text: g.text, rewards: Rewards { accuracy: r, format: 0.0, total: r } }
+                })
+                .collect();
+            grpo::learn(engine, params, &mut opt, &s, &rolled).map(|_| ())
+        })?;
+        out.insert("grpo_step_s".into(), json!(secs));
+        out.insert("grpo_peak_gib".into(), json!(peak_gib(device)));
+    }
+    if want("knockout") {
+        knockout_figures(engine, &inputs.prefill, repeat, out)?;
+    }
+    Ok(())
+}
+
+/// A knockout sweep (window 1, every layer, three edge groups) on the
+/// prefill prompt: batched variants against one full forward per cell,
+/// both in flipscope, each including the traced pass it starts from.
+fn knockout_figures(engine: &mut Engine, prompt: &PreparedPrompt, repeat: usize, out: &mut Map<String, Value>) -> Result<()> {
+    use crate::causal::{knockout, knockout_naive, EdgeGroup, KnockoutSpec, Pass};
+    lora::set_enabled(&mut engine.model, false);
+    let edges = [EdgeGroup::ImageToLast, EdgeGroup::QuestionToLast, EdgeGroup::ImageToQuestion];
+    let spec = KnockoutSpec { window: 1, edges: &edges, target: None, gold: None, boxed: None };
+    let engine = &*engine;
+    let mut sweeps = Vec::new();
+    let batched = timed(repeat, || {
+        sweeps.push(knockout(engine, &Pass::run(engine, prompt)?, &spec)?);
+        Ok(())
+    })?;
+    let naive = timed(repeat, || {
+        sweeps.push(knockout_naive(engine, &Pass::run(engine, prompt)?, prompt, &spec)?);
+        Ok(())
+    })?;
+    // Same work: the last batched and naive sweeps agree.
+    let (a, b) = (&sweeps[repeat.max(1)], &sweeps[sweeps.len() - 1]);
+    let diff = a.logprob.iter().flatten().zip(b.logprob.iter().flatten()).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+    out.insert("knockout_cells".into(), json!(a.logprob.len() * edges.len()));
+    out.insert("knockout_batched_s".into(), json!(batched));
+    out.insert("knockout_naive_s".into(), json!(naive));
+    out.insert("knockout_max_diff".into(), json!(diff));
+    Ok(())
 }
 
 /// A training example: the prompt followed by `ANSWER_IDS`, loss on those only.

@@ -30,7 +30,7 @@ const fn row(label: &'static str, unit: &'static str, ours: &'static str, theirs
     Row { label, unit, ours, theirs, higher_is_better: higher, target }
 }
 
-pub const ROWS: [Row; 16] = [
+pub const ROWS: [Row; 20] = [
     row("Time to the first answer (load + first prefill)", "s", "first_answer_s", "first_answer_s", false, Some(1.0)),
     row("Checkpoint load", "s", "load_s", "load_s", false, None),
     row("Load peak memory", "GiB", "load_peak_gib", "load_peak_gib", false, Some(0.6)),
@@ -47,6 +47,10 @@ pub const ROWS: [Row; 16] = [
     row("Saliency peak memory", "GiB", "saliency_peak_gib", "saliency_peak_gib", false, None),
     row("LoRA training step (r=16, batch 8)", "s", "train_s", "train_s", false, Some(1.0)),
     row("Training step peak memory", "GiB", "train_peak_gib", "train_peak_gib", false, None),
+    row("Rollouts: 8 x 64 sampled tokens per prompt (num_return_sequences=8)", "tok/s", "rollout_tok_s", "rollout_tok_s", true, Some(1.5)),
+    row("Rollout peak memory", "GiB", "rollout_peak_gib", "rollout_peak_gib", false, None),
+    row("GRPO step (8 x 64 rollouts + update with KL, LoRA r=16)", "s", "grpo_step_s", "grpo_step_s", false, Some(1.0)),
+    row("GRPO step peak memory", "GiB", "grpo_peak_gib", "grpo_peak_gib", false, None),
 ];
 
 /// Whether a ratio meets its target (at most for times and memory, at least for rates).
@@ -168,6 +172,7 @@ pub fn render(machine: &Machine, results: &[CheckpointResult]) -> String {
             let _ = writeln!(s, "| {} | {a:.4} {u} | {b:.4} {u} | {ratio:.2}x | {target} | {met} |", row.label, u = row.unit);
         }
         s.push_str(&roofline(r));
+        s.push_str(&knockout_line(&r.ours));
         if let (Some(a), Some(b)) = (r.ours.get("eval_picks"), r.theirs.get("eval_picks")) {
             let (a, b) = (a.as_array().cloned().unwrap_or_default(), b.as_array().cloned().unwrap_or_default());
             let same = a.iter().zip(&b).filter(|(x, y)| x == y).count();
@@ -175,6 +180,24 @@ pub fn render(machine: &Machine, results: &[CheckpointResult]) -> String {
         }
     }
     s
+}
+
+/// The knockout sweep is flipscope against itself: batched variants against one full forward per cell.
+pub const KNOCKOUT_TARGET: f64 = 3.0;
+
+fn knockout_line(ours: &Map<String, Value>) -> String {
+    let (Some(b), Some(n), Some(cells)) = (num(ours, "knockout_batched_s"), num(ours, "knockout_naive_s"), num(ours, "knockout_cells"))
+    else {
+        return String::new();
+    };
+    let speedup = n / b;
+    format!(
+        "\nKnockout sweep (flipscope alone; {cells:.0} cells: window 1 at every layer x 3 edge groups, with the traced pass): \
+         batched {b:.3} s, one full forward per cell {n:.3} s, {speedup:.1}x (target >= {KNOCKOUT_TARGET}x: {}); \
+         largest difference in log-prob {:.1e}.\n",
+        if speedup >= KNOCKOUT_TARGET { "met" } else { "**not met**" },
+        num(ours, "knockout_max_diff").unwrap_or(f64::NAN)
+    )
 }
 
 /// What bounds the figures: a decode step reads every decoder weight once

@@ -136,6 +136,11 @@ pub fn run_suite(o: &SuiteOptions) -> Result<()> {
         })?;
         let dir = o.out_dir.join(format!("ckpt-{}", ck.name));
         ensure_checkpoint(ck, &dir)?;
+        if ck.figures.iter().any(|f| ["rollout", "grpo", "knockout"].contains(f)) {
+            // These figures run the engine (decoding text, finding the prompt's regions), so they need a
+            // tokenizer; the demo's has these configs' special ids.
+            crate::config::write_demo_tokenizer(&dir)?;
+        }
         let cfg = ModelConfig::load(&dir)?;
         let inputs = o.out_dir.join(format!("inputs-{}.safetensors", ck.name));
         BenchInputs::build(&cfg)?.save(&inputs)?;

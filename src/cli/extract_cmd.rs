@@ -79,7 +79,10 @@ pub fn run(args: &ExtractArgs) -> Result<()> {
             let limit = crate::fsutil::max_read_bytes();
             std::io::stdin().take(limit + 1).read_to_string(&mut s).context("reading the output from stdin")?;
             if s.len() as u64 > limit {
-                bail!("stdin holds more than {} MiB; an answer to read is far shorter (FLIPSCOPE_MAX_READ_MB raises the limit)", limit >> 20);
+                bail!(
+                    "stdin holds more than {} MiB; an answer to read is far shorter (FLIPSCOPE_MAX_READ_MB raises the limit)",
+                    limit >> 20
+                );
             }
             s
         }

@@ -1,5 +1,6 @@
 //! Command-line interface (clap). Each subcommand lives in its own file.
 pub mod bench;
+pub mod causal_cmd;
 pub mod data_cmd;
 pub mod distill;
 pub mod doctor;
@@ -50,6 +51,15 @@ pub enum Command {
     Saliency(saliency::SaliencyArgs),
     /// Attention of the answer position over the image tokens, per LM layer.
     Attention(saliency::AttentionArgs),
+    /// Logit lens: each layer's residual stream read through the final norm
+    /// and lm_head, at the answer position and at the image tokens.
+    Lens(causal_cmd::LensArgs),
+    /// Attention knockout: block edge groups (image->last, question->last,
+    /// image->question, box->last) in a window of layers, for every window start.
+    Knockout(causal_cmd::KnockoutArgs),
+    /// Activation patching: the clean residual stream copied into the run of
+    /// the mirrored image, per layer and group of positions.
+    Patch(causal_cmd::PatchArgs),
     /// Ask again under a change: flip, boxed, adaptvis.
     #[command(subcommand)]
     Probe(probe_cmd::ProbeCommand),

@@ -276,6 +276,11 @@ const MAX_LAYERS: i64 = 1024;
 const MAX_HEADS: i64 = 1024;
 
 impl ModelConfig {
+    /// The image, video and vision start/end placeholder ids (never a sampled token).
+    pub fn vision_token_ids(&self) -> [i64; 4] {
+        [self.image_token_id, self.video_token_id, self.vision_start_token_id, self.vision_end_token_id]
+    }
+
     /// Reads `config.json` and, when present, `generation_config.json` from a checkpoint directory.
     pub fn load(dir: &Path) -> Result<ModelConfig, ConfigError> {
         let file = dir.join("config.json");

@@ -136,15 +136,20 @@ fn sample_token(logprobs: &[f32], s: &Sampling, rng: &mut rand_chacha::ChaCha8Rn
     let t = s.temperature.max(1e-5) as f32;
     let m = logprobs.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let mut probs: Vec<(usize, f32)> = logprobs.iter().enumerate().map(|(i, &l)| (i, ((l - m) / t).exp())).collect();
-    probs.sort_by(|a, b| b.1.total_cmp(&a.1));
-    let total: f32 = probs.iter().map(|p| p.1).sum();
-    let mut kept = 0.0;
     let mut cut = probs.len();
-    for (i, p) in probs.iter().enumerate() {
-        kept += p.1 / total;
-        if kept >= s.top_p as f32 {
-            cut = i + 1;
-            break;
+    // The nucleus needs the tokens in order of probability; without a cut
+    // (top_p 1) any order draws from the same distribution, and sorting a
+    // 151k vocabulary for every token of every rollout is what we skip.
+    if s.top_p < 1.0 {
+        probs.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let total: f32 = probs.iter().map(|p| p.1).sum();
+        let mut kept = 0.0;
+        for (i, p) in probs.iter().enumerate() {
+            kept += p.1 / total;
+            if kept >= s.top_p as f32 {
+                cut = i + 1;
+                break;
+            }
         }
     }
     let probs = &probs[..cut];

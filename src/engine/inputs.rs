@@ -43,6 +43,20 @@ impl PreparedPrompt {
     pub fn is_empty(&self) -> bool {
         self.input_ids.is_empty()
     }
+
+    /// The prompt with `tokens` appended as the start of the reply, at the
+    /// positions decoding would give them.
+    pub fn extended(&self, tokens: &[i64]) -> PreparedPrompt {
+        let mut out = self.clone();
+        let start = self.next_position();
+        for (k, &id) in tokens.iter().enumerate() {
+            out.input_ids.push(id);
+            for axis in out.positions.iter_mut() {
+                axis.push(start + k as i64);
+            }
+        }
+        out
+    }
     pub fn grids(&self) -> Vec<Grid> {
         self.images.iter().map(|i| i.grid).collect()
     }

@@ -6,6 +6,9 @@ use super::layers::{linear, rotate_half, Activation, GatedMlp, Linear, RmsNorm, 
 use anyhow::Result;
 use tch::{Device, Kind, Tensor};
 
+mod branches;
+pub use branches::{Traced, Variant};
+
 pub struct DecoderLayer {
     input_norm: RmsNorm,
     post_norm: RmsNorm,

@@ -69,16 +69,10 @@ pub fn build(processor: &Processor, template: &PromptTemplate, sample: &Sample, 
 /// Appends answer tokens (labelled) and trailing tokens (not) to a prompt;
 /// text after the last image continues the position count on all three axes.
 pub fn with_answer(prompt: PreparedPrompt, answer: &[i64], trailing: &[i64], id: &str) -> TrainExample {
-    let mut tokens = prompt;
-    let mut labels = vec![IGNORE; tokens.len()];
-    let start = tokens.next_position();
-    for (k, (&id, labelled)) in answer.iter().map(|t| (t, true)).chain(trailing.iter().map(|t| (t, false))).enumerate() {
-        tokens.input_ids.push(id);
-        for axis in tokens.positions.iter_mut() {
-            axis.push(start + k as i64);
-        }
-        labels.push(if labelled { id } else { IGNORE });
-    }
+    let mut labels = vec![IGNORE; prompt.len()];
+    labels.extend(answer);
+    labels.extend(trailing.iter().map(|_| IGNORE));
+    let tokens = prompt.extended(&[answer, trailing].concat());
     TrainExample { id: id.to_string(), tokens, labels }
 }
 

@@ -49,6 +49,9 @@ fn targets_read_the_right_way_round() {
     assert_eq!(meets(row("Decode"), 1.2), Some(false));
     assert_eq!(meets(row("Eval b8 vs generate"), 2.9), Some(false));
     assert_eq!(meets(row("Checkpoint load"), 9.0), None);
+    assert_eq!(meets(row("Rollouts"), 1.6), Some(true));
+    assert_eq!(meets(row("Rollouts"), 1.4), Some(false));
+    assert_eq!(meets(row("GRPO step ("), 0.9), Some(true));
 }
 
 #[test]
@@ -90,6 +93,8 @@ fn suite_measures_both_sides_on_the_tiny_checkpoint() {
         assert!(page.contains(row.label), "RESULTS.md lacks `{}`", row.label);
     }
     assert!(page.contains("threads (both sides): 1"));
+    assert!(page.contains("Knockout sweep (flipscope alone;"), "{page}");
+    assert!(ours["knockout_max_diff"].as_f64().unwrap() < 1e-4, "batched and naive sweeps differ");
     assert!(page.contains("## TUI frame time") && page.contains("| Scrolling while an eval runs |"), "{page}");
     assert!(page.contains(&format!("agrees on {same} of {EVAL_SAMPLES}")));
     for b in [1, 8] {

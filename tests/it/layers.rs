@@ -15,6 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["runs"],
     &["eval"],
     &["probe"],
+    &["causal"],
     &["train"],
     &["bench", "jobs"],
     &["tui"],

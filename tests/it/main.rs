@@ -4,6 +4,7 @@
 mod common;
 
 mod bench;
+mod causal;
 mod cli;
 mod engine_cli;
 mod eval;

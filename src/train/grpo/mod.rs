@@ -9,4 +9,4 @@ pub mod step;
 
 pub use config::{GrpoArgs, Method, RewardWeights};
 pub use loss::{advantages, completion_logps, completion_logps_entropy, loss, LossKind, LossParts, Objective, ScaleRewards, Totals};
-pub use step::{grpo_step, rollouts, GrpoStats, Rollout, StepInputs};
+pub use step::{grpo_step, learn, rollouts, GrpoStats, Rollout, StepInputs};

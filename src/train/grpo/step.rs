@@ -68,12 +68,7 @@ pub fn rollouts(
             first_token_top_k: 0,
             sampling: Some(Sampling { temperature: args.temperature, top_p: args.top_p, seed: seed.wrapping_add(i as u64) }),
             // A vision placeholder in a completion would be taken for an image token when trained on.
-            suppress: vec![
-                engine.model.config.image_token_id,
-                engine.model.config.video_token_id,
-                engine.model.config.vision_start_token_id,
-                engine.model.config.vision_end_token_id,
-            ],
+            suppress: engine.model.config.vision_token_ids().to_vec(),
             ..Default::default()
         };
         let streams: Vec<u64> = (0..args.group as u64).collect();
@@ -107,15 +102,27 @@ pub struct StepInputs<'a> {
 
 /// One GRPO step. Returns (loss of the last update, gradient norm, stats).
 pub fn grpo_step(engine: &mut Engine, params: &[(String, Tensor)], opt: &mut AdamW, s: &StepInputs) -> Result<(f64, f64, GrpoStats)> {
-    let args = s.args;
     // Rollouts without dropout, as evaluation.
     lora::set_training(&mut engine.model, false);
     let rolled = {
         let _guard = tch::no_grad_guard();
-        rollouts(engine, s.prompts, args, s.template, s.seed)
+        rollouts(engine, s.prompts, s.args, s.template, s.seed)
     };
     lora::set_training(&mut engine.model, true);
-    let rolled = rolled?;
+    learn(engine, params, opt, s, &rolled?)
+}
+
+/// The update half of a step: advantages from the rollouts' rewards, then
+/// `iterations` updates of the clipped objective. `rolled[k].prompt_index`
+/// points into `s.prompts`, each prompt holding `s.args.group` rollouts.
+pub fn learn(
+    engine: &mut Engine,
+    params: &[(String, Tensor)],
+    opt: &mut AdamW,
+    s: &StepInputs,
+    rolled: &[Rollout],
+) -> Result<(f64, f64, GrpoStats)> {
+    let args = s.args;
     let totals: Vec<f64> = rolled.iter().map(|r| r.rewards.total).collect();
     let (adv, signal) = advantages(&totals, args.group, args.scale_rewards);
     let pick = |f: fn(&Rewards) -> f64| rolled.iter().map(|r| f(&r.rewards)).collect::<Vec<_>>();

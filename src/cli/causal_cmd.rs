@@ -1,0 +1,282 @@
+//! `flipscope lens`, `knockout` and `patch`: the causal experiments on one sample.
+
+use super::saliency::parse_box;
+use super::target::{Target, TargetArgs};
+use crate::causal::regions::reference_and_target;
+use crate::causal::{self, AnswerForm, Decision, EdgeGroup, KnockoutSpec, Pass, PositionGroup};
+use crate::data::BoundingBox;
+use crate::viz::chart::{heat_table, layer_lines};
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use polars::prelude::*;
+use std::path::{Path, PathBuf};
+
+#[derive(Args, Debug)]
+pub struct CausalArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// How the model answers: auto reads whichever of the letters or the
+    /// options' words it puts more probability on.
+    #[arg(long, value_enum, default_value_t)]
+    pub answer: AnswerForm,
+    /// Read this token id at the answer position instead of the options.
+    #[arg(long)]
+    pub target_token: Option<i64>,
+    /// Write the experiment's tensors (f32 safetensors).
+    #[arg(long)]
+    pub dump: Option<PathBuf>,
+    /// Write the result as a chart (.png) or a table (.csv, .parquet).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct LensArgs {
+    #[command(flatten)]
+    pub common: CausalArgs,
+    /// Top tokens listed per layer.
+    #[arg(long, default_value_t = 3)]
+    pub top: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct KnockoutArgs {
+    #[command(flatten)]
+    pub common: CausalArgs,
+    /// Consecutive layers blocked together.
+    #[arg(long, default_value_t = 1)]
+    pub window: usize,
+    /// Edge groups, in this order (default: all that apply).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub edges: Vec<EdgeGroup>,
+    /// The box of box->last (x0,y0,x1,y1 in original pixels); default: the sample's reference box.
+    #[arg(long, value_parser = parse_box)]
+    pub r#box: Option<BoundingBox>,
+}
+
+#[derive(Args, Debug)]
+pub struct PatchArgs {
+    #[command(flatten)]
+    pub common: CausalArgs,
+    /// Position groups, in this order (default: all that apply).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub groups: Vec<PositionGroup>,
+}
+
+/// The target, its prompt and the decision the experiment reads.
+fn decide(args: &CausalArgs) -> Result<(Target, Decision)> {
+    if let Some(out) = &args.out {
+        out_kind(out)?;
+    }
+    let t = args.target.resolve()?;
+    let prompt = t.prompt()?;
+    let tok = &t.engine.processor.tokenizer;
+    let decision = match (args.target_token, &t.sample) {
+        (Some(id), _) => {
+            if id < 0 || id >= t.engine.model.config.text.vocab_size {
+                bail!("--target-token {id}: not in the vocabulary (0..{})", t.engine.model.config.text.vocab_size);
+            }
+            Decision::plain(prompt, Some((id, tok.decode(&[id], false)?)))
+        }
+        (None, Some(s)) if !s.options.is_empty() => causal::decision::for_sample(&t.engine, s, &prompt, args.answer)?,
+        _ => Decision::plain(prompt, None),
+    };
+    if !decision.opening.is_empty() {
+        println!("answer opening  {:?} (shared by the answer and its mirror; read after it)", tok.decode(&decision.opening, false)?);
+    }
+    Ok((t, decision))
+}
+
+/// What `--out` asks for, by its extension.
+enum OutKind {
+    Png,
+    Table,
+}
+
+fn out_kind(path: &Path) -> Result<OutKind> {
+    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        Some("png") => Ok(OutKind::Png),
+        Some("csv") | Some("parquet") => Ok(OutKind::Table),
+        _ => bail!("--out {}: give a .png, .csv or .parquet file", path.display()),
+    }
+}
+
+/// Writes `frame` as CSV or parquet, by `path`'s extension.
+fn write_table(path: &Path, mut frame: DataFrame) -> Result<()> {
+    let mut file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let parquet = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
+    let written =
+        if parquet { ParquetWriter::new(&mut file).finish(&mut frame).map(|_| ()) } else { CsvWriter::new(&mut file).finish(&mut frame) };
+    anyhow::Context::with_context(written, || format!("writing {}", path.display()))?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
+/// `--out`: a chart from `png`, or the table from `table`.
+fn write_out(out: &Option<PathBuf>, png: impl FnOnce(&Path) -> Result<()>, table: impl FnOnce() -> Result<DataFrame>) -> Result<()> {
+    let Some(path) = out else { return Ok(()) };
+    match out_kind(path)? {
+        OutKind::Png => {
+            png(path)?;
+            println!("wrote {}", path.display());
+            Ok(())
+        }
+        OutKind::Table => write_table(path, table()?),
+    }
+}
+
+fn dumped(path: &Option<PathBuf>, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    if let Some(p) = path {
+        write(p)?;
+        println!("wrote {}", p.display());
+    }
+    Ok(())
+}
+
+pub fn run_lens(args: &LensArgs) -> Result<()> {
+    let (t, decision) = decide(&args.common)?;
+    let lens = causal::logit_lens(&t.engine, &decision, args.top)?;
+    let tok = &t.engine.processor.tokenizer;
+    let labels: Vec<String> = lens.candidates.iter().map(|c| c.label.clone()).collect();
+    println!("layer  {}  top tokens", labels.iter().map(|l| format!("{l:>12}")).collect::<String>());
+    for (l, row) in lens.curve.iter().enumerate() {
+        let top: Vec<String> =
+            lens.top[l].iter().map(|(id, p)| format!("{:?} {:.2}", tok.decode(&[*id], false).unwrap_or_default(), p)).collect();
+        println!("{l:>5}  {}  {}", row.iter().map(|p| format!("{p:>12.4}")).collect::<String>(), top.join(", "));
+    }
+    match (lens.answer, lens.decided_at) {
+        (Some(a), Some(at)) => println!("answer          {} leads from layer {at} on", lens.candidates[a].label),
+        (Some(a), None) => println!("answer          {}", lens.candidates[a].label),
+        _ => {}
+    }
+    write_out(
+        &args.common.out,
+        |png| {
+            let series: Vec<(String, Vec<f64>)> = lens
+                .candidates
+                .iter()
+                .enumerate()
+                .map(|(c, cand)| (cand.label.clone(), lens.curve.iter().map(|row| row[c] as f64).collect()))
+                .collect();
+            layer_lines("logit lens at the answer position", "probability", &series, (0.0, 1.0), png)
+        },
+        || {
+            let cells: Vec<(u32, usize, f32)> =
+                lens.curve.iter().enumerate().flat_map(|(l, row)| row.iter().enumerate().map(move |(c, &p)| (l as u32, c, p))).collect();
+            Ok(df!(
+                "layer" => cells.iter().map(|x| x.0).collect::<Vec<_>>(),
+                "candidate" => cells.iter().map(|x| lens.candidates[x.1].label.clone()).collect::<Vec<_>>(),
+                "token" => cells.iter().map(|x| lens.candidates[x.1].token).collect::<Vec<_>>(),
+                "probability" => cells.iter().map(|x| x.2).collect::<Vec<_>>(),
+            )?)
+        },
+    )?;
+    dumped(&args.common.dump, |p| lens.dump(p))
+}
+
+pub fn run_knockout(args: &KnockoutArgs) -> Result<()> {
+    let (t, decision) = decide(&args.common)?;
+    let boxed = args.r#box.clone().or_else(|| t.sample.as_ref().and_then(|s| reference_and_target(s).0.cloned()));
+    let edges: Vec<EdgeGroup> = if args.edges.is_empty() {
+        EdgeGroup::ALL.into_iter().filter(|e| *e != EdgeGroup::BoxToLast || boxed.is_some()).collect()
+    } else {
+        args.edges.clone()
+    };
+    let target = args.common.target_token;
+    let gold = decision.gold.map(|g| decision.candidates[g].token);
+    let pass = Pass::run(&t.engine, &decision.prompt)?;
+    let spec = KnockoutSpec { window: args.window, edges: &edges, target, gold, boxed: boxed.as_ref() };
+    let sweep = causal::knockout(&t.engine, &pass, &spec)?;
+    let tok = &t.engine.processor.tokenizer;
+    println!(
+        "target          {:?} (token {}): log-prob {:.4} unblocked{}",
+        tok.decode(&[sweep.target], false)?,
+        sweep.target,
+        sweep.base_logprob,
+        if target.is_none() { ", the model's answer" } else { "" }
+    );
+    println!("change in the target's log-prob with the edges blocked in layers [start, start + {}):", args.window);
+    println!("start  {}", edges.iter().map(|e| format!("{:>16}", e.name())).collect::<String>());
+    for (w, row) in sweep.logprob.iter().enumerate() {
+        println!("{w:>5}  {}", row.iter().map(|lp| format!("{:>16.4}", lp - sweep.base_logprob)).collect::<String>());
+    }
+    let names: Vec<String> = edges.iter().map(|e| e.name().to_string()).collect();
+    write_out(
+        &args.common.out,
+        |png| {
+            let rows: Vec<String> = (0..sweep.logprob.len()).map(|w| format!("from {w}")).collect();
+            let deltas: Vec<Vec<f64>> = sweep.logprob.iter().map(|r| r.iter().map(|lp| lp - sweep.base_logprob).collect()).collect();
+            let title = format!("knockout: change in log p(target), {} layer(s) blocked", args.window);
+            heat_table(&title, &rows, &names, &deltas, true, png)
+        },
+        || {
+            let cells: Vec<(u32, usize)> = (0..sweep.logprob.len()).flat_map(|w| (0..edges.len()).map(move |g| (w as u32, g))).collect();
+            Ok(df!(
+                "window_start" => cells.iter().map(|c| c.0).collect::<Vec<_>>(),
+                "edges" => cells.iter().map(|c| names[c.1].clone()).collect::<Vec<_>>(),
+                "target_logprob" => cells.iter().map(|c| sweep.logprob[c.0 as usize][c.1]).collect::<Vec<_>>(),
+                "delta" => cells.iter().map(|c| sweep.logprob[c.0 as usize][c.1] - sweep.base_logprob).collect::<Vec<_>>(),
+                "gold_logprob" => cells.iter().map(|c| sweep.gold_logprob.as_ref().map(|t| t[c.0 as usize][c.1])).collect::<Vec<_>>(),
+            )?)
+        },
+    )?;
+    dumped(&args.common.dump, |p| sweep.dump(p))
+}
+
+pub fn run_patch(args: &PatchArgs) -> Result<()> {
+    let (t, decision) = decide(&args.common)?;
+    let boxes = t.sample.as_ref().map(reference_and_target).unwrap_or((None, None));
+    let groups: Vec<PositionGroup> = if args.groups.is_empty() {
+        PositionGroup::ALL
+            .into_iter()
+            .filter(|g| match g {
+                PositionGroup::Reference => boxes.0.is_some(),
+                PositionGroup::Target => boxes.1.is_some(),
+                _ => true,
+            })
+            .collect()
+    } else {
+        args.groups.clone()
+    };
+    if t.images.is_empty() {
+        bail!("patching mirrors the image: give an image");
+    }
+    let corrupt = causal::patch::mirrored_prompt(&t.engine, &t.images, &t.text, &t.policy)
+        .context("preparing the mirrored image")?
+        .extended(&decision.opening);
+    let sweep = causal::patch(&t.engine, &decision, &corrupt, &groups, boxes)?;
+    let tok = &t.engine.processor.tokenizer;
+    println!(
+        "LD              logit({:?}) - logit({:?}), {}: clean {:.4}, mirrored {:.4}",
+        tok.decode(&[sweep.plus], false)?,
+        tok.decode(&[sweep.minus], false)?,
+        sweep.contrast_from,
+        sweep.ld_clean,
+        sweep.ld_corrupt
+    );
+    println!("share of LD restored by patching the clean residual stream into the mirrored run:");
+    println!("layer   {}", groups.iter().map(|g| format!("{:>10}", g.name())).collect::<String>());
+    let cell = |v: Option<f64>| v.map(|x| format!("{x:>10.3}")).unwrap_or_else(|| format!("{:>10}", "-"));
+    println!("vision  {}", sweep.vision_effect.iter().map(|v| cell(*v)).collect::<String>());
+    for (l, row) in sweep.effect.iter().enumerate() {
+        println!("{l:>5}   {}", row.iter().map(|v| cell(Some(*v))).collect::<String>());
+    }
+    // The vision tower's row first, then each layer's.
+    let rows: Vec<String> = std::iter::once("vision".to_string()).chain((0..sweep.effect.len()).map(|l| l.to_string())).collect();
+    let values: Vec<Vec<f64>> =
+        std::iter::once(sweep.vision_effect.iter().map(|v| v.unwrap_or(f64::NAN)).collect()).chain(sweep.effect.iter().cloned()).collect();
+    let names: Vec<String> = groups.iter().map(|g| g.name().to_string()).collect();
+    write_out(
+        &args.common.out,
+        |png| heat_table("patching: share of LD restored (clean -> mirrored)", &rows, &names, &values, true, png),
+        || {
+            let cells: Vec<(usize, usize)> = (0..rows.len()).flat_map(|r| (0..names.len()).map(move |g| (r, g))).collect();
+            Ok(df!(
+                "layer" => cells.iter().map(|c| rows[c.0].clone()).collect::<Vec<_>>(),
+                "group" => cells.iter().map(|c| names[c.1].clone()).collect::<Vec<_>>(),
+                "effect" => cells.iter().map(|c| Some(values[c.0][c.1]).filter(|v| v.is_finite())).collect::<Vec<_>>(),
+            )?)
+        },
+    )?;
+    dumped(&args.common.dump, |p| sweep.dump(p))
+}

@@ -1,0 +1,100 @@
+//! Charts as PNGs (plotters): the font and palette every chart shares, a
+//! line chart by layer, and a table of heat cells.
+
+use super::Colormap;
+use anyhow::{anyhow, Result};
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use std::path::Path;
+
+const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+pub const COLORS: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+];
+
+/// Makes the embedded font the charts' "sans-serif" (once).
+pub fn register_font() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+    });
+}
+
+/// plotters' errors as anyhow's.
+pub fn err<E: std::fmt::Display>(e: E) -> anyhow::Error {
+    anyhow!("{e}")
+}
+
+/// One line per series over x = 0, 1, 2, ... (layers), with y in `y_range`.
+pub fn layer_lines(title: &str, y_desc: &str, series: &[(String, Vec<f64>)], y_range: (f64, f64), out: &Path) -> Result<()> {
+    register_font();
+    let n = series.iter().map(|s| s.1.len()).max().unwrap_or(1).max(2);
+    let root = BitMapBackend::new(out, (900, 480)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0f64..(n - 1) as f64, y_range.0..y_range.1)
+        .map_err(err)?;
+    chart.configure_mesh().x_desc("layer").y_desc(y_desc).draw().map_err(err)?;
+    for (k, (name, ys)) in series.iter().enumerate() {
+        let color = COLORS[k % COLORS.len()];
+        let points: Vec<(f64, f64)> = ys.iter().enumerate().filter(|(_, y)| y.is_finite()).map(|(x, &y)| (x as f64, y)).collect();
+        chart
+            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+            .map_err(err)?
+            .label(name.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(2)));
+        chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled()))).map_err(err)?;
+    }
+    chart.configure_series_labels().border_style(BLACK).background_style(WHITE.mix(0.8)).draw().map_err(err)?;
+    root.present().map_err(|e| anyhow!("writing {}: {e}", out.display()))?;
+    Ok(())
+}
+
+/// A table of heat cells: `values[row][col]` coloured on `colormap` over
+/// [-limit, limit] when `signed`, else [0, limit], each cell labelled with its value.
+pub fn heat_table(title: &str, rows: &[String], cols: &[String], values: &[Vec<f64>], signed: bool, out: &Path) -> Result<()> {
+    register_font();
+    let (cell_w, cell_h, left, top) = (110i32, 26i32, 90i32, 70i32);
+    let width = (left + cell_w * cols.len() as i32 + 20).max(360) as u32;
+    let height = (top + cell_h * rows.len() as i32 + 20) as u32;
+    let root = BitMapBackend::new(out, (width, height)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    root.draw(&Text::new(title.to_string(), (12, 10), ("sans-serif", 18).into_font())).map_err(err)?;
+    let limit = values.iter().flatten().filter(|v| v.is_finite()).fold(0.0f64, |m, v| m.max(v.abs())).max(1e-9);
+    let colormap = if signed { Colormap::Diverging } else { Colormap::Inferno };
+    let centred = TextStyle::from(("sans-serif", 13).into_font()).pos(Pos::new(HPos::Center, VPos::Center));
+    for (c, name) in cols.iter().enumerate() {
+        let x = left + cell_w * c as i32 + cell_w / 2;
+        root.draw(&Text::new(name.clone(), (x, top - 14), centred.clone())).map_err(err)?;
+    }
+    for (r, name) in rows.iter().enumerate() {
+        let y = top + cell_h * r as i32;
+        root.draw(&Text::new(name.clone(), (left / 2, y + cell_h / 2), centred.clone())).map_err(err)?;
+        for (c, v) in values[r].iter().enumerate() {
+            let x = left + cell_w * c as i32;
+            let (fill, label) = if v.is_finite() {
+                let t = if signed { 0.5 + 0.5 * v / limit } else { v.abs() / limit };
+                let p = colormap.at(t.clamp(0.0, 1.0) as f32);
+                (RGBColor(p[0], p[1], p[2]), format!("{v:.3}"))
+            } else {
+                (RGBColor(230, 230, 230), "-".to_string())
+            };
+            root.draw(&Rectangle::new([(x, y), (x + cell_w - 2, y + cell_h - 2)], fill.filled())).map_err(err)?;
+            // Dark text on light cells, light text on dark ones.
+            let light = 0.299 * fill.0 as f64 + 0.587 * fill.1 as f64 + 0.114 * fill.2 as f64 > 140.0;
+            let text = centred.clone().color(if light { &BLACK } else { &WHITE });
+            root.draw(&Text::new(label, (x + cell_w / 2, y + cell_h / 2), text)).map_err(err)?;
+        }
+    }
+    root.present().map_err(|e| anyhow!("writing {}: {e}", out.display()))?;
+    Ok(())
+}

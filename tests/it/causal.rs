@@ -1,0 +1,281 @@
+//! The causal experiments against transformers (tests/parity/causal.py:
+//! forward hooks and a registered attention function), their invariants,
+//! batching equal to one forward per cell, and the CLI's dumps.
+
+use crate::common::parity::*;
+use flipscope::causal::patch::mirrored_prompt;
+use flipscope::causal::regions::reference_and_target;
+use flipscope::causal::{self, Candidate, Decision, EdgeGroup, KnockoutSpec, Pass, PositionGroup};
+use flipscope::data::Sample;
+use flipscope::engine::{Engine, PreparedPrompt, ResizePolicy};
+use flipscope::eval::PromptTemplate;
+use tch::{Device, Kind, Tensor};
+
+fn engine() -> Engine {
+    Engine::load(&case_dir("flat_tied_odd").join("model"), Device::Cpu, Kind::Float).unwrap()
+}
+
+/// A synthetic scene's prompt, its mirror, the sample and its images.
+fn scene(e: &Engine) -> (Sample, Vec<image::DynamicImage>, String, PreparedPrompt, PreparedPrompt) {
+    let ds = flipscope::data::load("synth:6").unwrap();
+    let s = ds.samples[1].clone();
+    let images = flipscope::data::load_images(&s).unwrap();
+    let text = PromptTemplate::default_prompt().render(&s.question, &s);
+    let prompt = e.processor.prepare(&images, &text, &ResizePolicy::Auto).unwrap();
+    let mirror = mirrored_prompt(e, &images, &text, &ResizePolicy::Auto).unwrap();
+    (s, images, text, prompt, mirror)
+}
+
+/// A decision between two letters' tokens, X = A and its "mirror" B.
+fn letters(e: &Engine, prompt: PreparedPrompt) -> Decision {
+    let ids = e.option_token_ids(&["A".into(), "B".into()]).unwrap();
+    let mut d = Decision::plain(prompt, None);
+    d.candidates = vec![Candidate { label: "A".into(), token: ids[0] }, Candidate { label: "B".into(), token: ids[1] }];
+    d.contrast = Some((0, 1));
+    d.gold = Some(0);
+    d
+}
+
+/// The first sample of `spec` whose gold option's horizontal mirror is also an option, and that `keep`s.
+fn with_mirror(spec: &str, keep: impl Fn(&Sample) -> bool) -> Sample {
+    flipscope::data::load(spec)
+        .unwrap()
+        .samples
+        .into_iter()
+        .find(|s| {
+            let g = s.options.iter().find(|o| Some(o.letter) == s.gold_letter).unwrap();
+            keep(s) && s.options.iter().any(|o| o.direction == g.direction.map(|d| d.mirrored()) && o.letter != g.letter)
+        })
+        .expect("a question with its gold answer's mirror among the options")
+}
+
+fn bool_rows(rows: &[Vec<bool>]) -> Tensor {
+    let t = rows[0].len() as i64;
+    Tensor::from_slice(&rows.concat()).reshape([rows.len() as i64, t])
+}
+
+#[test]
+fn lens_knockout_and_patching_match_transformers() {
+    let e = engine();
+    let (s, _, _, prompt, mirror) = scene(&e);
+    let d = letters(&e, prompt.clone());
+    let pass = Pass::run(&e, &d.prompt).unwrap();
+    let t = pass.regions.len;
+    let boxes = reference_and_target(&s);
+    // Ours.
+    let lens = causal::logit_lens(&e, &d, 3).unwrap();
+    let edges = EdgeGroup::ALL.to_vec();
+    let spec = KnockoutSpec { window: 1, edges: &edges, target: None, gold: None, boxed: boxes.0 };
+    let ko = causal::knockout(&e, &pass, &spec).unwrap();
+    let groups = PositionGroup::ALL.to_vec();
+    let patched = causal::patch(&e, &d, &mirror, &groups, boxes).unwrap();
+    // The reference's inputs: the same prompt, edges and groups as masks.
+    let boxed = pass.regions.in_box(boxes.0.unwrap()).unwrap();
+    let edge_masks: Vec<Tensor> = edges
+        .iter()
+        .map(|g| {
+            let (q, k) = g.edges(&pass.regions, Some(&boxed)).unwrap();
+            let mut m = vec![vec![false; t]; t];
+            for &qi in &q {
+                for &ki in &k {
+                    m[qi][ki] = true;
+                }
+            }
+            bool_rows(&m)
+        })
+        .collect();
+    let group_rows: Vec<Vec<bool>> = groups
+        .iter()
+        .map(|g| {
+            let p = g.positions(&pass.regions, boxes).unwrap();
+            (0..t).map(|i| p.contains(&i)).collect()
+        })
+        .collect();
+    let pixels = |p: &PreparedPrompt| Tensor::from_slice(&p.images[0].values).reshape([-1, p.images[0].patch_dim as i64]);
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = tmp.path().join("inputs.safetensors");
+    let named = vec![
+        ("input_ids".to_string(), Tensor::from_slice(&prompt.input_ids).unsqueeze(0)),
+        ("pixel_values".to_string(), pixels(&prompt)),
+        ("mirrored_pixel_values".to_string(), pixels(&mirror)),
+        ("image_grid_thw".to_string(), Tensor::from_slice(&prompt.images[0].grid).reshape([1, 3])),
+        ("window".to_string(), Tensor::from_slice(&[1i64])),
+        ("target".to_string(), Tensor::from_slice(&[ko.target])),
+        ("edges".to_string(), Tensor::stack(&edge_masks, 0)),
+        ("patch_groups".to_string(), bool_rows(&group_rows)),
+        ("plus".to_string(), Tensor::from_slice(&[patched.plus])),
+        ("minus".to_string(), Tensor::from_slice(&[patched.minus])),
+    ];
+    Tensor::write_safetensors(&named, &inputs).unwrap();
+    let out = tmp.path().join("reference.safetensors");
+    let py = std::process::Command::new(python())
+        .args(["tests/parity/causal.py", case_dir("flat_tied_odd").join("model").to_str().unwrap()])
+        .args([inputs.to_str().unwrap(), out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(py.status.success(), "{}", String::from_utf8_lossy(&py.stderr));
+    let reference = Tensor::read_safetensors(&out).unwrap();
+    let get = |n: &str| reference.iter().find(|(k, _)| k == n).unwrap_or_else(|| panic!("no {n}")).1.shallow_clone();
+    let close = |what: &str, ours: &Tensor, theirs: &Tensor| {
+        let d = max_abs_diff(ours, theirs);
+        assert!(d < 1e-4, "{what}: max |diff| {d}");
+    };
+    close("resid", &lens.resid, &get("resid"));
+    close("lens_last", &lens.lens_last, &get("lens_last"));
+    let table = |rows: &Vec<Vec<f64>>| Tensor::from_slice(&rows.concat()).reshape([rows.len() as i64, -1]).to_kind(Kind::Float);
+    close("knockout_logprob", &table(&ko.logprob), &get("knockout_logprob"));
+    close("base_logprob", &Tensor::from_slice(&[ko.base_logprob as f32]), &get("base_logprob"));
+    close("clean_logits_last", &patched.clean_logits_last, &get("clean_logits_last"));
+    close("corrupt_logits_last", &patched.corrupt_logits_last, &get("corrupt_logits_last"));
+    close("patch_effect", &table(&patched.effect), &get("patch_effect"));
+    let vision: Vec<f32> = patched.vision_effect.iter().map(|v| v.unwrap_or(f64::NAN) as f32).collect();
+    let theirs = Vec::<f32>::try_from(get("vision_patch_effect")).unwrap();
+    for (g, (a, b)) in vision.iter().zip(&theirs).enumerate() {
+        assert!(a.is_nan() == b.is_nan() && (a.is_nan() || (a - b).abs() < 1e-4), "vision patch of {}: {a} vs {b}", groups[g].name());
+    }
+    // The knockouts changed something (the test would pass on a no-op otherwise).
+    assert!(ko.logprob.iter().flatten().any(|lp| (lp - ko.base_logprob).abs() > 1e-4), "{:?}", ko.logprob);
+}
+
+#[test]
+fn patching_everything_restores_the_clean_answer_at_every_layer() {
+    let e = engine();
+    let (_, _, _, prompt, mirror) = scene(&e);
+    let d = letters(&e, prompt);
+    let p = causal::patch(&e, &d, &mirror, &[PositionGroup::All, PositionGroup::Last], (None, None)).unwrap();
+    for (l, row) in p.effect.iter().enumerate() {
+        assert!((row[0] - 1.0).abs() < 1e-4, "layer {l}: patching all restores {}", row[0]);
+    }
+    assert!((p.vision_effect[0].unwrap() - 1.0).abs() < 1e-4, "vision, all: {:?}", p.vision_effect[0]);
+    assert_eq!(p.vision_effect[1], None, "the last position is no image token");
+    // The last position at the last layer is all that the logits read.
+    assert!((p.effect.last().unwrap()[1] - 1.0).abs() < 1e-4);
+    assert!((p.ld_clean - p.ld_corrupt).abs() > 1e-6);
+}
+
+#[test]
+fn batched_knockout_equals_one_forward_per_cell() {
+    let e = engine();
+    let (s, _, _, prompt, _) = scene(&e);
+    let d = letters(&e, prompt);
+    let pass = Pass::run(&e, &d.prompt).unwrap();
+    let boxes = reference_and_target(&s);
+    let edges = EdgeGroup::ALL.to_vec();
+    for window in [1, 2] {
+        let spec = KnockoutSpec { window, edges: &edges, target: None, gold: Some(d.candidates[1].token), boxed: boxes.0 };
+        let batched = causal::knockout(&e, &pass, &spec).unwrap();
+        let naive = causal::knockout_naive(&e, &pass, &d.prompt, &spec).unwrap();
+        assert_eq!(batched.logprob.len(), 3 - window);
+        for (a, b) in batched.logprob.iter().flatten().zip(naive.logprob.iter().flatten()) {
+            assert!((a - b).abs() < 1e-5, "window {window}: {a} vs {b}");
+        }
+        for (a, b) in batched.gold_logprob.unwrap().iter().flatten().zip(naive.gold_logprob.unwrap().iter().flatten()) {
+            assert!((a - b).abs() < 1e-5);
+        }
+    }
+}
+
+#[test]
+fn regions_find_the_question_and_the_boxes() {
+    let e = engine();
+    let (s, _, _, prompt, _) = scene(&e);
+    let r = causal::pass::regions(&e, &prompt).unwrap();
+    let img = &r.images[0];
+    assert_eq!(r.image.len(), img.rows * img.cols);
+    assert_eq!(r.image.first(), Some(&img.first));
+    let tok = &e.processor.tokenizer;
+    let question = tok.decode(&r.question.iter().map(|&p| prompt.input_ids[p]).collect::<Vec<_>>(), false).unwrap();
+    assert!(question.contains(s.question.split_whitespace().next().unwrap()), "{question:?}");
+    assert!(!question.contains("<|im_end|>") && !question.contains("assistant"), "{question:?}");
+    assert_eq!(r.last, prompt.input_ids.len() - 1);
+    let (reference, target) = reference_and_target(&s);
+    let (a, b) = (r.in_box(reference.unwrap()).unwrap(), r.in_box(target.unwrap()).unwrap());
+    assert!(!a.is_empty() && !b.is_empty() && a.iter().all(|p| r.image.contains(p)));
+    // The whole image's box holds every image token.
+    let (w, h) = img.original;
+    let all = r.in_box(&flipscope::data::BoundingBox::new(0.0, 0.0, w as f32, h as f32)).unwrap();
+    assert_eq!(all, r.image);
+}
+
+#[test]
+fn the_demo_model_decides_left_or_right_after_the_shared_opening() {
+    let dir = flipscope::config::demo_model().unwrap();
+    let e = Engine::load(&dir, Device::Cpu, Kind::Float).unwrap();
+    let s = &with_mirror("synth:40#seed=7,kinds=camera,scale=3", |s| {
+        s.options.iter().any(|o| Some(o.letter) == s.gold_letter && o.text.starts_with("front-"))
+    });
+    let images = flipscope::data::load_images(s).unwrap();
+    let prompt = e.processor.prepare(&images, &PromptTemplate::default_prompt().render(&s.question, s), &ResizePolicy::Auto).unwrap();
+    let d = causal::decision::for_sample(&e, s, &prompt, causal::AnswerForm::Words).unwrap();
+    let tok = &e.processor.tokenizer;
+    assert_eq!(tok.decode(&d.opening, false).unwrap(), "front-");
+    let (x, m) = d.contrast.unwrap();
+    let words = [tok.decode(&[d.candidates[x].token], false).unwrap(), tok.decode(&[d.candidates[m].token], false).unwrap()];
+    let mut sorted = words.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["left", "right"], "{words:?}");
+    assert_eq!(d.prompt.input_ids.len(), prompt.input_ids.len() + d.opening.len());
+    // Auto picks words for the demo model, which answers in words.
+    assert_eq!(causal::decision::for_sample(&e, s, &prompt, causal::AnswerForm::Auto).unwrap().form, causal::AnswerForm::Words);
+}
+
+#[test]
+fn every_dump_has_its_shape() {
+    let model = case_dir("flat_tied_odd").join("model");
+    let tmp = tempfile::tempdir().unwrap();
+    let id = with_mirror("synth:20", |_| true).id;
+    let base = ["--model", model.to_str().unwrap(), "--device", "cpu", "--data", "synth:20", "--id", &id, "--answer", "letter"];
+    let run = |cmd: &str, extra: &[&str], file: &str| -> Vec<(String, Tensor)> {
+        let dump = tmp.path().join(file);
+        let mut args = vec![cmd];
+        args.extend(base);
+        args.extend(extra);
+        args.extend(["--dump", dump.to_str().unwrap()]);
+        let (ok, out, err) = crate::common::flipscope(&args);
+        assert!(ok, "{cmd} failed:\n{out}\n{err}");
+        Tensor::read_safetensors(&dump).unwrap()
+    };
+    let shape = |t: &[(String, Tensor)], n: &str| t.iter().find(|(k, _)| k == n).unwrap_or_else(|| panic!("no {n}")).1.size();
+    let e = engine();
+    let (vocab, hidden, layers) = (e.model.config.text.vocab_size, e.model.config.text.hidden_size, 2);
+    let png = tmp.path().join("lens.png");
+    let lens = run("lens", &["--out", png.to_str().unwrap()], "lens.safetensors");
+    assert_eq!(image::open(&png).unwrap().width(), 900);
+    let t = shape(&lens, "resid")[1];
+    assert_eq!(shape(&lens, "resid"), [layers, t, hidden]);
+    assert_eq!(shape(&lens, "lens_last"), [layers, vocab]);
+    let csv = tmp.path().join("ko.csv");
+    let ko = run("knockout", &["--window", "1", "--edges", "image->last,question->last", "--out", csv.to_str().unwrap()], "ko.safetensors");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(text.starts_with("window_start,edges,target_logprob,delta,gold_logprob"), "{text}");
+    assert_eq!(text.lines().count(), 1 + 2 * 2);
+    assert_eq!(shape(&ko, "knockout_logprob"), [layers, 2]);
+    assert_eq!(shape(&ko, "base_logprob"), [1]);
+    let parquet = tmp.path().join("patch.parquet");
+    let p = run("patch", &["--groups", "all,image,last", "--out", parquet.to_str().unwrap()], "patch.safetensors");
+    assert!(std::fs::read(&parquet).unwrap().starts_with(b"PAR1"));
+    assert_eq!(shape(&p, "patch_effect"), [layers, 3]);
+    assert_eq!(shape(&p, "vision_patch_effect"), [3]);
+    assert_eq!(shape(&p, "clean_logits_last"), [vocab]);
+    assert_eq!(shape(&p, "corrupt_logits_last"), [vocab]);
+}
+
+#[test]
+fn bad_causal_arguments_are_named() {
+    let model = case_dir("flat_tied_odd").join("model");
+    let id = flipscope::data::load("synth:6").unwrap().samples[1].id.clone();
+    let m = model.to_str().unwrap();
+    let cases: [(&[&str], &str); 4] = [
+        (&["lens", "--model", m, "--device", "cpu", "--data", "synth:6", "--id", &id, "--out", "x.txt"], "--out x.txt"),
+        (&["knockout", "--model", m, "--device", "cpu", "--data", "synth:6", "--id", &id, "--window", "9"], "--window 9"),
+        (&["knockout", "--model", m, "--device", "cpu", "--data", "synth:6", "--id", &id, "--edges", "image->nowhere"], "image->nowhere"),
+        (
+            &["lens", "--model", m, "--device", "cpu", "--data", "synth:6", "--id", &id, "--target-token", "99999999"],
+            "not in the vocabulary",
+        ),
+    ];
+    for (args, want) in cases {
+        let (ok, _, err) = crate::common::flipscope(args);
+        assert!(!ok && err.contains(want), "{args:?}: {err}");
+    }
+}
