@@ -72,6 +72,21 @@ def timed(repeat, fn, device):
     return min(runs)
 
 
+def measured(out, name, repeat, fn, device):
+    """`name`_s: the fastest run of `fn`; `name`_peak_gib: peak memory through them."""
+    reset_peak()
+    out[f"{name}_s"] = timed(repeat, fn, device)
+    out[f"{name}_peak_gib"] = peak_gib(device)
+
+
+def update(loss, params, opt):
+    """One optimizer step: backward, clip the global norm to 1, AdamW."""
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+
+
 def batch_of(prompts, image_token, pad, device, dtype, extra=None):
     """Left-padded batch as the processor would give it (plus mm_token_type_ids,
     without which transformers 5 gives image tokens text positions)."""
@@ -175,9 +190,7 @@ def main():
             (grad,) = torch.autograd.grad(logit, pv)
             grad.sum().item()
 
-        reset_peak()
-        out["saliency_s"] = timed(repeat, backward, device)
-        out["saliency_peak_gib"] = peak_gib(device)
+        measured(out, "saliency", repeat, backward, device)
 
     lora = None
 
@@ -196,16 +209,7 @@ def main():
         labels = inp["input_ids"].clone()
         labels[:, : labels.shape[1] - len(answer)] = -100
 
-        def step():
-            loss = lora(**inp, labels=labels).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-
-        reset_peak()
-        out["train_s"] = timed(repeat, step, device)
-        out["train_peak_gib"] = peak_gib(device)
+        measured(out, "train", repeat, lambda: update(lora(**inp, labels=labels).loss, params, opt), device)
 
     # Both sides sample with the adapter on, as a GRPO policy does.
     if ("rollout" in figures or "grpo" in figures) and lora is None:
@@ -253,15 +257,9 @@ def main():
             ratio = torch.exp(logps - logps.detach())
             per_token = -torch.min(ratio * adv, torch.clamp(ratio, 0.8, 1.2) * adv)
             per_token = per_token + GRPO_BETA * (torch.exp(ref - logps) - (ref - logps) - 1)
-            loss = per_token.sum() / per_token.numel()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            opt.zero_grad(set_to_none=True)
+            update(per_token.sum() / per_token.numel(), params, opt)
 
-        reset_peak()
-        out["grpo_step_s"] = timed(repeat, grpo_step, device)
-        out["grpo_peak_gib"] = peak_gib(device)
+        measured(out, "grpo", repeat, grpo_step, device)
 
     with open(out_json, "w") as f:
         json.dump(out, f, indent=1)

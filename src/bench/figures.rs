@@ -297,7 +297,7 @@ fn policy_figures(
                 .collect();
             grpo::learn(engine, params, &mut opt, &s, &rolled).map(|_| ())
         })?;
-        out.insert("grpo_step_s".into(), json!(secs));
+        out.insert("grpo_s".into(), json!(secs));
         out.insert("grpo_peak_gib".into(), json!(peak_gib(device)));
     }
     if want("knockout") {

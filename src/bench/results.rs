@@ -49,7 +49,7 @@ pub const ROWS: [Row; 20] = [
     row("Training step peak memory", "GiB", "train_peak_gib", "train_peak_gib", false, None),
     row("Rollouts: 8 x 64 sampled tokens per prompt (num_return_sequences=8)", "tok/s", "rollout_tok_s", "rollout_tok_s", true, Some(1.5)),
     row("Rollout peak memory", "GiB", "rollout_peak_gib", "rollout_peak_gib", false, None),
-    row("GRPO step (8 x 64 rollouts + update with KL, LoRA r=16)", "s", "grpo_step_s", "grpo_step_s", false, Some(1.0)),
+    row("GRPO step (8 x 64 rollouts + update with KL, LoRA r=16)", "s", "grpo_s", "grpo_s", false, Some(1.0)),
     row("GRPO step peak memory", "GiB", "grpo_peak_gib", "grpo_peak_gib", false, None),
 ];
 

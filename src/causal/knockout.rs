@@ -102,15 +102,30 @@ fn check_window(window: usize, layers: usize) -> Result<usize> {
     Ok(layers - window + 1)
 }
 
+/// What both ways of sweeping start from: the window count, the unblocked
+/// log-probs, the target, the tokens read and the box's image tokens.
+struct Setup {
+    n_windows: usize,
+    base: Tensor,
+    target: i64,
+    reads: Vec<i64>,
+    boxed: Option<Vec<usize>>,
+}
+
+fn setup(engine: &Engine, pass: &Pass, spec: &KnockoutSpec) -> Result<Setup> {
+    let n_windows = check_window(spec.window, pass.layers())?;
+    let base = pass.last_logprobs(&engine.model);
+    let target = spec.target.unwrap_or_else(|| base.argmax(0, false).int64_value(&[]));
+    let reads: Vec<i64> = std::iter::once(target).chain(spec.gold).collect();
+    let boxed = spec.boxed.map(|b| pass.regions.in_box(b)).transpose()?;
+    Ok(Setup { n_windows, base, target, reads, boxed })
+}
+
 /// The sweep, batched: per edge group, one growing batch over window starts.
 pub fn knockout(engine: &Engine, pass: &Pass, spec: &KnockoutSpec) -> Result<KnockoutSweep> {
     let _guard = tch::no_grad_guard();
     let model = &engine.model;
-    let n_windows = check_window(spec.window, pass.layers())?;
-    let base = pass.last_logprobs(model);
-    let target = spec.target.unwrap_or_else(|| base.argmax(0, false).int64_value(&[]));
-    let reads: Vec<i64> = std::iter::once(target).chain(spec.gold).collect();
-    let boxed = spec.boxed.map(|b| pass.regions.in_box(b)).transpose()?;
+    let Setup { n_windows, base, target, reads, boxed } = setup(engine, pass, spec)?;
     let t = pass.regions.len;
     let device = pass.embeds.device();
     let mut columns: Vec<Vec<Vec<f64>>> = Vec::new(); // [group][window][read]
@@ -135,11 +150,7 @@ pub fn knockout(engine: &Engine, pass: &Pass, spec: &KnockoutSpec) -> Result<Kno
 pub fn knockout_naive(engine: &Engine, pass: &Pass, prompt: &crate::engine::PreparedPrompt, spec: &KnockoutSpec) -> Result<KnockoutSweep> {
     let _guard = tch::no_grad_guard();
     let model = &engine.model;
-    let n_windows = check_window(spec.window, pass.layers())?;
-    let base = pass.last_logprobs(model);
-    let target = spec.target.unwrap_or_else(|| base.argmax(0, false).int64_value(&[]));
-    let reads: Vec<i64> = std::iter::once(target).chain(spec.gold).collect();
-    let boxed = spec.boxed.map(|b| pass.regions.in_box(b)).transpose()?;
+    let Setup { n_windows, base, target, reads, boxed } = setup(engine, pass, spec)?;
     let t = pass.regions.len;
     let inputs = engine.collate(&[prompt]);
     let mut columns: Vec<Vec<Vec<f64>>> = Vec::new();
