@@ -2,9 +2,11 @@
 
 use super::saliency::parse_box;
 use super::target::{Target, TargetArgs};
+use crate::causal::batch::BatchExperiment;
 use crate::causal::regions::reference_and_target;
 use crate::causal::{self, AnswerForm, Decision, EdgeGroup, KnockoutSpec, Pass, PositionGroup};
 use crate::data::BoundingBox;
+use crate::runs::causal_log::CausalLog;
 use crate::viz::chart::{heat_table, layer_lines};
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -28,6 +30,59 @@ pub struct CausalArgs {
     /// Write the result as a chart (.png) or a table (.csv, .parquet).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Batch mode (--data without --id): the eval run of this model on this
+    /// data; one row per sample goes to RUN/causal/, and `report RUN` sums
+    /// them up by the samples' outcomes there.
+    #[arg(long)]
+    pub run: Option<String>,
+    /// Batch mode: which samples (eval's filter: category=..., id~..., gold=..., dataset=...).
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// Batch mode: at most this many samples.
+    #[arg(long)]
+    pub limit: Option<usize>,
+}
+
+impl CausalArgs {
+    /// Batch mode: a dataset without one sample named.
+    fn is_batch(&self) -> bool {
+        self.target.data.is_some() && self.target.id.is_none()
+    }
+}
+
+/// Runs `experiment` over the filtered samples of `--data` into `--run`'s causal rows.
+fn run_batch(args: &CausalArgs, experiment: BatchExperiment) -> Result<()> {
+    let spec = args.target.data.as_deref().expect("batch mode has --data");
+    let run =
+        args.run.as_deref().context("batch mode (--data without --id) needs --run RUN: the eval run whose outcomes group the results")?;
+    if args.dump.is_some() || args.out.is_some() || args.target_token.is_some() {
+        bail!("--dump, --out and --target-token are for one sample (--id); a batch writes RUN/causal/ and `report RUN` sums it up");
+    }
+    let dir = crate::runs::run_dir(run);
+    if !crate::runs::RunDir::new(&dir).is_run() {
+        bail!("--run {run}: {} is not a run (no run.json); evaluate the model on the data first", dir.display());
+    }
+    let mut samples = crate::data::load(spec)?.samples;
+    if let Some(expr) = &args.filter {
+        samples = super::eval::filter(samples, expr)?;
+    }
+    samples.truncate(args.limit.unwrap_or(usize::MAX));
+    if samples.is_empty() {
+        bail!("no samples in {spec} after --filter/--limit");
+    }
+    let engine = args.target.engine.load()?;
+    let settings = experiment.settings(&engine.dir.display().to_string(), spec, args.answer);
+    let mut log = CausalLog::open(&dir, experiment.experiment(), &settings)?;
+    let before = log.done_count();
+    let (written, failed) =
+        crate::causal::batch::run(&engine, &samples, &experiment, args.answer, &args.target.policy(), &mut log, &mut |done, total, id| {
+            eprintln!("{} {done}/{total} {id}", experiment.experiment().name());
+        })?;
+    println!(
+        "{}: {written} samples written ({failed} failed, as rows with their error), {before} already there; `flipscope report {run}` sums them up",
+        experiment.experiment().rows_path(&dir).display()
+    );
+    Ok(())
 }
 
 #[derive(Args, Debug)]
@@ -134,6 +189,9 @@ fn dumped(path: &Option<PathBuf>, write: impl FnOnce(&Path) -> Result<()>) -> Re
 }
 
 pub fn run_lens(args: &LensArgs) -> Result<()> {
+    if args.common.is_batch() {
+        return run_batch(&args.common, BatchExperiment::Lens);
+    }
     let (t, decision) = decide(&args.common)?;
     let lens = causal::logit_lens(&t.engine, &decision, args.top)?;
     let tok = &t.engine.processor.tokenizer;
@@ -175,6 +233,10 @@ pub fn run_lens(args: &LensArgs) -> Result<()> {
 }
 
 pub fn run_knockout(args: &KnockoutArgs) -> Result<()> {
+    if args.common.is_batch() {
+        let edges = if args.edges.is_empty() { EdgeGroup::ALL.to_vec() } else { args.edges.clone() };
+        return run_batch(&args.common, BatchExperiment::Knockout { window: args.window, edges });
+    }
     let (t, decision) = decide(&args.common)?;
     let boxed = args.r#box.clone().or_else(|| t.sample.as_ref().and_then(|s| reference_and_target(s).0.cloned()));
     let edges: Vec<EdgeGroup> = if args.edges.is_empty() {
@@ -224,6 +286,10 @@ pub fn run_knockout(args: &KnockoutArgs) -> Result<()> {
 }
 
 pub fn run_patch(args: &PatchArgs) -> Result<()> {
+    if args.common.is_batch() {
+        let groups = if args.groups.is_empty() { PositionGroup::ALL.to_vec() } else { args.groups.clone() };
+        return run_batch(&args.common, BatchExperiment::Patch { groups });
+    }
     let (t, decision) = decide(&args.common)?;
     let boxes = t.sample.as_ref().map(reference_and_target).unwrap_or((None, None));
     let groups: Vec<PositionGroup> = if args.groups.is_empty() {

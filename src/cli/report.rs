@@ -142,7 +142,16 @@ pub fn run(args: &ReportArgs) -> Result<()> {
                 writeln!(out)?;
                 out.flush()?;
             }
-            ReportFormat::Table | ReportFormat::Md => print!("{}", render_text(&report, args.format == ReportFormat::Md)),
+            ReportFormat::Table | ReportFormat::Md => {
+                print!("{}", render_text(&report, args.format == ReportFormat::Md));
+                // What the batch causal experiments found, by outcome.
+                for r in &runs {
+                    let lines = crate::runs::causal_log::summary(&run_dir(&r.name), &r.records)?;
+                    if !lines.is_empty() {
+                        println!("\n## {}: causal experiments\n{}", r.name, lines.join("\n"));
+                    }
+                }
+            }
         }
         Ok(())
     })();

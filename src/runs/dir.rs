@@ -86,11 +86,12 @@ impl RunDir {
     }
 }
 
-/// A records.jsonl as read: its records, each key once, and what was
-/// wrong with the rest, so a reader can go on and still say so.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct RecordFile {
-    pub records: Vec<Record>,
+/// A JSONL file of keyed rows as read (records.jsonl, a run's causal
+/// results): each key once, and what was wrong with the rest, so a reader
+/// can go on and still say so.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyedLines<T> {
+    pub records: Vec<T>,
     /// Later records of a key already read (two writers, or a resume after
     /// a wrapper was killed): dropped, the first kept.
     pub duplicates: usize,
@@ -100,7 +101,16 @@ pub struct RecordFile {
     pub bad: Vec<String>,
 }
 
-impl RecordFile {
+/// records.jsonl as read.
+pub type RecordFile = KeyedLines<Record>;
+
+impl<T> Default for KeyedLines<T> {
+    fn default() -> Self {
+        KeyedLines { records: Vec::new(), duplicates: 0, torn: false, bad: Vec::new() }
+    }
+}
+
+impl<T> KeyedLines<T> {
     /// One line per thing a reader should know, each naming the file.
     pub fn notes(&self, path: &Path) -> Vec<String> {
         let p = path.display();
@@ -131,8 +141,14 @@ impl RecordFile {
 /// The records of one records.jsonl. Only an unreadable file is an error: a
 /// bad line, a torn tail or a duplicate key is left out and counted.
 pub fn read_records(path: &Path) -> Result<RecordFile> {
+    read_keyed(path, |r: &Record| r.key.clone())
+}
+
+/// The rows of a JSONL file, the first of each `key` kept. Only an
+/// unreadable file is an error; bad, torn and duplicate lines are counted.
+pub fn read_keyed<T: serde::de::DeserializeOwned>(path: &Path, key: impl Fn(&T) -> String) -> Result<KeyedLines<T>> {
     let f = crate::fsutil::open_regular(path).with_context(|| format!("{}: cannot open", path.display()))?;
-    let mut out = RecordFile::default();
+    let mut out = KeyedLines::default();
     let mut seen = std::collections::HashSet::new();
     let mut reader = BufReader::new(f);
     let mut line = Vec::new();
@@ -167,8 +183,8 @@ pub fn read_records(path: &Path) -> Result<RecordFile> {
                 continue;
             }
         };
-        match serde_json::from_str::<Record>(text) {
-            Ok(r) if !seen.insert(r.key.clone()) => out.duplicates += 1,
+        match serde_json::from_str::<T>(text) {
+            Ok(r) if !seen.insert(key(&r)) => out.duplicates += 1,
             Ok(r) => out.records.push(r),
             Err(e) => out.bad.push(format!("line {n}: not a record ({e})")),
         }

@@ -24,7 +24,7 @@ pub use super::dir::read_records;
 
 /// Cuts a torn (unterminated) last line left by a kill mid-write, reading
 /// back from the end only as far as the last newline.
-fn truncate_torn_tail(path: &Path) -> Result<()> {
+pub(crate) fn truncate_torn_tail(path: &Path) -> Result<()> {
     use std::io::{Read, Seek, SeekFrom};
     let mut f = crate::fsutil::open_regular(path).with_context(|| format!("{}: cannot open", path.display()))?;
     let len = f.metadata()?.len();

@@ -279,3 +279,60 @@ fn bad_causal_arguments_are_named() {
         assert!(!ok && err.contains(want), "{args:?}: {err}");
     }
 }
+
+/// Batch mode: rows per sample beside an eval run, a failing sample as a
+/// row with its error, resume, refused other settings and second writers,
+/// and `report` summing the rows up by outcome.
+#[test]
+fn batch_runs_write_rows_resume_and_report_by_outcome() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("synth");
+    let (ok, _, err) = crate::common::flipscope(&["data", "synth", "--out", data.to_str().unwrap(), "--n", "10", "--seed", "4"]);
+    assert!(ok, "{err}");
+    // One sample's image is gone: its row holds the error and the batch goes on.
+    let mut images: Vec<_> = std::fs::read_dir(data.join("images")).unwrap().map(|e| e.unwrap().path()).collect();
+    images.sort();
+    std::fs::remove_file(&images[0]).unwrap();
+    let model = case_dir("flat_tied_odd").join("model");
+    let (m, d) = (model.to_str().unwrap(), data.to_str().unwrap());
+    let run = tmp.path().join("run");
+    let r = run.to_str().unwrap();
+    let (ok, _, err) = crate::common::flipscope(&["eval", "--model", m, "--data", d, "--run", r, "--device", "cpu"]);
+    assert!(ok, "{err}");
+    let causal = |args: &[&str]| {
+        let mut all = vec![args[0], "--model", m, "--device", "cpu", "--data", d, "--run", r, "--answer", "letter"];
+        all.extend(&args[1..]);
+        crate::common::flipscope(&all)
+    };
+    let (ok, out, err) = causal(&["lens", "--limit", "6"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("6 samples written (1 failed"), "{out}");
+    let rows = std::fs::read_to_string(run.join("causal/lens.jsonl")).unwrap();
+    assert_eq!(rows.lines().count(), 6);
+    assert_eq!(rows.lines().filter(|l| l.contains("\"error\"")).count(), 1, "{rows}");
+    // Resumed: only the rest.
+    let (ok, out, err) = causal(&["lens"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("4 samples written (0 failed") && out.contains("6 already there"), "{out}");
+    assert_eq!(std::fs::read_to_string(run.join("causal/lens.jsonl")).unwrap().lines().count(), 10);
+    let (ok, _, err) = causal(&["knockout", "--window", "1", "--limit", "3"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = causal(&["knockout", "--window", "2", "--limit", "3"]);
+    assert!(!ok && err.contains("other settings"), "{err}");
+    let (ok, _, err) = causal(&["patch", "--groups", "all,last", "--limit", "3"]);
+    assert!(ok, "{err}");
+    // A second writer is refused while the first holds the folder.
+    let lock = flipscope::fsutil::DirLock::acquire(&run.join("causal")).unwrap();
+    let (ok, _, err) = causal(&["lens"]);
+    assert!(!ok && err.contains("in use by another flipscope process"), "{err}");
+    drop(lock);
+    // A dump is of one sample: refused in batch mode.
+    let (ok, _, err) = causal(&["lens", "--dump", "x.safetensors"]);
+    assert!(!ok && err.contains("for one sample"), "{err}");
+    let (ok, report, err) = crate::common::flipscope(&["report", r]);
+    assert!(ok, "{err}");
+    assert!(report.contains("causal experiments"), "{report}");
+    assert!(report.contains("logit lens (9 samples)"), "{report}");
+    assert!(report.contains("knockout (3 samples)") || report.contains("knockout (2 samples)"), "{report}");
+    assert!(report.contains("patching ("), "{report}");
+}

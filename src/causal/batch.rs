@@ -1,0 +1,128 @@
+//! The experiments over many samples: one row per sample into the run's
+//! `causal/<experiment>.jsonl` (`runs::causal_log`). A sample that fails is
+//! written as a row with its error and the batch goes on.
+
+use super::decision::{for_sample, AnswerForm};
+use super::knockout::{knockout, EdgeGroup, KnockoutSpec};
+use super::pass::Pass;
+use super::patch::{mirrored_prompt, patch, PositionGroup};
+use super::regions::reference_and_target;
+use crate::data::{load_images, Sample};
+use crate::engine::{Engine, ResizePolicy};
+use crate::eval::mcq_prompt;
+use crate::runs::causal_log::{CausalLog, Experiment, KnockoutRow, LensRow, PatchRow};
+use anyhow::Result;
+
+/// One experiment and its settings, for every sample of a batch.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BatchExperiment {
+    Lens,
+    Knockout { window: usize, edges: Vec<EdgeGroup> },
+    Patch { groups: Vec<PositionGroup> },
+}
+
+impl BatchExperiment {
+    pub fn experiment(&self) -> Experiment {
+        match self {
+            BatchExperiment::Lens => Experiment::Lens,
+            BatchExperiment::Knockout { .. } => Experiment::Knockout,
+            BatchExperiment::Patch { .. } => Experiment::Patch,
+        }
+    }
+
+    /// The settings a resume must match.
+    pub fn settings(&self, model: &str, data: &str, form: AnswerForm) -> serde_json::Value {
+        let mut s = serde_json::json!({"model": model, "data": data, "answer": format!("{form:?}").to_lowercase()});
+        match self {
+            BatchExperiment::Lens => {}
+            BatchExperiment::Knockout { window, edges } => {
+                s["window"] = (*window).into();
+                s["edges"] = edges.iter().map(|e| e.name()).collect::<Vec<_>>().into();
+            }
+            BatchExperiment::Patch { groups } => s["groups"] = groups.iter().map(|g| g.name()).collect::<Vec<_>>().into(),
+        }
+        s
+    }
+}
+
+/// Rows for `samples` not yet in `log`; `progress(done, total, id)` after each.
+pub fn run(
+    engine: &Engine,
+    samples: &[Sample],
+    experiment: &BatchExperiment,
+    form: AnswerForm,
+    policy: &ResizePolicy,
+    log: &mut CausalLog,
+    progress: &mut dyn FnMut(usize, usize, &str),
+) -> Result<(usize, usize)> {
+    let (mut written, mut failed) = (0, 0);
+    for (i, s) in samples.iter().enumerate() {
+        if log.is_done(&s.id) {
+            continue;
+        }
+        // libtorch reports some errors as panics: one sample's is its row, not the batch's end.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| one(engine, s, experiment, form, policy)))
+            .unwrap_or_else(|p| Err(anyhow::anyhow!(crate::engine::panic_message(&*p))));
+        let row = match result {
+            Ok(row) => row,
+            Err(e) => {
+                failed += 1;
+                serde_json::json!({"key": s.id, "error": format!("{e:#}")})
+            }
+        };
+        log.append(&s.id, &row)?;
+        written += 1;
+        progress(i + 1, samples.len(), &s.id);
+    }
+    Ok((written, failed))
+}
+
+/// One sample's row.
+fn one(engine: &Engine, s: &Sample, experiment: &BatchExperiment, form: AnswerForm, policy: &ResizePolicy) -> Result<serde_json::Value> {
+    let images = load_images(s)?;
+    let text = mcq_prompt(&s.question, s);
+    let prompt = engine.processor.prepare(&images, &text, policy)?;
+    let decision = for_sample(engine, s, &prompt, form)?;
+    let key = s.id.clone();
+    Ok(match experiment {
+        BatchExperiment::Lens => {
+            let lens = super::lens::logit_lens(engine, &decision, 1)?;
+            serde_json::to_value(LensRow {
+                key,
+                error: None,
+                labels: lens.candidates.iter().map(|c| c.label.clone()).collect(),
+                curve: lens.curve,
+                answer: lens.answer,
+                gold: decision.gold,
+                decided_at: lens.decided_at,
+            })?
+        }
+        BatchExperiment::Knockout { window, edges } => {
+            let pass = Pass::run(engine, &decision.prompt)?;
+            let boxed = reference_and_target(s).0;
+            let gold = decision.gold.map(|g| decision.candidates[g].token);
+            let sweep = knockout(engine, &pass, &KnockoutSpec { window: *window, edges, target: None, gold, boxed })?;
+            serde_json::to_value(KnockoutRow {
+                key,
+                error: None,
+                edges: edges.iter().map(|e| e.name().to_string()).collect(),
+                base_logprob: sweep.base_logprob,
+                logprob: sweep.logprob,
+            })?
+        }
+        BatchExperiment::Patch { groups } => {
+            let corrupt = mirrored_prompt(engine, &images, &text, policy)?.extended(&decision.opening);
+            let sweep = patch(engine, &decision, &corrupt, groups, reference_and_target(s))?;
+            let finite = |v: f64| v.is_finite().then_some(v);
+            serde_json::to_value(PatchRow {
+                key,
+                error: None,
+                groups: groups.iter().map(|g| g.name().to_string()).collect(),
+                ld_clean: sweep.ld_clean,
+                ld_corrupt: sweep.ld_corrupt,
+                effect: sweep.effect.iter().map(|row| row.iter().map(|&v| finite(v)).collect()).collect(),
+                vision_effect: sweep.vision_effect,
+            })?
+        }
+    })
+}

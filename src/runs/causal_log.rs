@@ -1,0 +1,273 @@
+//! A run's causal results: `RUN/causal/<experiment>.jsonl`, one row per
+//! sample, written beside the run's records by the batch experiments
+//! (`flipscope lens|knockout|patch --run RUN`), and what `report` makes of
+//! them by outcome (right, horizontal flip, ...).
+//!
+//! Rows are appended and synced one at a time under a lock on the folder;
+//! a resume skips the samples already written, cuts a torn last line, and
+//! is refused when the settings differ from those the file was made with.
+
+use super::dir::{read_keyed, KeyedLines};
+use super::Record;
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Which experiment a file holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Experiment {
+    Lens,
+    Knockout,
+    Patch,
+}
+
+impl Experiment {
+    pub const ALL: [Experiment; 3] = [Experiment::Lens, Experiment::Knockout, Experiment::Patch];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Experiment::Lens => "lens",
+            Experiment::Knockout => "knockout",
+            Experiment::Patch => "patch",
+        }
+    }
+
+    pub fn rows_path(self, run: &Path) -> PathBuf {
+        run.join("causal").join(format!("{}.jsonl", self.name()))
+    }
+
+    fn settings_path(self, run: &Path) -> PathBuf {
+        run.join("causal").join(format!("{}.settings.json", self.name()))
+    }
+}
+
+/// One sample's logit lens: the candidates' probability by layer at the answer position.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LensRow {
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// [layers][candidates]
+    #[serde(default)]
+    pub curve: Vec<Vec<f32>>,
+    #[serde(default)]
+    pub answer: Option<usize>,
+    #[serde(default)]
+    pub gold: Option<usize>,
+    #[serde(default)]
+    pub decided_at: Option<usize>,
+}
+
+/// One sample's knockout sweep: the target's log-prob per window start and edge group.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct KnockoutRow {
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub edges: Vec<String>,
+    #[serde(default)]
+    pub base_logprob: f64,
+    /// [window starts][edge groups]
+    #[serde(default)]
+    pub logprob: Vec<Vec<f64>>,
+}
+
+/// One sample's patching sweep: the share of LD restored per layer and group.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PatchRow {
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub ld_clean: f64,
+    #[serde(default)]
+    pub ld_corrupt: f64,
+    /// [layers][groups]; NaN is written as null.
+    #[serde(default)]
+    pub effect: Vec<Vec<Option<f64>>>,
+    #[serde(default)]
+    pub vision_effect: Vec<Option<f64>>,
+}
+
+/// The appender of one experiment's rows in a run.
+pub struct CausalLog {
+    path: PathBuf,
+    file: File,
+    done: HashSet<String>,
+    _lock: crate::fsutil::DirLock,
+}
+
+impl CausalLog {
+    /// Opens (or resumes) `experiment`'s rows in `run`, made with `settings`
+    /// (model, data, options: a resume with others is refused).
+    pub fn open(run: &Path, experiment: Experiment, settings: &serde_json::Value) -> Result<CausalLog> {
+        let dir = run.join("causal");
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let lock = crate::fsutil::DirLock::acquire(&dir)?;
+        let settings_path = experiment.settings_path(run);
+        match crate::fsutil::read_optional_text(&settings_path)? {
+            Some(text) => {
+                let old: serde_json::Value =
+                    serde_json::from_str(&text).with_context(|| format!("{}: not JSON", settings_path.display()))?;
+                if &old != settings {
+                    bail!(
+                        "{} was made with other settings; remove it (and {}) to start over, or use another --run:\n  was  {old}\n  now  {settings}",
+                        experiment.rows_path(run).display(),
+                        settings_path.display()
+                    );
+                }
+            }
+            None => crate::fsutil::atomic_write(&settings_path, serde_json::to_string_pretty(settings)?.as_bytes())?,
+        }
+        let path = experiment.rows_path(run);
+        let mut done = HashSet::new();
+        if path.exists() {
+            super::store::truncate_torn_tail(&path)?;
+            let rows: KeyedLines<serde_json::Value> = read_keyed(&path, row_key)?;
+            rows.warn(&path);
+            done = rows.records.iter().map(row_key).collect();
+        }
+        let file = OpenOptions::new().create(true).append(true).open(&path).with_context(|| format!("opening {}", path.display()))?;
+        Ok(CausalLog { path, file, done, _lock: lock })
+    }
+
+    pub fn is_done(&self, key: &str) -> bool {
+        self.done.contains(key)
+    }
+
+    pub fn done_count(&self) -> usize {
+        self.done.len()
+    }
+
+    /// Appends one row and syncs it.
+    pub fn append<T: Serialize>(&mut self, key: &str, row: &T) -> Result<()> {
+        let mut line = serde_json::to_string(row)?;
+        line.push('\n');
+        self.file.write_all(line.as_bytes()).with_context(|| format!("{}: cannot append", self.path.display()))?;
+        self.file.sync_data().with_context(|| format!("{}: cannot sync", self.path.display()))?;
+        self.done.insert(key.to_string());
+        Ok(())
+    }
+}
+
+fn row_key(v: &serde_json::Value) -> String {
+    v.get("key").and_then(|k| k.as_str()).unwrap_or_default().to_string()
+}
+
+/// A sample's outcome in the run: `right`, its error kind, or `no record`.
+pub fn outcome(record: Option<&Record>) -> String {
+    match record {
+        None => "no record".into(),
+        Some(r) if r.correct == Some(true) => "right".into(),
+        Some(r) => r.error_kind.clone().unwrap_or_else(|| if r.error.is_some() { "failed".into() } else { "wrong".into() }),
+    }
+}
+
+/// Rows of one experiment grouped by their sample's outcome in the run.
+fn by_outcome<'a, T>(rows: &'a [T], key: impl Fn(&T) -> &str, records: &[Record]) -> BTreeMap<String, Vec<&'a T>> {
+    let first: BTreeMap<&str, &Record> = records.iter().rev().map(|r| (r.id.as_str(), r)).collect();
+    let mut out: BTreeMap<String, Vec<&T>> = BTreeMap::new();
+    for row in rows {
+        out.entry(outcome(first.get(key(row)).copied())).or_default().push(row);
+    }
+    out
+}
+
+fn mean(xs: impl Iterator<Item = f64>) -> Option<f64> {
+    let v: Vec<f64> = xs.filter(|x| x.is_finite()).collect();
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+}
+
+/// What the run's causal rows say, by outcome, as text lines for `report`.
+pub fn summary(run: &Path, records: &[Record]) -> Result<Vec<String>> {
+    let mut lines = Vec::new();
+    let read = |e: Experiment| -> Result<Option<Vec<serde_json::Value>>> {
+        let path = e.rows_path(run);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let rows = read_keyed(&path, row_key)?;
+        rows.warn(&path);
+        Ok(Some(rows.records))
+    };
+    let typed =
+        |values: Vec<serde_json::Value>| -> Vec<serde_json::Value> { values.into_iter().filter(|v| v.get("error").is_none()).collect() };
+    if let Some(rows) = read(Experiment::Lens)? {
+        let rows: Vec<LensRow> = typed(rows).into_iter().filter_map(|v| serde_json::from_value(v).ok()).collect();
+        lines.push(format!("logit lens ({} samples): the layer from which the final answer leads, by outcome", rows.len()));
+        for (outcome, rs) in by_outcome(&rows, |r| r.key.as_str(), records) {
+            let decided: Vec<f64> = rs.iter().filter_map(|r| r.decided_at.map(|l| l as f64)).collect();
+            let layers = rs.first().map(|r| r.curve.len()).unwrap_or(0);
+            lines.push(format!(
+                "  {outcome:<18} n {:>4}  mean layer {}  of {layers}",
+                rs.len(),
+                mean(decided.iter().copied()).map(|m| format!("{m:5.2}")).unwrap_or_else(|| "    -".into())
+            ));
+        }
+    }
+    if let Some(rows) = read(Experiment::Knockout)? {
+        let rows: Vec<KnockoutRow> = typed(rows).into_iter().filter_map(|v| serde_json::from_value(v).ok()).collect();
+        lines.push(format!(
+            "knockout ({} samples): mean change in the answer's log-prob at the most harmful window, by outcome",
+            rows.len()
+        ));
+        for (outcome, rs) in by_outcome(&rows, |r| r.key.as_str(), records) {
+            let edges = rs.first().map(|r| r.edges.clone()).unwrap_or_default();
+            let cells: Vec<String> = edges
+                .iter()
+                .enumerate()
+                .map(|(g, name)| {
+                    let windows = rs.first().map(|r| r.logprob.len()).unwrap_or(0);
+                    let worst = (0..windows)
+                        .filter_map(|w| {
+                            mean(rs.iter().filter_map(|r| r.logprob.get(w).and_then(|row| row.get(g)).map(|lp| lp - r.base_logprob)))
+                                .map(|m| (w, m))
+                        })
+                        .min_by(|a, b| a.1.total_cmp(&b.1));
+                    match worst {
+                        Some((w, m)) => format!("{name} {m:+.3} (from layer {w})"),
+                        None => format!("{name} -"),
+                    }
+                })
+                .collect();
+            lines.push(format!("  {outcome:<18} n {:>4}  {}", rs.len(), cells.join("  ")));
+        }
+    }
+    if let Some(rows) = read(Experiment::Patch)? {
+        let rows: Vec<PatchRow> = typed(rows).into_iter().filter_map(|v| serde_json::from_value(v).ok()).collect();
+        lines.push(format!(
+            "patching ({} samples): mean share of LD restored (vision tower; first layer below 0.5), by outcome",
+            rows.len()
+        ));
+        for (outcome, rs) in by_outcome(&rows, |r| r.key.as_str(), records) {
+            let groups = rs.first().map(|r| r.groups.clone()).unwrap_or_default();
+            let layers = rs.first().map(|r| r.effect.len()).unwrap_or(0);
+            let cells: Vec<String> = groups
+                .iter()
+                .enumerate()
+                .map(|(g, name)| {
+                    let vision = mean(rs.iter().filter_map(|r| r.vision_effect.get(g).copied().flatten()));
+                    let curve: Vec<Option<f64>> = (0..layers)
+                        .map(|l| mean(rs.iter().filter_map(|r| r.effect.get(l).and_then(|row| row.get(g)).copied().flatten())))
+                        .collect();
+                    let below = curve.iter().position(|m| m.is_some_and(|m| m < 0.5));
+                    format!(
+                        "{name} {} ({})",
+                        vision.map(|v| format!("{v:.2}")).unwrap_or_else(|| "-".into()),
+                        below.map(|l| format!("layer {l}")).unwrap_or_else(|| "never".into())
+                    )
+                })
+                .collect();
+            lines.push(format!("  {outcome:<18} n {:>4}  {}", rs.len(), cells.join("  ")));
+        }
+    }
+    Ok(lines)
+}
