@@ -27,6 +27,8 @@ pub struct Candidate {
     /// The option letter, or the token's text.
     pub label: String,
     pub token: i64,
+    /// The direction its option names, when it names one.
+    pub direction: Option<crate::spatial::Direction>,
 }
 
 /// The prompt to run (with the shared opening appended) and what to read at its last position.
@@ -47,7 +49,7 @@ impl Decision {
     /// The decision for a prompt without a sample: the given token, or none
     /// (the experiments then read the model's own top token).
     pub fn plain(prompt: PreparedPrompt, token: Option<(i64, String)>) -> Decision {
-        let candidates = token.map(|(token, label)| vec![Candidate { label, token }]).unwrap_or_default();
+        let candidates = token.map(|(token, label)| vec![Candidate { label, token, direction: None }]).unwrap_or_default();
         Decision { prompt, opening: Vec::new(), candidates, contrast: None, gold: None, form: AnswerForm::Auto }
     }
 
@@ -101,7 +103,12 @@ pub fn for_sample(engine: &Engine, sample: &Sample, prompt: &PreparedPrompt, for
         sample.options.iter().position(|o| o.direction == Some(d.mirrored()) && o.letter != sample.options[g].letter)
     });
     if form == AnswerForm::Letter {
-        let candidates = letters.iter().zip(&letter_ids).map(|(l, &token)| Candidate { label: l.clone(), token }).collect();
+        let candidates = letters
+            .iter()
+            .zip(&letter_ids)
+            .zip(&sample.options)
+            .map(|((l, &token), o)| Candidate { label: l.clone(), token, direction: o.direction })
+            .collect();
         let contrast = gold.zip(mirror);
         return Ok(Decision { prompt: prompt.clone(), opening: Vec::new(), candidates, contrast, gold, form });
     }
@@ -130,7 +137,7 @@ pub fn for_sample(engine: &Engine, sample: &Sample, prompt: &PreparedPrompt, for
             let at = match candidates.iter().position(|c| c.token == token) {
                 Some(k) => k,
                 None => {
-                    candidates.push(Candidate { label: sample.options[i].text.clone(), token });
+                    candidates.push(Candidate { label: sample.options[i].text.clone(), token, direction: sample.options[i].direction });
                     candidates.len() - 1
                 }
             };

@@ -61,7 +61,7 @@ pub fn logit_lens(engine: &Engine, decision: &Decision, top_k: usize) -> Result<
     if candidates.is_empty() {
         // No options: follow the model's own final answer.
         let id = probs.get(n_layers - 1).argmax(0, false).int64_value(&[]);
-        candidates.push(Candidate { label: engine.processor.tokenizer.decode(&[id], false)?, token: id });
+        candidates.push(Candidate { label: engine.processor.tokenizer.decode(&[id], false)?, token: id, direction: None });
     }
     let ids = Tensor::from_slice(&candidates.iter().map(|c| c.token).collect::<Vec<_>>()).to_device(probs.device());
     let curve: Vec<Vec<f32>> = Vec::<Vec<f32>>::try_from(probs.index_select(1, &ids).to_device(tch::Device::Cpu))?;

@@ -6,6 +6,7 @@
 
 pub mod batch;
 pub mod decision;
+pub mod direction_probe;
 pub mod knockout;
 pub mod lens;
 pub mod pass;

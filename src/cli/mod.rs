@@ -2,6 +2,7 @@
 pub mod bench;
 pub mod causal_cmd;
 pub mod data_cmd;
+pub mod direction_cmd;
 pub mod distill;
 pub mod doctor;
 pub mod engine_args;
@@ -60,6 +61,11 @@ pub enum Command {
     /// Activation patching: the clean residual stream copied into the run of
     /// the mirrored image, per layer and group of positions.
     Patch(causal_cmd::PatchArgs),
+    /// Logistic probes per layer for left/right, front/back, above/below, on
+    /// the answer position's and the target object's residual stream.
+    ProbeLinear(direction_cmd::ProbeLinearArgs),
+    /// Add alpha times a probe's direction at a layer and count how the answers move.
+    Steer(direction_cmd::SteerArgs),
     /// Ask again under a change: flip, boxed, adaptvis.
     #[command(subcommand)]
     Probe(probe_cmd::ProbeCommand),

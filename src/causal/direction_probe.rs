@@ -1,0 +1,371 @@
+//! Linear direction probes and steering. Over samples with gold directions
+//! (synthetic scenes have exact geometry), each layer's residual stream at
+//! the answer position (and averaged over the target object's image tokens)
+//! is collected; a logistic probe per layer and axis (left/right,
+//! front/back, above/below) is fitted on the train split and scored on the
+//! held-out one. This says whether the direction is in the representation
+//! even where the model answers wrong. Steering adds alpha times a probe's
+//! direction to a layer's output and reads how the answers move.
+
+use super::decision::{for_sample, AnswerForm, Decision};
+use super::pass::{lens, Pass};
+use super::regions::reference_and_target;
+use crate::data::{load_images, Sample};
+use crate::engine::text::Variant;
+use crate::engine::{Engine, ResizePolicy};
+use crate::eval::mcq_prompt;
+use crate::spatial::{Direction, Vertical};
+use anyhow::{bail, Context, Result};
+use tch::{Device, Kind, Tensor};
+
+/// A direction axis a probe separates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Axis {
+    /// Right (positive) against left.
+    LeftRight,
+    /// Front (positive) against back.
+    FrontBack,
+    /// Above (positive) against below.
+    AboveBelow,
+}
+
+impl Axis {
+    pub const ALL: [Axis; 3] = [Axis::LeftRight, Axis::FrontBack, Axis::AboveBelow];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Axis::LeftRight => "left-right",
+            Axis::FrontBack => "front-back",
+            Axis::AboveBelow => "above-below",
+        }
+    }
+
+    /// The direction's side of the axis: Some(true) right/front/above, Some(false) the other, None neither.
+    pub fn side(self, d: Direction) -> Option<bool> {
+        let sign = match self {
+            Axis::LeftRight => d.heading.map(|h| h.lateral_sign()).unwrap_or(0),
+            Axis::FrontBack => d.heading.map(|h| h.depth_sign()).unwrap_or(0),
+            Axis::AboveBelow => match d.vertical {
+                Some(Vertical::Up) => 1,
+                Some(Vertical::Down) => -1,
+                None => 0,
+            },
+        };
+        (sign != 0).then_some(sign > 0)
+    }
+}
+
+/// Where the features are read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Site {
+    /// The answer position: the prompt's last token, after the opening the
+    /// gold answer shares with its mirror when the model answers in words.
+    Last,
+    /// The mean over the target object's image tokens.
+    Target,
+}
+
+impl Site {
+    pub const ALL: [Site; 2] = [Site::Last, Site::Target];
+    pub fn name(self) -> &'static str {
+        match self {
+            Site::Last => "last",
+            Site::Target => "target",
+        }
+    }
+}
+
+/// Hidden states of many samples, per layer, at each site.
+pub struct Features {
+    pub ids: Vec<String>,
+    pub gold: Vec<Option<Direction>>,
+    /// Whether each sample is held out (its split is `test`).
+    pub held_out: Vec<bool>,
+    /// [N, L, D] f32 on the CPU.
+    pub last: Tensor,
+    /// [N, L, D], or None when some sample has no target box.
+    pub target: Option<Tensor>,
+    /// Samples left out, as "id: why".
+    pub skipped: Vec<String>,
+}
+
+impl Features {
+    pub fn at(&self, site: Site) -> Option<&Tensor> {
+        match site {
+            Site::Last => Some(&self.last),
+            Site::Target => self.target.as_ref(),
+        }
+    }
+}
+
+/// Collects the features of `samples` (asked with the evaluation prompt).
+pub fn collect(engine: &Engine, samples: &[Sample], policy: &ResizePolicy, progress: &mut dyn FnMut(usize, usize)) -> Result<Features> {
+    let _guard = tch::no_grad_guard();
+    let (mut ids, mut gold, mut held_out, mut last, mut target, mut skipped) = (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let mut all_targets = true;
+    for (i, s) in samples.iter().enumerate() {
+        let one = || -> Result<(Tensor, Option<Tensor>)> {
+            let images = load_images(s)?;
+            let prompt = engine.processor.prepare(&images, &mcq_prompt(&s.question, s), policy)?;
+            // The answer position: after the opening the gold answer shares with its mirror
+            // (where a word-answering model tells left from right), else the prompt's end.
+            let prompt = match for_sample(engine, s, &prompt, AnswerForm::Auto) {
+                Ok(d) => d.prompt,
+                Err(_) => prompt,
+            };
+            let pass = Pass::run(engine, &prompt)?;
+            let stacked = Tensor::cat(&pass.traced.outputs, 0).to_kind(Kind::Float); // [L, T, D]
+            let at_last = stacked.select(1, -1).to_device(Device::Cpu);
+            let at_target = match reference_and_target(s).1 {
+                Some(b) => {
+                    let rows = pass.regions.in_box(b)?;
+                    let idx = Tensor::from_slice(&rows.iter().map(|&p| p as i64).collect::<Vec<_>>()).to_device(stacked.device());
+                    Some(stacked.index_select(1, &idx).mean_dim(1, false, Kind::Float).to_device(Device::Cpu))
+                }
+                None => None,
+            };
+            Ok((at_last, at_target))
+        };
+        match one() {
+            Ok((l, t)) => {
+                all_targets &= t.is_some();
+                ids.push(s.id.clone());
+                gold.push(s.gold_direction);
+                held_out.push(s.split.as_deref() == Some("test"));
+                last.push(l);
+                if let Some(t) = t {
+                    target.push(t);
+                }
+            }
+            Err(e) => skipped.push(format!("{}: {e:#}", s.id)),
+        }
+        progress(i + 1, samples.len());
+    }
+    if last.is_empty() {
+        bail!(
+            "no sample could be read ({} skipped{})",
+            skipped.len(),
+            skipped.first().map(|s| format!("; first: {s}")).unwrap_or_default()
+        );
+    }
+    let target = (all_targets && !target.is_empty()).then(|| Tensor::stack(&target, 0));
+    Ok(Features { ids, gold, held_out, last: Tensor::stack(&last, 0), target, skipped })
+}
+
+/// A logistic probe per layer for one axis at one site.
+pub struct DirectionProbe {
+    pub axis: Axis,
+    pub site: Site,
+    /// [L, D] in standardised units, [L] bias, [L, D] the train mean and std.
+    pub weight: Tensor,
+    pub bias: Tensor,
+    pub mean: Tensor,
+    pub std: Tensor,
+    /// [L]: the mean norm of the features at each layer (steering's unit).
+    pub norm: Tensor,
+    pub train_accuracy: Vec<f64>,
+    pub test_accuracy: Vec<f64>,
+    pub n_train: usize,
+    pub n_test: usize,
+}
+
+const STEPS: usize = 300;
+const L2: f64 = 1e-3;
+
+/// Fits `axis`'s probe on the features at `site` (train split), scores it on the held-out split.
+pub fn fit(features: &Features, axis: Axis, site: Site) -> Result<DirectionProbe> {
+    let x = features.at(site).with_context(|| format!("no {} features (a sample has no target box)", site.name()))?;
+    let labelled: Vec<(usize, bool)> =
+        features.gold.iter().enumerate().filter_map(|(i, g)| g.and_then(|d| axis.side(d)).map(|y| (i, y))).collect();
+    let split = |test: bool| labelled.iter().copied().filter(|(i, _)| features.held_out[*i] == test).collect::<Vec<_>>();
+    let (train, test) = (split(false), split(true));
+    let both = |rows: &[(usize, bool)]| rows.iter().any(|r| r.1) && rows.iter().any(|r| !r.1);
+    if !both(&train) || test.is_empty() {
+        bail!(
+            "{} at {}: {} train samples ({} positive) and {} held-out ones; a probe needs both sides in train and some held out (split=test)",
+            axis.name(),
+            site.name(),
+            train.len(),
+            train.iter().filter(|r| r.1).count(),
+            test.len()
+        );
+    }
+    let rows = |r: &[(usize, bool)]| {
+        let idx = Tensor::from_slice(&r.iter().map(|x| x.0 as i64).collect::<Vec<_>>());
+        let y = Tensor::from_slice(&r.iter().map(|x| if x.1 { 1f32 } else { 0f32 }).collect::<Vec<_>>());
+        (x.index_select(0, &idx).transpose(0, 1).contiguous(), y) // [L, n, D], [n]
+    };
+    let (xtr, ytr) = rows(&train);
+    let (xte, yte) = rows(&test);
+    let mean = xtr.mean_dim(1, true, Kind::Float);
+    let std = xtr.std_dim(1, false, true).clamp_min(1e-6);
+    let z = |x: &Tensor| (x - &mean) / &std;
+    let (ztr, zte) = (z(&xtr), z(&xte));
+    let (l, d) = (xtr.size()[0], xtr.size()[2]);
+    let vs = tch::nn::VarStore::new(Device::Cpu);
+    let w = vs.root().zeros("w", &[l, d, 1]);
+    let b = vs.root().zeros("b", &[l, 1]);
+    let mut opt = tch::nn::OptimizerConfig::build(tch::nn::Adam::default(), &vs, 0.05)?;
+    let target = ytr.unsqueeze(0).expand([l, -1], false);
+    for _ in 0..STEPS {
+        let logits = ztr.matmul(&w).squeeze_dim(-1) + &b; // [L, n]
+        let loss = logits.binary_cross_entropy_with_logits::<Tensor>(&target, None, None, tch::Reduction::Mean) * l as f64
+            + w.pow_tensor_scalar(2).sum(Kind::Float) * L2;
+        opt.backward_step(&loss);
+    }
+    let _guard = tch::no_grad_guard();
+    let accuracy = |zx: &Tensor, y: &Tensor| -> Result<Vec<f64>> {
+        let pred = (zx.matmul(&w).squeeze_dim(-1) + &b).gt(0.0).to_kind(Kind::Float);
+        Ok(Vec::<f64>::try_from(pred.eq_tensor(&y.unsqueeze(0)).to_kind(Kind::Double).mean_dim(1, false, Kind::Double))?)
+    };
+    Ok(DirectionProbe {
+        axis,
+        site,
+        weight: w.squeeze_dim(-1).detach(),
+        bias: b.squeeze_dim(-1).detach(),
+        mean: mean.squeeze_dim(1),
+        std: std.squeeze_dim(1),
+        norm: xtr.norm_scalaropt_dim(2, [2], false).mean_dim(1, false, Kind::Float),
+        train_accuracy: accuracy(&ztr, &ytr)?,
+        test_accuracy: accuracy(&zte, &yte)?,
+        n_train: train.len(),
+        n_test: test.len(),
+    })
+}
+
+impl DirectionProbe {
+    /// The unit direction [D] in the residual stream at `layer` that raises the probe's logit.
+    pub fn direction(&self, layer: usize) -> Result<Tensor> {
+        let layers = self.weight.size()[0] as usize;
+        if layer >= layers {
+            bail!("layer {layer}: the probe has layers 0..{}", layers - 1);
+        }
+        let raw = self.weight.get(layer as i64) / self.std.get(layer as i64);
+        Ok(&raw / raw.norm().clamp_min(1e-12))
+    }
+
+    fn prefix(&self) -> String {
+        format!("{}.{}", self.site.name(), self.axis.name())
+    }
+}
+
+/// Writes probes as safetensors: `SITE.AXIS.{weight,bias,mean,std,norm,train_accuracy,test_accuracy,counts}`.
+pub fn save(probes: &[DirectionProbe], path: &std::path::Path) -> Result<()> {
+    let mut named: Vec<(String, Tensor)> = Vec::new();
+    for p in probes {
+        let k = p.prefix();
+        named.push((format!("{k}.weight"), p.weight.shallow_clone()));
+        named.push((format!("{k}.bias"), p.bias.shallow_clone()));
+        named.push((format!("{k}.mean"), p.mean.shallow_clone()));
+        named.push((format!("{k}.std"), p.std.shallow_clone()));
+        named.push((format!("{k}.norm"), p.norm.shallow_clone()));
+        named.push((format!("{k}.train_accuracy"), Tensor::from_slice(&p.train_accuracy)));
+        named.push((format!("{k}.test_accuracy"), Tensor::from_slice(&p.test_accuracy)));
+        named.push((format!("{k}.counts"), Tensor::from_slice(&[p.n_train as i64, p.n_test as i64])));
+    }
+    let refs: Vec<(&str, &Tensor)> = named.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    super::write_dump(path, &refs)
+}
+
+/// Reads the probes in `path` (as `save` writes them).
+pub fn load(path: &std::path::Path) -> Result<Vec<DirectionProbe>> {
+    let tensors = Tensor::read_safetensors(path).with_context(|| format!("reading probes from {}", path.display()))?;
+    let get = |name: &str| -> Result<Tensor> {
+        tensors
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| t.shallow_clone())
+            .with_context(|| format!("{}: no tensor `{name}`", path.display()))
+    };
+    let mut out = Vec::new();
+    for site in Site::ALL {
+        for axis in Axis::ALL {
+            let k = format!("{}.{}", site.name(), axis.name());
+            if !tensors.iter().any(|(n, _)| n == &format!("{k}.weight")) {
+                continue;
+            }
+            let counts = Vec::<i64>::try_from(get(&format!("{k}.counts"))?)?;
+            out.push(DirectionProbe {
+                axis,
+                site,
+                weight: get(&format!("{k}.weight"))?,
+                bias: get(&format!("{k}.bias"))?,
+                mean: get(&format!("{k}.mean"))?,
+                std: get(&format!("{k}.std"))?,
+                norm: get(&format!("{k}.norm"))?,
+                train_accuracy: Vec::<f64>::try_from(get(&format!("{k}.train_accuracy"))?.to_kind(Kind::Double))?,
+                test_accuracy: Vec::<f64>::try_from(get(&format!("{k}.test_accuracy"))?.to_kind(Kind::Double))?,
+                n_train: counts.first().copied().unwrap_or(0) as usize,
+                n_test: counts.get(1).copied().unwrap_or(0) as usize,
+            });
+        }
+    }
+    if out.is_empty() {
+        bail!("{}: no probes in it (SITE.AXIS.weight tensors)", path.display());
+    }
+    Ok(out)
+}
+
+/// Log-probabilities [V] at the decision position with `delta` [D] added
+/// to every position of `layer`'s output.
+pub fn steered_logprobs(engine: &Engine, pass: &Pass, layer: usize, delta: &Tensor) -> Result<Tensor> {
+    if layer >= pass.layers() {
+        bail!("--layer {layer}: the model has layers 0..{}", pass.layers() - 1);
+    }
+    let out = &pass.traced.outputs[layer];
+    let hidden = (out.get(0) + delta.to_device(out.device()).to_kind(out.kind())).shallow_clone();
+    let variant = Variant { enter: layer + 1, hidden };
+    let result = engine.model.text.run_variants(&pass.traced.cache, &pass.positions, 0, &[variant], &|_, _| None);
+    Ok(lens(&engine.model, &result.select(1, -1)).get(0).log_softmax(-1, Kind::Float))
+}
+
+/// How one alpha moved the answers of a set.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SteerRow {
+    pub alpha: f64,
+    /// Samples whose chosen candidate lies on the axis's positive side, negative side, neither.
+    pub positive: usize,
+    pub negative: usize,
+    pub neither: usize,
+    /// Mean over samples of log p(best positive candidate) - log p(best negative one), where both exist.
+    pub mean_margin: Option<f64>,
+}
+
+/// Steers every decision along `direction` (unit, [D]) at `layer` by each
+/// alpha times `unit` (the layer's mean residual norm), counting where the answers go.
+pub fn steer(
+    engine: &Engine,
+    decisions: &[Decision],
+    axis: Axis,
+    layer: usize,
+    direction: &Tensor,
+    unit: f64,
+    alphas: &[f64],
+) -> Result<Vec<SteerRow>> {
+    let _guard = tch::no_grad_guard();
+    let passes: Vec<Pass> = decisions.iter().map(|d| Pass::run(engine, &d.prompt)).collect::<Result<_>>()?;
+    let mut rows = Vec::new();
+    for &alpha in alphas {
+        let delta = direction * (alpha * unit);
+        let mut row = SteerRow { alpha, positive: 0, negative: 0, neither: 0, mean_margin: None };
+        let mut margins = Vec::new();
+        for (d, pass) in decisions.iter().zip(&passes) {
+            let lp = steered_logprobs(engine, pass, layer, &delta)?;
+            let scored: Vec<(Option<bool>, f64)> =
+                d.candidates.iter().map(|c| (c.direction.and_then(|dir| axis.side(dir)), lp.double_value(&[c.token]))).collect();
+            let Some(best) = scored.iter().max_by(|a, b| a.1.total_cmp(&b.1)) else { continue };
+            match best.0 {
+                Some(true) => row.positive += 1,
+                Some(false) => row.negative += 1,
+                None => row.neither += 1,
+            }
+            let side = |s: bool| scored.iter().filter(|c| c.0 == Some(s)).map(|c| c.1).reduce(f64::max);
+            if let (Some(p), Some(n)) = (side(true), side(false)) {
+                margins.push(p - n);
+            }
+        }
+        row.mean_margin = (!margins.is_empty()).then(|| margins.iter().sum::<f64>() / margins.len() as f64);
+        rows.push(row);
+    }
+    Ok(rows)
+}

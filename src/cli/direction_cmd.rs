@@ -1,0 +1,197 @@
+//! `flipscope probe-linear` and `flipscope steer`: direction probes per
+//! layer, and what adding a probe's direction does to the answers.
+
+use super::engine_args::EngineArgs;
+use crate::causal::decision::{for_sample, AnswerForm};
+use crate::causal::direction_probe::{self, Axis, DirectionProbe, Site};
+use crate::data::{load_images, Sample};
+use crate::eval::mcq_prompt;
+use crate::viz::chart::layer_lines;
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct SampleSet {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Dataset spec with gold directions (synthetic scenes have exact ones).
+    #[arg(long)]
+    pub data: String,
+    /// Eval's filter (category=..., id~..., gold=..., dataset=...).
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// At most this many samples.
+    #[arg(long)]
+    pub limit: Option<usize>,
+}
+
+impl SampleSet {
+    fn samples(&self) -> Result<Vec<Sample>> {
+        let mut samples = crate::data::load(&self.data)?.samples;
+        if let Some(expr) = &self.filter {
+            samples = super::eval::filter(samples, expr)?;
+        }
+        samples.truncate(self.limit.unwrap_or(usize::MAX));
+        if samples.is_empty() {
+            bail!("no samples in {} after --filter/--limit", self.data);
+        }
+        Ok(samples)
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct ProbeLinearArgs {
+    #[command(flatten)]
+    pub set: SampleSet,
+    /// Axes to probe (default: all three; an axis without both sides in the data is skipped).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub axes: Vec<Axis>,
+    /// Where the probes are saved (safetensors), for `steer`.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Probe accuracy by layer as a chart.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// The eval run of this model on this data: its accuracy on the held-out samples is printed beside the probes'.
+    #[arg(long)]
+    pub run: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct SteerArgs {
+    #[command(flatten)]
+    pub set: SampleSet,
+    /// Probes written by `probe-linear --out`.
+    #[arg(long)]
+    pub probes: PathBuf,
+    #[arg(long, value_enum, default_value = "left-right")]
+    pub axis: Axis,
+    #[arg(long, value_enum, default_value = "last")]
+    pub site: Site,
+    /// The layer whose output is steered.
+    #[arg(long)]
+    pub layer: usize,
+    /// Multiples of the layer's mean residual norm to add along the probe's direction.
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true, default_value = "-1,-0.5,0,0.5,1")]
+    pub alpha: Vec<f64>,
+    #[arg(long, value_enum, default_value_t)]
+    pub answer: AnswerForm,
+}
+
+pub fn run_probe_linear(args: &ProbeLinearArgs) -> Result<()> {
+    let samples = args.set.samples()?;
+    let engine = args.set.engine.load()?;
+    let features = direction_probe::collect(&engine, &samples, &crate::engine::ResizePolicy::Auto, &mut |done, total| {
+        if done % 50 == 0 || done == total {
+            eprintln!("features {done}/{total}");
+        }
+    })?;
+    for s in features.skipped.iter().take(5) {
+        eprintln!("warning: skipped {s}");
+    }
+    let axes = if args.axes.is_empty() { Axis::ALL.to_vec() } else { args.axes.clone() };
+    let mut probes: Vec<DirectionProbe> = Vec::new();
+    for site in Site::ALL {
+        if features.at(site).is_none() {
+            eprintln!("note: no {} probes (some sample has no target box)", site.name());
+            continue;
+        }
+        for &axis in &axes {
+            match direction_probe::fit(&features, axis, site) {
+                Ok(p) => probes.push(p),
+                Err(e) if !args.axes.is_empty() => return Err(e),
+                Err(e) => eprintln!("note: {e}"),
+            }
+        }
+    }
+    if probes.is_empty() {
+        bail!("no probe could be fitted on {}", args.set.data);
+    }
+    // The model's own accuracy on the held-out samples, from the eval run.
+    if let Some(run) = &args.run {
+        let dir = crate::runs::run_dir(run);
+        let records = crate::runs::RunDir::new(&dir).read_records()?.records;
+        let held: std::collections::HashSet<&str> =
+            features.ids.iter().zip(&features.held_out).filter(|(_, h)| **h).map(|(i, _)| i.as_str()).collect();
+        let judged: Vec<bool> =
+            records.iter().filter(|r| held.contains(r.id.as_str()) && r.sample.is_none()).map(|r| r.correct == Some(true)).collect();
+        if judged.is_empty() {
+            eprintln!("note: run {run} has no records of the held-out samples");
+        } else {
+            println!(
+                "model accuracy on the held-out samples ({run}): {:.1}% ({}/{})",
+                100.0 * judged.iter().filter(|c| **c).count() as f64 / judged.len() as f64,
+                judged.iter().filter(|c| **c).count(),
+                judged.len()
+            );
+        }
+    }
+    let names: Vec<String> = probes.iter().map(|p| format!("{}@{}", p.axis.name(), p.site.name())).collect();
+    println!("held-out probe accuracy by layer (train / held-out samples per probe below)");
+    println!("layer {}", names.iter().map(|n| format!("{n:>22}")).collect::<String>());
+    let layers = probes[0].test_accuracy.len();
+    for l in 0..layers {
+        println!("{l:>5} {}", probes.iter().map(|p| format!("{:>21.1}%", 100.0 * p.test_accuracy[l])).collect::<String>());
+    }
+    println!("{:>5} {}", "n", probes.iter().map(|p| format!("{:>22}", format!("{} / {}", p.n_train, p.n_test))).collect::<String>());
+    direction_probe::save(&probes, &args.out)?;
+    println!("wrote {}", args.out.display());
+    if let Some(png) = &args.plot {
+        let series: Vec<(String, Vec<f64>)> = names.iter().cloned().zip(probes.iter().map(|p| p.test_accuracy.clone())).collect();
+        layer_lines("direction probes: held-out accuracy", "accuracy", &series, (0.0, 1.0), png)?;
+        println!("wrote {}", png.display());
+    }
+    Ok(())
+}
+
+pub fn run_steer(args: &SteerArgs) -> Result<()> {
+    let probes = direction_probe::load(&args.probes)?;
+    let probe = probes
+        .iter()
+        .find(|p| p.axis == args.axis && p.site == args.site)
+        .with_context(|| format!("{}: no {} probe at {}", args.probes.display(), args.axis.name(), args.site.name()))?;
+    let direction = probe.direction(args.layer)?;
+    let unit = probe.norm.double_value(&[args.layer as i64]);
+    let samples = args.set.samples()?;
+    let engine = args.set.engine.load()?;
+    if direction.size()[0] != engine.model.config.text.hidden_size {
+        bail!(
+            "{}: the probes are {} wide; this model's hidden size is {}",
+            args.probes.display(),
+            direction.size()[0],
+            engine.model.config.text.hidden_size
+        );
+    }
+    let mut decisions = Vec::new();
+    for s in &samples {
+        let one = || -> Result<_> {
+            let images = load_images(s)?;
+            let prompt = engine.processor.prepare(&images, &mcq_prompt(&s.question, s), &crate::engine::ResizePolicy::Auto)?;
+            for_sample(&engine, s, &prompt, args.answer)
+        };
+        match one() {
+            Ok(d) => decisions.push(d),
+            Err(e) => eprintln!("warning: skipped {}: {e:#}", s.id),
+        }
+    }
+    let rows = direction_probe::steer(&engine, &decisions, args.axis, args.layer, &direction, unit, &args.alpha)?;
+    let (pos, neg) = match args.axis {
+        Axis::LeftRight => ("right", "left"),
+        Axis::FrontBack => ("front", "back"),
+        Axis::AboveBelow => ("above", "below"),
+    };
+    println!(
+        "steering layer {} along the {} probe at {} (held-out accuracy {:.1}%), alpha in units of the layer's mean residual norm {unit:.3}",
+        args.layer,
+        args.axis.name(),
+        args.site.name(),
+        100.0 * probe.test_accuracy[args.layer]
+    );
+    println!("{:>8} {:>8} {:>8} {:>8}  mean log p({pos}) - log p({neg})", "alpha", pos, neg, "neither");
+    for r in &rows {
+        let m = r.mean_margin.map(|m| format!("{m:+.4}")).unwrap_or_else(|| "-".into());
+        println!("{:>8.2} {:>8} {:>8} {:>8}  {m}", r.alpha, r.positive, r.negative, r.neither);
+    }
+    Ok(())
+}
