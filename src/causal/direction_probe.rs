@@ -269,6 +269,8 @@ pub fn save(probes: &[DirectionProbe], path: &std::path::Path) -> Result<()> {
 
 /// Reads the probes in `path` (as `save` writes them).
 pub fn load(path: &std::path::Path) -> Result<Vec<DirectionProbe>> {
+    // Only a regular file: a FIFO or a device would block or never end.
+    drop(crate::fsutil::open_regular(path).with_context(|| format!("reading probes from {}", path.display()))?);
     let tensors = Tensor::read_safetensors(path).with_context(|| format!("reading probes from {}", path.display()))?;
     let get = |name: &str| -> Result<Tensor> {
         tensors

@@ -406,42 +406,18 @@ fn direction_probes_on_synthetic_scenes() {
     let d = dir.to_str().unwrap();
     let out = tmp.path().join("cli.safetensors");
     let png = tmp.path().join("acc.png");
-    let (ok, text, err) = crate::common::flipscope(&[
-        "probe-linear",
-        "--model",
-        d,
-        "--device",
-        "cpu",
-        "--data",
-        spec,
-        "--limit",
-        "150",
-        "--axes",
-        "left-right,front-back",
-        "--out",
-        out.to_str().unwrap(),
-        "--plot",
-        png.to_str().unwrap(),
-    ]);
+    let run = |cmd: &str, extra: &[&str]| {
+        let mut args = vec![cmd, "--model", d, "--device", "cpu", "--data", spec];
+        args.extend(extra);
+        crate::common::flipscope(&args)
+    };
+    let (o, p) = (out.to_str().unwrap(), png.to_str().unwrap());
+    let (ok, text, err) = run("probe-linear", &["--limit", "150", "--axes", "left-right,front-back", "--out", o, "--plot", p]);
     assert!(ok, "{err}");
     assert!(text.contains("left-right@last") && text.contains("front-back@target"), "{text}");
     assert!(png.is_file());
-    let (ok, text, err) = crate::common::flipscope(&[
-        "steer",
-        "--model",
-        d,
-        "--device",
-        "cpu",
-        "--data",
-        spec,
-        "--limit",
-        "12",
-        "--probes",
-        out.to_str().unwrap(),
-        "--layer",
-        &(layers - 1).to_string(),
-        "--alpha=-2,0,2",
-    ]);
+    let last = (layers - 1).to_string();
+    let (ok, text, err) = run("steer", &["--limit", "12", "--probes", o, "--layer", &last, "--alpha=-2,0,2"]);
     assert!(ok, "{err}");
     assert!(text.contains("mean log p(right) - log p(left)") && text.lines().count() >= 5, "{text}");
 }
