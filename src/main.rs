@@ -32,6 +32,7 @@ fn main() {
         Command::Lens(args) => cli::causal_cmd::run_lens(&args),
         Command::Knockout(args) => cli::causal_cmd::run_knockout(&args),
         Command::Patch(args) => cli::causal_cmd::run_patch(&args),
+        Command::Ablate(args) => cli::causal_cmd::run_ablate(&args),
         Command::ProbeLinear(args) => cli::direction_cmd::run_probe_linear(&args),
         Command::Steer(args) => cli::direction_cmd::run_steer(&args),
         Command::Bench(cmd) => cli::bench::run(&cmd),

@@ -2,6 +2,7 @@
 //! `causal/<experiment>.jsonl` (`runs::causal_log`). A sample that fails is
 //! written as a row with its error and the batch goes on.
 
+use super::ablate::{ablate, blurred_vision, vision_of, Baseline, Region};
 use super::decision::{for_sample, AnswerForm};
 use super::knockout::{knockout, EdgeGroup, KnockoutSpec};
 use super::pass::Pass;
@@ -10,8 +11,9 @@ use super::regions::reference_and_target;
 use crate::data::{load_images, Sample};
 use crate::engine::{Engine, ResizePolicy};
 use crate::eval::mcq_prompt;
-use crate::runs::causal_log::{CausalLog, Experiment, KnockoutRow, LensRow, PatchRow};
-use anyhow::Result;
+use crate::runs::causal_log::{AblateRow, CausalLog, Experiment, KnockoutRow, LensRow, PatchRow};
+use anyhow::{Context, Result};
+use tch::{Kind, Tensor};
 
 /// One experiment and its settings, for every sample of a batch.
 #[derive(Clone, Debug, PartialEq)]
@@ -19,6 +21,7 @@ pub enum BatchExperiment {
     Lens,
     Knockout { window: usize, edges: Vec<EdgeGroup> },
     Patch { groups: Vec<PositionGroup> },
+    Ablate { regions: Vec<Region>, baseline: Baseline },
 }
 
 impl BatchExperiment {
@@ -27,6 +30,7 @@ impl BatchExperiment {
             BatchExperiment::Lens => Experiment::Lens,
             BatchExperiment::Knockout { .. } => Experiment::Knockout,
             BatchExperiment::Patch { .. } => Experiment::Patch,
+            BatchExperiment::Ablate { .. } => Experiment::Ablate,
         }
     }
 
@@ -40,6 +44,10 @@ impl BatchExperiment {
                 s["edges"] = edges.iter().map(|e| e.name()).collect::<Vec<_>>().into();
             }
             BatchExperiment::Patch { groups } => s["groups"] = groups.iter().map(|g| g.name()).collect::<Vec<_>>().into(),
+            BatchExperiment::Ablate { regions, baseline } => {
+                s["regions"] = regions.iter().map(|r| r.name()).collect::<Vec<_>>().into();
+                s["baseline"] = format!("{baseline:?}").to_lowercase().into();
+            }
         }
         s
     }
@@ -56,12 +64,17 @@ pub fn run(
     progress: &mut dyn FnMut(usize, usize, &str),
 ) -> Result<(usize, usize)> {
     let (mut written, mut failed) = (0, 0);
+    // The mean baseline is over the batch's images (those of the first one's size).
+    let mean = match experiment {
+        BatchExperiment::Ablate { baseline: Baseline::Mean, .. } => Some(mean_vision(engine, samples, policy)?),
+        _ => None,
+    };
     for (i, s) in samples.iter().enumerate() {
         if log.is_done(&s.id) {
             continue;
         }
         // libtorch reports some errors as panics: one sample's is its row, not the batch's end.
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| one(engine, s, experiment, form, policy)))
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| one(engine, s, experiment, form, policy, mean.as_ref())))
             .unwrap_or_else(|p| Err(anyhow::anyhow!(crate::engine::panic_message(&*p))));
         let row = match result {
             Ok(row) => row,
@@ -78,7 +91,34 @@ pub fn run(
 }
 
 /// One sample's row.
-fn one(engine: &Engine, s: &Sample, experiment: &BatchExperiment, form: AnswerForm, policy: &ResizePolicy) -> Result<serde_json::Value> {
+/// The mean vision embeddings over the samples whose images give as many
+/// tokens as the first readable one's.
+fn mean_vision(engine: &Engine, samples: &[Sample], policy: &ResizePolicy) -> Result<Tensor> {
+    let _guard = tch::no_grad_guard();
+    let (mut sum, mut n): (Option<Tensor>, usize) = (None, 0);
+    for s in samples {
+        let Ok(images) = load_images(s) else { continue };
+        let Ok(prompt) = engine.processor.prepare(&images, &mcq_prompt(&s.question, s), policy) else { continue };
+        let v = vision_of(engine, &prompt)?.to_kind(Kind::Float);
+        match &sum {
+            Some(t) if t.size() != v.size() => continue,
+            Some(t) => sum = Some(t + v),
+            None => sum = Some(v),
+        }
+        n += 1;
+    }
+    let sum = sum.context("no sample's image could be read for the mean baseline")?;
+    Ok(sum / n as f64)
+}
+
+fn one(
+    engine: &Engine,
+    s: &Sample,
+    experiment: &BatchExperiment,
+    form: AnswerForm,
+    policy: &ResizePolicy,
+    mean: Option<&Tensor>,
+) -> Result<serde_json::Value> {
     let images = load_images(s)?;
     let text = mcq_prompt(&s.question, s);
     let prompt = engine.processor.prepare(&images, &text, policy)?;
@@ -122,6 +162,21 @@ fn one(engine: &Engine, s: &Sample, experiment: &BatchExperiment, form: AnswerFo
                 ld_corrupt: sweep.ld_corrupt,
                 effect: sweep.effect.iter().map(|row| row.iter().map(|&v| finite(v)).collect()).collect(),
                 vision_effect: sweep.vision_effect,
+            })?
+        }
+        BatchExperiment::Ablate { regions, baseline } => {
+            let base = match (baseline, mean) {
+                (Baseline::Mean, Some(m)) => m.shallow_clone(),
+                _ => blurred_vision(engine, &images, &text, policy)?,
+            };
+            let a = ablate(engine, &decision, &base, regions, reference_and_target(s))?;
+            serde_json::to_value(AblateRow {
+                key,
+                error: None,
+                regions: regions.iter().map(|r| r.name().to_string()).collect(),
+                labels: decision.candidates.iter().map(|c| c.label.clone()).collect(),
+                base: a.base,
+                ablated: a.ablated,
             })?
         }
     })

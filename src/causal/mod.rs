@@ -4,6 +4,7 @@
 //! residual stream of an image into the run of its mirror. Each runs on one
 //! sample here; batch runs and reports build on these. No TUI code.
 
+pub mod ablate;
 pub mod batch;
 pub mod decision;
 pub mod direction_probe;

@@ -2,6 +2,7 @@
 
 use super::saliency::parse_box;
 use super::target::{Target, TargetArgs};
+use crate::causal::ablate::{Baseline, Region};
 use crate::causal::batch::BatchExperiment;
 use crate::causal::regions::reference_and_target;
 use crate::causal::{self, AnswerForm, Decision, EdgeGroup, KnockoutSpec, Pass, PositionGroup};
@@ -107,6 +108,18 @@ pub struct KnockoutArgs {
     /// The box of box->last (x0,y0,x1,y1 in original pixels); default: the sample's reference box.
     #[arg(long, value_parser = parse_box)]
     pub r#box: Option<BoundingBox>,
+}
+
+#[derive(Args, Debug)]
+pub struct AblateArgs {
+    #[command(flatten)]
+    pub common: CausalArgs,
+    /// Regions whose image tokens are replaced, in this order.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub regions: Vec<Region>,
+    /// blur: the same image blurred; mean: the batch's mean image embeddings (batch mode).
+    #[arg(long, value_enum, default_value_t)]
+    pub baseline: Baseline,
 }
 
 #[derive(Args, Debug)]
@@ -345,4 +358,54 @@ pub fn run_patch(args: &PatchArgs) -> Result<()> {
         },
     )?;
     dumped(&args.common.dump, |p| sweep.dump(p))
+}
+
+pub fn run_ablate(args: &AblateArgs) -> Result<()> {
+    let regions = if args.regions.is_empty() { Region::ALL.to_vec() } else { args.regions.clone() };
+    if args.common.dump.is_some() {
+        bail!("ablate has no --dump: its numbers are the table (--out .csv/.parquet)");
+    }
+    if args.common.is_batch() {
+        return run_batch(&args.common, BatchExperiment::Ablate { regions, baseline: args.baseline });
+    }
+    if args.baseline == Baseline::Mean {
+        bail!("--baseline mean is the mean over a batch's images: give --data without --id (and --run)");
+    }
+    let (t, decision) = decide(&args.common)?;
+    if decision.candidates.is_empty() {
+        bail!("ablation reads the options' scores: give a sample with options (--data/--id) or --target-token");
+    }
+    let sample = t.sample.as_ref().context("ablation needs the sample's boxes: give --data and --id")?;
+    let base = causal::ablate::blurred_vision(&t.engine, &t.images, &t.text, &t.policy)?;
+    let a = causal::ablate::ablate(&t.engine, &decision, &base, &regions, reference_and_target(sample))?;
+    let labels: Vec<String> = decision.candidates.iter().map(|c| c.label.clone()).collect();
+    println!("log-probs of the candidates, unablated and with each region's image tokens blurred");
+    println!("{:<12} {}", "", labels.iter().map(|l| format!("{l:>14}")).collect::<String>());
+    println!("{:<12} {}", "none", a.base.iter().map(|v| format!("{v:>14.4}")).collect::<String>());
+    for ((r, row), changed) in regions.iter().zip(&a.ablated).zip(a.changed()) {
+        println!(
+            "{:<12} {}{}",
+            r.name(),
+            row.iter().map(|v| format!("{v:>14.4}")).collect::<String>(),
+            if changed { "  answer changed" } else { "" }
+        );
+    }
+    write_out(
+        &args.common.out,
+        |png| {
+            let rows: Vec<String> = regions.iter().map(|r| r.name().to_string()).collect();
+            let deltas: Vec<Vec<f64>> = a.ablated.iter().map(|row| row.iter().zip(&a.base).map(|(x, b)| x - b).collect()).collect();
+            heat_table("ablation: change in each candidate's log-prob", &rows, &labels, &deltas, true, png)
+        },
+        || {
+            let cells: Vec<(usize, usize)> = (0..regions.len()).flat_map(|r| (0..labels.len()).map(move |c| (r, c))).collect();
+            Ok(df!(
+                "region" => cells.iter().map(|c| regions[c.0].name()).collect::<Vec<_>>(),
+                "candidate" => cells.iter().map(|c| labels[c.1].clone()).collect::<Vec<_>>(),
+                "logprob" => cells.iter().map(|c| a.ablated[c.0][c.1]).collect::<Vec<_>>(),
+                "delta" => cells.iter().map(|c| a.ablated[c.0][c.1] - a.base[c.1]).collect::<Vec<_>>(),
+            )?)
+        },
+    )?;
+    Ok(())
 }

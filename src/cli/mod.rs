@@ -61,6 +61,9 @@ pub enum Command {
     /// Activation patching: the clean residual stream copied into the run of
     /// the mirrored image, per layer and group of positions.
     Patch(causal_cmd::PatchArgs),
+    /// Region ablation: the reference's, the target's or the other image
+    /// tokens replaced by a blurred (or mean) image's, and how the answer moves.
+    Ablate(causal_cmd::AblateArgs),
     /// Logistic probes per layer for left/right, front/back, above/below, on
     /// the answer position's and the target object's residual stream.
     ProbeLinear(direction_cmd::ProbeLinearArgs),

@@ -22,16 +22,18 @@ pub enum Experiment {
     Lens,
     Knockout,
     Patch,
+    Ablate,
 }
 
 impl Experiment {
-    pub const ALL: [Experiment; 3] = [Experiment::Lens, Experiment::Knockout, Experiment::Patch];
+    pub const ALL: [Experiment; 4] = [Experiment::Lens, Experiment::Knockout, Experiment::Patch, Experiment::Ablate];
 
     pub fn name(self) -> &'static str {
         match self {
             Experiment::Lens => "lens",
             Experiment::Knockout => "knockout",
             Experiment::Patch => "patch",
+            Experiment::Ablate => "ablate",
         }
     }
 
@@ -95,6 +97,23 @@ pub struct PatchRow {
     pub effect: Vec<Vec<Option<f64>>>,
     #[serde(default)]
     pub vision_effect: Vec<Option<f64>>,
+}
+
+/// One sample's region ablation: the candidates' log-probs unablated and with each region ablated.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AblateRow {
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub regions: Vec<String>,
+    #[serde(default)]
+    pub labels: Vec<String>,
+    #[serde(default)]
+    pub base: Vec<f64>,
+    /// [regions][candidates]
+    #[serde(default)]
+    pub ablated: Vec<Vec<f64>>,
 }
 
 /// The appender of one experiment's rows in a run.
@@ -264,6 +283,33 @@ pub fn summary(run: &Path, records: &[Record]) -> Result<Vec<String>> {
                         vision.map(|v| format!("{v:.2}")).unwrap_or_else(|| "-".into()),
                         below.map(|l| format!("layer {l}")).unwrap_or_else(|| "never".into())
                     )
+                })
+                .collect();
+            lines.push(format!("  {outcome:<18} n {:>4}  {}", rs.len(), cells.join("  ")));
+        }
+    }
+    if let Some(rows) = read(Experiment::Ablate)? {
+        let rows: Vec<AblateRow> = typed(rows).into_iter().filter_map(|v| serde_json::from_value(v).ok()).collect();
+        lines.push(format!(
+            "region ablation ({} samples): answers changed, and the mean change in the answer's log-prob, by outcome",
+            rows.len()
+        ));
+        let best = |row: &[f64]| row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i);
+        for (outcome, rs) in by_outcome(&rows, |r| r.key.as_str(), records) {
+            let regions = rs.first().map(|r| r.regions.clone()).unwrap_or_default();
+            let cells: Vec<String> = regions
+                .iter()
+                .enumerate()
+                .map(|(g, name)| {
+                    let (mut changed, mut n, mut drops) = (0, 0, Vec::new());
+                    for r in &rs {
+                        let (Some(a), Some(row)) = (best(&r.base), r.ablated.get(g)) else { continue };
+                        n += 1;
+                        changed += usize::from(best(row) != Some(a));
+                        drops.push(row[a] - r.base[a]);
+                    }
+                    let m = mean(drops.into_iter()).map(|m| format!("{m:+.3}")).unwrap_or_else(|| "-".into());
+                    format!("{name} {changed}/{n} changed, {m}")
                 })
                 .collect();
             lines.push(format!("  {outcome:<18} n {:>4}  {}", rs.len(), cells.join("  ")));

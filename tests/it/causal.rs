@@ -326,6 +326,8 @@ fn batch_runs_write_rows_resume_and_report_by_outcome() {
     assert!(!ok && err.contains("other settings"), "{err}");
     let (ok, _, err) = causal(&["patch", "--groups", "all,last", "--limit", "3"]);
     assert!(ok, "{err}");
+    let (ok, _, err) = causal(&["ablate", "--baseline", "mean", "--limit", "4"]);
+    assert!(ok, "{err}");
     // A second writer is refused while the first holds the folder.
     let lock = flipscope::fsutil::DirLock::acquire(&run.join("causal")).unwrap();
     let (ok, _, err) = causal(&["lens"]);
@@ -340,6 +342,7 @@ fn batch_runs_write_rows_resume_and_report_by_outcome() {
     assert!(report.contains("logit lens (9 samples)"), "{report}");
     assert!(report.contains("knockout (3 samples)") || report.contains("knockout (2 samples)"), "{report}");
     assert!(report.contains("patching ("), "{report}");
+    assert!(report.contains("region ablation (3 samples)") && report.contains("reference "), "{report}");
 }
 
 /// The toy case: steering the last layer's output along the gradient of
@@ -420,4 +423,50 @@ fn direction_probes_on_synthetic_scenes() {
     let (ok, text, err) = run("steer", &["--limit", "12", "--probes", o, "--layer", &last, "--alpha=-2,0,2"]);
     assert!(ok, "{err}");
     assert!(text.contains("mean log p(right) - log p(left)") && text.lines().count() >= 5, "{text}");
+}
+
+/// Ablating a region with the image's own embeddings changes nothing; with
+/// the blurred image's it changes the scores; the CLI reads one sample.
+#[test]
+fn region_ablation_swaps_only_the_region() {
+    use flipscope::causal::ablate::{ablate, blurred_vision, vision_of, Region};
+    let e = engine();
+    let (s, images, text, prompt, _) = scene(&e);
+    let d = letters(&e, prompt.clone());
+    let boxes = reference_and_target(&s);
+    let own = vision_of(&e, &prompt).unwrap();
+    let same = ablate(&e, &d, &own, &Region::ALL, boxes).unwrap();
+    for row in &same.ablated {
+        for (a, b) in row.iter().zip(&same.base) {
+            assert!((a - b).abs() < 1e-5, "its own embeddings: {a} vs {b}");
+        }
+    }
+    assert_eq!(same.changed(), [false, false, false]);
+    let blurred = blurred_vision(&e, &images, &text, &ResizePolicy::Auto).unwrap();
+    let a = ablate(&e, &d, &blurred, &Region::ALL, boxes).unwrap();
+    let moved = a.ablated.iter().flatten().zip(a.base.iter().cycle()).map(|(x, b)| (x - b).abs()).fold(0.0, f64::max);
+    assert!(moved > 1e-4, "blurring a region moved nothing");
+    // Too few baseline rows: refused, not misread.
+    assert!(ablate(&e, &d, &own.narrow(0, 0, 3), &Region::ALL, boxes).is_err());
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("ablate.csv");
+    let model = case_dir("flat_tied_odd").join("model");
+    let (ok, out, err) = crate::common::flipscope(&[
+        "ablate",
+        "--model",
+        model.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--data",
+        "synth:6",
+        "--id",
+        &s.id,
+        "--answer",
+        "letter",
+        "--out",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("reference") && out.contains("rest"), "{out}");
+    assert_eq!(std::fs::read_to_string(&csv).unwrap().lines().count(), 1 + 3 * s.options.len());
 }
