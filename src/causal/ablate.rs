@@ -4,13 +4,13 @@
 //! position), and the answer is read again.
 
 use super::decision::Decision;
-use super::pass::Pass;
+use super::pass::{pick, Pass};
 use super::regions::PromptRegions;
 use crate::data::BoundingBox;
 use crate::engine::text::Variant;
 use crate::engine::{Engine, PreparedPrompt, ResizePolicy};
 use anyhow::{bail, Context, Result};
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 /// The image tokens an ablation replaces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -119,11 +119,8 @@ pub fn ablate(
     if baseline.size().first() != Some(&n_image) {
         bail!("the baseline has {:?} vision embeddings; the prompt has {n_image} image tokens (another image size?)", baseline.size());
     }
-    let ids = Tensor::from_slice(&decision.tokens()).to_device(pass.embeds.device());
-    let read = |lp: &Tensor| -> Result<Vec<Vec<f64>>> {
-        Ok(Vec::<Vec<f64>>::try_from(lp.index_select(1, &ids).to_kind(Kind::Double).to_device(tch::Device::Cpu))?)
-    };
-    let base = read(&pass.last_logprobs(&engine.model).unsqueeze(0))?.remove(0);
+    let ids = decision.tokens();
+    let base = pick(&pass.last_logprobs(&engine.model).unsqueeze(0), &ids)?.remove(0);
     let t = pass.regions.len as i64;
     let mut ablated = Vec::new();
     for &region in regions {
@@ -136,7 +133,7 @@ pub fn ablate(
         let start = positions[0] as i64;
         let hidden = pass.embeds.get(0).index_copy(0, &at, &swapped).narrow(0, start, t - start);
         let lp = pass.variants_last_logprobs(&engine.model, start, &[Variant { enter: 0, hidden }], &|_, _| None);
-        ablated.push(read(&lp)?.remove(0));
+        ablated.push(pick(&lp, &ids)?.remove(0));
     }
     Ok(Ablation { regions: regions.to_vec(), base, ablated })
 }

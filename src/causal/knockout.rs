@@ -4,7 +4,7 @@
 //! as one batch of variants that share the unmodified layers before them
 //! and the positions before the group's first query.
 
-use super::pass::{nonempty, Pass};
+use super::pass::{nonempty, pick, Pass};
 use super::regions::PromptRegions;
 use crate::data::BoundingBox;
 use crate::engine::text::Variant;
@@ -140,7 +140,7 @@ pub fn knockout(engine: &Engine, pass: &Pass, spec: &KnockoutSpec) -> Result<Kno
         let lp = pass.variants_last_logprobs(model, start as i64, &variants, &|layer, v| {
             (v <= layer && layer < v + window).then(|| blocked.shallow_clone())
         });
-        columns.push(read(&lp, &reads)?);
+        columns.push(pick(&lp, &reads)?);
     }
     Ok(assemble(spec, target, &base, columns, n_windows))
 }
@@ -166,17 +166,11 @@ pub fn knockout_naive(engine: &Engine, pass: &Pass, prompt: &crate::engine::Prep
                 (w <= layer && layer < w + spec.window).then(|| blocked.shallow_clone())
             });
             let lp = super::pass::lens(model, &out.select(1, -1)).log_softmax(-1, Kind::Float);
-            rows.extend(read(&lp, &reads)?);
+            rows.extend(pick(&lp, &reads)?);
         }
         columns.push(rows);
     }
     Ok(assemble(spec, target, &base, columns, n_windows))
-}
-
-/// [rows][reads] of log-probs [rows, V].
-fn read(lp: &Tensor, ids: &[i64]) -> Result<Vec<Vec<f64>>> {
-    let idx = Tensor::from_slice(ids).to_device(lp.device());
-    Ok(Vec::<Vec<f64>>::try_from(lp.index_select(1, &idx).to_kind(Kind::Double).to_device(tch::Device::Cpu))?)
 }
 
 fn assemble(spec: &KnockoutSpec, target: i64, base: &Tensor, columns: Vec<Vec<Vec<f64>>>, n_windows: usize) -> KnockoutSweep {

@@ -82,6 +82,12 @@ impl Pass {
     }
 }
 
+/// The columns `ids` of `rows` [N, V] (log-probs or logits) as f64 on the CPU: [N][ids].
+pub fn pick(rows: &Tensor, ids: &[i64]) -> Result<Vec<Vec<f64>>> {
+    let idx = Tensor::from_slice(ids).to_device(rows.device());
+    Ok(Vec::<Vec<f64>>::try_from(rows.index_select(1, &idx).to_kind(Kind::Double).to_device(tch::Device::Cpu))?)
+}
+
 /// Logits [N, vocab] f32 of hidden states [N, D]: the final norm, then lm_head.
 pub fn lens(model: &Qwen25VL, hidden: &Tensor) -> Tensor {
     model.logits(&model.text.final_norm(hidden)).to_kind(Kind::Float)

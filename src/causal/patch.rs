@@ -6,13 +6,13 @@
 //! LD = logit(X) - logit(mirror X) those positions carry at that layer.
 
 use super::decision::Decision;
-use super::pass::{lens, nonempty, Pass};
+use super::pass::{lens, nonempty, pick, Pass};
 use super::regions::PromptRegions;
 use crate::data::BoundingBox;
 use crate::engine::text::Variant;
 use crate::engine::{Engine, PreparedPrompt};
 use anyhow::{bail, Result};
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 /// A group of positions whose residual stream is copied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -136,7 +136,6 @@ pub fn patch(
     }
     let n_layers = clean.layers();
     let t = clean.regions.len;
-    let ids = Tensor::from_slice(&[plus, minus]).to_device(clean_last.device());
     let mut effect = vec![vec![f64::NAN; groups.len()]; n_layers];
     let mut vision_effect = Vec::new();
     for (g, &group) in groups.iter().enumerate() {
@@ -160,7 +159,7 @@ pub fn patch(
             model,
             &model.text.run_variants(&dirty.traced.cache, &dirty.positions, start as i64, &variants, &|_, _| None).select(1, -1),
         );
-        let picked = Vec::<Vec<f64>>::try_from(logits.index_select(1, &ids).to_kind(Kind::Double).to_device(tch::Device::Cpu))?;
+        let picked = pick(&logits, &[plus, minus])?;
         let share = |row: &Vec<f64>| (row[0] - row[1] - ld_corrupt) / span;
         for (l, row) in picked.iter().take(n_layers).enumerate() {
             effect[l][g] = share(row);
