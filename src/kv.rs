@@ -76,6 +76,11 @@ pub mod numbers {
         }
     }
 
+    /// Any finite number (steering strengths, which may be negative).
+    pub fn finite(s: &str) -> Result<f64, String> {
+        number(s)
+    }
+
     fn number(s: &str) -> Result<f64, String> {
         match s.trim().parse::<f64>() {
             Ok(x) if x.is_finite() => Ok(x),
@@ -117,6 +122,8 @@ mod tests {
         assert_eq!(fraction("1"), Ok(1.0));
         assert!(at_least_one("0").is_err() && at_least_one("-1").is_err() && at_least_one("1.5").is_err());
         assert_eq!(at_least_one("3"), Ok(3));
+        assert!(finite("nan").is_err() && finite("-inf").is_err());
+        assert_eq!(finite("-0.5"), Ok(-0.5));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use super::pass::Pass;
 use super::patch::{mirrored_prompt, patch, PositionGroup};
 use super::regions::reference_and_target;
 use crate::data::{load_images, Sample};
-use crate::engine::{Engine, ResizePolicy};
+use crate::engine::{Engine, Flow, ResizePolicy};
 use crate::eval::mcq_prompt;
 use crate::runs::causal_log::{AblateRow, CausalLog, Experiment, KnockoutRow, LensRow, PatchRow};
 use anyhow::{Context, Result};
@@ -25,6 +25,16 @@ pub enum BatchExperiment {
 }
 
 impl BatchExperiment {
+    /// The lens, knockout over every edge group and patching over every
+    /// position group: the CLI's batch defaults, so either resumes the other's rows.
+    pub fn standard(window: usize) -> Vec<BatchExperiment> {
+        vec![
+            BatchExperiment::Lens,
+            BatchExperiment::Knockout { window, edges: EdgeGroup::ALL.to_vec() },
+            BatchExperiment::Patch { groups: PositionGroup::ALL.to_vec() },
+        ]
+    }
+
     pub fn experiment(&self) -> Experiment {
         match self {
             BatchExperiment::Lens => Experiment::Lens,
@@ -36,7 +46,7 @@ impl BatchExperiment {
 
     /// The settings a resume must match.
     pub fn settings(&self, model: &str, data: &str, form: AnswerForm) -> serde_json::Value {
-        let mut s = serde_json::json!({"model": model, "data": data, "answer": format!("{form:?}").to_lowercase()});
+        let mut s = serde_json::json!({"model": model, "data": data, "answer": form.name()});
         match self {
             BatchExperiment::Lens => {}
             BatchExperiment::Knockout { window, edges } => {
@@ -53,7 +63,8 @@ impl BatchExperiment {
     }
 }
 
-/// Rows for `samples` not yet in `log`; `progress(done, total, id)` after each.
+/// Rows for `samples` not yet in `log`; `progress(done, total, id)` after
+/// each, which stops the batch (every row so far written) by returning `Flow::Stop`.
 pub fn run(
     engine: &Engine,
     samples: &[Sample],
@@ -61,7 +72,7 @@ pub fn run(
     form: AnswerForm,
     policy: &ResizePolicy,
     log: &mut CausalLog,
-    progress: &mut dyn FnMut(usize, usize, &str),
+    progress: &mut dyn FnMut(usize, usize, &str) -> Flow,
 ) -> Result<(usize, usize)> {
     let (mut written, mut failed) = (0, 0);
     // The mean baseline is over the batch's images (those of the first one's size).
@@ -85,7 +96,9 @@ pub fn run(
         };
         log.append(&s.id, &row)?;
         written += 1;
-        progress(i + 1, samples.len(), &s.id);
+        if progress(i + 1, samples.len(), &s.id) == Flow::Stop {
+            break;
+        }
     }
     Ok((written, failed))
 }

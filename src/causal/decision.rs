@@ -21,6 +21,17 @@ pub enum AnswerForm {
     Words,
 }
 
+impl AnswerForm {
+    /// The name on the command line (`--answer`), in run settings and in the TUI.
+    pub fn name(self) -> &'static str {
+        match self {
+            AnswerForm::Auto => "auto",
+            AnswerForm::Letter => "letter",
+            AnswerForm::Words => "words",
+        }
+    }
+}
+
 /// A token tracked at the decision position.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Candidate {

@@ -32,6 +32,11 @@ pub enum EdgeGroup {
 impl EdgeGroup {
     pub const ALL: [EdgeGroup; 4] = [EdgeGroup::ImageToLast, EdgeGroup::QuestionToLast, EdgeGroup::ImageToQuestion, EdgeGroup::BoxToLast];
 
+    /// Every group that applies to a prompt (box->last needs a box).
+    pub fn applicable(has_box: bool) -> Vec<EdgeGroup> {
+        EdgeGroup::ALL.into_iter().filter(|e| *e != EdgeGroup::BoxToLast || has_box).collect()
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             EdgeGroup::ImageToLast => "image->last",

@@ -10,6 +10,7 @@ pub mod decision;
 pub mod direction_probe;
 pub mod knockout;
 pub mod lens;
+pub mod overview;
 pub mod pass;
 pub mod patch;
 pub mod regions;

@@ -37,6 +37,18 @@ impl PositionGroup {
         PositionGroup::Last,
     ];
 
+    /// Every group that applies to a sample with these (reference, target) boxes.
+    pub fn applicable(has_reference: bool, has_target: bool) -> Vec<PositionGroup> {
+        PositionGroup::ALL
+            .into_iter()
+            .filter(|g| match g {
+                PositionGroup::Reference => has_reference,
+                PositionGroup::Target => has_target,
+                _ => true,
+            })
+            .collect()
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             PositionGroup::All => "all",

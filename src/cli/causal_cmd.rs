@@ -78,6 +78,7 @@ fn run_batch(args: &CausalArgs, experiment: BatchExperiment) -> Result<()> {
     let (written, failed) =
         crate::causal::batch::run(&engine, &samples, &experiment, args.answer, &args.target.policy(), &mut log, &mut |done, total, id| {
             eprintln!("{} {done}/{total} {id}", experiment.experiment().name());
+            crate::engine::Flow::Continue
         })?;
     println!(
         "{}: {written} samples written ({failed} failed, as rows with their error), {before} already there; `flipscope report {run}` sums them up",
@@ -252,11 +253,7 @@ pub fn run_knockout(args: &KnockoutArgs) -> Result<()> {
     }
     let (t, decision) = decide(&args.common)?;
     let boxed = args.r#box.clone().or_else(|| t.sample.as_ref().and_then(|s| reference_and_target(s).0.cloned()));
-    let edges: Vec<EdgeGroup> = if args.edges.is_empty() {
-        EdgeGroup::ALL.into_iter().filter(|e| *e != EdgeGroup::BoxToLast || boxed.is_some()).collect()
-    } else {
-        args.edges.clone()
-    };
+    let edges: Vec<EdgeGroup> = if args.edges.is_empty() { EdgeGroup::applicable(boxed.is_some()) } else { args.edges.clone() };
     let target = args.common.target_token;
     let gold = decision.gold.map(|g| decision.candidates[g].token);
     let pass = Pass::run(&t.engine, &decision.prompt)?;
@@ -305,18 +302,8 @@ pub fn run_patch(args: &PatchArgs) -> Result<()> {
     }
     let (t, decision) = decide(&args.common)?;
     let boxes = t.sample.as_ref().map(reference_and_target).unwrap_or((None, None));
-    let groups: Vec<PositionGroup> = if args.groups.is_empty() {
-        PositionGroup::ALL
-            .into_iter()
-            .filter(|g| match g {
-                PositionGroup::Reference => boxes.0.is_some(),
-                PositionGroup::Target => boxes.1.is_some(),
-                _ => true,
-            })
-            .collect()
-    } else {
-        args.groups.clone()
-    };
+    let groups: Vec<PositionGroup> =
+        if args.groups.is_empty() { PositionGroup::applicable(boxes.0.is_some(), boxes.1.is_some()) } else { args.groups.clone() };
     if t.images.is_empty() {
         bail!("patching mirrors the image: give an image");
     }

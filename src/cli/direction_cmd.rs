@@ -73,7 +73,7 @@ pub struct SteerArgs {
     #[arg(long)]
     pub layer: usize,
     /// Multiples of the layer's mean residual norm to add along the probe's direction.
-    #[arg(long, value_delimiter = ',', allow_hyphen_values = true, default_value = "-1,-0.5,0,0.5,1")]
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true, default_value = "-1,-0.5,0,0.5,1", value_parser = crate::kv::numbers::finite)]
     pub alpha: Vec<f64>,
     #[arg(long, value_enum, default_value_t)]
     pub answer: AnswerForm,

@@ -1,5 +1,7 @@
 //! What can be asked of the engine thread, and what it reports back.
 
+use crate::causal::overview::CausalOverview;
+use crate::causal::AnswerForm;
 use crate::data::{BoundingBox, Sample};
 use crate::engine::saliency::SaliencyMethod;
 use crate::engine::OptionScores;
@@ -51,6 +53,12 @@ pub enum JobRequest {
     Train { config: Box<TrainConfig> },
     /// Saliency heatmaps for many samples, written as PNGs into `out`.
     SaliencyBatch { samples: Vec<Sample>, method: SaliencyMethod, colormap: Colormap, out: PathBuf },
+    /// One sample's decision curve, knockout table and patching map, each
+    /// reported as it is done.
+    Causal { sample: Box<Sample>, form: AnswerForm, window: usize },
+    /// The logit lens, knockout and patching over many samples, one row per
+    /// sample into `run`'s causal rows (resumed; other settings refused).
+    CausalBatch { samples: Vec<Sample>, form: AnswerForm, window: usize, run: PathBuf, data_spec: String },
 }
 
 /// Where an eval job writes and what its run.json names. The engine thread
@@ -71,7 +79,10 @@ impl JobRequest {
         match self {
             JobRequest::Ask { .. } => "live",
             JobRequest::SampleSaliency { .. } | JobRequest::Attention { .. } => "saliency",
-            JobRequest::Eval { .. } | JobRequest::SaliencyBatch { .. } | JobRequest::Train { .. } => "background",
+            JobRequest::Causal { .. } => "causal",
+            JobRequest::Eval { .. } | JobRequest::SaliencyBatch { .. } | JobRequest::Train { .. } | JobRequest::CausalBatch { .. } => {
+                "background"
+            }
         }
     }
 
@@ -83,6 +94,8 @@ impl JobRequest {
             JobRequest::Eval { .. } => "eval",
             JobRequest::SaliencyBatch { .. } => "saliency batch",
             JobRequest::Train { .. } => "train",
+            JobRequest::Causal { .. } => "causal",
+            JobRequest::CausalBatch { .. } => "causal batch",
         }
     }
 }
@@ -128,6 +141,11 @@ pub enum JobEvent {
         maps: Vec<SaliencyMap>,
         image_share: f32,
     },
+    /// A causal overview so far (its parts arrive one by one).
+    Causal {
+        id: JobId,
+        overview: Box<CausalOverview>,
+    },
     Progress {
         id: JobId,
         done: usize,
@@ -164,6 +182,7 @@ impl JobEvent {
             | JobEvent::Answered { id, .. }
             | JobEvent::Saliency { id, .. }
             | JobEvent::Attention { id, .. }
+            | JobEvent::Causal { id, .. }
             | JobEvent::Progress { id, .. }
             | JobEvent::TrainStep { id, .. }
             | JobEvent::Log { id, .. }

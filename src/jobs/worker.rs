@@ -3,12 +3,16 @@
 
 use super::manager::{CancelFlags, PauseFlag};
 use super::request::{EvalRun, JobEvent, JobId, JobRequest, SaliencyGoal};
+use crate::causal::batch::{self, BatchExperiment};
+use crate::causal::overview::overview;
+use crate::causal::AnswerForm;
 use crate::data::load_images;
 use crate::data::Sample;
 use crate::engine::saliency::{SaliencyMethod, SaliencyTarget};
 use crate::engine::{Engine, Flow, ResizePolicy};
 use crate::eval::{answer_labels, mcq_prompt};
 use crate::eval::{runner, EvalConfig, Variant};
+use crate::runs::causal_log::CausalLog;
 use crate::runs::RunStore;
 use crate::train::{TrainConfig, TrainEvent};
 use crate::viz::{heatmap, HeatmapStyle, SaliencyMap};
@@ -190,7 +194,70 @@ impl Worker {
             JobRequest::SaliencyBatch { samples, method, colormap, out } => {
                 self.saliency_batch(engine, job, samples, method, *colormap, out)
             }
+            JobRequest::Causal { sample, form, window } => self.causal(engine, job, sample, *form, *window),
+            JobRequest::CausalBatch { samples, form, window, run, data_spec } => {
+                self.causal_batch(engine, job, samples, *form, *window, run, data_spec)
+            }
         }
+    }
+
+    /// One sample's causal overview, sent after each of its parts.
+    fn causal(&self, engine: &Engine, job: &Queued, sample: &Sample, form: AnswerForm, window: usize) -> Result<bool> {
+        let cancelled = || job.cancel.load(Ordering::Relaxed);
+        overview(engine, sample, form, window, &ResizePolicy::Auto, &mut |o| {
+            self.send(JobEvent::Causal { id: job.id, overview: Box::new(o.clone()) });
+            if cancelled() {
+                Flow::Stop
+            } else {
+                Flow::Continue
+            }
+        })?;
+        Ok(!cancelled())
+    }
+
+    /// The standard causal experiments over `samples` into `run`'s causal
+    /// rows, then what they say by outcome (`report`'s lines) in the log.
+    #[allow(clippy::too_many_arguments)]
+    fn causal_batch(
+        &self,
+        engine: &Engine,
+        job: &Queued,
+        samples: &[Sample],
+        form: AnswerForm,
+        window: usize,
+        run: &Path,
+        data_spec: &str,
+    ) -> Result<bool> {
+        let id = job.id;
+        let start = Instant::now();
+        let experiments = BatchExperiment::standard(window);
+        let total = samples.len() * experiments.len();
+        let model = engine.dir.display().to_string();
+        for (k, experiment) in experiments.iter().enumerate() {
+            let settings = experiment.settings(&model, data_spec, form);
+            let mut log = CausalLog::open(run, experiment.experiment(), &settings)?;
+            let before = log.done_count();
+            let (written, failed) = batch::run(engine, samples, experiment, form, &ResizePolicy::Auto, &mut log, &mut |done, n, _| {
+                self.send(JobEvent::Progress { id, done: k * n + done, total, elapsed_s: start.elapsed().as_secs_f64() });
+                self.serve_focused();
+                if job.cancel.load(Ordering::Relaxed) {
+                    Flow::Stop
+                } else {
+                    Flow::Continue
+                }
+            })?;
+            let path = experiment.experiment().rows_path(run);
+            let line = format!("{}: {written} written ({failed} failed, as rows with their error), {before} already there", path.display());
+            self.send(JobEvent::Log { id, line });
+            if job.cancel.load(Ordering::Relaxed) {
+                return Ok(false);
+            }
+        }
+        let records = crate::runs::RunDir::new(run).read_records()?.records;
+        for line in crate::runs::causal_log::summary(run, &records)? {
+            self.send(JobEvent::Log { id, line });
+        }
+        Ok(true)
     }
 
     /// Scores, a streamed answer, and the record an eval would have written.

@@ -14,7 +14,7 @@ pub const DEFAULT: &str = include_str!("../../keymaps/default.toml");
 pub const VIM: &str = include_str!("../../keymaps/vim.toml");
 
 /// Modes a keymap may have: one per pane, `global` (every pane) and `input` (typing text).
-pub const MODES: [&str; 8] = ["global", "samples", "sample", "live", "confusion", "saliency", "runs", "input"];
+pub const MODES: [&str; 9] = ["global", "samples", "sample", "live", "confusion", "saliency", "runs", "causal", "input"];
 
 const NAMED_KEYS: [&str; 14] =
     ["up", "down", "left", "right", "enter", "esc", "tab", "backtab", "backspace", "pageup", "pagedown", "home", "end", "space"];
@@ -65,13 +65,14 @@ struct KeymapFile {
     confusion: Option<Vec<RawBinding>>,
     saliency: Option<Vec<RawBinding>>,
     runs: Option<Vec<RawBinding>>,
+    causal: Option<Vec<RawBinding>>,
     input: Option<Vec<RawBinding>>,
 }
 
 impl Keymap {
     pub fn parse(text: &str, origin: &str) -> Result<Keymap> {
         let file: KeymapFile = toml::from_str(text).map_err(|e| anyhow::anyhow!("{origin}: invalid keymap: {e}"))?;
-        let lists = [file.global, file.samples, file.sample, file.live, file.confusion, file.saliency, file.runs, file.input];
+        let lists = [file.global, file.samples, file.sample, file.live, file.confusion, file.saliency, file.runs, file.causal, file.input];
         let mut modes = BTreeMap::new();
         for (mode, raw) in MODES.iter().zip(lists) {
             if let Some(raw) = raw {

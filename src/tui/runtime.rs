@@ -139,6 +139,12 @@ impl Runtime {
                 let id = self.jobs.submit(JobRequest::SaliencyBatch { samples, method, colormap, out });
                 vec![Msg::Submitted { purpose: Purpose::Background(Background::labelled(label)), id }]
             }
+            Effect::CausalBatch { samples, form, window, run } => {
+                let label = format!("causal ×{} → {}", samples.len(), run.join("causal").display());
+                let data_spec = self.data_spec.clone();
+                let id = self.jobs.submit(JobRequest::CausalBatch { samples, form, window, run, data_spec });
+                vec![Msg::Submitted { purpose: Purpose::Background(Background::labelled(label)), id }]
+            }
             Effect::Cancel(id) => {
                 self.jobs.cancel(id);
                 vec![]

@@ -3,6 +3,8 @@
 use super::filter::{self, Filter, SavedView, SortKey};
 use super::keymap::Keymap;
 use super::theme::Theme;
+use crate::causal::overview::CausalOverview;
+use crate::causal::AnswerForm;
 use crate::data::{BoundingBox, Dataset, Sample};
 use crate::engine::intervene::Intervention;
 use crate::engine::saliency::{Baseline, SaliencyMethod};
@@ -24,10 +26,11 @@ pub enum Pane {
     Confusion,
     Saliency,
     Runs,
+    Causal,
 }
 
 impl Pane {
-    pub const ALL: [Pane; 6] = [Pane::Samples, Pane::Sample, Pane::Live, Pane::Confusion, Pane::Saliency, Pane::Runs];
+    pub const ALL: [Pane; 7] = [Pane::Samples, Pane::Sample, Pane::Live, Pane::Confusion, Pane::Saliency, Pane::Runs, Pane::Causal];
 
     /// The keymap mode of this pane.
     pub fn mode(self) -> &'static str {
@@ -38,6 +41,7 @@ impl Pane {
             Pane::Confusion => "confusion",
             Pane::Saliency => "saliency",
             Pane::Runs => "runs",
+            Pane::Causal => "causal",
         }
     }
 
@@ -49,6 +53,7 @@ impl Pane {
             Pane::Confusion => "Confusion",
             Pane::Saliency => "Saliency",
             Pane::Runs => "Runs & jobs",
+            Pane::Causal => "Causal",
         }
     }
 
@@ -267,6 +272,68 @@ pub struct SaliencyResult {
     pub attention: Option<(usize, f32)>,
 }
 
+/// A pane's latest-wins job on the engine thread: the key of what it asked
+/// for, how far that got, and the last answer (which carries its own key).
+#[derive(Clone, Debug)]
+pub struct FocusedJob<T> {
+    pub job: Option<JobId>,
+    pub pending_key: Option<String>,
+    pub phase: Phase,
+    pub result: Option<T>,
+}
+
+impl<T> Default for FocusedJob<T> {
+    fn default() -> Self {
+        FocusedJob { job: None, pending_key: None, phase: Phase::Idle, result: None }
+    }
+}
+
+impl<T> FocusedJob<T> {
+    pub fn owns(&self, id: JobId) -> bool {
+        self.job == Some(id)
+    }
+
+    /// Whether the request with `key` is queued or running.
+    pub fn coming(&self, key: &str) -> bool {
+        self.pending_key.as_deref() == Some(key) && self.phase.busy()
+    }
+
+    pub fn submitted(&mut self, id: JobId, key: String) {
+        self.job = Some(id);
+        self.pending_key = Some(key);
+        self.phase = Phase::Queued;
+    }
+
+    /// The job, while it is queued or running (what cancel stops).
+    pub fn busy_job(&self) -> Option<JobId> {
+        self.job.filter(|_| self.phase.busy())
+    }
+}
+
+/// A pane's result, by the key of the request it answers.
+pub trait Answers {
+    fn key(&self) -> &str;
+}
+
+impl<T: Answers> FocusedJob<T> {
+    /// Whether to ask for `key`: not while its answer is shown or on its way, unless `force`d.
+    pub fn wants(&self, key: &str, force: bool) -> bool {
+        force || !(self.result.as_ref().is_some_and(|r| r.key() == key) || self.coming(key))
+    }
+}
+
+impl Answers for SaliencyResult {
+    fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+impl Answers for CausalResult {
+    fn key(&self) -> &str {
+        &self.key
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct SaliencyState {
     pub method: SaliencyMethod,
@@ -276,10 +343,7 @@ pub struct SaliencyState {
     pub alpha: f32,
     pub mode: SaliencyMode,
     pub layer: usize,
-    pub job: Option<JobId>,
-    pub pending_key: Option<String>,
-    pub phase: Phase,
-    pub result: Option<SaliencyResult>,
+    pub work: FocusedJob<SaliencyResult>,
 }
 
 impl Default for SaliencyState {
@@ -291,11 +355,37 @@ impl Default for SaliencyState {
             alpha: 0.6,
             mode: SaliencyMode::Gradient,
             layer: 0,
-            job: None,
-            pending_key: None,
-            phase: Phase::Idle,
-            result: None,
+            work: FocusedJob::default(),
         }
+    }
+}
+
+/// Knockout windows `w` cycles through.
+pub const KNOCKOUT_WINDOWS: [usize; 3] = [1, 2, 4];
+
+/// Answer forms `f` cycles through.
+pub const ANSWER_FORMS: [AnswerForm; 3] = [AnswerForm::Auto, AnswerForm::Letter, AnswerForm::Words];
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CausalResult {
+    /// The request this answers (sample, answer form, window).
+    pub key: String,
+    pub overview: CausalOverview,
+}
+
+/// The Causal pane: one sample's decision curve, knockout table and patching map.
+#[derive(Clone, Debug)]
+pub struct CausalState {
+    pub form: AnswerForm,
+    pub window: usize,
+    /// The first layer row the tables show (they scroll together).
+    pub scroll: usize,
+    pub work: FocusedJob<CausalResult>,
+}
+
+impl Default for CausalState {
+    fn default() -> Self {
+        CausalState { form: AnswerForm::Auto, window: KNOCKOUT_WINDOWS[0], scroll: 0, work: FocusedJob::default() }
     }
 }
 
@@ -369,6 +459,7 @@ pub struct App {
     pub live: LiveState,
     pub confusion: ConfusionState,
     pub saliency: SaliencyState,
+    pub causal: CausalState,
     pub runs: RunsState,
     pub jobs: Vec<JobView>,
     pub show_help: bool,
@@ -398,6 +489,7 @@ impl App {
             live: LiveState::default(),
             confusion: ConfusionState::default(),
             saliency: SaliencyState::default(),
+            causal: CausalState::default(),
             runs: RunsState::default(),
             jobs: Vec::new(),
             show_help: false,
@@ -447,6 +539,11 @@ impl App {
 
     pub fn focused_record(&self) -> Option<&Record> {
         self.focused_sample().and_then(|s| self.run.record_for(&s.id))
+    }
+
+    /// The samples that pass the current filter, in display order.
+    pub fn visible_samples(&self) -> Vec<Sample> {
+        self.samples.visible.iter().map(|&i| self.dataset.samples[i].clone()).collect()
     }
 
     pub fn running_jobs(&self) -> usize {

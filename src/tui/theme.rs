@@ -27,8 +27,14 @@ struct ThemeFile {
     wrong: String,
     gold: String,
     border: String,
+    /// Heat-cell backgrounds from cold to hot (knockout and patching tables).
+    #[serde(default)]
+    heat: Option<Vec<String>>,
     error_kind: std::collections::BTreeMap<String, String>,
 }
+
+/// The heat ramp of a theme file without one.
+const HEAT: [&str; 6] = ["#262626", "#5f0000", "#870000", "#af5f00", "#d78700", "#ffd700"];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Theme {
@@ -40,6 +46,8 @@ pub struct Theme {
     pub wrong: Color,
     pub gold: Color,
     pub border: Color,
+    /// Heat-cell backgrounds, cold to hot (at least two).
+    pub heat: Vec<Color>,
     /// Indexed like `ErrorKind::ALL`; `Correct` uses `correct`.
     pub error_kind: Vec<(ErrorKind, Color)>,
 }
@@ -61,6 +69,13 @@ impl Theme {
             wrong: c("wrong", &f.wrong)?,
             gold: c("gold", &f.gold)?,
             border: c("border", &f.border)?,
+            heat: {
+                let ramp: Vec<String> = f.heat.unwrap_or_else(|| HEAT.iter().map(|s| s.to_string()).collect());
+                if ramp.len() < 2 {
+                    anyhow::bail!("{origin}: field `heat`: give at least two colours, cold to hot");
+                }
+                ramp.iter().enumerate().map(|(i, v)| c(&format!("heat[{i}]"), v)).collect::<Result<_>>()?
+            },
             error_kind: {
                 for key in f.error_kind.keys() {
                     if ErrorKind::from_name(key).is_none_or(|k| k == ErrorKind::Correct) {
@@ -122,6 +137,22 @@ impl Theme {
     /// `style` on the selection background, bold.
     pub fn selected(&self, style: Style) -> Style {
         style.bg(self.selected_bg).add_modifier(Modifier::BOLD)
+    }
+
+    /// A heat cell for `x` in 0..=1 (clamped): the ramp's colour behind
+    /// text dark or light enough to read on it; NaN is an empty, muted cell.
+    pub fn heat(&self, x: f64) -> Style {
+        if !x.is_finite() {
+            return self.muted();
+        }
+        let i = (x.clamp(0.0, 1.0) * (self.heat.len() - 1) as f64).round() as usize;
+        let bg = self.heat[i];
+        let fg = match bg {
+            Color::Rgb(r, g, b) if 0.299 * r as f64 + 0.587 * g as f64 + 0.114 * b as f64 > 140.0 => Color::Black,
+            Color::Rgb(..) => Color::White,
+            _ => self.fg,
+        };
+        Style::default().bg(bg).fg(fg)
     }
 
     /// An error kind in its colour.
@@ -199,7 +230,15 @@ mod tests {
             let t = Theme::parse(text, name).unwrap();
             assert_eq!(t.error_kind.len(), 7, "{name}");
             assert_ne!(t.kind_color(ErrorKind::HorizontalFlip), t.kind_color(ErrorKind::Orthogonal), "{name}");
+            // Heat cells: cold and hot differ, and text stays readable on both.
+            let (cold, hot) = (t.heat(0.0), t.heat(1.0));
+            assert_ne!(cold.bg, hot.bg, "{name}");
+            assert_ne!(cold.fg, cold.bg, "{name}");
+            assert_ne!(hot.fg, hot.bg, "{name}");
+            assert_eq!(t.heat(f64::NAN), t.muted());
         }
+        let without = DEFAULT.lines().filter(|l| !l.starts_with("heat")).collect::<Vec<_>>().join("\n");
+        assert_eq!(Theme::parse(&without, "t").unwrap().heat.len(), HEAT.len(), "a theme file without `heat` gets the default ramp");
     }
 
     #[test]
@@ -210,6 +249,13 @@ mod tests {
             (DEFAULT.replace("adjacent = \"#d7d75f\"", "adjacent = \"mauvish\""), "field `error_kind.adjacent`: `mauvish` is not a colour"),
             (DEFAULT.replace("fg = \"white\"", "fg = 3"), "invalid theme"),
             (format!("sparkle = \"yes\"\n{DEFAULT}"), "unknown field `sparkle`"),
+            (DEFAULT.replace("heat = [\"#262626\",", "heat = [\"lukewarm\","), "field `heat[0]`: `lukewarm` is not a colour"),
+            (DEFAULT.replace("heat = [", "heat = [\"red\"]\nunused = ["), "unknown field `unused`"),
+            (
+                DEFAULT
+                    .replace("heat = [\"#262626\", \"#5f0000\", \"#870000\", \"#af5f00\", \"#d78700\", \"#ffd700\"]", "heat = [\"red\"]"),
+                "field `heat`: give at least two colours",
+            ),
         ];
         for (text, want) in cases {
             let err = format!("{:#}", Theme::parse(&text, "theme.toml").unwrap_err());

@@ -423,6 +423,8 @@ fn direction_probes_on_synthetic_scenes() {
     let (ok, text, err) = run("steer", &["--limit", "12", "--probes", o, "--layer", &last, "--alpha=-2,0,2"]);
     assert!(ok, "{err}");
     assert!(text.contains("mean log p(right) - log p(left)") && text.lines().count() >= 5, "{text}");
+    let (ok, _, err) = run("steer", &["--probes", o, "--layer", &last, "--alpha=0,nan"]);
+    assert!(!ok && err.contains("--alpha") && err.contains("not a finite number"), "{err}");
 }
 
 /// Ablating a region with the image's own embeddings changes nothing; with

@@ -21,5 +21,6 @@ mod sampling;
 mod synth_flip;
 mod train;
 mod tui;
+mod tui_causal;
 mod tui_e2e;
 mod viewspatial;

@@ -11,14 +11,14 @@ use flipscope::tui::draw::draw;
 use flipscope::tui::filter::{Filter, Status};
 use flipscope::tui::images::ImageCache;
 use flipscope::tui::keymap::{Keymap, DEFAULT, VIM};
-use flipscope::tui::state::{App, EngineStatus, OpenRun, Pane};
+use flipscope::tui::state::{App, EngineStatus, OpenRun, Pane, Phase};
 use flipscope::tui::theme::{self, Theme};
 use flipscope::tui::update::{parse_finetune_line, update, Background, Effect, Msg, Purpose, FINETUNE_LINE};
 use flipscope::viz::SaliencyMap;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
-fn screen(app: &App, w: u16, h: u16) -> String {
+pub(crate) fn screen(app: &App, w: u16, h: u16) -> String {
     let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
     let mut images = ImageCache::halfblocks();
     term.draw(|f| draw(f, app, &mut images)).unwrap();
@@ -29,7 +29,7 @@ fn screen(app: &App, w: u16, h: u16) -> String {
         .join("\n")
 }
 
-fn dataset(dir: &std::path::Path, n: usize) -> Dataset {
+pub(crate) fn dataset(dir: &std::path::Path, n: usize) -> Dataset {
     data::synth::write(dir, n, &flipscope::data::synth::SynthOptions::seeded(1)).unwrap();
     data::load(dir.to_str().unwrap()).unwrap()
 }
@@ -75,7 +75,7 @@ fn hand_run(ds: &Dataset) -> OpenRun {
     OpenRun::new("hand".into(), "runs/hand".into(), None, records)
 }
 
-fn app_with(ds: Dataset, run: OpenRun, keymap: &str) -> App {
+pub(crate) fn app_with(ds: Dataset, run: OpenRun, keymap: &str) -> App {
     let mut app = App::new(ds, run, Keymap::parse(keymap, "keymap").unwrap(), Theme::parse(theme::DEFAULT, "default").unwrap());
     app.model_label = "tiny-test-model".into();
     app.data_label = "synth (test)".into();
@@ -83,14 +83,14 @@ fn app_with(ds: Dataset, run: OpenRun, keymap: &str) -> App {
     app
 }
 
-fn app() -> (tempfile::TempDir, App) {
+pub(crate) fn app() -> (tempfile::TempDir, App) {
     let dir = tempfile::tempdir().unwrap();
     let ds = dataset(dir.path(), 12);
     let run = hand_run(&ds);
     (dir, app_with(ds, run, DEFAULT))
 }
 
-fn keys(app: &mut App, keys: &[&str]) -> Vec<Effect> {
+pub(crate) fn keys(app: &mut App, keys: &[&str]) -> Vec<Effect> {
     keys.iter().flat_map(|k| update(app, Msg::Key(k.to_string()))).collect()
 }
 
@@ -123,9 +123,10 @@ fn feed_live(app: &mut App) {
 /// A saliency result shaped like the job's (a left-to-right ramp, boxed: a bump in the box).
 fn feed_saliency(app: &mut App) {
     let effects = keys(app, &["5"]);
-    let Some(Effect::Submit { purpose: Purpose::Saliency { key }, .. }) = effects.first() else { panic!("{effects:?}") };
-    let key = key.clone();
-    update(app, Msg::Submitted { purpose: Purpose::Saliency { key }, id: 9 });
+    let Some(Effect::Submit { purpose: purpose @ Purpose::Pane { pane: Pane::Saliency, .. }, .. }) = effects.first() else {
+        panic!("{effects:?}")
+    };
+    update(app, Msg::Submitted { purpose: purpose.clone(), id: 9 });
     let s = app.focused_sample().unwrap().clone();
     // Maps come in the original image's pixels.
     let img = flipscope::data::images::decode(&s.images[0]).unwrap();
@@ -339,7 +340,7 @@ fn navigation_clamps_and_resets_the_frame() {
     assert_eq!(app.focus, Pane::Sample);
     act(&mut app, Action::PrevPane);
     act(&mut app, Action::PrevPane);
-    assert_eq!(app.focus, Pane::Runs);
+    assert_eq!(app.focus, Pane::Causal, "the last pane, wrapping around");
 }
 
 #[test]
@@ -384,7 +385,7 @@ fn keymap_files_fail_each_with_its_own_message() {
 }
 
 /// Pumps effects through the runtime and job events into `update` until `done` holds.
-fn drive(
+pub(crate) fn drive(
     app: &mut App,
     rt: &mut flipscope::tui::runtime::Runtime,
     rx: &mut tokio::sync::mpsc::UnboundedReceiver<Msg>,
@@ -462,16 +463,16 @@ fn scenario_filter_confusion_cell_sample_saliency_on_the_real_engine() {
     let id = app.focused_sample().unwrap().id.clone();
     assert_eq!(app.focused_record().unwrap().correct, Some(false));
     let effects = keys(&mut app, &["5"]);
-    assert!(matches!(&effects[..], [Effect::Submit { purpose: Purpose::Saliency { .. }, .. }]), "{effects:?}");
-    drive(&mut app, &mut rt, &mut rx, effects, |a| a.saliency.result.is_some() && !a.saliency.phase.busy());
-    let r = app.saliency.result.clone().unwrap();
+    assert!(matches!(&effects[..], [Effect::Submit { purpose: Purpose::Pane { pane: Pane::Saliency, .. }, .. }]), "{effects:?}");
+    drive(&mut app, &mut rt, &mut rx, effects, |a| a.saliency.work.result.is_some() && !a.saliency.work.phase.busy());
+    let r = app.saliency.work.result.clone().unwrap();
     assert_eq!(r.sample_id, id);
     assert!(r.boxed.is_some(), "synthetic scenes carry a reference box");
     let s = screen(&app, 160, 48);
     assert!(s.contains("mass in box:") && s.contains(&format!("explains {}", r.target)), "{s}");
     // Attention mode, one layer at a time.
     let effects = keys(&mut app, &["a", "right"]);
-    drive(&mut app, &mut rt, &mut rx, effects, |a| a.saliency.result.as_ref().is_some_and(|r| r.attention.map(|x| x.0) == Some(1)));
+    drive(&mut app, &mut rt, &mut rx, effects, |a| a.saliency.work.result.as_ref().is_some_and(|r| r.attention.map(|x| x.0) == Some(1)));
     assert!(screen(&app, 160, 48).contains("layer 1: "), "the attention share line");
     // A live answer on the same sample streams and can be saved into the run.
     let effects = keys(&mut app, &["3", "a"]);
@@ -480,6 +481,33 @@ fn scenario_filter_confusion_cell_sample_saliency_on_the_real_engine() {
     drive(&mut app, &mut rt, &mut rx, effects, |a| a.message.as_deref().is_some_and(|m| m.contains("live.jsonl")));
     let saved = std::fs::read_to_string(runs.join("scenario-plain/live.jsonl")).unwrap();
     assert!(saved.contains(&id) && saved.contains("\"asked\":\"plain\""), "{saved}");
+
+    // The Causal pane on the same sample: decision curve, knockout and patching from the engine.
+    let effects = keys(&mut app, &["7"]);
+    drive(&mut app, &mut rt, &mut rx, effects, |a| {
+        !a.causal.work.phase.busy() && a.causal.work.result.as_ref().is_some_and(|r| r.overview.patch.is_some())
+    });
+    assert_eq!(app.causal.work.phase, Phase::Done);
+    let o = app.causal.work.result.clone().unwrap().overview;
+    assert_eq!(o.sample_id, id);
+    let lens = o.lens.clone().unwrap().unwrap();
+    assert_eq!(lens.curve.len(), 2, "one row per layer");
+    assert!(lens.curve.iter().all(|row| row.len() == o.labels.len() && row.iter().all(|p| (0.0..=1.0).contains(p))));
+    let k = o.knockout.clone().unwrap().unwrap();
+    assert_eq!((k.delta.len(), k.edges.len()), (2, 4), "two window starts, box->last included (the scene has a reference box)");
+    let s = screen(&app, 160, 48);
+    assert!(s.contains("knockout: Δ log p(") && s.contains("patching"), "{s}");
+    // The batch over the filter (the cell's samples) into the open run's causal rows.
+    let n = app.samples.visible.len();
+    let effects = keys(&mut app, &["B"]);
+    let batch_done = |a: &App| a.jobs.iter().any(|j| j.label.starts_with("causal ×") && j.phase == Phase::Done);
+    drive(&mut app, &mut rt, &mut rx, effects, batch_done);
+    for experiment in ["lens", "knockout", "patch"] {
+        let rows = std::fs::read_to_string(runs.join(format!("scenario-plain/causal/{experiment}.jsonl"))).unwrap();
+        assert_eq!(rows.lines().count(), n, "{experiment}: one row per sample of the filter\n{rows}");
+    }
+    let job = app.jobs.iter().find(|j| j.label.starts_with("causal ×")).unwrap();
+    assert!(job.log.iter().any(|l| l.starts_with("logit lens (")), "report's summary in the job log: {:?}", job.log);
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Drawing: pure functions of the state (plus the image cache that
 //! ratatui-image needs). A narrow terminal shows the focused pane; a large
 //! one shows the sample list beside it.
+mod causal;
 mod confusion;
 mod live;
 mod runs;
@@ -91,6 +92,7 @@ fn draw_pane(f: &mut Frame, area: Rect, app: &App, images: &mut ImageCache, pane
         Pane::Confusion => confusion::draw(f, inner, app),
         Pane::Saliency => saliency::draw(f, inner, app, images),
         Pane::Runs => runs::draw(f, inner, app),
+        Pane::Causal => causal::draw(f, inner, app),
     }
 }
 
@@ -117,7 +119,10 @@ fn draw_status(f: &mut Frame, area: Rect, app: &App) {
         let overall = app.run.stats.accuracy.last().map(|r| 100.0 * r.accuracy).unwrap_or(0.0);
         format!("run {} {:.1}%", app.run.name, overall)
     };
-    let jobs = app.running_jobs() + app.live.phase.busy() as usize + app.saliency.phase.busy() as usize;
+    let jobs = app.running_jobs()
+        + app.live.phase.busy() as usize
+        + app.saliency.work.phase.busy() as usize
+        + app.causal.work.phase.busy() as usize;
     let mut spans = vec![
         Span::raw(" "),
         engine,

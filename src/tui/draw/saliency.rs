@@ -59,8 +59,8 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, images: &mut ImageCache) {
     let [head, status, body, foot] =
         Layout::vertical([Constraint::Length(1), Constraint::Length(1), Constraint::Min(3), Constraint::Length(1)]).areas(area);
     f.render_widget(Paragraph::new(Span::styled(settings, t.highlight())).wrap(Wrap { trim: true }), head);
-    let result = s.result.as_ref().filter(|r| r.sample_id == sample.id);
-    let phase = match &s.phase {
+    let result = s.work.result.as_ref().filter(|r| r.sample_id == sample.id);
+    let phase = match &s.work.phase {
         Phase::Queued | Phase::Running => {
             Span::styled(format!("computing… (scrolling does not wait; {} cancels)", k(Action::Cancel)), t.golden())
         }

@@ -17,15 +17,19 @@ pub(super) fn on_job(app: &mut App, ev: JobEvent) -> Vec<Effect> {
         JobEvent::Scores { id, scores } if app.live.job == Some(id) => app.live.scores = Some(scores),
         JobEvent::Token { id, delta } if app.live.job == Some(id) => app.live.text.push_str(&delta),
         JobEvent::Answered { id, record } if app.live.job == Some(id) => app.live.record = Some(*record),
-        JobEvent::Saliency { id, sample_id, target, plain, boxed } if app.saliency.job == Some(id) => {
-            let key = app.saliency.pending_key.clone().unwrap_or_default();
-            app.saliency.result = Some(SaliencyResult { key, sample_id, target, plain, boxed, attention: None });
+        JobEvent::Saliency { id, sample_id, target, plain, boxed } if app.saliency.work.owns(id) => {
+            let key = app.saliency.work.pending_key.clone().unwrap_or_default();
+            app.saliency.work.result = Some(SaliencyResult { key, sample_id, target, plain, boxed, attention: None });
         }
-        JobEvent::Attention { id, sample_id, layer, maps, image_share } if app.saliency.job == Some(id) => {
-            let key = app.saliency.pending_key.clone().unwrap_or_default();
+        JobEvent::Attention { id, sample_id, layer, maps, image_share } if app.saliency.work.owns(id) => {
+            let key = app.saliency.work.pending_key.clone().unwrap_or_default();
             let target = format!("layer {layer}");
-            app.saliency.result =
+            app.saliency.work.result =
                 Some(SaliencyResult { key, sample_id, target, plain: maps, boxed: None, attention: Some((layer, image_share)) });
+        }
+        JobEvent::Causal { id, overview } if app.causal.work.owns(id) => {
+            let key = app.causal.work.pending_key.clone().unwrap_or_default();
+            app.causal.work.result = Some(CausalResult { key, overview: *overview });
         }
         JobEvent::Progress { id, done, total, elapsed_s } => {
             if let Some(j) = app.jobs.iter_mut().find(|j| j.id == id) {
@@ -61,8 +65,10 @@ pub(super) fn on_job(app: &mut App, ev: JobEvent) -> Vec<Effect> {
 pub(super) fn set_phase(app: &mut App, id: JobId, phase: Phase) {
     if app.live.job == Some(id) {
         app.live.phase = phase;
-    } else if app.saliency.job == Some(id) {
-        app.saliency.phase = phase;
+    } else if app.saliency.work.owns(id) {
+        app.saliency.work.phase = phase;
+    } else if app.causal.work.owns(id) {
+        app.causal.work.phase = phase;
     } else if let Some(j) = app.jobs.iter_mut().find(|j| j.id == id) {
         j.phase = phase;
     }

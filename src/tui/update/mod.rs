@@ -14,6 +14,7 @@ use crate::train::TrainConfig;
 use crate::viz::Colormap;
 use std::path::PathBuf;
 
+mod causal;
 mod confusion;
 mod input;
 mod jobs;
@@ -22,6 +23,7 @@ mod runs;
 mod saliency;
 mod samples;
 
+use causal::{causal_action, causal_request};
 use confusion::confusion_action;
 use input::on_input_key;
 pub use input::{parse_finetune_line, FINETUNE_LINE};
@@ -60,7 +62,11 @@ pub enum Msg {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Purpose {
     Live,
-    Saliency { key: String },
+    /// A pane's latest-wins job (Saliency, Causal), asked for under `key`.
+    Pane {
+        pane: Pane,
+        key: String,
+    },
     Background(Background),
 }
 
@@ -110,6 +116,13 @@ pub enum Effect {
         colormap: Colormap,
         out: PathBuf,
     },
+    /// The causal experiments over `samples` into run `run`'s causal rows.
+    CausalBatch {
+        samples: Vec<Sample>,
+        form: crate::causal::AnswerForm,
+        window: usize,
+        run: PathBuf,
+    },
     Cancel(JobId),
     ListRuns,
     OpenRun(PathBuf),
@@ -137,11 +150,8 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
                     app.live.job = Some(id);
                     app.live.phase = Phase::Queued;
                 }
-                Purpose::Saliency { key } => {
-                    app.saliency.job = Some(id);
-                    app.saliency.pending_key = Some(key);
-                    app.saliency.phase = Phase::Queued;
-                }
+                Purpose::Pane { pane: Pane::Causal, key } => app.causal.work.submitted(id, key),
+                Purpose::Pane { key, .. } => app.saliency.work.submitted(id, key),
                 Purpose::Background(Background { label, run_dir, train_out, compare_with }) => {
                     app.jobs.push(JobView {
                         id,
@@ -233,6 +243,7 @@ fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
         Action::FocusConfusion => return focus(app, Pane::Confusion),
         Action::FocusSaliency => return focus(app, Pane::Saliency),
         Action::FocusRuns => return focus(app, Pane::Runs),
+        Action::FocusCausal => return focus(app, Pane::Causal),
         Action::NextPane => return focus(app, Pane::ALL[(app.focus.index() + 1) % Pane::ALL.len()]),
         Action::PrevPane => return focus(app, Pane::ALL[(app.focus.index() + Pane::ALL.len() - 1) % Pane::ALL.len()]),
         Action::Noop | Action::Backspace => {}
@@ -241,6 +252,10 @@ fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
                 Pane::Confusion => confusion_action(app, action),
                 Pane::Runs => runs_action(app, action),
                 Pane::Saliency => match saliency_action(app, action) {
+                    Some(effects) => effects,
+                    None => sample_action(app, action, cursor),
+                },
+                Pane::Causal => match causal_action(app, action) {
                     Some(effects) => effects,
                     None => sample_action(app, action, cursor),
                 },
@@ -270,11 +285,22 @@ fn cancel(app: &mut App) -> Vec<Effect> {
         return vec![];
     }
     let job = match app.focus {
-        Pane::Saliency => app.saliency.job.filter(|_| app.saliency.phase.busy()),
+        Pane::Saliency => app.saliency.work.busy_job(),
+        Pane::Causal => app.causal.work.busy_job(),
         _ => app.live.job.filter(|_| app.live.phase.busy()),
     };
     app.message = None;
     job.map(Effect::Cancel).into_iter().collect()
+}
+
+/// The samples that pass the current filter; None, with a notice, when none do.
+fn filtered(app: &mut App) -> Option<Vec<Sample>> {
+    let samples = app.visible_samples();
+    if samples.is_empty() {
+        app.message = Some("no samples pass the current filter".into());
+        return None;
+    }
+    Some(samples)
 }
 
 /// The key bound to `action` in `mode` (or globally), for messages that tell

@@ -28,21 +28,13 @@ pub(super) fn runs_action(app: &mut App, action: Action) -> Vec<Effect> {
         },
         Action::CycleVariant => r.variant = cycle(&rerun_variants(), &r.variant),
         Action::Rerun => {
-            let samples: Vec<Sample> = app.samples.visible.iter().map(|&i| app.dataset.samples[i].clone()).collect();
-            if samples.is_empty() {
-                app.message = Some("no samples pass the current filter".into());
-                return vec![];
-            }
             let variant = r.variant.clone();
+            let Some(samples) = filtered(app) else { return vec![] };
             let run = format!("{}-{}", run_base(app), variant.name());
             return vec![Effect::Rerun { samples, variant, run }];
         }
         Action::BatchSaliency => {
-            let samples: Vec<Sample> = app.samples.visible.iter().map(|&i| app.dataset.samples[i].clone()).collect();
-            if samples.is_empty() {
-                app.message = Some("no samples pass the current filter".into());
-                return vec![];
-            }
+            let Some(samples) = filtered(app) else { return vec![] };
             let out = app.run.dir.join("saliency");
             return vec![Effect::BatchSaliency { samples, method: app.saliency.method, colormap: app.saliency.colormap, out }];
         }
@@ -56,13 +48,9 @@ pub(super) fn runs_action(app: &mut App, action: Action) -> Vec<Effect> {
                 app.message = Some(format!("no finished finetune yet: {} starts one", key_for(app, "runs", Action::Finetune)));
                 return vec![];
             };
-            let samples: Vec<Sample> = app.samples.visible.iter().map(|&i| app.dataset.samples[i].clone()).collect();
-            if samples.is_empty() {
-                app.message = Some("no samples pass the current filter".into());
-                return vec![];
-            }
-            let adapter = job.train_out.clone().unwrap_or_default();
-            let run = format!("{}-ft{}", run_base(app), job.id);
+            let (adapter, job_id) = (job.train_out.clone().unwrap_or_default(), job.id);
+            let Some(samples) = filtered(app) else { return vec![] };
+            let run = format!("{}-ft{}", run_base(app), job_id);
             let compare_with = (!app.run.records.is_empty()).then(|| app.run.dir.clone());
             return vec![Effect::EvalAdapter { samples, adapter, run, compare_with }];
         }

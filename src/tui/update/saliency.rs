@@ -55,9 +55,7 @@ pub(super) fn saliency_request(app: &mut App, force: bool) -> Option<Effect> {
         SaliencyMode::Gradient => format!("{}|{}|{}", sample.id, s.method, s.goal),
         SaliencyMode::Attention => format!("{}|attention|{}", sample.id, s.layer),
     };
-    let shown = s.result.as_ref().is_some_and(|r| r.key == key);
-    let coming = s.pending_key.as_deref() == Some(key.as_str()) && s.phase.busy();
-    if !force && (shown || coming) {
+    if !s.work.wants(&key, force) {
         return None;
     }
     let request = match s.mode {
@@ -66,5 +64,5 @@ pub(super) fn saliency_request(app: &mut App, force: bool) -> Option<Effect> {
             JobRequest::SampleSaliency { sample: Box::new(sample), goal: s.goal.clone(), method: s.method, compare_boxed: true }
         }
     };
-    Some(Effect::Submit { purpose: Purpose::Saliency { key }, request: Box::new(request), focused: true })
+    Some(Effect::Submit { purpose: Purpose::Pane { pane: Pane::Saliency, key }, request: Box::new(request), focused: true })
 }

@@ -42,13 +42,13 @@ fn move_cursor(app: &mut App, to: usize) -> Vec<Effect> {
     follow_focus(app)
 }
 
-/// Work that follows the focused sample: the saliency pane recomputes for
-/// the sample under the cursor (latest-wins), so scrolling never waits.
+/// Work that follows the focused sample: the Saliency and Causal panes
+/// recompute for the sample under the cursor (latest-wins), so scrolling never waits.
 pub(super) fn follow_focus(app: &mut App) -> Vec<Effect> {
-    if app.focus == Pane::Saliency {
-        saliency_request(app, false).into_iter().collect()
-    } else {
-        vec![]
+    match app.focus {
+        Pane::Saliency => saliency_request(app, false).into_iter().collect(),
+        Pane::Causal => causal_request(app, false).into_iter().collect(),
+        _ => vec![],
     }
 }
 
