@@ -188,3 +188,18 @@ fn help_lists_the_causal_keys_from_the_keymap() {
         assert!(s.contains(want), "{want}:\n{s}");
     }
 }
+
+#[test]
+fn a_longer_window_keeps_the_tables_level() {
+    let (_d, mut app) = app();
+    app.engine = EngineStatus::Ready { seconds: 0.1, layers: 4 };
+    open(&mut app, 11);
+    let mut o = overview(&app, 4);
+    if let Some(Ok(k)) = &mut o.knockout {
+        k.window = 2;
+        k.delta.pop(); // 3 window starts over 4 layers
+    }
+    feed(&mut app, 11, o);
+    let s = screen(&app, 160, 48);
+    assert!(s.lines().any(|l| l.contains("window 2 · L answer") && l.contains("LD clean 1.25")), "footers on one row:\n{s}");
+}

@@ -65,7 +65,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     draw_curve(f, top, o, t);
     let knockout_w = 5 + 7 * EdgeGroup::ALL.len() as u16;
     let [left, _, right] = Layout::horizontal([Constraint::Length(knockout_w), Constraint::Length(2), Constraint::Min(10)]).areas(bottom);
-    draw_part(f, left, &o.knockout, "knockout", t, |f, area, k| draw_knockout(f, area, k, c.scroll, t));
+    draw_part(f, left, &o.knockout, "knockout", t, |f, area, k| draw_knockout(f, area, k, layers, c.scroll, t));
     draw_part(f, right, &o.patch, "patching", t, |f, area, p| draw_patch(f, area, p, c.scroll, t));
 }
 
@@ -211,7 +211,9 @@ fn room(area: Rect) -> usize {
     (area.height as usize).saturating_sub(4)
 }
 
-fn draw_knockout(f: &mut Frame, area: Rect, k: &KnockoutTable, scroll: usize, t: &Theme) {
+/// The knockout rows beside patching's layer rows; a window longer than one
+/// layer has fewer starts, so blank rows keep the footers level.
+fn draw_knockout(f: &mut Frame, area: Rect, k: &KnockoutTable, layers: usize, scroll: usize, t: &Theme) {
     const W: usize = 7;
     let n = k.delta.len();
     let shown = rows_shown(n, scroll, room(area));
@@ -223,11 +225,13 @@ fn draw_knockout(f: &mut Frame, area: Rect, k: &KnockoutTable, scroll: usize, t:
         header("from", 5, &names, W, t),
         Line::from(""),
     ];
-    for w in shown {
+    let level = rows_shown(layers.max(n), scroll, room(area)).len();
+    for w in shown.clone() {
         let mut spans = vec![Span::styled(format!("{w:<5}"), t.muted())];
         spans.extend(k.delta[w].iter().map(|&v| cell(format!("{v:+.2}"), W, t.heat((-v / worst).max(0.0)))));
         lines.push(Line::from(spans));
     }
+    lines.extend((shown.len()..level).map(|_| Line::from("")));
     lines.push(fitted(format!("window {} · L answer, Q question", k.window), area.width, t.muted()));
     f.render_widget(Paragraph::new(lines), area);
 }
