@@ -63,14 +63,19 @@ pub enum Site {
     Last,
     /// The mean over the target object's image tokens.
     Target,
+    /// The vision tower's merged output, before any LM layer: the mean over
+    /// the target's image tokens minus the mean over the reference's (one
+    /// "layer"). Whether the image features already tell the sides apart.
+    Vision,
 }
 
 impl Site {
-    pub const ALL: [Site; 2] = [Site::Last, Site::Target];
+    pub const ALL: [Site; 3] = [Site::Last, Site::Target, Site::Vision];
     pub fn name(self) -> &'static str {
         match self {
             Site::Last => "last",
             Site::Target => "target",
+            Site::Vision => "vision",
         }
     }
 }
@@ -85,6 +90,8 @@ pub struct Features {
     pub last: Tensor,
     /// [N, L, D], or None when some sample has no target box.
     pub target: Option<Tensor>,
+    /// [N, 1, D], or None when some sample lacks a target or a reference box.
+    pub vision: Option<Tensor>,
     /// Samples left out, as "id: why".
     pub skipped: Vec<String>,
 }
@@ -94,6 +101,7 @@ impl Features {
         match site {
             Site::Last => Some(&self.last),
             Site::Target => self.target.as_ref(),
+            Site::Vision => self.vision.as_ref(),
         }
     }
 }
@@ -102,9 +110,10 @@ impl Features {
 pub fn collect(engine: &Engine, samples: &[Sample], policy: &ResizePolicy, progress: &mut dyn FnMut(usize, usize)) -> Result<Features> {
     let _guard = tch::no_grad_guard();
     let (mut ids, mut gold, mut held_out, mut last, mut target, mut skipped) = (vec![], vec![], vec![], vec![], vec![], vec![]);
-    let mut all_targets = true;
+    let mut vision = vec![];
+    let (mut all_targets, mut all_pairs) = (true, true);
     for (i, s) in samples.iter().enumerate() {
-        let one = || -> Result<(Tensor, Option<Tensor>)> {
+        let one = || -> Result<(Tensor, Option<Tensor>, Option<Tensor>)> {
             let images = load_images(s)?;
             let prompt = engine.processor.prepare(&images, &mcq_prompt(&s.question, s), policy)?;
             // The answer position: after the opening the gold answer shares with its mirror
@@ -116,19 +125,32 @@ pub fn collect(engine: &Engine, samples: &[Sample], policy: &ResizePolicy, progr
             let pass = Pass::run(engine, &prompt)?;
             let stacked = Tensor::cat(&pass.traced.outputs, 0).to_kind(Kind::Float); // [L, T, D]
             let at_last = stacked.select(1, -1).to_device(Device::Cpu);
-            let at_target = match reference_and_target(s).1 {
-                Some(b) => {
-                    let rows = pass.regions.in_box(b)?;
-                    let idx = Tensor::from_slice(&rows.iter().map(|&p| p as i64).collect::<Vec<_>>()).to_device(stacked.device());
-                    Some(stacked.index_select(1, &idx).mean_dim(1, false, Kind::Float).to_device(Device::Cpu))
-                }
+            let rows = |b| -> Result<Tensor> {
+                let rows = pass.regions.in_box(b)?;
+                Ok(Tensor::from_slice(&rows.iter().map(|&p| p as i64).collect::<Vec<_>>()).to_device(stacked.device()))
+            };
+            let (reference, target) = reference_and_target(s);
+            let at_target = match target {
+                Some(b) => Some(stacked.index_select(1, &rows(b)?).mean_dim(1, false, Kind::Float).to_device(Device::Cpu)),
                 None => None,
             };
-            Ok((at_last, at_target))
+            let at_vision = match (reference, target) {
+                (Some(r), Some(t)) => {
+                    let embeds = pass.embeds.get(0).to_kind(Kind::Float); // [T, D]
+                    let mean = |idx: &Tensor| embeds.index_select(0, idx).mean_dim(0, false, Kind::Float);
+                    Some((mean(&rows(t)?) - mean(&rows(r)?)).unsqueeze(0).to_device(Device::Cpu))
+                }
+                _ => None,
+            };
+            Ok((at_last, at_target, at_vision))
         };
         match one() {
-            Ok((l, t)) => {
+            Ok((l, t, v)) => {
                 all_targets &= t.is_some();
+                all_pairs &= v.is_some();
+                if let Some(v) = v {
+                    vision.push(v);
+                }
                 ids.push(s.id.clone());
                 gold.push(s.gold_direction);
                 held_out.push(s.split.as_deref() == Some("test"));
@@ -149,7 +171,8 @@ pub fn collect(engine: &Engine, samples: &[Sample], policy: &ResizePolicy, progr
         );
     }
     let target = (all_targets && !target.is_empty()).then(|| Tensor::stack(&target, 0));
-    Ok(Features { ids, gold, held_out, last: Tensor::stack(&last, 0), target, skipped })
+    let vision = (all_pairs && !vision.is_empty()).then(|| Tensor::stack(&vision, 0));
+    Ok(Features { ids, gold, held_out, last: Tensor::stack(&last, 0), target, vision, skipped })
 }
 
 /// A logistic probe per layer for one axis at one site.
@@ -233,7 +256,40 @@ pub fn fit(features: &Features, axis: Axis, site: Site) -> Result<DirectionProbe
     })
 }
 
+/// One held-out sample as a probe reads it.
+pub struct HeldOut {
+    /// Index into the features' samples.
+    pub sample: usize,
+    /// Whether the probe is right, per layer.
+    pub correct: Vec<bool>,
+}
+
 impl DirectionProbe {
+    /// The probe's verdict on each held-out sample with a side on its axis.
+    pub fn held_out(&self, features: &Features) -> Result<Vec<HeldOut>> {
+        let _guard = tch::no_grad_guard();
+        let x = features.at(self.site).with_context(|| format!("no {} features", self.site.name()))?;
+        let rows: Vec<(usize, bool)> = features
+            .gold
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| features.held_out[*i])
+            .filter_map(|(i, g)| g.and_then(|d| self.axis.side(d)).map(|y| (i, y)))
+            .collect();
+        if rows.is_empty() {
+            return Ok(vec![]);
+        }
+        let idx = Tensor::from_slice(&rows.iter().map(|r| r.0 as i64).collect::<Vec<_>>());
+        let z = (x.index_select(0, &idx) - &self.mean) / &self.std; // [n, L, D]
+        let positive = ((z * &self.weight).sum_dim_intlist(-1, false, Kind::Float) + &self.bias).gt(0.0); // [n, L]
+        let positive = Vec::<Vec<bool>>::try_from(positive)?;
+        Ok(rows
+            .iter()
+            .zip(positive)
+            .map(|(&(sample, y), p)| HeldOut { sample, correct: p.into_iter().map(|p| p == y).collect() })
+            .collect())
+    }
+
     /// The unit direction [D] in the residual stream at `layer` that raises the probe's logit.
     pub fn direction(&self, layer: usize) -> Result<Tensor> {
         let layers = self.weight.size()[0] as usize;

@@ -108,44 +108,113 @@ pub fn run_probe_linear(args: &ProbeLinearArgs) -> Result<()> {
     if probes.is_empty() {
         bail!("no probe could be fitted on {}", args.set.data);
     }
-    // The model's own accuracy on the held-out samples, from the eval run.
-    if let Some(run) = &args.run {
-        let dir = crate::runs::run_dir(run);
-        let records = crate::runs::RunDir::new(&dir).read_records()?.records;
-        let held: std::collections::HashSet<&str> =
-            features.ids.iter().zip(&features.held_out).filter(|(_, h)| **h).map(|(i, _)| i.as_str()).collect();
-        let judged: Vec<bool> =
-            records.iter().filter(|r| held.contains(r.id.as_str()) && r.sample.is_none()).map(|r| r.correct == Some(true)).collect();
-        if judged.is_empty() {
-            eprintln!("note: run {run} has no records of the held-out samples");
-        } else {
-            println!(
-                "model accuracy on the held-out samples ({run}): {:.1}% ({}/{})",
-                100.0 * judged.iter().filter(|c| **c).count() as f64 / judged.len() as f64,
-                judged.iter().filter(|c| **c).count(),
-                judged.len()
-            );
-        }
-    }
     let names: Vec<String> = probes.iter().map(|p| format!("{}@{}", p.axis.name(), p.site.name())).collect();
-    println!("held-out probe accuracy by layer (train / held-out samples per probe below)");
-    println!("layer {}", names.iter().map(|n| format!("{n:>22}")).collect::<String>());
-    let layers = probes[0].test_accuracy.len();
-    for l in 0..layers {
-        println!("{l:>5} {}", probes.iter().map(|p| format!("{:>21.1}%", 100.0 * p.test_accuracy[l])).collect::<String>());
+    println!("held-out probe accuracy by layer (`vision`: the vision tower's output, before layer 0)");
+    println!("layer  {}", names.iter().map(|n| format!("{n:>22}")).collect::<String>());
+    let layers = probes.iter().map(|p| p.test_accuracy.len()).max().unwrap_or(0);
+    let cell = |v: Option<&f64>| v.map(|a| format!("{:>21.1}%", 100.0 * a)).unwrap_or_else(|| format!("{:>22}", "-"));
+    if probes.iter().any(|p| p.site == Site::Vision) {
+        let row: String = probes.iter().map(|p| cell(p.test_accuracy.first().filter(|_| p.site == Site::Vision))).collect();
+        println!("{:>6} {row}", "vision");
     }
-    println!("{:>5} {}", "n", probes.iter().map(|p| format!("{:>22}", format!("{} / {}", p.n_train, p.n_test))).collect::<String>());
+    for l in 0..layers {
+        let row: String = probes.iter().map(|p| cell(p.test_accuracy.get(l).filter(|_| p.site != Site::Vision))).collect();
+        println!("{l:>6} {row}");
+    }
+    println!("{:>6} {}", "n", probes.iter().map(|p| format!("{:>22}", format!("{} / {}", p.n_train, p.n_test))).collect::<String>());
+    let split = match &args.run {
+        Some(run) => by_outcome(run, &features, &probes, &names)?,
+        None => vec![],
+    };
     direction_probe::save(&probes, &args.out)?;
     println!("wrote {}", args.out.display());
     if let Some(png) = &args.plot {
-        let series: Vec<(String, Vec<f64>)> = names.iter().cloned().zip(probes.iter().map(|p| p.test_accuracy.clone())).collect();
-        layer_lines("direction probes: held-out accuracy", "accuracy", &series, (0.0, 1.0), png)?;
+        // A vision probe has one value (before layer 0): drawn level across the layers, as a reference.
+        let level = |p: &DirectionProbe, acc: &[f64]| if p.site == Site::Vision { vec![acc[0]; layers] } else { acc.to_vec() };
+        let label = |p: &DirectionProbe, n: &str| if p.site == Site::Vision { format!("{n} (before layer 0)") } else { n.to_string() };
+        // With a run: the samples the model gets right against its horizontal flips, per probe.
+        let shown = ["right", "horizontal_flip"];
+        let series: Vec<(String, Vec<f64>)> = if split.iter().any(|s| shown.contains(&s.outcome.as_str())) {
+            split
+                .iter()
+                .filter(|s| shown.contains(&s.outcome.as_str()))
+                .map(|s| {
+                    (
+                        format!("{} · {} (n {})", label(&probes[s.probe], &names[s.probe]), s.outcome, s.n),
+                        level(&probes[s.probe], &s.accuracy),
+                    )
+                })
+                .collect()
+        } else {
+            names.iter().zip(&probes).map(|(n, p)| (label(p, n), level(p, &p.test_accuracy))).collect()
+        };
+        let title = if split.is_empty() {
+            "direction probes: held-out accuracy".to_string()
+        } else {
+            format!("direction probes: held-out accuracy where {} answers right vs flips", args.run.as_deref().unwrap_or(""))
+        };
+        layer_lines(&title, "accuracy", &series, (0.0, 1.0), png)?;
         println!("wrote {}", png.display());
     }
     Ok(())
 }
 
+/// The model's accuracy on the held-out samples in `run`, and each probe's
+/// held-out accuracy split by the model's outcome on the sample: whether the
+/// direction is in the representation where the model answers wrong.
+/// One probe's held-out accuracy on the samples with one outcome.
+struct OutcomeAccuracy {
+    probe: usize,
+    outcome: String,
+    n: usize,
+    /// Per layer (one value for a vision probe).
+    accuracy: Vec<f64>,
+}
+
+fn by_outcome(
+    run: &str,
+    features: &direction_probe::Features,
+    probes: &[DirectionProbe],
+    names: &[String],
+) -> Result<Vec<OutcomeAccuracy>> {
+    let dir = crate::runs::run_dir(run);
+    let records = crate::runs::RunDir::new(&dir).read_records()?.records;
+    let first: std::collections::HashMap<&str, &crate::runs::Record> =
+        records.iter().rev().filter(|r| r.sample.is_none() && r.rotation == 0).map(|r| (r.id.as_str(), r)).collect();
+    let held: Vec<&str> = features.ids.iter().zip(&features.held_out).filter(|(_, h)| **h).map(|(i, _)| i.as_str()).collect();
+    let judged: Vec<bool> = held.iter().filter_map(|id| first.get(id)).map(|r| r.correct == Some(true)).collect();
+    if judged.is_empty() {
+        eprintln!("note: run {run} has no records of the held-out samples");
+        return Ok(vec![]);
+    }
+    let right = judged.iter().filter(|c| **c).count();
+    println!(
+        "model accuracy on the held-out samples ({run}): {:.1}% ({right}/{})",
+        100.0 * right as f64 / judged.len() as f64,
+        judged.len()
+    );
+    println!("held-out probe accuracy by the model's outcome on the sample ({run}); columns: vision or layers 0..");
+    let mut out = Vec::new();
+    for (i, (p, name)) in probes.iter().zip(names).enumerate() {
+        let mut groups: std::collections::BTreeMap<String, Vec<Vec<bool>>> = Default::default();
+        for h in p.held_out(features)? {
+            let outcome = crate::runs::causal_log::outcome(first.get(features.ids[h.sample].as_str()).copied());
+            groups.entry(outcome).or_default().push(h.correct);
+        }
+        for (outcome, rows) in groups {
+            let accuracy: Vec<f64> = (0..rows[0].len()).map(|l| rows.iter().filter(|r| r[l]).count() as f64 / rows.len() as f64).collect();
+            let cells: Vec<String> = accuracy.iter().map(|a| format!("{:>6.1}%", 100.0 * a)).collect();
+            println!("  {name:<22} {outcome:<18} n {:>4} {}", rows.len(), cells.join(" "));
+            out.push(OutcomeAccuracy { probe: i, outcome, n: rows.len(), accuracy });
+        }
+    }
+    Ok(out)
+}
+
 pub fn run_steer(args: &SteerArgs) -> Result<()> {
+    if args.site == Site::Vision {
+        bail!("--site vision: that probe reads the vision tower's output, which has no layer to steer; use last or target");
+    }
     let probes = direction_probe::load(&args.probes)?;
     let probe = probes
         .iter()

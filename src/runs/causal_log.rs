@@ -205,6 +205,18 @@ fn mean(xs: impl Iterator<Item = f64>) -> Option<f64> {
     (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
 
+/// The median: a patching share is a ratio whose denominator (LD clean - LD
+/// mirrored) can be near zero for a sample, which a mean does not survive.
+fn median(xs: impl Iterator<Item = f64>) -> Option<f64> {
+    let mut v: Vec<f64> = xs.filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    Some(if v.len() % 2 == 1 { v[m] } else { (v[m - 1] + v[m]) / 2.0 })
+}
+
 /// What the run's causal rows say, by outcome, as text lines for `report`.
 pub fn summary(run: &Path, records: &[Record]) -> Result<Vec<String>> {
     let mut lines = Vec::new();
@@ -263,29 +275,25 @@ pub fn summary(run: &Path, records: &[Record]) -> Result<Vec<String>> {
     if let Some(rows) = read(Experiment::Patch)? {
         let rows: Vec<PatchRow> = typed(rows).into_iter().filter_map(|v| serde_json::from_value(v).ok()).collect();
         lines.push(format!(
-            "patching ({} samples): mean share of LD restored (vision tower; first layer below 0.5), by outcome",
+            "patching ({} samples), by outcome: how often the mirrored image moves the answer to the other side, and the median share of LD restored per group, at the vision tower's output and at each layer",
             rows.len()
         ));
+        let cell = |m: Option<f64>| m.map(|v| format!("{v:>6.2}")).unwrap_or_else(|| format!("{:>6}", "-"));
         for (outcome, rs) in by_outcome(&rows, |r| r.key.as_str(), records) {
+            // LD's sign is the side the answer takes (X or its mirror).
+            let moved = rs.iter().filter(|r| r.ld_clean * r.ld_corrupt < 0.0).count();
+            let share = 100.0 * moved as f64 / rs.len().max(1) as f64;
+            lines.push(format!("  {outcome:<18} n {:>4}  side moves {share:>3.0}%", rs.len()));
             let groups = rs.first().map(|r| r.groups.clone()).unwrap_or_default();
             let layers = rs.first().map(|r| r.effect.len()).unwrap_or(0);
-            let cells: Vec<String> = groups
-                .iter()
-                .enumerate()
-                .map(|(g, name)| {
-                    let vision = mean(rs.iter().filter_map(|r| r.vision_effect.get(g).copied().flatten()));
-                    let curve: Vec<Option<f64>> = (0..layers)
-                        .map(|l| mean(rs.iter().filter_map(|r| r.effect.get(l).and_then(|row| row.get(g)).copied().flatten())))
-                        .collect();
-                    let below = curve.iter().position(|m| m.is_some_and(|m| m < 0.5));
-                    format!(
-                        "{name} {} ({})",
-                        vision.map(|v| format!("{v:.2}")).unwrap_or_else(|| "-".into()),
-                        below.map(|l| format!("layer {l}")).unwrap_or_else(|| "never".into())
-                    )
-                })
-                .collect();
-            lines.push(format!("  {outcome:<18} n {:>4}  {}", rs.len(), cells.join("  ")));
+            lines.push(format!("      {:<10} {:>6}  layers 0..{}", "group", "vision", layers.saturating_sub(1)));
+            for (g, name) in groups.iter().enumerate() {
+                let vision = median(rs.iter().filter_map(|r| r.vision_effect.get(g).copied().flatten()));
+                let curve: String = (0..layers)
+                    .map(|l| cell(median(rs.iter().filter_map(|r| r.effect.get(l).and_then(|row| row.get(g)).copied().flatten()))))
+                    .collect();
+                lines.push(format!("      {name:<10} {} {curve}", cell(vision)));
+            }
         }
     }
     if let Some(rows) = read(Experiment::Ablate)? {
@@ -316,4 +324,48 @@ pub fn summary(run: &Path, records: &[Record]) -> Result<Vec<String>> {
         }
     }
     Ok(lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_ignores_nan_and_averages_the_middle_pair() {
+        assert_eq!(median([3.0, f64::NAN, 1.0, 2.0].into_iter()), Some(2.0));
+        assert_eq!(median([4.0, 1.0, 2.0, 3.0].into_iter()), Some(2.5));
+        assert_eq!(median(std::iter::empty()), None);
+    }
+
+    /// Patching rows by hand: the median share survives a sample whose LD
+    /// barely moves (a huge ratio), and "side moves" counts LD sign changes.
+    #[test]
+    fn patch_summary_uses_medians_and_counts_side_moves() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows = [("a", 1.0, -1.0, 1.0), ("b", 2.0, -0.5, 0.9), ("c", 0.30, 0.29, -50.0)];
+        let text: String = rows
+            .iter()
+            .map(|(key, clean, corrupt, image)| {
+                let row = PatchRow {
+                    key: key.to_string(),
+                    error: None,
+                    groups: vec!["image".into()],
+                    ld_clean: *clean,
+                    ld_corrupt: *corrupt,
+                    effect: vec![vec![Some(*image)], vec![Some(0.1)]],
+                    vision_effect: vec![Some(1.0)],
+                };
+                serde_json::to_string(&row).unwrap() + "\n"
+            })
+            .collect();
+        std::fs::create_dir_all(dir.path().join("causal")).unwrap();
+        std::fs::write(Experiment::Patch.rows_path(dir.path()), text).unwrap();
+        let records: Vec<Record> =
+            ["a", "b", "c"].iter().map(|id| Record { id: id.to_string(), correct: Some(true), ..Default::default() }).collect();
+        let lines = summary(dir.path(), &records).unwrap();
+        let right = lines.iter().position(|l| l.trim_start().starts_with("right")).unwrap();
+        assert!(lines[right].contains("side moves  67%"), "{lines:?}");
+        // Median 0.9 at layer 0 (a mean would be -16), 0.1 at layer 1.
+        assert_eq!(lines[right + 2].split_whitespace().collect::<Vec<_>>(), ["image", "1.00", "0.90", "0.10"], "{lines:?}");
+    }
 }

@@ -399,6 +399,18 @@ fn direction_probes_on_synthetic_scenes() {
     // The demo model answers these two-object scenes well above chance; the
     // answer position must then hold left/right linearly.
     assert!(best > 0.7, "best held-out left/right accuracy {best:.3}: {:?}", probe.test_accuracy);
+    // Each held-out verdict agrees with the accuracy the fit reported.
+    let verdicts = probe.held_out(&features).unwrap();
+    assert_eq!(verdicts.len(), probe.n_test);
+    for (l, acc) in probe.test_accuracy.iter().enumerate() {
+        let hits = verdicts.iter().filter(|v| v.correct[l]).count() as f64 / verdicts.len() as f64;
+        assert!((hits - acc).abs() < 1e-9, "layer {l}: {hits} vs {acc}");
+    }
+    // The vision tower's output (target minus reference tokens): one "layer".
+    let vision = features.vision.as_ref().expect("every scene has both boxes");
+    assert_eq!(vision.size(), [samples.len() as i64, 1, e.model.config.text.hidden_size]);
+    let at_vision = fit(&features, Axis::LeftRight, Site::Vision).unwrap();
+    assert_eq!(at_vision.test_accuracy.len(), 1);
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("probes.safetensors");
     save(std::slice::from_ref(&probe), &file).unwrap();
@@ -415,14 +427,24 @@ fn direction_probes_on_synthetic_scenes() {
         crate::common::flipscope(&args)
     };
     let (o, p) = (out.to_str().unwrap(), png.to_str().unwrap());
-    let (ok, text, err) = run("probe-linear", &["--limit", "150", "--axes", "left-right,front-back", "--out", o, "--plot", p]);
+    let eval_run = tmp.path().join("run");
+    let r = eval_run.to_str().unwrap();
+    let (ok, _, err) = crate::common::flipscope(&["eval", "--model", d, "--device", "cpu", "--data", spec, "--limit", "150", "--run", r]);
     assert!(ok, "{err}");
-    assert!(text.contains("left-right@last") && text.contains("front-back@target"), "{text}");
+    let (ok, text, err) = run("probe-linear", &["--limit", "150", "--axes", "left-right,front-back", "--out", o, "--plot", p, "--run", r]);
+    assert!(ok, "{err}");
+    assert!(text.contains("left-right@last") && text.contains("front-back@target") && text.contains("left-right@vision"), "{text}");
+    assert!(text.lines().any(|l| l.trim_start().starts_with("vision ")), "the vision probes' row:\n{text}");
+    assert!(text.contains("model accuracy on the held-out samples"), "{text}");
+    let by_outcome = |probe: &str, outcome: &str| text.lines().any(|l| l.contains(probe) && l.contains(outcome) && l.contains('%'));
+    assert!(by_outcome("left-right@last", " right "), "probe accuracy on the samples the model gets right:\n{text}");
     assert!(png.is_file());
     let last = (layers - 1).to_string();
     let (ok, text, err) = run("steer", &["--limit", "12", "--probes", o, "--layer", &last, "--alpha=-2,0,2"]);
     assert!(ok, "{err}");
     assert!(text.contains("mean log p(right) - log p(left)") && text.lines().count() >= 5, "{text}");
+    let (ok, _, err) = run("steer", &["--probes", o, "--site", "vision", "--layer", "0"]);
+    assert!(!ok && err.contains("--site vision"), "{err}");
     let (ok, _, err) = run("steer", &["--probes", o, "--layer", &last, "--alpha=0,nan"]);
     assert!(!ok && err.contains("--alpha") && err.contains("not a finite number"), "{err}");
 }
