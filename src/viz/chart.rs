@@ -43,7 +43,15 @@ pub fn layer_lines(title: &str, y_desc: &str, series: &[(String, Vec<f64>)], y_r
         .y_label_area_size(56)
         .build_cartesian_2d(0f64..(n - 1) as f64, y_range.0..y_range.1)
         .map_err(err)?;
-    chart.configure_mesh().x_desc("layer").y_desc(y_desc).draw().map_err(err)?;
+    // Layers are whole numbers: one label per layer, or per step of a deep model.
+    chart
+        .configure_mesh()
+        .x_desc("layer")
+        .y_desc(y_desc)
+        .x_labels(n.min(20))
+        .x_label_formatter(&|x| if x.fract().abs() < 1e-9 { format!("{x:.0}") } else { String::new() })
+        .draw()
+        .map_err(err)?;
     for (k, (name, ys)) in series.iter().enumerate() {
         let color = COLORS[k % COLORS.len()];
         let points: Vec<(f64, f64)> = ys.iter().enumerate().filter(|(_, y)| y.is_finite()).map(|(x, &y)| (x as f64, y)).collect();
