@@ -121,8 +121,13 @@ why-it-flips:
 	$(FS) report $(WHY)/greedy --by error
 	$(FS) probe-linear $(WHY_MODEL) --data '$(WHY_DATA)' --run $(WHY)/greedy --axes left-right \
 		--out $(WHY)/probes.safetensors --plot docs/why-it-flips/probes.png
-	for site in last target; do \
-		$(FS) steer $(WHY_MODEL) --data '$(WHY_DATA),split=test' --probes $(WHY)/probes.safetensors --site $$site --layer 2 || exit 1; \
+	for site in last target; do for at in site all; do \
+		$(FS) steer $(WHY_MODEL) --data '$(WHY_DATA),split=test' --probes $(WHY)/probes.safetensors \
+			--site $$site --at $$at --layer 2 --alpha=-4,-1,0,1,4 2>/dev/null || exit 1; \
+	done; done
+	for layer in 0 1; do \
+		$(FS) steer $(WHY_MODEL) --data '$(WHY_DATA),split=test' --probes $(WHY)/probes.safetensors \
+			--site target --at site --layer $$layer --alpha=-4,-1,0,1,4 2>/dev/null || exit 1; \
 	done
 	for x in lens knockout patch; do \
 		$(FS) $$x $(WHY_MODEL) --data '$(WHY_DATA),split=test' --id $(WHY_FLIP) --out docs/why-it-flips/$$x-flip.png || exit 1; \

@@ -365,13 +365,24 @@ pub fn load(path: &std::path::Path) -> Result<Vec<DirectionProbe>> {
 }
 
 /// Log-probabilities [V] at the decision position with `delta` [D] added
-/// to every position of `layer`'s output.
-pub fn steered_logprobs(engine: &Engine, pass: &Pass, layer: usize, delta: &Tensor) -> Result<Tensor> {
+/// to `layer`'s output at `positions` (every position when None).
+pub fn steered_logprobs(engine: &Engine, pass: &Pass, layer: usize, delta: &Tensor, positions: Option<&[usize]>) -> Result<Tensor> {
     if layer >= pass.layers() {
         bail!("--layer {layer}: the model has layers 0..{}", pass.layers() - 1);
     }
     let out = &pass.traced.outputs[layer];
-    let hidden = (out.get(0) + delta.to_device(out.device()).to_kind(out.kind())).shallow_clone();
+    let delta = delta.to_device(out.device()).to_kind(out.kind());
+    let added = match positions {
+        None => delta.unsqueeze(0),
+        Some(rows) => {
+            let mut mask = vec![0f32; pass.regions.len];
+            for &r in rows {
+                *mask.get_mut(r).with_context(|| format!("position {r}: the prompt has {}", pass.regions.len))? = 1.0;
+            }
+            Tensor::from_slice(&mask).to_device(out.device()).to_kind(out.kind()).unsqueeze(1) * delta.unsqueeze(0)
+        }
+    };
+    let hidden = (out.get(0) + added).shallow_clone();
     let variant = Variant { enter: layer + 1, hidden };
     let result = engine.model.text.run_variants(&pass.traced.cache, &pass.positions, 0, &[variant], &|_, _| None);
     Ok(lens(&engine.model, &result.select(1, -1)).get(0).log_softmax(-1, Kind::Float))
@@ -390,10 +401,13 @@ pub struct SteerRow {
 }
 
 /// Steers every decision along `direction` (unit, [D]) at `layer` by each
-/// alpha times `unit` (the layer's mean residual norm), counting where the answers go.
+/// alpha times `unit` (the layer's mean residual norm), counting where the
+/// answers go. `at[i]` are the positions of decision i to steer (None: all).
+#[allow(clippy::too_many_arguments)]
 pub fn steer(
     engine: &Engine,
     decisions: &[Decision],
+    at: &[Option<Vec<usize>>],
     axis: Axis,
     layer: usize,
     direction: &Tensor,
@@ -407,8 +421,8 @@ pub fn steer(
         let delta = direction * (alpha * unit);
         let mut row = SteerRow { alpha, positive: 0, negative: 0, neither: 0, mean_margin: None };
         let mut margins = Vec::new();
-        for (d, pass) in decisions.iter().zip(&passes) {
-            let lp = steered_logprobs(engine, pass, layer, &delta)?;
+        for (i, (d, pass)) in decisions.iter().zip(&passes).enumerate() {
+            let lp = steered_logprobs(engine, pass, layer, &delta, at.get(i).and_then(|p| p.as_deref()))?;
             let scored: Vec<(Option<bool>, f64)> =
                 d.candidates.iter().map(|c| (c.direction.and_then(|dir| axis.side(dir)), lp.double_value(&[c.token]))).collect();
             let Some(best) = scored.iter().max_by(|a, b| a.1.total_cmp(&b.1)) else { continue };

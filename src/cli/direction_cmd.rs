@@ -4,6 +4,7 @@
 use super::engine_args::EngineArgs;
 use crate::causal::decision::{for_sample, AnswerForm};
 use crate::causal::direction_probe::{self, Axis, DirectionProbe, Site};
+use crate::causal::regions::reference_and_target;
 use crate::data::{load_images, Sample};
 use crate::eval::mcq_prompt;
 use crate::viz::chart::layer_lines;
@@ -77,6 +78,17 @@ pub struct SteerArgs {
     pub alpha: Vec<f64>,
     #[arg(long, value_enum, default_value_t)]
     pub answer: AnswerForm,
+    /// Where the direction is added: every position, or only the probe's
+    /// own site (the answer position for `last`, the target's image tokens for `target`).
+    #[arg(long, value_enum, default_value_t)]
+    pub at: SteerAt,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum SteerAt {
+    #[default]
+    All,
+    Site,
 }
 
 pub fn run_probe_linear(args: &ProbeLinearArgs) -> Result<()> {
@@ -232,27 +244,43 @@ pub fn run_steer(args: &SteerArgs) -> Result<()> {
             engine.model.config.text.hidden_size
         );
     }
-    let mut decisions = Vec::new();
+    let (mut decisions, mut at) = (Vec::new(), Vec::new());
     for s in &samples {
         let one = || -> Result<_> {
             let images = load_images(s)?;
             let prompt = engine.processor.prepare(&images, &mcq_prompt(&s.question, s), &crate::engine::ResizePolicy::Auto)?;
-            for_sample(&engine, s, &prompt, args.answer)
+            let d = for_sample(&engine, s, &prompt, args.answer)?;
+            let positions = match (args.at, args.site) {
+                (SteerAt::All, _) => None,
+                (SteerAt::Site, Site::Target) => {
+                    let b = reference_and_target(s).1.context("no target box: --at site steers the target's image tokens")?;
+                    Some(crate::causal::pass::regions(&engine, &d.prompt)?.in_box(b)?)
+                }
+                (SteerAt::Site, _) => Some(vec![d.prompt.input_ids.len() - 1]),
+            };
+            Ok((d, positions))
         };
         match one() {
-            Ok(d) => decisions.push(d),
+            Ok((d, p)) => {
+                decisions.push(d);
+                at.push(p);
+            }
             Err(e) => eprintln!("warning: skipped {}: {e:#}", s.id),
         }
     }
-    let rows = direction_probe::steer(&engine, &decisions, args.axis, args.layer, &direction, unit, &args.alpha)?;
+    let rows = direction_probe::steer(&engine, &decisions, &at, args.axis, args.layer, &direction, unit, &args.alpha)?;
     let (pos, neg) = match args.axis {
         Axis::LeftRight => ("right", "left"),
         Axis::FrontBack => ("front", "back"),
         Axis::AboveBelow => ("above", "below"),
     };
     println!(
-        "steering layer {} along the {} probe at {} (held-out accuracy {:.1}%), alpha in units of the layer's mean residual norm {unit:.3}",
+        "steering layer {} at {} along the {} probe at {} (held-out accuracy {:.1}%), alpha in units of the layer's mean residual norm {unit:.3}",
         args.layer,
+        match args.at {
+            SteerAt::All => "every position",
+            SteerAt::Site => "the probe's site only",
+        },
         args.axis.name(),
         args.site.name(),
         100.0 * probe.test_accuracy[args.layer]

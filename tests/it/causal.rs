@@ -370,12 +370,23 @@ fn steering_moves_answers_in_the_expected_direction_on_a_toy_case() {
     (logits.get(d.candidates[1].token) - logits.get(d.candidates[0].token)).backward();
     let g = delta.grad();
     let direction = &g / g.norm();
-    let rows = steer(&e, std::slice::from_ref(&d), Axis::LeftRight, layer, &direction, 0.05, &[-1.0, 0.0, 1.0]).unwrap();
+    let one = std::slice::from_ref(&d);
+    let everywhere = [None];
+    let rows = steer(&e, one, &everywhere, Axis::LeftRight, layer, &direction, 0.05, &[-1.0, 0.0, 1.0]).unwrap();
     let m: Vec<f64> = rows.iter().map(|r| r.mean_margin.unwrap()).collect();
     assert!(m[0] < m[1] && m[1] < m[2], "log p(right) - log p(left) rises with alpha: {m:?}");
     // Large enough steps turn the answer to the steered side.
-    let far = steer(&e, std::slice::from_ref(&d), Axis::LeftRight, layer, &direction, 50.0, &[-1.0, 1.0]).unwrap();
+    let far = steer(&e, one, &everywhere, Axis::LeftRight, layer, &direction, 50.0, &[-1.0, 1.0]).unwrap();
     assert_eq!((far[0].negative, far[1].positive), (1, 1), "{far:?}");
+    // At the last layer only the answer position's own output reaches its
+    // logits: steering it alone is steering everywhere; steering another
+    // position changes nothing.
+    let last = d.prompt.input_ids.len() - 1;
+    let alone = steer(&e, one, &[Some(vec![last])], Axis::LeftRight, layer, &direction, 0.05, &[-1.0, 0.0, 1.0]).unwrap();
+    assert_eq!(alone, rows);
+    let elsewhere = steer(&e, one, &[Some(vec![0, last - 1])], Axis::LeftRight, layer, &direction, 50.0, &[-1.0, 1.0]).unwrap();
+    let unsteered = rows[1].mean_margin.unwrap();
+    assert!(elsewhere.iter().all(|r| (r.mean_margin.unwrap() - unsteered).abs() < 1e-4), "{elsewhere:?} vs {unsteered}");
 }
 
 /// Probes on the demo model's residual stream over synthetic scenes: fitted
@@ -443,6 +454,9 @@ fn direction_probes_on_synthetic_scenes() {
     let (ok, text, err) = run("steer", &["--limit", "12", "--probes", o, "--layer", &last, "--alpha=-2,0,2"]);
     assert!(ok, "{err}");
     assert!(text.contains("mean log p(right) - log p(left)") && text.lines().count() >= 5, "{text}");
+    let (ok, text, err) =
+        run("steer", &["--limit", "12", "--probes", o, "--site", "target", "--at", "site", "--layer", "1", "--alpha=-1,1"]);
+    assert!(ok && text.contains("at the probe's site only"), "{err}");
     let (ok, _, err) = run("steer", &["--probes", o, "--site", "vision", "--layer", "0"]);
     assert!(!ok && err.contains("--site vision"), "{err}");
     let (ok, _, err) = run("steer", &["--probes", o, "--layer", &last, "--alpha=0,nan"]);
