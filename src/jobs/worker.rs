@@ -33,6 +33,21 @@ pub(super) struct Queued {
     pub focused: bool,
 }
 
+impl Queued {
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
+    /// Whether the job's work goes on: it stops once the job is cancelled.
+    fn flow(&self) -> Flow {
+        if self.cancelled() {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        }
+    }
+}
+
 pub(super) struct Worker {
     engine: Option<Engine>,
     rx: mpsc::Receiver<Queued>,
@@ -146,6 +161,14 @@ impl Worker {
         }
     }
 
+    /// Between a background job's steps: its progress, the focused work
+    /// waiting meanwhile, and whether it goes on.
+    fn step(&self, job: &Queued, done: usize, total: usize, start: Instant) -> Flow {
+        self.send(JobEvent::Progress { id: job.id, done, total, elapsed_s: start.elapsed().as_secs_f64() });
+        self.serve_focused();
+        job.flow()
+    }
+
     fn send(&self, event: JobEvent) -> bool {
         self.events.send(event).is_ok()
     }
@@ -153,7 +176,7 @@ impl Worker {
     /// Runs one job and reports how it ended; false when the receiver is gone.
     fn execute(&self, job: Queued) -> bool {
         let id = job.id;
-        let event = if job.cancel.load(Ordering::Relaxed) {
+        let event = if job.cancelled() {
             JobEvent::Cancelled { id }
         } else if let Some(engine) = &self.engine {
             self.send(JobEvent::Started { id, kind: job.request.kind() });
@@ -203,16 +226,11 @@ impl Worker {
 
     /// One sample's causal overview, sent after each of its parts.
     fn causal(&self, engine: &Engine, job: &Queued, sample: &Sample, form: AnswerForm, window: usize) -> Result<bool> {
-        let cancelled = || job.cancel.load(Ordering::Relaxed);
         overview(engine, sample, form, window, &ResizePolicy::Auto, &mut |o| {
             self.send(JobEvent::Causal { id: job.id, overview: Box::new(o.clone()) });
-            if cancelled() {
-                Flow::Stop
-            } else {
-                Flow::Continue
-            }
+            job.flow()
         })?;
-        Ok(!cancelled())
+        Ok(!job.cancelled())
     }
 
     /// The standard causal experiments over `samples` into `run`'s causal
@@ -238,18 +256,12 @@ impl Worker {
             let mut log = CausalLog::open(run, experiment.experiment(), &settings)?;
             let before = log.done_count();
             let (written, failed) = batch::run(engine, samples, experiment, form, &ResizePolicy::Auto, &mut log, &mut |done, n, _| {
-                self.send(JobEvent::Progress { id, done: k * n + done, total, elapsed_s: start.elapsed().as_secs_f64() });
-                self.serve_focused();
-                if job.cancel.load(Ordering::Relaxed) {
-                    Flow::Stop
-                } else {
-                    Flow::Continue
-                }
+                self.step(job, k * n + done, total, start)
             })?;
             let path = experiment.experiment().rows_path(run);
             let line = format!("{}: {written} written ({failed} failed, as rows with their error), {before} already there", path.display());
             self.send(JobEvent::Log { id, line });
-            if job.cancel.load(Ordering::Relaxed) {
+            if job.cancelled() {
                 return Ok(false);
             }
         }
@@ -263,7 +275,6 @@ impl Worker {
     /// Scores, a streamed answer, and the record an eval would have written.
     fn ask(&self, engine: &Engine, job: &Queued, sample: &Sample, config: &EvalConfig, question: Option<&str>) -> Result<bool> {
         let id = job.id;
-        let cancelled = || job.cancel.load(Ordering::Relaxed);
         let record = runner::ask_live(
             engine,
             sample,
@@ -274,15 +285,11 @@ impl Worker {
             },
             &mut |delta| {
                 self.send(JobEvent::Token { id, delta: delta.to_string() });
-                if cancelled() {
-                    Flow::Stop
-                } else {
-                    Flow::Continue
-                }
+                job.flow()
             },
         )?;
         match record {
-            Some(r) if !cancelled() => {
+            Some(r) if !job.cancelled() => {
                 self.send(JobEvent::Answered { id, record: Box::new(r) });
                 Ok(true)
             }
@@ -300,10 +307,9 @@ impl Worker {
         method: &SaliencyMethod,
         compare_boxed: bool,
     ) -> Result<bool> {
-        let cancelled = || job.cancel.load(Ordering::Relaxed);
         let images = load_images(sample)?;
         let (target, plain) = sample_saliency(engine, sample, &images, goal, method)?;
-        if cancelled() {
+        if job.cancelled() {
             return Ok(false);
         }
         let boxed = match sample.boxes.iter().find(|b| b.image == 0) {
@@ -315,7 +321,7 @@ impl Worker {
             _ => None,
         };
         self.send(JobEvent::Saliency { id: job.id, sample_id: sample.id.clone(), target, plain, boxed });
-        Ok(!cancelled())
+        Ok(!job.cancelled())
     }
 
     /// The answer position's attention over the image tokens at one layer.
@@ -354,9 +360,7 @@ impl Worker {
                 Err(e) => format!("{}: {e:#}", s.id),
             };
             self.send(JobEvent::Log { id, line });
-            self.send(JobEvent::Progress { id, done: i + 1, total: samples.len(), elapsed_s: start.elapsed().as_secs_f64() });
-            self.serve_focused();
-            if job.cancel.load(Ordering::Relaxed) {
+            if self.step(job, i + 1, samples.len(), start) == Flow::Stop {
                 return Ok(false);
             }
         }
@@ -383,11 +387,7 @@ impl Worker {
                     self.send(JobEvent::Log { id, line: format!("eval at step {step}: {:.1}% ({})", 100.0 * accuracy, run.display()) });
                 }
             }
-            if job.cancel.load(Ordering::Relaxed) {
-                Flow::Stop
-            } else {
-                Flow::Continue
-            }
+            job.flow()
         })?;
         self.send(JobEvent::Log {
             id,
@@ -413,15 +413,7 @@ impl Worker {
         let todo = runner::keys(samples, config).iter().filter(|k| !store.done.contains(&k.key)).count();
         self.send(JobEvent::Log { id, line: format!("{}: {todo} to ask, {} already done", dir.display(), store.done.len()) });
         self.send(JobEvent::Progress { id, done: 0, total: todo, elapsed_s: 0.0 });
-        let summary = runner::run(engine, samples, &mut store, config, &mut |done, total| {
-            self.send(JobEvent::Progress { id, done, total, elapsed_s: start.elapsed().as_secs_f64() });
-            self.serve_focused();
-            if job.cancel.load(Ordering::Relaxed) {
-                Flow::Stop
-            } else {
-                Flow::Continue
-            }
-        })?;
+        let summary = runner::run(engine, samples, &mut store, config, &mut |done, total| self.step(job, done, total, start))?;
         if !summary.stopped {
             store.finish()?;
         }

@@ -546,6 +546,14 @@ impl App {
         self.samples.visible.iter().map(|&i| self.dataset.samples[i].clone()).collect()
     }
 
+    /// The model's LM layers once it is loaded.
+    pub fn layers(&self) -> Option<usize> {
+        match self.engine {
+            EngineStatus::Ready { layers, .. } => Some(layers),
+            _ => None,
+        }
+    }
+
     pub fn running_jobs(&self) -> usize {
         self.jobs.iter().filter(|j| j.phase.busy()).count()
     }

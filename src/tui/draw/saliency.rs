@@ -8,7 +8,7 @@ use crate::data::visual_prompt::{draw_box, BoxStyle};
 use crate::data::{BoundingBox, ImageSource};
 use crate::tui::action::Action;
 use crate::tui::images::{ImageCache, MakeImage};
-use crate::tui::state::{App, EngineStatus, Phase, SaliencyMode};
+use crate::tui::state::{App, Phase, SaliencyMode};
 use crate::viz::{heatmap, HeatmapStyle, SaliencyMap};
 use image::DynamicImage;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -24,10 +24,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, images: &mut ImageCache) {
         return;
     };
     let goal = &s.goal;
-    let layers = match app.engine {
-        EngineStatus::Ready { layers, .. } => layers,
-        _ => 0,
-    };
+    let layers = app.layers().unwrap_or(0);
     let k = |a| key(app, "saliency", a);
     let settings = match s.mode {
         SaliencyMode::Gradient => format!(

@@ -4,10 +4,7 @@
 use super::*;
 
 pub(super) fn causal_action(app: &mut App, action: Action) -> Option<Vec<Effect>> {
-    let layers = match app.engine {
-        EngineStatus::Ready { layers, .. } => layers,
-        _ => 1,
-    };
+    let layers = app.layers().unwrap_or(1);
     let c = &mut app.causal;
     match action {
         Action::CycleWindow => {
@@ -34,10 +31,7 @@ pub(super) fn causal_action(app: &mut App, action: Action) -> Option<Vec<Effect>
 /// The overview job for what the pane should show, unless it is already
 /// shown or on its way (or `force`).
 pub(super) fn causal_request(app: &mut App, force: bool) -> Option<Effect> {
-    if matches!(app.engine, EngineStatus::Failed(_)) {
-        return None;
-    }
-    let sample = app.focused_sample()?.clone();
+    let sample = askable_sample(app)?;
     let c = &app.causal;
     let key = format!("{}|{:?}|{}", sample.id, c.form, c.window);
     if !c.work.wants(&key, force) {

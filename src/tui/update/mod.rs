@@ -293,6 +293,15 @@ fn cancel(app: &mut App) -> Vec<Effect> {
     job.map(Effect::Cancel).into_iter().collect()
 }
 
+/// The focused sample, when a pane's job may ask about it (a model that
+/// failed to load answers nothing).
+fn askable_sample(app: &App) -> Option<Sample> {
+    if matches!(app.engine, EngineStatus::Failed(_)) {
+        return None;
+    }
+    app.focused_sample().cloned()
+}
+
 /// The samples that pass the current filter; None, with a notice, when none do.
 fn filtered(app: &mut App) -> Option<Vec<Sample>> {
     let samples = app.visible_samples();

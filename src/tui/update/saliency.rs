@@ -7,6 +7,7 @@ pub(super) fn saliency_action(app: &mut App, action: Action) -> Option<Vec<Effec
     // Predicted, gold, then each option of the focused sample.
     let mut goals = vec![SaliencyGoal::Predicted, SaliencyGoal::Gold];
     goals.extend(app.focused_sample().into_iter().flat_map(|s| s.options.iter().map(|o| SaliencyGoal::Label(o.letter.to_string()))));
+    let layers = app.layers().unwrap_or(1);
     let s = &mut app.saliency;
     match action {
         Action::CycleMethod => s.method = cycle(&SALIENCY_METHODS, &s.method),
@@ -30,10 +31,6 @@ pub(super) fn saliency_action(app: &mut App, action: Action) -> Option<Vec<Effec
             }
         }
         Action::Right | Action::NextFrame if s.mode == SaliencyMode::Attention => {
-            let layers = match app.engine {
-                EngineStatus::Ready { layers, .. } => layers,
-                _ => 1,
-            };
             s.layer = (s.layer + 1).min(layers.saturating_sub(1));
         }
         Action::Left | Action::PrevFrame if s.mode == SaliencyMode::Attention => s.layer = s.layer.saturating_sub(1),
@@ -46,10 +43,7 @@ pub(super) fn saliency_action(app: &mut App, action: Action) -> Option<Vec<Effec
 /// The saliency job for what the pane should show, unless it is already
 /// shown or on its way (or `force`).
 pub(super) fn saliency_request(app: &mut App, force: bool) -> Option<Effect> {
-    if matches!(app.engine, EngineStatus::Failed(_)) {
-        return None;
-    }
-    let sample = app.focused_sample()?.clone();
+    let sample = askable_sample(app)?;
     let s = &app.saliency;
     let key = match s.mode {
         SaliencyMode::Gradient => format!("{}|{}|{}", sample.id, s.method, s.goal),
