@@ -102,7 +102,7 @@ grpo-vs-sft:
 	$(FS) report --loss $(GVS)/curves.png $(GVS)/grpo $(GVS)/sft
 
 # Why the demo model flips left and right (README, "What the demo model
-# shows"), about 5 minutes on 2 cores: its greedy answers on the 480
+# shows"), about 6 minutes on 2 cores: its greedy answers on the 480
 # held-out camera scenes (1-3 distractors) of one synthetic set; the logit
 # lens, knockout and patching over all of them; left/right probes trained on
 # the same set's 5,520 other scenes and scored by the model's outcome;
