@@ -49,9 +49,13 @@ pub fn decided_at(curve: &[Vec<f32>], answer: usize) -> Option<usize> {
 
 /// The lens over `decision`'s prompt.
 pub fn logit_lens(engine: &Engine, decision: &Decision, top_k: usize) -> Result<LogitLens> {
+    logit_lens_of(engine, decision, &Pass::run(engine, &decision.prompt)?, top_k)
+}
+
+/// The lens over `pass`, the traced run of `decision`'s prompt.
+pub fn logit_lens_of(engine: &Engine, decision: &Decision, pass: &Pass, top_k: usize) -> Result<LogitLens> {
     let _guard = tch::no_grad_guard();
     let model = &engine.model;
-    let pass = Pass::run(engine, &decision.prompt)?;
     let resid = Tensor::cat(&pass.traced.outputs, 0).to_kind(Kind::Float); // [L, T, D]
     let n_layers = pass.layers() as i64;
     let last = Tensor::stack(&pass.traced.outputs.iter().map(|o| o.get(0).get(-1)).collect::<Vec<_>>(), 0);

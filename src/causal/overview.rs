@@ -5,9 +5,9 @@
 
 use super::decision::{for_sample, AnswerForm, Decision};
 use super::knockout::{knockout, EdgeGroup, KnockoutSpec};
-use super::lens::logit_lens;
+use super::lens::logit_lens_of;
 use super::pass::Pass;
-use super::patch::{mirrored_prompt, patch, PositionGroup};
+use super::patch::{mirrored_prompt, patch_from, PositionGroup};
 use super::regions::reference_and_target;
 use crate::data::{load_images, Sample};
 use crate::engine::{Engine, Flow, ResizePolicy};
@@ -95,7 +95,17 @@ pub fn overview(
         knockout: None,
         patch: None,
     };
-    o.lens = part(logit_lens(engine, &decision, 1).map(|l| {
+    // One traced pass of the prompt serves all three experiments.
+    let pass = match Pass::run(engine, &decision.prompt) {
+        Ok(p) => p,
+        Err(e) => {
+            let failed = format!("{e:#}");
+            (o.lens, o.knockout, o.patch) = (Some(Err(failed.clone())), Some(Err(failed.clone())), Some(Err(failed)));
+            shown(&o);
+            return Ok(o);
+        }
+    };
+    o.lens = part(logit_lens_of(engine, &decision, &pass, 1).map(|l| {
         if o.labels.is_empty() {
             o.labels = l.candidates.iter().map(|c| c.label.clone()).collect();
         }
@@ -106,7 +116,6 @@ pub fn overview(
     }
     let (reference, target) = reference_and_target(sample);
     o.knockout = part((|| {
-        let pass = Pass::run(engine, &decision.prompt)?;
         let edges = EdgeGroup::applicable(reference.is_some());
         let gold = decision.gold.map(|g| decision.candidates[g].token);
         let sweep = knockout(engine, &pass, &KnockoutSpec { window, edges: &edges, target: None, gold, boxed: reference })?;
@@ -122,7 +131,7 @@ pub fn overview(
         }
         let corrupt = mirrored_prompt(engine, &images, &text, policy)?.extended(&decision.opening);
         let groups = PositionGroup::applicable(reference.is_some(), target.is_some());
-        let sweep = patch(engine, &decision, &corrupt, &groups, (reference, target))?;
+        let sweep = patch_from(engine, &decision, &pass, &corrupt, &groups, (reference, target))?;
         let contrast = format!(
             "logit({:?}) - logit({:?}), {}",
             tok.decode(&[sweep.plus], false)?,

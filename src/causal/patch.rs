@@ -121,12 +121,23 @@ pub fn patch(
     groups: &[PositionGroup],
     boxes: (Option<&BoundingBox>, Option<&BoundingBox>),
 ) -> Result<PatchSweep> {
+    patch_from(engine, decision, &Pass::run(engine, &decision.prompt)?, corrupt, groups, boxes)
+}
+
+/// `patch`, with the clean run already traced (`clean` is `decision`'s prompt's pass).
+pub fn patch_from(
+    engine: &Engine,
+    decision: &Decision,
+    clean: &Pass,
+    corrupt: &PreparedPrompt,
+    groups: &[PositionGroup],
+    boxes: (Option<&BoundingBox>, Option<&BoundingBox>),
+) -> Result<PatchSweep> {
     let _guard = tch::no_grad_guard();
     let model = &engine.model;
     if corrupt.input_ids != decision.prompt.input_ids {
         bail!("the mirrored prompt's tokens differ from the clean one's (its image has another size?)");
     }
-    let clean = Pass::run(engine, &decision.prompt)?;
     let dirty = Pass::run(engine, corrupt)?;
     let clean_last = lens(model, &clean.traced.outputs.last().expect("layers").get(0).get(-1).unsqueeze(0)).get(0);
     let dirty_last = lens(model, &dirty.traced.outputs.last().expect("layers").get(0).get(-1).unsqueeze(0)).get(0);

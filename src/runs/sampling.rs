@@ -57,7 +57,7 @@ impl SampledQuestion<'_> {
                 None => order.push((a.to_string(), 1)),
             }
         }
-        order.sort_by(|a, b| b.1.cmp(&a.1));
+        order.sort_by_key(|e| std::cmp::Reverse(e.1));
         order
     }
 

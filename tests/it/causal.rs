@@ -508,3 +508,40 @@ fn region_ablation_swaps_only_the_region() {
     assert!(out.contains("reference") && out.contains("rest"), "{out}");
     assert_eq!(std::fs::read_to_string(&csv).unwrap().lines().count(), 1 + 3 * s.options.len());
 }
+
+/// The TUI's overview traces the prompt once for all three experiments:
+/// each part equals the experiment run alone.
+#[test]
+fn the_overview_equals_each_experiment_run_alone() {
+    use flipscope::causal::overview::overview;
+    use flipscope::causal::AnswerForm;
+    let e = engine();
+    let s = with_mirror("synth:12#seed=3", |s| s.images.len() == 1);
+    let o = overview(&e, &s, AnswerForm::Letter, 1, &ResizePolicy::Auto, &mut |_| flipscope::engine::Flow::Continue).unwrap();
+    let images = flipscope::data::load_images(&s).unwrap();
+    let text = flipscope::eval::mcq_prompt(&s.question, &s);
+    let prompt = e.processor.prepare(&images, &text, &ResizePolicy::Auto).unwrap();
+    let d = causal::decision::for_sample(&e, &s, &prompt, AnswerForm::Letter).unwrap();
+    let lens = causal::logit_lens(&e, &d, 1).unwrap();
+    assert_eq!(o.lens.clone().unwrap().unwrap().curve, lens.curve);
+    let (reference, target) = reference_and_target(&s);
+    let edges = EdgeGroup::applicable(reference.is_some());
+    let gold = d.gold.map(|g| d.candidates[g].token);
+    let pass = Pass::run(&e, &d.prompt).unwrap();
+    let ko = causal::knockout(&e, &pass, &KnockoutSpec { window: 1, edges: &edges, target: None, gold, boxed: reference }).unwrap();
+    let table = o.knockout.clone().unwrap().unwrap();
+    assert_eq!(table.edges, edges);
+    for (row, alone) in table.delta.iter().zip(&ko.logprob) {
+        for (a, b) in row.iter().zip(alone) {
+            assert!((a - (b - ko.base_logprob)).abs() < 1e-6, "{a} vs {}", b - ko.base_logprob);
+        }
+    }
+    let groups = PositionGroup::applicable(reference.is_some(), target.is_some());
+    let corrupt = mirrored_prompt(&e, &images, &text, &ResizePolicy::Auto).unwrap().extended(&d.opening);
+    let sweep = causal::patch(&e, &d, &corrupt, &groups, (reference, target)).unwrap();
+    let map = o.patch.clone().unwrap().unwrap();
+    assert_eq!((map.ld_clean, map.ld_corrupt), (sweep.ld_clean, sweep.ld_corrupt));
+    let same = |a: f64, b: f64| (a.is_nan() && b.is_nan()) || (a - b).abs() < 1e-6;
+    assert!(map.effect.iter().flatten().zip(sweep.effect.iter().flatten()).all(|(a, b)| same(*a, *b)));
+    assert_eq!(map.vision, sweep.vision_effect);
+}

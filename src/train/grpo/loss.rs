@@ -158,7 +158,7 @@ pub fn loss(
         let diff = r - logp;
         let kl = diff.exp() - &diff - 1.0;
         kl_mean = f64::try_from((&kl * &mask).sum(Kind::Float) / &tokens).unwrap_or(f64::NAN);
-        per_token = per_token + kl * obj.beta;
+        per_token += kl * obj.beta;
     }
     let masked = &per_token * &mask;
     let loss = match obj.loss {
