@@ -217,22 +217,31 @@ fn median(xs: impl Iterator<Item = f64>) -> Option<f64> {
     Some(if v.len() % 2 == 1 { v[m] } else { (v[m - 1] + v[m]) / 2.0 })
 }
 
+/// The measured rows of one experiment in `run` (None when it has none
+/// yet): rows that hold a sample's error are left out, and a row that does
+/// not decode as `T` is left out with a warning naming the file and sample.
+fn measured<T: serde::de::DeserializeOwned>(run: &Path, e: Experiment) -> Result<Option<Vec<T>>> {
+    let path = e.rows_path(run);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let rows = read_keyed(&path, row_key)?;
+    rows.warn(&path);
+    let mut out = Vec::new();
+    for v in rows.records.into_iter().filter(|v| v.get("error").is_none()) {
+        let key = row_key(&v);
+        match serde_json::from_value(v) {
+            Ok(row) => out.push(row),
+            Err(err) => eprintln!("warning: {}: the row of {key:?} is not a {} row ({err}); left out", path.display(), e.name()),
+        }
+    }
+    Ok(Some(out))
+}
+
 /// What the run's causal rows say, by outcome, as text lines for `report`.
 pub fn summary(run: &Path, records: &[Record]) -> Result<Vec<String>> {
     let mut lines = Vec::new();
-    let read = |e: Experiment| -> Result<Option<Vec<serde_json::Value>>> {
-        let path = e.rows_path(run);
-        if !path.exists() {
-            return Ok(None);
-        }
-        let rows = read_keyed(&path, row_key)?;
-        rows.warn(&path);
-        Ok(Some(rows.records))
-    };
-    let typed =
-        |values: Vec<serde_json::Value>| -> Vec<serde_json::Value> { values.into_iter().filter(|v| v.get("error").is_none()).collect() };
-    if let Some(rows) = read(Experiment::Lens)? {
-        let rows: Vec<LensRow> = typed(rows).into_iter().filter_map(|v| serde_json::from_value(v).ok()).collect();
+    if let Some(rows) = measured::<LensRow>(run, Experiment::Lens)? {
         lines.push(format!("logit lens ({} samples): the layer from which the final answer leads, by outcome", rows.len()));
         for (outcome, rs) in by_outcome(&rows, |r| r.key.as_str(), records) {
             let decided: Vec<f64> = rs.iter().filter_map(|r| r.decided_at.map(|l| l as f64)).collect();
@@ -244,8 +253,7 @@ pub fn summary(run: &Path, records: &[Record]) -> Result<Vec<String>> {
             ));
         }
     }
-    if let Some(rows) = read(Experiment::Knockout)? {
-        let rows: Vec<KnockoutRow> = typed(rows).into_iter().filter_map(|v| serde_json::from_value(v).ok()).collect();
+    if let Some(rows) = measured::<KnockoutRow>(run, Experiment::Knockout)? {
         lines.push(format!(
             "knockout ({} samples): mean change in the answer's log-prob at the most harmful window, by outcome",
             rows.len()
@@ -272,8 +280,7 @@ pub fn summary(run: &Path, records: &[Record]) -> Result<Vec<String>> {
             lines.push(format!("  {outcome:<18} n {:>4}  {}", rs.len(), cells.join("  ")));
         }
     }
-    if let Some(rows) = read(Experiment::Patch)? {
-        let rows: Vec<PatchRow> = typed(rows).into_iter().filter_map(|v| serde_json::from_value(v).ok()).collect();
+    if let Some(rows) = measured::<PatchRow>(run, Experiment::Patch)? {
         lines.push(format!(
             "patching ({} samples), by outcome: how often the mirrored image moves the answer to the other side, and the median share of LD restored per group, at the vision tower's output and at each layer",
             rows.len()
@@ -296,8 +303,7 @@ pub fn summary(run: &Path, records: &[Record]) -> Result<Vec<String>> {
             }
         }
     }
-    if let Some(rows) = read(Experiment::Ablate)? {
-        let rows: Vec<AblateRow> = typed(rows).into_iter().filter_map(|v| serde_json::from_value(v).ok()).collect();
+    if let Some(rows) = measured::<AblateRow>(run, Experiment::Ablate)? {
         lines.push(format!(
             "region ablation ({} samples): answers changed, and the mean change in the answer's log-prob, by outcome",
             rows.len()
@@ -358,11 +364,14 @@ mod tests {
                 serde_json::to_string(&row).unwrap() + "\n"
             })
             .collect();
+        // A row of another shape is left out (with a warning), not counted as zeros.
+        let text = text + "{\"key\": \"d\", \"ld_clean\": \"oops\"}\n";
         std::fs::create_dir_all(dir.path().join("causal")).unwrap();
         std::fs::write(Experiment::Patch.rows_path(dir.path()), text).unwrap();
         let records: Vec<Record> =
             ["a", "b", "c"].iter().map(|id| Record { id: id.to_string(), correct: Some(true), ..Default::default() }).collect();
         let lines = summary(dir.path(), &records).unwrap();
+        assert!(lines[0].starts_with("patching (3 samples)"), "{lines:?}");
         let right = lines.iter().position(|l| l.trim_start().starts_with("right")).unwrap();
         assert!(lines[right].contains("side moves  67%"), "{lines:?}");
         // Median 0.9 at layer 0 (a mean would be -16), 0.1 at layer 1.
