@@ -51,6 +51,16 @@ impl CausalArgs {
     }
 }
 
+/// The folder of `--run NAME`, an eval run that must exist (its outcomes
+/// group the results).
+pub(super) fn eval_run(run: &str) -> Result<PathBuf> {
+    let dir = crate::runs::run_dir(run);
+    if !crate::runs::RunDir::new(&dir).is_run() {
+        bail!("--run {run}: {} is not a run (no run.json); evaluate the model on the data first", dir.display());
+    }
+    Ok(dir)
+}
+
 /// Runs `experiment` over the filtered samples of `--data` into `--run`'s causal rows.
 fn run_batch(args: &CausalArgs, experiment: BatchExperiment) -> Result<()> {
     let spec = args.target.data.as_deref().expect("batch mode has --data");
@@ -59,10 +69,7 @@ fn run_batch(args: &CausalArgs, experiment: BatchExperiment) -> Result<()> {
     if args.dump.is_some() || args.out.is_some() || args.target_token.is_some() {
         bail!("--dump, --out and --target-token are for one sample (--id); a batch writes RUN/causal/ and `report RUN` sums it up");
     }
-    let dir = crate::runs::run_dir(run);
-    if !crate::runs::RunDir::new(&dir).is_run() {
-        bail!("--run {run}: {} is not a run (no run.json); evaluate the model on the data first", dir.display());
-    }
+    let dir = eval_run(run)?;
     let mut samples = crate::data::load(spec)?.samples;
     if let Some(expr) = &args.filter {
         samples = super::eval::filter(samples, expr)?;

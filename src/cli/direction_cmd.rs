@@ -92,6 +92,8 @@ pub enum SteerAt {
 }
 
 pub fn run_probe_linear(args: &ProbeLinearArgs) -> Result<()> {
+    // A mistyped run is refused before the features are collected.
+    let run = args.run.as_deref().map(|r| super::causal_cmd::eval_run(r).map(|dir| (r, dir))).transpose()?;
     let samples = args.set.samples()?;
     let engine = args.set.engine.load()?;
     let features = direction_probe::collect(&engine, &samples, &crate::engine::ResizePolicy::Auto, &mut |done, total| {
@@ -134,8 +136,8 @@ pub fn run_probe_linear(args: &ProbeLinearArgs) -> Result<()> {
         println!("{l:>6} {row}");
     }
     println!("{:>6} {}", "n", probes.iter().map(|p| format!("{:>22}", format!("{} / {}", p.n_train, p.n_test))).collect::<String>());
-    let split = match &args.run {
-        Some(run) => by_outcome(run, &features, &probes, &names)?,
+    let split = match &run {
+        Some((name, dir)) => by_outcome(name, dir, &features, &probes, &names)?,
         None => vec![],
     };
     direction_probe::save(&probes, &args.out)?;
@@ -185,12 +187,12 @@ struct OutcomeAccuracy {
 
 fn by_outcome(
     run: &str,
+    dir: &std::path::Path,
     features: &direction_probe::Features,
     probes: &[DirectionProbe],
     names: &[String],
 ) -> Result<Vec<OutcomeAccuracy>> {
-    let dir = crate::runs::run_dir(run);
-    let records = crate::runs::RunDir::new(&dir).read_records()?.records;
+    let records = crate::runs::RunDir::new(dir).read_records()?.records;
     let first: std::collections::HashMap<&str, &crate::runs::Record> =
         records.iter().rev().filter(|r| r.sample.is_none() && r.rotation == 0).map(|r| (r.id.as_str(), r)).collect();
     let held: Vec<&str> = features.ids.iter().zip(&features.held_out).filter(|(_, h)| **h).map(|(i, _)| i.as_str()).collect();
@@ -267,6 +269,9 @@ pub fn run_steer(args: &SteerArgs) -> Result<()> {
             }
             Err(e) => eprintln!("warning: skipped {}: {e:#}", s.id),
         }
+    }
+    if decisions.is_empty() {
+        bail!("no sample of {} could be steered ({} skipped, each named above)", args.set.data, samples.len());
     }
     let rows = direction_probe::steer(&engine, &decisions, &at, args.axis, args.layer, &direction, unit, &args.alpha)?;
     let (pos, neg) = match args.axis {

@@ -457,6 +457,14 @@ fn direction_probes_on_synthetic_scenes() {
     let (ok, text, err) =
         run("steer", &["--limit", "12", "--probes", o, "--site", "target", "--at", "site", "--layer", "1", "--alpha=-1,1"]);
     assert!(ok && text.contains("at the probe's site only"), "{err}");
+    // Nothing steerable (the benchmark's images are not shipped) is an error, not a table of zeros.
+    let bench = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/viewspatial/ViewSpatial-Bench.json.gz");
+    let args = ["steer", "--model", d, "--device", "cpu", "--data", bench, "--limit", "2", "--probes", o, "--layer", "0"];
+    let (ok, _, err) = crate::common::flipscope(&args);
+    assert!(!ok && err.contains("could be steered"), "{err}");
+    // A mistyped eval run is refused before any feature is collected.
+    let (ok, _, err) = run("probe-linear", &["--out", o, "--run", "/no/such/run"]);
+    assert!(!ok && err.contains("--run /no/such/run") && err.contains("not a run"), "{err}");
     let (ok, _, err) = run("steer", &["--probes", o, "--site", "vision", "--layer", "0"]);
     assert!(!ok && err.contains("--site vision"), "{err}");
     let (ok, _, err) = run("steer", &["--probes", o, "--layer", &last, "--alpha=0,nan"]);
