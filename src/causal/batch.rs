@@ -44,9 +44,19 @@ impl BatchExperiment {
         }
     }
 
-    /// The settings a resume must match.
-    pub fn settings(&self, model: &str, data: &str, form: AnswerForm) -> serde_json::Value {
-        let mut s = serde_json::json!({"model": model, "data": data, "answer": form.name()});
+    /// The settings a resume must match. The model, its adapter and the data
+    /// are named as run.json names them (fingerprint, dataset hash), so the
+    /// same checkpoint reached by another path resumes, and rows of another
+    /// model (or of the base model without its adapter) are never mixed in.
+    pub fn settings(&self, engine: &Engine, data: &str, form: AnswerForm) -> Result<serde_json::Value> {
+        let adapter =
+            engine.adapter.as_ref().map(|a| std::fs::canonicalize(&a.dir).unwrap_or_else(|_| a.dir.clone()).display().to_string());
+        let mut s = serde_json::json!({
+            "model_fingerprint": crate::runs::meta::model_fingerprint(&engine.dir)?,
+            "adapter": adapter,
+            "dataset_hash": crate::runs::meta::dataset_hash(data),
+            "answer": form.name(),
+        });
         match self {
             BatchExperiment::Lens => {}
             BatchExperiment::Knockout { window, edges } => {
@@ -59,7 +69,7 @@ impl BatchExperiment {
                 s["baseline"] = format!("{baseline:?}").to_lowercase().into();
             }
         }
-        s
+        Ok(s)
     }
 }
 

@@ -79,7 +79,7 @@ fn run_batch(args: &CausalArgs, experiment: BatchExperiment) -> Result<()> {
         bail!("no samples in {spec} after --filter/--limit");
     }
     let engine = args.target.engine.load()?;
-    let settings = experiment.settings(&engine.dir.display().to_string(), spec, args.answer);
+    let settings = experiment.settings(&engine, spec, args.answer)?;
     let mut log = CausalLog::open(&dir, experiment.experiment(), &settings)?;
     let before = log.done_count();
     let (written, failed) =

@@ -250,9 +250,8 @@ impl Worker {
         let start = Instant::now();
         let experiments = BatchExperiment::standard(window);
         let total = samples.len() * experiments.len();
-        let model = engine.dir.display().to_string();
         for (k, experiment) in experiments.iter().enumerate() {
-            let settings = experiment.settings(&model, data_spec, form);
+            let settings = experiment.settings(engine, data_spec, form)?;
             let mut log = CausalLog::open(run, experiment.experiment(), &settings)?;
             let before = log.done_count();
             let (written, failed) = batch::run(engine, samples, experiment, form, &ResizePolicy::Auto, &mut log, &mut |done, n, _| {

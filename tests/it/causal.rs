@@ -315,10 +315,18 @@ fn batch_runs_write_rows_resume_and_report_by_outcome() {
     let rows = std::fs::read_to_string(run.join("causal/lens.jsonl")).unwrap();
     assert_eq!(rows.lines().count(), 6);
     assert_eq!(rows.lines().filter(|l| l.contains("\"error\"")).count(), 1, "{rows}");
-    // Resumed: only the rest.
-    let (ok, out, err) = causal(&["lens"]);
+    // Resumed: only the rest, with the same checkpoint named by another path.
+    let other_path = model.join("..").join("model");
+    let o = other_path.to_str().unwrap();
+    let args = ["lens", "--model", o, "--device", "cpu", "--data", d, "--run", r, "--answer", "letter"];
+    let (ok, out, err) = crate::common::flipscope(&args);
     assert!(ok, "{err}");
     assert!(out.contains("4 samples written (0 failed") && out.contains("6 already there"), "{out}");
+    // Another model's rows are not mixed in.
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/demo-model");
+    let args = ["lens", "--model", demo, "--device", "cpu", "--data", d, "--run", r, "--answer", "letter"];
+    let (ok, _, err) = crate::common::flipscope(&args);
+    assert!(!ok && err.contains("other settings") && err.contains("model_fingerprint"), "{err}");
     assert_eq!(std::fs::read_to_string(run.join("causal/lens.jsonl")).unwrap().lines().count(), 10);
     let (ok, _, err) = causal(&["knockout", "--window", "1", "--limit", "3"]);
     assert!(ok, "{err}");
