@@ -61,7 +61,8 @@ pub fn write_viewspatial_questions(file: &std::path::Path) -> Result<()> {
 /// The embedded default model: a 2.4M-parameter model with the Qwen2.5-VL
 /// architecture and its own small tokenizer, trained from scratch by
 /// `flipscope train` on synthetic scenes (`make demo-model` reproduces it).
-const DEMO_MODEL_FILES: [(&str, &[u8]); 5] = [
+const DEMO_MODEL_FILES: [(&str, &[u8]); 6] = [
+    (MODEL_CARD, include_bytes!("../assets/demo-model/flipscope.json")),
     ("config.json", include_bytes!("../assets/demo-model/config.json")),
     ("tokenizer.json", include_bytes!("../assets/demo-model/tokenizer.json")),
     ("tokenizer_config.json", include_bytes!("../assets/demo-model/tokenizer_config.json")),
@@ -76,6 +77,49 @@ pub fn write_demo_tokenizer(dir: &Path) -> Result<()> {
         std::fs::write(dir.join(name), bytes).with_context(|| format!("writing {}", dir.join(name).display()))?;
     }
     Ok(())
+}
+
+/// The file in a checkpoint folder that says how the model answers.
+pub const MODEL_CARD: &str = "flipscope.json";
+
+/// How a checkpoint answers a multiple-choice question: with the option's
+/// letter (most instruction-tuned models), or with its words (the demo
+/// model, trained to say "front-left").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnswersWith {
+    #[default]
+    Letters,
+    Words,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModelCard {
+    answers: AnswersWith,
+}
+
+/// What `model_dir/flipscope.json` declares (`{"answers": "words"}`);
+/// letters when the file is absent. A file that does not parse is an error
+/// naming it and the field.
+pub fn declared_answers(model_dir: &Path) -> Result<AnswersWith> {
+    let path = model_dir.join(MODEL_CARD);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(AnswersWith::default()),
+        Err(e) => return Err(e).with_context(|| format!("{}: cannot read", path.display())),
+    };
+    let card: ModelCard =
+        serde_json::from_str(&text).with_context(|| format!("{}: expected {{\"answers\": \"letters\" | \"words\"}}", path.display()))?;
+    Ok(card.answers)
+}
+
+/// `--model`: a checkpoint folder, or `demo` for the embedded demo model.
+pub fn model_path(s: &str) -> std::result::Result<PathBuf, String> {
+    match s {
+        "demo" => demo_model().map_err(|e| format!("the embedded demo model: {e:#}")),
+        _ => Ok(PathBuf::from(s)),
+    }
 }
 
 /// What the status line calls the embedded model.
@@ -109,5 +153,24 @@ pub fn demo_model() -> Result<PathBuf> {
             Ok(dir)
         }
         Err(e) => Err(e).with_context(|| format!("moving the demo model into {}", dir.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_checkpoint_declares_how_it_answers() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(declared_answers(dir.path()).unwrap(), AnswersWith::Letters, "no card: letters");
+        std::fs::write(dir.path().join(MODEL_CARD), r#"{"answers": "words"}"#).unwrap();
+        assert_eq!(declared_answers(dir.path()).unwrap(), AnswersWith::Words);
+        std::fs::write(dir.path().join(MODEL_CARD), r#"{"answers": "sentences"}"#).unwrap();
+        let err = format!("{:#}", declared_answers(dir.path()).unwrap_err());
+        assert!(err.contains("flipscope.json") && err.contains("sentences"), "{err}");
+        let demo = model_path("demo").unwrap();
+        assert_eq!(declared_answers(&demo).unwrap(), AnswersWith::Words, "the demo model answers in words");
+        assert_eq!(model_path("ckpt/x").unwrap(), PathBuf::from("ckpt/x"));
     }
 }

@@ -69,6 +69,20 @@ impl Decision {
     }
 }
 
+/// What the experiments compare, in words: "front-left vs front-right,
+/// by the token after the shared \"front-\"". `labels` are the candidates'
+/// labels, `opening` the decoded shared opening ("" when none).
+pub fn compared(form: AnswerForm, labels: &[String], opening: &str) -> String {
+    let names = labels.join(" vs ");
+    match (form, labels.len(), opening.is_empty()) {
+        (_, 0, _) => "the model's own top token (no candidates)".into(),
+        (AnswerForm::Letter, ..) => format!("the option letters {names} at the answer position"),
+        (_, 1, _) => format!("the token {names}"),
+        (_, _, false) => format!("{names}, by the token after the shared {opening:?}"),
+        (_, _, true) => format!("{names}, by their first tokens"),
+    }
+}
+
 fn common_prefix(a: &[i64], b: &[i64]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
@@ -158,4 +172,20 @@ pub fn for_sample(engine: &Engine, sample: &Sample, prompt: &PreparedPrompt, for
     let contrast = gold.zip(mirror).and_then(|(g, m)| index_of[g].zip(index_of[m]));
     let gold = gold.and_then(|g| index_of[g]);
     Ok(Decision { prompt: prompt.extended(&opening), opening, candidates, contrast, gold, form })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_comparison_is_said_in_words() {
+        let l = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            compared(AnswerForm::Words, &l(&["front-left", "front-right"]), "front-"),
+            "front-left vs front-right, by the token after the shared \"front-\""
+        );
+        assert_eq!(compared(AnswerForm::Letter, &l(&["A", "B"]), ""), "the option letters A vs B at the answer position");
+        assert_eq!(compared(AnswerForm::Auto, &[], ""), "the model's own top token (no candidates)");
+    }
 }

@@ -38,8 +38,8 @@ pub struct FramesArgs {
     #[arg(long)]
     pub data: Option<String>,
     /// The checkpoint a background eval runs on while scrolling again
-    /// (default: the embedded demo model).
-    #[arg(long)]
+    /// (default: the embedded demo model; `demo` names it too).
+    #[arg(long, value_parser = crate::config::model_path)]
     pub model: Option<PathBuf>,
     /// Scrolling only, no background eval.
     #[arg(long)]

@@ -137,6 +137,9 @@ pub struct PatchArgs {
     /// Position groups, in this order (default: all that apply).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub groups: Vec<PositionGroup>,
+    /// Below this |LD clean - LD mirrored| (nats) no share of LD restored is shown: it would be a ratio over noise.
+    #[arg(long, default_value_t = crate::runs::warnings::DEFAULT_MIN_LD_GAP, value_parser = crate::kv::numbers::non_negative)]
+    pub min_ld_gap: f64,
 }
 
 /// The target, its prompt and the decision the experiment reads.
@@ -217,14 +220,16 @@ pub fn run_lens(args: &LensArgs) -> Result<()> {
     let lens = causal::logit_lens(&t.engine, &decision, args.top)?;
     let tok = &t.engine.processor.tokenizer;
     let labels: Vec<String> = lens.candidates.iter().map(|c| c.label.clone()).collect();
-    println!("layer  {}  top tokens", labels.iter().map(|l| format!("{l:>12}")).collect::<String>());
+    let opening = tok.decode(&decision.opening, false)?;
+    println!("compares        {}", causal::decision::compared(decision.form, &labels, &opening));
+    println!("layer  {}  top tokens (whole vocabulary)", labels.iter().map(|l| format!("{l:>12}")).collect::<String>());
     for (l, row) in lens.curve.iter().enumerate() {
         let top: Vec<String> =
             lens.top[l].iter().map(|(id, p)| format!("{:?} {:.2}", tok.decode(&[*id], false).unwrap_or_default(), p)).collect();
         println!("{l:>5}  {}  {}", row.iter().map(|p| format!("{p:>12.4}")).collect::<String>(), top.join(", "));
     }
     match (lens.answer, lens.decided_at) {
-        (Some(a), Some(at)) => println!("answer          {} leads from layer {at} on", lens.candidates[a].label),
+        (Some(a), Some(at)) => println!("answer          {} leads the candidates from layer {at} on", lens.candidates[a].label),
         (Some(a), None) => println!("answer          {}", lens.candidates[a].label),
         _ => {}
     }
@@ -327,6 +332,14 @@ pub fn run_patch(args: &PatchArgs) -> Result<()> {
         sweep.ld_clean,
         sweep.ld_corrupt
     );
+    if crate::runs::warnings::ld_gap_too_small(sweep.ld_clean, sweep.ld_corrupt, args.min_ld_gap) {
+        println!("{}", crate::runs::warnings::small_ld_gap(1, 1, args.min_ld_gap).expect("one left out"));
+        println!("no share of LD restored is shown (--min-ld-gap sets the threshold; --dump keeps the raw numbers)");
+        if args.common.out.is_some() {
+            bail!("nothing written to --out: this sample has no ratios to draw");
+        }
+        return dumped(&args.common.dump, |p| sweep.dump(p));
+    }
     println!("share of LD restored by patching the clean residual stream into the mirrored run:");
     println!("layer   {}", groups.iter().map(|g| format!("{:>10}", g.name())).collect::<String>());
     let cell = |v: Option<f64>| v.map(|x| format!("{x:>10.3}")).unwrap_or_else(|| format!("{:>10}", "-"));

@@ -147,7 +147,7 @@ pub fn run_probe_linear(args: &ProbeLinearArgs) -> Result<()> {
         let level = |p: &DirectionProbe, acc: &[f64]| if p.site == Site::Vision { vec![acc[0]; layers] } else { acc.to_vec() };
         let label = |p: &DirectionProbe, n: &str| if p.site == Site::Vision { format!("{n} (before layer 0)") } else { n.to_string() };
         // With a run: the samples the model gets right against its horizontal flips, per probe.
-        let shown = ["right", "horizontal_flip"];
+        let shown = ["correct", "horizontal_flip"];
         let series: Vec<(String, Vec<f64>)> = if split.iter().any(|s| shown.contains(&s.outcome.as_str())) {
             split
                 .iter()
@@ -165,7 +165,7 @@ pub fn run_probe_linear(args: &ProbeLinearArgs) -> Result<()> {
         let title = if split.is_empty() {
             "direction probes: held-out accuracy".to_string()
         } else {
-            format!("direction probes: held-out accuracy where {} answers right vs flips", args.run.as_deref().unwrap_or(""))
+            format!("direction probes: held-out accuracy where {} answers correctly vs horizontal flips", args.run.as_deref().unwrap_or(""))
         };
         layer_lines(&title, "accuracy", &series, (0.0, 1.0), png)?;
         println!("wrote {}", png.display());
@@ -196,7 +196,7 @@ fn by_outcome(
     let first: std::collections::HashMap<&str, &crate::runs::Record> =
         records.iter().rev().filter(|r| r.sample.is_none() && r.rotation == 0).map(|r| (r.id.as_str(), r)).collect();
     let held: Vec<&str> = features.ids.iter().zip(&features.held_out).filter(|(_, h)| **h).map(|(i, _)| i.as_str()).collect();
-    let judged: Vec<bool> = held.iter().filter_map(|id| first.get(id)).map(|r| r.correct == Some(true)).collect();
+    let judged: Vec<bool> = held.iter().filter_map(|id| first.get(id)).map(|r| r.is_correct()).collect();
     if judged.is_empty() {
         eprintln!("note: run {run} has no records of the held-out samples");
         return Ok(vec![]);

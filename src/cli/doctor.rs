@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
 pub struct DoctorArgs {
-    /// Check that this checkpoint directory is readable and complete.
-    #[arg(long)]
+    /// Check that this checkpoint directory (or `demo`) is readable and complete.
+    #[arg(long, value_parser = crate::config::model_path)]
     pub model: Option<PathBuf>,
     /// Also load the model's weights and report load time and peak memory.
     #[arg(long, requires = "model")]

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 #[derive(Args, Debug, Clone)]
 pub struct EngineArgs {
-    /// Checkpoint directory (Hugging Face layout).
-    #[arg(long)]
+    /// Checkpoint directory (Hugging Face layout), or `demo` for the embedded demo model.
+    #[arg(long, value_parser = crate::config::model_path)]
     pub model: PathBuf,
     /// auto | cpu | cuda | cuda:N
     #[arg(long, default_value = "auto")]
@@ -22,6 +22,11 @@ pub struct EngineArgs {
 }
 
 impl EngineArgs {
+    /// How the checkpoint says it answers (`flipscope.json`; letters without one).
+    pub fn answers_with(&self) -> Result<crate::config::AnswersWith> {
+        crate::config::declared_answers(&self.model)
+    }
+
     pub fn load(&self) -> Result<Engine> {
         let mut engine =
             Engine::load_with(&self.model, self.device, self.dtype).with_context(|| format!("loading {}", self.model.display()))?;

@@ -26,9 +26,11 @@ pub struct EvalArgs {
     /// plain | flipped | boxed | adaptvis[:T,W1,W2] | scaling:ALPHA
     #[arg(long, default_value = "plain", value_parser = Variant::parse)]
     pub variant: Variant,
-    /// score (one forward, option log-probs) | generate (text, then extraction)
-    #[arg(long, value_enum, default_value_t = ModeKind::Score)]
-    pub mode: ModeKind,
+    /// score (one forward, option log-probs) | generate (text, then extraction).
+    /// Default: as the checkpoint answers (`flipscope.json`): generate for
+    /// one that answers in words (the demo model), else score.
+    #[arg(long, value_enum)]
+    pub mode: Option<ModeKind>,
     #[arg(long, default_value_t = crate::eval::DEFAULT_MAX_NEW_TOKENS, value_parser = at_least_one)]
     pub max_new_tokens: usize,
     /// default | viewspatial | lmms | a template file with {question} and {choices}
@@ -116,7 +118,11 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             top_p: args.top_p,
             seed: args.seed,
         }),
-        None => args.mode.with_max_new_tokens(args.max_new_tokens),
+        None => match args.mode {
+            Some(kind) => kind,
+            None => ModeKind::for_answers(args.engine.answers_with()?),
+        }
+        .with_max_new_tokens(args.max_new_tokens),
     };
     let ds = data::load(&args.data)?;
     for issue in ds.issues.iter().take(5) {

@@ -60,12 +60,7 @@ fn samples(c: &ProbeCommon) -> Result<Vec<Sample>> {
 fn show(a: &Answer) -> String {
     let p = a.scores.probabilities()[a.scores.best];
     let dir = a.direction.map(|d| d.name().to_string()).unwrap_or_else(|| "-".into());
-    let ok = match a.correct {
-        Some(true) => "right",
-        Some(false) => "wrong",
-        None => "?",
-    };
-    format!("{} ({dir}, p={p:.2}, {ok})", a.label)
+    format!("{} ({dir}, p={p:.2}, {})", a.label, a.verdict.label())
 }
 
 pub fn run(cmd: &ProbeCommand) -> Result<()> {

@@ -47,6 +47,9 @@ pub struct ReportArgs {
     /// Compare with --vs even when the runs' datasets differ, pairing only the questions both answered.
     #[arg(long)]
     pub allow_different_data: bool,
+    /// Patching samples whose |LD clean - LD mirrored| is below this (nats) get no share of LD restored.
+    #[arg(long, default_value_t = crate::runs::warnings::DEFAULT_MIN_LD_GAP, value_parser = crate::kv::numbers::non_negative)]
+    pub min_ld_gap: f64,
     /// Treat the arguments as training output folders and plot their loss curves (PNG).
     #[arg(long)]
     pub loss: Option<PathBuf>,
@@ -146,7 +149,7 @@ pub fn run(args: &ReportArgs) -> Result<()> {
                 print!("{}", render_text(&report, args.format == ReportFormat::Md));
                 // What the batch causal experiments found, by outcome.
                 for r in &runs {
-                    let lines = crate::runs::causal_log::summary(&run_dir(&r.name), &r.records)?;
+                    let lines = crate::runs::causal_log::summary(&run_dir(&r.name), &r.records, args.min_ld_gap)?;
                     if !lines.is_empty() {
                         println!("\n## {}: causal experiments\n{}", r.name, lines.join("\n"));
                     }
@@ -178,11 +181,13 @@ fn table_row(cells: &[String], md: bool, first: usize, rest: usize) -> String {
 fn render_sampled(s: &mut String, by: &str, rows: &[crate::runs::sampling::SampledRow], md: bool) {
     use std::fmt::Write as _;
     let n = rows.last().map(|r| r.n).unwrap_or(0);
+    let max_n = rows.last().map(|r| r.max_n).unwrap_or(0);
     let mut head = vec![by.to_string(), "questions".into()];
     head.extend(rows.last().map(|r| r.pass_at.iter().map(|(k, _)| format!("pass@{k} %")).collect::<Vec<_>>()).unwrap_or_default());
     head.extend([format!("maj@{n} %"), "entropy bits".into(), "flip rate %".into()]);
     let line = |cells: &[String]| table_row(cells, md, 28, 13);
-    let _ = writeln!(s, "\nsampled answers ({n} per question; the accuracy above counts every sample, which is pass@1)");
+    let per = if n == max_n { format!("{n} per question") } else { format!("{n} to {max_n} per question") };
+    let _ = writeln!(s, "\nsampled answers ({per}; the accuracy above counts every sample, which is pass@1)");
     let _ = writeln!(s, "{}", line(&head));
     if md {
         let _ = writeln!(s, "|{}", "---|".repeat(head.len()));
@@ -227,6 +232,9 @@ fn render_text(report: &Report, md: bool) -> String {
         }
         if run.failed > 0 {
             let _ = writeln!(s, "{} record(s) could not be run (counted wrong)", run.failed);
+        }
+        for w in &run.warnings {
+            let _ = writeln!(s, "{w}");
         }
         let _ = writeln!(s, "\nerror kinds among errors");
         for e in &run.error_kinds {
@@ -280,17 +288,24 @@ fn render_text(report: &Report, md: bool) -> String {
             );
         }
         if let Some(flip) = &c.flip_consistency {
-            let _ = writeln!(s, "\nflip consistency (the mirrored run's answer mirrors the plain one)");
+            let _ = writeln!(s, "\nflip consistency (the mirrored run's answer mirrors the plain one), beside its chance level");
+            let _ = writeln!(s, "(the agreement the two runs' answer distributions alone give, with its 95% Wilson interval)");
             for f in flip {
                 let _ = writeln!(
                     s,
-                    "  {:<50} {}/{} ({}%)",
+                    "  {:<40} {:>5}/{:<5} ({:>6}%)   chance {:>6}% ({}-{})",
                     f.category,
                     f.consistent,
                     f.total,
-                    pct(f.consistent as f64 / f.total.max(1) as f64)
+                    pct(f.consistent as f64 / f.total.max(1) as f64),
+                    pct(f.chance.chance),
+                    pct(f.chance.lo),
+                    pct(f.chance.hi)
                 );
             }
+        }
+        for w in &c.warnings {
+            let _ = writeln!(s, "{w}");
         }
     }
     s

@@ -90,29 +90,38 @@ fn option_token(engine: &Engine, label: &str) -> Result<i64> {
 fn resolve_objective(args: &SaliencyArgs, t: &Target, prompt: &PreparedPrompt) -> Result<(SaliencyTarget, String)> {
     let e = &t.engine;
     if let Some(id) = args.target_token {
-        return Ok((SaliencyTarget::Token(id), format!("token {id}")));
+        return Ok((SaliencyTarget::Token(id), format!("explains token {id}")));
     }
     if let Some(l) = &args.target_option {
-        return Ok((SaliencyTarget::Token(option_token(e, l)?), format!("option {l}")));
+        return Ok((SaliencyTarget::Token(option_token(e, l)?), format!("explains option {l}")));
     }
     let sample = t.sample.as_ref();
+    let answers = args.target.engine.answers_with()?;
     match args.objective {
         Objective::Predicted => match sample {
-            Some(s) => {
+            Some(s) if answers == crate::config::AnswersWith::Letters => {
                 let labels = answer_labels(s)?;
                 let best = e.score_options(&[prompt], &[labels])?.remove(0);
-                Ok((SaliencyTarget::Token(best.token_ids[best.best]), format!("predicted option {}", best.best_label())))
+                Ok((SaliencyTarget::Token(best.token_ids[best.best]), format!("explains option {} (scored)", best.best_label())))
+            }
+            // A model that answers in words: what it says first, greedily.
+            Some(_) => {
+                let opts = crate::engine::GenerateOptions { max_new_tokens: crate::eval::DEFAULT_MAX_NEW_TOKENS, ..Default::default() };
+                let g = e.generate(&[prompt], &opts, &mut |_| crate::engine::Flow::Continue)?.remove(0);
+                let id = *g.tokens.first().context("the model generated nothing to explain")?;
+                let first = e.processor.tokenizer.decode(&[id], false)?;
+                Ok((SaliencyTarget::Token(id), format!("explains {first:?} (generated; the first token of {:?})", g.text.trim())))
             }
             None => {
                 let logits = e.model.last_logits(&e.collate(&[prompt]))?;
                 let id = logits.argmax(-1, false).int64_value(&[0]);
-                Ok((SaliencyTarget::Token(id), format!("predicted token {id} {:?}", e.processor.tokenizer.decode(&[id], false)?)))
+                Ok((SaliencyTarget::Token(id), format!("explains token {id} {:?} (the top next token)", e.processor.tokenizer.decode(&[id], false)?)))
             }
         },
         Objective::Gold => {
             let s = sample.context("--objective gold needs --data/--id")?;
             let g = s.gold_letter.with_context(|| format!("sample {} has no gold letter", s.id))?;
-            Ok((SaliencyTarget::Token(option_token(e, &g.to_string())?), format!("gold option {g}")))
+            Ok((SaliencyTarget::Token(option_token(e, &g.to_string())?), format!("explains gold option {g}")))
         }
         Objective::Contrast => {
             let s = sample.context("--objective contrast needs --data/--id")?;
@@ -125,7 +134,7 @@ fn resolve_objective(args: &SaliencyArgs, t: &Target, prompt: &PreparedPrompt) -
                 .with_context(|| format!("sample {} has no option mirroring its gold {}", s.id, gd.name()))?;
             Ok((
                 SaliencyTarget::Contrast { plus: option_token(e, &g.to_string())?, minus: option_token(e, &mirror.letter.to_string())? },
-                format!("contrast {g} ({}) - {} ({})", gd.name(), mirror.letter, mirror.text),
+                format!("explains the contrast {g} ({}) - {} ({})", gd.name(), mirror.letter, mirror.text),
             ))
         }
     }

@@ -8,18 +8,16 @@ use crate::spatial::extract::{
     extract_direction, extract_letter, extract_number, extract_relation, extract_viewspatial, extract_yes_no, words_of, ExtractRule,
     Extraction, VSR_RELATIONS,
 };
-use crate::spatial::{classify, parse_option, parse_relation, Direction, ErrorKind};
+use crate::spatial::{classify, parse_option, parse_relation, Direction, ErrorKind, Verdict};
 
-/// What one answer to one sample was judged to be.
+/// What one answer to one sample was read as, and its verdict.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Verdict {
+pub struct Judgement {
     /// The chosen option letter, or the extracted answer when the sample has no options.
     pub predicted: Option<String>,
     /// The direction the answer names: the chosen option's, or the one named in words.
     pub predicted_direction: Option<Direction>,
-    pub correct: Option<bool>,
-    /// Why it is wrong (horizontal flip, orthogonal, ..., unparsed); None when right.
-    pub error_kind: Option<ErrorKind>,
+    pub verdict: Verdict,
 }
 
 /// Reads `text` with the rule that fits the sample and the prompt: option
@@ -70,7 +68,7 @@ fn same_words(a: &str, b: &str) -> bool {
 }
 
 /// Judges `ex` against `s`'s gold answer.
-pub fn judge(s: &Sample, ex: &Extraction) -> Verdict {
+pub fn judge(s: &Sample, ex: &Extraction) -> Judgement {
     let letter = ex.answer.clone().filter(|a| a.len() == 1 && !s.options.is_empty());
     let named = (ex.rule == ExtractRule::Direction).then(|| ex.answer.as_deref().and_then(parse_option)).flatten();
     // A relation phrase names a direction too ("behind"), for the error kind; it is judged by its words.
@@ -83,20 +81,19 @@ pub fn judge(s: &Sample, ex: &Extraction) -> Verdict {
         (Some(a), Some(g)) if !s.options.is_empty() => Some(a.starts_with(g)),
         (Some(a), _) => s.gold_text.as_ref().map(|g| same_words(g, a)),
     };
-    let error_kind = match correct {
-        Some(true) => None,
-        _ if ex.answer.is_none() => Some(ErrorKind::Unparsed),
+    let verdict = match correct {
+        _ if ex.answer.is_none() => Verdict::Unparsed,
+        Some(true) => Verdict::Correct,
         // No gold to judge against.
-        None => None,
-        // An answer was read: without two directions to compare it is
-        // `other`, never `unparsed` (that is for answers not found at all).
-        _ => match classify(s.gold_direction, predicted_direction) {
-            ErrorKind::Correct => None,
-            ErrorKind::Unparsed => Some(ErrorKind::Other),
-            kind => Some(kind),
+        None => Verdict::Unjudged,
+        // An answer was read: without two different directions to compare
+        // it is `other`, never `unparsed` (that is for answers not found at all).
+        Some(false) => match classify(s.gold_direction, predicted_direction) {
+            ErrorKind::Correct | ErrorKind::Unparsed => Verdict::Wrong(ErrorKind::Other),
+            kind => Verdict::Wrong(kind),
         },
     };
-    Verdict { predicted: letter.or(ex.answer.clone()), predicted_direction, correct, error_kind }
+    Judgement { predicted: letter.or(ex.answer.clone()), predicted_direction, verdict }
 }
 
 #[cfg(test)]
@@ -118,12 +115,21 @@ mod tests {
     fn letters_directions_and_error_kinds() {
         let s = sample();
         let right = judge(&s, &scored("B"));
-        assert_eq!((right.correct, right.error_kind, right.predicted.as_deref()), (Some(true), None, Some("B")));
+        assert_eq!((right.verdict, right.predicted.as_deref()), (Verdict::Correct, Some("B")));
         let flip = judge(&s, &scored("A"));
-        assert_eq!((flip.correct, flip.error_kind), (Some(false), Some(ErrorKind::HorizontalFlip)));
+        assert_eq!(flip.verdict, Verdict::Wrong(ErrorKind::HorizontalFlip));
         assert_eq!(flip.predicted_direction, parse_option("left"));
         let none = judge(&s, &Extraction::unparsed());
-        assert_eq!((none.correct, none.error_kind, none.predicted), (Some(false), Some(ErrorKind::Unparsed), None));
+        assert_eq!((none.verdict, none.predicted), (Verdict::Unparsed, None));
+        // Two options naming the same direction: the other letter is wrong, not correct.
+        let mut twin = Sample::new("1b", "t");
+        twin.set_options(["left", "to the left"]).unwrap();
+        twin.set_gold_letter('A');
+        assert_eq!(judge(&twin, &scored("B")).verdict, Verdict::Wrong(ErrorKind::Other));
+        // Without a gold there is no verdict.
+        let mut typed = Sample::new("1c", "typed");
+        typed.set_options(["left", "right"]).unwrap();
+        assert_eq!(judge(&typed, &scored("A")).verdict, Verdict::Unjudged);
     }
 
     #[test]
@@ -131,26 +137,26 @@ mod tests {
         let mut yn = Sample::new("2", "vsr");
         yn.answer_style = AnswerStyle::YesNo;
         yn.gold_text = Some("yes".into());
-        assert_eq!(judge(&yn, &scored("Yes")).correct, Some(true));
-        assert_eq!(judge(&yn, &scored("no")).correct, Some(false));
+        assert_eq!(judge(&yn, &scored("Yes")).verdict, Verdict::Correct);
+        assert_eq!(judge(&yn, &scored("no")).verdict, Verdict::Wrong(ErrorKind::Other));
         let mut w = Sample::new("3", "synth");
         w.answer_style = AnswerStyle::Word;
         w.gold_direction = parse_option("front-left");
         let prompt = PromptTemplate::default_prompt();
         let v = judge(&w, &extract(&prompt, &w, "It is front-right."));
-        assert_eq!((v.correct, v.error_kind), (Some(false), Some(ErrorKind::HorizontalFlip)));
-        assert_eq!(judge(&w, &extract(&prompt, &w, "front-left")).correct, Some(true));
+        assert_eq!(v.verdict, Verdict::Wrong(ErrorKind::HorizontalFlip));
+        assert_eq!(judge(&w, &extract(&prompt, &w, "front-left")).verdict, Verdict::Correct);
         // A relation phrase (AdaptVis's VSR prompts).
         let mut r = Sample::new("4", "adaptvis");
         r.answer_style = AnswerStyle::Relation;
         r.gold_text = Some("on top of".into());
         r.gold_direction = parse_relation("on top of");
         let v = judge(&r, &extract(&prompt, &r, "The cat is on top of the car."));
-        assert_eq!((v.correct, v.predicted.as_deref()), (Some(true), Some("on top of")));
+        assert_eq!((v.verdict, v.predicted.as_deref()), (Verdict::Correct, Some("on top of")));
         let v = judge(&r, &extract(&prompt, &r, "under"));
-        assert_eq!((v.correct, v.error_kind), (Some(false), Some(ErrorKind::VerticalFlip)), "under is the vertical flip of on top of");
+        assert_eq!(v.verdict, Verdict::Wrong(ErrorKind::VerticalFlip), "under is the vertical flip of on top of");
         let v = judge(&r, &extract(&prompt, &r, "touching"));
-        assert_eq!((v.correct, v.error_kind), (Some(false), Some(ErrorKind::Other)));
-        assert_eq!(judge(&r, &extract(&prompt, &r, "no idea")).error_kind, Some(ErrorKind::Unparsed));
+        assert_eq!(v.verdict, Verdict::Wrong(ErrorKind::Other));
+        assert_eq!(judge(&r, &extract(&prompt, &r, "no idea")).verdict, Verdict::Unparsed);
     }
 }

@@ -11,6 +11,7 @@ use crate::data::Sample;
 use crate::engine::{Engine, Flow, GenerateOptions, OptionScores, PreparedPrompt};
 use crate::runs::{Record, RunMeta, RunStore};
 use crate::spatial::extract::{ExtractRule, Extraction};
+use crate::spatial::Verdict;
 use anyhow::Result;
 use std::time::Instant;
 
@@ -59,6 +60,14 @@ pub enum ModeKind {
 }
 
 impl ModeKind {
+    /// How a checkpoint that answers `with` is asked by default.
+    pub fn for_answers(with: crate::config::AnswersWith) -> ModeKind {
+        match with {
+            crate::config::AnswersWith::Letters => ModeKind::Score,
+            crate::config::AnswersWith::Words => ModeKind::Generate,
+        }
+    }
+
     pub fn with_max_new_tokens(self, max_new_tokens: usize) -> EvalMode {
         match self {
             ModeKind::Score => EvalMode::Score,
@@ -154,9 +163,9 @@ fn error_record(key: &EvalKey, s: &Sample, err: &anyhow::Error) -> Record {
         rotation: key.rotation,
         sample: key.sample,
         gold_letter: s.gold_letter.map(|l| l.to_string()),
-        gold_direction: s.gold_direction.map(|d| d.name()),
-        rule: ExtractRule::Unparsed.name().into(),
-        error: Some(format!("{err:#}")),
+        gold_direction: s.gold_direction,
+        rule: ExtractRule::Unparsed,
+        verdict: Verdict::Failed(format!("{err:#}")),
         ..Default::default()
     }
 }
@@ -194,7 +203,7 @@ fn finish_record(
     adapt: Option<crate::engine::intervene::AdaptReport>,
 ) -> Record {
     let s = &item.sample;
-    let verdict = judge(s, &ex);
+    let judged = judge(s, &ex);
     let mut variant = item.details.clone();
     if let Some(a) = adapt {
         variant.insert("alpha".into(), a.alpha.into());
@@ -212,17 +221,15 @@ fn finish_record(
         rotation: item.key.rotation,
         sample: item.key.sample,
         gold_letter: s.gold_letter.map(|l| l.to_string()).or_else(|| s.gold_text.clone()),
-        gold_direction: s.gold_direction.map(|d| d.name()),
-        predicted_letter: verdict.predicted,
-        predicted_direction: verdict.predicted_direction.map(|d| d.name()),
+        gold_direction: s.gold_direction,
+        predicted_letter: judged.predicted,
+        predicted_direction: judged.predicted_direction,
         raw_output: raw,
-        rule: ex.rule.name().into(),
+        rule: ex.rule,
         option_logprobs: logprobs,
-        correct: verdict.correct,
-        error_kind: verdict.error_kind.map(|k| k.name().to_string()),
+        verdict: judged.verdict,
         latency_ms,
         variant,
-        error: None,
     }
 }
 
@@ -350,7 +357,7 @@ pub fn run(
         }
         for (item, result) in items.iter().zip(ask(engine, cfg, &items)) {
             let record = result.unwrap_or_else(|e| error_record(&item.key, &item.sample, &e));
-            summary.errors += record.error.is_some() as usize;
+            summary.errors += record.failure().is_some() as usize;
             store.append(&record)?;
             summary.written += 1;
         }

@@ -265,7 +265,7 @@ impl Worker {
             }
         }
         let records = crate::runs::RunDir::new(run).read_records()?.records;
-        for line in crate::runs::causal_log::summary(run, &records)? {
+        for line in crate::runs::causal_log::summary(run, &records, crate::runs::warnings::DEFAULT_MIN_LD_GAP)? {
             self.send(JobEvent::Log { id, line });
         }
         Ok(true)

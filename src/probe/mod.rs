@@ -9,7 +9,7 @@ use crate::engine::{intervene::Intervention, Engine, OptionScores, PreparedPromp
 use crate::eval::judge::judge;
 use crate::eval::{answer_labels, mcq_prompt};
 use crate::spatial::extract::Extraction;
-use crate::spatial::Direction;
+use crate::spatial::{Direction, Verdict};
 use anyhow::Result;
 use image::DynamicImage;
 
@@ -20,7 +20,7 @@ pub struct Answer {
     pub label: String,
     /// The direction the chosen option names, when it names one.
     pub direction: Option<Direction>,
-    pub correct: Option<bool>,
+    pub verdict: Verdict,
 }
 
 /// Scores `sample`'s options for `question` over `images`.
@@ -36,9 +36,8 @@ pub fn ask(
     let labels = answer_labels(sample)?;
     let scores = engine.score_options_with(&[&prompt], std::slice::from_ref(&labels), intervention)?.remove(0);
     let label = scores.best_label().to_string();
-    let verdict = judge(sample, &Extraction::scored(label.clone()));
-    let (direction, correct) = (verdict.predicted_direction, verdict.correct);
-    Ok((prompt, Answer { scores, label, direction, correct }))
+    let judged = judge(sample, &Extraction::scored(label.clone()));
+    Ok((prompt, Answer { scores, label, direction: judged.predicted_direction, verdict: judged.verdict }))
 }
 
 pub use crate::runs::stats::tally;

@@ -8,6 +8,7 @@
 //! is refused when the settings differ from those the file was made with.
 
 use super::dir::{read_keyed, KeyedLines};
+use super::warnings;
 use super::Record;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -181,13 +182,9 @@ fn row_key(v: &serde_json::Value) -> String {
     v.get("key").and_then(|k| k.as_str()).unwrap_or_default().to_string()
 }
 
-/// A sample's outcome in the run: `right`, its error kind, or `no record`.
+/// A sample's outcome in the run: `correct`, its error kind, `failed`, or `no record`.
 pub fn outcome(record: Option<&Record>) -> String {
-    match record {
-        None => "no record".into(),
-        Some(r) if r.correct == Some(true) => "right".into(),
-        Some(r) => r.error_kind.clone().unwrap_or_else(|| if r.error.is_some() { "failed".into() } else { "wrong".into() }),
-    }
+    record.map_or("no record", |r| r.verdict.outcome()).to_string()
 }
 
 /// Rows of one experiment grouped by their sample's outcome in the run.
@@ -239,7 +236,7 @@ fn measured<T: serde::de::DeserializeOwned>(run: &Path, e: Experiment) -> Result
 }
 
 /// What the run's causal rows say, by outcome, as text lines for `report`.
-pub fn summary(run: &Path, records: &[Record]) -> Result<Vec<String>> {
+pub fn summary(run: &Path, records: &[Record], min_ld_gap: f64) -> Result<Vec<String>> {
     let mut lines = Vec::new();
     if let Some(rows) = measured::<LensRow>(run, Experiment::Lens)? {
         lines.push(format!("logit lens ({} samples): the layer from which the final answer leads, by outcome", rows.len()));
@@ -280,11 +277,13 @@ pub fn summary(run: &Path, records: &[Record]) -> Result<Vec<String>> {
             lines.push(format!("  {outcome:<18} n {:>4}  {}", rs.len(), cells.join("  ")));
         }
     }
-    if let Some(rows) = measured::<PatchRow>(run, Experiment::Patch)? {
+    if let Some(all) = measured::<PatchRow>(run, Experiment::Patch)? {
+        let rows: Vec<PatchRow> = all.iter().filter(|r| !warnings::ld_gap_too_small(r.ld_clean, r.ld_corrupt, min_ld_gap)).cloned().collect();
         lines.push(format!(
             "patching ({} samples), by outcome: how often the mirrored image moves the answer to the other side, and the median share of LD restored per group, at the vision tower's output and at each layer",
             rows.len()
         ));
+        lines.extend(warnings::small_ld_gap(all.len() - rows.len(), all.len(), min_ld_gap).map(|w| w.to_string()));
         let cell = |m: Option<f64>| m.map(|v| format!("{v:>6.2}")).unwrap_or_else(|| format!("{:>6}", "-"));
         for (outcome, rs) in by_outcome(&rows, |r| r.key.as_str(), records) {
             // LD's sign is the side the answer takes (X or its mirror).
@@ -343,12 +342,13 @@ mod tests {
         assert_eq!(median(std::iter::empty()), None);
     }
 
-    /// Patching rows by hand: the median share survives a sample whose LD
-    /// barely moves (a huge ratio), and "side moves" counts LD sign changes.
+    /// Patching rows by hand: a sample whose LD barely moves (a huge ratio)
+    /// is left out and counted, the share is a median, and "side moves"
+    /// counts LD sign changes.
     #[test]
     fn patch_summary_uses_medians_and_counts_side_moves() {
         let dir = tempfile::tempdir().unwrap();
-        let rows = [("a", 1.0, -1.0, 1.0), ("b", 2.0, -0.5, 0.9), ("c", 0.30, 0.29, -50.0)];
+        let rows = [("a", 1.0, -1.0, 1.0), ("b", 2.0, -0.5, 0.9), ("c", 0.30, 0.29, -50.0), ("e", 1.5, 0.5, 0.2)];
         let text: String = rows
             .iter()
             .map(|(key, clean, corrupt, image)| {
@@ -369,12 +369,18 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("causal")).unwrap();
         std::fs::write(Experiment::Patch.rows_path(dir.path()), text).unwrap();
         let records: Vec<Record> =
-            ["a", "b", "c"].iter().map(|id| Record { id: id.to_string(), correct: Some(true), ..Default::default() }).collect();
-        let lines = summary(dir.path(), &records).unwrap();
+            ["a", "b", "c", "e"].iter().map(|id| Record { id: id.to_string(), verdict: crate::spatial::Verdict::Correct, ..Default::default() }).collect();
+        let lines = summary(dir.path(), &records, warnings::DEFAULT_MIN_LD_GAP).unwrap();
         assert!(lines[0].starts_with("patching (3 samples)"), "{lines:?}");
-        let right = lines.iter().position(|l| l.trim_start().starts_with("right")).unwrap();
+        assert!(lines[1].starts_with("⚠ small_ld_gap: 1 of 4 samples left out"), "{lines:?}");
+        let right = lines.iter().position(|l| l.trim_start().starts_with("correct")).unwrap();
         assert!(lines[right].contains("side moves  67%"), "{lines:?}");
-        // Median 0.9 at layer 0 (a mean would be -16), 0.1 at layer 1.
+        // Median 0.9 at layer 0 (c's -50 is left out), 0.1 at layer 1.
         assert_eq!(lines[right + 2].split_whitespace().collect::<Vec<_>>(), ["image", "1.00", "0.90", "0.10"], "{lines:?}");
+        // With no threshold c counts: the median moves to 0.55 and no warning is printed.
+        let lines = summary(dir.path(), &records, 0.0).unwrap();
+        assert!(lines[0].starts_with("patching (4 samples)") && !lines[1].contains("small_ld_gap"), "{lines:?}");
+        let right = lines.iter().position(|l| l.trim_start().starts_with("correct")).unwrap();
+        assert_eq!(lines[right + 2].split_whitespace().collect::<Vec<_>>(), ["image", "1.00", "0.55", "0.10"], "{lines:?}");
     }
 }

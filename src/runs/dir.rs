@@ -195,6 +195,7 @@ pub fn read_keyed<T: serde::de::DeserializeOwned>(path: &Path, key: impl Fn(&T) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spatial::{ErrorKind, Verdict};
 
     #[test]
     fn layout_and_missing_files() {
@@ -216,7 +217,8 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("records.jsonl");
         let rec = |k: &str, c: bool| {
-            serde_json::to_string(&Record { key: k.into(), id: k.into(), correct: Some(c), ..Default::default() }).unwrap()
+            let verdict = if c { Verdict::Correct } else { Verdict::Wrong(ErrorKind::Other) };
+            serde_json::to_string(&Record { key: k.into(), id: k.into(), verdict, ..Default::default() }).unwrap()
         };
         let mut bytes = format!("{}\n{}\n{}\n", rec("a", true), rec("b", false), rec("a", false)).into_bytes();
         bytes.extend_from_slice(b"{\"key\": \"\xff\xfe\"}\n");
@@ -224,8 +226,8 @@ mod tests {
         bytes.extend_from_slice(rec("c", true).as_bytes());
         std::fs::write(&path, bytes).unwrap();
         let read = read_records(&path).unwrap();
-        let keys: Vec<(&str, Option<bool>)> = read.records.iter().map(|r| (r.key.as_str(), r.correct)).collect();
-        assert_eq!(keys, [("a", Some(true)), ("b", Some(false))], "first of a kept, torn c left out");
+        let keys: Vec<(&str, bool)> = read.records.iter().map(|r| (r.key.as_str(), r.is_correct())).collect();
+        assert_eq!(keys, [("a", true), ("b", false)], "first of a kept, torn c left out");
         assert_eq!((read.duplicates, read.torn, read.bad.len()), (1, true, 2));
         assert!(read.bad[0].starts_with("line 4: not UTF-8"), "{:?}", read.bad);
         assert!(read.bad[1].starts_with("line 5: not a record"), "{:?}", read.bad);

@@ -10,6 +10,7 @@ pub mod report_model;
 pub mod sampling;
 pub mod stats;
 pub mod store;
+pub mod warnings;
 
 pub use dir::RunDir;
 pub use meta::RunMeta;

@@ -5,7 +5,7 @@
 //! accuracy difference).
 
 use super::Record;
-use crate::spatial::{confusion, parse_option};
+use crate::spatial::confusion;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
 
@@ -14,24 +14,30 @@ fn questions(records: &[Record]) -> impl Iterator<Item = &Record> {
     records.iter().filter(|r| r.rotation == 0)
 }
 
-/// A record's error kind as the tables name it: its kind, `correct`, or `-`.
+/// A record's outcome as the tables name it: `correct`, its error kind, `failed` or `unjudged`.
 fn error_name(r: &Record) -> String {
-    r.error_kind.clone().or_else(|| (r.correct == Some(true)).then(|| "correct".into())).unwrap_or_else(|| "-".into())
+    r.verdict.outcome().to_string()
 }
 
 /// Wilson score interval for k successes in n at 95%.
 pub fn wilson(k: usize, n: usize) -> (f64, f64) {
+    wilson_around(k as f64 / n.max(1) as f64, n)
+}
+
+/// Wilson score interval at 95% around a share `p` of `n` trials (an
+/// observed share, or a chance level).
+pub fn wilson_around(p: f64, n: usize) -> (f64, f64) {
     if n == 0 {
         return (0.0, 0.0);
     }
-    let (z, n, p) = (1.959_963_984_540_054, n as f64, k as f64 / n as f64);
+    let (z, n) = (1.959_963_984_540_054, n as f64);
     let denom = 1.0 + z * z / n;
     let centre = (p + z * z / (2.0 * n)) / denom;
     let half = z * ((p * (1.0 - p) / n) + z * z / (4.0 * n * n)).sqrt() / denom;
-    // At 0/n and n/n the bound is exactly 0 (or 1); the formula leaves a
+    // At 0 and 1 the bound is exactly 0 (or 1); the formula leaves a
     // rounding residue there (2.8e-17 for 0/12).
-    let lo = if k == 0 { 0.0 } else { (centre - half).max(0.0) };
-    let hi = if k == n as usize { 1.0 } else { (centre + half).min(1.0) };
+    let lo = if p <= 0.0 { 0.0 } else { (centre - half).max(0.0) };
+    let hi = if p >= 1.0 { 1.0 } else { (centre + half).min(1.0) };
     (lo, hi)
 }
 
@@ -95,7 +101,7 @@ pub fn accuracy(records: &[Record], by: GroupBy) -> Vec<AccuracyRow> {
     let mut groups: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let (mut right, mut n) = (0, 0);
     for r in questions(records) {
-        let ok = r.correct == Some(true);
+        let ok = r.is_correct();
         let g = groups.entry(by.of(r)).or_default();
         g.0 += ok as usize;
         g.1 += 1;
@@ -111,7 +117,7 @@ pub fn accuracy(records: &[Record], by: GroupBy) -> Vec<AccuracyRow> {
 /// so reports and the TUI list kinds in a stable order).
 pub fn error_shares(records: &[Record]) -> Vec<(String, usize, f64)> {
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    for r in questions(records).filter(|r| r.correct != Some(true)) {
+    for r in questions(records).filter(|r| !r.is_correct()) {
         *counts.entry(error_name(r)).or_default() += 1;
     }
     let total: usize = counts.values().sum();
@@ -140,8 +146,8 @@ pub fn confusion(records: &[Record], category: Option<&str>) -> confusion::Confu
         .filter(|r| r.gold_direction.is_some())
         .map(|r| confusion::PredictionRow {
             category: r.category.clone(),
-            gold: r.gold_direction.as_deref().and_then(parse_option),
-            predicted: r.predicted_direction.as_deref().and_then(parse_option),
+            gold: r.gold_direction,
+            predicted: r.predicted_direction,
         })
         .collect();
     confusion::confusion_matrix(&rows, category)
@@ -188,7 +194,7 @@ fn by_question(rs: &[Record]) -> BTreeMap<String, (String, bool)> {
     }
     rs.iter()
         .filter(|r| r.rotation == 0)
-        .map(|r| (r.id.trim_end_matches("~flip").to_string(), (r.category.clone(), r.correct == Some(true))))
+        .map(|r| (r.id.trim_end_matches("~flip").to_string(), (r.category.clone(), r.is_correct())))
         .collect()
 }
 

@@ -6,6 +6,7 @@
 
 use super::report::{self, AccuracyRow, GroupBy, PairedRow};
 use super::{Record, RunMeta};
+use super::warnings::{self, ChanceLevel, Warning};
 use crate::spatial::confusion::ConfusionMatrix;
 use anyhow::{bail, Result};
 use serde::Serialize;
@@ -43,6 +44,8 @@ pub struct FlipRow {
     pub category: String,
     pub consistent: usize,
     pub total: usize,
+    /// What the two runs' answer distributions alone give, with its interval.
+    pub chance: ChanceLevel,
 }
 
 #[derive(Debug, Serialize)]
@@ -65,6 +68,8 @@ pub struct RunReport {
     pub error_kinds: Vec<ErrorShare>,
     pub letters: Vec<LetterBias>,
     pub confusion: Vec<CategoryConfusion>,
+    /// Statistics above that a degenerate run would also produce.
+    pub warnings: Vec<Warning>,
 }
 
 #[derive(Debug, Serialize)]
@@ -81,6 +86,7 @@ pub struct Comparison {
     pub different_data: bool,
     /// When exactly one of the two runs is the `flipped` variant.
     pub flip_consistency: Option<Vec<FlipRow>>,
+    pub warnings: Vec<Warning>,
 }
 
 #[derive(Debug, Serialize)]
@@ -102,21 +108,24 @@ impl RunReport {
                 confusion.push(CategoryConfusion { category: cat.to_string(), matrix });
             }
         }
+        let sampled = super::sampling::sampled_rows(records, by);
+        let warnings = warnings::letter_bias(records).into_iter().chain(warnings::incomplete_run(&sampled)).collect();
         Ok(RunReport {
             name: run.name.clone(),
             meta: run.meta.clone(),
             records: records.len(),
-            sampled: super::sampling::sampled_rows(records, by),
+            sampled,
             accuracy: report::accuracy(records, by),
             circular,
             viewspatial_prompt: run.meta.as_ref().is_some_and(|m| m.prompt.starts_with("viewspatial")),
-            failed: records.iter().filter(|r| r.error.is_some()).count(),
+            failed: records.iter().filter(|r| r.failure().is_some()).count(),
             error_kinds: report::error_shares(records).into_iter().map(|(kind, count, share)| ErrorShare { kind, count, share }).collect(),
             letters: report::letter_bias(records)
                 .into_iter()
                 .map(|(letter, (predicted, gold))| LetterBias { letter, predicted, gold })
                 .collect(),
             confusion,
+            warnings,
         })
     }
 }
@@ -146,13 +155,18 @@ impl Report {
                 }
                 let (shared, only_in_a, only_in_b) = report::pairing_counts(&a.records, &b.records);
                 let flipped = |r: &LoadedRun| r.meta.as_ref().is_some_and(|m| m.variant == "flipped");
-                let flip_consistency = (flipped(a) != flipped(b)).then(|| {
+                let flip_consistency: Option<Vec<FlipRow>> = (flipped(a) != flipped(b)).then(|| {
                     let (plain, mirror) = if flipped(b) { (a, b) } else { (b, a) };
                     super::stats::flip_consistency(&plain.records, &mirror.records)
                         .into_iter()
-                        .map(|(category, consistent, total)| FlipRow { category, consistent, total })
+                        .map(|f| FlipRow { chance: ChanceLevel::new(f.chance, f.total), category: f.category, consistent: f.consistent, total: f.total })
                         .collect()
                 });
+                let warnings = flip_consistency
+                    .iter()
+                    .flatten()
+                    .filter_map(|f| warnings::flip_at_chance(&f.category, f.consistent, f.total, &f.chance))
+                    .collect();
                 Some(Comparison {
                     a: a.name.clone(),
                     b: b.name.clone(),
@@ -162,6 +176,7 @@ impl Report {
                     only_in_b,
                     different_data,
                     flip_consistency,
+                    warnings,
                 })
             }
             _ => None,

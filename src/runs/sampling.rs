@@ -3,7 +3,7 @@
 
 use super::report::GroupBy;
 use super::Record;
-use crate::spatial::parse_option;
+
 use std::collections::BTreeMap;
 
 /// The unbiased pass@k of a question with `n` samples of which `c` are
@@ -38,7 +38,7 @@ impl SampledQuestion<'_> {
     }
 
     pub fn right(&self) -> usize {
-        self.samples.iter().filter(|r| r.correct == Some(true)).count()
+        self.samples.iter().filter(|r| r.is_correct()).count()
     }
 
     /// What each sample answered: the option letter or answer read, or
@@ -64,7 +64,7 @@ impl SampledQuestion<'_> {
     /// Whether the majority answer (unparsed samples do not vote) is right.
     pub fn majority_right(&self) -> bool {
         let Some((winner, _)) = self.distribution().into_iter().find(|(a, _)| a != "unparsed") else { return false };
-        self.samples.iter().any(|r| r.predicted_letter.as_deref() == Some(winner.as_str()) && r.correct == Some(true))
+        self.samples.iter().any(|r| r.predicted_letter.as_deref() == Some(winner.as_str()) && r.is_correct())
     }
 
     /// Shannon entropy of the answers, in bits (0 when all agree).
@@ -76,7 +76,7 @@ impl SampledQuestion<'_> {
     /// Whether the samples name a direction and its mirror (left and right,
     /// front-left and front-right) or its vertical flip (above and below).
     pub fn flips(&self) -> bool {
-        let dirs: Vec<_> = self.samples.iter().filter_map(|r| r.predicted_direction.as_deref().and_then(parse_option)).collect();
+        let dirs: Vec<_> = self.samples.iter().filter_map(|r| r.predicted_direction).collect();
         dirs.iter().any(|d| {
             let (m, v) = (d.mirrored(), d.vertically_flipped());
             (m != *d && dirs.contains(&m)) || (v != *d && dirs.contains(&v))
@@ -106,6 +106,10 @@ pub struct SampledRow {
     pub questions: usize,
     /// Samples per question (the smallest, when they differ).
     pub n: usize,
+    /// The most samples any question has (more than `n`: the run is incomplete).
+    pub max_n: usize,
+    /// Questions with fewer than `max_n` samples.
+    pub short: usize,
     /// (k, mean pass@k) for k = 1, 2, 4, ... up to n.
     pub pass_at: Vec<(usize, f64)>,
     /// Share of questions whose majority answer is right.
@@ -119,6 +123,7 @@ pub struct SampledRow {
 impl SampledRow {
     fn of(group: String, qs: &[&SampledQuestion]) -> SampledRow {
         let n = qs.iter().map(|q| q.n()).min().unwrap_or(0);
+        let max_n = qs.iter().map(|q| q.n()).max().unwrap_or(0);
         let count = qs.len().max(1) as f64;
         let mean = |f: &dyn Fn(&SampledQuestion) -> f64| qs.iter().map(|q| f(q)).sum::<f64>() / count;
         // Questions with more samples than the smallest (a resumed run with a
@@ -128,6 +133,8 @@ impl SampledRow {
             group,
             questions: qs.len(),
             n,
+            max_n,
+            short: qs.iter().filter(|q| q.n() < max_n).count(),
             pass_at,
             maj: mean(&|q| q.majority_right() as u8 as f64),
             entropy: mean(&|q| q.entropy()),
@@ -155,6 +162,7 @@ pub fn sampled_rows(records: &[Record], by: GroupBy) -> Vec<SampledRow> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spatial::{Direction, ErrorKind, Verdict};
 
     #[test]
     fn pass_at_k_matches_hand_worked_cases() {
@@ -184,8 +192,8 @@ mod tests {
             category: "cam".into(),
             sample: Some(j),
             predicted_letter: pred.map(str::to_string),
-            predicted_direction: dir.map(str::to_string),
-            correct: Some(correct),
+            predicted_direction: dir.and_then(Direction::from_name),
+            verdict: if correct { Verdict::Correct } else { Verdict::Wrong(ErrorKind::Other) },
             ..Default::default()
         }
     }

@@ -4,17 +4,17 @@
 //! these, so they cannot disagree.
 
 use super::Record;
-use crate::spatial::{parse_option, Direction};
+use crate::spatial::Direction;
 use std::collections::BTreeMap;
 
 /// (correct, total) over rotation-0 records, and circular (every rotation right) over questions.
 pub fn accuracy(records: &[Record]) -> ((usize, usize), (usize, usize)) {
     let plain: Vec<&Record> = records.iter().filter(|r| r.rotation == 0).collect();
-    let right = plain.iter().filter(|r| r.correct == Some(true)).count();
+    let right = plain.iter().filter(|r| r.is_correct()).count();
     let mut by_id: BTreeMap<&str, bool> = Default::default();
     for r in records {
         let e = by_id.entry(r.id.as_str()).or_insert(true);
-        *e &= r.correct == Some(true);
+        *e &= r.is_correct();
     }
     let circ = by_id.values().filter(|v| **v).count();
     ((right, plain.len()), (circ, by_id.len()))
@@ -41,7 +41,7 @@ pub struct MirrorView<'a> {
 
 impl<'a> MirrorView<'a> {
     pub fn of_record(r: &'a Record) -> MirrorView<'a> {
-        MirrorView { direction: r.predicted_direction.as_deref().and_then(parse_option), label: r.predicted_letter.as_deref() }
+        MirrorView { direction: r.predicted_direction, label: r.predicted_letter.as_deref() }
     }
 }
 
@@ -57,24 +57,72 @@ pub fn answers_mirror(original: MirrorView, mirrored: MirrorView) -> bool {
     }
 }
 
-/// (category, consistent, total): pairs a plain run with its `flipped`
-/// variant by sample id (a flipped id carries `~flip`).
-pub fn flip_consistency(plain: &[Record], flipped: &[Record]) -> Vec<(String, usize, usize)> {
+/// Flip consistency of one group of paired questions.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FlipPairs {
+    pub category: String,
+    pub consistent: usize,
+    pub total: usize,
+    /// The share consistent if each run's answers kept their distribution
+    /// (letters, directions) but ignored the image: sum over answer pairs of
+    /// p_plain(a) p_mirror(b) [b mirrors a].
+    pub chance: f64,
+}
+
+/// Per category (by name), then "overall": pairs a plain run with its
+/// `flipped` variant by sample id (a flipped id carries `~flip`).
+pub fn flip_consistency(plain: &[Record], flipped: &[Record]) -> Vec<FlipPairs> {
     let by_id: BTreeMap<&str, &Record> = flipped.iter().filter(|r| r.rotation == 0).map(|r| (r.id.trim_end_matches("~flip"), r)).collect();
-    let rows = plain.iter().filter(|r| r.rotation == 0).filter_map(|p| {
-        let f = by_id.get(p.id.as_str())?;
-        Some((p.category.as_str(), answers_mirror(MirrorView::of_record(p), MirrorView::of_record(f))))
-    });
-    tally(rows)
+    let pairs: Vec<(&str, MirrorView, MirrorView)> = plain
+        .iter()
+        .filter(|r| r.rotation == 0)
+        .filter_map(|p| Some((p.category.as_str(), MirrorView::of_record(p), MirrorView::of_record(by_id.get(p.id.as_str())?))))
+        .collect();
+    let mut groups: BTreeMap<&str, Vec<(MirrorView, MirrorView)>> = BTreeMap::new();
+    for (cat, a, b) in &pairs {
+        groups.entry(cat).or_default().push((*a, *b));
+    }
+    let all: Vec<(MirrorView, MirrorView)> = pairs.iter().map(|(_, a, b)| (*a, *b)).collect();
+    groups.into_iter().map(|(cat, ps)| flip_pairs(cat, &ps)).chain(std::iter::once(flip_pairs("overall", &all))).collect()
+}
+
+/// Each distinct answer and how many times it was given.
+fn counted<'a>(answers: impl Iterator<Item = MirrorView<'a>>) -> Vec<(MirrorView<'a>, usize)> {
+    let mut seen: Vec<(MirrorView, usize)> = Vec::new();
+    for a in answers {
+        match seen.iter_mut().find(|(v, _)| *v == a) {
+            Some(e) => e.1 += 1,
+            None => seen.push((a, 1)),
+        }
+    }
+    seen
+}
+
+fn flip_pairs(category: &str, pairs: &[(MirrorView, MirrorView)]) -> FlipPairs {
+    let (plain, mirror) = (counted(pairs.iter().map(|p| p.0)), counted(pairs.iter().map(|p| p.1)));
+    let n = pairs.len().max(1) as f64;
+    let chance = plain
+        .iter()
+        .flat_map(|(a, ca)| mirror.iter().map(move |(b, cb)| (answers_mirror(*a, *b) as usize * ca * cb) as f64))
+        .sum::<f64>()
+        / (n * n);
+    FlipPairs {
+        category: category.to_string(),
+        consistent: pairs.iter().filter(|(a, b)| answers_mirror(*a, *b)).count(),
+        total: pairs.len(),
+        chance,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::data::{flip::flip_labels, Sample};
+    use crate::spatial::{parse_option, ErrorKind, Verdict};
 
     fn rec(id: &str, rotation: usize, correct: bool) -> Record {
-        Record { key: format!("{id}#r{rotation}"), id: id.into(), rotation, correct: Some(correct), ..Default::default() }
+        let verdict = if correct { Verdict::Correct } else { Verdict::Wrong(ErrorKind::Other) };
+        Record { key: format!("{id}#r{rotation}"), id: id.into(), rotation, verdict, ..Default::default() }
     }
 
     #[test]
@@ -114,11 +162,29 @@ mod tests {
             id: id.into(),
             category: cat.into(),
             predicted_letter: Some(letter.into()),
-            predicted_direction: dir.map(str::to_string),
+            predicted_direction: dir.and_then(Direction::from_name),
             ..Default::default()
         };
         let plain = [p("1", "x", "A", Some("left")), p("2", "x", "B", None), p("3", "y", "A", Some("front"))];
         let flipped = [p("1~flip", "x", "B", Some("right")), p("2~flip", "x", "C", None), p("3~flip", "y", "A", Some("front"))];
-        assert_eq!(flip_consistency(&plain, &flipped), [("x".to_string(), 1, 2), ("y".to_string(), 1, 1)]);
+        let rows: Vec<(String, usize, usize)> =
+            flip_consistency(&plain, &flipped).into_iter().map(|f| (f.category, f.consistent, f.total)).collect();
+        assert_eq!(rows, [("x".to_string(), 1, 2), ("y".to_string(), 1, 1), ("overall".to_string(), 2, 3)]);
+    }
+
+    #[test]
+    fn flip_chance_is_what_the_letter_distributions_alone_give() {
+        // Letters only: plain A A B B, mirror A A A B. Same letter = consistent.
+        // Chance = P(A)P(A) + P(B)P(B) = 0.5 x 0.75 + 0.5 x 0.25 = 0.5; observed 3/4.
+        let p = |id: &str, letter: &str| Record { key: id.into(), id: id.into(), category: "c".into(), predicted_letter: Some(letter.into()), ..Default::default() };
+        let plain = [p("1", "A"), p("2", "A"), p("3", "B"), p("4", "B")];
+        let flipped = [p("1~flip", "A"), p("2~flip", "A"), p("3~flip", "A"), p("4~flip", "B")];
+        let overall = flip_consistency(&plain, &flipped).pop().unwrap();
+        assert_eq!((overall.consistent, overall.total), (3, 4));
+        assert!((overall.chance - 0.5).abs() < 1e-12, "{overall:?}");
+        // One letter on both sides: consistency is certain by chance.
+        let c = |id: &str| p(id, "C");
+        let all_c = flip_consistency(&[c("1"), c("2")], &[c("1~flip"), c("2~flip")]).pop().unwrap();
+        assert_eq!((all_c.consistent, all_c.chance), (2, 1.0));
     }
 }

@@ -43,7 +43,7 @@ impl RunSummary {
             records: records.len(),
             right,
             questions,
-            errors: records.iter().filter(|r| r.error.is_some()).count(),
+            errors: records.iter().filter(|r| r.failure().is_some()).count(),
             problem,
             notes,
         }
@@ -130,7 +130,7 @@ mod tests {
         assert_eq!(catalog.last_reread, 2);
         assert_eq!(catalog.refresh(tmp.path()).len(), 2);
         assert_eq!(catalog.last_reread, 0, "nothing changed");
-        let r = Record { key: "k".into(), id: "k".into(), correct: Some(true), ..Default::default() };
+        let r = Record { key: "k".into(), id: "k".into(), verdict: crate::spatial::Verdict::Correct, ..Default::default() };
         std::fs::write(RunDir::new(tmp.path().join("b")).records_path(), format!("{}\n", serde_json::to_string(&r).unwrap())).unwrap();
         let listed = catalog.refresh(tmp.path());
         assert_eq!(catalog.last_reread, 1, "only b changed");

@@ -129,7 +129,7 @@ impl Vertical {
 }
 
 /// A direction with a horizontal heading, a vertical component, or both.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Direction {
     pub heading: Option<Heading>,
     pub vertical: Option<Vertical>,
@@ -192,6 +192,36 @@ impl Direction {
     }
 }
 
+impl Direction {
+    /// Every direction, in display order.
+    pub fn all() -> impl Iterator<Item = Direction> {
+        let verticals = [None, Some(Vertical::Up), Some(Vertical::Down)];
+        let headings = std::iter::once(None).chain(HEADINGS.map(Some));
+        headings.flat_map(move |h| verticals.into_iter().filter_map(move |v| Direction::new(h, v)))
+    }
+
+    /// The direction whose canonical [`name`](Direction::name) is `name`;
+    /// None for anything else (on-disk values are names, never free text).
+    pub fn from_name(name: &str) -> Option<Direction> {
+        Direction::all().find(|d| d.name() == name)
+    }
+}
+
+/// On disk a direction is its canonical name (`"front-left"`); any other
+/// string is an error naming it.
+impl Serialize for Direction {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Direction {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Direction, D::Error> {
+        let name = String::deserialize(d)?;
+        Direction::from_name(&name).ok_or_else(|| serde::de::Error::custom(format!("unknown direction {name:?}")))
+    }
+}
+
 impl fmt::Display for Direction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.name())
@@ -217,5 +247,19 @@ mod tests {
         assert_eq!(Heading::Front.angle_between(Heading::Left), 90);
         assert_eq!(Heading::FrontLeft.angle_between(Heading::FrontRight), 90);
         assert_eq!(Heading::Left.angle_between(Heading::FrontRight), 135);
+    }
+
+    #[test]
+    fn names_round_trip_and_nothing_else_parses() {
+        assert_eq!(Direction::all().count(), 8 * 3 + 2);
+        for d in Direction::all() {
+            assert_eq!(Direction::from_name(&d.name()), Some(d));
+        }
+        for bad in ["", "Left", "to the left", "above", "sideways"] {
+            assert_eq!(Direction::from_name(bad), None, "{bad}");
+        }
+        let d = Direction::from_name("front-left").unwrap();
+        assert_eq!(serde_json::to_string(&d).unwrap(), "\"front-left\"");
+        assert!(serde_json::from_str::<Direction>("\"sideways\"").unwrap_err().to_string().contains("sideways"));
     }
 }

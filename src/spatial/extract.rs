@@ -8,7 +8,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ExtractRule {
     /// "The answer is (B)", "Answer: B".
@@ -20,6 +20,7 @@ pub enum ExtractRule {
     /// The output names exactly one option's text.
     OptionText,
     /// ViewSpatial's official rule: first \b[A-D]\b on the last line.
+    #[serde(rename = "viewspatial")]
     ViewSpatial,
     YesNo,
     Number,
@@ -33,6 +34,7 @@ pub enum ExtractRule {
     Scored,
     /// Several answers named and none chosen ("A or B", "(A) (B) (C)").
     Ambiguous,
+    #[default]
     Unparsed,
 }
 
@@ -269,6 +271,15 @@ mod relation_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rules_are_written_by_their_names() {
+        use ExtractRule::*;
+        for r in [Declared, Marked, Trailing, OptionText, ViewSpatial, YesNo, Number, Direction, Relation, Scored, Ambiguous, Unparsed] {
+            assert_eq!(serde_json::to_string(&r).unwrap(), format!("\"{}\"", r.name()));
+        }
+        assert!(serde_json::from_str::<ExtractRule>("\"guess\"").is_err());
+    }
 
     #[test]
     fn directions_named_in_words() {

@@ -8,7 +8,9 @@ pub mod letter;
 pub mod parse;
 pub mod reference;
 pub mod taxonomy;
+pub mod verdict;
 
 pub use direction::{Direction, Heading, Vertical};
 pub use parse::{parse_free, parse_option, parse_relation};
 pub use taxonomy::{classify, ErrorKind};
+pub use verdict::Verdict;

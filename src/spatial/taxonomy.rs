@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     Correct,
     HorizontalFlip,
@@ -55,6 +56,16 @@ impl ErrorKind {
             ErrorKind::Adjacent => "adjacent",
             ErrorKind::Other => "other",
             ErrorKind::Unparsed => "unparsed",
+        }
+    }
+
+    /// The name in words, for the screen ("horizontal flip").
+    pub fn label(self) -> &'static str {
+        match self {
+            ErrorKind::HorizontalFlip => "horizontal flip",
+            ErrorKind::VerticalFlip => "vertical flip",
+            ErrorKind::DepthFlip => "depth flip",
+            k => k.name(),
         }
     }
 
@@ -112,6 +123,13 @@ mod tests {
         let g = parse_option(gold);
         assert!(g.is_some() || gold.is_empty(), "gold {gold} must parse");
         classify(g, parse_option(pred))
+    }
+
+    #[test]
+    fn kinds_are_written_by_their_names() {
+        for k in ErrorKind::ALL {
+            assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{}\"", k.name()));
+        }
     }
 
     #[test]

@@ -56,8 +56,8 @@ impl FullScope {
 /// finetune line both take it: one clap grammar, one set of defaults.
 #[derive(clap::Args, Clone, Debug, PartialEq)]
 pub struct TrainConfig {
-    /// Base checkpoint directory (Hugging Face layout).
-    #[arg(long)]
+    /// Base checkpoint directory (Hugging Face layout), or `demo` for the embedded demo model.
+    #[arg(long, value_parser = crate::config::model_path)]
     pub model: PathBuf,
     /// `SPEC[:WEIGHT][,SPEC[:WEIGHT]...]`: datasets and how often each sample is seen per epoch.
     #[arg(long)]

@@ -3,46 +3,58 @@
 
 use crate::data::Sample;
 use crate::runs::Record;
+use crate::spatial::{Direction, ErrorKind, Verdict};
 use serde::{Deserialize, Serialize};
 
 /// A sample's outcome in the current run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
-    Right,
+    // Views saved before verdicts were named in words said "right".
+    #[serde(alias = "right")]
+    Correct,
     Wrong,
     Unparsed,
+    Failed,
+    /// Asked, but the sample has no gold to judge against.
+    Unjudged,
     NotRun,
 }
 
 impl Status {
-    pub const ALL: [Status; 4] = [Status::Right, Status::Wrong, Status::Unparsed, Status::NotRun];
+    pub const ALL: [Status; 6] = [Status::Correct, Status::Wrong, Status::Unparsed, Status::Failed, Status::Unjudged, Status::NotRun];
 
+    /// The record's verdict, as a chip can select it.
     pub fn of(record: Option<&Record>) -> Status {
-        match record {
+        match record.map(|r| &r.verdict) {
             None => Status::NotRun,
-            Some(r) if r.correct == Some(true) => Status::Right,
-            Some(r) if r.error.is_some() || r.predicted_letter.is_none() || r.rule == "unparsed" => Status::Unparsed,
-            Some(_) => Status::Wrong,
+            Some(Verdict::Correct) => Status::Correct,
+            Some(Verdict::Wrong(_)) => Status::Wrong,
+            Some(Verdict::Unparsed) => Status::Unparsed,
+            Some(Verdict::Failed(_)) => Status::Failed,
+            Some(Verdict::Unjudged) => Status::Unjudged,
         }
     }
 
     pub fn name(self) -> &'static str {
         match self {
-            Status::Right => "right",
+            Status::Correct => "correct",
             Status::Wrong => "wrong",
             Status::Unparsed => "unparsed",
+            Status::Failed => "failed",
+            Status::Unjudged => "not judged",
             Status::NotRun => "not run",
         }
     }
 
-    /// One cell wide, for the list.
+    /// One cell wide, for the list: the verdict's glyph.
     pub fn glyph(self) -> &'static str {
         match self {
-            Status::Right => "✓",
-            Status::Wrong => "✗",
-            Status::Unparsed => "?",
-            Status::NotRun => "·",
+            Status::Correct => Verdict::Correct.glyph(),
+            Status::Wrong => Verdict::Wrong(ErrorKind::Other).glyph(),
+            Status::Unparsed => Verdict::Unparsed.glyph(),
+            Status::Failed => "!",
+            Status::Unjudged | Status::NotRun => "·",
         }
     }
 }
@@ -53,15 +65,15 @@ impl Status {
 pub enum Filter {
     Category(String),
     Status(Status),
-    ErrorKind(String),
-    /// The gold direction's name ("left", "front-right").
-    Gold(String),
+    ErrorKind(ErrorKind),
+    /// The gold direction.
+    Gold(Direction),
     /// Case-insensitive text in the id, question, category or options.
     Text(String),
-    /// One confusion cell: gold and predicted direction (`unparsed` for none).
+    /// One confusion cell: gold and predicted direction (none: unparsed).
     Cell {
-        gold: String,
-        predicted: String,
+        gold: Direction,
+        predicted: Option<Direction>,
     },
 }
 
@@ -70,10 +82,10 @@ impl Filter {
         match self {
             Filter::Category(c) => format!("category: {c}"),
             Filter::Status(s) => format!("status: {}", s.name()),
-            Filter::ErrorKind(k) => format!("error: {k}"),
+            Filter::ErrorKind(k) => format!("error: {}", k.label()),
             Filter::Gold(g) => format!("gold: {g}"),
             Filter::Text(t) => format!("search: {t}"),
-            Filter::Cell { gold, predicted } => format!("cell: {gold} → {predicted}"),
+            Filter::Cell { gold, predicted } => format!("cell: {gold} → {}", predicted.map_or("unparsed".into(), |p| p.name())),
         }
     }
 
@@ -86,16 +98,14 @@ impl Filter {
         match self {
             Filter::Category(c) => &s.category == c,
             Filter::Status(st) => Status::of(r) == *st,
-            Filter::ErrorKind(k) => r.and_then(|r| r.error_kind.as_deref()) == Some(k.as_str()),
-            Filter::Gold(g) => s.gold_direction.map(|d| d.name()).as_deref() == Some(g.as_str()),
+            Filter::ErrorKind(k) => r.and_then(Record::error_kind) == Some(*k),
+            Filter::Gold(g) => s.gold_direction == Some(*g),
             Filter::Text(t) => {
                 let t = t.to_lowercase();
                 [&s.id, &s.question, &s.category].iter().any(|f| f.to_lowercase().contains(&t))
                     || s.options.iter().any(|o| o.text.to_lowercase().contains(&t))
             }
-            Filter::Cell { gold, predicted } => r.is_some_and(|r| {
-                r.gold_direction.as_deref() == Some(gold.as_str()) && r.predicted_direction.as_deref().unwrap_or("unparsed") == predicted
-            }),
+            Filter::Cell { gold, predicted } => r.is_some_and(|r| r.gold_direction == Some(*gold) && r.predicted_direction == *predicted),
         }
     }
 }

@@ -31,6 +31,8 @@ pub struct Setup {
     pub app: App,
     pub model: std::path::PathBuf,
     pub data_spec: String,
+    /// How the checkpoint answers, as its card declares.
+    pub answers: crate::config::AnswersWith,
 }
 
 pub fn setup(args: &TuiOptions) -> Result<Setup> {
@@ -51,6 +53,7 @@ pub fn setup(args: &TuiOptions) -> Result<Setup> {
         ),
         None => (crate::config::demo_model()?, crate::config::DEMO_MODEL_LABEL.to_string()),
     };
+    let answers = crate::config::declared_answers(&model)?;
     let run = runtime::initial_run(std::path::Path::new("runs"), args.run.as_deref(), &ds.name)?;
     let views_file = crate::config::config_dir().join("views.toml");
     let views = match crate::fsutil::read_optional_text(&views_file)? {
@@ -63,11 +66,11 @@ pub fn setup(args: &TuiOptions) -> Result<Setup> {
     if args.data.is_none() {
         app.data_label = "demo synthetic scenes".into();
     }
-    Ok(Setup { app, model, data_spec: spec })
+    Ok(Setup { app, model, data_spec: spec, answers })
 }
 
 pub fn run(args: &TuiOptions) -> Result<()> {
-    let Setup { mut app, model, data_spec } = setup(args)?;
+    let Setup { mut app, model, data_spec, answers } = setup(args)?;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async move {
         // ratatui::init installs a panic hook that restores the terminal first.
@@ -76,7 +79,7 @@ pub fn run(args: &TuiOptions) -> Result<()> {
         let images = images::ImageCache::new(picker);
         app.protocol = images.protocol_name();
         let (mut runtime, mut msgs) = runtime::Runtime::start(model, args.adapter.clone(), args.device, args.dtype, data_spec, images);
-        runtime.set_eval_mode(args.rerun_mode());
+        runtime.set_eval_mode(args.rerun_mode(answers));
         let result = event_loop(&mut terminal, &mut app, &mut runtime, &mut msgs).await;
         ratatui::restore();
         // Stop the engine before the process ends: a training run saves its

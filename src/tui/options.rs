@@ -2,13 +2,14 @@
 //! owns this type; the CLI only flattens it into its parser.
 
 use crate::engine::{DeviceSpec, DtypeSpec};
+use crate::config::AnswersWith;
 use crate::eval::{EvalMode, ModeKind, DEFAULT_MAX_NEW_TOKENS};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug, Clone, Default, PartialEq)]
 pub struct TuiOptions {
-    /// Checkpoint directory (Hugging Face layout).
-    #[arg(long)]
+    /// Checkpoint directory (Hugging Face layout), or `demo`; default: the embedded demo model.
+    #[arg(long, value_parser = crate::config::model_path)]
     pub model: Option<PathBuf>,
     /// Dataset spec `[KIND:]PATH[#options]`; default: the embedded demo scenes.
     #[arg(long)]
@@ -29,22 +30,18 @@ pub struct TuiOptions {
     #[arg(long)]
     pub adapter: Option<PathBuf>,
     /// How reruns read answers: score (option letters, one forward) or
-    /// generate (text, then extraction). Default: score, or generate for the
-    /// demo model, which answers in words.
+    /// generate (text, then extraction). Default: as the checkpoint says it
+    /// answers (`flipscope.json`): generate for the demo model, which answers
+    /// in words; score for one without a card.
     #[arg(long, value_enum)]
     pub eval_mode: Option<ModeKind>,
 }
 
 impl TuiOptions {
-    /// How the TUI's reruns read answers: as asked, else by scoring option
-    /// letters, except for the demo model, which was trained to answer in words.
-    pub fn rerun_mode(&self) -> EvalMode {
-        let kind = match (self.eval_mode, &self.model) {
-            (Some(kind), _) => kind,
-            (None, None) => ModeKind::Generate,
-            (None, Some(_)) => ModeKind::Score,
-        };
-        kind.with_max_new_tokens(DEFAULT_MAX_NEW_TOKENS)
+    /// How the TUI's reruns read answers: as asked, else as the checkpoint
+    /// (`model_dir`, the resolved `--model`) declares it answers.
+    pub fn rerun_mode(&self, answers: AnswersWith) -> EvalMode {
+        self.eval_mode.unwrap_or(ModeKind::for_answers(answers)).with_max_new_tokens(DEFAULT_MAX_NEW_TOKENS)
     }
 }
 
@@ -53,15 +50,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_demo_model_is_rerun_by_generating_and_others_by_scoring() {
-        let opts = |model: Option<&str>, mode: Option<ModeKind>| TuiOptions {
-            model: model.map(Into::into),
-            eval_mode: mode,
-            ..Default::default()
-        };
-        assert!(matches!(opts(None, None).rerun_mode(), EvalMode::Generate { .. }));
-        assert_eq!(opts(Some("ckpt"), None).rerun_mode(), EvalMode::Score);
-        assert!(matches!(opts(Some("ckpt"), Some(ModeKind::Generate)).rerun_mode(), EvalMode::Generate { .. }));
-        assert_eq!(opts(None, Some(ModeKind::Score)).rerun_mode(), EvalMode::Score);
+    fn reruns_ask_as_the_checkpoint_answers_unless_told() {
+        let opts = |mode: Option<ModeKind>| TuiOptions { eval_mode: mode, ..Default::default() };
+        assert!(matches!(opts(None).rerun_mode(AnswersWith::Words), EvalMode::Generate { .. }));
+        assert_eq!(opts(None).rerun_mode(AnswersWith::Letters), EvalMode::Score);
+        assert!(matches!(opts(Some(ModeKind::Generate)).rerun_mode(AnswersWith::Letters), EvalMode::Generate { .. }));
+        assert_eq!(opts(Some(ModeKind::Score)).rerun_mode(AnswersWith::Words), EvalMode::Score);
     }
 }

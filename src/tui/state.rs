@@ -103,6 +103,8 @@ pub struct RunStats {
     pub accuracy: Vec<AccuracyRow>,
     pub error_shares: Vec<(String, usize, f64)>,
     pub categories: Vec<String>,
+    /// What a degenerate run would also show (letter bias, an incomplete sampled run).
+    pub warnings: Vec<crate::runs::warnings::Warning>,
 }
 
 /// The run whose records the panes show.
@@ -126,6 +128,8 @@ impl OpenRun {
         if !records.is_empty() {
             stats.accuracy = report::accuracy(&records, report::GroupBy::Category);
             stats.error_shares = report::error_shares(&records);
+            let sampled = crate::runs::sampling::sampled_rows(&records, report::GroupBy::Category);
+            stats.warnings = crate::runs::warnings::letter_bias(&records).into_iter().chain(crate::runs::warnings::incomplete_run(&sampled)).collect();
         }
         stats.categories = stats.accuracy.iter().filter(|r| r.group != "overall").map(|r| r.group.clone()).collect();
         let mut sampled: HashMap<String, Vec<usize>> = HashMap::new();

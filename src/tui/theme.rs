@@ -3,7 +3,7 @@
 //! `~/.config/flipscope/themes/NAME.toml`. Keys in
 //! `~/.config/flipscope/theme.toml` override the chosen theme's.
 
-use crate::spatial::ErrorKind;
+use crate::spatial::{ErrorKind, Verdict};
 use anyhow::{Context, Result};
 use ratatui::style::{Color, Modifier, Style};
 use serde::Deserialize;
@@ -165,7 +165,18 @@ impl Theme {
         Style::default().fg(c)
     }
 
-    /// The colour of an error kind by its record name (`wrong` for names it does not know).
+    /// The colour a verdict is drawn in: its error kind's for a miss.
+    pub fn verdict_color(&self, v: &Verdict) -> Color {
+        match v {
+            Verdict::Correct => self.correct,
+            Verdict::Wrong(k) => self.kind_color(*k),
+            Verdict::Unparsed => self.kind_color(ErrorKind::Unparsed),
+            Verdict::Failed(_) => self.wrong,
+            Verdict::Unjudged => self.dim,
+        }
+    }
+
+    /// The colour of an error kind by its name (`wrong` for names it does not know).
     pub fn kind_name_color(&self, name: &str) -> Color {
         ErrorKind::from_name(name).map(|k| self.kind_color(k)).unwrap_or(self.wrong)
     }

@@ -456,7 +456,7 @@ fn direction_probes_on_synthetic_scenes() {
     assert!(text.lines().any(|l| l.trim_start().starts_with("vision ")), "the vision probes' row:\n{text}");
     assert!(text.contains("model accuracy on the held-out samples"), "{text}");
     let by_outcome = |probe: &str, outcome: &str| text.lines().any(|l| l.contains(probe) && l.contains(outcome) && l.contains('%'));
-    assert!(by_outcome("left-right@last", " right "), "probe accuracy on the samples the model gets right:\n{text}");
+    assert!(by_outcome("left-right@last", " correct "), "probe accuracy on the samples the model gets right:\n{text}");
     assert!(png.is_file());
     let last = (layers - 1).to_string();
     let (ok, text, err) = run("steer", &["--limit", "12", "--probes", o, "--layer", &last, "--alpha=-2,0,2"]);

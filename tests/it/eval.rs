@@ -4,6 +4,8 @@
 use crate::common::flipscope;
 use crate::common::parity::*;
 use flipscope::runs::store::read_records;
+use flipscope::spatial::extract::ExtractRule;
+use flipscope::spatial::Verdict;
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -36,7 +38,7 @@ fn score_generate_circular_and_batching() {
     let n_rot: usize = one.iter().filter(|r| r.rotation == 0).count();
     assert_eq!(n_rot, 6);
     assert_eq!(one.len(), 6 * 4, "one record per rotation of 4 options");
-    assert!(one.iter().all(|r| r.rule == "scored" && r.option_logprobs.len() == 4));
+    assert!(one.iter().all(|r| r.rule == ExtractRule::Scored && r.option_logprobs.len() == 4));
     let (_, three) = run("b3", &["--circular", "--batch", "3"]);
     for (a, b) in one.iter().zip(&three) {
         assert_eq!((&a.key, &a.predicted_letter), (&b.key, &b.predicted_letter), "batching changed an answer");
@@ -47,8 +49,8 @@ fn score_generate_circular_and_batching() {
     assert!(circ <= right);
     let (_, gen) = run("gen", &["--mode", "generate", "--max-new-tokens", "4"]);
     assert_eq!(gen.len(), 6);
-    assert!(gen.iter().all(|r| !r.rule.is_empty() && r.latency_ms > 0.0));
-    assert!(gen.iter().filter(|r| r.rule == "unparsed").all(|r| r.correct == Some(false) && r.predicted_letter.is_none()));
+    assert!(gen.iter().all(|r| r.latency_ms > 0.0));
+    assert!(gen.iter().filter(|r| r.rule == ExtractRule::Unparsed).all(|r| r.verdict == Verdict::Unparsed && r.predicted_letter.is_none()));
 }
 
 /// Questions without options (answered in words) are read in generate mode:
@@ -82,16 +84,15 @@ fn word_answers_are_read_as_directions_in_generate_mode() {
     let gen = run("gen", "generate");
     assert_eq!(gen.len(), 4, "the camera questions of 10 scenes");
     for r in &gen {
-        assert!(r.error.is_none(), "{:?}", r.error);
-        assert!(r.gold_direction.is_some() && r.correct.is_some());
-        match r.rule.as_str() {
-            "direction" => assert_eq!(r.correct, Some(r.predicted_direction == r.gold_direction), "{r:?}"),
-            "unparsed" => assert_eq!((r.correct, r.predicted_direction.as_deref()), (Some(false), None)),
-            other => panic!("rule {other}"),
+        assert!(r.gold_direction.is_some() && r.verdict.is_judged(), "{r:?}");
+        match r.rule {
+            ExtractRule::Direction => assert_eq!(r.is_correct(), r.predicted_direction == r.gold_direction, "{r:?}"),
+            ExtractRule::Unparsed => assert_eq!((&r.verdict, r.predicted_direction), (&Verdict::Unparsed, None)),
+            other => panic!("rule {other:?}"),
         }
     }
     let scored = run("score", "score");
-    assert!(scored.iter().all(|r| r.error.as_deref().is_some_and(|e| e.contains("--mode generate"))), "{scored:?}");
+    assert!(scored.iter().all(|r| r.failure().is_some_and(|e| e.contains("--mode generate"))), "{scored:?}");
 }
 
 #[test]
@@ -136,7 +137,7 @@ fn viewspatial_layout_fixture_with_the_official_prompt() {
     assert!(ok, "{err}");
     assert!(out.contains(&format!("wrote {}", picked.len())), "{out}");
     let recs = read_records(&run.join("records.jsonl")).unwrap().records;
-    assert!(recs.iter().all(|r| r.error.is_none() && (r.rule == "viewspatial" || r.rule == "unparsed")), "{recs:?}");
+    assert!(recs.iter().all(|r| r.failure().is_none() && matches!(r.rule, ExtractRule::ViewSpatial | ExtractRule::Unparsed)), "{recs:?}");
     let cats: HashSet<String> = recs.iter().map(|r| r.category.clone()).collect();
     assert_eq!(cats.len(), picked.len());
     let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
@@ -186,8 +187,8 @@ fn refusals_and_bad_samples() {
     assert!(out.contains("1 errors"), "{out}");
     let recs = read_records(&run.join("records.jsonl")).unwrap().records;
     assert_eq!(recs.len(), 4);
-    let bad = recs.iter().find(|r| r.error.is_some()).unwrap();
-    assert!(bad.error.as_ref().unwrap().contains("cannot decode image"), "{:?}", bad.error);
+    let bad = recs.iter().find_map(|r| r.failure()).unwrap();
+    assert!(bad.contains("cannot decode image"), "{bad}");
     // Same run name, other prompt: refused, naming what differs.
     let mut other = base.to_vec();
     other.extend(["--prompt", "lmms"]);

@@ -126,8 +126,8 @@ fn adaptvis_vsr_prompts_index_vsr_test_lines() {
     // Generate-mode answers are judged by relation phrase.
     let prompt = flipscope::eval::PromptTemplate::default_prompt();
     let read = |text: &str| flipscope::eval::judge::judge(s, &flipscope::eval::judge::extract(&prompt, s, text));
-    assert_eq!(read("It is on top of the car.").correct, Some(true));
-    assert_eq!(read("on").correct, Some(false));
+    assert_eq!(read("It is on top of the car.").verdict, flipscope::spatial::Verdict::Correct);
+    assert!(matches!(read("on").verdict, flipscope::spatial::Verdict::Wrong(_)));
 }
 
 #[test]

@@ -103,7 +103,7 @@ fn saliency_attention_and_probe_commands() {
         "cpu",
     ]);
     assert!(ok, "{err}");
-    assert!(out.contains("target          gold option"), "{out}");
+    assert!(out.contains("target          explains gold option"), "{out}");
     assert!(out.contains("% of the saliency mass lies inside (10, 10, 100, 100)"), "{out}");
     let img = image::open(&png).unwrap();
     assert_eq!((img.width(), img.height()), (392, 392), "heatmap in original coordinates");

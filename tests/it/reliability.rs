@@ -287,11 +287,11 @@ fn case_6_and_7_fifo_device_and_oversized_images_are_error_records_not_hangs() {
     assert!(ok, "{err}");
     assert!(out.contains("3 errors"), "{out}");
     let recs = flipscope::runs::store::read_records(&run.join("records.jsonl")).unwrap().records;
-    let error_of = |id: &str| recs.iter().find(|r| r.id == id).and_then(|r| r.error.clone()).unwrap_or_default();
+    let error_of = |id: &str| recs.iter().find(|r| r.id == id).and_then(|r| r.failure().map(str::to_string)).unwrap_or_default();
     assert!(error_of("fifo").contains("FIFO"), "{}", error_of("fifo"));
     assert!(error_of("zero").contains("a device"), "{}", error_of("zero"));
     assert!(error_of("huge").contains("too large"), "{}", error_of("huge"));
-    assert!(recs.iter().any(|r| r.id == "good" && r.error.is_none() && r.predicted_letter.is_some()));
+    assert!(recs.iter().any(|r| r.id == "good" && r.failure().is_none() && r.predicted_letter.is_some()));
 }
 
 /// Case 8: a line nested 1000 deep is one bad record (no stack overflow);
@@ -407,7 +407,7 @@ fn case_10_lora_rank_and_context_length_are_checked() {
     let (ok, out, err) = flipscope(&["eval", "--model", &short, "--data", &data, "--run", run.to_str().unwrap(), "--device", "cpu"]);
     assert!(ok && out.contains("2 errors"), "{out}{err}");
     let recs = flipscope::runs::store::read_records(&run.join("records.jsonl")).unwrap().records;
-    let e = recs[0].error.clone().unwrap();
+    let e = recs[0].failure().unwrap().to_string();
     assert!(e.contains("over the model's context of 24 (max_position_embeddings)"), "{e}");
 }
 
@@ -445,7 +445,7 @@ fn case_11_non_finite_scores_are_errors_and_bad_numbers_are_refused_at_parse_tim
         assert!(ok && out.contains("2 errors"), "{mode}: {out}{err}");
         let recs = flipscope::runs::store::read_records(&run.join("records.jsonl")).unwrap().records;
         assert!(
-            recs.iter().all(|r| r.predicted_letter.is_none() && r.error.as_deref().is_some_and(|e| e.contains("not finite"))),
+            recs.iter().all(|r| r.predicted_letter.is_none() && r.failure().is_some_and(|e| e.contains("not finite"))),
             "{mode}: {recs:?}"
         );
     }

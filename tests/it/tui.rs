@@ -5,7 +5,8 @@ use flipscope::data::{self, Dataset};
 use flipscope::engine::OptionScores;
 use flipscope::jobs::JobEvent;
 use flipscope::runs::Record;
-use flipscope::spatial::{classify, parse_option};
+use flipscope::spatial::extract::ExtractRule;
+use flipscope::spatial::{classify, ErrorKind, Verdict};
 use flipscope::tui::action::Action;
 use flipscope::tui::draw::draw;
 use flipscope::tui::filter::{Filter, Status};
@@ -59,14 +60,17 @@ fn hand_run(ds: &Dataset) -> OpenRun {
                 id: s.id.clone(),
                 category: s.category.clone(),
                 gold_letter: Some(gold.to_string()),
-                gold_direction: s.gold_direction.map(|d| d.name()),
+                gold_direction: s.gold_direction,
                 predicted_letter: (!unparsed).then(|| pred.to_string()),
-                predicted_direction: if unparsed { None } else { pd.map(|d| d.name()) },
+                predicted_direction: if unparsed { None } else { pd },
                 raw_output: if unparsed { "I cannot tell".into() } else { format!("{pred}.") },
-                rule: if unparsed { "unparsed".into() } else { "letter".into() },
+                rule: if unparsed { ExtractRule::Unparsed } else { ExtractRule::Marked },
                 option_logprobs: if unparsed { vec![] } else { lps },
-                correct: Some(pred == gold && !unparsed),
-                error_kind: if unparsed { Some("unparsed".into()) } else { kind.is_error().then(|| kind.name().to_string()) },
+                verdict: match (unparsed, pred == gold) {
+                    (true, _) => Verdict::Unparsed,
+                    (false, true) => Verdict::Correct,
+                    (false, false) => Verdict::Wrong(if kind.is_error() { kind } else { ErrorKind::Other }),
+                },
                 latency_ms: 12.0,
                 ..Default::default()
             }
@@ -207,7 +211,7 @@ fn panes_show_what_they_promise() {
     let sample = app.focused_sample().unwrap().clone();
     assert!(s.contains(&sample.question), "the question:\n{s}");
     let raw = format!("raw: {}", app.focused_record().unwrap().raw_output);
-    assert!(s.contains("rule letter") && s.contains(&raw), "raw output and rule:\n{s}");
+    assert!(s.contains("rule marked") && s.contains(&raw), "raw output and rule:\n{s}");
     assert!(s.contains('★') && s.contains('▶'), "gold and prediction are marked:\n{s}");
     feed_live(&mut app);
     let s = screen(&app, 160, 48);
@@ -241,11 +245,13 @@ fn panes_show_what_they_promise() {
 fn filters_chips_sort_and_views() {
     let (_d, mut app) = app();
     keys(&mut app, &["s"]);
-    assert_eq!(app.samples.filters, vec![Filter::Status(Status::Right)]);
+    assert_eq!(app.samples.filters, vec![Filter::Status(Status::Correct)]);
     assert!(app.samples.visible.iter().all(|&i| i % 3 == 0 && i != 4), "{:?}", app.samples.visible);
     keys(&mut app, &["s"]);
     assert_eq!(app.samples.filters, vec![Filter::Status(Status::Wrong)], "cycling replaces the chip");
-    keys(&mut app, &["s", "s", "s"]);
+    keys(&mut app, &["s"]);
+    assert_eq!(app.samples.filters, vec![Filter::Status(Status::Unparsed)], "only the statuses some sample has");
+    keys(&mut app, &["s"]);
     assert!(app.samples.filters.is_empty(), "after the last value the chip goes");
     // Search as you type; esc drops it.
     keys(&mut app, &["/", "0", "0", "0", "3"]);
@@ -294,7 +300,8 @@ fn confusion_cell_opens_its_samples_as_a_chip() {
     }
     keys(&mut app, &["enter"]);
     assert_eq!(app.focus, Pane::Samples);
-    let chip = Filter::Cell { gold: m.gold_labels[gi].clone(), predicted: m.predicted_labels[pj].clone() };
+    let name = |l: &str| flipscope::spatial::Direction::from_name(l);
+    let chip = Filter::Cell { gold: name(&m.gold_labels[gi]).unwrap(), predicted: name(&m.predicted_labels[pj]) };
     assert_eq!(app.samples.filters, vec![chip.clone()]);
     assert_eq!(app.samples.visible.len(), m.counts[gi][pj] as usize);
     assert!(screen(&app, 80, 24).contains(&chip.label()), "the chip is shown");
@@ -461,7 +468,7 @@ fn scenario_filter_confusion_cell_sample_saliency_on_the_real_engine() {
     // The sample, then its saliency from the engine.
     keys(&mut app, &["enter"]);
     let id = app.focused_sample().unwrap().id.clone();
-    assert_eq!(app.focused_record().unwrap().correct, Some(false));
+    assert!(!app.focused_record().unwrap().is_correct());
     let effects = keys(&mut app, &["5"]);
     assert!(matches!(&effects[..], [Effect::Submit { purpose: Purpose::Pane { pane: Pane::Saliency, .. }, .. }]), "{effects:?}");
     drive(&mut app, &mut rt, &mut rx, effects, |a| a.saliency.work.result.is_some() && !a.saliency.work.phase.busy());
@@ -514,7 +521,7 @@ fn scenario_filter_confusion_cell_sample_saliency_on_the_real_engine() {
 fn directions_in_hand_run_are_real() {
     // The hand-written run uses directions the parser knows, so the confusion view has them.
     let (_d, app) = app();
-    assert!(app.run.records.iter().all(|r| r.gold_direction.as_deref().and_then(parse_option).is_some()));
+    assert!(app.run.records.iter().all(|r| r.gold_direction.is_some()));
 }
 
 /// A finetune as the job manager reports it: two steps, then done.
@@ -637,8 +644,12 @@ fn the_sample_pane_shows_how_sampled_answers_split() {
             category: s.category.clone(),
             sample: Some(j),
             predicted_letter: p.map(|l| l.to_string()),
-            correct: Some(*p == s.gold_letter),
-            rule: if p.is_some() { "marked".into() } else { "unparsed".into() },
+            verdict: match p {
+                None => Verdict::Unparsed,
+                Some(l) if Some(*l) == s.gold_letter => Verdict::Correct,
+                Some(_) => Verdict::Wrong(ErrorKind::Other),
+            },
+            rule: if p.is_some() { ExtractRule::Marked } else { ExtractRule::Unparsed },
             ..Default::default()
         })
         .collect();

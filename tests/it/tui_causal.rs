@@ -128,7 +128,7 @@ fn parts_arrive_one_by_one_and_a_failed_part_says_why() {
     feed(&mut app, 11, lens_only);
     let s = screen(&app, 160, 48);
     assert!(s.contains("logit lens:") && s.contains("knockout: computing…") && s.contains("patching: computing…"), "{s}");
-    assert!(s.contains("answer B leads from layer 1 of 2 · gold A"), "{s}");
+    assert!(s.contains("answer B leads the candidates from layer 1 of 2 · gold A"), "{s}");
     let failed = CausalOverview {
         patch: Some(Err("no mirrored option to contrast, and the mirror did not change the top token (7): nothing to patch back".into())),
         ..full

@@ -40,8 +40,8 @@ pub fn format_ok(template: &PromptTemplate, sample: &Sample, completion: &str) -
 }
 
 pub fn score(weights: &RewardWeights, template: &PromptTemplate, sample: &Sample, completion: &str) -> Rewards {
-    let verdict = judge(sample, &extract(template, sample, completion));
-    let accuracy = (verdict.correct == Some(true)) as u8 as f64;
+    let judged = judge(sample, &extract(template, sample, completion));
+    let accuracy = judged.verdict.is_correct() as u8 as f64;
     let format = format_ok(template, sample, completion) as u8 as f64;
     Rewards { accuracy, format, total: weights.accuracy * accuracy + weights.format * format }
 }

@@ -77,7 +77,7 @@ fn verdict(o: &CausalOverview) -> String {
     if let Some(Ok(lens)) = &o.lens {
         if let Some(a) = lens.answer {
             parts.push(match lens.decided_at {
-                Some(d) => format!("answer {} leads from layer {d} of {}", label(a), lens.curve.len()),
+                Some(d) => format!("answer {} leads the candidates from layer {d} of {}", label(a), lens.curve.len()),
                 None => format!("answer {}", label(a)),
             });
         }
@@ -85,11 +85,7 @@ fn verdict(o: &CausalOverview) -> String {
     if let Some(g) = o.gold {
         parts.push(format!("gold {}", label(g)));
     }
-    if !o.opening.is_empty() {
-        parts.push(format!("{} read after {:?}", o.form.name(), o.opening));
-    } else {
-        parts.push(format!("{} read at the answer position", o.form.name()));
-    }
+    parts.push(format!("compares {}", crate::causal::decision::compared(o.form, &o.labels, &o.opening)));
     parts.join(" · ")
 }
 
@@ -237,6 +233,23 @@ fn draw_knockout(f: &mut Frame, area: Rect, k: &KnockoutTable, layers: usize, sc
 }
 
 fn draw_patch(f: &mut Frame, area: Rect, p: &PatchMap, scroll: usize, t: &Theme) {
+    use crate::runs::warnings::{ld_gap_too_small, DEFAULT_MIN_LD_GAP};
+    let ld = format!("LD clean {:.2}, mirrored {:.2} · {}", p.ld_clean, p.ld_corrupt, p.contrast);
+    if ld_gap_too_small(p.ld_clean, p.ld_corrupt, DEFAULT_MIN_LD_GAP) {
+        let lines = vec![
+            fitted("patching: LD restored".into(), area.width, t.title()),
+            Line::from(Span::styled(
+                format!(
+                    "⚠ small_ld_gap: the mirror moves LD by {:.2} nats, under {DEFAULT_MIN_LD_GAP}: no share restored is shown (a ratio over noise)",
+                    (p.ld_clean - p.ld_corrupt).abs()
+                ),
+                t.golden(),
+            )),
+            Line::from(Span::styled(ld, t.muted())),
+        ];
+        f.render_widget(Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }), area);
+        return;
+    }
     let names: Vec<&str> = p.groups.iter().map(|g| group_name(*g)).collect();
     let width = ((area.width as usize).saturating_sub(7) / names.len().max(1)).clamp(5, 9);
     let n = p.effect.len();
@@ -257,6 +270,6 @@ fn draw_patch(f: &mut Frame, area: Rect, p: &PatchMap, scroll: usize, t: &Theme)
     for l in shown {
         lines.push(row(l.to_string(), p.effect[l].iter().map(|&v| Some(v)).collect()));
     }
-    lines.push(fitted(format!("LD clean {:.2}, mirrored {:.2} · {}", p.ld_clean, p.ld_corrupt, p.contrast), area.width, t.muted()));
+    lines.push(fitted(ld, area.width, t.muted()));
     f.render_widget(Paragraph::new(lines), area);
 }

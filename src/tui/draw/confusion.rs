@@ -114,10 +114,10 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         let mut lines = accuracy_lines(app, 40);
         lines.push(Line::default());
         lines.extend(error_lines(app, 40));
-        f.render_widget(Paragraph::new(lines), right);
+        f.render_widget(Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }), right);
     } else {
         let [a, e] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(right);
-        f.render_widget(Paragraph::new(accuracy_lines(app, a.width as usize - 1)), a);
+        f.render_widget(Paragraph::new(accuracy_lines(app, a.width as usize - 1)).wrap(ratatui::widgets::Wrap { trim: false }), a);
         f.render_widget(Paragraph::new(error_lines(app, e.width as usize)), e);
     }
 }
@@ -137,6 +137,9 @@ fn accuracy_lines(app: &App, width: usize) -> Vec<Line<'static>> {
             bar(r.accuracy, bar_w, t.correct),
             Span::styled(format!(" {:>5.1}%", 100.0 * r.accuracy), t.muted()),
         ]));
+    }
+    for w in &stats.warnings {
+        lines.push(Line::from(Span::styled(w.to_string(), t.golden())));
     }
     lines
 }

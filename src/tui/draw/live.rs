@@ -84,7 +84,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         let verdict = verdict(r, t);
         lines.push(Line::from(vec![
             verdict,
-            Span::styled(format!(" · read as {} (rule {}) · {:.0} ms", predicted(r), r.rule, r.latency_ms), t.muted()),
+            Span::styled(format!(" · read as {} (rule {}) · {:.0} ms", predicted(r), r.rule.name(), r.latency_ms), t.muted()),
         ]));
         if let Some(a) = r.variant.get("alpha") {
             lines.push(Line::from(Span::styled(format!("adaptvis alpha {a}"), t.muted())));

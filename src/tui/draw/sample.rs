@@ -95,15 +95,12 @@ fn detail_lines(app: &App, width: usize) -> Vec<Line<'static>> {
         ))),
         Some(r) => {
             let verdict = verdict(r, t);
-            lines.push(Line::from(vec![verdict, Span::styled(format!(" · predicted {} · rule {}", predicted(r), r.rule), t.muted())]));
+            lines.push(Line::from(vec![verdict, Span::styled(format!(" · predicted {} · rule {}", predicted(r), r.rule.name()), t.muted())]));
             if let Some(dist) = app.run.sample_distribution(s) {
                 lines.push(Line::from(Span::styled(format!("samples: {dist}"), t.highlight())));
             }
             if !r.raw_output.is_empty() {
                 lines.push(Line::from(Span::styled(format!("raw: {}", r.raw_output.trim()), t.text())));
-            }
-            if let Some(e) = &r.error {
-                lines.push(Line::from(Span::styled(format!("error: {e}"), t.bad())));
             }
         }
     }

@@ -2,8 +2,7 @@
 //! sample's status, category, gold and prediction.
 
 use super::table::{window, Column, DataTable};
-use super::widgets::key;
-use crate::spatial::ErrorKind;
+use super::widgets::{key, predicted};
 use crate::tui::action::Action;
 use crate::tui::filter::{SortKey, Status};
 use crate::tui::state::App;
@@ -94,12 +93,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         let sample = &app.dataset.samples[s.visible[row]];
         let r = app.run.record_for(&sample.id);
         let status = Status::of(r);
-        let status_color = match status {
-            Status::Right => t.correct,
-            Status::Wrong => t.wrong,
-            Status::Unparsed => t.kind_color(ErrorKind::Unparsed),
-            Status::NotRun => t.dim,
-        };
+        let status_color = r.map_or(t.dim, |r| t.verdict_color(&r.verdict));
         let gold = sample.gold_direction.map(|d| d.name()).or_else(|| sample.gold_text.clone()).unwrap_or_default();
         let mut cells = vec![
             Span::styled(status.glyph().to_string(), t.colour(status_color)),
@@ -108,13 +102,12 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             Span::styled(gold, t.golden()),
         ];
         if show_pred {
-            let pred = r.and_then(|r| r.predicted_direction.clone().or_else(|| r.predicted_letter.clone())).unwrap_or_default();
+            let pred = r.map(predicted).unwrap_or_default();
             cells.push(Span::styled(pred, t.colour(status_color)));
         }
         if show_kind {
-            let kind = r.and_then(|r| r.error_kind.clone()).unwrap_or_default();
-            let color = t.kind_name_color(&kind);
-            cells.push(Span::styled(kind, t.colour(color)));
+            let said = r.map(|r| r.verdict.words()).unwrap_or_default();
+            cells.push(Span::styled(said, t.colour(status_color)));
         }
         cells
     });

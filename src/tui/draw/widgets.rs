@@ -48,18 +48,12 @@ pub fn duration(s: f64) -> String {
     }
 }
 
-/// "right", or the error kind in its colour.
+/// The verdict in a glyph and words ("✗ wrong · horizontal flip"), in its colour.
 pub fn verdict(r: &Record, t: &Theme) -> Span<'static> {
-    match r.correct {
-        Some(true) => Span::styled("right", t.good().add_modifier(Modifier::BOLD)),
-        _ => {
-            let kind = r.error_kind.clone().unwrap_or_else(|| "wrong".into());
-            Span::styled(kind.clone(), t.colour(t.kind_name_color(&kind)).add_modifier(Modifier::BOLD))
-        }
-    }
+    Span::styled(r.verdict.label(), t.colour(t.verdict_color(&r.verdict)).add_modifier(Modifier::BOLD))
 }
 
 /// What the record says the model answered: the direction, else the letter.
 pub fn predicted(r: &Record) -> String {
-    r.predicted_direction.clone().or_else(|| r.predicted_letter.clone()).unwrap_or_else(|| "—".into())
+    r.predicted_direction.map(|d| d.name()).or_else(|| r.predicted_letter.clone()).unwrap_or_else(|| "—".into())
 }

@@ -1,6 +1,7 @@
 //! The Confusion pane: moving over the matrix, opening a cell as a filter.
 
 use super::*;
+use crate::spatial::Direction;
 
 pub(super) fn confusion_action(app: &mut App, action: Action) -> Vec<Effect> {
     let Some(m) = app.confusion.matrix.clone() else {
@@ -27,7 +28,11 @@ pub(super) fn confusion_action(app: &mut App, action: Action) -> Vec<Effect> {
             app.refresh_confusion();
         }
         Action::Select => {
-            let (Some(gold), Some(predicted)) = (m.gold_labels.get(c.row).cloned(), m.predicted_labels.get(c.col).cloned()) else {
+            let (Some(gold), Some(predicted)) = (m.gold_labels.get(c.row), m.predicted_labels.get(c.col)) else {
+                return vec![];
+            };
+            // Labels are direction names, `unparsed` for none.
+            let (Some(gold), predicted) = (Direction::from_name(gold), Direction::from_name(predicted)) else {
                 return vec![];
             };
             let category = c.category.clone();

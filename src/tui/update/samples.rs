@@ -2,6 +2,7 @@
 //! Sample, and what Live and Saliency pass on): cursor, frames, chips, sort, views.
 
 use super::*;
+use crate::spatial::{Direction, ErrorKind, Heading};
 
 /// Replaces the chips `is_kind` matches with `chip` (or removes them).
 pub(super) fn set_chip(app: &mut App, chip: Option<Filter>, is_kind: impl Fn(&Filter) -> bool) {
@@ -76,18 +77,26 @@ pub(super) fn sample_action(app: &mut App, action: Action, cursor: usize) -> Vec
             cats.dedup();
             cycle_chip(app, cats.into_iter().map(Filter::Category).collect(), Filter::Category(String::new()));
         }
-        Action::FilterStatus => cycle_chip(app, Status::ALL.into_iter().map(Filter::Status).collect(), Filter::Status(Status::Right)),
+        Action::FilterStatus => {
+            // Only the statuses some sample has: a chip that selects nothing is a dead key press.
+            let have: Vec<Status> = Status::ALL
+                .into_iter()
+                .filter(|st| app.dataset.samples.iter().any(|s| Status::of(app.run.record_for(&s.id)) == *st))
+                .collect();
+            cycle_chip(app, have.into_iter().map(Filter::Status).collect(), Filter::Status(Status::Correct))
+        }
         Action::FilterError => {
-            let mut kinds: Vec<String> = app.run.records.iter().filter_map(|r| r.error_kind.clone()).collect();
+            let mut kinds: Vec<ErrorKind> = app.run.records.iter().filter_map(Record::error_kind).collect();
             kinds.sort();
             kinds.dedup();
-            cycle_chip(app, kinds.into_iter().map(Filter::ErrorKind).collect(), Filter::ErrorKind(String::new()));
+            cycle_chip(app, kinds.into_iter().map(Filter::ErrorKind).collect(), Filter::ErrorKind(ErrorKind::Other));
         }
         Action::FilterGold => {
             let mut dirs: Vec<_> = app.dataset.samples.iter().filter_map(|s| s.gold_direction).collect();
             dirs.sort_by_key(|d| d.sort_key());
             dirs.dedup();
-            cycle_chip(app, dirs.into_iter().map(|d| Filter::Gold(d.name())).collect(), Filter::Gold(String::new()));
+            // The probe only names the chip's kind.
+            cycle_chip(app, dirs.into_iter().map(Filter::Gold).collect(), Filter::Gold(Direction::horizontal(Heading::Front)));
         }
         Action::RemoveChip => {
             app.samples.filters.pop();
