@@ -216,9 +216,44 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     atomic_write_with(path, |tmp| Ok(std::fs::write(tmp, bytes)?))
 }
 
+/// `t` as `2026-12-06-0012` (UTC, to the minute): a folder name a person can read.
+pub fn minute_stamp(t: std::time::SystemTime) -> String {
+    let secs = t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let (days, rest) = ((secs / 86_400) as i64, secs % 86_400);
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + (month <= 2) as i64;
+    format!("{year:04}-{month:02}-{day:02}-{:02}{:02}", rest / 3600, rest % 3600 / 60)
+}
+
+/// `parent/base`, or `parent/base-2`, `-3`, ... when that exists.
+pub fn unused_path(parent: &Path, base: &str) -> std::path::PathBuf {
+    let first = parent.join(base);
+    if !first.exists() {
+        return first;
+    }
+    (2..).map(|n| parent.join(format!("{base}-{n}"))).find(|p| !p.exists()).expect("some suffix is free")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn minute_stamps_read_as_dates() {
+        let at = |secs: u64| minute_stamp(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs));
+        assert_eq!(at(0), "1970-01-01-0000");
+        // 2026-12-06 00:12 UTC, and a leap day.
+        assert_eq!(at(1_796_515_920), "2026-12-06-0012");
+        assert_eq!(at(951_782_400 + 23 * 3600 + 59 * 60), "2000-02-29-2359");
+    }
 
     #[test]
     fn case_6_fifos_and_devices_are_refused_without_blocking_and_reads_are_capped() {

@@ -8,7 +8,7 @@ use crate::causal::regions::reference_and_target;
 use crate::causal::{self, AnswerForm, Decision, EdgeGroup, KnockoutSpec, Pass, PositionGroup};
 use crate::data::BoundingBox;
 use crate::runs::causal_log::CausalLog;
-use crate::viz::chart::{heat_table, layer_lines};
+use crate::viz::chart::{heat_table, layer_chart, LayerChart};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use polars::prelude::*;
@@ -240,9 +240,19 @@ pub fn run_lens(args: &LensArgs) -> Result<()> {
                 .candidates
                 .iter()
                 .enumerate()
-                .map(|(c, cand)| (cand.label.clone(), lens.curve.iter().map(|row| row[c] as f64).collect()))
+                .map(|(c, cand)| {
+                    let name = if decision.gold == Some(c) { format!("{} (gold)", cand.label) } else { cand.label.clone() };
+                    (name, lens.curve.iter().map(|row| row[c] as f64).collect())
+                })
                 .collect();
-            layer_lines("logit lens at the answer position", "probability", &series, (0.0, 1.0), png)
+            let sample = t.sample.as_ref().map(|s| format!("{} · ", s.id)).unwrap_or_default();
+            let gold = decision.gold.map(|g| format!(" · gold {}", lens.candidates[g].label)).unwrap_or_default();
+            let title = format!("logit lens · {sample}p at the answer position{gold}");
+            let mark = lens.answer.zip(lens.decided_at).map(|(a, at)| (at, format!("{} leads from layer {at}", lens.candidates[a].label)));
+            layer_chart(
+                &LayerChart { title: &title, y_desc: "probability", series: &series, y_range: (0.0, 1.0), mark, emphasis: decision.gold },
+                png,
+            )
         },
         || {
             let cells: Vec<(u32, usize, f32)> =

@@ -121,7 +121,10 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     let report = Report::build(&runs, vs.as_ref(), args.by, args.allow_different_data)?;
     let tables: Vec<(String, Vec<AccuracyRow>)> = report.runs.iter().map(|r| (r.name.clone(), r.accuracy.clone())).collect();
     if let Some(png) = &args.plot {
-        crate::runs::plot::accuracy_bars(&tables, png)?;
+        // The plot shows every run it compares: the --vs run beside the others.
+        let mut plotted = tables.clone();
+        plotted.extend(vs.as_ref().map(|v| (v.name.clone(), crate::runs::report::accuracy(&v.records, args.by))));
+        crate::runs::plot::accuracy_bars(&plotted, png)?;
         eprintln!("wrote {}", png.display());
     }
     let sink = || -> Result<Box<dyn std::io::Write>> {

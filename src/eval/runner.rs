@@ -370,21 +370,25 @@ pub fn run(
     Ok(summary)
 }
 
-/// One sample asked live, as the TUI does: the option scores first
-/// (`on_scores`), then a generated answer streamed through `on_token`, read
-/// with the same extraction and judged like an eval record. `Ok(None)` when
-/// `on_token` stopped it.
-pub fn ask_live(
-    engine: &Engine,
-    sample: &Sample,
-    cfg: &EvalConfig,
-    question: Option<&str>,
-    on_scores: &mut dyn FnMut(&OptionScores),
-    on_token: &mut dyn FnMut(&str) -> Flow,
-) -> Result<Option<Record>> {
+/// What a live ask reports as it goes.
+pub struct LiveSink<'a> {
+    /// The sample exactly as the model is asked it: after the variant (a
+    /// mirrored sample's options and gold) and the typed question.
+    pub asked: &'a mut dyn FnMut(&Sample),
+    pub scores: &'a mut dyn FnMut(&OptionScores),
+    pub token: &'a mut dyn FnMut(&str) -> Flow,
+}
+
+/// One sample asked live, as the TUI does: the sample as asked, the option
+/// scores, then a generated answer streamed token by token, read with the
+/// same extraction and judged like an eval record. `Ok(None)` when the
+/// token callback stopped it.
+pub fn ask_live(engine: &Engine, sample: &Sample, cfg: &EvalConfig, question: Option<&str>, sink: LiveSink) -> Result<Option<Record>> {
+    let LiveSink { asked: on_asked, scores: on_scores, token: on_token } = sink;
     let start = Instant::now();
     let key = EvalKey { key: sample.id.clone(), index: 0, rotation: 0, sample: None };
     let item = prepare_asking(engine, cfg, &key, sample, question)?;
+    on_asked(&item.sample);
     let intervention = cfg.variant.intervention();
     // A question answered in words has no options to score: only its text.
     // A model that answers in words (generate mode) has its options' words

@@ -115,6 +115,11 @@ pub enum JobEvent {
         id: JobId,
         kind: &'static str,
     },
+    /// The sample as the model is asked it (variant and typed question applied).
+    Asked {
+        id: JobId,
+        sample: Box<Sample>,
+    },
     Scores {
         id: JobId,
         scores: OptionScores,
@@ -177,6 +182,7 @@ impl JobEvent {
     pub fn id(&self) -> Option<JobId> {
         match self {
             JobEvent::Started { id, .. }
+            | JobEvent::Asked { id, .. }
             | JobEvent::Scores { id, .. }
             | JobEvent::Token { id, .. }
             | JobEvent::Answered { id, .. }

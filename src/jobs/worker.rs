@@ -274,19 +274,19 @@ impl Worker {
     /// Scores, a streamed answer, and the record an eval would have written.
     fn ask(&self, engine: &Engine, job: &Queued, sample: &Sample, config: &EvalConfig, question: Option<&str>) -> Result<bool> {
         let id = job.id;
-        let record = runner::ask_live(
-            engine,
-            sample,
-            config,
-            question,
-            &mut |scores| {
+        let sink = runner::LiveSink {
+            asked: &mut |asked| {
+                self.send(JobEvent::Asked { id, sample: Box::new(asked.clone()) });
+            },
+            scores: &mut |scores| {
                 self.send(JobEvent::Scores { id, scores: scores.clone() });
             },
-            &mut |delta| {
+            token: &mut |delta| {
                 self.send(JobEvent::Token { id, delta: delta.to_string() });
                 job.flow()
             },
-        )?;
+        };
+        let record = runner::ask_live(engine, sample, config, question, sink)?;
         match record {
             Some(r) if !job.cancelled() => {
                 self.send(JobEvent::Answered { id, record: Box::new(r) });

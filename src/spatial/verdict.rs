@@ -60,7 +60,6 @@ impl Verdict {
     pub fn words(&self) -> String {
         match self {
             Verdict::Correct => "correct".into(),
-            Verdict::Wrong(ErrorKind::Other) => "wrong".into(),
             Verdict::Wrong(k) => format!("wrong · {}", k.label()),
             Verdict::Unparsed => "unparsed".into(),
             Verdict::Failed(reason) => format!("failed: {reason}"),

@@ -180,13 +180,12 @@ impl Runtime {
     }
 
     /// The finetune line's settings on the workbench's model, device and
-    /// dtype, into `runs/finetunes/ft-<time>`; `--data current` is the open dataset.
+    /// dtype, into `runs/finetunes/ft-<date>-<hhmm>`; `--data current` is the
+    /// open dataset (`current#split=train` its train split).
     fn finetune_config(&self, mut config: crate::train::TrainConfig) -> (String, crate::train::TrainConfig) {
-        if config.data == "current" {
-            config.data = self.data_spec.clone();
-        }
-        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        config.out = self.runs_root.join("finetunes").join(format!("ft-{stamp}"));
+        config.data = current_data(&config.data, &self.data_spec);
+        let stamp = crate::fsutil::minute_stamp(std::time::SystemTime::now());
+        config.out = crate::fsutil::unused_path(&self.runs_root.join("finetunes"), &format!("ft-{stamp}"));
         config.model = self.model.clone();
         (config.device, config.dtype) = (self.device, self.dtype);
         let label = match config.max_steps {
@@ -243,4 +242,29 @@ fn compare(a: &Path, b: &Path) -> Result<Comparison> {
 
 fn save_views(path: &Path, views: &[SavedView]) -> Result<()> {
     crate::fsutil::atomic_write(path, views_toml(views).as_bytes())
+}
+
+/// `--data current` as the open dataset's spec; `current#k=v` adds options to it.
+pub fn current_data(data: &str, open_spec: &str) -> String {
+    match data.strip_prefix("current") {
+        Some("") => open_spec.to_string(),
+        Some(rest) if rest.starts_with('#') => {
+            let joiner = if open_spec.contains('#') { "," } else { "#" };
+            format!("{open_spec}{joiner}{}", &rest[1..])
+        }
+        _ => data.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::current_data;
+
+    #[test]
+    fn current_names_the_open_data_and_takes_options() {
+        assert_eq!(current_data("current", "synth:60#seed=7"), "synth:60#seed=7");
+        assert_eq!(current_data("current#split=train", "synth:60#seed=7"), "synth:60#seed=7,split=train");
+        assert_eq!(current_data("current#split=train", "data/x.jsonl"), "data/x.jsonl#split=train");
+        assert_eq!(current_data("synth:20", "data/x.jsonl"), "synth:20");
+    }
 }

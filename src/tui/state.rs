@@ -227,11 +227,22 @@ pub struct LiveState {
     pub phase: Phase,
     pub sample_id: Option<String>,
     pub variant: AskVariant,
+    /// A question the user typed, and the gold they gave with it (none: not judged).
     pub question: Option<String>,
+    pub typed_gold: Option<TypedGold>,
+    /// The sample as the model was asked it (mirrored options for `flipped`).
+    pub asked: Option<Sample>,
     pub scores: Option<OptionScores>,
     pub text: String,
     pub record: Option<Record>,
     pub saved: bool,
+}
+
+/// The gold a user gives a typed question (`gold=B ...`, `gold=left ...`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum TypedGold {
+    Letter(char),
+    Direction(crate::spatial::Direction),
 }
 
 #[derive(Clone, Debug, Default)]

@@ -577,7 +577,9 @@ fn finetune_from_runs_then_eval_the_adapter_and_compare_in_one_key() {
     keys(&mut app, &["6"]);
     assert!(keys(&mut app, &["t"]).is_empty());
     let input = app.input.clone().expect("the settings line opens");
-    assert!(input.text.starts_with("--data current --lora r=16"), "{}", input.text);
+    // A run on this data is open: the line offers the data's train split, and says why.
+    assert!(input.text.starts_with("--data current#split=train --lora r=16"), "{}", input.text);
+    assert!(app.message.as_deref().unwrap_or_default().contains("evaluates on this data"), "{:?}", app.message);
     // A bad edit keeps the line open and says why.
     app.input.as_mut().unwrap().text = "--data current --max-steps 0".into();
     assert!(keys(&mut app, &["enter"]).is_empty());
@@ -587,6 +589,7 @@ fn finetune_from_runs_then_eval_the_adapter_and_compare_in_one_key() {
         "--data current --lora r=4,alpha=8 --max-steps 2 --lr 1e-3 --batch 2 --flip-augment --replay 0.5".into();
     let effects = keys(&mut app, &["enter"]);
     let lora = flipscope::engine::LoraConfig::parse("r=4,alpha=8").unwrap();
+    assert!(app.message.as_deref().unwrap_or_default().contains("training on the questions you evaluate on"), "{:?}", app.message);
     assert!(
         matches!(&effects[..], [Effect::Finetune(f)] if f.max_steps == Some(2) && f.flip_augment && f.lora.as_ref() == Some(&lora)),
         "{effects:?}"
@@ -607,7 +610,7 @@ fn finetune_from_runs_then_eval_the_adapter_and_compare_in_one_key() {
     let Some(Effect::EvalAdapter { samples, adapter, run, compare_with }) = effects.first() else { panic!("{effects:?}") };
     assert_eq!(samples.len(), app.samples.visible.len());
     assert_eq!(adapter, &std::path::PathBuf::from("runs/finetunes/ft-1"));
-    assert!(run.ends_with("-ft7"), "{run}");
+    assert!(run.ends_with("-ft-1"), "named after the finetune folder: {run}");
     assert_eq!(compare_with.as_ref(), Some(&app.run.dir));
     // When that eval ends, the comparison with the open run follows by itself.
     let run_dir = std::path::PathBuf::from("runs").join(run);

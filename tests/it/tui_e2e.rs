@@ -122,3 +122,59 @@ fn tui_in_tmux_search_ask_help_quit_and_sigterm() {
     assert_eq!(t.exit_status("term"), "EXIT=0");
     assert!(!t.screen().contains("1 Samples"), "restored after SIGTERM");
 }
+
+/// The Live pane on the demo model (`--model demo`, which answers in words):
+/// `f` shows the mirrored image's options and gold as they were asked, `t`
+/// starts empty and is labelled typed, judged only against a gold the user
+/// gives, and `a` from the list keeps the focus there and says where to look.
+#[test]
+fn live_pane_in_tmux_shows_what_was_asked_flipped_and_typed() {
+    if !have_tmux() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    flipscope::data::synth::write(&data, 12, &flipscope::data::synth::SynthOptions::seeded(3)).unwrap();
+    let ds = flipscope::data::load(data.to_str().unwrap()).unwrap();
+    // A question whose gold has a left/right part, so the mirror changes its options.
+    let s = ds.samples.iter().find(|s| s.gold_direction.is_some_and(|d| d.has_lateral()) && !s.options.is_empty()).unwrap();
+    let mirrored = flipscope::data::flip::flip_labels(s, &[0]);
+    let gold = s.gold_letter.unwrap();
+    let (plain_gold, mirror_gold) = (&s.option(gold).unwrap().text, &mirrored.option(gold).unwrap().text);
+    assert_ne!(plain_gold, mirror_gold);
+    let data = data.display().to_string();
+    let t = Tmux::start(dir.path(), "live", &["--model", "demo", "--data", &data, "--run", "live"]);
+    t.wait_for("the model to load", |s| s.contains("1 Samples") && s.contains("model ") && !s.contains("loading"));
+    let id = s.id.clone();
+    t.keys(&["/"]);
+    t.keys(&[&id, "Enter"]);
+    t.wait_for("the search chip", |s| s.contains(&format!("search: {id}")) && s.contains("1 of 12"));
+    // `a` from the list: the focus stays, the status line says where the answer is.
+    t.keys(&["a"]);
+    let screen = t.wait_for("the message", |s| s.contains(&format!("asking the model about {id} (plain) · 3 shows the answer")));
+    assert!(screen.contains("1 Samples"), "{screen}");
+    t.keys(&["3"]);
+    t.wait_for("the plain answer", |s| s.contains(&format!("{id} · plain · done")));
+    t.keys(&["f"]);
+    let screen = t.wait_for("the flipped answer", |s| s.contains(&format!("{id} · flipped · done")));
+    assert!(screen.contains("mirrored image: options and gold as asked"), "{screen}");
+    assert!(screen.contains(&format!("★{gold}. {mirror_gold}")), "the mirrored gold is starred:\n{screen}");
+    assert!(!screen.contains(&format!("★{gold}. {plain_gold} ")), "not the plain one:\n{screen}");
+    // ▶ marks what the verdict line reads.
+    let read = screen.lines().find_map(|l| l.split(" · read as ").nth(1)).expect("a reading").split(' ').next().unwrap().to_string();
+    let marked = screen.lines().find(|l| l.contains('▶')).unwrap_or_default().to_string();
+    assert!(marked.contains(&read) || read == "—", "▶ on {read}:\n{screen}");
+    // A typed question: the field starts empty; without a gold there is no verdict.
+    t.keys(&["t"]);
+    let screen = t.wait_for("the empty field", |s| s.contains(" ask: █"));
+    assert!(!screen.contains(&format!(" ask: {}", s.question.chars().take(10).collect::<String>())), "{screen}");
+    t.keys(&["where is it?", "Enter"]);
+    let screen = t.wait_for("the typed answer", |s| s.contains("typed · where is it?") && s.contains("· done"));
+    assert!(screen.contains("not judged: no gold given") && screen.contains("· not judged (no gold)"), "{screen}");
+    // With a gold it is judged against it.
+    t.keys(&["t", "gold=A where is it?", "Enter"]);
+    let screen = t.wait_for("the judged answer", |s| s.contains("judged against your gold A") && s.contains("· done"));
+    assert!(screen.contains("✓ correct") || screen.contains("✗ wrong") || screen.contains("? unparsed"), "{screen}");
+    t.keys(&["q"]);
+    assert_eq!(t.exit_status("live"), "EXIT=0");
+}

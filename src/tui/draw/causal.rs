@@ -40,8 +40,6 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         app.samples.visible.len()
     );
     let head_h = (settings.chars().count() as u16).div_ceil(area.width.max(1)).clamp(1, 3);
-    let [head, status, body] = Layout::vertical([Constraint::Length(head_h), Constraint::Length(1), Constraint::Min(3)]).areas(area);
-    f.render_widget(Paragraph::new(Span::styled(settings, t.highlight())).wrap(Wrap { trim: true }), head);
     let result = c.work.result.as_ref().map(|r| &r.overview).filter(|o| o.sample_id == sample.id);
     let phase = match &c.work.phase {
         Phase::Queued | Phase::Running => {
@@ -54,7 +52,12 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         _ if result.is_none() => Span::styled(format!("{} computes the experiments for this sample", k(Action::Recompute)), t.muted()),
         _ => Span::styled(result.map(verdict).unwrap_or_default(), t.text()),
     };
-    f.render_widget(Paragraph::new(phase), status);
+    // The status wraps (up to 3 lines) rather than cut what is compared.
+    let status_h = (phase.width() as u16).div_ceil(area.width.max(1)).clamp(1, 3);
+    let [head, status, body] =
+        Layout::vertical([Constraint::Length(head_h), Constraint::Length(status_h), Constraint::Min(3)]).areas(area);
+    f.render_widget(Paragraph::new(Span::styled(settings, t.highlight())).wrap(Wrap { trim: true }), head);
+    f.render_widget(Paragraph::new(phase).wrap(Wrap { trim: true }), status);
     let Some(o) = result else { return };
     // The tables take the rows they need (the curve keeps at least two
     // fifths of the pane), and the curve the rest.

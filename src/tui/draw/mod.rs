@@ -54,7 +54,8 @@ pub fn layout(body: Rect, focus: Pane) -> Vec<(Pane, Rect)> {
     let wide = body.width >= WIDE.0 && body.height + 2 >= WIDE.1;
     match (wide, focus) {
         (false, Pane::Samples) if body.width >= 100 => {
-            let [l, r] = Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(body);
+            // The list keeps its prediction and verdict columns at 100 columns.
+            let [l, r] = Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(body);
             vec![(Pane::Samples, l), (Pane::Sample, r)]
         }
         (false, p) => vec![(p, body)],

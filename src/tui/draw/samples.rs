@@ -62,24 +62,35 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let shown = window(s.visible.len(), Some(s.cursor), height);
     // Widths from the rows on screen only: a 5,712-sample list costs its visible rows.
     let id_w = s.visible[shown.clone()].iter().map(|&i| app.dataset.samples[i].id.chars().count()).max().unwrap_or(4);
-    let id_w = id_w.clamp(4, if w > 60 { 22 } else { 14 }) as u16;
-    let cat_w: u16 = if w > 60 { 18 } else { 12 };
-    let dir_w: u16 = 11;
-    let show_pred = w >= (id_w + cat_w + 2 * dir_w + 6) as usize;
-    let show_kind = w >= (id_w + cat_w + 2 * dir_w + 24) as usize;
-    let mut columns = vec![Column::left("", 1), Column::left("id", id_w), Column::left("category", cat_w), Column::left("gold", dir_w)];
+    let id_w = id_w.clamp(4, if w > 60 { 22 } else { 12 }) as u16 as usize;
+    let dir_w: usize = 11;
+    // What the list is for comes first: the prediction, then the verdict's
+    // kind beside its glyph ("✗ horizontal flip"), and the category in what is left.
+    const VERDICT_W: usize = 15;
+    let mut free = w.saturating_sub(1 + id_w + dir_w + 2);
+    let show_pred = free > dir_w;
+    free = free.saturating_sub(if show_pred { dir_w + 1 } else { 0 });
+    let show_kind = free >= VERDICT_W;
+    let cat_w = free.saturating_sub(VERDICT_W + 1).min(18);
+    let show_cat = show_kind && cat_w >= 8;
+    let mut columns = vec![Column::left("", 1), Column::left("id", id_w as u16)];
+    if show_cat {
+        columns.push(Column::left("category", cat_w as u16));
+    }
+    columns.push(Column::left("gold", dir_w as u16));
     if show_pred {
-        columns.push(Column::left("predicted", dir_w));
+        columns.push(Column::left("predicted", dir_w as u16));
     }
     if show_kind {
-        columns.push(Column::fill("error"));
+        columns.push(Column::fill("verdict"));
     }
+    let gold_col = if show_cat { 3 } else { 2 };
     let sort_col = match s.sort {
         SortKey::Dataset | SortKey::Confidence => None,
         SortKey::Status => Some(0),
         SortKey::Id => Some(1),
-        SortKey::Category => Some(2),
-        SortKey::Gold => Some(3),
+        SortKey::Category => show_cat.then_some(2),
+        SortKey::Gold => Some(gold_col),
     };
     let table = DataTable {
         columns: &columns,
@@ -95,18 +106,17 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         let status = Status::of(r);
         let status_color = r.map_or(t.dim, |r| t.verdict_color(&r.verdict));
         let gold = sample.gold_direction.map(|d| d.name()).or_else(|| sample.gold_text.clone()).unwrap_or_default();
-        let mut cells = vec![
-            Span::styled(status.glyph().to_string(), t.colour(status_color)),
-            Span::styled(sample.id.clone(), t.text()),
-            Span::styled(sample.category.clone(), t.muted()),
-            Span::styled(gold, t.golden()),
-        ];
+        let mut cells = vec![Span::styled(status.glyph().to_string(), t.colour(status_color)), Span::styled(sample.id.clone(), t.text())];
+        if show_cat {
+            cells.push(Span::styled(sample.category.clone(), t.muted()));
+        }
+        cells.push(Span::styled(gold, t.golden()));
         if show_pred {
             let pred = r.map(predicted).unwrap_or_default();
             cells.push(Span::styled(pred, t.colour(status_color)));
         }
         if show_kind {
-            let said = r.map(|r| r.verdict.words()).unwrap_or_default();
+            let said = r.map(|r| r.verdict.error_kind().map_or_else(|| r.verdict.words(), |k| k.label().to_string())).unwrap_or_default();
             cells.push(Span::styled(said, t.colour(status_color)));
         }
         cells

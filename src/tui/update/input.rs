@@ -77,6 +77,9 @@ fn submit_input(app: &mut App, purpose: InputPurpose, text: String) -> Vec<Effec
         InputPurpose::Finetune => match parse_finetune_line(&text) {
             Ok(cfg) => {
                 app.runs.in_jobs = true;
+                if cfg.data == "current" && !app.run.records.is_empty() {
+                    app.message = Some(format!("⚠ training on the questions you evaluate on (run {}): scores on this data will flatter the finetune", app.run.name));
+                }
                 vec![Effect::Finetune(Box::new(cfg))]
             }
             Err(e) => {
@@ -86,10 +89,21 @@ fn submit_input(app: &mut App, purpose: InputPurpose, text: String) -> Vec<Effec
             }
         },
         InputPurpose::Question if text.is_empty() => vec![],
-        InputPurpose::Question => {
-            app.live.question = Some(text);
-            ask(app, app.live.variant)
-        }
+        InputPurpose::Question => match parse_typed(&text) {
+            Ok((question, _)) if question.is_empty() => {
+                app.message = Some("no question after the gold: nothing asked".into());
+                vec![]
+            }
+            Ok((question, gold)) => {
+                app.live.question = Some(question);
+                app.live.typed_gold = gold;
+                ask(app, app.live.variant)
+            }
+            Err(e) => {
+                app.message = Some(e);
+                vec![]
+            }
+        },
         InputPurpose::ViewName if text.is_empty() => vec![],
         InputPurpose::ViewName => {
             let view = SavedView {

@@ -14,6 +14,7 @@ pub(super) fn on_job(app: &mut App, ev: JobEvent) -> Vec<Effect> {
             app.engine = EngineStatus::Failed(error);
         }
         JobEvent::Started { id, .. } => set_phase(app, id, Phase::Running),
+        JobEvent::Asked { id, sample } if app.live.job == Some(id) => app.live.asked = Some(*sample),
         JobEvent::Scores { id, scores } if app.live.job == Some(id) => app.live.scores = Some(scores),
         JobEvent::Token { id, delta } if app.live.job == Some(id) => app.live.text.push_str(&delta),
         JobEvent::Answered { id, record } if app.live.job == Some(id) => app.live.record = Some(*record),

@@ -28,6 +28,7 @@ use confusion::confusion_action;
 use input::on_input_key;
 pub use input::{parse_finetune_line, FINETUNE_LINE};
 use jobs::on_job;
+pub use live::parse_typed;
 use live::{ask, live_action};
 pub use runs::run_base;
 use runs::runs_action;

@@ -39,7 +39,20 @@ pub(super) fn runs_action(app: &mut App, action: Action) -> Vec<Effect> {
             return vec![Effect::BatchSaliency { samples, method: app.saliency.method, colormap: app.saliency.colormap, out }];
         }
         Action::Finetune => {
-            app.input = Some(Input { purpose: InputPurpose::Finetune, text: FINETUNE_LINE.to_string() });
+            // The open run was evaluated on this data: training on it would score the model on its training set.
+            let mut text = FINETUNE_LINE.to_string();
+            if !app.run.records.is_empty() {
+                let has_train = app.dataset.samples.iter().any(|s| s.split.as_deref() == Some("train"));
+                app.message = Some(if has_train {
+                    format!("⚠ run {} evaluates on this data: the line trains on its train split (current#split=train)", app.run.name)
+                } else {
+                    format!("⚠ --data current is training on the questions you evaluate on (run {}); name other data to keep them apart", app.run.name)
+                });
+                if has_train {
+                    text = text.replace("--data current", "--data current#split=train");
+                }
+            }
+            app.input = Some(Input { purpose: InputPurpose::Finetune, text });
         }
         Action::EvalAdapter => {
             // The selected job if it is a finished finetune, else the latest finished one.
@@ -50,7 +63,9 @@ pub(super) fn runs_action(app: &mut App, action: Action) -> Vec<Effect> {
             };
             let (adapter, job_id) = (job.train_out.clone().unwrap_or_default(), job.id);
             let Some(samples) = filtered(app) else { return vec![] };
-            let run = format!("{}-ft{}", run_base(app), job_id);
+            // Named after the finetune's folder (`ft-2026-12-06-0012`), which says when it was trained.
+            let folder = adapter.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| format!("ft{job_id}"));
+            let run = format!("{}-{folder}", run_base(app));
             let compare_with = (!app.run.records.is_empty()).then(|| app.run.dir.clone());
             return vec![Effect::EvalAdapter { samples, adapter, run, compare_with }];
         }

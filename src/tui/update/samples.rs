@@ -127,9 +127,15 @@ pub(super) fn sample_action(app: &mut App, action: Action, cursor: usize) -> Vec
             app.samples.view = Some(i);
             app.message = Some(format!("view `{}`", v.name));
         }
+        // Asked from the list: the focus stays where the user is sorting; the status line says where the answer is.
         Action::AskPlain | Action::AskBoxed | Action::AskFlipped | Action::AskAdaptVis | Action::AskTyped => {
-            app.focus = Pane::Live;
-            return live_action(app, action).unwrap_or_default();
+            let effects = live_action(app, action).unwrap_or_default();
+            if !effects.is_empty() {
+                let id = app.live.sample_id.clone().unwrap_or_default();
+                let key = app.keymap.key_for("samples", Action::FocusLive).unwrap_or("3").to_string();
+                app.message = Some(format!("asking the model about {id} ({}) · {key} shows the answer", app.live.variant.spec()));
+            }
+            return effects;
         }
         _ => {}
     }
