@@ -426,6 +426,8 @@ pub struct RunsState {
     /// The cursor is in the jobs list rather than the runs list.
     pub in_jobs: bool,
     pub job_cursor: usize,
+    /// How many log lines back from the newest the job log is scrolled.
+    pub log_scroll: usize,
 }
 
 /// A background job as the Runs pane shows it.

@@ -151,7 +151,11 @@ fn live_pane_in_tmux_shows_what_was_asked_flipped_and_typed() {
     t.wait_for("the search chip", |s| s.contains(&format!("search: {id}")) && s.contains("1 of 12"));
     // `a` from the list: the focus stays, the status line says where the answer is.
     t.keys(&["a"]);
-    let screen = t.wait_for("the message", |s| s.contains(&format!("asking the model about {id} (plain) · 3 shows the answer")));
+    // The message says it is asking, then what the answer was; either way, where to see it.
+    let screen = t.wait_for("the message", |s| {
+        s.contains(&format!("asking the model about {id} (plain) · 3 shows the answer"))
+            || (s.contains(&format!("{id}: ")) && s.contains("· 3 shows the answer"))
+    });
     assert!(screen.contains("1 Samples"), "{screen}");
     t.keys(&["3"]);
     t.wait_for("the plain answer", |s| s.contains(&format!("{id} · plain · done")));

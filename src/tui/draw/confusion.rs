@@ -56,6 +56,11 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         .iter()
         .map(|p| match p.split_once('-') {
             Some((a, b)) if !fits => (a.to_string(), b.to_string()),
+            // No hyphen ("unparsed"): its first cell's worth over the rest.
+            None if !fits && p.chars().count() >= cell_w => {
+                let cut = cell_w - 1;
+                (p.chars().take(cut).collect(), p.chars().skip(cut).collect())
+            }
             _ => (p.clone(), String::new()),
         })
         .collect();
@@ -103,7 +108,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let legend: Vec<Span> = ErrorKind::ALL
         .iter()
         .filter(|k| k.is_error())
-        .flat_map(|k| [Span::styled("■ ", t.kind(*k)), Span::styled(format!("{} ", k.name()), t.muted())])
+        .flat_map(|k| [Span::styled("■ ", t.kind(*k)), Span::styled(format!("{} ", k.label()), t.muted())])
         .collect();
     lines.push(Line::from(legend));
     f.render_widget(Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }), left);
@@ -128,12 +133,21 @@ const NAME_W: usize = 14;
 fn accuracy_lines(app: &App, width: usize) -> Vec<Line<'static>> {
     let t = &app.theme;
     let stats = &app.run.stats;
-    let name_w = NAME_W;
+    // Task names whole where the pane has room.
+    let longest = stats.accuracy.iter().map(|r| r.group.chars().count() + 1).max().unwrap_or(NAME_W);
+    let name_w = longest.clamp(NAME_W, width.saturating_sub(16).max(NAME_W));
     let bar_w = width.saturating_sub(name_w + 8).max(4);
     let mut lines = vec![Line::from(Span::styled("accuracy by task", t.heading(true)))];
     for r in &stats.accuracy {
+        // A name longer than its column gets a line of its own above its bar.
+        let name = if r.group.chars().count() < name_w {
+            r.group.clone()
+        } else {
+            lines.push(Line::from(Span::styled(r.group.clone(), t.text())));
+            String::new()
+        };
         lines.push(Line::from(vec![
-            Span::styled(format!("{:<name_w$}", truncate(&r.group, name_w - 1)), t.text()),
+            Span::styled(format!("{name:<name_w$}"), t.text()),
             bar(r.accuracy, bar_w, t.correct),
             Span::styled(format!(" {:>5.1}%", 100.0 * r.accuracy), t.muted()),
         ]));
@@ -147,14 +161,16 @@ fn accuracy_lines(app: &App, width: usize) -> Vec<Line<'static>> {
 /// The error-kind breakdown (count and share of all errors), as bars.
 fn error_lines(app: &App, width: usize) -> Vec<Line<'static>> {
     let t = &app.theme;
-    let name_w = NAME_W;
+    // Kinds in words, never cut ("horizontal flip").
+    let label = |k: &str| ErrorKind::from_name(k).map_or(k.to_string(), |k| k.label().to_string());
+    let name_w = app.run.stats.error_shares.iter().map(|(k, _, _)| label(k).chars().count() + 1).max().unwrap_or(NAME_W).max(NAME_W);
     let bar_w = width.saturating_sub(name_w + 6).max(4);
     let mut lines = vec![];
     lines.push(Line::from(Span::styled("errors by kind", t.heading(true))));
     for (kind, count, share) in &app.run.stats.error_shares {
         let color = t.kind_name_color(kind);
         lines.push(Line::from(vec![
-            Span::styled(format!("{:<name_w$}", truncate(kind, name_w - 1)), t.colour(color)),
+            Span::styled(format!("{:<name_w$}", label(kind)), t.colour(color)),
             bar(*share, bar_w, color),
             Span::styled(format!(" {count:>4}"), t.muted()),
         ]));

@@ -24,7 +24,11 @@ use ratatui::Frame;
 pub const WIDE: (u16, u16) = (120, 36);
 
 pub fn draw(f: &mut Frame, app: &App, images: &mut ImageCache) {
-    let [tabs, body, status] = Layout::vertical([Constraint::Length(1), Constraint::Min(3), Constraint::Length(1)]).areas(f.area());
+    // A long message takes a second status row rather than be cut.
+    let message_w = app.message.as_ref().map_or(0, |m| m.chars().count() + 18) as u16;
+    let status_h = if message_w > f.area().width { 2 } else { 1 };
+    let [tabs, body, status] =
+        Layout::vertical([Constraint::Length(1), Constraint::Min(3), Constraint::Length(status_h)]).areas(f.area());
     draw_tabs(f, tabs, app);
     for (pane, area) in layout(body, app.focus) {
         draw_pane(f, area, app, images, pane);
@@ -32,14 +36,17 @@ pub fn draw(f: &mut Frame, app: &App, images: &mut ImageCache) {
     draw_status(f, status, app);
     if let Some(input) = &app.input {
         let area = Rect { y: status.y, ..status };
+        let prompt = format!(" {}: ", input.purpose.prompt());
+        let hints = format!("  {}", widgets::hints(app, "input", &[(Action::Select, "accept"), (Action::Cancel, "cancel")]));
+        // A long line scrolls: its end, where the typing is, stays in view.
+        let room = (area.width as usize).saturating_sub(prompt.chars().count() + hints.chars().count() + 2).max(8);
+        let n = input.text.chars().count();
+        let text = if n > room { format!("…{}", input.text.chars().skip(n - room + 1).collect::<String>()) } else { input.text.clone() };
         let line = Line::from(vec![
-            Span::styled(format!(" {}: ", input.purpose.prompt()), app.theme.heading(true)),
-            Span::raw(input.text.clone()),
+            Span::styled(prompt, app.theme.heading(true)),
+            Span::raw(text),
             Span::styled("█", app.theme.highlight()),
-            Span::styled(
-                format!("  {}", widgets::hints(app, "input", &[(Action::Select, "accept"), (Action::Cancel, "cancel")])),
-                app.theme.muted(),
-            ),
+            Span::styled(hints, app.theme.muted()),
         ]);
         f.render_widget(Clear, area);
         f.render_widget(Paragraph::new(line), area);
@@ -135,14 +142,18 @@ fn draw_status(f: &mut Frame, area: Rect, app: &App) {
     if jobs > 0 {
         spans.push(Span::styled(format!(" · {jobs} job{} running", if jobs == 1 { "" } else { "s" }), t.golden()));
     }
-    spans.push(Span::styled(format!(" · {}", app.protocol), t.muted()));
-    if let Some(m) = &app.message {
-        spans = vec![Span::styled(format!(" {m}"), t.golden())];
-    }
     // The way out and the way to help stay visible however long the rest is.
     let hint = format!(" {}", widgets::hints(app, "global", &[(Action::Help, "help"), (Action::Quit, "quit")]));
     let [left, right] = Layout::horizontal([Constraint::Min(1), Constraint::Length(hint.chars().count() as u16)]).areas(area);
-    f.render_widget(Paragraph::new(Line::from(spans)), left);
+    // The image protocol is the least of it: shown only where it fits whole.
+    let protocol = format!(" · {}", app.protocol);
+    if spans.iter().map(|s| s.width()).sum::<usize>() + protocol.chars().count() <= left.width as usize {
+        spans.push(Span::styled(protocol, t.muted()));
+    }
+    if let Some(m) = &app.message {
+        spans = vec![Span::styled(format!(" {m}"), t.golden())];
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)).wrap(ratatui::widgets::Wrap { trim: false }), left);
     f.render_widget(Paragraph::new(Span::styled(hint, t.muted())), right);
 }
 
@@ -164,19 +175,27 @@ fn draw_help(f: &mut Frame, app: &App) {
             2
         }
     });
-    let lines: Vec<Line> = rows
-        .iter()
-        .skip(app.help_scroll)
-        .map(|(m, on, desc)| {
-            let style = if m == mode { t.text() } else { t.muted() };
-            Line::from(vec![
+    // Descriptions wrap under their column; the view stops at the last line.
+    let desc_w = (w as usize).saturating_sub(2 + 26).max(10);
+    let mut lines: Vec<Line> = Vec::new();
+    let mut starts = Vec::new();
+    for (m, on, desc) in &rows {
+        let style = if m == mode { t.text() } else { t.muted() };
+        starts.push(lines.len());
+        for (i, part) in crate::viz::chart::wrap_label(desc, desc_w).into_iter().enumerate() {
+            let (m, on) = if i == 0 { (m.as_str(), on.as_str()) } else { ("", "") };
+            lines.push(Line::from(vec![
                 Span::styled(format!("{m:<10}"), t.highlight()),
                 Span::styled(format!("{on:<16}"), style.add_modifier(Modifier::BOLD)),
-                Span::styled(desc.clone(), style),
-            ])
-        })
-        .collect();
+                Span::styled(part, style),
+            ]));
+        }
+    }
+    let room = h.saturating_sub(2) as usize;
+    let first = starts.get(app.help_scroll).copied().unwrap_or(0).min(lines.len().saturating_sub(room));
+    let shown: Vec<Line> = lines.iter().skip(first).take(room).cloned().collect();
+    let end = if first + room >= lines.len() { " · end" } else { "" };
     f.render_widget(Clear, popup);
-    let title = format!(" Keys ({} bindings; ↑↓ scroll, ? close) ", rows.len());
-    f.render_widget(Paragraph::new(lines).block(Block::default().borders(Borders::ALL).border_style(t.highlight()).title(title)), popup);
+    let title = format!(" Keys ({} bindings; ↑↓ scroll, ? close){end} ", rows.len());
+    f.render_widget(Paragraph::new(shown).block(Block::default().borders(Borders::ALL).border_style(t.highlight()).title(title)), popup);
 }

@@ -2,7 +2,7 @@
 //! with progress, ETA and a log tail, and paired comparisons of two runs.
 
 use super::table::{Column, DataTable};
-use super::widgets::{bar, duration, hints, key, truncate};
+use super::widgets::{bar, duration, hint_items, hints, key, packed};
 use crate::tui::action::Action;
 use crate::tui::state::{App, Phase};
 use crate::tui::theme::Theme;
@@ -110,51 +110,32 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         });
     }
 
-    // The jobs list and the selected job's log side by side (or stacked when
-    // narrow), the log behind a rule so neither runs into the other.
-    let w = jobs_area.width;
-    let (list_area, log_block, log_area) = if w >= 100 {
-        let [a, b] = Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(jobs_area);
-        let block = Block::default().borders(Borders::LEFT).border_style(t.colour(t.border));
-        let inner = block.inner(b);
-        (a, (block, b), inner)
-    } else {
-        let [a, b] = Layout::vertical([Constraint::Min(2), Constraint::Length(jobs_area.height / 3)]).areas(jobs_area);
-        let block = Block::default().borders(Borders::TOP).border_style(t.colour(t.border));
-        let inner = block.inner(b);
-        (a, (block, b), inner)
-    };
-    f.render_widget(log_block.0, log_block.1);
-    let list_w = list_area.width as usize;
-    let lines = vec![Line::from(Span::styled(
-        truncate(
-            &format!(
-                "jobs · {} · {}",
-                hints(
-                    app,
-                    "runs",
-                    &[
-                        (Action::Rerun, &format!("rerun the filter ({})", app.samples.visible.len())),
-                        (Action::CycleVariant, &format!("variant: {}", r.variant.name()))
-                    ]
-                ),
-                hints(
-                    app,
-                    "runs",
-                    &[
-                        (Action::Finetune, "finetune"),
-                        (Action::EvalAdapter, "eval adapter"),
-                        (Action::BatchSaliency, "saliency"),
-                        (Action::CancelJob, "cancel")
-                    ]
-                )
-            ),
-            list_w,
-        ),
-        head_style(r.in_jobs),
-    ))];
-    let [jobs_title, jobs_table] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(list_area);
-    f.render_widget(Paragraph::new(lines), jobs_title);
+    // The jobs list above the selected job's log, which gets the pane's
+    // whole width (the report tables it prints), behind a rule.
+    let list_w = jobs_area.width as usize;
+    let mut items = vec!["jobs".to_string()];
+    items.extend(hint_items(
+        app,
+        "runs",
+        &[
+            (Action::Rerun, &format!("rerun the filter ({})", app.samples.visible.len())),
+            (Action::CycleVariant, &format!("variant: {}", r.variant.name())),
+            (Action::Finetune, "finetune"),
+            (Action::EvalAdapter, "eval adapter"),
+            (Action::BatchSaliency, "saliency"),
+            (Action::CancelJob, "cancel"),
+        ],
+    ));
+    let title: Vec<Line> = packed(&items, list_w).into_iter().map(|l| Line::from(Span::styled(l, head_style(r.in_jobs)))).collect();
+    // The hints wrap between hints rather than be cut.
+    let title_h = (title.len() as u16).clamp(1, 3);
+    let list_h = title_h + 1 + (app.jobs.len().max(1) as u16).min(jobs_area.height / 3);
+    let [list_area, log_rule_area] = Layout::vertical([Constraint::Length(list_h), Constraint::Min(2)]).areas(jobs_area);
+    let log_block = Block::default().borders(Borders::TOP).border_style(t.colour(t.border));
+    let log_area = log_block.inner(log_rule_area);
+    f.render_widget(log_block, log_rule_area);
+    let [jobs_title, jobs_table] = Layout::vertical([Constraint::Length(title_h), Constraint::Min(1)]).areas(list_area);
+    f.render_widget(Paragraph::new(title), jobs_title);
     if app.jobs.is_empty() {
         f.render_widget(Paragraph::new(Span::styled("no background jobs", t.muted())), jobs_table);
     } else {
@@ -209,14 +190,25 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         _ => log_area,
     };
     let tail_n = log_area.height.saturating_sub(1) as usize;
-    let mut lines =
-        vec![Line::from(Span::styled(job.map(|j| format!("log of #{} {}", j.id, j.label)).unwrap_or_else(|| "log".into()), t.muted()))];
+    let mut lines = vec![Line::from(Span::styled(
+        match job {
+            Some(j) if j.log.is_empty() => format!("log of #{} {}", j.id, j.label),
+            Some(j) => {
+                let end = j.log.len().saturating_sub(r.log_scroll);
+                let start = end.saturating_sub(tail_n);
+                let scroll = hints(app, "runs", &[(Action::ScrollUp, "older"), (Action::ScrollDown, "newer")]);
+                format!("log of #{} {} · lines {}-{end} of {} · {scroll}", j.id, j.label, (start + 1).min(end), j.log.len())
+            }
+            None => "log".into(),
+        },
+        t.muted(),
+    ))];
     if let Some(j) = job {
         if let Phase::Failed(e) = &j.phase {
             lines.push(Line::from(Span::styled(e.clone(), t.bad())));
         }
-        let skip = j.log.len().saturating_sub(tail_n);
-        lines.extend(j.log.iter().skip(skip).map(|l| Line::from(Span::styled(l.clone(), t.text()))));
+        let end = j.log.len().saturating_sub(r.log_scroll);
+        lines.extend(j.log[end.saturating_sub(tail_n)..end].iter().map(|l| Line::from(Span::styled(l.clone(), t.text()))));
     }
     f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), log_area);
 }

@@ -16,7 +16,28 @@ pub fn key(app: &App, mode: &str, action: Action) -> String {
 /// "k what · k2 what2" for the actions bound in `mode` (or globally);
 /// actions bound to no key are left out rather than shown with a wrong one.
 pub fn hints(app: &App, mode: &str, items: &[(Action, &str)]) -> String {
-    items.iter().filter_map(|(a, what)| Some(format!("{} {what}", app.keymap.key_for(mode, *a)?))).collect::<Vec<_>>().join(" · ")
+    hint_items(app, mode, items).join(" · ")
+}
+
+/// Each bound action as "k what".
+pub fn hint_items(app: &App, mode: &str, items: &[(Action, &str)]) -> Vec<String> {
+    items.iter().filter_map(|(a, what)| Some(format!("{} {what}", app.keymap.key_for(mode, *a)?))).collect()
+}
+
+/// `items` joined by " · " into lines of at most `width` columns, never
+/// breaking an item (one longer than a line gets a line of its own).
+pub fn packed(items: &[String], width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for item in items {
+        match lines.last_mut() {
+            Some(l) if l.chars().count() + 3 + item.chars().count() <= width => {
+                l.push_str(" · ");
+                l.push_str(item);
+            }
+            _ => lines.push(item.clone()),
+        }
+    }
+    lines
 }
 
 pub fn truncate(s: &str, n: usize) -> String {

@@ -17,7 +17,14 @@ pub(super) fn on_job(app: &mut App, ev: JobEvent) -> Vec<Effect> {
         JobEvent::Asked { id, sample } if app.live.job == Some(id) => app.live.asked = Some(*sample),
         JobEvent::Scores { id, scores } if app.live.job == Some(id) => app.live.scores = Some(scores),
         JobEvent::Token { id, delta } if app.live.job == Some(id) => app.live.text.push_str(&delta),
-        JobEvent::Answered { id, record } if app.live.job == Some(id) => app.live.record = Some(*record),
+        JobEvent::Answered { id, record } if app.live.job == Some(id) => {
+            // "asking ..." is no longer true once the answer is in: say what it was where the user is.
+            if app.focus != Pane::Live && app.message.as_deref().is_some_and(|m| m.starts_with("asking the model")) {
+                let key = app.keymap.key_for("samples", Action::FocusLive).unwrap_or("3");
+                app.message = Some(format!("{}: {} · {key} shows the answer", record.id, record.verdict.label()));
+            }
+            app.live.record = Some(*record);
+        }
         JobEvent::Saliency { id, sample_id, target, plain, boxed } if app.saliency.work.owns(id) => {
             let key = app.saliency.work.pending_key.clone().unwrap_or_default();
             app.saliency.work.result = Some(SaliencyResult { key, sample_id, target, plain, boxed, attention: None });
@@ -35,6 +42,11 @@ pub(super) fn on_job(app: &mut App, ev: JobEvent) -> Vec<Effect> {
         JobEvent::Progress { id, done, total, elapsed_s } => {
             if let Some(j) = app.jobs.iter_mut().find(|j| j.id == id) {
                 (j.done, j.total, j.elapsed_s) = (done, total, elapsed_s);
+                // A running eval's run is listed while it runs, not only once it ends.
+                let unlisted = j.run_dir.as_ref().is_some_and(|d| !app.runs.list.iter().any(|r| &r.dir == d));
+                if unlisted && app.focus == Pane::Runs {
+                    return vec![Effect::ListRuns];
+                }
             }
         }
         JobEvent::TrainStep { id, metrics } => {

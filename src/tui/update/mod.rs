@@ -208,6 +208,8 @@ fn on_key(app: &mut App, key: &str) -> Vec<Effect> {
     if app.input.is_some() {
         return on_input_key(app, key);
     }
+    // A message answers the last key; the next key makes it stale.
+    app.message = None;
     if key == "ctrl-c" {
         app.quit = true;
         return vec![];
@@ -215,7 +217,7 @@ fn on_key(app: &mut App, key: &str) -> Vec<Effect> {
     if app.show_help {
         match app.keymap.action(app.focus, key) {
             Some(Action::Help | Action::Cancel) => app.show_help = false,
-            Some(Action::Down) => app.help_scroll += 1,
+            Some(Action::Down) => app.help_scroll = (app.help_scroll + 1).min(app.keymap.help().len().saturating_sub(1)),
             Some(Action::Up) => app.help_scroll = app.help_scroll.saturating_sub(1),
             Some(Action::Quit) => app.quit = true,
             _ => {}

@@ -7,8 +7,14 @@ pub(super) fn runs_action(app: &mut App, action: Action) -> Vec<Effect> {
     let r = &mut app.runs;
     match action {
         Action::Left | Action::Right => r.in_jobs = !r.in_jobs,
-        Action::Down if r.in_jobs => r.job_cursor = (r.job_cursor + 1).min(app.jobs.len().saturating_sub(1)),
-        Action::Up if r.in_jobs => r.job_cursor = r.job_cursor.saturating_sub(1),
+        Action::Down if r.in_jobs => (r.job_cursor, r.log_scroll) = ((r.job_cursor + 1).min(app.jobs.len().saturating_sub(1)), 0),
+        Action::Up if r.in_jobs => (r.job_cursor, r.log_scroll) = (r.job_cursor.saturating_sub(1), 0),
+        // The selected job's log, older lines up (K) and back down to the newest (J).
+        Action::ScrollUp => {
+            let lines = app.jobs.get(r.job_cursor).map_or(0, |j| j.log.len());
+            r.log_scroll = (r.log_scroll + 1).min(lines.saturating_sub(1));
+        }
+        Action::ScrollDown => r.log_scroll = r.log_scroll.saturating_sub(1),
         Action::Down => r.cursor = (r.cursor + 1).min(r.list.len().saturating_sub(1)),
         Action::Up => r.cursor = r.cursor.saturating_sub(1),
         Action::Top => r.cursor = 0,

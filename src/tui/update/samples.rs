@@ -77,6 +77,11 @@ pub(super) fn sample_action(app: &mut App, action: Action, cursor: usize) -> Vec
             cats.dedup();
             cycle_chip(app, cats.into_iter().map(Filter::Category).collect(), Filter::Category(String::new()));
         }
+        Action::FilterError | Action::FilterStatus if app.run.records.is_empty() => {
+            let rerun = app.keymap.key_for("runs", Action::Rerun).unwrap_or("r");
+            let runs = app.keymap.key_for("samples", Action::FocusRuns).unwrap_or("6");
+            app.message = Some(format!("no run yet: nothing to filter by verdict ({runs} then {rerun} reruns the filter)"));
+        }
         Action::FilterStatus => {
             // Only the statuses some sample has: a chip that selects nothing is a dead key press.
             let have: Vec<Status> = Status::ALL
