@@ -247,7 +247,8 @@ pub fn run_lens(args: &LensArgs) -> Result<()> {
                 .collect();
             let sample = t.sample.as_ref().map(|s| format!("{} · ", s.id)).unwrap_or_default();
             let gold = decision.gold.map(|g| format!(" · gold {}", lens.candidates[g].label)).unwrap_or_default();
-            let title = format!("logit lens · {sample}p at the answer position{gold}");
+            let at = if opening.is_empty() { "at the answer position".to_string() } else { format!("after {opening:?}") };
+            let title = format!("logit lens · {sample}p {at}{gold}");
             let mark = lens.answer.zip(lens.decided_at).map(|(a, at)| (at, format!("{} leads from layer {at}", lens.candidates[a].label)));
             layer_chart(
                 &LayerChart { title: &title, y_desc: "probability", series: &series, y_range: (0.0, 1.0), mark, emphasis: decision.gold },
@@ -343,7 +344,8 @@ pub fn run_patch(args: &PatchArgs) -> Result<()> {
         sweep.ld_corrupt
     );
     if crate::runs::warnings::ld_gap_too_small(sweep.ld_clean, sweep.ld_corrupt, args.min_ld_gap) {
-        println!("{}", crate::runs::warnings::small_ld_gap(1, 1, args.min_ld_gap).expect("one left out"));
+        let gap = (sweep.ld_clean - sweep.ld_corrupt).abs();
+        println!("⚠ small_ld_gap: the mirror moves LD by {gap:.4} nats, under {}: a share of it restored would be a ratio over noise", args.min_ld_gap);
         println!("no share of LD restored is shown (--min-ld-gap sets the threshold; --dump keeps the raw numbers)");
         if args.common.out.is_some() {
             bail!("nothing written to --out: this sample has no ratios to draw");

@@ -162,10 +162,15 @@ pub fn run_probe_linear(args: &ProbeLinearArgs) -> Result<()> {
         } else {
             names.iter().zip(&probes).map(|(n, p)| (label(p, n), level(p, &p.test_accuracy))).collect()
         };
-        let title = if split.is_empty() {
-            "direction probes: held-out accuracy".to_string()
-        } else {
-            format!("direction probes: held-out accuracy where {} answers correctly vs horizontal flips", args.run.as_deref().unwrap_or(""))
+        // The title names only the outcomes the plot draws.
+        let has = |o: &str| split.iter().any(|s| s.outcome == o);
+        let run = args.run.as_deref().unwrap_or("");
+        let title = match (split.is_empty(), has("correct"), has("horizontal_flip")) {
+            (true, ..) => "direction probes: held-out accuracy".to_string(),
+            (false, true, true) => format!("direction probes: held-out accuracy where {run} answers correctly vs its horizontal flips"),
+            (false, true, false) => format!("direction probes: held-out accuracy where {run} answers correctly (no horizontal flips held out)"),
+            (false, false, true) => format!("direction probes: held-out accuracy on {run}'s horizontal flips (none held out answered correctly)"),
+            (false, false, false) => "direction probes: held-out accuracy (no correct answers or flips held out)".to_string(),
         };
         layer_lines(&title, "accuracy", &series, (0.0, 1.0), png)?;
         println!("wrote {}", png.display());

@@ -239,6 +239,9 @@ fn render_text(report: &Report, md: bool) -> String {
         for w in &run.warnings {
             let _ = writeln!(s, "{w}");
         }
+        for n in &run.notes {
+            let _ = writeln!(s, "{n}");
+        }
         let _ = writeln!(s, "\nerror kinds among errors");
         for e in &run.error_kinds {
             let _ = writeln!(s, "  {:<16} {:>6}  {}%", e.kind, e.count, pct(e.share));

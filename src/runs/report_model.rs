@@ -70,6 +70,8 @@ pub struct RunReport {
     pub confusion: Vec<CategoryConfusion>,
     /// Statistics above that a degenerate run would also produce.
     pub warnings: Vec<Warning>,
+    /// How the run was asked, where that matters for reading it.
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -94,6 +96,16 @@ pub struct Report {
     pub by: GroupBy,
     pub runs: Vec<RunReport>,
     pub comparison: Option<Comparison>,
+}
+
+/// A note when a run scored letters on a checkpoint that declares it answers in words.
+fn asked_against_card(meta: &RunMeta) -> Option<String> {
+    let words = crate::config::declared_answers(std::path::Path::new(&meta.model)).ok()? == crate::config::AnswersWith::Words;
+    (words && meta.decoding.starts_with("score")).then(|| {
+        "note: this model declares it answers in words (its flipscope.json) but this run scored option letters; \
+         `eval --mode generate` asks it the way it answers"
+            .to_string()
+    })
 }
 
 impl RunReport {
@@ -126,6 +138,7 @@ impl RunReport {
                 .collect(),
             confusion,
             warnings,
+            notes: run.meta.as_ref().and_then(asked_against_card).into_iter().collect(),
         })
     }
 }

@@ -98,8 +98,20 @@ fn counted<'a>(answers: impl Iterator<Item = MirrorView<'a>>) -> Vec<(MirrorView
     seen
 }
 
+/// What the chance level compares of an answer: its letter, or its direction when it has none.
+fn letter_first(v: MirrorView<'_>) -> MirrorView<'_> {
+    if v.label.is_some() {
+        MirrorView { direction: None, ..v }
+    } else {
+        v
+    }
+}
+
 fn flip_pairs(category: &str, pairs: &[(MirrorView, MirrorView)]) -> FlipPairs {
-    let (plain, mirror) = (counted(pairs.iter().map(|p| p.0)), counted(pairs.iter().map(|p| p.1)));
+    // The chance level reads letters where there are letters (a mirrored
+    // sample keeps its letters, so the same letter is the mirrored answer),
+    // else directions: an answer's direction means nothing across questions.
+    let (plain, mirror) = (counted(pairs.iter().map(|p| letter_first(p.0))), counted(pairs.iter().map(|p| letter_first(p.1))));
     let n = pairs.len().max(1) as f64;
     let chance = plain
         .iter()
@@ -174,7 +186,7 @@ mod tests {
 
     #[test]
     fn flip_chance_is_what_the_letter_distributions_alone_give() {
-        // Letters only: plain A A B B, mirror A A A B. Same letter = consistent.
+        // Letters: plain A A B B, mirror A A A B. Same letter = consistent.
         // Chance = P(A)P(A) + P(B)P(B) = 0.5 x 0.75 + 0.5 x 0.25 = 0.5; observed 3/4.
         let p = |id: &str, letter: &str| Record { key: id.into(), id: id.into(), category: "c".into(), predicted_letter: Some(letter.into()), ..Default::default() };
         let plain = [p("1", "A"), p("2", "A"), p("3", "B"), p("4", "B")];
@@ -182,9 +194,11 @@ mod tests {
         let overall = flip_consistency(&plain, &flipped).pop().unwrap();
         assert_eq!((overall.consistent, overall.total), (3, 4));
         assert!((overall.chance - 0.5).abs() < 1e-12, "{overall:?}");
-        // One letter on both sides: consistency is certain by chance.
-        let c = |id: &str| p(id, "C");
-        let all_c = flip_consistency(&[c("1"), c("2")], &[c("1~flip"), c("2~flip")]).pop().unwrap();
+        // One letter on both sides, naming each question's own direction and
+        // its mirror: consistency is certain by chance.
+        let c = |id: &str, d: &str| Record { predicted_direction: Direction::from_name(d), ..p(id, "C") };
+        let plain = [c("1", "left"), c("2", "front-right")];
+        let all_c = flip_consistency(&plain, &[c("1~flip", "right"), c("2~flip", "front-left")]).pop().unwrap();
         assert_eq!((all_c.consistent, all_c.chance), (2, 1.0));
     }
 }

@@ -150,7 +150,7 @@ pub fn flip_at_chance(group: &str, consistent: usize, total: usize, level: &Chan
         Warning::new(
             WarningKind::FlipConsistencyAtChance,
             format!(
-                "{group}: {consistent}/{total} ({:.2}%) is inside the chance level {:.2}% (95% {:.2}-{:.2}) that the answer letters alone give",
+                "{group}: {consistent}/{total} ({:.2}%) is inside the chance level {:.2}% (95% {:.2}-{:.2}) that the two runs' answer distributions alone give",
                 100.0 * observed,
                 100.0 * level.chance,
                 100.0 * level.lo,
@@ -194,6 +194,25 @@ mod tests {
         assert_eq!(letter_bias(&even), None);
         // Too few to call: 4 of 4.
         assert_eq!(letter_bias(&all_c[..4]), None);
+    }
+
+    #[test]
+    fn an_incomplete_sampled_run_says_so() {
+        let row = |n, max_n, short| SampledRow {
+            group: "overall".into(),
+            questions: 5,
+            n,
+            max_n,
+            short,
+            pass_at: vec![],
+            maj: 0.0,
+            entropy: 0.0,
+            flip_rate: 0.0,
+        };
+        assert_eq!(incomplete_run(&[row(8, 8, 0)]), None);
+        let w = incomplete_run(&[row(3, 8, 2)]).unwrap();
+        assert_eq!(w.kind, WarningKind::IncompleteRun);
+        assert!(w.message.starts_with("2 of 5 questions have fewer than 8 samples (the fewest: 3)"), "{}", w.message);
     }
 
     #[test]

@@ -42,7 +42,7 @@ pub enum Mark {
 /// Width in pixels of a legend column for these names (13-px text).
 pub fn legend_width<'a>(names: impl Iterator<Item = &'a str>) -> u32 {
     let longest = names.map(|n| n.chars().count()).max().unwrap_or(0) as u32;
-    (longest * 8 + 44).min(420)
+    (longest * 7 + 44).min(420)
 }
 
 /// A legend in its own area beside the plot, so it never covers the data.

@@ -78,6 +78,25 @@ fn report_figures_match_hand_computation() {
     let img = image::open(&png).unwrap().to_rgb8();
     // Run A's bar (first colour) is drawn; run B's is at 0%.
     assert!(img.pixels().any(|p| p.0 == [31, 119, 180]), "no bar of the first run");
+    // With --vs the plot draws the run compared against too (second colour).
+    let c = tmp.path().join("c");
+    write_run(
+        &c,
+        &(1..=5)
+            .map(|i| if i <= 2 { rec(&i.to_string(), "cam", "A", "left", "A", "left", true, None) } else { rec(&i.to_string(), "cam", "A", "left", "B", "right", false, Some("horizontal_flip")) })
+            .collect::<Vec<_>>(),
+    );
+    let (ok, _, err) = flipscope(&["report", a.to_str().unwrap(), "--vs", c.to_str().unwrap(), "--plot", png.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let img = image::open(&png).unwrap().to_rgb8();
+    assert!(img.pixels().any(|p| p.0 == [31, 119, 180]) && img.pixels().any(|p| p.0 == [255, 127, 14]), "both runs' bars");
+    // Run B answers B to every question: its letter bias is flagged beside its numbers, in text and JSON.
+    let (ok, text, err) = flipscope(&["report", b.to_str().unwrap()]);
+    assert!(ok && text.contains("⚠ letter_bias: B is 5/5 predictions (100.0%"), "{text}{err}");
+    let (ok, json, _) = flipscope(&["report", b.to_str().unwrap(), "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(ok && v["runs"][0]["warnings"][0]["kind"] == "letter_bias", "{json}");
+    assert!(v["runs"][0]["warnings"][0]["message"].as_str().unwrap().contains("5/5"), "{json}");
     let pq = tmp.path().join("acc.parquet");
     let (ok, _, err) = flipscope(&["report", a.to_str().unwrap(), "--format", "parquet", "--out", pq.to_str().unwrap()]);
     assert!(ok && pq.exists(), "{err}");
