@@ -301,8 +301,9 @@ pub fn run_knockout(args: &KnockoutArgs) -> Result<()> {
         |png| {
             let rows: Vec<String> = (0..sweep.logprob.len()).map(|w| format!("from {w}")).collect();
             let deltas: Vec<Vec<f64>> = sweep.logprob.iter().map(|r| r.iter().map(|lp| lp - sweep.base_logprob).collect()).collect();
-            let title = format!("knockout: change in log p(target), {} layer(s) blocked", args.window);
-            heat_table(&title, &rows, &names, &deltas, true, png)
+            let sample = t.sample.as_ref().map(|s| format!(" · {}", s.id)).unwrap_or_default();
+            let title = format!("knockout{sample}: change in log p(target), {} layer(s) blocked", args.window);
+            heat_table(&title, ("window start", "edges blocked"), &rows, &names, &deltas, true, png)
         },
         || {
             let cells: Vec<(u32, usize)> = (0..sweep.logprob.len()).flat_map(|w| (0..edges.len()).map(move |g| (w as u32, g))).collect();
@@ -347,10 +348,11 @@ pub fn run_patch(args: &PatchArgs) -> Result<()> {
         let gap = (sweep.ld_clean - sweep.ld_corrupt).abs();
         println!("⚠ small_ld_gap: the mirror moves LD by {gap:.4} nats, under {}: a share of it restored would be a ratio over noise", args.min_ld_gap);
         println!("no share of LD restored is shown (--min-ld-gap sets the threshold; --dump keeps the raw numbers)");
+        dumped(&args.common.dump, |p| sweep.dump(p))?;
         if args.common.out.is_some() {
-            bail!("nothing written to --out: this sample has no ratios to draw");
+            bail!("nothing written to --out: this sample has no ratios to draw (--min-ld-gap 0 draws them anyway)");
         }
-        return dumped(&args.common.dump, |p| sweep.dump(p));
+        return Ok(());
     }
     println!("share of LD restored by patching the clean residual stream into the mirrored run:");
     println!("layer   {}", groups.iter().map(|g| format!("{:>10}", g.name())).collect::<String>());
@@ -366,7 +368,11 @@ pub fn run_patch(args: &PatchArgs) -> Result<()> {
     let names: Vec<String> = groups.iter().map(|g| g.name().to_string()).collect();
     write_out(
         &args.common.out,
-        |png| heat_table("patching: share of LD restored (clean -> mirrored)", &rows, &names, &values, true, png),
+        |png| {
+            let sample = t.sample.as_ref().map(|s| format!(" · {}", s.id)).unwrap_or_default();
+            let title = format!("patching{sample}: share of LD restored (clean -> mirrored)");
+            heat_table(&title, ("layer output patched", "positions"), &rows, &names, &values, true, png)
+        },
         || {
             let cells: Vec<(usize, usize)> = (0..rows.len()).flat_map(|r| (0..names.len()).map(move |g| (r, g))).collect();
             Ok(df!(
@@ -414,7 +420,9 @@ pub fn run_ablate(args: &AblateArgs) -> Result<()> {
         |png| {
             let rows: Vec<String> = regions.iter().map(|r| r.name().to_string()).collect();
             let deltas: Vec<Vec<f64>> = a.ablated.iter().map(|row| row.iter().zip(&a.base).map(|(x, b)| x - b).collect()).collect();
-            heat_table("ablation: change in each candidate's log-prob", &rows, &labels, &deltas, true, png)
+            let sample = t.sample.as_ref().map(|s| format!(" · {}", s.id)).unwrap_or_default();
+            let title = format!("ablation{sample}: change in each candidate's log-prob");
+            heat_table(&title, ("region replaced", "candidate"), &rows, &labels, &deltas, true, png)
         },
         || {
             let cells: Vec<(usize, usize)> = (0..regions.len()).flat_map(|r| (0..labels.len()).map(move |c| (r, c))).collect();

@@ -39,7 +39,7 @@ pub struct CategoryConfusion {
     pub matrix: ConfusionMatrix,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FlipRow {
     pub category: String,
     pub consistent: usize,

@@ -259,7 +259,7 @@ mod tests {
         assert_eq!(read(""), (None, ExtractRule::Unparsed));
     }
 
-    /// The cases issue 23 found read wrongly.
+    /// Cases once read wrongly.
     #[test]
     fn never_guesses_negation_elimination_lists_and_final_choices() {
         assert_eq!(read("A or B"), (None, ExtractRule::Ambiguous));

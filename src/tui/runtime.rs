@@ -11,7 +11,9 @@ use super::update::{Background, Effect, Msg, Purpose};
 use crate::engine::{DeviceSpec, DtypeSpec};
 use crate::eval::{EvalConfig, EvalMode, PromptTemplate, Variant};
 use crate::jobs::{EvalRun, JobManager, JobRequest};
-use crate::runs::{report, run_dir_in, store, RunCatalog, RunDir};
+use crate::runs::report::GroupBy;
+use crate::runs::report_model::{LoadedRun, Report};
+use crate::runs::{run_dir_in, store, RunCatalog, RunDir};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -234,10 +236,17 @@ pub fn initial_run(root: &Path, run: Option<&str>, dataset_name: &str) -> Result
     Ok(r)
 }
 
-fn compare(a: &Path, b: &Path) -> Result<Comparison> {
-    let (a, b) = (RunDir::new(a), RunDir::new(b));
-    let (ra, rb) = (store::read_records(&a.records_path())?.records, store::read_records(&b.records_path())?.records);
-    Ok(Comparison { a: a.dir_name(), b: b.dir_name(), rows: report::paired(&ra, &rb, 0) })
+/// The paired comparison `report --vs` makes, computed by the same report.
+pub fn compare(a: &Path, b: &Path) -> Result<Comparison> {
+    let load = |dir: &Path| -> Result<LoadedRun> {
+        let run = RunDir::new(dir);
+        let records = store::read_records(&run.records_path())?.records;
+        Ok(LoadedRun { name: run.dir_name(), meta: run.read_meta().ok().flatten(), records })
+    };
+    let (a, b) = (load(a)?, load(b)?);
+    let report = Report::build(std::slice::from_ref(&a), Some(&b), GroupBy::Category, true)?;
+    let c = report.comparison.expect("a comparison was asked for");
+    Ok(Comparison { a: c.a, b: c.b, rows: c.paired, flip: c.flip_consistency.unwrap_or_default(), warnings: c.warnings })
 }
 
 fn save_views(path: &Path, views: &[SavedView]) -> Result<()> {

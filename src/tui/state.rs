@@ -414,6 +414,9 @@ pub struct Comparison {
     pub a: String,
     pub b: String,
     pub rows: Vec<PairedRow>,
+    /// Flip consistency beside its chance level, when one run is the other's mirror.
+    pub flip: Vec<crate::runs::report_model::FlipRow>,
+    pub warnings: Vec<crate::runs::warnings::Warning>,
 }
 
 #[derive(Clone, Debug, Default)]

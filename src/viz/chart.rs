@@ -150,10 +150,11 @@ pub fn layer_chart(c: &LayerChart, out: &Path) -> Result<()> {
 }
 
 /// A table of heat cells: `values[row][col]` coloured on `colormap` over
-/// [-limit, limit] when `signed`, else [0, limit], each cell labelled with its value.
-pub fn heat_table(title: &str, rows: &[String], cols: &[String], values: &[Vec<f64>], signed: bool, out: &Path) -> Result<()> {
+/// [-limit, limit] when `signed`, else [0, limit], each cell labelled with
+/// its value; `axes` names what the rows and the columns are.
+pub fn heat_table(title: &str, axes: (&str, &str), rows: &[String], cols: &[String], values: &[Vec<f64>], signed: bool, out: &Path) -> Result<()> {
     register_font();
-    let (cell_w, cell_h, left, top) = (110i32, 26i32, 90i32, 70i32);
+    let (cell_w, cell_h, left, top) = (110i32, 26i32, 120i32, 84i32);
     let width = (left + cell_w * cols.len() as i32 + 20).max(360) as u32;
     let height = (top + cell_h * rows.len() as i32 + 20) as u32;
     let root = BitMapBackend::new(out, (width, height)).into_drawing_area();
@@ -162,6 +163,9 @@ pub fn heat_table(title: &str, rows: &[String], cols: &[String], values: &[Vec<f
     let limit = values.iter().flatten().filter(|v| v.is_finite()).fold(0.0f64, |m, v| m.max(v.abs())).max(1e-9);
     let colormap = if signed { Colormap::Diverging } else { Colormap::Inferno };
     let centred = TextStyle::from(("sans-serif", 13).into_font()).pos(Pos::new(HPos::Center, VPos::Center));
+    let axis = TextStyle::from(("sans-serif", 13).into_font().style(FontStyle::Italic)).pos(Pos::new(HPos::Center, VPos::Center));
+    root.draw(&Text::new(format!("{} →", axes.1), (left + cell_w * cols.len() as i32 / 2, top - 36), axis.clone())).map_err(err)?;
+    root.draw(&Text::new(format!("{} ↓", axes.0), (left / 2, top - 14), axis)).map_err(err)?;
     for (c, name) in cols.iter().enumerate() {
         let x = left + cell_w * c as i32 + cell_w / 2;
         root.draw(&Text::new(name.clone(), (x, top - 14), centred.clone())).map_err(err)?;

@@ -826,3 +826,50 @@ fn nothing_cut_nothing_stale() {
         assert!(s.contains("Delete a character"), "the last binding is in view:\n{s}");
     }
 }
+
+/// `c` on a plain run and its mirrored run shows flip consistency beside its
+/// chance level, and warns when a model that always answers C only agrees with itself.
+#[test]
+fn comparing_a_run_with_its_mirror_shows_the_chance_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, variant: &str, suffix: &str| {
+        let d = dir.path().join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        let meta = serde_json::json!({
+            "name": name, "model": "m", "model_fingerprint": "f", "adapter": null, "dataset": "d", "dataset_hash": "h",
+            "prompt": "p", "decoding": "score", "variant": variant, "circular": false, "flipscope_version": "0",
+            "device": "cpu", "started": "0", "finished": null
+        });
+        std::fs::write(d.join("run.json"), meta.to_string()).unwrap();
+        let lines: Vec<String> = (0..20)
+            .map(|i| {
+                let r = Record {
+                    key: format!("q{i}{suffix}"),
+                    id: format!("q{i}{suffix}"),
+                    category: "cam".into(),
+                    gold_letter: Some(["A", "B", "C", "D"][i % 4].into()),
+                    predicted_letter: Some("C".into()),
+                    rule: ExtractRule::Scored,
+                    verdict: if i % 4 == 2 { Verdict::Correct } else { Verdict::Wrong(ErrorKind::Other) },
+                    ..Default::default()
+                };
+                serde_json::to_string(&r).unwrap()
+            })
+            .collect();
+        std::fs::write(d.join("records.jsonl"), lines.join("\n") + "\n").unwrap();
+        d
+    };
+    let (plain, mirror) = (write("plain", "plain", ""), write("mirror", "flipped", "~flip"));
+    let c = flipscope::tui::runtime::compare(&plain, &mirror).unwrap();
+    let overall = c.flip.last().unwrap();
+    assert_eq!((overall.consistent, overall.total, overall.chance.chance), (20, 20, 1.0));
+    assert!(c.warnings.iter().any(|w| w.message.contains("20/20 (100.00%) is inside the chance level 100.00%")), "{:?}", c.warnings);
+    let (_d, mut app) = app();
+    keys(&mut app, &["6"]);
+    update(&mut app, Msg::Compared(c));
+    for (w, h) in [(100u16, 30u16), (160, 48)] {
+        let s = screen(&app, w, h);
+        assert!(s.contains("flip consistency") && s.contains("chance 100.0%"), "{w}x{h}:\n{s}");
+        assert!(s.contains("⚠ flip_consistency_at_chance"), "{w}x{h}:\n{s}");
+    }
+}

@@ -77,14 +77,20 @@ fn have_tmux() -> bool {
     true
 }
 
-#[test]
-fn tui_in_tmux_search_ask_help_quit_and_sigterm() {
+/// A folder with `n` synthetic scenes in `data/`, for a test that has tmux.
+fn scenes(n: usize) -> Option<(tempfile::TempDir, PathBuf)> {
     if !have_tmux() {
-        return;
+        return None;
     }
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    flipscope::data::synth::write(&data, 6, &flipscope::data::synth::SynthOptions::seeded(3)).unwrap();
+    flipscope::data::synth::write(&data, n, &flipscope::data::synth::SynthOptions::seeded(3)).unwrap();
+    Some((dir, data))
+}
+
+#[test]
+fn tui_in_tmux_search_ask_help_quit_and_sigterm() {
+    let Some((dir, data)) = scenes(6) else { return };
     let model = crate::common::parity::case_dir("flat_tied_odd").join("model");
     let (model, data) = (model.display().to_string(), data.display().to_string());
     let args = ["--model", &model, "--data", &data, "--run", "e2e"];
@@ -129,12 +135,7 @@ fn tui_in_tmux_search_ask_help_quit_and_sigterm() {
 /// gives, and `a` from the list keeps the focus there and says where to look.
 #[test]
 fn live_pane_in_tmux_shows_what_was_asked_flipped_and_typed() {
-    if !have_tmux() {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    flipscope::data::synth::write(&data, 12, &flipscope::data::synth::SynthOptions::seeded(3)).unwrap();
+    let Some((dir, data)) = scenes(12) else { return };
     let ds = flipscope::data::load(data.to_str().unwrap()).unwrap();
     // A question whose gold has a left/right part, so the mirror changes its options.
     let s = ds.samples.iter().find(|s| s.gold_direction.is_some_and(|d| d.has_lateral()) && !s.options.is_empty()).unwrap();

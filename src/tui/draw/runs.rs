@@ -70,6 +70,31 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     }
 
     if let Some(c) = &r.compare {
+        // Flip consistency and its warnings under the paired table, when one run mirrors the other.
+        let mut flip_lines: Vec<Line> = Vec::new();
+        if !c.flip.is_empty() {
+            flip_lines.push(Line::from(Span::styled("flip consistency · beside the chance level the answers alone give (95%)", t.heading(false))));
+            for f in &c.flip {
+                let share = 100.0 * f.consistent as f64 / f.total.max(1) as f64;
+                let ch = &f.chance;
+                flip_lines.push(Line::from(Span::styled(
+                    format!(
+                        "{:<28} {:>4}/{:<4} {share:>5.1}%   chance {:>5.1}% ({:.1}-{:.1})",
+                        f.category,
+                        f.consistent,
+                        f.total,
+                        100.0 * ch.chance,
+                        100.0 * ch.lo,
+                        100.0 * ch.hi
+                    ),
+                    t.text(),
+                )));
+            }
+        }
+        flip_lines.extend(c.warnings.iter().map(|w| Line::from(Span::styled(w.to_string(), t.golden()))));
+        let flip_h = if flip_lines.is_empty() { 0 } else { (flip_lines.len() as u16 + 2).min(mid.height / 2) };
+        let [mid, flip_area] = Layout::vertical([Constraint::Min(2), Constraint::Length(flip_h)]).areas(mid);
+        f.render_widget(Paragraph::new(flip_lines).wrap(Wrap { trim: false }), flip_area);
         let [title, table_area] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(mid);
         f.render_widget(
             Paragraph::new(Span::styled(
