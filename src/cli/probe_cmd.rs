@@ -90,9 +90,22 @@ pub fn run(cmd: &ProbeCommand) -> Result<()> {
                     Err(e) => eprintln!("{}: {e:#}", s.id),
                 }
             }
-            println!("\nflip consistency by category");
-            for (cat, ok, n) in probe::flip::by_category(&done) {
-                println!("  {cat:<50} {ok}/{n} ({:.1}%)", 100.0 * ok as f64 / n.max(1) as f64);
+            println!("\nflip consistency by category, beside the chance level the answers' letters alone give (95%)");
+            for f in probe::flip::by_category(&done) {
+                let level = crate::runs::warnings::ChanceLevel::new(f.chance, f.total);
+                let share = 100.0 * f.consistent as f64 / f.total.max(1) as f64;
+                println!(
+                    "  {:<50} {}/{} ({share:.1}%)   chance {:.1}% ({:.1}-{:.1})",
+                    f.category,
+                    f.consistent,
+                    f.total,
+                    100.0 * level.chance,
+                    100.0 * level.lo,
+                    100.0 * level.hi
+                );
+                if let Some(w) = crate::runs::warnings::flip_at_chance(&f.category, f.consistent, f.total, &level) {
+                    println!("  {w}");
+                }
             }
         }
         ProbeCommand::Boxed { boxes, box_color, box_width, .. } => {

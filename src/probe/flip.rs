@@ -1,7 +1,7 @@
 //! The flip probe: mirror the image, mirror the question, options and gold,
 //! and ask again. Flip-consistent when the answer mirrors too.
 
-use super::{ask, tally, Answer};
+use super::{ask, Answer};
 use crate::data::load_images;
 use crate::data::{flip::flip_labels, Sample};
 use crate::engine::{intervene::Intervention, Engine, ResizePolicy};
@@ -20,10 +20,12 @@ pub struct FlipProbe {
 
 /// Whether `mirrored` (on the flipped sample) mirrors `original`: `runs::stats::answers_mirror`.
 pub fn answers_mirror(original: &Answer, mirrored: &Answer) -> bool {
-    fn view(a: &Answer) -> MirrorView<'_> {
-        MirrorView { direction: a.direction, label: Some(a.label.as_str()) }
-    }
     answers_mirror_views(view(original), view(mirrored))
+}
+
+/// What flip consistency reads of an answer: its direction and its option label.
+fn view(a: &Answer) -> MirrorView<'_> {
+    MirrorView { direction: a.direction, label: Some(a.label.as_str()) }
 }
 
 pub fn probe(engine: &Engine, sample: &Sample, policy: &ResizePolicy) -> Result<FlipProbe> {
@@ -37,7 +39,8 @@ pub fn probe(engine: &Engine, sample: &Sample, policy: &ResizePolicy) -> Result<
     Ok(FlipProbe { id: sample.id.clone(), category: sample.category.clone(), original, mirrored, consistent })
 }
 
-/// (category, consistent, total) rows.
-pub fn by_category(probes: &[FlipProbe]) -> Vec<(String, usize, usize)> {
-    tally(probes.iter().map(|p| (p.category.as_str(), p.consistent)))
+/// Per category, then overall, each with its chance level (`runs::stats`'s one definition).
+pub fn by_category(probes: &[FlipProbe]) -> Vec<crate::runs::stats::FlipPairs> {
+    let pairs: Vec<(&str, MirrorView, MirrorView)> = probes.iter().map(|p| (p.category.as_str(), view(&p.original), view(&p.mirrored))).collect();
+    crate::runs::stats::flip_consistency_of(&pairs)
 }

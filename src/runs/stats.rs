@@ -78,8 +78,13 @@ pub fn flip_consistency(plain: &[Record], flipped: &[Record]) -> Vec<FlipPairs> 
         .filter(|r| r.rotation == 0)
         .filter_map(|p| Some((p.category.as_str(), MirrorView::of_record(p), MirrorView::of_record(by_id.get(p.id.as_str())?))))
         .collect();
+    flip_consistency_of(&pairs)
+}
+
+/// Per category (by name), then "overall", of (category, plain answer, mirrored answer) pairs.
+pub fn flip_consistency_of(pairs: &[(&str, MirrorView, MirrorView)]) -> Vec<FlipPairs> {
     let mut groups: BTreeMap<&str, Vec<(MirrorView, MirrorView)>> = BTreeMap::new();
-    for (cat, a, b) in &pairs {
+    for (cat, a, b) in pairs {
         groups.entry(cat).or_default().push((*a, *b));
     }
     let all: Vec<(MirrorView, MirrorView)> = pairs.iter().map(|(_, a, b)| (*a, *b)).collect();

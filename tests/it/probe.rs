@@ -43,7 +43,10 @@ fn flip_probe_mirrors_labels_on_synthetic_scenes() {
         assert!((pa.iter().sum::<f32>() - 1.0).abs() < 1e-5);
     }
     let rows = probe::flip::by_category(&probes);
-    assert_eq!(rows.iter().map(|r| r.2).sum::<usize>(), 6);
+    let overall = rows.last().unwrap();
+    assert_eq!((overall.category.as_str(), overall.total), ("overall", 6));
+    assert_eq!(rows[..rows.len() - 1].iter().map(|r| r.total).sum::<usize>(), 6);
+    assert!((0.0..=1.0).contains(&overall.chance));
 }
 
 #[test]
