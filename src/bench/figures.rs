@@ -190,7 +190,8 @@ pub fn measure(
             params = attach_lora(&mut model)?;
         }
         let processor = Processor::load(model_dir, &model.config)?;
-        let mut engine = Engine { dir: model_dir.into(), model, processor, load_report, adapter: None };
+        let answers = crate::config::declared_answers(model_dir)?;
+        let mut engine = Engine { dir: model_dir.into(), model, processor, load_report, adapter: None, answers };
         policy_figures(&mut engine, &params, inputs, &want, repeat, &mut out)?;
     }
     Ok(out)

@@ -96,21 +96,17 @@ fn resolve_objective(args: &SaliencyArgs, t: &Target, prompt: &PreparedPrompt) -
         return Ok((SaliencyTarget::Token(option_token(e, l)?), format!("explains option {l}")));
     }
     let sample = t.sample.as_ref();
-    let answers = args.target.engine.answers_with()?;
     match args.objective {
         Objective::Predicted => match sample {
-            Some(s) if answers == crate::config::AnswersWith::Letters => {
+            Some(s) if e.answers == crate::config::AnswersWith::Letters => {
                 let labels = answer_labels(s)?;
                 let best = e.score_options(&[prompt], &[labels])?.remove(0);
                 Ok((SaliencyTarget::Token(best.token_ids[best.best]), format!("explains option {} (scored)", best.best_label())))
             }
             // A model that answers in words: what it says first, greedily.
             Some(_) => {
-                let opts = crate::engine::GenerateOptions { max_new_tokens: crate::eval::DEFAULT_MAX_NEW_TOKENS, ..Default::default() };
-                let g = e.generate(&[prompt], &opts, &mut |_| crate::engine::Flow::Continue)?.remove(0);
-                let id = *g.tokens.first().context("the model generated nothing to explain")?;
-                let first = e.processor.tokenizer.decode(&[id], false)?;
-                Ok((SaliencyTarget::Token(id), format!("explains {first:?} (generated; the first token of {:?})", g.text.trim())))
+                let (id, first, answer) = e.first_answer_token(prompt)?;
+                Ok((SaliencyTarget::Token(id), format!("explains {first:?} (generated; the first token of {answer:?})")))
             }
             None => {
                 let logits = e.model.last_logits(&e.collate(&[prompt]))?;

@@ -42,13 +42,25 @@ pub struct Engine {
     pub load_report: LoadReport,
     /// The LoRA adapter attached (unmerged), if any.
     pub adapter: Option<Adapter>,
+    /// How the checkpoint says it answers (its `flipscope.json`; letters without one).
+    pub answers: crate::config::AnswersWith,
 }
 
 impl Engine {
     pub fn load(dir: &Path, device: Device, kind: Kind) -> Result<Engine> {
         let (model, load_report) = Qwen25VL::load(dir, device, kind)?;
         let processor = Processor::load(dir, &model.config)?;
-        Ok(Engine { dir: dir.into(), model, processor, load_report, adapter: None })
+        let answers = crate::config::declared_answers(dir)?;
+        Ok(Engine { dir: dir.into(), model, processor, load_report, adapter: None, answers })
+    }
+
+    /// What the model says first, greedily, after `prompt`: the token, its
+    /// text, and the whole short answer it starts (for the header that names it).
+    pub fn first_answer_token(&self, prompt: &PreparedPrompt) -> Result<(i64, String, String)> {
+        let opts = GenerateOptions { max_new_tokens: 16, ..Default::default() };
+        let g = self.generate(&[prompt], &opts, &mut |_| Flow::Continue)?.remove(0);
+        let id = *g.tokens.first().ok_or_else(|| anyhow::anyhow!("the model generated nothing to explain"))?;
+        Ok((id, self.processor.tokenizer.decode(&[id], false)?, g.text.trim().to_string()))
     }
 
     /// Attaches the PEFT adapter in `dir` without merging it.

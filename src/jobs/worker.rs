@@ -307,15 +307,15 @@ impl Worker {
         compare_boxed: bool,
     ) -> Result<bool> {
         let images = load_images(sample)?;
-        let (target, plain) = sample_saliency(engine, sample, &images, goal, method)?;
+        let (target, token, plain) = sample_saliency(engine, sample, &images, goal, method)?;
         if job.cancelled() {
             return Ok(false);
         }
         let boxed = match sample.boxes.iter().find(|b| b.image == 0) {
+            // The boxed image is explained for the same token as the plain one.
             Some(b) if compare_boxed => {
                 let (boxed_sample, boxed_images, _) = Variant::Boxed.apply(sample, images)?;
-                let (_, maps) = sample_saliency(engine, &boxed_sample, &boxed_images, &SaliencyGoal::Label(target.clone()), method)?;
-                Some((maps, b.clone()))
+                Some((saliency_of(engine, &boxed_sample, &boxed_images, token, method)?, b.clone()))
             }
             _ => None,
         };
@@ -433,14 +433,21 @@ impl Worker {
 }
 
 /// The goal's label and a saliency map per image, for the default prompt.
+/// What `goal` explains for `sample` (its label, and the token), and the maps.
 fn sample_saliency(
     engine: &Engine,
     sample: &Sample,
     images: &[DynamicImage],
     goal: &SaliencyGoal,
     method: &SaliencyMethod,
-) -> Result<(String, Vec<SaliencyMap>)> {
+) -> Result<(String, i64, Vec<SaliencyMap>)> {
     let prompt = engine.processor.prepare(images, &mcq_prompt(&sample.question, sample), &ResizePolicy::Auto)?;
+    // A model that answers in words is explained by what it says first.
+    if *goal == SaliencyGoal::Predicted && engine.answers == crate::config::AnswersWith::Words {
+        let (token, first, answer) = engine.first_answer_token(&prompt)?;
+        let a = engine.saliency(images, &prompt, &ResizePolicy::Auto, &SaliencyTarget::Token(token), method)?;
+        return Ok((format!("{first:?} (generated; the first token of {answer:?})"), token, a.maps));
+    }
     let labels = answer_labels(sample)?;
     let label = match goal {
         SaliencyGoal::Label(l) => l.clone(),
@@ -453,13 +460,19 @@ fn sample_saliency(
     };
     let token = engine.option_token_ids(std::slice::from_ref(&label))?[0];
     let a = engine.saliency(images, &prompt, &ResizePolicy::Auto, &SaliencyTarget::Token(token), method)?;
-    Ok((label, a.maps))
+    Ok((label, token, a.maps))
+}
+
+/// The maps for one token's logit at the answer position.
+fn saliency_of(engine: &Engine, sample: &Sample, images: &[DynamicImage], token: i64, method: &SaliencyMethod) -> Result<Vec<SaliencyMap>> {
+    let prompt = engine.processor.prepare(images, &mcq_prompt(&sample.question, sample), &ResizePolicy::Auto)?;
+    Ok(engine.saliency(images, &prompt, &ResizePolicy::Auto, &SaliencyTarget::Token(token), method)?.maps)
 }
 
 /// One sample of a saliency batch: the heatmap PNG and a log line.
 fn batch_item(engine: &Engine, s: &Sample, method: &SaliencyMethod, style: &HeatmapStyle, out: &Path) -> Result<String> {
     let images = load_images(s)?;
-    let (label, maps) = sample_saliency(engine, s, &images, &SaliencyGoal::Predicted, method)?;
+    let (label, _, maps) = sample_saliency(engine, s, &images, &SaliencyGoal::Predicted, method)?;
     let (map, base) = (maps.first().context("no map")?, images.first().context("no image")?);
     let b = s.boxes.iter().find(|b| b.image == 0);
     let style = HeatmapStyle { boxes: b.cloned().into_iter().collect(), ..style.clone() };

@@ -305,3 +305,31 @@ fn shutdown_cancels_everything_and_waits_for_the_engine() {
     let late = jobs.submit(ask(0));
     assert!(rx.try_recv().is_err(), "job {late} was not run");
 }
+
+/// A checkpoint that declares it answers in words is explained by what it
+/// says first, and the header names that token, not an option letter.
+#[test]
+fn predicted_saliency_of_a_words_model_explains_its_first_generated_token() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = case_dir("flat_tied_odd").join("model");
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), tmp.path().join(entry.file_name())).unwrap();
+    }
+    std::fs::write(tmp.path().join("flipscope.json"), r#"{"answers": "words"}"#).unwrap();
+    let (jobs, mut rx) = JobManager::spawn(tmp.path().to_path_buf(), DeviceSpec::Cpu, DtypeSpec::Auto);
+    let req = JobRequest::SampleSaliency {
+        sample: Box::new(sample("s1")),
+        goal: SaliencyGoal::Predicted,
+        method: SaliencyMethod::Grad,
+        compare_boxed: true,
+    };
+    let id = jobs.submit_focused(req);
+    let events = until_end(&mut rx, id);
+    let (target, boxed) = events
+        .iter()
+        .find_map(|e| if let JobEvent::Saliency { target, boxed, .. } = e { Some((target.clone(), boxed.clone())) } else { None })
+        .unwrap_or_else(|| panic!("{events:?}"));
+    assert!(target.starts_with('"') && target.contains("(generated; the first token of"), "{target}");
+    assert!(boxed.is_some(), "the boxed image is explained for the same token");
+}
