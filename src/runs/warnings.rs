@@ -105,7 +105,9 @@ pub const DEFAULT_MIN_LD_GAP: f64 = 0.5;
 
 /// Whether a patched sample's LD gap is too small for a ratio.
 pub fn ld_gap_too_small(ld_clean: f64, ld_mirrored: f64, min_gap: f64) -> bool {
-    !((ld_clean - ld_mirrored).abs() >= min_gap)
+    // A NaN gap is no gap either.
+    let gap = (ld_clean - ld_mirrored).abs();
+    gap.is_nan() || gap < min_gap
 }
 
 /// `small_ld_gap`: `left_out` of `total` patched samples had no ratio.

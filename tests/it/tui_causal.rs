@@ -71,7 +71,7 @@ fn feed(app: &mut App, id: u64, o: CausalOverview) {
 
 #[test]
 fn causal_pane_at_80x24_and_160x48() {
-    for (w, h) in [(80u16, 24u16), (160, 48)] {
+    for (w, h) in [(80u16, 24u16), (100, 30), (160, 48)] {
         let (_d, mut app) = app();
         keys(&mut app, &["j"]);
         open(&mut app, 11);

@@ -63,7 +63,8 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     // fifths of the pane), and the curve the rest.
     let layers = o.lens.as_ref().and_then(|l| l.as_ref().ok()).map_or(0, |l| l.curve.len());
     let curve_min = (body.height * 2 / 5).max(6);
-    let tables_h = (layers as u16 + 4).max(6).min(body.height.saturating_sub(curve_min));
+    // One row more than the tables need: the patching footer may wrap.
+    let tables_h = (layers as u16 + 5).max(6).min(body.height.saturating_sub(curve_min));
     let [top, bottom] = Layout::vertical([Constraint::Min(curve_min), Constraint::Length(tables_h)]).areas(body);
     draw_curve(f, top, o, t);
     let knockout_w = 5 + 7 * EdgeGroup::ALL.len() as u16;
@@ -104,7 +105,6 @@ fn draw_part<T>(f: &mut Frame, area: Rect, part: &Part<T>, what: &str, t: &Theme
 /// Each candidate's probability by layer, with the layer the answer is settled at.
 fn draw_curve(f: &mut Frame, area: Rect, o: &CausalOverview, t: &Theme) {
     draw_part(f, area, &o.lens, "logit lens", t, |f, area, lens: &DecisionCurve| {
-        let [title, plot] = Layout::vertical([Constraint::Length(1), Constraint::Min(2)]).areas(area);
         let n = lens.curve.len();
         let series: Vec<Vec<(f64, f64)>> = (0..o.labels.len())
             .map(|c| lens.curve.iter().enumerate().map(|(l, row)| (l as f64, row.get(c).copied().unwrap_or(0.0) as f64)).collect())
@@ -134,7 +134,10 @@ fn draw_curve(f: &mut Frame, area: Rect, o: &CausalOverview, t: &Theme) {
         if let Some(d) = lens.decided_at {
             legend.push(Span::styled(format!("┊ decided at layer {d}"), t.muted()));
         }
-        f.render_widget(Paragraph::new(Line::from(legend)), title);
+        // The legend wraps onto a second row rather than lose its end.
+        let legend_h = (legend.iter().map(|s| s.width()).sum::<usize>() as u16).div_ceil(area.width.max(1)).clamp(1, 2);
+        let [title, plot] = Layout::vertical([Constraint::Length(legend_h), Constraint::Min(2)]).areas(area);
+        f.render_widget(Paragraph::new(Line::from(legend)).wrap(Wrap { trim: true }), title);
         let decided: Vec<(f64, f64)> = lens.decided_at.map(|d| vec![(d as f64, 0.0), (d as f64, 1.0)]).unwrap_or_default();
         let mut sets: Vec<Dataset> = series
             .iter()
@@ -273,6 +276,7 @@ fn draw_patch(f: &mut Frame, area: Rect, p: &PatchMap, scroll: usize, t: &Theme)
     for l in shown {
         lines.push(row(l.to_string(), p.effect[l].iter().map(|&v| Some(v)).collect()));
     }
-    lines.push(fitted(ld, area.width, t.muted()));
-    f.render_widget(Paragraph::new(lines), area);
+    // The contrast wraps into the rows below the table rather than be cut.
+    lines.push(Line::from(Span::styled(ld, t.muted())));
+    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
 }
