@@ -55,6 +55,13 @@ pub fn setup(args: &TuiOptions) -> Result<Setup> {
     };
     let answers = crate::config::declared_answers(&model)?;
     let run = runtime::initial_run(std::path::Path::new("runs"), args.run.as_deref(), &ds.name)?;
+    let foreign = run.foreign_records(&ds);
+    if foreign > 0 {
+        anyhow::bail!(
+            "run `{}`: {foreign} of its answers were judged against another gold than {spec}'s samples with the same ids; it ran on other data (name another --run)",
+            run.name
+        );
+    }
     let views_file = crate::config::config_dir().join("views.toml");
     let views = match crate::fsutil::read_optional_text(&views_file)? {
         Some(text) => filter::parse_views(&text, &views_file.display().to_string())?,

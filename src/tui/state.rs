@@ -139,6 +139,21 @@ impl OpenRun {
         OpenRun { name, dir, meta, records, by_id, sampled, stats }
     }
 
+    /// Records whose sample id is in `dataset` but whose gold is not that
+    /// sample's: the run was made on other data with the same ids.
+    pub fn foreign_records(&self, dataset: &Dataset) -> usize {
+        let by_id: HashMap<&str, &Sample> = dataset.samples.iter().map(|s| (s.id.as_str(), s)).collect();
+        self.records
+            .iter()
+            .filter(|r| r.rotation == 0)
+            .filter_map(|r| Some((r, *by_id.get(r.id.as_str())?)))
+            .filter(|(r, s)| {
+                let gold = s.gold_letter.map(|l| l.to_string()).or_else(|| s.gold_text.clone());
+                r.gold_direction != s.gold_direction || r.gold_letter != gold
+            })
+            .count()
+    }
+
     pub fn record_for(&self, id: &str) -> Option<&Record> {
         self.by_id.get(id).map(|&i| &self.records[i])
     }

@@ -873,3 +873,22 @@ fn comparing_a_run_with_its_mirror_shows_the_chance_level() {
         assert!(s.contains("⚠ flip_consistency_at_chance"), "{w}x{h}:\n{s}");
     }
 }
+
+/// A run made on other data with the same sample ids is not shown beside
+/// these samples: its verdicts were judged against another gold.
+#[test]
+fn a_run_on_other_data_is_not_opened() {
+    let (_d, mut app) = app();
+    let mut records = app.run.records.clone();
+    let other = records.iter().position(|r| r.gold_direction.is_some()).unwrap();
+    records[other].gold_direction = records[other].gold_direction.map(|d| d.mirrored().vertically_flipped().depth_flipped());
+    records[other].gold_letter = Some("Z".into());
+    let foreign = OpenRun::new("elsewhere".into(), "runs/elsewhere".into(), None, records);
+    assert_eq!(foreign.foreign_records(&app.dataset), 1);
+    update(&mut app, Msg::RunOpened(Box::new(foreign)));
+    assert_eq!(app.run.name, "hand", "the open run stays");
+    assert!(app.message.as_deref().unwrap_or_default().contains("run elsewhere was not opened: 1 of its answers"), "{:?}", app.message);
+    let same = OpenRun::new("again".into(), "runs/again".into(), None, app.run.records.clone());
+    update(&mut app, Msg::RunOpened(Box::new(same)));
+    assert_eq!(app.run.name, "again");
+}

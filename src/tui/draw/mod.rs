@@ -116,10 +116,10 @@ fn draw_tabs(f: &mut Frame, area: Rect, app: &App) {
 
 fn draw_status(f: &mut Frame, area: Rect, app: &App) {
     let t = &app.theme;
-    let engine = match &app.engine {
-        EngineStatus::Loading => Span::styled(format!("model {} (loading…)", app.model_label), t.golden()),
-        EngineStatus::Ready { .. } => Span::styled(format!("model {}", app.model_label), t.text()),
-        EngineStatus::Failed(_) => Span::styled(format!("model {} (failed to load)", app.model_label), t.bad()),
+    let (state, engine_style) = match &app.engine {
+        EngineStatus::Loading => (" (loading…)", t.golden()),
+        EngineStatus::Ready { .. } => ("", t.text()),
+        EngineStatus::Failed(_) => (" (failed to load)", t.bad()),
     };
     let run = if app.run.records.is_empty() {
         format!("run {} (empty)", app.run.name)
@@ -131,20 +131,24 @@ fn draw_status(f: &mut Frame, area: Rect, app: &App) {
         + app.live.phase.busy() as usize
         + app.saliency.work.phase.busy() as usize
         + app.causal.work.phase.busy() as usize;
-    let mut spans = vec![
-        Span::raw(" "),
-        engine,
-        Span::styled(" · ", t.muted()),
-        Span::styled(format!("data {} ({})", app.data_label, app.dataset.samples.len()), t.text()),
-        Span::styled(" · ", t.muted()),
-        Span::styled(run, t.text()),
-    ];
-    if jobs > 0 {
-        spans.push(Span::styled(format!(" · {jobs} job{} running", if jobs == 1 { "" } else { "s" }), t.golden()));
-    }
     // The way out and the way to help stay visible however long the rest is.
     let hint = format!(" {}", widgets::hints(app, "global", &[(Action::Help, "help"), (Action::Quit, "quit")]));
     let [left, right] = Layout::horizontal([Constraint::Min(1), Constraint::Length(hint.chars().count() as u16)]).areas(area);
+    let data = format!("data {} ({})", app.data_label, app.dataset.samples.len());
+    let jobs = if jobs > 0 { format!(" · {jobs} job{} running", if jobs == 1 { "" } else { "s" }) } else { String::new() };
+    // The run, the data and the jobs are always named whole; the model's
+    // description gives way first (its path or name stays at its start).
+    let fixed = 1 + "model ".len() + state.chars().count() + 3 + data.chars().count() + 3 + run.chars().count() + jobs.chars().count();
+    let room = (left.width as usize).saturating_sub(fixed).max(8);
+    let mut spans = vec![
+        Span::raw(" "),
+        Span::styled(format!("model {}{state}", widgets::truncate(&app.model_label, room)), engine_style),
+        Span::styled(" · ", t.muted()),
+        Span::styled(data, t.text()),
+        Span::styled(" · ", t.muted()),
+        Span::styled(run, t.text()),
+        Span::styled(jobs, t.golden()),
+    ];
     // The image protocol is the least of it: shown only where it fits whole.
     let protocol = format!(" · {}", app.protocol);
     if spans.iter().map(|s| s.width()).sum::<usize>() + protocol.chars().count() <= left.width as usize {

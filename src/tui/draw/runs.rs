@@ -54,7 +54,12 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             DataTable { columns: &RUN_COLUMNS, len: r.list.len(), selected: Some(r.cursor), focused: !r.in_jobs, sort: None, header: true };
         table.render(f, runs_table, t, |i| {
             let run = &r.list[i];
-            let (variant, decoding) = run.meta.as_ref().map(|m| (m.variant.clone(), m.decoding.clone())).unwrap_or_default();
+            // The decoding's kind ("generate"), whole; its settings are in run.json.
+            let (variant, decoding) = run
+                .meta
+                .as_ref()
+                .map(|m| (m.variant.clone(), m.decoding.split('(').next().unwrap_or_default().to_string()))
+                .unwrap_or_default();
             let cell = |text: String| Span::styled(text, t.text());
             vec![
                 cell(if Some(i) == r.marked { "*" } else { " " }.into()),
@@ -164,8 +169,10 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     if app.jobs.is_empty() {
         f.render_widget(Paragraph::new(Span::styled("no background jobs", t.muted())), jobs_table);
     } else {
-        let bar_w = (list_w.saturating_sub(46) as u16).clamp(4, 24);
-        let columns = [Column::left("#", 3), Column::left("job", 22), Column::left("progress", bar_w), Column::fill("state")];
+        // Job labels whole where the pane has room for them.
+        let label_w = app.jobs.iter().map(|j| j.label.chars().count()).max().unwrap_or(3).clamp(22, list_w.saturating_sub(40).max(22)) as u16;
+        let bar_w = (list_w.saturating_sub(label_w as usize + 24) as u16).clamp(4, 24);
+        let columns = [Column::left("#", 3), Column::left("job", label_w), Column::left("progress", bar_w), Column::fill("state")];
         let table = DataTable {
             columns: &columns,
             len: app.jobs.len(),

@@ -181,6 +181,15 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             vec![]
         }
         Msg::RunOpened(run) => {
+            // Verdicts shown beside another sample's gold would not be the ones that were judged.
+            let foreign = run.foreign_records(&app.dataset);
+            if foreign > 0 {
+                app.message = Some(format!(
+                    "run {} was not opened: {foreign} of its answers were judged against another gold than these samples' (it ran on other data with the same ids)",
+                    run.name
+                ));
+                return vec![];
+            }
             app.message = Some(format!("opened run {} ({} records)", run.name, run.records.len()));
             app.run = *run;
             app.confusion.category = None;
