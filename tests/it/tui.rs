@@ -6,7 +6,7 @@ use flipscope::engine::OptionScores;
 use flipscope::jobs::JobEvent;
 use flipscope::runs::Record;
 use flipscope::spatial::extract::ExtractRule;
-use flipscope::spatial::{classify, ErrorKind, Verdict};
+use flipscope::spatial::{classify, parse_option, ErrorKind, Verdict};
 use flipscope::tui::action::Action;
 use flipscope::tui::draw::draw;
 use flipscope::tui::filter::{Filter, Status};
@@ -891,4 +891,32 @@ fn a_run_on_other_data_is_not_opened() {
     let same = OpenRun::new("again".into(), "runs/again".into(), None, app.run.records.clone());
     update(&mut app, Msg::RunOpened(Box::new(same)));
     assert_eq!(app.run.name, "again");
+}
+
+/// A typed gold is the gold as asked: on the mirrored image `gold=left`
+/// means left in the mirror, so the sample sent is mirrored back first.
+#[test]
+fn a_typed_gold_is_read_in_the_frame_it_was_asked_in() {
+    let (_d, mut app) = app();
+    keys(&mut app, &["3", "f"]);
+    let ask = |app: &mut App, text: &str| {
+        keys(app, &["t"]);
+        app.input.as_mut().unwrap().text = text.into();
+        let effects = keys(app, &["enter"]);
+        let Some(Effect::Submit { request, .. }) = effects.first() else { panic!("{effects:?}") };
+        let flipscope::jobs::JobRequest::Ask { sample, question, .. } = request.as_ref() else { panic!("{request:?}") };
+        (sample.clone(), question.clone())
+    };
+    let (sample, question) = ask(&mut app, "gold=left where is it?");
+    assert_eq!(question.as_deref(), Some("where is it?"));
+    assert_eq!(sample.gold_direction, parse_option("right"), "mirrored back: the flipped variant mirrors it to left");
+    let (sample, _) = ask(&mut app, "where is it?");
+    assert_eq!((sample.gold_letter, sample.gold_direction, sample.gold_text.clone()), (None, None, None), "no gold, no verdict");
+    keys(&mut app, &["a"]);
+    let (sample, _) = ask(&mut app, "gold=left where is it?");
+    assert_eq!(sample.gold_direction, parse_option("left"), "asked plain, as typed");
+    keys(&mut app, &["t"]);
+    app.input.as_mut().unwrap().text = "gold=sideways where?".into();
+    assert!(keys(&mut app, &["enter"]).is_empty());
+    assert!(app.message.as_deref().unwrap_or_default().contains("gold=sideways: not an option letter or a direction"), "{:?}", app.message);
 }

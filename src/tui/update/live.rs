@@ -8,8 +8,14 @@ pub(super) fn ask(app: &mut App, variant: AskVariant) -> Vec<Effect> {
         return vec![];
     };
     if app.live.question.is_some() {
-        // A typed question is judged only against the gold the user gave.
-        with_typed_gold(&mut sample, app.live.typed_gold);
+        // A typed question is judged only against the gold the user gave, as
+        // asked: on the mirrored image a direction is given mirrored, and the
+        // variant mirrors it back (a letter names the same option either way).
+        let gold = match (variant, app.live.typed_gold) {
+            (AskVariant::Flipped, Some(TypedGold::Direction(d))) => Some(TypedGold::Direction(d.mirrored())),
+            (_, gold) => gold,
+        };
+        with_typed_gold(&mut sample, gold);
     }
     app.live.variant = variant;
     app.live.sample_id = Some(sample.id.clone());
