@@ -278,18 +278,21 @@ pub fn summary(run: &Path, records: &[Record], min_ld_gap: f64) -> Result<Vec<St
         }
     }
     if let Some(all) = measured::<PatchRow>(run, Experiment::Patch)? {
-        let rows: Vec<PatchRow> = all.iter().filter(|r| !warnings::ld_gap_too_small(r.ld_clean, r.ld_corrupt, min_ld_gap)).cloned().collect();
+        // A share of LD restored is a ratio over the LD the mirror moves: samples that barely move it get none.
+        let has_ratio = |r: &PatchRow| !warnings::ld_gap_too_small(r.ld_clean, r.ld_corrupt, min_ld_gap);
+        let with_ratio = all.iter().filter(|r| has_ratio(r)).count();
         lines.push(format!(
-            "patching ({} samples), by outcome: how often the mirrored image moves the answer to the other side, and the median share of LD restored per group, at the vision tower's output and at each layer",
-            rows.len()
+            "patching ({} samples, {with_ratio} with a share of LD restored), by outcome: how often the mirrored image moves the answer to the other side, and the median share of LD restored per group, at the vision tower's output and at each layer",
+            all.len()
         ));
-        lines.extend(warnings::small_ld_gap(all.len() - rows.len(), all.len(), min_ld_gap).map(|w| w.to_string()));
+        lines.extend(warnings::small_ld_gap(all.len() - with_ratio, all.len(), min_ld_gap).map(|w| w.to_string()));
         let cell = |m: Option<f64>| m.map(|v| format!("{v:>6.2}")).unwrap_or_else(|| format!("{:>6}", "-"));
-        for (outcome, rs) in by_outcome(&rows, |r| r.key.as_str(), records) {
-            // LD's sign is the side the answer takes (X or its mirror).
-            let moved = rs.iter().filter(|r| r.ld_clean * r.ld_corrupt < 0.0).count();
-            let share = 100.0 * moved as f64 / rs.len().max(1) as f64;
-            lines.push(format!("  {outcome:<18} n {:>4}  side moves {share:>3.0}%", rs.len()));
+        for (outcome, every) in by_outcome(&all, |r| r.key.as_str(), records) {
+            // LD's sign is the side the answer takes (X or its mirror): every sample says that.
+            let moved = every.iter().filter(|r| r.ld_clean * r.ld_corrupt < 0.0).count();
+            let share = 100.0 * moved as f64 / every.len().max(1) as f64;
+            let rs: Vec<&PatchRow> = every.iter().copied().filter(|r| has_ratio(r)).collect();
+            lines.push(format!("  {outcome:<18} n {:>4} ({} with a ratio)  side moves {share:>3.0}%", every.len(), rs.len()));
             let groups = rs.first().map(|r| r.groups.clone()).unwrap_or_default();
             let layers = rs.first().map(|r| r.effect.len()).unwrap_or(0);
             lines.push(format!("      {:<10} {:>6}  layers 0..{}", "group", "vision", layers.saturating_sub(1)));
@@ -371,15 +374,16 @@ mod tests {
         let records: Vec<Record> =
             ["a", "b", "c", "e"].iter().map(|id| Record { id: id.to_string(), verdict: crate::spatial::Verdict::Correct, ..Default::default() }).collect();
         let lines = summary(dir.path(), &records, warnings::DEFAULT_MIN_LD_GAP).unwrap();
-        assert!(lines[0].starts_with("patching (3 samples)"), "{lines:?}");
+        assert!(lines[0].starts_with("patching (4 samples, 3 with a share of LD restored)"), "{lines:?}");
         assert!(lines[1].starts_with("⚠ small_ld_gap: 1 of 4 samples left out"), "{lines:?}");
         let right = lines.iter().position(|l| l.trim_start().starts_with("correct")).unwrap();
-        assert!(lines[right].contains("side moves  67%"), "{lines:?}");
+        // The side moves for a and b of all four; only the ratios leave c out.
+        assert!(lines[right].contains("n    4 (3 with a ratio)  side moves  50%"), "{lines:?}");
         // Median 0.9 at layer 0 (c's -50 is left out), 0.1 at layer 1.
         assert_eq!(lines[right + 2].split_whitespace().collect::<Vec<_>>(), ["image", "1.00", "0.90", "0.10"], "{lines:?}");
         // With no threshold c counts: the median moves to 0.55 and no warning is printed.
         let lines = summary(dir.path(), &records, 0.0).unwrap();
-        assert!(lines[0].starts_with("patching (4 samples)") && !lines[1].contains("small_ld_gap"), "{lines:?}");
+        assert!(lines[0].starts_with("patching (4 samples, 4 with") && !lines[1].contains("small_ld_gap"), "{lines:?}");
         let right = lines.iter().position(|l| l.trim_start().starts_with("correct")).unwrap();
         assert_eq!(lines[right + 2].split_whitespace().collect::<Vec<_>>(), ["image", "1.00", "0.55", "0.10"], "{lines:?}");
     }
