@@ -14,7 +14,7 @@ use super::trainer::{spawn_producer, train_step, Micro, TrainConfig, TrainEvent,
 use crate::data::Sample;
 use crate::engine::lora::{self, LoraConfig};
 use crate::engine::{memory, Engine, Flow, ModelInputs, Processor};
-use crate::eval::{runner, EvalConfig, EvalMode, PromptTemplate, Variant};
+use crate::eval::{runner, EvalConfig, PromptTemplate, Variant};
 use crate::runs::RunStore;
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
@@ -387,7 +387,9 @@ impl<'c> Trainer<'c> {
         let prompt = PromptTemplate::parse(&cfg.prompt)?;
         let name = format!("step-{step:06}");
         let dir = cfg.out.join("evals").join(&name);
-        let eval_cfg = EvalConfig { prompt, mode: EvalMode::Score, variant: Variant::Plain, circular: false, batch: cfg.batch.max(1) };
+        // Asked the way the checkpoint answers (a words model generates), as `eval` asks it.
+        let mode = crate::eval::ModeKind::for_answers(engine.answers).with_max_new_tokens(crate::eval::DEFAULT_MAX_NEW_TOKENS);
+        let eval_cfg = EvalConfig { prompt, mode, variant: Variant::Plain, circular: false, batch: cfg.batch.max(1) };
         let mut meta = eval_cfg.run_meta(&name, &engine.dir, spec, "plain", engine.model.device)?;
         meta.adapter = cfg.lora.as_ref().map(|_| cfg.out.display().to_string());
         if cfg.full.is_some() {

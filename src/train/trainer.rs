@@ -86,7 +86,7 @@ pub struct TrainConfig {
     /// Stop after this many optimizer steps (sets the schedule's length).
     #[arg(long, value_parser = at_least_one)]
     pub max_steps: Option<usize>,
-    /// Dataset spec to evaluate on (score mode) every --eval-every steps.
+    /// Dataset spec to evaluate on every --eval-every steps, asked as the checkpoint answers (its flipscope.json).
     #[arg(long)]
     pub eval: Option<String>,
     #[arg(long, default_value_t = 0)]

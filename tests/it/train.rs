@@ -420,3 +420,43 @@ fn recomputed_layers_give_the_plain_gradients() {
         assert!(largest > 1e-4, "full={full}: gradients are not all zero ({largest})");
     }
 }
+
+/// The periodic eval asks the checkpoint the way it answers: a model whose
+/// card says words is generated and read, one without a card scored.
+#[test]
+fn periodic_eval_asks_as_the_checkpoint_answers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let words = tmp.path().join("words-model");
+    std::fs::create_dir_all(&words).unwrap();
+    for entry in std::fs::read_dir(model_dir()).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), words.join(entry.file_name())).unwrap();
+    }
+    std::fs::write(words.join("flipscope.json"), r#"{"answers": "words"}"#).unwrap();
+    for (model, decoding) in [(model_dir(), "score"), (words, "generate")] {
+        let out = tmp.path().join(format!("ft-{decoding}"));
+        let (ok, _, err) = crate::common::flipscope(&[
+            "train",
+            "--model",
+            model.to_str().unwrap(),
+            "--data",
+            "synth:8#seed=4",
+            "--eval",
+            "synth:4#seed=5",
+            "--eval-every",
+            "1",
+            "--max-steps",
+            "1",
+            "--batch",
+            "2",
+            "--out",
+            out.to_str().unwrap(),
+            "--device",
+            "cpu",
+        ]);
+        assert!(ok, "{err}");
+        let meta = std::fs::read_to_string(out.join("evals/step-000001/run.json")).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&meta).unwrap();
+        assert!(v["decoding"].as_str().unwrap().starts_with(decoding), "{meta}");
+    }
+}
