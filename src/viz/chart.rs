@@ -35,6 +35,8 @@ pub fn err<E: std::fmt::Display>(e: E) -> anyhow::Error {
 pub enum Mark {
     Line,
     Bar,
+    /// Points (measurements at some steps).
+    Dot,
     /// A dashed vertical rule (a marked layer).
     Rule,
 }
@@ -53,6 +55,7 @@ pub fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, plotters::coord::S
         match mark {
             Mark::Line => area.draw(&PathElement::new(vec![(8, y), (26, y)], color.stroke_width(2))).map_err(err)?,
             Mark::Bar => area.draw(&Rectangle::new([(10, y - 6), (24, y + 6)], color.filled())).map_err(err)?,
+            Mark::Dot => area.draw(&Circle::new((17, y), 4, color.filled())).map_err(err)?,
             Mark::Rule => area.draw(&PathElement::new(vec![(17, y - 8), (17, y + 8)], color.stroke_width(2))).map_err(err)?,
         }
         area.draw(&Text::new(name.clone(), (32, y), style.clone())).map_err(err)?;
