@@ -230,3 +230,31 @@ fn shards_merge_into_the_whole_run() {
     let answers = |v: &[flipscope::runs::Record]| v.iter().map(|r| (r.key.clone(), r.predicted_letter.clone())).collect::<Vec<_>>();
     assert_eq!(answers(&a), answers(&b));
 }
+
+/// `eval` without `--mode` asks the checkpoint the way its card says it
+/// answers: generated and read for words, scored for letters (no card).
+#[test]
+fn eval_asks_as_the_checkpoint_answers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let words = tmp.path().join("words-model");
+    std::fs::create_dir_all(&words).unwrap();
+    for entry in std::fs::read_dir(model()).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), words.join(entry.file_name())).unwrap();
+    }
+    std::fs::write(words.join("flipscope.json"), r#"{"answers": "words"}"#).unwrap();
+    for (m, decoding, rule) in [(model(), "score", Some(ExtractRule::Scored)), (words.display().to_string(), "generate", None)] {
+        let run = tmp.path().join(format!("run-{decoding}"));
+        let (ok, _, err) = flipscope(&["eval", "--model", &m, "--data", "synth:6#seed=2", "--limit", "2", "--run", run.to_str().unwrap(), "--device", "cpu"]);
+        assert!(ok, "{err}");
+        let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
+        assert!(meta["decoding"].as_str().unwrap().starts_with(decoding), "{meta}");
+        let recs = read_records(&run.join("records.jsonl")).unwrap().records;
+        assert!(recs.iter().all(|r| rule.is_none_or(|k| r.rule == k) && (rule.is_some() || r.rule != ExtractRule::Scored)), "{recs:?}");
+    }
+    // A card that says something else is refused, naming the file.
+    std::fs::write(words.join("flipscope.json"), r#"{"answers": "sentences"}"#).unwrap();
+    let run = tmp.path().join("run-bad");
+    let (ok, _, err) = flipscope(&["eval", "--model", words.to_str().unwrap(), "--data", "synth:6", "--run", run.to_str().unwrap(), "--device", "cpu"]);
+    assert!(!ok && err.contains("flipscope.json") && err.contains("sentences"), "{err}");
+}
