@@ -236,13 +236,7 @@ fn shards_merge_into_the_whole_run() {
 #[test]
 fn eval_asks_as_the_checkpoint_answers() {
     let tmp = tempfile::tempdir().unwrap();
-    let words = tmp.path().join("words-model");
-    std::fs::create_dir_all(&words).unwrap();
-    for entry in std::fs::read_dir(model()).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), words.join(entry.file_name())).unwrap();
-    }
-    std::fs::write(words.join("flipscope.json"), r#"{"answers": "words"}"#).unwrap();
+    let words = crate::common::words_model(tmp.path());
     for (m, decoding, rule) in [(model(), "score", Some(ExtractRule::Scored)), (words.display().to_string(), "generate", None)] {
         let run = tmp.path().join(format!("run-{decoding}"));
         let (ok, _, err) = flipscope(&["eval", "--model", &m, "--data", "synth:6#seed=2", "--limit", "2", "--run", run.to_str().unwrap(), "--device", "cpu"]);

@@ -91,27 +91,23 @@ fn focused_jobs_are_latest_wins_and_cancel_works() {
     assert!(matches!(events.last(), Some(JobEvent::Cancelled { .. })), "{events:?}");
 }
 
+type Explained = (String, Vec<flipscope::viz::SaliencyMap>, Option<(Vec<flipscope::viz::SaliencyMap>, flipscope::data::BoundingBox)>);
+
+/// Sample `s1`'s saliency for `goal`, compared with its boxed image: what it explains and the maps.
+fn explained(jobs: &JobManager, rx: &mut UnboundedReceiver<JobEvent>, goal: SaliencyGoal) -> Explained {
+    let req = JobRequest::SampleSaliency { sample: Box::new(sample("s1")), goal, method: SaliencyMethod::Grad, compare_boxed: true };
+    let id = jobs.submit_focused(req);
+    let events = until_end(rx, id);
+    events
+        .iter()
+        .find_map(|e| if let JobEvent::Saliency { target, plain, boxed, .. } = e { Some((target.clone(), plain.clone(), boxed.clone())) } else { None })
+        .unwrap_or_else(|| panic!("no saliency event: {events:?}"))
+}
+
 #[test]
 fn saliency_with_boxed_comparison_and_failures() {
     let (jobs, mut rx) = manager();
-    let req = JobRequest::SampleSaliency {
-        sample: Box::new(sample("s1")),
-        goal: SaliencyGoal::Gold,
-        method: SaliencyMethod::Grad,
-        compare_boxed: true,
-    };
-    let id = jobs.submit_focused(req);
-    let events = until_end(&mut rx, id);
-    let (target, plain, boxed) = events
-        .iter()
-        .find_map(|e| {
-            if let JobEvent::Saliency { target, plain, boxed, .. } = e {
-                Some((target.clone(), plain.clone(), boxed.clone()))
-            } else {
-                None
-            }
-        })
-        .expect("a saliency event");
+    let (target, plain, boxed) = explained(&jobs, &mut rx, SaliencyGoal::Gold);
     assert_eq!(target, "A", "the gold option");
     assert_eq!((plain[0].width, plain[0].height), (150, 100), "map in original coordinates");
     let (boxed_maps, b) = boxed.expect("the boxed comparison");
@@ -311,25 +307,8 @@ fn shutdown_cancels_everything_and_waits_for_the_engine() {
 #[test]
 fn predicted_saliency_of_a_words_model_explains_its_first_generated_token() {
     let tmp = tempfile::tempdir().unwrap();
-    let src = case_dir("flat_tied_odd").join("model");
-    for entry in std::fs::read_dir(&src).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), tmp.path().join(entry.file_name())).unwrap();
-    }
-    std::fs::write(tmp.path().join("flipscope.json"), r#"{"answers": "words"}"#).unwrap();
-    let (jobs, mut rx) = JobManager::spawn(tmp.path().to_path_buf(), DeviceSpec::Cpu, DtypeSpec::Auto);
-    let req = JobRequest::SampleSaliency {
-        sample: Box::new(sample("s1")),
-        goal: SaliencyGoal::Predicted,
-        method: SaliencyMethod::Grad,
-        compare_boxed: true,
-    };
-    let id = jobs.submit_focused(req);
-    let events = until_end(&mut rx, id);
-    let (target, boxed) = events
-        .iter()
-        .find_map(|e| if let JobEvent::Saliency { target, boxed, .. } = e { Some((target.clone(), boxed.clone())) } else { None })
-        .unwrap_or_else(|| panic!("{events:?}"));
+    let (jobs, mut rx) = JobManager::spawn(crate::common::words_model(tmp.path()), DeviceSpec::Cpu, DtypeSpec::Auto);
+    let (target, _, boxed) = explained(&jobs, &mut rx, SaliencyGoal::Predicted);
     assert!(target.starts_with('"') && target.contains("(generated; the first token of"), "{target}");
     assert!(boxed.is_some(), "the boxed image is explained for the same token");
 }

@@ -426,13 +426,7 @@ fn recomputed_layers_give_the_plain_gradients() {
 #[test]
 fn periodic_eval_asks_as_the_checkpoint_answers() {
     let tmp = tempfile::tempdir().unwrap();
-    let words = tmp.path().join("words-model");
-    std::fs::create_dir_all(&words).unwrap();
-    for entry in std::fs::read_dir(model_dir()).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), words.join(entry.file_name())).unwrap();
-    }
-    std::fs::write(words.join("flipscope.json"), r#"{"answers": "words"}"#).unwrap();
+    let words = crate::common::words_model(tmp.path());
     for (model, decoding) in [(model_dir(), "score"), (words, "generate")] {
         let out = tmp.path().join(format!("ft-{decoding}"));
         let (ok, _, err) = crate::common::flipscope(&[

@@ -33,3 +33,16 @@ pub fn viewspatial_json() -> &'static std::path::Path {
         })
         .1
 }
+
+/// A copy of the tiny random checkpoint in `dir` whose card says it answers
+/// in words (`flipscope.json`).
+pub fn words_model(dir: &std::path::Path) -> std::path::PathBuf {
+    let out = dir.join("words-model");
+    std::fs::create_dir_all(&out).unwrap();
+    for entry in std::fs::read_dir(parity::case_dir("flat_tied_odd").join("model")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), out.join(entry.file_name())).unwrap();
+    }
+    std::fs::write(out.join("flipscope.json"), r#"{"answers": "words"}"#).unwrap();
+    out
+}
