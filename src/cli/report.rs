@@ -244,7 +244,9 @@ fn render_text(report: &Report, md: bool) -> String {
         }
         let _ = writeln!(s, "\nerror kinds among errors");
         for e in &run.error_kinds {
-            let _ = writeln!(s, "  {:<16} {:>6}  {}%", e.kind, e.count, pct(e.share));
+            // In words, as every pane says them (the JSON keeps the names).
+            let kind = crate::spatial::ErrorKind::from_name(&e.kind).map_or(e.kind.as_str(), |k| k.label());
+            let _ = writeln!(s, "  {kind:<16} {:>6}  {}%", e.count, pct(e.share));
         }
         let _ = writeln!(s, "\nanswer letters: predicted vs gold");
         for l in &run.letters {

@@ -50,7 +50,7 @@ fn report_figures_match_hand_computation() {
 
     let (ok, text, err) = flipscope(&["report", a.to_str().unwrap(), "--vs", b.to_str().unwrap()]);
     assert!(ok, "{err}");
-    assert!(text.contains("horizontal_flip       1  50.00%") && text.contains("orthogonal            1  50.00%"), "{text}");
+    assert!(text.contains("horizontal flip       1  50.00%") && text.contains("orthogonal            1  50.00%"), "{text}");
     assert!(text.contains("A    predicted      3  gold      3"), "{text}");
     // McNemar exact on (3, 0): 2 * 0.5^3 = 0.25; difference B - A = -60%.
     let line = text.lines().find(|l| l.starts_with("overall") && l.contains("0.2500")).unwrap_or_else(|| panic!("{text}"));
