@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 
 /// Rotation-0 records (the questions as given): what every table counts.
 fn questions(records: &[Record]) -> impl Iterator<Item = &Record> {
-    records.iter().filter(|r| r.rotation == 0)
+    // A record with no gold has no verdict: it is in no table's count.
+    records.iter().filter(|r| r.rotation == 0 && r.verdict != crate::spatial::Verdict::Unjudged)
 }
 
 /// A record's outcome as the tables name it: `correct`, its error kind, `failed` or `unjudged`.

@@ -7,12 +7,14 @@ use super::Record;
 use crate::spatial::Direction;
 use std::collections::BTreeMap;
 
-/// (correct, total) over rotation-0 records, and circular (every rotation right) over questions.
+/// (correct, total) over rotation-0 records, and circular (every rotation
+/// right) over questions; records with no gold (no verdict) count in neither.
 pub fn accuracy(records: &[Record]) -> ((usize, usize), (usize, usize)) {
-    let plain: Vec<&Record> = records.iter().filter(|r| r.rotation == 0).collect();
+    let judged: Vec<&Record> = records.iter().filter(|r| r.verdict != crate::spatial::Verdict::Unjudged).collect();
+    let plain: Vec<&&Record> = judged.iter().filter(|r| r.rotation == 0).collect();
     let right = plain.iter().filter(|r| r.is_correct()).count();
     let mut by_id: BTreeMap<&str, bool> = Default::default();
-    for r in records {
+    for r in &judged {
         let e = by_id.entry(r.id.as_str()).or_insert(true);
         *e &= r.is_correct();
     }
@@ -146,6 +148,10 @@ mod tests {
     fn accuracy_counts_rotation_zero_and_circular_questions() {
         let rs = [rec("a", 0, true), rec("a", 1, true), rec("b", 0, true), rec("b", 1, false), rec("c", 0, false)];
         assert_eq!(accuracy(&rs), ((2, 3), (1, 3)));
+        // A question with no gold has no verdict and is not counted.
+        let unjudged = Record { key: "d".into(), id: "d".into(), verdict: Verdict::Unjudged, ..Default::default() };
+        let with: Vec<Record> = rs.iter().cloned().chain([unjudged]).collect();
+        assert_eq!(accuracy(&with), ((2, 3), (1, 3)));
         assert_eq!(accuracy(&[]), ((0, 0), (0, 0)));
     }
 
