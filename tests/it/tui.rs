@@ -916,6 +916,10 @@ fn a_typed_gold_is_read_in_the_frame_it_was_asked_in() {
     let (sample, _) = ask(&mut app, "gold=left where is it?");
     assert_eq!(sample.gold_direction, parse_option("left"), "asked plain, as typed");
     keys(&mut app, &["t"]);
+    app.input.as_mut().unwrap().text = "gold=Q where?".into();
+    assert!(keys(&mut app, &["enter"]).is_empty());
+    assert!(app.message.as_deref().unwrap_or_default().contains("gold=Q: this sample's options are ABCD"), "{:?}", app.message);
+    keys(&mut app, &["t"]);
     app.input.as_mut().unwrap().text = "gold=sideways where?".into();
     assert!(keys(&mut app, &["enter"]).is_empty());
     assert!(app.message.as_deref().unwrap_or_default().contains("gold=sideways: not an option letter or a direction"), "{:?}", app.message);

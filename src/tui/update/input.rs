@@ -94,6 +94,12 @@ fn submit_input(app: &mut App, purpose: InputPurpose, text: String) -> Vec<Effec
                 app.message = Some("no question after the gold: nothing asked".into());
                 vec![]
             }
+            // A letter the sample has no option for would leave nothing to judge against.
+            Ok((_, Some(TypedGold::Letter(l)))) if app.focused_sample().is_some_and(|s| s.option(l).is_none()) => {
+                let letters: String = app.focused_sample().map(|s| s.options.iter().map(|o| o.letter).collect()).unwrap_or_default();
+                app.message = Some(format!("gold={l}: this sample's options are {letters}; nothing asked"));
+                vec![]
+            }
             Ok((question, gold)) => {
                 app.live.question = Some(question);
                 app.live.typed_gold = gold;
