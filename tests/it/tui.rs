@@ -791,9 +791,14 @@ fn nothing_cut_nothing_stale() {
     assert_eq!(empty.message, None, "the next key clears a message that answered the last one");
     for (w, h) in [(100u16, 30u16), (160, 48)] {
         let (_d, mut app) = app();
+        // The longest kind, whole in the list.
+        let mut records = app.run.records.clone();
+        records[1].verdict = Verdict::Wrong(ErrorKind::HorizontalFlip);
+        update(&mut app, Msg::RunOpened(Box::new(OpenRun::new("hand".into(), "runs/hand".into(), None, records))));
         let s = screen(&app, w, h);
         // The list keeps its prediction and verdict; the status line names the run.
         assert!(s.contains("predicted") && s.contains("verdict") && s.contains("run hand"), "{w}x{h}:\n{s}");
+        assert!(s.contains("horizontal flip"), "{w}x{h}:\n{s}");
         // Confusion: kinds in words, whole.
         keys(&mut app, &["4"]);
         let s = screen(&app, w, h);

@@ -67,11 +67,12 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     // What the list is for comes first: the prediction, then the verdict's
     // kind beside its glyph ("✗ horizontal flip"), and the category in what is left.
     const VERDICT_W: usize = 15;
+    // Each column past the first costs its width and one gap.
     let mut free = w.saturating_sub(1 + id_w + dir_w + 2);
     let show_pred = free > dir_w;
     free = free.saturating_sub(if show_pred { dir_w + 1 } else { 0 });
-    let show_kind = free >= VERDICT_W;
-    let cat_w = free.saturating_sub(VERDICT_W + 1).min(18);
+    let show_kind = free > VERDICT_W;
+    let cat_w = free.saturating_sub(VERDICT_W + 2).min(18);
     let show_cat = show_kind && cat_w >= 8;
     let mut columns = vec![Column::left("", 1), Column::left("id", id_w as u16)];
     if show_cat {
