@@ -789,6 +789,11 @@ fn nothing_cut_nothing_stale() {
     assert!(empty.message.as_deref().unwrap_or_default().starts_with("no run yet"), "{:?}", empty.message);
     keys(&mut empty, &["j"]);
     assert_eq!(empty.message, None, "the next key clears a message that answered the last one");
+    // At 80 columns the status line takes a second row rather than cut the run or the jobs.
+    let (_d, mut busy) = app();
+    feed_live(&mut busy);
+    let s = screen(&busy, 80, 24);
+    assert!(s.contains("run hand 33.3%") && s.contains("1 job running") && s.contains("model tiny-test-model"), "{s}");
     for (w, h) in [(100u16, 30u16), (160, 48)] {
         let (_d, mut app) = app();
         // The longest kind, whole in the list.

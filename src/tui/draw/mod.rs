@@ -24,9 +24,9 @@ use ratatui::Frame;
 pub const WIDE: (u16, u16) = (120, 36);
 
 pub fn draw(f: &mut Frame, app: &App, images: &mut ImageCache) {
-    // A long message takes a second status row rather than be cut.
-    let message_w = app.message.as_ref().map_or(0, |m| m.chars().count() + 18) as u16;
-    let status_h = if message_w > f.area().width { 2 } else { 1 };
+    // A status line that does not fit one row takes a second rather than be cut.
+    let status_w = (f.area().width as usize).saturating_sub(status_hint(app).chars().count());
+    let status_h = status_spans(app, status_w).1;
     let [tabs, body, status] =
         Layout::vertical([Constraint::Length(1), Constraint::Min(3), Constraint::Length(status_h)]).areas(f.area());
     draw_tabs(f, tabs, app);
@@ -114,8 +114,22 @@ fn draw_tabs(f: &mut Frame, area: Rect, app: &App) {
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
-fn draw_status(f: &mut Frame, area: Rect, app: &App) {
+/// The hint at the status line's right end: the way out and the way to help.
+fn status_hint(app: &App) -> String {
+    format!(" {}", widgets::hints(app, "global", &[(Action::Help, "help"), (Action::Quit, "quit")]))
+}
+
+/// The status line's spans for a left part `width` columns wide, and the rows
+/// (1 or 2) it takes: the run, the data and the jobs are always named whole;
+/// on one row the model's description gives way first, and where even that
+/// is not enough the line takes a second row.
+fn status_spans(app: &App, width: usize) -> (Vec<Span<'static>>, u16) {
     let t = &app.theme;
+    if let Some(m) = &app.message {
+        let text = format!(" {m}");
+        let rows = if text.chars().count() > width { 2 } else { 1 };
+        return (vec![Span::styled(text, t.golden())], rows);
+    }
     let (state, engine_style) = match &app.engine {
         EngineStatus::Loading => (" (loading…)", t.golden()),
         EngineStatus::Ready { .. } => ("", t.text()),
@@ -131,18 +145,18 @@ fn draw_status(f: &mut Frame, area: Rect, app: &App) {
         + app.live.phase.busy() as usize
         + app.saliency.work.phase.busy() as usize
         + app.causal.work.phase.busy() as usize;
-    // The way out and the way to help stay visible however long the rest is.
-    let hint = format!(" {}", widgets::hints(app, "global", &[(Action::Help, "help"), (Action::Quit, "quit")]));
-    let [left, right] = Layout::horizontal([Constraint::Min(1), Constraint::Length(hint.chars().count() as u16)]).areas(area);
     let data = format!("data {} ({})", app.data_label, app.dataset.samples.len());
     let jobs = if jobs > 0 { format!(" · {jobs} job{} running", if jobs == 1 { "" } else { "s" }) } else { String::new() };
-    // The run, the data and the jobs are always named whole; the model's
-    // description gives way first (its path or name stays at its start).
     let fixed = 1 + "model ".len() + state.chars().count() + 3 + data.chars().count() + 3 + run.chars().count() + jobs.chars().count();
-    let room = (left.width as usize).saturating_sub(fixed).max(8);
+    let one_row = width.saturating_sub(fixed);
+    let (label, rows) = if one_row >= 12 || one_row >= app.model_label.chars().count() {
+        (widgets::truncate(&app.model_label, one_row.max(1)), 1)
+    } else {
+        (widgets::truncate(&app.model_label, (2 * width).saturating_sub(fixed + 2).max(8)), 2)
+    };
     let mut spans = vec![
         Span::raw(" "),
-        Span::styled(format!("model {}{state}", widgets::truncate(&app.model_label, room)), engine_style),
+        Span::styled(format!("model {label}{state}"), engine_style),
         Span::styled(" · ", t.muted()),
         Span::styled(data, t.text()),
         Span::styled(" · ", t.muted()),
@@ -151,14 +165,18 @@ fn draw_status(f: &mut Frame, area: Rect, app: &App) {
     ];
     // The image protocol is the least of it: shown only where it fits whole.
     let protocol = format!(" · {}", app.protocol);
-    if spans.iter().map(|s| s.width()).sum::<usize>() + protocol.chars().count() <= left.width as usize {
+    if spans.iter().map(|s| s.width()).sum::<usize>() + protocol.chars().count() <= width * rows as usize {
         spans.push(Span::styled(protocol, t.muted()));
     }
-    if let Some(m) = &app.message {
-        spans = vec![Span::styled(format!(" {m}"), t.golden())];
-    }
+    (spans, rows)
+}
+
+fn draw_status(f: &mut Frame, area: Rect, app: &App) {
+    let hint = status_hint(app);
+    let [left, right] = Layout::horizontal([Constraint::Min(1), Constraint::Length(hint.chars().count() as u16)]).areas(area);
+    let (spans, _) = status_spans(app, left.width as usize);
     f.render_widget(Paragraph::new(Line::from(spans)).wrap(ratatui::widgets::Wrap { trim: false }), left);
-    f.render_widget(Paragraph::new(Span::styled(hint, t.muted())), right);
+    f.render_widget(Paragraph::new(Span::styled(hint, app.theme.muted())), right);
 }
 
 fn draw_help(f: &mut Frame, app: &App) {
