@@ -71,10 +71,16 @@ pub fn logit_lens_of(engine: &Engine, decision: &Decision, pass: &Pass, top_k: u
     let curve: Vec<Vec<f32>> = Vec::<Vec<f32>>::try_from(probs.index_select(1, &ids).to_device(tch::Device::Cpu))?;
     let answer = curve.last().and_then(|row| row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i));
     let decided = answer.and_then(|a| decided_at(&curve, a));
-    let (vals, idx) = probs.topk(top_k.max(1) as i64, -1, true, true);
-    let (vals, idx) =
-        (Vec::<Vec<f32>>::try_from(vals.to_device(tch::Device::Cpu))?, Vec::<Vec<i64>>::try_from(idx.to_device(tch::Device::Cpu))?);
-    let top = idx.into_iter().zip(vals).map(|(i, v)| i.into_iter().zip(v).collect()).collect();
+    // At most the whole vocabulary; none when none are asked for.
+    let k = top_k.min(probs.size()[1] as usize);
+    let top = if k == 0 {
+        vec![Vec::new(); n_layers as usize]
+    } else {
+        let (vals, idx) = probs.topk(k as i64, -1, true, true);
+        let (vals, idx) =
+            (Vec::<Vec<f32>>::try_from(vals.to_device(tch::Device::Cpu))?, Vec::<Vec<i64>>::try_from(idx.to_device(tch::Device::Cpu))?);
+        idx.into_iter().zip(vals).map(|(i, v)| i.into_iter().zip(v).collect()).collect()
+    };
     // The image tokens, read at every layer.
     let tok = &engine.processor.tokenizer;
     let words: Vec<(String, i64)> = LENS_WORDS.iter().filter_map(|w| tok.single_token(w).map(|id| (w.to_string(), id))).collect();

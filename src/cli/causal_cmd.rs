@@ -217,6 +217,10 @@ pub fn run_lens(args: &LensArgs) -> Result<()> {
         return run_batch(&args.common, BatchExperiment::Lens);
     }
     let (t, decision) = decide(&args.common)?;
+    let vocab = t.engine.model.config.text.vocab_size as usize;
+    if args.top > vocab {
+        eprintln!("note: --top {}: the vocabulary has {vocab} tokens; listing all of them", args.top);
+    }
     let lens = causal::logit_lens(&t.engine, &decision, args.top)?;
     let tok = &t.engine.processor.tokenizer;
     let labels: Vec<String> = lens.candidates.iter().map(|c| c.label.clone()).collect();
@@ -275,6 +279,9 @@ pub fn run_knockout(args: &KnockoutArgs) -> Result<()> {
         return run_batch(&args.common, BatchExperiment::Knockout { window: args.window, edges });
     }
     let (t, decision) = decide(&args.common)?;
+    if let (Some(b), Some(img)) = (&args.r#box, t.images.first()) {
+        b.check_within(img.width(), img.height()).map_err(|e| anyhow::anyhow!("--box: {e}"))?;
+    }
     let boxed = args.r#box.clone().or_else(|| t.sample.as_ref().and_then(|s| reference_and_target(s).0.cloned()));
     let edges: Vec<EdgeGroup> = if args.edges.is_empty() { EdgeGroup::applicable(boxed.is_some()) } else { args.edges.clone() };
     let target = args.common.target_token;

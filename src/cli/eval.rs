@@ -109,6 +109,9 @@ pub fn filter(samples: Vec<Sample>, expr: &str) -> Result<Vec<Sample>> {
 }
 
 pub fn run(args: &EvalArgs) -> Result<()> {
+    if args.samples.is_some() && args.mode == Some(ModeKind::Score) {
+        bail!("--mode score --samples: sampled answers are generated; drop --mode score (or --samples)");
+    }
     let (prompt, variant) = (args.prompt.clone(), args.variant.clone());
     let mode = match args.samples {
         Some(n) => crate::eval::EvalMode::Sample(crate::eval::SampleSpec {

@@ -163,6 +163,9 @@ fn save_heatmap(map: &SaliencyMap, base: &image::DynamicImage, style: &HeatmapSt
 pub fn run_saliency(args: &SaliencyArgs) -> Result<()> {
     let method = args.method;
     let t = args.target.resolve()?;
+    if let (Some(b), Some(img)) = (&args.r#box, t.images.first()) {
+        b.check_within(img.width(), img.height()).map_err(|e| anyhow::anyhow!("--box: {e}"))?;
+    }
     let prompt = t.prompt()?;
     let (target, what) = resolve_objective(args, &t, &prompt)?;
     let a = t.engine.saliency(&t.images, &prompt, &t.policy, &target, &method)?;

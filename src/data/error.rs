@@ -28,6 +28,9 @@ pub enum DataError {
 
     #[error("{path}: {message}")]
     Other { path: PathBuf, message: String },
+
+    #[error("--data is empty: give a dataset path, KIND:PATH, or synth:N")]
+    EmptySpec,
 }
 
 impl DataError {
@@ -44,7 +47,7 @@ impl DataError {
                     *path = to.to_path_buf();
                 }
             }
-            DataError::UnknownKind { .. } => {}
+            DataError::UnknownKind { .. } | DataError::EmptySpec => {}
         }
         self
     }

@@ -55,6 +55,9 @@ impl Dataset {
 /// `synth:N[#seed=S,lean=left|right,split=train|test,kinds=camera+person+vertical,distractors=0,answer=words,options=0,scale=K]`
 /// for scenes drawn in memory).
 pub fn load(spec: &str) -> Result<Dataset, DataError> {
+    if spec.trim().is_empty() {
+        return Err(DataError::EmptySpec);
+    }
     if let Some(ds) = load_synth(spec)? {
         return Ok(ds);
     }

@@ -93,6 +93,21 @@ fn is_zero(v: &usize) -> bool {
 }
 
 impl BoundingBox {
+    /// Refuses a box that is inverted, empty, or wholly outside a
+    /// `width` x `height` image (a box only partly outside is kept: the part
+    /// inside is what it marks). The message names the image size.
+    pub fn check_within(&self, width: u32, height: u32) -> Result<(), String> {
+        let (w, h) = (width as f32, height as f32);
+        let corners = format!("({}, {}, {}, {})", self.x0, self.y0, self.x1, self.y1);
+        if !(self.x1 > self.x0 && self.y1 > self.y0) {
+            return Err(format!("box {corners} is empty or inverted (x1 must exceed x0, y1 y0)"));
+        }
+        if self.x0 >= w || self.y0 >= h || self.x1 <= 0.0 || self.y1 <= 0.0 {
+            return Err(format!("box {corners} lies outside the {width}x{height} image"));
+        }
+        Ok(())
+    }
+
     pub fn new(x0: f32, y0: f32, x1: f32, y1: f32) -> BoundingBox {
         BoundingBox { x0, y0, x1, y1, label: None, image: 0 }
     }
@@ -217,5 +232,22 @@ impl Sample {
     /// The options as prompt lines ("A. left").
     pub fn choices_text(&self) -> String {
         self.options.iter().map(|o| format!("{}. {}", o.letter, o.text)).collect::<Vec<_>>().join("\n")
+    }
+}
+
+#[cfg(test)]
+mod box_tests {
+    use super::BoundingBox;
+
+    #[test]
+    fn boxes_outside_inverted_or_empty_are_refused_naming_the_image() {
+        let b = |x0, y0, x1, y1| BoundingBox::new(x0, y0, x1, y1).check_within(392, 392);
+        assert!(b(380.0, 380.0, 392.0, 392.0).is_ok());
+        assert!(b(-10.0, -10.0, 20.0, 20.0).is_ok(), "partly outside: the part inside counts");
+        let out = b(5000.0, 5000.0, 6000.0, 6000.0).unwrap_err();
+        assert!(out.contains("outside the 392x392 image"), "{out}");
+        assert!(b(30.0, 10.0, 20.0, 40.0).unwrap_err().contains("empty or inverted"));
+        assert!(b(10.0, 10.0, 10.0, 40.0).is_err());
+        assert!(b(f32::NAN, 0.0, 10.0, 10.0).is_err());
     }
 }

@@ -73,6 +73,7 @@ pub fn probe(engine: &Engine, sample: &Sample, source: &BoxSource, style: &BoxSt
         None => bail!("no reference phrase found in sample {}'s question", sample.id),
     };
     let bbox = reference_box(engine, sample, first, &phrase, source, policy)?;
+    bbox.check_within(first.width(), first.height()).map_err(|e| anyhow::anyhow!("sample {}: {e}", sample.id))?;
     let mut boxed_images = images.clone();
     boxed_images[0] = draw_box(first, &bbox, style);
     let question = boxed_question(&sample.question, &phrase, &style.color_name);

@@ -18,9 +18,13 @@ pub fn pass_at_k(n: usize, c: usize, k: usize) -> f64 {
     1.0 - ((n - c + 1)..=n).map(|i| 1.0 - k as f64 / i as f64).product::<f64>()
 }
 
-/// 1, 2, 4, ... up to `n`.
+/// 1, 2, 4, ... up to `n`, and `n` itself.
 pub fn ks(n: usize) -> Vec<usize> {
-    std::iter::successors(Some(1usize), |k| k.checked_mul(2)).take_while(|k| *k <= n).collect()
+    let mut ks: Vec<usize> = std::iter::successors(Some(1usize), |k| k.checked_mul(2)).take_while(|k| *k <= n).collect();
+    if n > 0 && ks.last() != Some(&n) {
+        ks.push(n);
+    }
+    ks
 }
 
 /// One question's samples, as read from its records.
@@ -181,7 +185,7 @@ mod tests {
         // pass@1 is the mean accuracy.
         assert!((pass_at_k(8, 5, 1) - 5.0 / 8.0).abs() < 1e-12);
         assert_eq!(ks(8), [1, 2, 4, 8]);
-        assert_eq!(ks(6), [1, 2, 4]);
+        assert_eq!(ks(6), [1, 2, 4, 6], "pass@N is always there");
         assert_eq!(ks(1), [1]);
     }
 

@@ -277,7 +277,11 @@ fn bad_causal_arguments_are_named() {
     let model = case_dir("flat_tied_odd").join("model");
     let id = flipscope::data::load("synth:6").unwrap().samples[1].id.clone();
     let m = model.to_str().unwrap();
-    let cases: [(&[&str], &str); 4] = [
+    let far = "5000,5000,6000,6000";
+    let cases: [(&[&str], &str); 6] = [
+        // A box outside the image would be clamped onto the edge tokens: refused, naming the image size.
+        (&["knockout", "--model", m, "--device", "cpu", "--data", "synth:6", "--id", &id, "--edges", "box->last", "--box", far], "lies outside the"),
+        (&["saliency", "--model", m, "--device", "cpu", "--data", "synth:6", "--id", &id, "--box", far], "lies outside the"),
         (&["lens", "--model", m, "--device", "cpu", "--data", "synth:6", "--id", &id, "--out", "x.txt"], "--out x.txt"),
         (&["knockout", "--model", m, "--device", "cpu", "--data", "synth:6", "--id", &id, "--window", "9"], "--window 9"),
         (&["knockout", "--model", m, "--device", "cpu", "--data", "synth:6", "--id", &id, "--edges", "image->nowhere"], "image->nowhere"),
