@@ -76,6 +76,18 @@ pub mod numbers {
         }
     }
 
+    /// The most sampled answers per question (`eval --samples`, GRPO's
+    /// `--group`): their KV caches are held at once.
+    pub const MAX_SAMPLES: usize = 1024;
+
+    /// A count of sampled answers: 1 to [`MAX_SAMPLES`].
+    pub fn sample_count(s: &str) -> Result<usize, String> {
+        match at_least_one(s)? {
+            n if n <= MAX_SAMPLES => Ok(n),
+            _ => Err(format!("`{s}` is more than {MAX_SAMPLES} samples: each holds its own KV cache")),
+        }
+    }
+
     /// Any finite number (steering strengths, which may be negative).
     pub fn finite(s: &str) -> Result<f64, String> {
         number(s)

@@ -33,14 +33,14 @@ pub struct CausalArgs {
     pub out: Option<PathBuf>,
     /// Batch mode (--data without --id): the eval run of this model on this
     /// data; one row per sample goes to RUN/causal/, and `report RUN` sums
-    /// them up by the samples' outcomes there.
-    #[arg(long)]
+    /// them up by the samples' outcomes there. Not with --id (one sample writes no rows).
+    #[arg(long, conflicts_with = "id")]
     pub run: Option<String>,
     /// Batch mode: which samples (eval's filter: category=..., id~..., gold=..., dataset=...).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "id")]
     pub filter: Option<String>,
     /// Batch mode: at most this many samples.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "id")]
     pub limit: Option<usize>,
 }
 

@@ -41,7 +41,7 @@ pub struct EvalArgs {
     pub circular: bool,
     /// Draw N sampled answers per question (generate mode, one shared
     /// prefill); the report adds pass@k, maj@N, answer entropy and flip rate.
-    #[arg(long, value_parser = at_least_one)]
+    #[arg(long, value_parser = crate::kv::numbers::sample_count)]
     pub samples: Option<usize>,
     /// Sampling temperature (with --samples).
     #[arg(long, default_value_t = 1.0, value_parser = crate::kv::numbers::positive, requires = "samples")]

@@ -431,6 +431,7 @@ fn peak_memory(device: Device, gpu_peak: &mut Option<u64>, sample_gpu: bool) -> 
 /// Trains as `cfg` says. `on_event` sees logs, every step's metrics, saves
 /// and evals; returning `Flow::Stop` saves a checkpoint and ends the run.
 pub fn train(cfg: &TrainConfig, on_event: &mut OnEvent) -> Result<TrainOutcome> {
+    cfg.grpo.check(&TrainConfig::default().grpo)?;
     let mut trainer = Trainer::prepare(cfg, on_event)?;
     let mut stopped = false;
     while !trainer.done() {

@@ -278,7 +278,10 @@ fn bad_causal_arguments_are_named() {
     let id = flipscope::data::load("synth:6").unwrap().samples[1].id.clone();
     let m = model.to_str().unwrap();
     let far = "5000,5000,6000,6000";
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 8] = [
+        // One sample names no batch: --run and --limit with --id would be ignored.
+        (&["lens", "--model", m, "--device", "cpu", "--data", "synth:6", "--id", &id, "--run", "r"], "cannot be used with"),
+        (&["patch", "--model", m, "--device", "cpu", "--data", "synth:6", "--id", &id, "--limit", "3"], "cannot be used with"),
         // A box outside the image would be clamped onto the edge tokens: refused, naming the image size.
         (&["knockout", "--model", m, "--device", "cpu", "--data", "synth:6", "--id", &id, "--edges", "box->last", "--box", far], "lies outside the"),
         (&["saliency", "--model", m, "--device", "cpu", "--data", "synth:6", "--id", &id, "--box", far], "lies outside the"),

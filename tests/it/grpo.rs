@@ -336,3 +336,30 @@ fn grpo_step_with_recompute_equals_the_plain_step() {
     let worst = plain.iter().zip(&recomputed).map(|((_, a), (_, b))| max_abs_diff(a, b)).fold(0.0, f64::max);
     assert!(worst <= 1e-5, "weights differ by {worst}");
 }
+
+/// Settings that cannot do what they say are refused before anything loads:
+/// GRPO flags under SFT, a group of one, greedy rollouts, a clip-higher below
+/// the clip, and more sampled answers than can be held at once.
+#[test]
+fn grpo_settings_that_cannot_learn_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("ft");
+    let train = |extra: &[&str]| {
+        let mut args = vec!["train", "--model", "demo", "--data", "synth:8#seed=3", "--out", out.to_str().unwrap(), "--max-steps", "1"];
+        args.extend(extra);
+        crate::common::flipscope(&args)
+    };
+    for (extra, want) in [
+        (&["--group", "4", "--beta", "0.1"][..], "--group, --beta: GRPO settings, but the method is sft"),
+        (&["--method", "grpo", "--group", "1"][..], "a group of one has no spread"),
+        (&["--method", "grpo", "--top-p", "0"][..], "--top-p 0 samples greedily"),
+        (&["--method", "grpo", "--epsilon", "0.3", "--epsilon-high", "0.2"][..], "--epsilon-high 0.2 is below --epsilon 0.3"),
+        (&["--method", "grpo", "--group", "100000"][..], "more than 1024 samples"),
+    ] {
+        let (ok, _, err) = train(extra);
+        assert!(!ok && err.contains(want), "{extra:?}: {err}");
+        assert!(!out.join("metrics.jsonl").exists(), "{extra:?}: nothing trained");
+    }
+    let (ok, _, err) = crate::common::flipscope(&["eval", "--model", "demo", "--data", "synth:2", "--samples", "100000", "--run", out.to_str().unwrap()]);
+    assert!(!ok && err.contains("more than 1024 samples"), "{err}");
+}

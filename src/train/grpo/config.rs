@@ -21,8 +21,8 @@ pub struct GrpoArgs {
     /// sft | grpo
     #[arg(long, value_enum, default_value_t)]
     pub method: Method,
-    /// GRPO: completions sampled per prompt.
-    #[arg(long, default_value_t = 8, value_parser = at_least_one)]
+    /// GRPO: completions sampled per prompt (2 to 1024: a group of one has no spread to learn from).
+    #[arg(long, default_value_t = 8, value_parser = crate::kv::numbers::sample_count)]
     pub group: usize,
     /// GRPO: sampling temperature of the rollouts.
     #[arg(long, default_value_t = 1.0, value_parser = positive)]
@@ -55,6 +55,48 @@ pub struct GrpoArgs {
     /// LoRA the adapter switched off). 0 keeps no reference.
     #[arg(long, default_value_t = 0.0, value_parser = non_negative)]
     pub beta: f64,
+}
+
+impl GrpoArgs {
+    /// Refuses settings that cannot do what they say: GRPO flags under SFT
+    /// (`defaults` are the grammar's, to tell a given flag from a default),
+    /// a group of one or greedy rollouts (no spread, nothing learned), and a
+    /// clip-higher below the clip.
+    pub fn check(&self, defaults: &GrpoArgs) -> anyhow::Result<()> {
+        if self.method == Method::Sft {
+            let d = defaults;
+            let given: Vec<&str> = [
+                ("--group", self.group != d.group),
+                ("--temperature", self.temperature != d.temperature),
+                ("--top-p", self.top_p != d.top_p),
+                ("--max-completion-tokens", self.max_completion_tokens != d.max_completion_tokens),
+                ("--reward", self.reward != d.reward),
+                ("--scale-rewards", self.scale_rewards != d.scale_rewards),
+                ("--loss", self.loss != d.loss),
+                ("--epsilon", self.epsilon != d.epsilon),
+                ("--epsilon-high", self.epsilon_high != d.epsilon_high),
+                ("--iterations", self.iterations != d.iterations),
+                ("--beta", self.beta != d.beta),
+            ]
+            .into_iter()
+            .filter_map(|(flag, differs)| differs.then_some(flag))
+            .collect();
+            if !given.is_empty() {
+                bail!("{}: GRPO settings, but the method is sft (add --method grpo, or drop them)", given.join(", "));
+            }
+            return Ok(());
+        }
+        if self.group < 2 {
+            bail!("--group {}: GRPO compares completions within a group; a group of one has no spread to learn from", self.group);
+        }
+        if self.top_p <= 0.0 {
+            bail!("--top-p 0 samples greedily: every completion of a group is the same, so GRPO learns nothing");
+        }
+        if let Some(high) = self.epsilon_high.filter(|h| *h < self.epsilon) {
+            bail!("--epsilon-high {high} is below --epsilon {}: clip-higher widens the upper clip", self.epsilon);
+        }
+        Ok(())
+    }
 }
 
 /// `accuracy=0.9,format=0.1`: the rewards a completion earns, weighted.
