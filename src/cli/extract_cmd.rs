@@ -1,7 +1,9 @@
 //! `flipscope extract`: how an output would be read, and why. The same
 //! rules eval uses, so a surprising record can be checked by hand.
 
-use crate::spatial::extract::{self, Extraction};
+use crate::data::{AnswerOption, AnswerStyle, Sample};
+use crate::eval::PromptTemplate;
+use crate::spatial::extract::Extraction;
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use std::io::Read;
@@ -57,17 +59,28 @@ fn parse_options(spec: &str) -> Result<Vec<(char, String)>> {
     Ok(out)
 }
 
+/// Reads `text` as eval's judge reads it (`eval::judge::extract`, `<answer>`
+/// tags included), for a sample shaped like `args` says.
 pub fn read(args: &ExtractArgs, text: &str) -> Result<Extraction> {
-    let options = parse_options(&args.options)?;
-    let letters: Vec<char> = options.iter().map(|o| o.0).collect();
-    Ok(match args.style {
-        ExtractStyle::Letter => extract::extract_letter(text, &options),
-        ExtractStyle::Viewspatial => extract::extract_viewspatial(text, &letters),
-        ExtractStyle::YesNo => extract::extract_yes_no(text),
-        ExtractStyle::Direction => extract::extract_direction(text),
-        ExtractStyle::Number => extract::extract_number(text),
-        ExtractStyle::Relation => extract::extract_relation(text, extract::VSR_RELATIONS),
-    })
+    let mut sample = Sample::new("extract", "extract");
+    let prompt = match args.style {
+        ExtractStyle::Viewspatial => PromptTemplate::parse("viewspatial")?,
+        _ => PromptTemplate::default_prompt(),
+    };
+    match args.style {
+        ExtractStyle::Letter | ExtractStyle::Viewspatial => {
+            sample.options = parse_options(&args.options)?.into_iter().map(|(l, t)| AnswerOption::new(l, t)).collect();
+        }
+        ExtractStyle::YesNo => sample.answer_style = AnswerStyle::YesNo,
+        ExtractStyle::Number => sample.answer_style = AnswerStyle::Number,
+        ExtractStyle::Relation => sample.answer_style = AnswerStyle::Relation,
+        // The judge reads a direction in words for a question with a gold direction; which one does not matter to the reading.
+        ExtractStyle::Direction => {
+            sample.answer_style = AnswerStyle::Word;
+            sample.gold_direction = crate::spatial::parse_option("front");
+        }
+    }
+    Ok(crate::eval::judge::extract(&prompt, &sample, text))
 }
 
 pub fn run(args: &ExtractArgs) -> Result<()> {

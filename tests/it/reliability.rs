@@ -524,7 +524,7 @@ fn silent_io_errors_say_their_cause_once_and_a_full_disk_names_the_file() {
     assert_eq!(err.matches("No space left on device").count(), 1, "{err}");
 }
 
-/// The outputs issue 23 found read wrongly, through `flipscope extract`.
+/// Outputs once read wrongly, through `flipscope extract`.
 #[test]
 fn extraction_never_guesses_through_flipscope_extract() {
     let options = "A=left,B=right,C=front-left,D=back";
@@ -557,6 +557,12 @@ fn extraction_never_guesses_through_flipscope_extract() {
     assert!(out.contains("answer  D") && out.contains("rule    declared") && out.contains("\"answer is (D).\""), "{out}");
     let (ok, _, err) = flipscope(&["extract", "--options", "A,b", "x"]);
     assert!(!ok && err.contains("`b` is not a capital letter"), "{err}");
+    // `<answer>` tags are read as eval's judge reads them: the tag's content.
+    for (text, answer) in [("<answer>D</answer>", "D"), ("<think>A looks right</think><answer>C</answer>", "C")] {
+        let (ok, out, err) = flipscope(&["extract", "--options", options, "--json", text]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+        assert!(ok && v["answer"].as_str() == Some(answer), "{text:?}: {out}{err}");
+    }
 }
 
 /// Arguments that used to abort, be ignored or read oddly: `--top` past the
