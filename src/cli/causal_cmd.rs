@@ -249,10 +249,10 @@ pub fn run_lens(args: &LensArgs) -> Result<()> {
                     (name, lens.curve.iter().map(|row| row[c] as f64).collect())
                 })
                 .collect();
-            let sample = t.sample.as_ref().map(|s| format!("{} · ", s.id)).unwrap_or_default();
+            let sample = t.sample_suffix();
             let gold = decision.gold.map(|g| format!(" · gold {}", lens.candidates[g].label)).unwrap_or_default();
             let at = if opening.is_empty() { "at the answer position".to_string() } else { format!("after {opening:?}") };
-            let title = format!("logit lens · {sample}p {at}{gold}");
+            let title = format!("logit lens{sample} · p {at}{gold}");
             let mark = lens.answer.zip(lens.decided_at).map(|(a, at)| (at, format!("{} leads from layer {at}", lens.candidates[a].label)));
             layer_chart(
                 &LayerChart { title: &title, y_desc: "probability", series: &series, y_range: (0.0, 1.0), mark, emphasis: decision.gold },
@@ -308,7 +308,7 @@ pub fn run_knockout(args: &KnockoutArgs) -> Result<()> {
         |png| {
             let rows: Vec<String> = (0..sweep.logprob.len()).map(|w| format!("from {w}")).collect();
             let deltas: Vec<Vec<f64>> = sweep.logprob.iter().map(|r| r.iter().map(|lp| lp - sweep.base_logprob).collect()).collect();
-            let sample = t.sample.as_ref().map(|s| format!(" · {}", s.id)).unwrap_or_default();
+            let sample = t.sample_suffix();
             let title = format!("knockout{sample}: change in log p(target), {} layer(s) blocked", args.window);
             heat_table(&title, ("window start", "edges blocked"), &rows, &names, &deltas, true, png)
         },
@@ -376,7 +376,7 @@ pub fn run_patch(args: &PatchArgs) -> Result<()> {
     write_out(
         &args.common.out,
         |png| {
-            let sample = t.sample.as_ref().map(|s| format!(" · {}", s.id)).unwrap_or_default();
+            let sample = t.sample_suffix();
             let title = format!("patching{sample}: share of LD restored (clean -> mirrored)");
             heat_table(&title, ("layer output patched", "positions"), &rows, &names, &values, true, png)
         },
@@ -427,7 +427,7 @@ pub fn run_ablate(args: &AblateArgs) -> Result<()> {
         |png| {
             let rows: Vec<String> = regions.iter().map(|r| r.name().to_string()).collect();
             let deltas: Vec<Vec<f64>> = a.ablated.iter().map(|row| row.iter().zip(&a.base).map(|(x, b)| x - b).collect()).collect();
-            let sample = t.sample.as_ref().map(|s| format!(" · {}", s.id)).unwrap_or_default();
+            let sample = t.sample_suffix();
             let title = format!("ablation{sample}: change in each candidate's log-prob");
             heat_table(&title, ("region replaced", "candidate"), &rows, &labels, &deltas, true, png)
         },

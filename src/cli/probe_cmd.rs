@@ -91,8 +91,8 @@ pub fn run(cmd: &ProbeCommand) -> Result<()> {
                 }
             }
             println!("\nflip consistency by category, beside the chance level the answers' letters alone give (95%)");
-            for f in probe::flip::by_category(&done) {
-                let level = crate::runs::warnings::ChanceLevel::new(f.chance, f.total);
+            for f in probe::flip::by_category(&done).into_iter().map(crate::runs::report_model::FlipRow::from) {
+                let level = &f.chance;
                 let share = 100.0 * f.consistent as f64 / f.total.max(1) as f64;
                 println!(
                     "  {:<50} {}/{} ({share:.1}%)   chance {:.1}% ({:.1}-{:.1})",
@@ -103,7 +103,7 @@ pub fn run(cmd: &ProbeCommand) -> Result<()> {
                     100.0 * level.lo,
                     100.0 * level.hi
                 );
-                if let Some(w) = crate::runs::warnings::flip_at_chance(&f.category, f.consistent, f.total, &level) {
+                if let Some(w) = f.at_chance() {
                     println!("  {w}");
                 }
             }

@@ -83,6 +83,11 @@ impl TargetArgs {
 }
 
 impl Target {
+    /// " · ID" naming the sample in a plot's title; empty for an image and prompt.
+    pub fn sample_suffix(&self) -> String {
+        self.sample.as_ref().map(|s| format!(" · {}", s.id)).unwrap_or_default()
+    }
+
     pub fn prompt(&self) -> Result<PreparedPrompt> {
         self.engine.processor.prepare(&self.images, &self.text, &self.policy)
     }

@@ -98,6 +98,19 @@ pub struct Report {
     pub comparison: Option<Comparison>,
 }
 
+impl From<super::stats::FlipPairs> for FlipRow {
+    fn from(f: super::stats::FlipPairs) -> FlipRow {
+        FlipRow { chance: ChanceLevel::new(f.chance, f.total), category: f.category, consistent: f.consistent, total: f.total }
+    }
+}
+
+impl FlipRow {
+    /// `flip_consistency_at_chance` when this group's consistency is inside its chance level's interval.
+    pub fn at_chance(&self) -> Option<Warning> {
+        warnings::flip_at_chance(&self.category, self.consistent, self.total, &self.chance)
+    }
+}
+
 /// A note when a run scored letters on a checkpoint that declares it answers in words.
 fn asked_against_card(meta: &RunMeta) -> Option<String> {
     let words = crate::config::declared_answers(std::path::Path::new(&meta.model)).ok()? == crate::config::AnswersWith::Words;
@@ -121,7 +134,7 @@ impl RunReport {
             }
         }
         let sampled = super::sampling::sampled_rows(records, by);
-        let warnings = warnings::letter_bias(records).into_iter().chain(warnings::incomplete_run(&sampled)).collect();
+        let warnings = warnings::for_run(records, &sampled);
         Ok(RunReport {
             name: run.name.clone(),
             meta: run.meta.clone(),
@@ -172,14 +185,10 @@ impl Report {
                     let (plain, mirror) = if flipped(b) { (a, b) } else { (b, a) };
                     super::stats::flip_consistency(&plain.records, &mirror.records)
                         .into_iter()
-                        .map(|f| FlipRow { chance: ChanceLevel::new(f.chance, f.total), category: f.category, consistent: f.consistent, total: f.total })
+                        .map(FlipRow::from)
                         .collect()
                 });
-                let warnings = flip_consistency
-                    .iter()
-                    .flatten()
-                    .filter_map(|f| warnings::flip_at_chance(&f.category, f.consistent, f.total, &f.chance))
-                    .collect();
+                let warnings = flip_consistency.iter().flatten().filter_map(FlipRow::at_chance).collect();
                 Some(Comparison {
                     a: a.name.clone(),
                     b: b.name.clone(),

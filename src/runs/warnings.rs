@@ -85,6 +85,12 @@ pub fn letter_bias(records: &[Record]) -> Option<Warning> {
     })
 }
 
+/// A run's own warnings: its letter bias, and an incomplete sampled run
+/// (`sampled`: its sampled rows, "overall" last).
+pub fn for_run(records: &[Record], sampled: &[SampledRow]) -> Vec<Warning> {
+    letter_bias(records).into_iter().chain(incomplete_run(sampled)).collect()
+}
+
 /// `incomplete_run`: a sampled run whose questions have different numbers of samples.
 pub fn incomplete_run(rows: &[SampledRow]) -> Option<Warning> {
     let overall = rows.last()?;

@@ -129,7 +129,7 @@ impl OpenRun {
             stats.accuracy = report::accuracy(&records, report::GroupBy::Category);
             stats.error_shares = report::error_shares(&records);
             let sampled = crate::runs::sampling::sampled_rows(&records, report::GroupBy::Category);
-            stats.warnings = crate::runs::warnings::letter_bias(&records).into_iter().chain(crate::runs::warnings::incomplete_run(&sampled)).collect();
+            stats.warnings = crate::runs::warnings::for_run(&records, &sampled);
         }
         stats.categories = stats.accuracy.iter().filter(|r| r.group != "overall").map(|r| r.group.clone()).collect();
         let mut sampled: HashMap<String, Vec<usize>> = HashMap::new();
@@ -247,6 +247,8 @@ pub struct LiveState {
     pub typed_gold: Option<TypedGold>,
     /// The sample as the model was asked it (mirrored options for `flipped`).
     pub asked: Option<Sample>,
+    /// Asked from the Samples list: the answer is announced on the status line.
+    pub asked_from_list: bool,
     pub scores: Option<OptionScores>,
     pub text: String,
     pub record: Option<Record>,

@@ -19,8 +19,8 @@ pub(super) fn on_job(app: &mut App, ev: JobEvent) -> Vec<Effect> {
         JobEvent::Token { id, delta } if app.live.job == Some(id) => app.live.text.push_str(&delta),
         JobEvent::Answered { id, record } if app.live.job == Some(id) => {
             // "asking ..." is no longer true once the answer is in: say what it was where the user is.
-            if app.focus != Pane::Live && app.message.as_deref().is_some_and(|m| m.starts_with("asking the model")) {
-                let key = app.keymap.key_for("samples", Action::FocusLive).unwrap_or("3");
+            if app.live.asked_from_list && app.focus != Pane::Live {
+                let key = key_for(app, "samples", Action::FocusLive);
                 app.message = Some(format!("{}: {} · {key} shows the answer", record.id, record.verdict.label()));
             }
             app.live.record = Some(*record);

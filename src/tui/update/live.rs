@@ -19,6 +19,7 @@ pub(super) fn ask(app: &mut App, variant: AskVariant) -> Vec<Effect> {
     }
     app.live.variant = variant;
     app.live.sample_id = Some(sample.id.clone());
+    app.live.asked_from_list = false;
     app.live.asked = None;
     app.live.scores = None;
     app.live.text.clear();

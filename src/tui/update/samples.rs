@@ -78,8 +78,7 @@ pub(super) fn sample_action(app: &mut App, action: Action, cursor: usize) -> Vec
             cycle_chip(app, cats.into_iter().map(Filter::Category).collect(), Filter::Category(String::new()));
         }
         Action::FilterError | Action::FilterStatus if app.run.records.is_empty() => {
-            let rerun = app.keymap.key_for("runs", Action::Rerun).unwrap_or("r");
-            let runs = app.keymap.key_for("samples", Action::FocusRuns).unwrap_or("6");
+            let (rerun, runs) = (key_for(app, "runs", Action::Rerun), key_for(app, "samples", Action::FocusRuns));
             app.message = Some(format!("no run yet: nothing to filter by verdict ({runs} then {rerun} reruns the filter)"));
         }
         Action::FilterStatus => {
@@ -137,8 +136,9 @@ pub(super) fn sample_action(app: &mut App, action: Action, cursor: usize) -> Vec
             let effects = live_action(app, action).unwrap_or_default();
             if !effects.is_empty() {
                 let id = app.live.sample_id.clone().unwrap_or_default();
-                let key = app.keymap.key_for("samples", Action::FocusLive).unwrap_or("3").to_string();
+                let key = key_for(app, "samples", Action::FocusLive);
                 app.message = Some(format!("asking the model about {id} ({}) · {key} shows the answer", app.live.variant.spec()));
+                app.live.asked_from_list = true;
             }
             return effects;
         }
