@@ -104,11 +104,8 @@ struct ModelCard {
 /// naming it and the field.
 pub fn declared_answers(model_dir: &Path) -> Result<AnswersWith> {
     let path = model_dir.join(MODEL_CARD);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(AnswersWith::default()),
-        Err(e) => return Err(e).with_context(|| format!("{}: cannot read", path.display())),
-    };
+    // Only a regular file of bounded size is read: a FIFO there must not hang the load.
+    let Some(text) = crate::fsutil::read_optional_text(&path)? else { return Ok(AnswersWith::default()) };
     let card: ModelCard =
         serde_json::from_str(&text).with_context(|| format!("{}: expected {{\"answers\": \"letters\" | \"words\"}}", path.display()))?;
     Ok(card.answers)
@@ -169,6 +166,12 @@ mod tests {
         std::fs::write(dir.path().join(MODEL_CARD), r#"{"answers": "sentences"}"#).unwrap();
         let err = format!("{:#}", declared_answers(dir.path()).unwrap_err());
         assert!(err.contains("flipscope.json") && err.contains("sentences"), "{err}");
+        // A FIFO in its place is refused, not read (a read would wait for a writer forever).
+        std::fs::remove_file(dir.path().join(MODEL_CARD)).unwrap();
+        let fifo = std::ffi::CString::new(dir.path().join(MODEL_CARD).to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        let err = format!("{:#}", declared_answers(dir.path()).unwrap_err());
+        assert!(err.contains("flipscope.json") && err.contains("only regular files"), "{err}");
         let demo = model_path("demo").unwrap();
         assert_eq!(declared_answers(&demo).unwrap(), AnswersWith::Words, "the demo model answers in words");
         assert_eq!(model_path("ckpt/x").unwrap(), PathBuf::from("ckpt/x"));
