@@ -6,6 +6,7 @@
 //! transformers, `suite` runs both per checkpoint and `results` writes the
 //! table of ratios to `bench/RESULTS.md`.
 
+pub mod extraction;
 pub mod figures;
 pub mod inputs;
 pub mod results;

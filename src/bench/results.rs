@@ -255,13 +255,22 @@ fn roofline(r: &CheckpointResult) -> String {
     s
 }
 
-pub fn write_results(path: &Path, machine: &Machine, results: &[CheckpointResult], frames: Option<&Map<String, Value>>) -> Result<()> {
+pub fn write_results(
+    path: &Path,
+    machine: &Machine,
+    results: &[CheckpointResult],
+    frames: Option<&Map<String, Value>>,
+    extraction: Option<&[super::extraction::ShapeTime]>,
+) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
     let mut text = render(machine, results);
     if let Some(f) = frames {
         text.push_str(&frames_section(f));
+    }
+    if let Some(e) = extraction {
+        text.push_str(&super::extraction::section(e));
     }
     atomic_write(path, text.as_bytes())
 }

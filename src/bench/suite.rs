@@ -180,14 +180,18 @@ pub fn run_suite(o: &SuiteOptions) -> Result<()> {
             theirs: read_json(&theirs)?,
         });
         // Written after every checkpoint, so a stopped run keeps what it measured.
-        write_results(&o.results, &machine, &done, None)?;
+        write_results(&o.results, &machine, &done, None, None)?;
     }
     // The TUI's frame time, with an eval on the embedded demo model behind it
     // (the bench checkpoints have no tokenizer to ask with).
     let frames = o.out_dir.join("frames.json");
     eprintln!("bench: TUI frame time");
     run(Command::new(&exe).args(["bench", "frames", "--json"]).arg(&frames), "flipscope bench frames")?;
-    write_results(&o.results, &machine, &done, Some(&read_json(&frames)?))?;
+    let frames = read_json(&frames)?;
+    write_results(&o.results, &machine, &done, Some(&frames), None)?;
+    eprintln!("bench: answer extraction");
+    let extraction = crate::bench::extraction::measure(1 << 20, o.repeat)?;
+    write_results(&o.results, &machine, &done, Some(&frames), Some(&extraction))?;
     eprintln!("bench: results in {}", o.results.display());
     Ok(())
 }

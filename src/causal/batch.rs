@@ -11,7 +11,7 @@ use super::regions::reference_and_target;
 use crate::data::{load_images, Sample};
 use crate::engine::{Engine, Flow, ResizePolicy};
 use crate::eval::mcq_prompt;
-use crate::runs::causal_log::{AblateRow, CausalLog, Experiment, KnockoutRow, LensRow, PatchRow};
+use crate::runs::causal_log::{AblateRow, Binding, CausalLog, Experiment, KnockoutRow, LensRow, PatchRow};
 use anyhow::{Context, Result};
 use tch::{Kind, Tensor};
 
@@ -48,13 +48,11 @@ impl BatchExperiment {
     /// are named as run.json names them (fingerprint, dataset hash), so the
     /// same checkpoint reached by another path resumes, and rows of another
     /// model (or of the base model without its adapter) are never mixed in.
-    pub fn settings(&self, engine: &Engine, data: &str, form: AnswerForm) -> Result<serde_json::Value> {
-        let adapter =
-            engine.adapter.as_ref().map(|a| std::fs::canonicalize(&a.dir).unwrap_or_else(|_| a.dir.clone()).display().to_string());
+    pub fn settings(&self, bound: &Binding, form: AnswerForm) -> serde_json::Value {
         let mut s = serde_json::json!({
-            "model_fingerprint": crate::runs::meta::model_fingerprint(&engine.dir)?,
-            "adapter": adapter,
-            "dataset_hash": crate::runs::meta::dataset_hash(data),
+            "model_fingerprint": bound.model_fingerprint,
+            "adapter": bound.adapter.as_ref().map(|a| a.display().to_string()),
+            "dataset_hash": bound.dataset_hash,
             "answer": form.name(),
         });
         match self {
@@ -69,7 +67,7 @@ impl BatchExperiment {
                 s["baseline"] = format!("{baseline:?}").to_lowercase().into();
             }
         }
-        Ok(s)
+        s
     }
 }
 

@@ -323,45 +323,118 @@ pub fn save(probes: &[DirectionProbe], path: &std::path::Path) -> Result<()> {
     super::write_dump(path, &refs)
 }
 
-/// Reads the probes in `path` (as `save` writes them).
+/// Reads the probes in `path` (as `save` writes them), checking each
+/// tensor: floating point, finite, shapes that agree ([L, D] and [L]),
+/// positive stds and norms, accuracies in [0, 1]. A bad one is named.
 pub fn load(path: &std::path::Path) -> Result<Vec<DirectionProbe>> {
     // Only a regular file: a FIFO or a device would block or never end.
     drop(crate::fsutil::open_regular(path).with_context(|| format!("reading probes from {}", path.display()))?);
     let tensors = Tensor::read_safetensors(path).with_context(|| format!("reading probes from {}", path.display()))?;
-    let get = |name: &str| -> Result<Tensor> {
-        tensors
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, t)| t.shallow_clone())
-            .with_context(|| format!("{}: no tensor `{name}`", path.display()))
-    };
+    let file = ProbeFile { path, tensors };
     let mut out = Vec::new();
     for site in Site::ALL {
         for axis in Axis::ALL {
             let k = format!("{}.{}", site.name(), axis.name());
-            if !tensors.iter().any(|(n, _)| n == &format!("{k}.weight")) {
-                continue;
+            if file.has(&format!("{k}.weight")) {
+                out.push(file.probe(&k, site, axis)?);
             }
-            let counts = Vec::<i64>::try_from(get(&format!("{k}.counts"))?)?;
-            out.push(DirectionProbe {
-                axis,
-                site,
-                weight: get(&format!("{k}.weight"))?,
-                bias: get(&format!("{k}.bias"))?,
-                mean: get(&format!("{k}.mean"))?,
-                std: get(&format!("{k}.std"))?,
-                norm: get(&format!("{k}.norm"))?,
-                train_accuracy: Vec::<f64>::try_from(get(&format!("{k}.train_accuracy"))?.to_kind(Kind::Double))?,
-                test_accuracy: Vec::<f64>::try_from(get(&format!("{k}.test_accuracy"))?.to_kind(Kind::Double))?,
-                n_train: counts.first().copied().unwrap_or(0) as usize,
-                n_test: counts.get(1).copied().unwrap_or(0) as usize,
-            });
         }
     }
     if out.is_empty() {
         bail!("{}: no probes in it (SITE.AXIS.weight tensors)", path.display());
     }
     Ok(out)
+}
+
+/// A probes file's tensors, each read with its checks.
+struct ProbeFile<'a> {
+    path: &'a std::path::Path,
+    tensors: Vec<(String, Tensor)>,
+}
+
+impl ProbeFile<'_> {
+    fn has(&self, name: &str) -> bool {
+        self.tensors.iter().any(|(n, _)| n == name)
+    }
+
+    fn get(&self, name: &str) -> Result<Tensor> {
+        self.tensors
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| t.shallow_clone())
+            .with_context(|| format!("{}: no tensor `{name}`", self.path.display()))
+    }
+
+    /// A finite floating-point tensor of `shape`, as f32 (f64 for `wide`).
+    fn float(&self, name: &str, shape: &[i64], kind: Kind) -> Result<Tensor> {
+        let t = self.get(name)?;
+        let bad = |what: String| anyhow::anyhow!("{}: tensor `{name}` {what}", self.path.display());
+        if !t.is_floating_point() {
+            return Err(bad(format!("is {:?}; probes are floating point", t.kind())));
+        }
+        if t.size() != shape {
+            return Err(bad(format!("has shape {:?}; the probe's weight says {shape:?}", t.size())));
+        }
+        let t = t.to_kind(kind);
+        if t.isfinite().logical_not().any().int64_value(&[]) != 0 {
+            return Err(bad("has NaN or infinite values".into()));
+        }
+        Ok(t)
+    }
+
+    fn positive(&self, name: &str, shape: &[i64]) -> Result<Tensor> {
+        let t = self.float(name, shape, Kind::Float)?;
+        if t.le(0.0).any().int64_value(&[]) != 0 {
+            bail!("{}: tensor `{name}` has values <= 0; it divides or scales, so every value must be positive", self.path.display());
+        }
+        Ok(t)
+    }
+
+    fn accuracy(&self, name: &str, layers: i64) -> Result<Vec<f64>> {
+        let v = Vec::<f64>::try_from(self.float(name, &[layers], Kind::Double)?)?;
+        if v.iter().any(|a| !(0.0..=1.0).contains(a)) {
+            bail!("{}: tensor `{name}` holds accuracies outside [0, 1]", self.path.display());
+        }
+        Ok(v)
+    }
+
+    fn probe(&self, k: &str, site: Site, axis: Axis) -> Result<DirectionProbe> {
+        let name = format!("{k}.weight");
+        let w = self.get(&name)?;
+        let &[l, d] = w.size().as_slice() else {
+            bail!("{}: tensor `{name}` has shape {:?}; a probe's weight is [layers, width]", self.path.display(), w.size());
+        };
+        if l < 1 || d < 1 {
+            bail!("{}: tensor `{name}` has shape {:?}; a probe needs a layer and a width", self.path.display(), w.size());
+        }
+        let counts_name = format!("{k}.counts");
+        let counts = self.get(&counts_name)?;
+        if counts.kind() != Kind::Int64 || counts.size() != [2] {
+            bail!(
+                "{}: tensor `{counts_name}` is {:?} {:?}; it is two int64 counts (train, held out)",
+                self.path.display(),
+                counts.kind(),
+                counts.size()
+            );
+        }
+        let counts = Vec::<i64>::try_from(counts)?;
+        if counts.iter().any(|c| *c < 0) {
+            bail!("{}: tensor `{counts_name}` has a negative count", self.path.display());
+        }
+        Ok(DirectionProbe {
+            axis,
+            site,
+            weight: self.float(&name, &[l, d], Kind::Float)?,
+            bias: self.float(&format!("{k}.bias"), &[l], Kind::Float)?,
+            mean: self.float(&format!("{k}.mean"), &[l, d], Kind::Float)?,
+            std: self.positive(&format!("{k}.std"), &[l, d])?,
+            norm: self.positive(&format!("{k}.norm"), &[l])?,
+            train_accuracy: self.accuracy(&format!("{k}.train_accuracy"), l)?,
+            test_accuracy: self.accuracy(&format!("{k}.test_accuracy"), l)?,
+            n_train: counts[0] as usize,
+            n_test: counts[1] as usize,
+        })
+    }
 }
 
 /// Log-probabilities [V] at the decision position with `delta` [D] added
@@ -440,4 +513,64 @@ pub fn steer(
         rows.push(row);
     }
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probe() -> DirectionProbe {
+        DirectionProbe {
+            axis: Axis::LeftRight,
+            site: Site::Last,
+            weight: Tensor::from_slice(&[0.5f32, -0.5, 0.25, 1.0, 0.0, 2.0]).view([2, 3]),
+            bias: Tensor::from_slice(&[0.1f32, -0.1]),
+            mean: Tensor::zeros([2, 3], (Kind::Float, Device::Cpu)),
+            std: Tensor::ones([2, 3], (Kind::Float, Device::Cpu)),
+            norm: Tensor::from_slice(&[1.5f32, 2.5]),
+            train_accuracy: vec![0.9, 1.0],
+            test_accuracy: vec![0.75, 0.5],
+            n_train: 8,
+            n_test: 4,
+        }
+    }
+
+    /// Writes `probe()`'s tensors with `name` replaced by `t`, and loads them.
+    fn load_with(name: &str, t: Tensor) -> Result<Vec<DirectionProbe>> {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.safetensors");
+        save(&[probe()], &good).unwrap();
+        let mut tensors = Tensor::read_safetensors(&good).unwrap();
+        tensors.iter_mut().find(|(n, _)| n == name).unwrap().1 = t;
+        let bad = dir.path().join("bad.safetensors");
+        Tensor::write_safetensors(&tensors, &bad).unwrap();
+        load(&bad)
+    }
+
+    #[test]
+    fn probe_files_round_trip_and_bad_tensors_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.safetensors");
+        save(&[probe()], &path).unwrap();
+        let back = load(&path).unwrap();
+        assert_eq!(back.len(), 1);
+        assert!(back[0].weight.allclose(&probe().weight, 0.0, 0.0, false));
+        assert_eq!((back[0].n_train, back[0].n_test, back[0].test_accuracy.clone()), (8, 4, vec![0.75, 0.5]));
+
+        let f = |v: &[f32], shape: &[i64]| Tensor::from_slice(v).view(shape);
+        let cases: [(&str, Tensor, &str); 8] = [
+            ("last.left-right.weight", f(&[f32::NAN, 0.0, 0.0, 0.0, 0.0, 0.0], &[2, 3]), "NaN or infinite"),
+            ("last.left-right.weight", Tensor::from_slice(&[1i64, 2, 3, 4, 5, 6]).view([2, 3]), "is Int64; probes are floating point"),
+            ("last.left-right.std", f(&[1.0, 0.0, 1.0, 1.0, 1.0, 1.0], &[2, 3]), "values <= 0"),
+            ("last.left-right.norm", f(&[0.0, 1.0], &[2]), "values <= 0"),
+            ("last.left-right.mean", f(&[0.0; 4], &[2, 2]), "has shape [2, 2]; the probe's weight says [2, 3]"),
+            ("last.left-right.bias", f(&[0.0; 3], &[3]), "has shape [3]"),
+            ("last.left-right.test_accuracy", Tensor::from_slice(&[0.5f64, 1.5]), "outside [0, 1]"),
+            ("last.left-right.counts", Tensor::from_slice(&[4.0f32, 2.0]), "two int64 counts"),
+        ];
+        for (name, t, want) in cases {
+            let err = format!("{:#}", load_with(name, t).err().unwrap_or_else(|| panic!("{name} loaded")));
+            assert!(err.contains(name) && err.contains(want), "{name}: {err}");
+        }
+    }
 }

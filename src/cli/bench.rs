@@ -30,6 +30,17 @@ pub enum BenchCommand {
     /// TUI frame times at 160x48: scrolling a dataset, and again while an
     /// eval runs on `--model` in the background (p99 target: 16 ms).
     Frames(FramesArgs),
+    /// Answer extraction on about 1 MB of each adversarial shape (target: under 1 s each).
+    Extract(ExtractArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ExtractArgs {
+    /// Bytes of each shape (at most 256 MiB).
+    #[arg(long, default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1..=1 << 28))]
+    pub bytes: u64,
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
 }
 
 #[derive(Args, Debug)]
@@ -124,7 +135,14 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         Some(BenchCommand::Figures(a)) => figures(a),
         Some(BenchCommand::Prefill(a)) => prefill(a),
         Some(BenchCommand::Frames(a)) => frames(a),
+        Some(BenchCommand::Extract(a)) => extract(a),
     }
+}
+
+fn extract(a: &ExtractArgs) -> Result<()> {
+    let times = crate::bench::extraction::measure(a.bytes as usize, a.repeat)?;
+    print!("{}", crate::bench::extraction::section(&times));
+    Ok(())
 }
 
 fn frames(a: &FramesArgs) -> Result<()> {

@@ -7,7 +7,7 @@ use crate::causal::batch::BatchExperiment;
 use crate::causal::regions::reference_and_target;
 use crate::causal::{self, AnswerForm, Decision, EdgeGroup, KnockoutSpec, Pass, PositionGroup};
 use crate::data::BoundingBox;
-use crate::runs::causal_log::CausalLog;
+use crate::runs::causal_log::{Binding, CausalLog};
 use crate::viz::chart::{heat_table, layer_chart, LayerChart};
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -78,9 +78,11 @@ fn run_batch(args: &CausalArgs, experiment: BatchExperiment) -> Result<()> {
     if samples.is_empty() {
         bail!("no samples in {spec} after --filter/--limit");
     }
+    // Refused before the model loads when the run was made with another model, adapter or data.
+    let bound = Binding::of(&args.target.engine.model, args.target.engine.adapter.as_deref(), spec)?;
+    bound.check(&dir)?;
     let engine = args.target.engine.load()?;
-    let settings = experiment.settings(&engine, spec, args.answer)?;
-    let mut log = CausalLog::open(&dir, experiment.experiment(), &settings)?;
+    let mut log = CausalLog::open(&dir, experiment.experiment(), &bound, &experiment.settings(&bound, args.answer))?;
     let before = log.done_count();
     let (written, failed) =
         crate::causal::batch::run(&engine, &samples, &experiment, args.answer, &args.target.policy(), &mut log, &mut |done, total, id| {
@@ -353,7 +355,10 @@ pub fn run_patch(args: &PatchArgs) -> Result<()> {
     );
     if crate::runs::warnings::ld_gap_too_small(sweep.ld_clean, sweep.ld_corrupt, args.min_ld_gap) {
         let gap = (sweep.ld_clean - sweep.ld_corrupt).abs();
-        println!("⚠ small_ld_gap: the mirror moves LD by {gap:.4} nats, under {}: a share of it restored would be a ratio over noise", args.min_ld_gap);
+        println!(
+            "⚠ small_ld_gap: the mirror moves LD by {gap:.4} nats, under {}: a share of it restored would be a ratio over noise",
+            args.min_ld_gap
+        );
         println!("no share of LD restored is shown (--min-ld-gap sets the threshold; --dump keeps the raw numbers)");
         dumped(&args.common.dump, |p| sweep.dump(p))?;
         if args.common.out.is_some() {

@@ -168,8 +168,12 @@ pub fn run_probe_linear(args: &ProbeLinearArgs) -> Result<()> {
         let title = match (split.is_empty(), has("correct"), has("horizontal_flip")) {
             (true, ..) => "direction probes: held-out accuracy".to_string(),
             (false, true, true) => format!("direction probes: held-out accuracy where {run} answers correctly vs its horizontal flips"),
-            (false, true, false) => format!("direction probes: held-out accuracy where {run} answers correctly (no horizontal flips held out)"),
-            (false, false, true) => format!("direction probes: held-out accuracy on {run}'s horizontal flips (none held out answered correctly)"),
+            (false, true, false) => {
+                format!("direction probes: held-out accuracy where {run} answers correctly (no horizontal flips held out)")
+            }
+            (false, false, true) => {
+                format!("direction probes: held-out accuracy on {run}'s horizontal flips (none held out answered correctly)")
+            }
             (false, false, false) => "direction probes: held-out accuracy (no correct answers or flips held out)".to_string(),
         };
         layer_lines(&title, "accuracy", &series, (0.0, 1.0), png)?;
@@ -243,12 +247,14 @@ pub fn run_steer(args: &SteerArgs) -> Result<()> {
     let unit = probe.norm.double_value(&[args.layer as i64]);
     let samples = args.set.samples()?;
     let engine = args.set.engine.load()?;
-    if direction.size()[0] != engine.model.config.text.hidden_size {
+    let text = &engine.model.config.text;
+    let (layers, width) = (probe.weight.size()[0], probe.weight.size()[1]);
+    if width != text.hidden_size || layers != text.num_hidden_layers {
         bail!(
-            "{}: the probes are {} wide; this model's hidden size is {}",
+            "{}: the probes have {layers} layers {width} wide; this model has {} layers of hidden size {}",
             args.probes.display(),
-            direction.size()[0],
-            engine.model.config.text.hidden_size
+            text.num_hidden_layers,
+            text.hidden_size
         );
     }
     let (mut decisions, mut at) = (Vec::new(), Vec::new());

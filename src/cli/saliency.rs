@@ -111,7 +111,10 @@ fn resolve_objective(args: &SaliencyArgs, t: &Target, prompt: &PreparedPrompt) -
             None => {
                 let logits = e.model.last_logits(&e.collate(&[prompt]))?;
                 let id = logits.argmax(-1, false).int64_value(&[0]);
-                Ok((SaliencyTarget::Token(id), format!("explains token {id} {:?} (the top next token)", e.processor.tokenizer.decode(&[id], false)?)))
+                Ok((
+                    SaliencyTarget::Token(id),
+                    format!("explains token {id} {:?} (the top next token)", e.processor.tokenizer.decode(&[id], false)?),
+                ))
             }
         },
         Objective::Gold => {

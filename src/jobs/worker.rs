@@ -12,7 +12,7 @@ use crate::engine::saliency::{SaliencyMethod, SaliencyTarget};
 use crate::engine::{Engine, Flow, ResizePolicy};
 use crate::eval::{answer_labels, mcq_prompt};
 use crate::eval::{runner, EvalConfig, Variant};
-use crate::runs::causal_log::CausalLog;
+use crate::runs::causal_log::{Binding, CausalLog};
 use crate::runs::RunStore;
 use crate::train::{TrainConfig, TrainEvent};
 use crate::viz::{heatmap, HeatmapStyle, SaliencyMap};
@@ -250,9 +250,9 @@ impl Worker {
         let start = Instant::now();
         let experiments = BatchExperiment::standard(window);
         let total = samples.len() * experiments.len();
+        let bound = Binding::of(&engine.dir, engine.adapter.as_ref().map(|a| a.dir.as_path()), data_spec)?;
         for (k, experiment) in experiments.iter().enumerate() {
-            let settings = experiment.settings(engine, data_spec, form)?;
-            let mut log = CausalLog::open(run, experiment.experiment(), &settings)?;
+            let mut log = CausalLog::open(run, experiment.experiment(), &bound, &experiment.settings(&bound, form))?;
             let before = log.done_count();
             let (written, failed) = batch::run(engine, samples, experiment, form, &ResizePolicy::Auto, &mut log, &mut |done, n, _| {
                 self.step(job, k * n + done, total, start)

@@ -41,6 +41,7 @@ pub fn probe(engine: &Engine, sample: &Sample, policy: &ResizePolicy) -> Result<
 
 /// Per category, then overall, each with its chance level (`runs::stats`'s one definition).
 pub fn by_category(probes: &[FlipProbe]) -> Vec<crate::runs::stats::FlipPairs> {
-    let pairs: Vec<(&str, MirrorView, MirrorView)> = probes.iter().map(|p| (p.category.as_str(), view(&p.original), view(&p.mirrored))).collect();
+    let pairs: Vec<(&str, MirrorView, MirrorView)> =
+        probes.iter().map(|p| (p.category.as_str(), view(&p.original), view(&p.mirrored))).collect();
     crate::runs::stats::flip_consistency_of(&pairs)
 }

@@ -47,6 +47,63 @@ impl Experiment {
     }
 }
 
+/// What ties a causal batch to the eval run whose outcomes group its rows:
+/// the model (as run.json names it, by fingerprint), its adapter and the
+/// data. Rows made with another of these would be summed by the outcomes of
+/// other answers or other scenes that share the ids.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Binding {
+    pub model_fingerprint: String,
+    /// The adapter's folder, canonical.
+    pub adapter: Option<PathBuf>,
+    pub dataset: String,
+    pub dataset_hash: String,
+}
+
+impl Binding {
+    /// The binding of a batch of the model in `model` (with `adapter`) over the data `spec`.
+    pub fn of(model: &Path, adapter: Option<&Path>, spec: &str) -> Result<Binding> {
+        Ok(Binding {
+            model_fingerprint: super::meta::model_fingerprint(model)?,
+            adapter: adapter.map(|a| std::fs::canonicalize(a).unwrap_or_else(|_| a.to_path_buf())),
+            dataset: spec.to_string(),
+            dataset_hash: super::meta::dataset_hash(spec),
+        })
+    }
+
+    /// Refuses a batch for `run` that differs from its run.json, naming what differs.
+    pub fn check(&self, run: &Path) -> Result<()> {
+        let dir = super::RunDir::new(run);
+        let meta = dir
+            .read_meta()?
+            .with_context(|| format!("{}: not a run (no run.json); evaluate the model on the data first", run.display()))?;
+        let mut differs = Vec::new();
+        if meta.model_fingerprint != self.model_fingerprint {
+            differs.push(format!("model fingerprint: run has `{}`, this command `{}`", meta.model_fingerprint, self.model_fingerprint));
+        }
+        let run_adapter = meta.adapter.as_deref().map(|a| std::fs::canonicalize(a).unwrap_or_else(|_| PathBuf::from(a)));
+        if run_adapter != self.adapter {
+            let say = |a: Option<&PathBuf>| a.map_or_else(|| "none".to_string(), |p| p.display().to_string());
+            differs.push(format!("adapter: run has {}, this command {}", say(run_adapter.as_ref()), say(self.adapter.as_ref())));
+        }
+        if meta.dataset_hash != self.dataset_hash {
+            differs.push(format!(
+                "dataset: run has `{}` (hash {}), this command `{}` (hash {})",
+                meta.dataset, meta.dataset_hash, self.dataset, self.dataset_hash
+            ));
+        }
+        if !differs.is_empty() {
+            bail!(
+                "{} was evaluated with another {}; its outcomes would group rows of other answers, so no row is written:\n  {}",
+                dir.meta_path().display(),
+                if differs.len() == 1 { "setting" } else { "settings" },
+                differs.join("\n  ")
+            );
+        }
+        Ok(())
+    }
+}
+
 /// One sample's logit lens: the candidates' probability by layer at the answer position.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct LensRow {
@@ -127,8 +184,10 @@ pub struct CausalLog {
 
 impl CausalLog {
     /// Opens (or resumes) `experiment`'s rows in `run`, made with `settings`
-    /// (model, data, options: a resume with others is refused).
-    pub fn open(run: &Path, experiment: Experiment, settings: &serde_json::Value) -> Result<CausalLog> {
+    /// (model, data, options: a resume with others is refused). The batch
+    /// must be `bound` to the run as its run.json says, before any file is written.
+    pub fn open(run: &Path, experiment: Experiment, bound: &Binding, settings: &serde_json::Value) -> Result<CausalLog> {
+        bound.check(run)?;
         let dir = run.join("causal");
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let lock = crate::fsutil::DirLock::acquire(&dir)?;
@@ -187,9 +246,10 @@ pub fn outcome(record: Option<&Record>) -> String {
     record.map_or("no record", |r| r.verdict.outcome()).to_string()
 }
 
-/// Rows of one experiment grouped by their sample's outcome in the run.
+/// Rows of one experiment grouped by their sample's outcome in the run (the
+/// majority answer's, for a run of sampled answers).
 fn by_outcome<'a, T>(rows: &'a [T], key: impl Fn(&T) -> &str, records: &[Record]) -> BTreeMap<String, Vec<&'a T>> {
-    let first: BTreeMap<&str, &Record> = records.iter().rev().map(|r| (r.id.as_str(), r)).collect();
+    let first: BTreeMap<&str, &Record> = super::sampling::one_per_question(records).into_iter().rev().map(|r| (r.id.as_str(), r)).collect();
     let mut out: BTreeMap<String, Vec<&T>> = BTreeMap::new();
     for row in rows {
         out.entry(outcome(first.get(key(row)).copied())).or_default().push(row);
@@ -338,6 +398,48 @@ pub fn summary(run: &Path, records: &[Record], min_ld_gap: f64) -> Result<Vec<St
 mod tests {
     use super::*;
 
+    /// A sampled run's rows are summed by each question's majority outcome,
+    /// not by its first sample's.
+    #[test]
+    fn rows_of_a_sampled_run_group_by_the_majority_outcome() {
+        use crate::spatial::{ErrorKind, Verdict};
+        let dir = tempfile::tempdir().unwrap();
+        let row = |key: &str| {
+            let r = LensRow { key: key.into(), error: None, labels: vec![], curve: vec![], answer: None, gold: None, decided_at: Some(1) };
+            serde_json::to_string(&r).unwrap() + "\n"
+        };
+        std::fs::create_dir_all(dir.path().join("causal")).unwrap();
+        std::fs::write(Experiment::Lens.rows_path(dir.path()), row("q1") + &row("q2")).unwrap();
+        let sample = |id: &str, j: usize, letter: &str, verdict: Verdict| Record {
+            key: format!("{id}#s{j}"),
+            id: id.into(),
+            sample: Some(j),
+            predicted_letter: Some(letter.into()),
+            verdict,
+            ..Default::default()
+        };
+        let flip = || Verdict::Wrong(ErrorKind::HorizontalFlip);
+        // q1: first sample a flip, the majority right; q2: first right, the majority a flip.
+        let records = [
+            sample("q1", 0, "B", flip()),
+            sample("q1", 1, "A", Verdict::Correct),
+            sample("q1", 2, "A", Verdict::Correct),
+            sample("q2", 0, "A", Verdict::Correct),
+            sample("q2", 1, "B", flip()),
+            sample("q2", 2, "B", flip()),
+        ];
+        let lines = summary(dir.path(), &records, warnings::DEFAULT_MIN_LD_GAP).unwrap();
+        // "  correct            n    1  mean layer ..."
+        let n = |outcome: &str| {
+            lines.iter().find_map(|l| {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                (w.first() == Some(&outcome)).then(|| w[2].to_string())
+            })
+        };
+        assert_eq!(n("correct").as_deref(), Some("1"), "{lines:?}");
+        assert_eq!(n(flip().outcome()).as_deref(), Some("1"), "{lines:?}");
+    }
+
     #[test]
     fn median_ignores_nan_and_averages_the_middle_pair() {
         assert_eq!(median([3.0, f64::NAN, 1.0, 2.0].into_iter()), Some(2.0));
@@ -371,8 +473,10 @@ mod tests {
         let text = text + "{\"key\": \"d\", \"ld_clean\": \"oops\"}\n";
         std::fs::create_dir_all(dir.path().join("causal")).unwrap();
         std::fs::write(Experiment::Patch.rows_path(dir.path()), text).unwrap();
-        let records: Vec<Record> =
-            ["a", "b", "c", "e"].iter().map(|id| Record { id: id.to_string(), verdict: crate::spatial::Verdict::Correct, ..Default::default() }).collect();
+        let records: Vec<Record> = ["a", "b", "c", "e"]
+            .iter()
+            .map(|id| Record { id: id.to_string(), verdict: crate::spatial::Verdict::Correct, ..Default::default() })
+            .collect();
         let lines = summary(dir.path(), &records, warnings::DEFAULT_MIN_LD_GAP).unwrap();
         assert!(lines[0].starts_with("patching (4 samples, 3 with a share of LD restored)"), "{lines:?}");
         assert!(lines[1].starts_with("⚠ small_ld_gap: 1 of 4 samples left out"), "{lines:?}");

@@ -54,10 +54,9 @@ impl RunDir {
     /// The run.json; None when there is none, an error when it is unreadable.
     pub fn read_meta(&self) -> Result<Option<RunMeta>> {
         let path = self.meta_path();
-        match std::fs::read_to_string(&path) {
-            Ok(text) => Ok(Some(serde_json::from_str(&text).with_context(|| format!("{}: not a run.json", path.display()))?)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("{}: cannot read", path.display())),
+        match crate::fsutil::read_optional_text(&path)? {
+            Some(text) => Ok(Some(serde_json::from_str(&text).with_context(|| format!("{}: not a run.json", path.display()))?)),
+            None => Ok(None),
         }
     }
 

@@ -93,7 +93,10 @@ pub fn loss_curves(runs: &[LossSeries], out: &Path) -> Result<()> {
         runs.iter().enumerate().map(|(k, r)| (format!("{} loss", r.name), COLORS[k % COLORS.len()], Mark::Line)).collect();
     if evaluated {
         entries.extend(
-            runs.iter().enumerate().filter(|(_, r)| !r.accuracy.is_empty()).map(|(k, r)| (format!("{} eval accuracy", r.name), COLORS[k % COLORS.len()], Mark::Dot)),
+            runs.iter()
+                .enumerate()
+                .filter(|(_, r)| !r.accuracy.is_empty())
+                .map(|(k, r)| (format!("{} eval accuracy", r.name), COLORS[k % COLORS.len()], Mark::Dot)),
         );
     }
     let legend_w = legend_width(entries.iter().map(|e| e.0.as_str()));

@@ -145,11 +145,7 @@ pub fn letter_bias(records: &[Record]) -> BTreeMap<String, (usize, usize)> {
 pub fn confusion(records: &[Record], category: Option<&str>) -> confusion::ConfusionMatrix {
     let rows: Vec<confusion::PredictionRow> = questions(records)
         .filter(|r| r.gold_direction.is_some())
-        .map(|r| confusion::PredictionRow {
-            category: r.category.clone(),
-            gold: r.gold_direction,
-            predicted: r.predicted_direction,
-        })
+        .map(|r| confusion::PredictionRow { category: r.category.clone(), gold: r.gold_direction, predicted: r.predicted_direction })
         .collect();
     confusion::confusion_matrix(&rows, category)
 }
@@ -182,19 +178,13 @@ pub struct PairedRow {
 }
 
 /// Per category and overall, on ids present in both runs (rotation 0).
-/// Rotation-0 records by question id, right or wrong; a question of sampled
-/// answers is right when its majority answer is. A flipped run's ids carry
-/// `~flip`; they pair with the plain ids.
+/// Each question's record (`sampling::one_per_question`: a question of
+/// sampled answers is right when its majority answer is), right or wrong,
+/// by question id. A flipped run's ids carry `~flip`; they pair with the
+/// plain ids.
 fn by_question(rs: &[Record]) -> BTreeMap<String, (String, bool)> {
-    let sampled = super::sampling::questions(rs);
-    if !sampled.is_empty() {
-        return sampled
-            .iter()
-            .map(|q| (q.id.trim_end_matches("~flip").to_string(), (q.first.category.clone(), q.majority_right())))
-            .collect();
-    }
-    rs.iter()
-        .filter(|r| r.rotation == 0)
+    super::sampling::one_per_question(rs)
+        .into_iter()
         .map(|r| (r.id.trim_end_matches("~flip").to_string(), (r.category.clone(), r.is_correct())))
         .collect()
 }

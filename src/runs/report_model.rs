@@ -5,8 +5,8 @@
 //! parquet or JSON; the numbers are computed once, here.
 
 use super::report::{self, AccuracyRow, GroupBy, PairedRow};
-use super::{Record, RunMeta};
 use super::warnings::{self, ChanceLevel, Warning};
+use super::{Record, RunMeta};
 use crate::spatial::confusion::ConfusionMatrix;
 use anyhow::{bail, Result};
 use serde::Serialize;
@@ -183,10 +183,7 @@ impl Report {
                 let flipped = |r: &LoadedRun| r.meta.as_ref().is_some_and(|m| m.variant == "flipped");
                 let flip_consistency: Option<Vec<FlipRow>> = (flipped(a) != flipped(b)).then(|| {
                     let (plain, mirror) = if flipped(b) { (a, b) } else { (b, a) };
-                    super::stats::flip_consistency(&plain.records, &mirror.records)
-                        .into_iter()
-                        .map(FlipRow::from)
-                        .collect()
+                    super::stats::flip_consistency(&plain.records, &mirror.records).into_iter().map(FlipRow::from).collect()
                 });
                 let warnings = flip_consistency.iter().flatten().filter_map(FlipRow::at_chance).collect();
                 Some(Comparison {

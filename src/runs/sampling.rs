@@ -36,7 +36,7 @@ pub struct SampledQuestion<'a> {
     pub samples: Vec<&'a Record>,
 }
 
-impl SampledQuestion<'_> {
+impl<'a> SampledQuestion<'a> {
     pub fn n(&self) -> usize {
         self.samples.len()
     }
@@ -65,10 +65,19 @@ impl SampledQuestion<'_> {
         order
     }
 
-    /// Whether the majority answer (unparsed samples do not vote) is right.
+    /// The sample that stands for the question: the first that gave the
+    /// majority answer (unparsed samples do not vote); the first sample when
+    /// none was read.
+    pub fn majority(&self) -> &'a Record {
+        let winner = self.distribution().into_iter().find(|(a, _)| a != "unparsed");
+        winner
+            .and_then(|(w, _)| self.samples.iter().copied().find(|r| r.predicted_letter.as_deref() == Some(w.as_str())))
+            .unwrap_or(self.first)
+    }
+
+    /// Whether the majority answer is right.
     pub fn majority_right(&self) -> bool {
-        let Some((winner, _)) = self.distribution().into_iter().find(|(a, _)| a != "unparsed") else { return false };
-        self.samples.iter().any(|r| r.predicted_letter.as_deref() == Some(winner.as_str()) && r.is_correct())
+        self.majority().is_correct()
     }
 
     /// Shannon entropy of the answers, in bits (0 when all agree).
@@ -101,6 +110,16 @@ pub fn questions(records: &[Record]) -> Vec<SampledQuestion<'_>> {
             SampledQuestion { id, first: samples[0], samples }
         })
         .collect()
+}
+
+/// One record per question: the majority sample's for sampled answers
+/// (`eval --samples`), else the record of rotation 0. Every per-question
+/// comparison (paired tables, flip consistency, causal sums) reads these.
+pub fn one_per_question(records: &[Record]) -> Vec<&Record> {
+    let sampled = questions(records);
+    let mut out: Vec<&Record> = sampled.iter().map(SampledQuestion::majority).collect();
+    out.extend(records.iter().filter(|r| r.sample.is_none() && r.rotation == 0));
+    out
 }
 
 /// The sampled-answer columns of one group.

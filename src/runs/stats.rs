@@ -72,12 +72,13 @@ pub struct FlipPairs {
 }
 
 /// Per category (by name), then "overall": pairs a plain run with its
-/// `flipped` variant by sample id (a flipped id carries `~flip`).
+/// `flipped` variant by question (a flipped id carries `~flip`), one
+/// record per question on each side (the majority answer of sampled runs).
 pub fn flip_consistency(plain: &[Record], flipped: &[Record]) -> Vec<FlipPairs> {
-    let by_id: BTreeMap<&str, &Record> = flipped.iter().filter(|r| r.rotation == 0).map(|r| (r.id.trim_end_matches("~flip"), r)).collect();
-    let pairs: Vec<(&str, MirrorView, MirrorView)> = plain
-        .iter()
-        .filter(|r| r.rotation == 0)
+    let by_id: BTreeMap<&str, &Record> =
+        super::sampling::one_per_question(flipped).into_iter().map(|r| (r.id.trim_end_matches("~flip"), r)).collect();
+    let pairs: Vec<(&str, MirrorView, MirrorView)> = super::sampling::one_per_question(plain)
+        .into_iter()
         .filter_map(|p| Some((p.category.as_str(), MirrorView::of_record(p), MirrorView::of_record(by_id.get(p.id.as_str())?))))
         .collect();
     flip_consistency_of(&pairs)
@@ -120,11 +121,9 @@ fn flip_pairs(category: &str, pairs: &[(MirrorView, MirrorView)]) -> FlipPairs {
     // else directions: an answer's direction means nothing across questions.
     let (plain, mirror) = (counted(pairs.iter().map(|p| letter_first(p.0))), counted(pairs.iter().map(|p| letter_first(p.1))));
     let n = pairs.len().max(1) as f64;
-    let chance = plain
-        .iter()
-        .flat_map(|(a, ca)| mirror.iter().map(move |(b, cb)| (answers_mirror(*a, *b) as usize * ca * cb) as f64))
-        .sum::<f64>()
-        / (n * n);
+    let chance =
+        plain.iter().flat_map(|(a, ca)| mirror.iter().map(move |(b, cb)| (answers_mirror(*a, *b) as usize * ca * cb) as f64)).sum::<f64>()
+            / (n * n);
     FlipPairs {
         category: category.to_string(),
         consistent: pairs.iter().filter(|(a, b)| answers_mirror(*a, *b)).count(),
@@ -195,11 +194,52 @@ mod tests {
         assert_eq!(rows, [("x".to_string(), 1, 2), ("y".to_string(), 1, 1), ("overall".to_string(), 2, 3)]);
     }
 
+    /// Two sampled runs pair question by question on their majority answers,
+    /// as the paired table does, not sample by sample.
+    #[test]
+    fn flip_consistency_of_sampled_runs_pairs_majority_answers_by_question() {
+        let s = |id: &str, j: usize, letter: &str, dir: &str| Record {
+            key: format!("{id}#s{j}"),
+            id: id.into(),
+            category: "x".into(),
+            sample: Some(j),
+            predicted_letter: Some(letter.into()),
+            predicted_direction: Direction::from_name(dir),
+            ..Default::default()
+        };
+        // q1: plain B A A (majority left), mirrored B B A (majority right): consistent.
+        // q2: plain C C D (majority back), mirrored D D C (majority front): not a mirror.
+        let plain = [
+            s("1", 0, "B", "right"),
+            s("1", 1, "A", "left"),
+            s("1", 2, "A", "left"),
+            s("2", 0, "C", "back"),
+            s("2", 1, "C", "back"),
+            s("2", 2, "D", "front"),
+        ];
+        let flipped = [
+            s("1~flip", 0, "B", "right"),
+            s("1~flip", 1, "B", "right"),
+            s("1~flip", 2, "A", "left"),
+            s("2~flip", 0, "D", "front"),
+            s("2~flip", 1, "D", "front"),
+            s("2~flip", 2, "C", "back"),
+        ];
+        let overall = flip_consistency(&plain, &flipped).pop().unwrap();
+        assert_eq!((overall.consistent, overall.total), (1, 2));
+    }
+
     #[test]
     fn flip_chance_is_what_the_letter_distributions_alone_give() {
         // Letters: plain A A B B, mirror A A A B. Same letter = consistent.
         // Chance = P(A)P(A) + P(B)P(B) = 0.5 x 0.75 + 0.5 x 0.25 = 0.5; observed 3/4.
-        let p = |id: &str, letter: &str| Record { key: id.into(), id: id.into(), category: "c".into(), predicted_letter: Some(letter.into()), ..Default::default() };
+        let p = |id: &str, letter: &str| Record {
+            key: id.into(),
+            id: id.into(),
+            category: "c".into(),
+            predicted_letter: Some(letter.into()),
+            ..Default::default()
+        };
         let plain = [p("1", "A"), p("2", "A"), p("3", "B"), p("4", "B")];
         let flipped = [p("1~flip", "A"), p("2~flip", "A"), p("3~flip", "A"), p("4~flip", "B")];
         let overall = flip_consistency(&plain, &flipped).pop().unwrap();

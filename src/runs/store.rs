@@ -179,7 +179,8 @@ mod tests {
     fn resume_refuse_and_torn_tail() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = RunStore::open(dir.path(), meta("p")).unwrap();
-        s.append(&Record { key: "a".into(), id: "a".into(), rule: crate::spatial::extract::ExtractRule::Scored, ..Default::default() }).unwrap();
+        s.append(&Record { key: "a".into(), id: "a".into(), rule: crate::spatial::extract::ExtractRule::Scored, ..Default::default() })
+            .unwrap();
         drop(s);
         // A torn line as a kill mid-write would leave.
         let mut f = OpenOptions::new().append(true).open(dir.path().join("records.jsonl")).unwrap();

@@ -193,8 +193,7 @@ mod tests {
         assert!(w.message.contains("C is 32/32 predictions (100.0%; more than 80% of all answers)"), "{}", w.message);
         // A 12/20 (60%) against a gold share of 5/20 (25%): more than twice.
         let golds = ["A", "B", "C", "D"];
-        let skewed: Vec<Record> =
-            (0..20).map(|i| rec(i, if i < 12 { "A" } else { golds[1 + i % 3] }, golds[i % 4])).collect();
+        let skewed: Vec<Record> = (0..20).map(|i| rec(i, if i < 12 { "A" } else { golds[1 + i % 3] }, golds[i % 4])).collect();
         let w = letter_bias(&skewed).unwrap();
         assert!(w.message.contains("A is 12/20 predictions (60.0%; 25.0% of the gold)"), "{}", w.message);
         // Answers spread like the gold: no warning.

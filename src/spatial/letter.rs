@@ -1,24 +1,46 @@
 //! Which option letter a free-text answer chose, without guessing.
 //!
-//! Every mention of an option (a letter, or an option's text) is found with
-//! its place in the output, then judged by its surroundings:
-//! - a repeated option list ("A. left / B. right / ...", two or more items
-//!   that match the options' own texts) is set aside: it chooses nothing;
-//! - a mention that is negated ("not B", "It is not on the left") or
-//!   eliminated ("Option A is incorrect") is rejected, not chosen;
-//! - an explicit choice ("the answer is B", "I'd go with A") beats every
-//!   other mention, the last one winning;
-//! - then a letter opening the answer ("B, because ..."), then marked
-//!   letters ("(B)", "**B**"), then a bare letter ending it, then an
-//!   option's text named in words.
+//! The text is read in one pass of bounded look-around, so reading is
+//! linear in its length. First it is NFKC-normalised ("Ｃ" reads as "C"),
+//! then cut into statements at self-corrections ("wait", "no,", "actually",
+//! "on second thought", "I mean", "hold on", "scratch that", "correction",
+//! after a stop or a comma or at the start), and each statement is read by
+//! the rules below. A later statement that chooses replaces an earlier one;
+//! a later statement that only names an option's text while an earlier one
+//! chose another letter makes the answer `ambiguous`. A retracted answer is
+//! never taken.
 //!
-//! At each step, mentions that disagree ("A or B", "(A) (B) (C)") make the
-//! answer `ambiguous`; nothing found leaves it `unparsed`.
+//! Within a statement every mention of an option (a letter, or an option's
+//! text) is found with its place, then judged by its surroundings:
+//! - a repeated option list ("A. left / B. right / ...", two or more items
+//!   that match the options' own texts) chooses nothing;
+//! - a mention that is negated ("not B", "It is not on the left"; "but"
+//!   ends a negation: "Not (A) but (B)") or eliminated ("Option A is
+//!   incorrect", "Both A and B are wrong") is rejected.
+//!
+//! The rules, first match wins:
+//!
+//! | rule | reads | examples |
+//! |------|-------|----------|
+//! | declared | an explicit choice; the last one wins, "A or B" is ambiguous | "the answer is (B)", "Answer: c", "\boxed{C}", "I'd go with A" |
+//! | marked (leading) | a letter opening the answer | "B.", "B, because ...", "(b): ..." |
+//! | marked | marked letters, which must agree | "(B)", "(c)", "**B**", "B)" at a line start |
+//! | trailing | bare capitals, which must agree, one ending the answer | "Based on the image, A" |
+//! | option text | options named by their text, which must agree | "It is on the right." |
+//!
+//! A bare lower-case letter is never read ("a" is an article). Mentions that
+//! disagree at a step make the answer `ambiguous`; nothing found leaves it
+//! `unparsed`.
 
 use super::extract::{re, ExtractRule, Extraction};
+use super::normalize::Normalized;
 use regex::Regex;
 use std::ops::Range;
 use std::sync::OnceLock;
+
+/// How far (bytes) a rule looks around a mention for negations,
+/// eliminations and prose: bounded, so reading stays linear.
+const LOOK: usize = 96;
 
 #[derive(Clone, Debug)]
 struct Mention {
@@ -31,37 +53,49 @@ struct Mention {
 
 /// Words that negate what follows them in the same clause.
 const NEGATIONS: [&str; 9] = ["not", "never", "no", "neither", "nor", "cannot", "without", "except", "exclude"];
+/// Words after which a negation no longer holds ("not A but B").
+const CONTRASTS: [&str; 4] = ["but", "rather", "instead", "however"];
 
-/// The clause before `at`: back to the last sentence or clause break.
+fn floor_boundary(text: &str, mut i: usize) -> usize {
+    while !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// At most `LOOK` bytes of the clause before `at`, back to a sentence or clause break.
 fn clause_before(text: &str, at: usize) -> &str {
-    let head = &text[..at];
+    let head = &text[floor_boundary(text, at.saturating_sub(LOOK))..at];
     let start = head.rfind(['.', '!', '?', ';', ':', ',', '\n']).map(|i| i + 1).unwrap_or(0);
     &head[start..]
 }
 
-fn clause_after(text: &str, end: usize) -> &str {
-    let tail = &text[end..];
-    let stop = tail.find(['.', '!', '?', ';', ',', '\n']).unwrap_or(tail.len());
+/// At most `LOOK` bytes of the sentence after `end`.
+fn sentence_after(text: &str, end: usize) -> &str {
+    let tail = &text[end..floor_boundary(text, (end + LOOK).min(text.len()))];
+    let stop = tail.find(['.', '!', '?', ';', '\n']).unwrap_or(tail.len());
     &tail[..stop]
 }
 
-/// Negated ("not (C)") or eliminated ("A is incorrect", "B can be ruled out").
+/// Negated ("not (C)") or eliminated ("A is incorrect", "A and B are wrong").
 fn rejected(text: &str, m: &Range<usize>) -> bool {
     static ELIMINATED: OnceLock<Regex> = OnceLock::new();
-    let before: Vec<String> = clause_before(text, m.start)
+    let words: Vec<String> = clause_before(text, m.start)
         .split(|c: char| !c.is_alphanumeric() && c != '\'')
         .filter(|w| !w.is_empty())
         .map(str::to_lowercase)
         .collect();
-    let negated = before.iter().rev().take(4).any(|w| NEGATIONS.contains(&w.as_str()) || w.ends_with("n't"));
+    let scope = words.iter().rposition(|w| CONTRASTS.contains(&w.as_str())).map_or(&words[..], |i| &words[i + 1..]);
+    let negated = scope.iter().rev().take(4).any(|w| NEGATIONS.contains(&w.as_str()) || w.ends_with("n't"));
+    // Other letters joined to this one ("A and B", "A, B or C") share its judgement.
     let eliminated = re(
         &ELIMINATED,
-        r"(?i)^[\s)*]*(?:option\s+)?(?:is|are|was|would be|seems|looks|can be|must be|should be)?\s*(?:definitely\s+|clearly\s+|also\s+|obviously\s+)?(?:wrong|incorrect|not\b|false|ruled out|eliminated|excluded|impossible|unlikely)",
+        r"^(?:(?:\s*,\s*\(?[A-Z]\)?\b)*\s*,?\s*(?:and|or|nor|&)\s*\(?[A-Z]\)?\b)?(?i:[\s)*]*(?:option\s+)?(?:is|are|was|were|would be|seems|look|looks|can be|must be|should be)?\s*(?:definitely\s+|clearly\s+|also\s+|both\s+|obviously\s+)?(?:wrong|incorrect|not\b|false|ruled out|eliminated|excluded|impossible|unlikely))",
     );
-    negated || eliminated.is_match(clause_after(text, m.end))
+    negated || eliminated.is_match(sentence_after(text, m.end))
 }
 
-/// Lines that repeat the options ("A. left"), when two or more do.
+/// Lines that repeat the options ("A. left"), when two or more do, in order.
 fn option_list_lines(text: &str, options: &[(char, String)]) -> Vec<Range<usize>> {
     static ITEM: OnceLock<Regex> = OnceLock::new();
     let item = re(&ITEM, r"(?m)^[ \t]*(?:\(([A-Z])\)|([A-Z])[.):])[ \t]*(.+?)[ \t]*$");
@@ -79,6 +113,12 @@ fn option_list_lines(text: &str, options: &[(char, String)]) -> Vec<Range<usize>
     } else {
         Vec::new()
     }
+}
+
+/// Whether `r` lies inside one of the (sorted, disjoint) `lines`.
+fn inside(lines: &[Range<usize>], r: &Range<usize>) -> bool {
+    let after = lines.partition_point(|l| l.start <= r.start);
+    after > 0 && r.end <= lines[after - 1].end
 }
 
 /// The one letter all `mentions` agree on; `Err` when they disagree, `Ok(None)` when there are none.
@@ -106,8 +146,9 @@ fn is_prose(text: &str, end: usize) -> bool {
         "or", "and", "nor", "vs", "versus", "is", "was", "would", "seems", "looks", "should", "could", "might", "because", "since", "as",
         "then", "so",
     ];
-    let next: String = text[end..].chars().skip_while(|c| *c == ' ').take_while(|c| c.is_alphabetic()).collect();
-    text[end..].starts_with(' ') && next.len() >= 2 && next.chars().all(|c| c.is_lowercase()) && !JOINS.contains(&next.as_str())
+    let after = &text[end..floor_boundary(text, (end + LOOK).min(text.len()))];
+    let next: String = after.chars().skip_while(|c| *c == ' ').take_while(|c| c.is_alphabetic()).collect();
+    after.starts_with(' ') && next.len() >= 2 && next.chars().all(|c| c.is_lowercase()) && !JOINS.contains(&next.as_str())
 }
 
 /// Lowercase words with their byte ranges; a hyphen stays inside a word
@@ -134,31 +175,83 @@ fn tokens(text: &str) -> Vec<(String, Range<usize>)> {
 }
 
 pub fn extract_letter(output: &str, options: &[(char, String)]) -> Extraction {
+    let normalized = Normalized::nfkc(output);
+    let mut read = read_with_corrections(&normalized.text, options);
+    read.span = read.span.map(|s| normalized.original_span(s));
+    read
+}
+
+/// Self-corrections, each a run of marker words ("Wait, no, "), where a
+/// statement starts: at the start, or after a stop, a comma or a dash.
+fn corrections(text: &str) -> impl Iterator<Item = Range<usize>> + '_ {
+    static MARKER: OnceLock<Regex> = OnceLock::new();
+    let marker = re(
+        &MARKER,
+        r"(?i)(?:^|[.,;:!?…\n\-—(])\s*((?:(?:(?:wait|hold on|actually|on second thought|on reflection|i mean|scratch that|correction|no\s+wait)\b|no\s*[,!;:.])[\s,;:.!…\-—]*)+)",
+    );
+    marker.captures_iter(text).map(|c| c.get(1).expect("marker").range())
+}
+
+/// Reads each statement between self-corrections, later ones revising earlier ones.
+fn read_with_corrections(text: &str, options: &[(char, String)]) -> Extraction {
+    let mut reading = Extraction::unparsed();
+    let mut start = 0;
+    let ends = corrections(text).map(|m| (m.start, m.end)).chain([(text.len(), text.len())]);
+    for (stop, next) in ends {
+        let mut later = read_statement(&text[start..stop], options);
+        later.span = later.span.map(|s| start + s.start..start + s.end);
+        reading = revise(reading, later);
+        start = next;
+    }
+    reading
+}
+
+/// What a later statement does to the reading so far: a choice replaces it;
+/// an option's text against another chosen letter makes it ambiguous.
+fn revise(earlier: Extraction, later: Extraction) -> Extraction {
+    let chose_letter = matches!(earlier.rule, ExtractRule::Declared | ExtractRule::Marked | ExtractRule::Trailing);
+    match later.rule {
+        ExtractRule::Unparsed => earlier,
+        ExtractRule::OptionText if chose_letter && earlier.answer == later.answer => earlier,
+        ExtractRule::OptionText if chose_letter => {
+            let span = match (earlier.span, later.span) {
+                (Some(a), Some(b)) => Some(a.start.min(b.start)..a.end.max(b.end)),
+                (a, b) => a.or(b),
+            };
+            Extraction { answer: None, rule: ExtractRule::Ambiguous, span }
+        }
+        _ => later,
+    }
+}
+
+/// One statement, read by the rules of the table above.
+fn read_statement(text: &str, options: &[(char, String)]) -> Extraction {
     static DECLARED: OnceLock<Regex> = OnceLock::new();
     static CHOICE: OnceLock<Regex> = OnceLock::new();
+    static BOXED: OnceLock<Regex> = OnceLock::new();
     static OR_NEXT: OnceLock<Regex> = OnceLock::new();
     static LEADING: OnceLock<Regex> = OnceLock::new();
     static MARKED: OnceLock<Regex> = OnceLock::new();
     static BARE: OnceLock<Regex> = OnceLock::new();
-    let text = output;
     let valid: Vec<char> = options.iter().map(|o| o.0).collect();
     let listed = option_list_lines(text, options);
-    let usable = |r: &Range<usize>| !listed.iter().any(|l| l.start <= r.start && r.end <= l.end) && !rejected(text, r);
-    let valid_at = |c: &regex::Captures, g: usize| {
-        c.get(g).and_then(|m| Some((m.as_str().chars().next()?, m.range()))).filter(|(l, _)| valid.contains(l))
-    };
+    let usable = |r: &Range<usize>| !inside(&listed, r) && !rejected(text, r);
     let collect = |re: &Regex, groups: &[usize]| -> Vec<Mention> {
         re.captures_iter(text)
             .filter_map(|c| {
-                let (letter, at) = groups.iter().find_map(|&g| valid_at(&c, g))?;
-                Some(Mention { letter, at, span: c.get(0).expect("whole match").range() })
+                let (letter, at) = groups.iter().find_map(|&g| {
+                    let m = c.get(g)?;
+                    Some((m.as_str().chars().next()?.to_ascii_uppercase(), m.range()))
+                })?;
+                valid.contains(&letter).then(|| Mention { letter, at, span: c.get(0).expect("whole match").range() })
             })
             .filter(|m| usable(&m.at))
             .collect()
     };
 
-    // 1. An explicit choice; the last one wins ("the answer is A. Wait, no: the answer is C").
-    let letter = r"\s*[:\-]?\s*(?:\*\*)?\(?([A-Z])\)?(?:\*\*)?(?:\W|$)";
+    // 1. An explicit choice; the last one wins ("the answer is A. The answer is C").
+    // A lower-case letter counts marked, or where nothing follows it ("answer: c", not "answer is a car").
+    let letter = r"\s*[:\-]?\s*(?:\*\*)?(?:\(([A-Za-z])\)(?:\*\*)?(?:\W|$)|([A-Z])(?:\*\*)?(?:\W|$)|([a-z])(?:\*\*)?(?:[.,;!?\n]|$))";
     let declared_re = re(&DECLARED, &format!(r"(?:[Aa]nswer|ANSWER|[Oo]ption|[Cc]hoice)(?:\s+(?:is|would be|should be))?{letter}"));
     let choice_re = re(
         &CHOICE,
@@ -166,34 +259,37 @@ pub fn extract_letter(output: &str, options: &[(char, String)]) -> Extraction {
             r"(?i:\bI(?:'d|\s+would|\s+will|'ll)?\s+(?:pick|choose|select|go\s+with|say)|\bmy\s+(?:final\s+)?(?:answer|choice|pick)\s+is|\bfinal\s+answer)(?:\s+(?i:option))?{letter}"
         ),
     );
-    let mut declared = collect(declared_re, &[1]);
-    declared.extend(collect(choice_re, &[1]));
+    let boxed_re = re(&BOXED, r"\\boxed\s*\{\s*(?:\\text(?:bf)?\s*\{\s*)?\(?([A-Za-z])\)?(?:[\s.:)][^{}]*)?\}");
+    let mut declared = collect(declared_re, &[1, 2, 3]);
+    declared.extend(collect(choice_re, &[1, 2, 3]));
+    declared.extend(collect(boxed_re, &[1]));
     declared.sort_by_key(|m| m.at.start);
     if let Some(last) = declared.last() {
         // "the answer is A or B" declares nothing.
         let or_next = re(&OR_NEXT, r"^\)?(?:\*\*)?\s+or\s+\(?(?:\*\*)?([A-Z])\b");
-        if let Some(other) = or_next.captures(&text[last.at.end..]).and_then(|c| c.get(1)) {
+        let after = &text[last.at.end..floor_boundary(text, (last.at.end + LOOK).min(text.len()))];
+        if let Some(other) = or_next.captures(after).and_then(|c| c.get(1)) {
             let end = last.at.end + other.end();
             return Extraction { answer: None, rule: ExtractRule::Ambiguous, span: Some(last.span.start..end) };
         }
         return chosen(last, ExtractRule::Declared);
     }
 
-    // 2. A letter opening the answer: "B.", "B, because A would mean left", "(B): ...".
-    let leading = re(&LEADING, r"^\s*(?:\*\*)?(?:\(([A-Z])\)|([A-Z]))(?:\*\*)?(?:[.,:]|\s+because\b|\s+since\b|\s*-\s|\)(?:\s|$))");
+    // 2. A letter opening the answer: "B.", "B, because A would mean left", "(b): ...".
+    let leading = re(&LEADING, r"^\s*(?:\*\*)?(?:\(([A-Za-z])\)|([A-Z]))(?:\*\*)?(?:[.,:]|\s+because\b|\s+since\b|\s*-\s|\)(?:\s|$))");
     if let Some(m) = collect(leading, &[1, 2]).first() {
         return chosen(m, ExtractRule::Marked);
     }
 
-    // 3. Marked letters: "(B)", "**B**", "B." or "B)" at a line start; they must agree.
-    let marked = collect(re(&MARKED, r"(?m)(?:\(([A-Z])\)|\*\*([A-Z])\*\*|^\s*([A-Z])[.):](?:\s|$))"), &[1, 2, 3]);
+    // 3. Marked letters: "(B)", "(b)", "**B**", "B." or "B)" at a line start; they must agree.
+    let marked = collect(re(&MARKED, r"(?m)(?:\(([A-Za-z])\)|\*\*([A-Za-z])\*\*|^\s*([A-Z])[.):](?:\s|$))"), &[1, 2, 3]);
     match agreed(&marked) {
         Ok(Some(m)) => return chosen(m, ExtractRule::Marked),
         Err(()) => return ambiguous(&marked),
         Ok(None) => {}
     }
 
-    // 4. Bare letters (not "A dog"): they must agree, and one must end the answer.
+    // 4. Bare capitals (not "A dog"): they must agree, and one must end the answer.
     let bare: Vec<Mention> = collect(re(&BARE, r"\b([A-Z])\b"), &[1]).into_iter().filter(|m| !is_prose(text, m.at.end)).collect();
     match agreed(&bare) {
         Err(()) => return ambiguous(&bare),
@@ -273,6 +369,43 @@ mod tests {
         assert_eq!(read("The answer is A or B."), (None, ExtractRule::Ambiguous));
         assert_eq!(read("It is not on the left, it is on the right.").0.as_deref(), Some("B"));
         assert_eq!(read("A is wrong. B is wrong. The answer is D."), (Some("D".into()), ExtractRule::Declared));
+    }
+
+    #[test]
+    fn a_self_correction_never_takes_the_retracted_answer() {
+        assert_eq!(read("Answer: A. Wait, no, B.").0.as_deref(), Some("B"));
+        assert_eq!(read("I'd say A... actually D").0.as_deref(), Some("D"));
+        assert_eq!(read("The answer is B... no wait, it's definitely A").0.as_deref(), Some("A"));
+        assert_eq!(read("A. On second thought, (C)."), (Some("C".into()), ExtractRule::Marked));
+        assert_eq!(read("The answer is A. I mean B").0.as_deref(), Some("B"));
+        assert_eq!(read("The answer is A. Wait, maybe B or C.").1, ExtractRule::Ambiguous);
+        // Words after a correction that only name another option's text do not choose over a letter.
+        assert_eq!(read("Answer: B. Actually, the cup is on the left.").1, ExtractRule::Ambiguous);
+        assert_eq!(read("It is on the left... wait, on the right.").0.as_deref(), Some("B"));
+        // A correction that names nothing leaves the answer; "not actually" is no correction.
+        assert_eq!(read("The answer is C. Wait, let me check. Yes.").0.as_deref(), Some("C"));
+        assert_eq!(read("It's not actually A").0, None);
+        assert_eq!(read("No, it is on the right").0.as_deref(), Some("B"));
+    }
+
+    #[test]
+    fn obvious_answers_in_other_forms_are_read() {
+        assert_eq!(read("Ａ").0.as_deref(), Some("A"));
+        let text = "The correct option is Ｃ";
+        let e = extract_letter(text, &opts());
+        assert_eq!((e.answer.as_deref(), e.rule), (Some("C"), ExtractRule::Declared));
+        assert_eq!(&text[e.span.unwrap()], "option is Ｃ", "the span is of the text as written");
+        assert_eq!(read("(b)").0.as_deref(), Some("B"));
+        assert_eq!(read("answer: c"), (Some("C".into()), ExtractRule::Declared));
+        assert_eq!(read("I think it's (c)"), (Some("C".into()), ExtractRule::Marked));
+        assert_eq!(read("\\boxed{C}"), (Some("C".into()), ExtractRule::Declared));
+        assert_eq!(read("So the final result is $\\boxed{\\text{D}}$.").0.as_deref(), Some("D"));
+        assert_eq!(read("Both A and B are wrong; C.").0.as_deref(), Some("C"));
+        assert_eq!(read("A, B and D are wrong, so C").0.as_deref(), Some("C"));
+        assert_eq!(read("Not (A) but (B)").0.as_deref(), Some("B"));
+        // A bare lower-case letter is an article, never an answer.
+        assert_eq!(read("a").0, None);
+        assert_eq!(read("The answer is a car on the left"), (Some("A".into()), ExtractRule::OptionText));
     }
 
     #[test]

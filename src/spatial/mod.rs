@@ -5,6 +5,7 @@ pub mod direction;
 pub mod extract;
 pub mod grounding;
 pub mod letter;
+pub mod normalize;
 pub mod parse;
 pub mod reference;
 pub mod taxonomy;

@@ -1,8 +1,8 @@
 //! What the workbench is opened on, as `flipscope [tui]` takes it. The TUI
 //! owns this type; the CLI only flattens it into its parser.
 
-use crate::engine::{DeviceSpec, DtypeSpec};
 use crate::config::AnswersWith;
+use crate::engine::{DeviceSpec, DtypeSpec};
 use crate::eval::{EvalMode, ModeKind, DEFAULT_MAX_NEW_TOKENS};
 use std::path::PathBuf;
 

@@ -155,7 +155,15 @@ pub fn layer_chart(c: &LayerChart, out: &Path) -> Result<()> {
 /// A table of heat cells: `values[row][col]` coloured on `colormap` over
 /// [-limit, limit] when `signed`, else [0, limit], each cell labelled with
 /// its value; `axes` names what the rows and the columns are.
-pub fn heat_table(title: &str, axes: (&str, &str), rows: &[String], cols: &[String], values: &[Vec<f64>], signed: bool, out: &Path) -> Result<()> {
+pub fn heat_table(
+    title: &str,
+    axes: (&str, &str),
+    rows: &[String],
+    cols: &[String],
+    values: &[Vec<f64>],
+    signed: bool,
+    out: &Path,
+) -> Result<()> {
     register_font();
     let (cell_w, cell_h, left, top) = (110i32, 26i32, 120i32, 84i32);
     let width = (left + cell_w * cols.len() as i32 + 20).max(360) as u32;

@@ -283,7 +283,10 @@ fn bad_causal_arguments_are_named() {
         (&["lens", "--model", m, "--device", "cpu", "--data", "synth:6", "--id", &id, "--run", "r"], "cannot be used with"),
         (&["patch", "--model", m, "--device", "cpu", "--data", "synth:6", "--id", &id, "--limit", "3"], "cannot be used with"),
         // A box outside the image would be clamped onto the edge tokens: refused, naming the image size.
-        (&["knockout", "--model", m, "--device", "cpu", "--data", "synth:6", "--id", &id, "--edges", "box->last", "--box", far], "lies outside the"),
+        (
+            &["knockout", "--model", m, "--device", "cpu", "--data", "synth:6", "--id", &id, "--edges", "box->last", "--box", far],
+            "lies outside the",
+        ),
         (&["saliency", "--model", m, "--device", "cpu", "--data", "synth:6", "--id", &id, "--box", far], "lies outside the"),
         (&["lens", "--model", m, "--device", "cpu", "--data", "synth:6", "--id", &id, "--out", "x.txt"], "--out x.txt"),
         (&["knockout", "--model", m, "--device", "cpu", "--data", "synth:6", "--id", &id, "--window", "9"], "--window 9"),
@@ -340,7 +343,7 @@ fn batch_runs_write_rows_resume_and_report_by_outcome() {
     let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/demo-model");
     let args = ["lens", "--model", demo, "--device", "cpu", "--data", d, "--run", r, "--answer", "letter"];
     let (ok, _, err) = crate::common::flipscope(&args);
-    assert!(!ok && err.contains("other settings") && err.contains("model_fingerprint"), "{err}");
+    assert!(!ok && err.contains("evaluated with another setting") && err.contains("model fingerprint"), "{err}");
     assert_eq!(std::fs::read_to_string(run.join("causal/lens.jsonl")).unwrap().lines().count(), 10);
     let (ok, _, err) = causal(&["knockout", "--window", "1", "--limit", "3"]);
     assert!(ok, "{err}");
@@ -365,6 +368,39 @@ fn batch_runs_write_rows_resume_and_report_by_outcome() {
     assert!(report.contains("knockout (3 samples)") || report.contains("knockout (2 samples)"), "{report}");
     assert!(report.contains("patching ("), "{report}");
     assert!(report.contains("region ablation (3 samples)") && report.contains("reference "), "{report}");
+}
+
+/// A batch on other data, with another model or beside a run without its
+/// adapter is refused before its first row (and before the model loads),
+/// naming what differs from run.json: its rows would be summed by the
+/// outcomes of other scenes that share the ids.
+#[test]
+fn a_causal_batch_is_bound_to_its_run_before_the_first_row() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = case_dir("flat_tied_odd").join("model");
+    let m = model.to_str().unwrap();
+    let run = tmp.path().join("g3");
+    let r = run.to_str().unwrap();
+    let (ok, _, err) = crate::common::flipscope(&["eval", "--model", m, "--data", "synth:3#seed=5", "--run", r, "--device", "cpu"]);
+    assert!(ok, "{err}");
+    let adapter = tmp.path().join("adapter");
+    std::fs::create_dir(&adapter).unwrap();
+    let a = adapter.to_str().unwrap();
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/demo-model");
+    let cases: [(&[&str], &str); 4] = [
+        (&["lens", "--model", m, "--data", "synth:3#seed=6"], "dataset: run has `synth:3#seed=5`"),
+        (&["patch", "--model", m, "--data", "synth:3#seed=6"], "dataset: run has `synth:3#seed=5`"),
+        (&["ablate", "--model", m, "--adapter", a, "--data", "synth:3#seed=5"], "adapter: run has none"),
+        (&["knockout", "--model", demo, "--data", "synth:3#seed=5"], "model fingerprint"),
+    ];
+    for (args, want) in cases {
+        let all: Vec<&str> = args.iter().copied().chain(["--run", r, "--device", "cpu", "--answer", "letter"]).collect();
+        let (ok, _, err) = crate::common::flipscope(&all);
+        assert!(!ok && err.contains(want) && err.contains("no row is written"), "{args:?}: {err}");
+    }
+    assert!(!run.join("causal").exists(), "nothing was written beside the run");
+    let (ok, _, err) = crate::common::flipscope(&["lens", "--model", m, "--data", "synth:3#seed=5", "--run", r, "--device", "cpu"]);
+    assert!(ok, "the run's own model and data write rows: {err}");
 }
 
 /// The toy case: steering the last layer's output along the gradient of

@@ -239,7 +239,19 @@ fn eval_asks_as_the_checkpoint_answers() {
     let words = crate::common::words_model(tmp.path());
     for (m, decoding, rule) in [(model(), "score", Some(ExtractRule::Scored)), (words.display().to_string(), "generate", None)] {
         let run = tmp.path().join(format!("run-{decoding}"));
-        let (ok, _, err) = flipscope(&["eval", "--model", &m, "--data", "synth:6#seed=2", "--limit", "2", "--run", run.to_str().unwrap(), "--device", "cpu"]);
+        let (ok, _, err) = flipscope(&[
+            "eval",
+            "--model",
+            &m,
+            "--data",
+            "synth:6#seed=2",
+            "--limit",
+            "2",
+            "--run",
+            run.to_str().unwrap(),
+            "--device",
+            "cpu",
+        ]);
         assert!(ok, "{err}");
         let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
         assert!(meta["decoding"].as_str().unwrap().starts_with(decoding), "{meta}");
@@ -249,6 +261,7 @@ fn eval_asks_as_the_checkpoint_answers() {
     // A card that says something else is refused, naming the file.
     std::fs::write(words.join("flipscope.json"), r#"{"answers": "sentences"}"#).unwrap();
     let run = tmp.path().join("run-bad");
-    let (ok, _, err) = flipscope(&["eval", "--model", words.to_str().unwrap(), "--data", "synth:6", "--run", run.to_str().unwrap(), "--device", "cpu"]);
+    let (ok, _, err) =
+        flipscope(&["eval", "--model", words.to_str().unwrap(), "--data", "synth:6", "--run", run.to_str().unwrap(), "--device", "cpu"]);
     assert!(!ok && err.contains("flipscope.json") && err.contains("sentences"), "{err}");
 }

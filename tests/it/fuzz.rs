@@ -51,6 +51,13 @@ fn answer_text() -> impl Strategy<Value = String> {
             "incorrect",
             "wrong",
             "because",
+            "but",
+            "Wait, no,",
+            "actually",
+            "I mean",
+            "Ａ",
+            "(b)",
+            "\\boxed{C}",
             "left",
             "right",
             "front-left",
@@ -147,6 +154,64 @@ proptest! {
         let _ = data::DatasetSpec::parse(&s);
         let _ = data::DatasetSpec::parse(&format!("generic:{s}#{opts}"));
         let _ = data::load(&format!("synth:{n}#{opts}"));
+    }
+}
+
+/// Units whose repetition once made extraction rescan what it had read.
+fn option_tokens() -> impl Strategy<Value = String> {
+    let unit = prop::sample::select(vec![
+        "A",
+        "B",
+        "(A",
+        "(B)",
+        "(c)",
+        "**C**",
+        "D.",
+        "A.",
+        "answer is",
+        "Answer:",
+        "I'd say",
+        "\\boxed{",
+        "wait,",
+        "no,",
+        "actually",
+        "not",
+        "or",
+        "and",
+        "are wrong",
+        "but",
+        "left",
+        "front-left",
+        "Ａ",
+        "\n",
+        " ",
+        ",",
+        "...",
+    ]);
+    prop::collection::vec(unit, 1..6).prop_map(|u| u.concat())
+}
+
+/// The slowest read so far (seconds, unit), printed when it grows.
+static SLOWEST: std::sync::Mutex<(f64, String)> = std::sync::Mutex::new((0.0, String::new()));
+
+proptest! {
+    #![proptest_config(config(64))]
+
+    /// Reading is linear: 64 KB of any repeated option tokens reads in a
+    /// small fraction of the bound, where one rescan per mention took
+    /// minutes. The bound is loose so that no machine's speed fails it.
+    #[test]
+    fn extraction_of_64_kb_of_repeated_option_tokens_is_linear(unit in option_tokens()) {
+        let text = flipscope::bench::extraction::repeated(&unit, 64 << 10);
+        let start = std::time::Instant::now();
+        let read = extract_letter(&text, &options());
+        let took = start.elapsed().as_secs_f64();
+        let mut slowest = SLOWEST.lock().unwrap_or_else(|e| e.into_inner());
+        if took > slowest.0 {
+            *slowest = (took, unit.clone());
+            eprintln!("slowest extraction so far: {took:.3} s on 64 KB of {unit:?} (read as {})", read.rule.name());
+        }
+        prop_assert!(took < 5.0, "{took:.1} s to read 64 KB of {unit:?}");
     }
 }
 

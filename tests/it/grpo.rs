@@ -360,6 +360,7 @@ fn grpo_settings_that_cannot_learn_are_refused() {
         assert!(!ok && err.contains(want), "{extra:?}: {err}");
         assert!(!out.join("metrics.jsonl").exists(), "{extra:?}: nothing trained");
     }
-    let (ok, _, err) = crate::common::flipscope(&["eval", "--model", "demo", "--data", "synth:2", "--samples", "100000", "--run", out.to_str().unwrap()]);
+    let (ok, _, err) =
+        crate::common::flipscope(&["eval", "--model", "demo", "--data", "synth:2", "--samples", "100000", "--run", out.to_str().unwrap()]);
     assert!(!ok && err.contains("more than 1024 samples"), "{err}");
 }

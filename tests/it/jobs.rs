@@ -100,7 +100,13 @@ fn explained(jobs: &JobManager, rx: &mut UnboundedReceiver<JobEvent>, goal: Sali
     let events = until_end(rx, id);
     events
         .iter()
-        .find_map(|e| if let JobEvent::Saliency { target, plain, boxed, .. } = e { Some((target.clone(), plain.clone(), boxed.clone())) } else { None })
+        .find_map(|e| {
+            if let JobEvent::Saliency { target, plain, boxed, .. } = e {
+                Some((target.clone(), plain.clone(), boxed.clone()))
+            } else {
+                None
+            }
+        })
         .unwrap_or_else(|| panic!("no saliency event: {events:?}"))
 }
 

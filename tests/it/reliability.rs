@@ -573,7 +573,8 @@ fn top_past_the_vocabulary_score_with_samples_and_empty_data() {
     let model = crate::common::parity::case_dir("flat_tied_odd").join("model");
     let m = model.to_str().unwrap();
     let id = flipscope::data::load("synth:6").unwrap().samples[1].id.clone();
-    let lens = |top: &str| crate::common::flipscope(&["lens", "--model", m, "--device", "cpu", "--data", "synth:6", "--id", &id, "--top", top]);
+    let lens =
+        |top: &str| crate::common::flipscope(&["lens", "--model", m, "--device", "cpu", "--data", "synth:6", "--id", &id, "--top", top]);
     let (ok, out, err) = lens("100000");
     assert!(ok && err.contains("--top 100000: the vocabulary has") && out.contains("top tokens"), "{out}{err}");
     let (ok, out, err) = lens("0");
@@ -581,7 +582,8 @@ fn top_past_the_vocabulary_score_with_samples_and_empty_data() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("r");
     let r = run.to_str().unwrap();
-    let (ok, _, err) = crate::common::flipscope(&["eval", "--model", m, "--data", "synth:4", "--mode", "score", "--samples", "4", "--run", r]);
+    let (ok, _, err) =
+        crate::common::flipscope(&["eval", "--model", m, "--data", "synth:4", "--mode", "score", "--samples", "4", "--run", r]);
     assert!(!ok && err.contains("--mode score --samples"), "{err}");
     assert!(!run.join("records.jsonl").exists(), "nothing was sampled");
     let (ok, _, err) = crate::common::flipscope(&["eval", "--model", m, "--data", "", "--run", r]);

@@ -83,7 +83,13 @@ fn report_figures_match_hand_computation() {
     write_run(
         &c,
         &(1..=5)
-            .map(|i| if i <= 2 { rec(&i.to_string(), "cam", "A", "left", "A", "left", true, None) } else { rec(&i.to_string(), "cam", "A", "left", "B", "right", false, Some("horizontal_flip")) })
+            .map(|i| {
+                if i <= 2 {
+                    rec(&i.to_string(), "cam", "A", "left", "A", "left", true, None)
+                } else {
+                    rec(&i.to_string(), "cam", "A", "left", "B", "right", false, Some("horizontal_flip"))
+                }
+            })
             .collect::<Vec<_>>(),
     );
     let (ok, _, err) = flipscope(&["report", a.to_str().unwrap(), "--vs", c.to_str().unwrap(), "--plot", png.to_str().unwrap()]);

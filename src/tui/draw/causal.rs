@@ -54,8 +54,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     };
     // The status wraps (up to 3 lines) rather than cut what is compared.
     let status_h = (phase.width() as u16).div_ceil(area.width.max(1)).clamp(1, 3);
-    let [head, status, body] =
-        Layout::vertical([Constraint::Length(head_h), Constraint::Length(status_h), Constraint::Min(3)]).areas(area);
+    let [head, status, body] = Layout::vertical([Constraint::Length(head_h), Constraint::Length(status_h), Constraint::Min(3)]).areas(area);
     f.render_widget(Paragraph::new(Span::styled(settings, t.highlight())).wrap(Wrap { trim: true }), head);
     f.render_widget(Paragraph::new(phase).wrap(Wrap { trim: true }), status);
     let Some(o) = result else { return };

@@ -56,7 +56,11 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                 Some(TypedGold::Direction(d)) => format!("judged against your gold {d}"),
                 None => "not judged: no gold given (gold=B or gold=left before the question)".into(),
             };
-            lines.push(Line::from(vec![Span::styled("typed · ", t.golden()), Span::raw(q.clone()), Span::styled(format!(" · {judged}"), t.muted())]));
+            lines.push(Line::from(vec![
+                Span::styled("typed · ", t.golden()),
+                Span::raw(q.clone()),
+                Span::styled(format!(" · {judged}"), t.muted()),
+            ]));
         }
         (None, _) => lines.extend(sample.map(|s| Line::from(s.question.clone()))),
     }
@@ -81,7 +85,8 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         if let Some(r) = &live.record {
             let best = &scores.labels[scores.best];
             if !r.raw_output.is_empty() && judged.as_deref() != Some(best.as_str()) {
-                let words = sample.and_then(|s| best.chars().next().and_then(|c| s.option(c))).map(|o| format!(" {}", o.text)).unwrap_or_default();
+                let words =
+                    sample.and_then(|s| best.chars().next().and_then(|c| s.option(c))).map(|o| format!(" {}", o.text)).unwrap_or_default();
                 lines.push(Line::from(Span::styled(
                     format!(
                         "scores favour {best}{words} ({:.1}%); the answer reads as {} · ▶ marks what was judged",

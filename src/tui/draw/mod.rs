@@ -27,8 +27,7 @@ pub fn draw(f: &mut Frame, app: &App, images: &mut ImageCache) {
     // A status line that does not fit one row takes a second rather than be cut.
     let status_w = (f.area().width as usize).saturating_sub(status_hint(app).chars().count());
     let status_h = status_spans(app, status_w).1;
-    let [tabs, body, status] =
-        Layout::vertical([Constraint::Length(1), Constraint::Min(3), Constraint::Length(status_h)]).areas(f.area());
+    let [tabs, body, status] = Layout::vertical([Constraint::Length(1), Constraint::Min(3), Constraint::Length(status_h)]).areas(f.area());
     draw_tabs(f, tabs, app);
     for (pane, area) in layout(body, app.focus) {
         draw_pane(f, area, app, images, pane);

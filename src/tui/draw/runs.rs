@@ -78,7 +78,10 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         // Flip consistency and its warnings under the paired table, when one run mirrors the other.
         let mut flip_lines: Vec<Line> = Vec::new();
         if !c.flip.is_empty() {
-            flip_lines.push(Line::from(Span::styled("flip consistency · beside the chance level the answers alone give (95%)", t.heading(false))));
+            flip_lines.push(Line::from(Span::styled(
+                "flip consistency · beside the chance level the answers alone give (95%)",
+                t.heading(false),
+            )));
             for f in &c.flip {
                 let share = 100.0 * f.consistent as f64 / f.total.max(1) as f64;
                 let ch = &f.chance;
@@ -170,7 +173,8 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         f.render_widget(Paragraph::new(Span::styled("no background jobs", t.muted())), jobs_table);
     } else {
         // Job labels whole where the pane has room for them.
-        let label_w = app.jobs.iter().map(|j| j.label.chars().count()).max().unwrap_or(3).clamp(22, list_w.saturating_sub(40).max(22)) as u16;
+        let label_w =
+            app.jobs.iter().map(|j| j.label.chars().count()).max().unwrap_or(3).clamp(22, list_w.saturating_sub(40).max(22)) as u16;
         let bar_w = (list_w.saturating_sub(label_w as usize + 24) as u16).clamp(4, 24);
         let columns = [Column::left("#", 3), Column::left("job", label_w), Column::left("progress", bar_w), Column::fill("state")];
         let table = DataTable {

@@ -95,7 +95,10 @@ fn detail_lines(app: &App, width: usize) -> Vec<Line<'static>> {
         ))),
         Some(r) => {
             let verdict = verdict(r, t);
-            lines.push(Line::from(vec![verdict, Span::styled(format!(" · predicted {} · rule {}", predicted(r), r.rule.name()), t.muted())]));
+            lines.push(Line::from(vec![
+                verdict,
+                Span::styled(format!(" · predicted {} · rule {}", predicted(r), r.rule.name()), t.muted()),
+            ]));
             if let Some(dist) = app.run.sample_distribution(s) {
                 lines.push(Line::from(Span::styled(format!("samples: {dist}"), t.highlight())));
             }

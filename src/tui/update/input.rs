@@ -78,7 +78,10 @@ fn submit_input(app: &mut App, purpose: InputPurpose, text: String) -> Vec<Effec
             Ok(cfg) => {
                 app.runs.in_jobs = true;
                 if cfg.data == "current" && !app.run.records.is_empty() {
-                    app.message = Some(format!("⚠ training on the questions you evaluate on (run {}): scores on this data will flatter the finetune", app.run.name));
+                    app.message = Some(format!(
+                        "⚠ training on the questions you evaluate on (run {}): scores on this data will flatter the finetune",
+                        app.run.name
+                    ));
                 }
                 vec![Effect::Finetune(Box::new(cfg))]
             }

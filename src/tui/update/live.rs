@@ -93,7 +93,8 @@ pub(super) fn live_action(app: &mut App, action: Action) -> Option<Vec<Effect>> 
         }
         Action::AskTyped => {
             app.input = Some(Input { purpose: InputPurpose::Question, text: String::new() });
-            app.message = Some("type a question (gold=B or gold=left first to judge it); it is asked about the focused sample's image".into());
+            app.message =
+                Some("type a question (gold=B or gold=left first to judge it); it is asked about the focused sample's image".into());
             vec![]
         }
         Action::SaveAnswer => match (&app.live.record, app.live.saved) {

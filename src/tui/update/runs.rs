@@ -52,7 +52,10 @@ pub(super) fn runs_action(app: &mut App, action: Action) -> Vec<Effect> {
                 app.message = Some(if has_train {
                     format!("⚠ run {} evaluates on this data: the line trains on its train split (current#split=train)", app.run.name)
                 } else {
-                    format!("⚠ --data current is training on the questions you evaluate on (run {}); name other data to keep them apart", app.run.name)
+                    format!(
+                        "⚠ --data current is training on the questions you evaluate on (run {}); name other data to keep them apart",
+                        app.run.name
+                    )
                 });
                 if has_train {
                     text = text.replace("--data current", "--data current#split=train");
