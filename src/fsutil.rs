@@ -182,13 +182,37 @@ impl DirLock {
     }
 }
 
+/// `.NAME.tmp-PID.EXT` beside `path`: hidden, this process's, and with
+/// the extension kept, so writers that pick a format by it (images, plots) still can.
 fn temp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+    let stem = path.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let ext = path.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+    path.with_file_name(format!(".{stem}.tmp-{}{ext}", std::process::id()))
+}
+
+/// Refuses an output path that exists and is not a regular file: opening a
+/// FIFO with no reader would block forever, and a device or a folder is
+/// not what the user meant to overwrite.
+pub fn check_output(path: &Path) -> Result<()> {
+    match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_file() => {
+            anyhow::bail!("{}: is {}; only a regular file (or a new name) is written", path.display(), kind_of(meta.file_type()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// An output file named on the command line, checked when it is parsed
+/// (before any work): it must not be a FIFO, a device or a folder.
+pub fn output_file(s: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(s);
+    check_output(&path).map_err(|e| format!("{e:#}"))?;
+    Ok(path)
 }
 
 /// Writes through `write(tmp)` and renames `tmp` onto `path`.
 pub fn atomic_write_with(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    check_output(path)?;
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
@@ -298,5 +322,15 @@ mod tests {
         assert!(format!("{err:#}").contains("x.json"));
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "two");
         assert_eq!(std::fs::read_dir(dir.path().join("sub")).unwrap().count(), 1);
+        // The temporary keeps the extension, so writers that pick a format by it can write it.
+        atomic_write_with(&dir.path().join("plot.png"), |tmp| {
+            assert_eq!(tmp.extension().and_then(|e| e.to_str()), Some("png"));
+            Ok(std::fs::write(tmp, b"png")?)
+        })
+        .unwrap();
+        // A folder in the way is refused by name, before anything is written.
+        let err = format!("{:#}", atomic_write(dir.path().join("sub").as_path(), b"x").unwrap_err());
+        assert!(err.contains("is a folder; only a regular file"), "{err}");
+        assert!(output_file("/dev/null").unwrap_err().contains("is a device"));
     }
 }

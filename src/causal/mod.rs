@@ -36,8 +36,5 @@ pub fn write_dump(path: &Path, named: &[(&str, &Tensor)]) -> Result<()> {
             (n.to_string(), t.contiguous())
         })
         .collect();
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    Tensor::write_safetensors(&owned, path).with_context(|| format!("writing {}", path.display()))
+    crate::fsutil::atomic_write_with(path, |tmp| Ok(Tensor::write_safetensors(&owned, tmp)?))
 }

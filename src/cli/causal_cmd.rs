@@ -26,10 +26,10 @@ pub struct CausalArgs {
     #[arg(long)]
     pub target_token: Option<i64>,
     /// Write the experiment's tensors (f32 safetensors).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::fsutil::output_file)]
     pub dump: Option<PathBuf>,
     /// Write the result as a chart (.png) or a table (.csv, .parquet).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::fsutil::output_file)]
     pub out: Option<PathBuf>,
     /// Batch mode (--data without --id): the eval run of this model on this
     /// data; one row per sample goes to RUN/causal/, and `report RUN` sums
@@ -184,6 +184,7 @@ fn out_kind(path: &Path) -> Result<OutKind> {
 
 /// Writes `frame` as CSV or parquet, by `path`'s extension.
 fn write_table(path: &Path, mut frame: DataFrame) -> Result<()> {
+    crate::fsutil::check_output(path)?;
     let mut file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let parquet = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
     let written =

@@ -49,10 +49,10 @@ pub struct ProbeLinearArgs {
     #[arg(long, value_enum, value_delimiter = ',')]
     pub axes: Vec<Axis>,
     /// Where the probes are saved (safetensors), for `steer`.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::fsutil::output_file)]
     pub out: PathBuf,
     /// Probe accuracy by layer as a chart.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::fsutil::output_file)]
     pub plot: Option<PathBuf>,
     /// The eval run of this model on this data: its accuracy on the held-out samples is printed beside the probes'.
     #[arg(long)]

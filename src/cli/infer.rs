@@ -31,7 +31,7 @@ pub struct InferArgs {
     #[arg(long, conflicts_with = "resize")]
     pub max_pixels: Option<i64>,
     /// Write inputs, positions, vision output, logits and greedy ids (f32/i64) to a safetensors file.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::fsutil::output_file)]
     pub dump: Option<PathBuf>,
     /// Print load time and memory.
     #[arg(long)]

@@ -39,10 +39,10 @@ pub struct ReportArgs {
     #[arg(long, value_enum, default_value_t)]
     pub format: ReportFormat,
     /// Grouped bar chart of task-wise accuracy across the runs (PNG).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::fsutil::output_file)]
     pub plot: Option<PathBuf>,
     /// Where csv/parquet/json go (default: stdout for csv and json).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::fsutil::output_file)]
     pub out: Option<PathBuf>,
     /// Compare with --vs even when the runs' datasets differ, pairing only the questions both answered.
     #[arg(long)]
@@ -51,7 +51,7 @@ pub struct ReportArgs {
     #[arg(long, default_value_t = crate::runs::warnings::DEFAULT_MIN_LD_GAP, value_parser = crate::kv::numbers::non_negative)]
     pub min_ld_gap: f64,
     /// Treat the arguments as training output folders and plot their loss curves (PNG).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::fsutil::output_file)]
     pub loss: Option<PathBuf>,
 }
 
@@ -129,7 +129,10 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     }
     let sink = || -> Result<Box<dyn std::io::Write>> {
         Ok(match &args.out {
-            Some(p) => Box::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?),
+            Some(p) => {
+                crate::fsutil::check_output(p)?;
+                Box::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?)
+            }
             None if args.format == ReportFormat::Parquet => bail!("--format parquet needs --out FILE"),
             None => Box::new(std::io::stdout()),
         })

@@ -31,7 +31,7 @@ pub struct SaliencyArgs {
     #[arg(long, value_parser = parse_box)]
     pub r#box: Option<BoundingBox>,
     /// Heatmap PNG of the first image (further images get _2, _3, ...).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::fsutil::output_file)]
     pub out: Option<PathBuf>,
     /// Default: inferno, or diverging for signed attributions.
     #[arg(long, value_enum)]
@@ -41,7 +41,7 @@ pub struct SaliencyArgs {
     #[arg(long, default_value_t = 99.0)]
     pub clip: f64,
     /// Write grad_pixel_values [N, 1176] (and the method's attribution) as f32 safetensors.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::fsutil::output_file)]
     pub dump: Option<PathBuf>,
 }
 
@@ -157,6 +157,7 @@ fn show_inline(img: &image::RgbImage) {
 
 fn save_heatmap(map: &SaliencyMap, base: &image::DynamicImage, style: &HeatmapStyle, path: &Path) -> Result<()> {
     let img = render(map, &base.to_rgb8(), style);
+    crate::fsutil::check_output(path)?;
     img.save(path).with_context(|| format!("writing {}", path.display()))?;
     println!("wrote {}", path.display());
     show_inline(&img);
@@ -214,7 +215,7 @@ pub fn run_saliency(args: &SaliencyArgs) -> Result<()> {
             }
         };
         let named = [("grad_pixel_values", grad.to_kind(Kind::Float)), ("attribution", a.values.to_kind(Kind::Float))];
-        Tensor::write_safetensors(&named, path).with_context(|| format!("writing {}", path.display()))?;
+        crate::fsutil::atomic_write_with(path, |tmp| Ok(Tensor::write_safetensors(&named, tmp)?))?;
         println!("wrote {}", path.display());
     }
     Ok(())

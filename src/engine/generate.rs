@@ -221,6 +221,10 @@ impl Engine {
         if n == 0 {
             return Ok(Vec::new());
         }
+        // Refused before the prefill allocates anything when the n rows cannot fit.
+        let tokens = (prompt.len() + opts.max_new_tokens) as u64;
+        let bytes = super::memory::decoding_bytes(&model.config.text, n as u64, tokens, model.kind.elt_size_in_bytes() as u64);
+        super::memory::check_fits(&format!("{n} sampled answers of up to {tokens} positions"), bytes, model.device)?;
         let inputs = self.collate(&[prompt]);
         let (hidden, cache, reports) = self.prefill_last(&inputs, &opts.intervention)?;
         let last = model.logits(&hidden).squeeze_dim(1).repeat([n, 1]);

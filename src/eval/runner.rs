@@ -8,6 +8,7 @@ use super::variant::rotate;
 use super::{PromptTemplate, Variant};
 use crate::data::load_images;
 use crate::data::Sample;
+use crate::engine::memory::DoesNotFit;
 use crate::engine::{Engine, Flow, GenerateOptions, OptionScores, PreparedPrompt};
 use crate::runs::{Record, RunMeta, RunStore};
 use crate::spatial::extract::{ExtractRule, Extraction};
@@ -305,7 +306,7 @@ fn ask(engine: &Engine, cfg: &EvalConfig, items: &[Item]) -> Vec<Result<Record>>
     let batch = attempt.unwrap_or_else(|p| Err(anyhow::anyhow!(crate::engine::panic_message(p.as_ref()))));
     match batch {
         Ok(records) => records.into_iter().map(Ok).collect(),
-        Err(e) if items.len() == 1 => vec![Err(e)],
+        Err(e) if items.len() == 1 || e.is::<DoesNotFit>() => vec![Err(e)],
         Err(_) => items.iter().flat_map(|it| ask(engine, cfg, std::slice::from_ref(it))).collect(),
     }
 }
@@ -356,7 +357,11 @@ pub fn run(
             }
         }
         for (item, result) in items.iter().zip(ask(engine, cfg, &items)) {
-            let record = result.unwrap_or_else(|e| error_record(&item.key, &item.sample, &e));
+            // Too large for the device is the request's fault, not the sample's: the run ends.
+            let record = match result {
+                Err(e) if e.is::<DoesNotFit>() => return Err(e),
+                r => r.unwrap_or_else(|e| error_record(&item.key, &item.sample, &e)),
+            };
             summary.errors += record.failure().is_some() as usize;
             store.append(&record)?;
             summary.written += 1;

@@ -117,12 +117,11 @@ impl<'c> Trainer<'c> {
             }
         }
         if let Some(lc) = &lora_cfg {
-            let n = if let Some(dir) = &checkpoint_dir {
-                engine.attach_adapter(dir)?;
-                engine.adapter.as_ref().map(|a| a.config.targets.len()).unwrap_or(0)
-            } else {
-                lora::attach_new(&mut engine.model, lc)?
-            };
+            match &checkpoint_dir {
+                Some(dir) => engine.attach_adapter(dir)?,
+                None => drop(lora::attach_new(&mut engine.model, lc)?),
+            }
+            let n = lora::attached(&mut engine.model);
             on_event(&TrainEvent::Log(format!("LoRA {} on {n} projections", lc.describe())));
             params.extend(lora::parameters(&mut engine.model));
         }
@@ -434,9 +433,14 @@ pub fn train(cfg: &TrainConfig, on_event: &mut OnEvent) -> Result<TrainOutcome> 
     cfg.grpo.check(&TrainConfig::default().grpo)?;
     let mut trainer = Trainer::prepare(cfg, on_event)?;
     let mut stopped = false;
+    let mut spread = super::grpo::watch::SpreadWatch::default();
     while !trainer.done() {
         let metrics = trainer.step(on_event)?;
+        let warning = metrics.grpo.as_ref().and_then(|g| spread.observe(metrics.step, g));
         let flow = on_event(&TrainEvent::Step(metrics));
+        if let Some(w) = warning {
+            on_event(&TrainEvent::Log(w));
+        }
         let step = trainer.step_number();
         let periodic = cfg.save_every > 0 && step.is_multiple_of(cfg.save_every);
         if periodic || flow == Flow::Stop || trainer.done() {

@@ -110,6 +110,7 @@ pub fn layer_chart(c: &LayerChart, out: &Path) -> Result<()> {
         entries.push((what.clone(), RGBColor(90, 90, 90), Mark::Rule));
     }
     let legend_w = legend_width(entries.iter().map(|e| e.0.as_str()));
+    crate::fsutil::check_output(out)?;
     let root = BitMapBackend::new(out, (900 + legend_w, 480)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let (plot, legend) = root.split_horizontally(900);
@@ -168,6 +169,7 @@ pub fn heat_table(
     let (cell_w, cell_h, left, top) = (110i32, 26i32, 120i32, 84i32);
     let width = (left + cell_w * cols.len() as i32 + 20).max(360) as u32;
     let height = (top + cell_h * rows.len() as i32 + 20) as u32;
+    crate::fsutil::check_output(out)?;
     let root = BitMapBackend::new(out, (width, height)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     root.draw(&Text::new(title.to_string(), (12, 10), ("sans-serif", 18).into_font())).map_err(err)?;

@@ -194,6 +194,12 @@ fn case_3_and_4_a_kill_during_a_save_resumes_from_a_whole_checkpoint_bitwise() {
     let whole = tmp.path().join("whole").display().to_string();
     let out = run_train(&train_args(&whole, &[]), None);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lora_line = |out: &std::process::Output| {
+        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        text.lines().find(|l| l.contains("projections")).map(str::to_string).unwrap_or_default()
+    };
+    let fresh = lora_line(&out);
+    assert!(fresh.contains("LoRA r=2"), "{fresh}");
 
     let split = tmp.path().join("split").display().to_string();
     let killed = run_train(&train_args(&split, &[]), Some(("FLIPSCOPE_KILL_DURING_SAVE", "3")));
@@ -209,6 +215,7 @@ fn case_3_and_4_a_kill_during_a_save_resumes_from_a_whole_checkpoint_bitwise() {
     let out = run_train(&train_args(&split, &["--resume"]), None);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("dropped 1 metrics line"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(lora_line(&out), fresh, "a resume counts the projections a fresh run does");
     let (a, b) = (steps(&whole), steps(&split));
     assert_eq!(b.iter().map(|m| m.step).collect::<Vec<_>>(), [1, 2, 3, 4, 5], "each step logged once");
     for (x, y) in a.iter().zip(&b) {
@@ -588,4 +595,37 @@ fn top_past_the_vocabulary_score_with_samples_and_empty_data() {
     assert!(!run.join("records.jsonl").exists(), "nothing was sampled");
     let (ok, _, err) = crate::common::flipscope(&["eval", "--model", m, "--data", "", "--run", r]);
     assert!(!ok && err.contains("--data is empty"), "{err}");
+}
+
+/// Output paths that are FIFOs (a `--dump` with no reader would block
+/// forever), devices or folders are refused, naming what they are, and the
+/// FIFO is left as it was.
+#[test]
+fn outputs_that_are_not_regular_files_are_refused_not_blocked_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = |name: &str| {
+        let p = tmp.path().join(name);
+        let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        p.display().to_string()
+    };
+    let (dump, table) = (fifo("dump.safetensors"), fifo("table.csv"));
+    let m = model();
+    let id = flipscope::data::load("synth:6").unwrap().samples[1].id.clone();
+    let folder = tmp.path().join("folder.safetensors");
+    std::fs::create_dir(&folder).unwrap();
+    let one = ["--model", m.as_str(), "--device", "cpu", "--data", "synth:6", "--id", id.as_str()];
+    let cases: [(Vec<&str>, &str); 4] = [
+        ([&["lens"], &one[..], &["--dump", &dump]].concat(), "is a FIFO"),
+        ([&["saliency"], &one[..], &["--dump", &dump]].concat(), "is a FIFO"),
+        ([&["knockout"], &one[..], &["--out", &table]].concat(), "is a FIFO"),
+        ([&["patch"], &one[..], &["--dump", folder.to_str().unwrap()]].concat(), "is a folder"),
+    ];
+    for (args, want) in &cases {
+        let (ok, out, err) = run_with_deadline(args, 120);
+        assert!(!ok && err.contains(want) && err.contains("only a regular file"), "{args:?}: {out}{err}");
+    }
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::metadata(&dump).unwrap().file_type().is_fifo(), "the FIFO is left alone");
 }

@@ -50,6 +50,11 @@ pub fn attach_new(model: &mut Qwen25VL, cfg: &LoraConfig) -> Result<usize> {
     Ok(n)
 }
 
+/// How many projections carry an adapter.
+pub fn attached(model: &mut Qwen25VL) -> usize {
+    model.text.linears_mut().into_iter().filter(|(_, l)| l.lora.is_some()).count()
+}
+
 /// The attached adapters' tensors by canonical name (`model.layers.0.self_attn.q_proj.lora_A.weight`).
 pub fn parameters(model: &mut Qwen25VL) -> Vec<(String, Tensor)> {
     let mut out = Vec::new();

@@ -6,6 +6,7 @@ pub mod config;
 pub mod loss;
 pub mod rewards;
 pub mod step;
+pub mod watch;
 
 pub use config::{GrpoArgs, Method, RewardWeights};
 pub use loss::{advantages, completion_logps, completion_logps_entropy, loss, LossKind, LossParts, Objective, ScaleRewards, Totals};
