@@ -22,7 +22,7 @@ pub use pass::Pass;
 pub use patch::{patch, PatchSweep, PositionGroup};
 pub use regions::PromptRegions;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::path::Path;
 use tch::{Kind, Tensor};
 
