@@ -80,19 +80,21 @@ fn sentence_after(text: &str, end: usize) -> &str {
 /// Negated ("not (C)") or eliminated ("A is incorrect", "A and B are wrong").
 fn rejected(text: &str, m: &Range<usize>) -> bool {
     static ELIMINATED: OnceLock<Regex> = OnceLock::new();
-    let words: Vec<String> = clause_before(text, m.start)
-        .split(|c: char| !c.is_alphanumeric() && c != '\'')
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect();
-    let scope = words.iter().rposition(|w| CONTRASTS.contains(&w.as_str())).map_or(&words[..], |i| &words[i + 1..]);
-    let negated = scope.iter().rev().take(4).any(|w| NEGATIONS.contains(&w.as_str()) || w.ends_with("n't"));
+    // The last four words before the mention, back to a contrast ("not A but B").
+    let words = clause_before(text, m.start).rsplit(|c: char| !c.is_alphanumeric() && c != '\'').filter(|w| !w.is_empty());
+    let negated = words
+        .take_while(|w| !CONTRASTS.iter().any(|c| w.eq_ignore_ascii_case(c)))
+        .take(4)
+        .any(|w| NEGATIONS.iter().any(|n| w.eq_ignore_ascii_case(n)) || w.len().checked_sub(3).and_then(|i| w.get(i..)).is_some_and(|e| e.eq_ignore_ascii_case("n't")));
+    if negated {
+        return true;
+    }
     // Other letters joined to this one ("A and B", "A, B or C") share its judgement.
     let eliminated = re(
         &ELIMINATED,
         r"^(?:(?:\s*,\s*\(?[A-Z]\)?\b)*\s*,?\s*(?:and|or|nor|&)\s*\(?[A-Z]\)?\b)?(?i:[\s)*]*(?:option\s+)?(?:is|are|was|were|would be|seems|look|looks|can be|must be|should be)?\s*(?:definitely\s+|clearly\s+|also\s+|both\s+|obviously\s+)?(?:wrong|incorrect|not\b|false|ruled out|eliminated|excluded|impossible|unlikely))",
     );
-    negated || eliminated.is_match(sentence_after(text, m.end))
+    eliminated.is_match(sentence_after(text, m.end))
 }
 
 /// Lines that repeat the options ("A. left"), when two or more do, in order.
