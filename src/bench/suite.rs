@@ -62,6 +62,8 @@ pub struct SuiteOptions {
     pub threads: i32,
     pub repeat: usize,
     pub python: PathBuf,
+    /// Bytes of each text the answer-extraction figure reads.
+    pub extract_bytes: usize,
 }
 
 /// The Python with transformers: FLIPSCOPE_PYTHON, else the project's .venv, else python3.
@@ -190,7 +192,7 @@ pub fn run_suite(o: &SuiteOptions) -> Result<()> {
     let frames = read_json(&frames)?;
     write_results(&o.results, &machine, &done, Some(&frames), None)?;
     eprintln!("bench: answer extraction");
-    let extraction = crate::bench::extraction::measure(1 << 20, o.repeat)?;
+    let extraction = crate::bench::extraction::measure(o.extract_bytes, o.repeat)?;
     write_results(&o.results, &machine, &done, Some(&frames), Some(&extraction))?;
     eprintln!("bench: results in {}", o.results.display());
     Ok(())

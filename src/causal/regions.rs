@@ -72,6 +72,8 @@ impl PromptRegions {
         let Some(img) = self.images.get(b.image) else {
             bail!("the box is on image {} but the prompt has {}", b.image + 1, self.images.len())
         };
+        // A box outside its image would otherwise land on the nearest edge token below.
+        b.check_within(img.original.0, img.original.1).map_err(anyhow::Error::msg)?;
         let sx = img.resized.0 as f32 / img.original.0.max(1) as f32;
         let sy = img.resized.1 as f32 / img.original.1.max(1) as f32;
         let (cw, ch) = (img.resized.0 as f32 / img.cols.max(1) as f32, img.resized.1 as f32 / img.rows.max(1) as f32);
@@ -153,6 +155,11 @@ mod tests {
         let mut elsewhere = BoundingBox::new(0.0, 0.0, 10.0, 10.0);
         elsewhere.image = 1;
         assert!(r.in_box(&elsewhere).is_err());
+        // Outside the image or inverted: refused, naming the image, not moved onto the edge tokens.
+        for b in [BoundingBox::new(5000.0, 5000.0, 6000.0, 6000.0), BoundingBox::new(120.0, 10.0, 20.0, 90.0)] {
+            let err = r.in_box(&b).unwrap_err().to_string();
+            assert!(err.contains("300x200 image") || err.contains("inverted"), "{err}");
+        }
     }
 
     #[test]

@@ -88,6 +88,9 @@ pub struct SuiteArgs {
     /// Python with transformers and peft (default: FLIPSCOPE_PYTHON, .venv, python3).
     #[arg(long)]
     pub python: Option<PathBuf>,
+    /// Bytes of each adversarial text the answer-extraction figure reads (at most 256 MiB).
+    #[arg(long, default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1..=1 << 28))]
+    pub extract_bytes: u64,
 }
 
 #[derive(Args, Debug)]
@@ -180,6 +183,7 @@ fn suite(a: &SuiteArgs) -> Result<()> {
         threads,
         repeat: a.repeat,
         python: a.python.clone().unwrap_or_else(default_python),
+        extract_bytes: a.extract_bytes as usize,
     })
 }
 

@@ -154,8 +154,10 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     let mut meta = cfg.run_meta(&args.run, &args.engine.model, &args.data, &variant_spec, device)?;
     meta.adapter = args.engine.adapter.as_ref().map(|a| a.display().to_string());
     let dir = run_dir(&args.run);
-    let mut store = RunStore::open(&dir, meta)?;
     let engine = args.engine.load()?;
+    // Before run.json is written: a request refused here leaves no run behind.
+    runner::preflight(&engine, &samples, &cfg)?;
+    let mut store = RunStore::open(&dir, meta)?;
     let total = runner::keys(&samples, &cfg).iter().filter(|k| !store.done.contains(&k.key)).count();
     let bar = indicatif::ProgressBar::new(total as u64);
     bar.set_style(

@@ -204,6 +204,14 @@ impl Engine {
         Ok((hidden, cache, plan.map(|(_, reports)| reports)))
     }
 
+    /// Refuses `n` sampled answers of up to `positions` each (the prompt and
+    /// the new tokens) when their KV cache and logits exceed what the device has left.
+    pub fn check_sampling_fits(&self, n: usize, positions: usize) -> Result<(), super::memory::DoesNotFit> {
+        let model = &self.model;
+        let bytes = super::memory::decoding_bytes(&model.config.text, n as u64, positions as u64, model.kind.elt_size_in_bytes() as u64);
+        super::memory::check_fits(&format!("{n} sampled answers of up to {positions} positions"), bytes, model.device)
+    }
+
     /// `n` sampled continuations of one prompt from one prefill: the prompt's
     /// cache is expanded to `n` rows, not computed `n` times. Row `j` draws
     /// from the random stream `streams[j]` of `opts.sampling`'s seed, so a
@@ -222,9 +230,7 @@ impl Engine {
             return Ok(Vec::new());
         }
         // Refused before the prefill allocates anything when the n rows cannot fit.
-        let tokens = (prompt.len() + opts.max_new_tokens) as u64;
-        let bytes = super::memory::decoding_bytes(&model.config.text, n as u64, tokens, model.kind.elt_size_in_bytes() as u64);
-        super::memory::check_fits(&format!("{n} sampled answers of up to {tokens} positions"), bytes, model.device)?;
+        self.check_sampling_fits(n as usize, prompt.len() + opts.max_new_tokens)?;
         let inputs = self.collate(&[prompt]);
         let (hidden, cache, reports) = self.prefill_last(&inputs, &opts.intervention)?;
         let last = model.logits(&hidden).squeeze_dim(1).repeat([n, 1]);

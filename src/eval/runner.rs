@@ -171,6 +171,21 @@ fn error_record(key: &EvalKey, s: &Sample, err: &anyhow::Error) -> Record {
     }
 }
 
+/// Refuses sampled answers that cannot fit on the device before a run is
+/// created or resumed: the first question that can be prepared gives the
+/// prompt's length (the others are alike; each is checked again when asked).
+pub fn preflight(engine: &Engine, samples: &[Sample], cfg: &EvalConfig) -> Result<()> {
+    let EvalMode::Sample(spec) = &cfg.mode else { return Ok(()) };
+    let first = samples.iter().take(8).enumerate().find_map(|(index, s)| {
+        let key = EvalKey { key: s.id.clone(), index, rotation: 0, sample: Some(0) };
+        prepare(engine, cfg, &key, s).ok()
+    });
+    if let Some(item) = first {
+        engine.check_sampling_fits(spec.n, item.prompt.len() + spec.max_new_tokens)?;
+    }
+    Ok(())
+}
+
 fn prepare(engine: &Engine, cfg: &EvalConfig, key: &EvalKey, s: &Sample) -> Result<Item> {
     prepare_asking(engine, cfg, key, s, None)
 }

@@ -407,6 +407,7 @@ impl Worker {
         let dir = run.dir.as_path();
         let mut meta = config.run_meta(&run.name, &engine.dir, &run.data_spec, &run.variant, engine.model.device)?;
         meta.adapter = engine.adapter.as_ref().map(|a| a.dir.display().to_string());
+        runner::preflight(engine, samples, config)?;
         let mut store = RunStore::open(dir, meta)?;
         let start = Instant::now();
         let todo = runner::keys(samples, config).iter().filter(|k| !store.done.contains(&k.key)).count();

@@ -209,22 +209,17 @@ mod tests {
         };
         // q1: plain B A A (majority left), mirrored B B A (majority right): consistent.
         // q2: plain C C D (majority back), mirrored D D C (majority front): not a mirror.
-        let plain = [
-            s("1", 0, "B", "right"),
-            s("1", 1, "A", "left"),
-            s("1", 2, "A", "left"),
-            s("2", 0, "C", "back"),
-            s("2", 1, "C", "back"),
-            s("2", 2, "D", "front"),
-        ];
+        let question = |id: &str, answers: [(&str, &str); 3]| -> Vec<Record> {
+            answers.iter().enumerate().map(|(j, (letter, dir))| s(id, j, letter, dir)).collect()
+        };
+        let plain =
+            [question("1", [("B", "right"), ("A", "left"), ("A", "left")]), question("2", [("C", "back"), ("C", "back"), ("D", "front")])]
+                .concat();
         let flipped = [
-            s("1~flip", 0, "B", "right"),
-            s("1~flip", 1, "B", "right"),
-            s("1~flip", 2, "A", "left"),
-            s("2~flip", 0, "D", "front"),
-            s("2~flip", 1, "D", "front"),
-            s("2~flip", 2, "C", "back"),
-        ];
+            question("1~flip", [("B", "right"), ("B", "right"), ("A", "left")]),
+            question("2~flip", [("D", "front"), ("D", "front"), ("C", "back")]),
+        ]
+        .concat();
         let overall = flip_consistency(&plain, &flipped).pop().unwrap();
         assert_eq!((overall.consistent, overall.total), (1, 2));
     }

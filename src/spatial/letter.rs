@@ -82,10 +82,10 @@ fn rejected(text: &str, m: &Range<usize>) -> bool {
     static ELIMINATED: OnceLock<Regex> = OnceLock::new();
     // The last four words before the mention, back to a contrast ("not A but B").
     let words = clause_before(text, m.start).rsplit(|c: char| !c.is_alphanumeric() && c != '\'').filter(|w| !w.is_empty());
-    let negated = words
-        .take_while(|w| !CONTRASTS.iter().any(|c| w.eq_ignore_ascii_case(c)))
-        .take(4)
-        .any(|w| NEGATIONS.iter().any(|n| w.eq_ignore_ascii_case(n)) || w.len().checked_sub(3).and_then(|i| w.get(i..)).is_some_and(|e| e.eq_ignore_ascii_case("n't")));
+    let negated = words.take_while(|w| !CONTRASTS.iter().any(|c| w.eq_ignore_ascii_case(c))).take(4).any(|w| {
+        NEGATIONS.iter().any(|n| w.eq_ignore_ascii_case(n))
+            || w.len().checked_sub(3).and_then(|i| w.get(i..)).is_some_and(|e| e.eq_ignore_ascii_case("n't"))
+    });
     if negated {
         return true;
     }

@@ -74,6 +74,8 @@ fn suite_measures_both_sides_on_the_tiny_checkpoint() {
         results.to_str().unwrap(),
         "--python",
         python.to_str().unwrap(),
+        "--extract-bytes",
+        "4096",
     ]);
     assert!(ok, "bench failed:\n{err}");
     let read = |name: &str| -> serde_json::Value { serde_json::from_str(&std::fs::read_to_string(out.join(name)).unwrap()).unwrap() };
@@ -96,6 +98,7 @@ fn suite_measures_both_sides_on_the_tiny_checkpoint() {
     assert!(page.contains("Knockout sweep (flipscope alone;"), "{page}");
     assert!(ours["knockout_max_diff"].as_f64().unwrap() < 1e-4, "batched and naive sweeps differ");
     assert!(page.contains("## TUI frame time") && page.contains("| Scrolling while an eval runs |"), "{page}");
+    assert!(page.contains("## Answer extraction") && page.contains("| corrections | 4096 |"), "{page}");
     assert!(page.contains(&format!("agrees on {same} of {EVAL_SAMPLES}")));
     for b in [1, 8] {
         assert!(page.contains(&format!("Eval b{b}: generating 16 tokens costs transformers")), "no eval ceiling line for b{b}");

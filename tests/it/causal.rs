@@ -200,6 +200,11 @@ fn regions_find_the_question_and_the_boxes() {
     let (w, h) = img.original;
     let all = r.in_box(&flipscope::data::BoundingBox::new(0.0, 0.0, w as f32, h as f32)).unwrap();
     assert_eq!(all, r.image);
+    // A box outside the image (a dataset's own, as region ablation and the
+    // probes read them) is refused, never moved onto the edge tokens.
+    let far = flipscope::data::BoundingBox::new(w as f32 + 10.0, 0.0, w as f32 + 50.0, 20.0);
+    let err = r.in_box(&far).unwrap_err().to_string();
+    assert!(err.contains(&format!("lies outside the {w}x{h} image")), "{err}");
 }
 
 #[test]
@@ -527,6 +532,12 @@ fn direction_probes_on_synthetic_scenes() {
     assert!(!ok && err.contains("--site vision"), "{err}");
     let (ok, _, err) = run("steer", &["--probes", o, "--layer", &last, "--alpha=0,nan"]);
     assert!(!ok && err.contains("--alpha") && err.contains("not a finite number"), "{err}");
+    // Probes of another model's shape are refused, naming both shapes.
+    let other = crate::common::parity::case_dir("flat_tied_odd").join("model");
+    let args =
+        ["steer", "--model", other.to_str().unwrap(), "--device", "cpu", "--data", spec, "--limit", "2", "--probes", o, "--layer", "0"];
+    let (ok, _, err) = crate::common::flipscope(&args);
+    assert!(!ok && err.contains(&format!("the probes have {layers} layers 192 wide; this model has 2 layers of hidden size 64")), "{err}");
 }
 
 /// Ablating a region with the image's own embeddings changes nothing; with

@@ -244,7 +244,9 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             lines.push(Line::from(Span::styled(e.clone(), t.bad())));
         }
         let end = j.log.len().saturating_sub(r.log_scroll);
-        lines.extend(j.log[end.saturating_sub(tail_n)..end].iter().map(|l| Line::from(Span::styled(l.clone(), t.text()))));
+        // A job's warnings (a GRPO run that stopped learning, skipped samples) stand out.
+        let style = |l: &str| if l.starts_with("warning:") { t.golden() } else { t.text() };
+        lines.extend(j.log[end.saturating_sub(tail_n)..end].iter().map(|l| Line::from(Span::styled(l.clone(), style(l)))));
     }
     f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), log_area);
 }
