@@ -190,15 +190,29 @@ fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{stem}.tmp-{}{ext}", std::process::id()))
 }
 
-/// Refuses an output path that exists and is not a regular file: opening a
-/// FIFO with no reader would block forever, and a device or a folder is
-/// not what the user meant to overwrite.
-pub fn check_output(path: &Path) -> Result<()> {
-    match std::fs::metadata(path) {
-        Ok(meta) if !meta.is_file() => {
-            anyhow::bail!("{}: is {}; only a regular file (or a new name) is written", path.display(), kind_of(meta.file_type()))
-        }
-        _ => Ok(()),
+/// Where an output goes: a regular (or new) file, written through a
+/// temporary and a rename; or a character device (/dev/null, a terminal),
+/// written in place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputKind {
+    File,
+    Device,
+}
+
+/// What `path` is as an output. A FIFO is refused as the readers refuse
+/// one: opening it to write waits for a reader, forever if none comes (and
+/// probing for one would hand a waiting reader an early end). A folder, a
+/// block device or a socket is refused too.
+pub fn check_output(path: &Path) -> Result<OutputKind> {
+    use std::os::unix::fs::FileTypeExt;
+    let Ok(meta) = std::fs::metadata(path) else { return Ok(OutputKind::File) };
+    let ft = meta.file_type();
+    if meta.is_file() {
+        Ok(OutputKind::File)
+    } else if ft.is_char_device() {
+        Ok(OutputKind::Device)
+    } else {
+        anyhow::bail!("{}: is {}; only a file (or a new name) or a character device is written", path.display(), kind_of(ft))
     }
 }
 
@@ -212,7 +226,10 @@ pub fn output_file(s: &str) -> Result<PathBuf, String> {
 
 /// Writes through `write(tmp)` and renames `tmp` onto `path`.
 pub fn atomic_write_with(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    check_output(path)?;
+    // A device cannot be replaced by a rename (and must not be: /dev/null is not ours).
+    if check_output(path)? == OutputKind::Device {
+        return write(path).with_context(|| format!("writing {}", path.display()));
+    }
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
@@ -330,7 +347,11 @@ mod tests {
         .unwrap();
         // A folder in the way is refused by name, before anything is written.
         let err = format!("{:#}", atomic_write(dir.path().join("sub").as_path(), b"x").unwrap_err());
-        assert!(err.contains("is a folder; only a regular file"), "{err}");
-        assert!(output_file("/dev/null").unwrap_err().contains("is a device"));
+        assert!(err.contains("is a folder; only a file"), "{err}");
+        // A device is written in place, never replaced by a rename.
+        atomic_write(Path::new("/dev/null"), b"gone").unwrap();
+        assert_eq!(check_output(Path::new("/dev/null")).unwrap(), OutputKind::Device);
+        let err = format!("{:#}", atomic_write(Path::new("/dev/full"), b"x").unwrap_err());
+        assert!(err.contains("writing /dev/full") && err.contains("No space left"), "{err}");
     }
 }
