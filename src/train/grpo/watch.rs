@@ -23,7 +23,7 @@ impl SpreadWatch {
             return None;
         }
         self.run += 1;
-        (self.run % ZERO_SPREAD_STEPS == 0).then(|| {
+        self.run.is_multiple_of(ZERO_SPREAD_STEPS).then(|| {
             format!(
                 "warning: {} steps in a row up to step {step} had over {:.0}% zero-spread groups (every completion of a prompt earned the same reward), \
                  so the advantages and the update were (nearly) zero: the run is not learning. Sample more diverse completions \
