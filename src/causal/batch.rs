@@ -13,6 +13,7 @@ use crate::engine::{Engine, Flow, ResizePolicy};
 use crate::eval::mcq_prompt;
 use crate::runs::causal_log::{AblateRow, Binding, CausalLog, Experiment, KnockoutRow, LensRow, PatchRow};
 use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
 use tch::{Kind, Tensor};
 
 /// One experiment and its settings, for every sample of a batch.
@@ -71,17 +72,64 @@ impl BatchExperiment {
     }
 }
 
-/// Rows for `samples` not yet in `log`; `progress(done, total, id)` after
-/// each, which stops the batch (every row so far written) by returning `Flow::Stop`.
-pub fn run(
+/// One experiment over a batch, as the CLI and the job worker run it.
+pub struct BatchSpec<'a> {
+    pub experiment: &'a BatchExperiment,
+    pub form: AnswerForm,
+    pub policy: &'a ResizePolicy,
+}
+
+/// What a batch wrote into its run's rows.
+pub struct Written {
+    pub rows: PathBuf,
+    pub written: usize,
+    pub failed: usize,
+    /// Rows already there (a resume).
+    pub before: usize,
+}
+
+impl std::fmt::Display for Written {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {} samples written ({} failed, as rows with their error), {} already there",
+            self.rows.display(),
+            self.written,
+            self.failed,
+            self.before
+        )
+    }
+}
+
+/// The one causal batch: bound to the eval run in `run` (refused, naming
+/// what differs, when its run.json names another model, adapter or data),
+/// resumed, one row for each sample not yet there. `progress(done, total,
+/// id)` after each; returning `Flow::Stop` ends the batch, every row so far written.
+pub fn session(
     engine: &Engine,
     samples: &[Sample],
-    experiment: &BatchExperiment,
-    form: AnswerForm,
-    policy: &ResizePolicy,
+    spec: &BatchSpec,
+    run: &Path,
+    bound: &Binding,
+    progress: &mut dyn FnMut(usize, usize, &str) -> Flow,
+) -> Result<Written> {
+    let experiment = spec.experiment;
+    let mut log = CausalLog::open(run, experiment.experiment(), bound, &experiment.settings(bound, spec.form))?;
+    let before = log.done_count();
+    let (written, failed) = rows(engine, samples, spec, &mut log, progress)?;
+    Ok(Written { rows: experiment.experiment().rows_path(run), written, failed, before })
+}
+
+/// Rows for `samples` not yet in `log`; `progress(done, total, id)` after
+/// each, which stops the batch (every row so far written) by returning `Flow::Stop`.
+fn rows(
+    engine: &Engine,
+    samples: &[Sample],
+    spec: &BatchSpec,
     log: &mut CausalLog,
     progress: &mut dyn FnMut(usize, usize, &str) -> Flow,
 ) -> Result<(usize, usize)> {
+    let (experiment, form, policy) = (spec.experiment, spec.form, spec.policy);
     let (mut written, mut failed) = (0, 0);
     // The mean baseline is over the batch's images (those of the first one's size).
     let mean = match experiment {

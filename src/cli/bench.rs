@@ -103,10 +103,8 @@ pub struct FiguresArgs {
     /// Comma-separated: load, prefill, decode, eval, saliency, train.
     #[arg(long, default_value = "load,prefill,decode,eval,saliency,train")]
     pub figures: String,
-    #[arg(long, default_value = "auto")]
-    pub device: crate::engine::DeviceSpec,
-    #[arg(long, value_enum, default_value_t)]
-    pub dtype: crate::engine::DtypeSpec,
+    #[command(flatten)]
+    pub placement: crate::engine::Placement,
     #[arg(long)]
     pub threads: Option<i32>,
     #[arg(long, default_value_t = 3)]
@@ -195,8 +193,7 @@ fn figures(a: &FiguresArgs) -> Result<()> {
     if let Some(bad) = figures.iter().find(|f| !ALL.contains(&f.as_str())) {
         bail!("--figures: `{bad}` is not one of {}", ALL.join(", "));
     }
-    let dev = a.device.resolve()?;
-    let kind = a.dtype.resolve(dev);
+    let (dev, kind) = a.placement.resolve()?;
     let inputs = BenchInputs::load(&a.inputs)?;
     let out = measure(&a.model, &inputs, dev, kind, &figures, a.repeat)?;
     crate::fsutil::atomic_write(&a.json, serde_json::to_string_pretty(&out)?.as_bytes())
@@ -206,8 +203,7 @@ fn prefill(a: &PrefillArgs) -> Result<()> {
     if let Some(t) = a.threads {
         tch::set_num_threads(t);
     }
-    let dev = a.engine.device.resolve()?;
-    let kind = a.engine.dtype.resolve(dev);
+    let (dev, kind) = a.engine.placement.resolve()?;
     memory::reset_peak();
     let before = memory::rss_bytes().unwrap_or(0);
     let (model, report) = Qwen25VL::load(&a.engine.model, dev, kind)?;

@@ -1,13 +1,12 @@
 //! `flipscope lens`, `knockout` and `patch`: the causal experiments on one sample.
 
-use super::saliency::parse_box;
 use super::target::{Target, TargetArgs};
 use crate::causal::ablate::{Baseline, Region};
-use crate::causal::batch::BatchExperiment;
+use crate::causal::batch::{BatchExperiment, BatchSpec};
 use crate::causal::regions::reference_and_target;
 use crate::causal::{self, AnswerForm, Decision, EdgeGroup, KnockoutSpec, Pass, PositionGroup};
 use crate::data::BoundingBox;
-use crate::runs::causal_log::{Binding, CausalLog};
+use crate::runs::causal_log::Binding;
 use crate::viz::chart::{heat_table, layer_chart, LayerChart};
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -37,8 +36,8 @@ pub struct CausalArgs {
     #[arg(long, conflicts_with = "id")]
     pub run: Option<String>,
     /// Batch mode: which samples (eval's filter: category=..., id~..., gold=..., dataset=...).
-    #[arg(long, conflicts_with = "id")]
-    pub filter: Option<String>,
+    #[arg(long, conflicts_with = "id", value_parser = crate::data::SampleFilter::parse)]
+    pub filter: Option<crate::data::SampleFilter>,
     /// Batch mode: at most this many samples.
     #[arg(long, conflicts_with = "id")]
     pub limit: Option<usize>,
@@ -51,16 +50,6 @@ impl CausalArgs {
     }
 }
 
-/// The folder of `--run NAME`, an eval run that must exist (its outcomes
-/// group the results).
-pub(super) fn eval_run(run: &str) -> Result<PathBuf> {
-    let dir = crate::runs::run_dir(run);
-    if !crate::runs::RunDir::new(&dir).is_run() {
-        bail!("--run {run}: {} is not a run (no run.json); evaluate the model on the data first", dir.display());
-    }
-    Ok(dir)
-}
-
 /// Runs `experiment` over the filtered samples of `--data` into `--run`'s causal rows.
 fn run_batch(args: &CausalArgs, experiment: BatchExperiment) -> Result<()> {
     let spec = args.target.data.as_deref().expect("batch mode has --data");
@@ -69,30 +58,18 @@ fn run_batch(args: &CausalArgs, experiment: BatchExperiment) -> Result<()> {
     if args.dump.is_some() || args.out.is_some() || args.target_token.is_some() {
         bail!("--dump, --out and --target-token are for one sample (--id); a batch writes RUN/causal/ and `report RUN` sums it up");
     }
-    let dir = eval_run(run)?;
-    let mut samples = crate::data::load(spec)?.samples;
-    if let Some(expr) = &args.filter {
-        samples = super::eval::filter(samples, expr)?;
-    }
-    samples.truncate(args.limit.unwrap_or(usize::MAX));
-    if samples.is_empty() {
-        bail!("no samples in {spec} after --filter/--limit");
-    }
+    let dir = crate::runs::existing_run(run)?;
+    let samples = crate::data::filter::select(spec, args.filter.as_ref(), args.limit)?;
     // Refused before the model loads when the run was made with another model, adapter or data.
     let bound = Binding::of(&args.target.engine.model, args.target.engine.adapter.as_deref(), spec)?;
     bound.check(&dir)?;
     let engine = args.target.engine.load()?;
-    let mut log = CausalLog::open(&dir, experiment.experiment(), &bound, &experiment.settings(&bound, args.answer))?;
-    let before = log.done_count();
-    let (written, failed) =
-        crate::causal::batch::run(&engine, &samples, &experiment, args.answer, &args.target.policy(), &mut log, &mut |done, total, id| {
-            eprintln!("{} {done}/{total} {id}", experiment.experiment().name());
-            crate::engine::Flow::Continue
-        })?;
-    println!(
-        "{}: {written} samples written ({failed} failed, as rows with their error), {before} already there; `flipscope report {run}` sums them up",
-        experiment.experiment().rows_path(&dir).display()
-    );
+    let spec = BatchSpec { experiment: &experiment, form: args.answer, policy: &args.target.policy() };
+    let written = crate::causal::batch::session(&engine, &samples, &spec, &dir, &bound, &mut |done, total, id| {
+        eprintln!("{} {done}/{total} {id}", experiment.experiment().name());
+        crate::engine::Flow::Continue
+    })?;
+    println!("{written}; `flipscope report {run}` sums them up");
     Ok(())
 }
 
@@ -116,7 +93,7 @@ pub struct KnockoutArgs {
     #[arg(long, value_enum, value_delimiter = ',')]
     pub edges: Vec<EdgeGroup>,
     /// The box of box->last (x0,y0,x1,y1 in original pixels); default: the sample's reference box.
-    #[arg(long, value_parser = parse_box)]
+    #[arg(long, value_parser = BoundingBox::parse)]
     pub r#box: Option<BoundingBox>,
 }
 

@@ -5,6 +5,7 @@ use super::engine_args::EngineArgs;
 use crate::causal::decision::{for_sample, AnswerForm};
 use crate::causal::direction_probe::{self, Axis, DirectionProbe, Site};
 use crate::causal::regions::reference_and_target;
+use crate::data::SampleFilter;
 use crate::data::{load_images, Sample};
 use crate::eval::mcq_prompt;
 use crate::viz::chart::layer_lines;
@@ -20,8 +21,8 @@ pub struct SampleSet {
     #[arg(long)]
     pub data: String,
     /// Eval's filter (category=..., id~..., gold=..., dataset=...).
-    #[arg(long)]
-    pub filter: Option<String>,
+    #[arg(long, value_parser = SampleFilter::parse)]
+    pub filter: Option<SampleFilter>,
     /// At most this many samples.
     #[arg(long)]
     pub limit: Option<usize>,
@@ -29,15 +30,7 @@ pub struct SampleSet {
 
 impl SampleSet {
     fn samples(&self) -> Result<Vec<Sample>> {
-        let mut samples = crate::data::load(&self.data)?.samples;
-        if let Some(expr) = &self.filter {
-            samples = super::eval::filter(samples, expr)?;
-        }
-        samples.truncate(self.limit.unwrap_or(usize::MAX));
-        if samples.is_empty() {
-            bail!("no samples in {} after --filter/--limit", self.data);
-        }
-        Ok(samples)
+        crate::data::filter::select(&self.data, self.filter.as_ref(), self.limit)
     }
 }
 
@@ -93,7 +86,7 @@ pub enum SteerAt {
 
 pub fn run_probe_linear(args: &ProbeLinearArgs) -> Result<()> {
     // A mistyped run is refused before the features are collected.
-    let run = args.run.as_deref().map(|r| super::causal_cmd::eval_run(r).map(|dir| (r, dir))).transpose()?;
+    let run = args.run.as_deref().map(|r| crate::runs::existing_run(r).map(|dir| (r, dir))).transpose()?;
     let samples = args.set.samples()?;
     let engine = args.set.engine.load()?;
     let features = direction_probe::collect(&engine, &samples, &crate::engine::ResizePolicy::Auto, &mut |done, total| {

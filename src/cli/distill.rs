@@ -30,10 +30,8 @@ pub struct DistillArgs {
     pub limit: Option<usize>,
     #[arg(long, default_value_t = 4, value_parser = crate::kv::numbers::at_least_one)]
     pub batch: usize,
-    #[arg(long, default_value = "auto")]
-    pub device: crate::engine::DeviceSpec,
-    #[arg(long, value_enum, default_value_t)]
-    pub dtype: crate::engine::DtypeSpec,
+    #[command(flatten)]
+    pub placement: crate::engine::Placement,
 }
 
 pub fn run(args: &DistillArgs) -> Result<()> {
@@ -45,8 +43,7 @@ pub fn run(args: &DistillArgs) -> Result<()> {
     if samples.is_empty() {
         bail!("--data `{}`: no samples", args.data);
     }
-    let mut engine =
-        Engine::load_with(&args.teacher, args.device, args.dtype).with_context(|| format!("loading {}", args.teacher.display()))?;
+    let mut engine = Engine::load_with(&args.teacher, args.placement).with_context(|| format!("loading {}", args.teacher.display()))?;
     if let Some(a) = &args.adapter {
         engine.attach_adapter(a)?;
     }

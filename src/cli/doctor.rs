@@ -14,12 +14,9 @@ pub struct DoctorArgs {
     /// Also load the model's weights and report load time and peak memory.
     #[arg(long, requires = "model")]
     pub load: bool,
-    /// Device for --load: auto | cpu | cuda | cuda:N.
-    #[arg(long, default_value = "auto")]
-    pub device: crate::engine::DeviceSpec,
-    /// Dtype for --load: auto | f32 | bf16 | f16.
-    #[arg(long, value_enum, default_value_t)]
-    pub dtype: crate::engine::DtypeSpec,
+    /// Where --load puts the weights.
+    #[command(flatten)]
+    pub placement: crate::engine::Placement,
     /// Check that this dataset spec loads and its images exist.
     #[arg(long)]
     pub data: Option<String>,
@@ -54,7 +51,7 @@ pub fn run(args: &DoctorArgs) -> Result<bool> {
         if problems.is_empty() {
             println!("model           {}: complete", m.display());
             if args.load {
-                load_model(m, args.device, args.dtype)?;
+                load_model(m, args.placement)?;
             }
         } else {
             ok = false;
@@ -164,10 +161,10 @@ fn strip_dir(msg: &str, dir: &Path) -> String {
 }
 
 /// Loads the checkpoint for real and reports time and memory.
-fn load_model(dir: &Path, device: crate::engine::DeviceSpec, dtype: crate::engine::DtypeSpec) -> Result<()> {
+fn load_model(dir: &Path, placement: crate::engine::Placement) -> Result<()> {
     memory::reset_peak();
     let before = memory::rss_bytes().unwrap_or(0);
-    let engine = crate::engine::Engine::load_with(dir, device, dtype)?;
+    let engine = crate::engine::Engine::load_with(dir, placement)?;
     let peak = memory::peak_rss_bytes().unwrap_or(0);
     let r = &engine.load_report;
     println!(

@@ -10,12 +10,8 @@ pub struct EngineArgs {
     /// Checkpoint directory (Hugging Face layout), or `demo` for the embedded demo model.
     #[arg(long, value_parser = crate::config::model_path)]
     pub model: PathBuf,
-    /// auto | cpu | cuda | cuda:N
-    #[arg(long, default_value = "auto")]
-    pub device: crate::engine::DeviceSpec,
-    /// auto | f32 | bf16 | f16 (auto: bf16 on CUDA, f32 on CPU)
-    #[arg(long, value_enum, default_value_t)]
-    pub dtype: crate::engine::DtypeSpec,
+    #[command(flatten)]
+    pub placement: crate::engine::Placement,
     /// A LoRA adapter folder (PEFT layout) to attach, unmerged.
     #[arg(long)]
     pub adapter: Option<PathBuf>,
@@ -28,8 +24,7 @@ impl EngineArgs {
     }
 
     pub fn load(&self) -> Result<Engine> {
-        let mut engine =
-            Engine::load_with(&self.model, self.device, self.dtype).with_context(|| format!("loading {}", self.model.display()))?;
+        let mut engine = Engine::load_with(&self.model, self.placement).with_context(|| format!("loading {}", self.model.display()))?;
         if let Some(dir) = &self.adapter {
             engine.attach_adapter(dir)?;
         }

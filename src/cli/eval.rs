@@ -1,11 +1,12 @@
 //! `flipscope eval`: a resumable run of a model over a dataset.
 
-use crate::data::{self, Sample};
+use crate::data::{self, Sample, SampleFilter};
 
 use super::engine_args::EngineArgs;
-use crate::eval::{runner, EvalConfig, ModeKind, PromptTemplate, Variant};
+use crate::eval::session::{self, SessionTarget};
+use crate::eval::{EvalConfig, ModeKind, PromptTemplate, Variant};
 use crate::kv::numbers::at_least_one;
-use crate::runs::{run_dir, RunStore};
+use crate::runs::run_dir;
 use anyhow::{bail, Result};
 use clap::Args;
 
@@ -20,9 +21,9 @@ pub struct EvalArgs {
     pub split: Option<String>,
     #[arg(long)]
     pub limit: Option<usize>,
-    /// Comma-separated conditions, all must hold: `category=NAME`, `category~TEXT`, `id=ID`, `gold=LETTER`.
-    #[arg(long)]
-    pub filter: Option<String>,
+    /// Comma-separated conditions, all must hold: `category=NAME`, `category~TEXT`, `id=ID`, `gold=LETTER`, `dataset=NAME`.
+    #[arg(long, value_parser = SampleFilter::parse)]
+    pub filter: Option<SampleFilter>,
     /// plain | flipped | boxed | adaptvis[:T,W1,W2] | scaling:ALPHA
     #[arg(long, default_value = "plain", value_parser = Variant::parse)]
     pub variant: Variant,
@@ -72,42 +73,6 @@ fn parse_shard(s: &str) -> Result<(usize, usize), String> {
     Ok((i, n))
 }
 
-/// Keeps the samples every condition of `expr` accepts.
-pub fn filter(samples: Vec<Sample>, expr: &str) -> Result<Vec<Sample>> {
-    let mut conds = Vec::new();
-    for c in expr.split(',').map(str::trim).filter(|c| !c.is_empty()) {
-        let (field, op, value) = if let Some((f, v)) = c.split_once('~') {
-            (f.trim(), '~', v.trim())
-        } else if let Some((f, v)) = c.split_once('=') {
-            (f.trim(), '=', v.trim())
-        } else {
-            bail!("filter `{c}` is not FIELD=VALUE or FIELD~TEXT");
-        };
-        if !matches!(field, "category" | "id" | "gold" | "dataset") {
-            bail!("filter field `{field}` is not category, id, gold or dataset");
-        }
-        conds.push((field.to_string(), op, value.to_lowercase()));
-    }
-    Ok(samples
-        .into_iter()
-        .filter(|s| {
-            conds.iter().all(|(f, op, v)| {
-                let have = match f.as_str() {
-                    "category" => s.category.to_lowercase(),
-                    "id" => s.id.to_lowercase(),
-                    "gold" => s.gold_letter.map(|l| l.to_string()).unwrap_or_default().to_lowercase(),
-                    _ => s.dataset.to_lowercase(),
-                };
-                if *op == '~' {
-                    have.contains(v.as_str())
-                } else {
-                    &have == v
-                }
-            })
-        })
-        .collect())
-}
-
 pub fn run(args: &EvalArgs) -> Result<()> {
     if args.samples.is_some() && args.mode == Some(ModeKind::Score) {
         bail!("--mode score --samples: sampled answers are generated; drop --mode score (or --samples)");
@@ -135,8 +100,8 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     if let Some(split) = &args.split {
         samples.retain(|s| s.split.as_deref() == Some(split.as_str()));
     }
-    if let Some(expr) = &args.filter {
-        samples = filter(samples, expr)?;
+    if let Some(f) = &args.filter {
+        samples = f.apply(samples);
     }
     if let Some((i, n)) = args.shard {
         samples = samples.into_iter().enumerate().filter(|(k, _)| k % n == i).map(|(_, s)| s).collect();
@@ -149,29 +114,21 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     }
     let variant_spec = variant.spec();
     let cfg = EvalConfig { prompt, mode, variant, circular: args.circular, batch: args.batch };
-    // run.json names the device actually used, so resolve `auto` first.
-    let device = args.engine.device.resolve()?;
-    let mut meta = cfg.run_meta(&args.run, &args.engine.model, &args.data, &variant_spec, device)?;
-    meta.adapter = args.engine.adapter.as_ref().map(|a| a.display().to_string());
     let dir = run_dir(&args.run);
     let engine = args.engine.load()?;
-    // Before run.json is written: a request refused here leaves no run behind.
-    runner::preflight(&engine, &samples, &cfg)?;
-    let mut store = RunStore::open(&dir, meta)?;
-    let total = runner::keys(&samples, &cfg).iter().filter(|k| !store.done.contains(&k.key)).count();
-    let bar = indicatif::ProgressBar::new(total as u64);
+    let target = SessionTarget::new(&engine, &dir, &args.run, &args.data, &variant_spec);
+    let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} samples  {per_sec}  eta {eta}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let summary = runner::run(&engine, &samples, &mut store, &cfg, &mut |done, _| {
+    let session = session::run(&engine, &samples, &cfg, &target, &mut |todo, _| bar.set_length(todo as u64), &mut |done, _| {
         bar.set_position(done as u64);
         crate::engine::Flow::Continue
     })?;
     bar.finish_and_clear();
-    store.finish()?;
-    let records = store.records()?;
-    let ((right, n), (circ, q)) = crate::runs::stats::accuracy(&records);
+    let (summary, records) = (&session.summary, &session.records);
+    let ((right, n), (circ, q)) = crate::runs::stats::accuracy(records);
     println!(
         "run {} ({}): {} keys, skipped {} already done, wrote {}, {} errors",
         args.run,

@@ -38,11 +38,6 @@ pub struct InferArgs {
     pub stats: bool,
 }
 
-pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
-    let (w, h) = s.split_once(['x', 'X']).ok_or_else(|| format!("`{s}` is not WIDTHxHEIGHT"))?;
-    Ok((w.trim().parse().map_err(|_| format!("bad width in `{s}`"))?, h.trim().parse().map_err(|_| format!("bad height in `{s}`"))?))
-}
-
 impl InferArgs {
     pub fn resize_policy(&self) -> ResizePolicy {
         match (self.target.resize, self.min_pixels, self.max_pixels) {

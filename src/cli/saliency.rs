@@ -28,7 +28,7 @@ pub struct SaliencyArgs {
     #[arg(long, default_value = "grad", value_parser = SaliencyMethod::parse)]
     pub method: SaliencyMethod,
     /// Report the share of saliency inside this box (x0,y0,x1,y1 in original pixels) and outline it.
-    #[arg(long, value_parser = parse_box)]
+    #[arg(long, value_parser = BoundingBox::parse)]
     pub r#box: Option<BoundingBox>,
     /// Heatmap PNG of the first image (further images get _2, _3, ...).
     #[arg(long, value_parser = crate::fsutil::output_file)]
@@ -72,15 +72,6 @@ pub enum Objective {
     Gold,
     /// The gold option's logit minus its horizontally mirrored option's.
     Contrast,
-}
-
-pub fn parse_box(s: &str) -> Result<BoundingBox, String> {
-    let n: Vec<f32> =
-        s.split(',').map(|x| x.trim().parse::<f32>().map_err(|_| format!("`{x}` in `{s}` is not a number"))).collect::<Result<_, _>>()?;
-    match n.as_slice() {
-        [x0, y0, x1, y1] if x1 > x0 && y1 > y0 => Ok(BoundingBox::new(*x0, *y0, *x1, *y1)),
-        _ => Err(format!("`{s}` is not x0,y0,x1,y1 with x1 > x0 and y1 > y0")),
-    }
 }
 
 fn option_token(engine: &Engine, label: &str) -> Result<i64> {

@@ -26,7 +26,7 @@ pub struct TargetArgs {
     #[arg(long)]
     pub id: Option<String>,
     /// Resize every image to WIDTHxHEIGHT (multiples of 28).
-    #[arg(long, value_parser = super::infer::parse_size)]
+    #[arg(long, value_parser = parse_size)]
     pub resize: Option<(u32, u32)>,
 }
 
@@ -91,4 +91,9 @@ impl Target {
     pub fn prompt(&self) -> Result<PreparedPrompt> {
         self.engine.processor.prepare(&self.images, &self.text, &self.policy)
     }
+}
+
+fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let (w, h) = s.split_once(['x', 'X']).ok_or_else(|| format!("`{s}` is not WIDTHxHEIGHT"))?;
+    Ok((w.trim().parse().map_err(|_| format!("bad width in `{s}`"))?, h.trim().parse().map_err(|_| format!("bad height in `{s}`"))?))
 }

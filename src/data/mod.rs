@@ -4,6 +4,7 @@
 
 pub mod draw;
 pub mod error;
+pub mod filter;
 pub mod flip;
 pub mod images;
 pub mod loaders;
@@ -17,6 +18,7 @@ pub mod table;
 pub mod visual_prompt;
 
 pub use error::{DataError, RecordIssue};
+pub use filter::SampleFilter;
 pub use images::load_images;
 pub use sample::{AnswerOption, AnswerStyle, BoundingBox, ImageSource, Perspective, Sample};
 pub use spec::{DatasetSpec, Format};

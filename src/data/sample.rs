@@ -108,6 +108,24 @@ impl BoundingBox {
         Ok(())
     }
 
+    /// `x0,y0,x1,y1` in original pixels, finite, x1 > x0 and y1 > y0; a clap value parser.
+    pub fn parse(s: &str) -> Result<BoundingBox, String> {
+        let n: Vec<f32> = s
+            .split(',')
+            .map(|x| {
+                x.trim()
+                    .parse::<f32>()
+                    .ok()
+                    .filter(|v| v.is_finite())
+                    .ok_or_else(|| format!("`{}` in `{s}` is not a finite number", x.trim()))
+            })
+            .collect::<Result<_, _>>()?;
+        match n.as_slice() {
+            [x0, y0, x1, y1] if x1 > x0 && y1 > y0 => Ok(BoundingBox::new(*x0, *y0, *x1, *y1)),
+            _ => Err(format!("`{s}` is not x0,y0,x1,y1 with x1 > x0 and y1 > y0")),
+        }
+    }
+
     pub fn new(x0: f32, y0: f32, x1: f32, y1: f32) -> BoundingBox {
         BoundingBox { x0, y0, x1, y1, label: None, image: 0 }
     }
@@ -249,5 +267,14 @@ mod box_tests {
         assert!(b(30.0, 10.0, 20.0, 40.0).unwrap_err().contains("empty or inverted"));
         assert!(b(10.0, 10.0, 10.0, 40.0).is_err());
         assert!(b(f32::NAN, 0.0, 10.0, 10.0).is_err());
+    }
+
+    #[test]
+    fn boxes_on_the_command_line_are_four_finite_numbers() {
+        assert_eq!(BoundingBox::parse("1, 2,30,40").unwrap(), BoundingBox::new(1.0, 2.0, 30.0, 40.0));
+        assert!(BoundingBox::parse("0,0,inf,10").unwrap_err().contains("`inf` in `0,0,inf,10` is not a finite number"));
+        assert!(BoundingBox::parse("0,0,nan,10").is_err());
+        assert!(BoundingBox::parse("0,0,10").unwrap_err().contains("is not x0,y0,x1,y1"));
+        assert!(BoundingBox::parse("5,0,1,10").is_err());
     }
 }

@@ -58,6 +58,31 @@ pub fn auto() -> Device {
     }
 }
 
+/// Where and in what precision a command runs the model: the one
+/// `--device` and `--dtype` every model-using command flattens in.
+#[derive(clap::Args, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Placement {
+    /// auto | cpu | cuda | cuda:N
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceSpec,
+    /// auto (bf16 on CUDA, f32 on CPU) | f32 | bf16 | f16
+    #[arg(long, value_enum, default_value_t)]
+    pub dtype: DtypeSpec,
+}
+
+impl Placement {
+    /// The CPU, f32 (what `auto` picks there).
+    pub fn cpu() -> Placement {
+        Placement { device: DeviceSpec::Cpu, dtype: DtypeSpec::Auto }
+    }
+
+    /// The device (`auto` resolved) and the dtype for it.
+    pub fn resolve(&self) -> Result<(Device, Kind)> {
+        let device = self.device.resolve()?;
+        Ok((device, self.dtype.resolve(device)))
+    }
+}
+
 /// `--device auto|cpu|cuda|cuda:N` as the user wrote it, parsed once at the
 /// edge and carried typed to where the engine loads (`resolve`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

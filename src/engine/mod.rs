@@ -26,7 +26,7 @@ use anyhow::Result;
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind};
 
-pub use device::{DeviceSpec, DtypeSpec};
+pub use device::{DeviceSpec, DtypeSpec, Placement};
 pub use generate::{Flow, GenerateOptions, Generation, OptionScores, Sampling, StopReason, TokenStep};
 pub use inputs::{ModelInputs, PreparedPrompt, Processor};
 pub use lora::{Adapter, LoraConfig};
@@ -83,9 +83,9 @@ impl Engine {
     }
 
     /// Loads on the device and dtype the user asked for (`auto` picks bf16 on CUDA, f32 on CPU).
-    pub fn load_with(dir: &Path, device: device::DeviceSpec, dtype: device::DtypeSpec) -> Result<Engine> {
-        let device = device.resolve()?;
-        Self::load(dir, device, dtype.resolve(device))
+    pub fn load_with(dir: &Path, placement: device::Placement) -> Result<Engine> {
+        let (device, kind) = placement.resolve()?;
+        Self::load(dir, device, kind)
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod judge;
 pub mod prompt;
 pub mod runner;
+pub mod session;
 pub mod variant;
 
 pub use prompt::{answer_labels, mcq_prompt, PromptTemplate};

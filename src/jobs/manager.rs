@@ -4,7 +4,7 @@
 pub use super::request::JobId;
 use super::request::{JobEvent, JobRequest};
 use super::worker::{Queued, Worker};
-use crate::engine::{DeviceSpec, DtypeSpec};
+use crate::engine::Placement;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -31,17 +31,12 @@ pub struct JobManager {
 
 impl JobManager {
     /// Starts the worker; the engine loads there (its result arrives as an event).
-    pub fn spawn(model: PathBuf, device: DeviceSpec, dtype: DtypeSpec) -> (JobManager, UnboundedReceiver<JobEvent>) {
-        Self::spawn_with_adapter(model, None, device, dtype)
+    pub fn spawn(model: PathBuf, placement: Placement) -> (JobManager, UnboundedReceiver<JobEvent>) {
+        Self::spawn_with_adapter(model, None, placement)
     }
 
     /// `spawn`, with a LoRA adapter attached (unmerged) to the engine's model.
-    pub fn spawn_with_adapter(
-        model: PathBuf,
-        adapter: Option<PathBuf>,
-        device: DeviceSpec,
-        dtype: DtypeSpec,
-    ) -> (JobManager, UnboundedReceiver<JobEvent>) {
+    pub fn spawn_with_adapter(model: PathBuf, adapter: Option<PathBuf>, placement: Placement) -> (JobManager, UnboundedReceiver<JobEvent>) {
         let (tx, rx) = mpsc::channel::<Queued>();
         let (etx, erx) = unbounded_channel();
         let cancels: CancelFlags = Arc::default();
@@ -50,7 +45,7 @@ impl JobManager {
         let worker_paused = paused.clone();
         let engine = std::thread::Builder::new()
             .name("flipscope-engine".into())
-            .spawn(move || Worker::load(&model, adapter.as_deref(), device, dtype, rx, etx, worker_cancels, worker_paused).serve())
+            .spawn(move || Worker::load(&model, adapter.as_deref(), placement, rx, etx, worker_cancels, worker_paused).serve())
             .expect("spawn the engine thread");
         (JobManager { tx: Some(tx), engine: Some(engine), next: AtomicU64::new(1), focused: Mutex::default(), cancels, paused }, erx)
     }

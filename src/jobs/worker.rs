@@ -3,17 +3,17 @@
 
 use super::manager::{CancelFlags, PauseFlag};
 use super::request::{EvalRun, JobEvent, JobId, JobRequest, SaliencyGoal};
-use crate::causal::batch::{self, BatchExperiment};
+use crate::causal::batch::{self, BatchExperiment, BatchSpec};
 use crate::causal::overview::overview;
 use crate::causal::AnswerForm;
 use crate::data::load_images;
 use crate::data::Sample;
 use crate::engine::saliency::{SaliencyMethod, SaliencyTarget};
 use crate::engine::{Engine, Flow, ResizePolicy};
+use crate::eval::session::{self, SessionTarget};
 use crate::eval::{answer_labels, mcq_prompt};
 use crate::eval::{runner, EvalConfig, Variant};
-use crate::runs::causal_log::{Binding, CausalLog};
-use crate::runs::RunStore;
+use crate::runs::causal_log::Binding;
 use crate::train::{TrainConfig, TrainEvent};
 use crate::viz::{heatmap, HeatmapStyle, SaliencyMap};
 use anyhow::{Context, Result};
@@ -59,18 +59,16 @@ pub(super) struct Worker {
 }
 
 impl Worker {
-    #[allow(clippy::too_many_arguments)]
     pub fn load(
         model: &Path,
         adapter: Option<&Path>,
-        device: crate::engine::DeviceSpec,
-        dtype: crate::engine::DtypeSpec,
+        placement: crate::engine::Placement,
         rx: mpsc::Receiver<Queued>,
         events: UnboundedSender<JobEvent>,
         cancels: CancelFlags,
         paused: PauseFlag,
     ) -> Worker {
-        let loaded = Engine::load_with(model, device, dtype).and_then(|mut e| {
+        let loaded = Engine::load_with(model, placement).and_then(|mut e| {
             if let Some(a) = adapter {
                 e.attach_adapter(a)?;
             }
@@ -252,14 +250,10 @@ impl Worker {
         let total = samples.len() * experiments.len();
         let bound = Binding::of(&engine.dir, engine.adapter.as_ref().map(|a| a.dir.as_path()), data_spec)?;
         for (k, experiment) in experiments.iter().enumerate() {
-            let mut log = CausalLog::open(run, experiment.experiment(), &bound, &experiment.settings(&bound, form))?;
-            let before = log.done_count();
-            let (written, failed) = batch::run(engine, samples, experiment, form, &ResizePolicy::Auto, &mut log, &mut |done, n, _| {
-                self.step(job, k * n + done, total, start)
-            })?;
-            let path = experiment.experiment().rows_path(run);
-            let line = format!("{}: {written} written ({failed} failed, as rows with their error), {before} already there", path.display());
-            self.send(JobEvent::Log { id, line });
+            let spec = BatchSpec { experiment, form, policy: &ResizePolicy::Auto };
+            let written =
+                batch::session(engine, samples, &spec, run, &bound, &mut |done, n, _| self.step(job, k * n + done, total, start))?;
+            self.send(JobEvent::Log { id, line: written.to_string() });
             if job.cancelled() {
                 return Ok(false);
             }
@@ -405,20 +399,15 @@ impl Worker {
     fn eval(&self, engine: &Engine, job: &Queued, samples: &[Sample], config: &EvalConfig, run: &EvalRun) -> Result<bool> {
         let id = job.id;
         let dir = run.dir.as_path();
-        let mut meta = config.run_meta(&run.name, &engine.dir, &run.data_spec, &run.variant, engine.model.device)?;
-        meta.adapter = engine.adapter.as_ref().map(|a| a.dir.display().to_string());
-        runner::preflight(engine, samples, config)?;
-        let mut store = RunStore::open(dir, meta)?;
+        let target = SessionTarget::new(engine, dir, &run.name, &run.data_spec, &run.variant);
         let start = Instant::now();
-        let todo = runner::keys(samples, config).iter().filter(|k| !store.done.contains(&k.key)).count();
-        self.send(JobEvent::Log { id, line: format!("{}: {todo} to ask, {} already done", dir.display(), store.done.len()) });
-        self.send(JobEvent::Progress { id, done: 0, total: todo, elapsed_s: 0.0 });
-        let summary = runner::run(engine, samples, &mut store, config, &mut |done, total| self.step(job, done, total, start))?;
-        if !summary.stopped {
-            store.finish()?;
-        }
-        let records = store.records()?;
-        let ((right, n), _) = crate::runs::stats::accuracy(&records);
+        let started = &mut |todo: usize, done: usize| {
+            self.send(JobEvent::Log { id, line: format!("{}: {todo} to ask, {done} already done", dir.display()) });
+            self.send(JobEvent::Progress { id, done: 0, total: todo, elapsed_s: 0.0 });
+        };
+        let session = session::run(engine, samples, config, &target, started, &mut |done, total| self.step(job, done, total, start))?;
+        let summary = &session.summary;
+        let (right, n) = session.accuracy();
         self.send(JobEvent::Log {
             id,
             line: format!(

@@ -25,6 +25,16 @@ pub fn run_dir(name: &str) -> std::path::PathBuf {
     run_dir_in(std::path::Path::new("runs"), name)
 }
 
+/// The folder of `--run NAME` for a command that reads an eval run's
+/// outcomes: it must exist (have a run.json).
+pub fn existing_run(name: &str) -> anyhow::Result<std::path::PathBuf> {
+    let dir = run_dir(name);
+    if !RunDir::new(&dir).is_run() {
+        anyhow::bail!("--run {name}: {} is not a run (no run.json); evaluate the model on the data first", dir.display());
+    }
+    Ok(dir)
+}
+
 /// A run name under `root`, or a path when it has a slash.
 pub fn run_dir_in(root: &std::path::Path, name: &str) -> std::path::PathBuf {
     if name.contains('/') {

@@ -14,8 +14,8 @@ use super::trainer::{spawn_producer, train_step, Micro, TrainConfig, TrainEvent,
 use crate::data::Sample;
 use crate::engine::lora::{self, LoraConfig};
 use crate::engine::{memory, Engine, Flow, ModelInputs, Processor};
-use crate::eval::{runner, EvalConfig, PromptTemplate, Variant};
-use crate::runs::RunStore;
+use crate::eval::session::{self, SessionTarget};
+use crate::eval::{EvalConfig, PromptTemplate, Variant};
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
@@ -101,8 +101,7 @@ impl<'c> Trainer<'c> {
             (Some(d), Some(_)) => d.clone(),
             _ => cfg.model.clone(),
         };
-        let mut engine =
-            Engine::load_with(&weights_dir, cfg.device, cfg.dtype).with_context(|| format!("loading {}", weights_dir.display()))?;
+        let mut engine = Engine::load_with(&weights_dir, cfg.placement).with_context(|| format!("loading {}", weights_dir.display()))?;
         if let Some(p) = cfg.max_pixels {
             engine.processor.pre.max_pixels = p;
             engine.processor.pre.min_pixels = engine.processor.pre.min_pixels.min(p);
@@ -192,7 +191,7 @@ impl<'c> Trainer<'c> {
         let reference = match (cfg.grpo.method, cfg.grpo.beta > 0.0, cfg.full.is_some()) {
             (Method::Grpo, true, true) => {
                 on_event(&TrainEvent::Log(format!("loading {} again as the KL reference", cfg.model.display())));
-                Some(Engine::load_with(&cfg.model, cfg.device, cfg.dtype)?)
+                Some(Engine::load_with(&cfg.model, cfg.placement)?)
             }
             _ => None,
         };
@@ -389,19 +388,14 @@ impl<'c> Trainer<'c> {
         // Asked the way the checkpoint answers (a words model generates), as `eval` asks it.
         let mode = crate::eval::ModeKind::for_answers(engine.answers).with_max_new_tokens(crate::eval::DEFAULT_MAX_NEW_TOKENS);
         let eval_cfg = EvalConfig { prompt, mode, variant: Variant::Plain, circular: false, batch: cfg.batch.max(1) };
-        let mut meta = eval_cfg.run_meta(&name, &engine.dir, spec, "plain", engine.model.device)?;
-        meta.adapter = cfg.lora.as_ref().map(|_| cfg.out.display().to_string());
-        if cfg.full.is_some() {
-            // The weights evaluated are the ones being trained, saved in `out`.
-            meta.model = format!("{} (training, step {step})", cfg.out.display());
-        }
-        let mut store = RunStore::open(&dir, meta)?;
+        let mut target = SessionTarget::new(engine, &dir, &name, spec, "plain");
+        target.adapter = cfg.lora.as_ref().map(|_| cfg.out.display().to_string());
+        // The weights evaluated are the ones being trained, saved in `out`.
+        target.model = cfg.full.is_some().then(|| format!("{} (training, step {step})", cfg.out.display()));
         lora::set_training(&mut engine.model, false);
-        let result = runner::run(engine, &self.eval_samples, &mut store, &eval_cfg, &mut |_, _| Flow::Continue);
+        let session = session::run(engine, &self.eval_samples, &eval_cfg, &target, &mut |_, _| {}, &mut |_, _| Flow::Continue);
         lora::set_training(&mut engine.model, true);
-        result?;
-        store.finish()?;
-        let ((right, n), _) = crate::runs::stats::accuracy(&store.records()?);
+        let (right, n) = session?.accuracy();
         Ok((right as f64 / n.max(1) as f64, dir))
     }
 }

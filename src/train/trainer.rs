@@ -97,12 +97,8 @@ pub struct TrainConfig {
     /// Continue the run in --out from its last checkpoint.
     #[arg(long)]
     pub resume: bool,
-    /// cpu | cuda | cuda:N | auto
-    #[arg(long, default_value = "auto")]
-    pub device: crate::engine::DeviceSpec,
-    /// auto (bf16 on CUDA, f32 on CPU) | f32 | bf16 | f16
-    #[arg(long, value_enum, default_value_t)]
-    pub dtype: crate::engine::DtypeSpec,
+    #[command(flatten)]
+    pub placement: crate::engine::Placement,
     /// Share of the steps spent warming the learning rate up from 0.
     #[arg(long, default_value_t = 0.03, value_parser = fraction)]
     pub warmup_ratio: f64,

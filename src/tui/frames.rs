@@ -11,7 +11,7 @@ use super::state::{App, EngineStatus, OpenRun};
 use super::theme::{self, Theme};
 use super::update::{update, Msg};
 use crate::data::Dataset;
-use crate::engine::{DeviceSpec, DtypeSpec};
+use crate::engine::Placement;
 use crate::eval::{EvalConfig, EvalMode, PromptTemplate, Variant};
 use crate::jobs::{EvalRun, JobEvent, JobManager, JobRequest};
 use anyhow::{Context, Result};
@@ -90,7 +90,7 @@ pub fn measure(dataset: Dataset, model: Option<&Path>, eval_samples: Vec<crate::
     let scrolling = FrameStats::of(run_frames(&mut app, &mut images, frames, &mut |_| {})?);
     let Some(model) = model else { return Ok(FrameTimes { samples, scrolling, during_eval: None, eval_progress: 0 }) };
 
-    let (jobs, mut rx) = JobManager::spawn(model.to_path_buf(), DeviceSpec::Cpu, DtypeSpec::Auto);
+    let (jobs, mut rx) = JobManager::spawn(model.to_path_buf(), Placement::cpu());
     // Wait for the engine, so the frames below overlap the eval, not the load.
     loop {
         match rx.blocking_recv().context("the engine thread stopped")? {

@@ -2,7 +2,7 @@
 //! owns this type; the CLI only flattens it into its parser.
 
 use crate::config::AnswersWith;
-use crate::engine::{DeviceSpec, DtypeSpec};
+use crate::engine::Placement;
 use crate::eval::{EvalMode, ModeKind, DEFAULT_MAX_NEW_TOKENS};
 use std::path::PathBuf;
 
@@ -20,12 +20,8 @@ pub struct TuiOptions {
     /// Theme: default, light, high-contrast, or ~/.config/flipscope/themes/NAME.toml.
     #[arg(long)]
     pub theme: Option<String>,
-    /// cpu | cuda | cuda:N | auto
-    #[arg(long, default_value = "auto")]
-    pub device: DeviceSpec,
-    /// auto (bf16 on CUDA, f32 on CPU) | f32 | bf16 | f16
-    #[arg(long, value_enum, default_value_t)]
-    pub dtype: DtypeSpec,
+    #[command(flatten)]
+    pub placement: Placement,
     /// A LoRA adapter folder (PEFT layout) to attach to the model, unmerged.
     #[arg(long)]
     pub adapter: Option<PathBuf>,

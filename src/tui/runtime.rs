@@ -8,7 +8,7 @@ use super::filter::{views_toml, SavedView};
 use super::images::ImageCache;
 use super::state::{Comparison, OpenRun};
 use super::update::{Background, Effect, Msg, Purpose};
-use crate::engine::{DeviceSpec, DtypeSpec};
+use crate::engine::Placement;
 use crate::eval::{EvalConfig, EvalMode, PromptTemplate, Variant};
 use crate::jobs::{EvalRun, JobManager, JobRequest};
 use crate::runs::report::GroupBy;
@@ -29,8 +29,7 @@ pub struct Runtime {
     /// Run summaries, re-read only for the runs whose files changed.
     catalog: Arc<Mutex<RunCatalog>>,
     model: PathBuf,
-    device: DeviceSpec,
-    dtype: DtypeSpec,
+    placement: Placement,
     data_spec: String,
     /// Where the `runs/` directory is.
     runs_root: PathBuf,
@@ -43,12 +42,11 @@ impl Runtime {
     pub fn start(
         model: PathBuf,
         adapter: Option<PathBuf>,
-        device: DeviceSpec,
-        dtype: DtypeSpec,
+        placement: Placement,
         data_spec: String,
         mut images: ImageCache,
     ) -> (Runtime, UnboundedReceiver<Msg>) {
-        let (jobs, mut job_events) = JobManager::spawn_with_adapter(model.clone(), adapter, device, dtype);
+        let (jobs, mut job_events) = JobManager::spawn_with_adapter(model.clone(), adapter, placement);
         let (msgs, rx) = unbounded_channel::<Msg>();
         // The engine's events, as messages.
         let forward = msgs.clone();
@@ -83,8 +81,7 @@ impl Runtime {
                 io,
                 catalog: Arc::default(),
                 model,
-                device,
-                dtype,
+                placement,
                 data_spec,
                 runs_root: PathBuf::from("runs"),
                 views_file,
@@ -189,7 +186,7 @@ impl Runtime {
         let stamp = crate::fsutil::minute_stamp(std::time::SystemTime::now());
         config.out = crate::fsutil::unused_path(&self.runs_root.join("finetunes"), &format!("ft-{stamp}"));
         config.model = self.model.clone();
-        (config.device, config.dtype) = (self.device, self.dtype);
+        config.placement = self.placement;
         let label = match config.max_steps {
             Some(n) => format!("train {n} steps"),
             None => format!("train {} epoch(s)", config.epochs),

@@ -126,7 +126,7 @@ fn tiny_config(out: &Path) -> TrainConfig {
         batch: 2,
         max_steps: Some(4),
         lr: 1e-3,
-        device: flipscope::engine::DeviceSpec::Cpu,
+        placement: flipscope::engine::Placement::cpu(),
         seed: 9,
         ..Default::default()
     }

@@ -432,8 +432,7 @@ fn scenario_filter_confusion_cell_sample_saliency_on_the_real_engine() {
     let (mut rt, mut rx) = flipscope::tui::runtime::Runtime::start(
         model,
         None,
-        flipscope::engine::DeviceSpec::Cpu,
-        flipscope::engine::DtypeSpec::Auto,
+        flipscope::engine::Placement::cpu(),
         dir.path().join("data").display().to_string(),
         ImageCache::halfblocks(),
     );
