@@ -297,7 +297,7 @@ mod tests {
     }
 
     #[test]
-    fn case_6_fifos_and_devices_are_refused_without_blocking_and_reads_are_capped() {
+    fn fifos_and_devices_are_refused_without_blocking_and_reads_are_capped() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("fifo.png");
         let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();

@@ -65,6 +65,60 @@ pub fn pairs(text: &str, lists: &[&str]) -> Result<Vec<Pair>, KvError> {
     Ok(out)
 }
 
+/// `NAME[:ARG,ARG,...]`: a method or an intervention with positional
+/// arguments (`smoothgrad:8,0.15`, `ig:32,blur`, `adaptvis:0.5,0.8,1.2`,
+/// `scaling:2`). Numbers follow [`numbers`]' rules, and every refusal names
+/// the argument and the whole spec.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Call<'a> {
+    pub text: &'a str,
+    pub name: &'a str,
+    pub args: Vec<&'a str>,
+}
+
+impl<'a> Call<'a> {
+    pub fn parse(text: &'a str) -> Call<'a> {
+        let (name, rest) = text.split_once(':').unwrap_or((text, ""));
+        let args = if rest.trim().is_empty() { Vec::new() } else { rest.split(',').map(str::trim).collect() };
+        Call { text, name: name.trim(), args }
+    }
+
+    /// Refuses more than `n` arguments.
+    pub fn at_most(&self, n: usize) -> Result<&Self, String> {
+        if self.args.len() > n {
+            return Err(format!("`{}` takes at most {n} argument{}", self.text, if n == 1 { "" } else { "s" }));
+        }
+        Ok(self)
+    }
+
+    fn read<T>(&self, i: usize, default: T, rule: fn(&str) -> Result<T, String>) -> Result<T, String> {
+        match self.args.get(i) {
+            None => Ok(default),
+            Some(s) => rule(s).map_err(|e| format!("argument {} of `{}`: {e}", i + 1, self.text)),
+        }
+    }
+
+    /// A whole number of at least 1 (samples, steps).
+    pub fn count(&self, i: usize, default: usize) -> Result<usize, String> {
+        self.read(i, default, numbers::at_least_one)
+    }
+
+    /// A finite number above 0 (a noise level, an attention weight).
+    pub fn positive(&self, i: usize, default: f64) -> Result<f64, String> {
+        self.read(i, default, numbers::positive)
+    }
+
+    /// A number from 0 to 1 (a confidence threshold).
+    pub fn fraction(&self, i: usize, default: f64) -> Result<f64, String> {
+        self.read(i, default, numbers::fraction)
+    }
+
+    /// The argument as written.
+    pub fn word(&self, i: usize) -> Option<&'a str> {
+        self.args.get(i).copied()
+    }
+}
+
 /// clap value parsers for numeric flags, so a bad number is refused when
 /// the command line is parsed, with the flag's name, not steps later.
 pub mod numbers {
@@ -121,7 +175,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn case_11_numbers_refuse_nan_infinity_and_out_of_range() {
+    fn calls_read_names_and_checked_arguments() {
+        let c = Call::parse("smoothgrad:8, 0.2");
+        assert_eq!((c.name, c.args.clone()), ("smoothgrad", vec!["8", "0.2"]));
+        assert_eq!((c.count(0, 16), c.positive(1, 0.15), c.positive(2, 0.5)), (Ok(8), Ok(0.2), Ok(0.5)));
+        assert_eq!(Call::parse("grad").args, Vec::<&str>::new());
+        let nan = Call::parse("smoothgrad:8,NaN").positive(1, 0.15).unwrap_err();
+        assert!(nan.contains("argument 2 of `smoothgrad:8,NaN`") && nan.contains("not a finite number"), "{nan}");
+        assert!(Call::parse("ig:-5").count(0, 32).unwrap_err().contains("`-5` is not a whole number of at least 1"));
+        assert!(Call::parse("scaling:1,2").at_most(1).unwrap_err().contains("takes at most 1 argument"));
+        assert!(Call::parse("adaptvis:1.5,1,1").fraction(0, 0.5).unwrap_err().contains("from 0 to 1"));
+    }
+
+    #[test]
+    fn numbers_refuse_nan_infinity_and_out_of_range() {
         use numbers::*;
         for bad in ["NaN", "nan", "inf", "-inf", "x", ""] {
             assert!(positive(bad).is_err() && non_negative(bad).is_err() && fraction(bad).is_err(), "{bad}");

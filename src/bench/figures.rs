@@ -5,15 +5,15 @@
 use super::inputs::{with_positions, BenchInputs, ANSWER_IDS, LETTER_IDS};
 use crate::data::Sample;
 use crate::engine::config::PreprocessorConfig;
-use crate::engine::inputs::Processor;
 use crate::engine::lora::{self, LoraConfig};
+use crate::engine::processor::Processor;
 use crate::engine::{memory, saliency, Engine, Flow, GenerateOptions, ModelInputs, PreparedPrompt, Qwen25VL, Rows, Sampling};
 use crate::eval::PromptTemplate;
 use crate::train::example::{collate, TrainExample, IGNORE};
 use crate::train::grpo::rewards::Rewards;
 use crate::train::grpo::{self, GrpoArgs, LossKind, Method, RewardWeights, Rollout, ScaleRewards, StepInputs};
 use crate::train::optim::AdamW;
-use crate::train::trainer::train_step;
+use crate::train::step::train_step;
 use anyhow::Result;
 use serde_json::{json, Map, Value};
 use std::time::Instant;

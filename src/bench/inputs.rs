@@ -5,8 +5,8 @@
 //! the vision block, the question, the assistant turn's opening.
 
 use crate::engine::config::{ModelConfig, PreprocessorConfig};
+use crate::engine::image_processor::{smart_resize, ImagePatches};
 use crate::engine::positions::rope_index;
-use crate::engine::processor::{smart_resize, ImagePatches};
 use crate::engine::PreparedPrompt;
 use anyhow::{bail, Context, Result};
 use std::path::Path;

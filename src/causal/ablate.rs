@@ -7,7 +7,7 @@ use super::decision::Decision;
 use super::pass::{pick, Pass};
 use super::regions::PromptRegions;
 use crate::data::BoundingBox;
-use crate::engine::text::Variant;
+use crate::engine::text::Branch;
 use crate::engine::{Engine, PreparedPrompt, ResizePolicy};
 use anyhow::{bail, Context, Result};
 use tch::Tensor;
@@ -132,7 +132,7 @@ pub fn ablate(
         let swapped = baseline.index_select(0, &Tensor::from_slice(&rows).to_device(baseline.device())).to_kind(pass.embeds.kind());
         let start = positions[0] as i64;
         let hidden = pass.embeds.get(0).index_copy(0, &at, &swapped).narrow(0, start, t - start);
-        let lp = pass.variants_last_logprobs(&engine.model, start, &[Variant { enter: 0, hidden }], &|_, _| None);
+        let lp = pass.branches_last_logprobs(&engine.model, start, &[Branch { enter: 0, hidden }], &|_, _| None);
         ablated.push(pick(&lp, &ids)?.remove(0));
     }
     Ok(Ablation { regions: regions.to_vec(), base, ablated })

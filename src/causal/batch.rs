@@ -86,6 +86,8 @@ pub struct Written {
     pub failed: usize,
     /// Rows already there (a resume).
     pub before: usize,
+    /// What the reader left out of the rows already there, to show.
+    pub notes: Vec<String>,
 }
 
 impl std::fmt::Display for Written {
@@ -115,9 +117,9 @@ pub fn session(
 ) -> Result<Written> {
     let experiment = spec.experiment;
     let mut log = CausalLog::open(run, experiment.experiment(), bound, &experiment.settings(bound, spec.form))?;
-    let before = log.done_count();
+    let (before, notes) = (log.done_count(), std::mem::take(&mut log.notes));
     let (written, failed) = rows(engine, samples, spec, &mut log, progress)?;
-    Ok(Written { rows: experiment.experiment().rows_path(run), written, failed, before })
+    Ok(Written { rows: experiment.experiment().rows_path(run), written, failed, before, notes })
 }
 
 /// Rows for `samples` not yet in `log`; `progress(done, total, id)` after

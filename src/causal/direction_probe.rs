@@ -11,7 +11,7 @@ use super::decision::{for_sample, AnswerForm, Decision};
 use super::pass::{lens, Pass};
 use super::regions::reference_and_target;
 use crate::data::{load_images, Sample};
-use crate::engine::text::Variant;
+use crate::engine::text::Branch;
 use crate::engine::{Engine, ResizePolicy};
 use crate::eval::mcq_prompt;
 use crate::spatial::{Direction, Vertical};
@@ -390,7 +390,7 @@ impl ProbeFile<'_> {
         Ok(t)
     }
 
-    fn accuracy(&self, name: &str, layers: i64) -> Result<Vec<f64>> {
+    fn accuracies(&self, name: &str, layers: i64) -> Result<Vec<f64>> {
         let v = Vec::<f64>::try_from(self.float(name, &[layers], Kind::Double)?)?;
         if v.iter().any(|a| !(0.0..=1.0).contains(a)) {
             bail!("{}: tensor `{name}` holds accuracies outside [0, 1]", self.path.display());
@@ -429,8 +429,8 @@ impl ProbeFile<'_> {
             mean: self.float(&format!("{k}.mean"), &[l, d], Kind::Float)?,
             std: self.positive(&format!("{k}.std"), &[l, d])?,
             norm: self.positive(&format!("{k}.norm"), &[l])?,
-            train_accuracy: self.accuracy(&format!("{k}.train_accuracy"), l)?,
-            test_accuracy: self.accuracy(&format!("{k}.test_accuracy"), l)?,
+            train_accuracy: self.accuracies(&format!("{k}.train_accuracy"), l)?,
+            test_accuracy: self.accuracies(&format!("{k}.test_accuracy"), l)?,
             n_train: counts[0] as usize,
             n_test: counts[1] as usize,
         })
@@ -456,8 +456,8 @@ pub fn steered_logprobs(engine: &Engine, pass: &Pass, layer: usize, delta: &Tens
         }
     };
     let hidden = (out.get(0) + added).shallow_clone();
-    let variant = Variant { enter: layer + 1, hidden };
-    let result = engine.model.text.run_variants(&pass.traced.cache, &pass.positions, 0, &[variant], &|_, _| None);
+    let branch = Branch { enter: layer + 1, hidden };
+    let result = engine.model.text.run_branches(&pass.traced.cache, &pass.positions, 0, &[branch], &|_, _| None);
     Ok(lens(&engine.model, &result.select(1, -1)).get(0).log_softmax(-1, Kind::Float))
 }
 

@@ -1,13 +1,13 @@
 //! Attention knockout: block a group of attention edges (query -> key) in
 //! `window` consecutive layers, for every window start, and read the
 //! target's log-probability at the last position. Each group's windows run
-//! as one batch of variants that share the unmodified layers before them
+//! as one batch of branches that share the unmodified layers before them
 //! and the positions before the group's first query.
 
 use super::pass::{nonempty, pick, Pass};
 use super::regions::PromptRegions;
 use crate::data::BoundingBox;
-use crate::engine::text::Variant;
+use crate::engine::text::Branch;
 use crate::engine::Engine;
 use anyhow::{bail, Result};
 use tch::{Kind, Tensor};
@@ -138,11 +138,11 @@ pub fn knockout(engine: &Engine, pass: &Pass, spec: &KnockoutSpec) -> Result<Kno
         let (queries, keys) = group.edges(&pass.regions, boxed.as_deref())?;
         let start = queries[0];
         let blocked = blocked_matrix(&queries, &keys, start, t, device);
-        let variants: Vec<Variant> = (0..n_windows)
-            .map(|w| Variant { enter: w, hidden: pass.input_to(w).get(0).narrow(0, start as i64, (t - start) as i64) })
+        let branches: Vec<Branch> = (0..n_windows)
+            .map(|w| Branch { enter: w, hidden: pass.input_to(w).get(0).narrow(0, start as i64, (t - start) as i64) })
             .collect();
         let window = spec.window;
-        let lp = pass.variants_last_logprobs(model, start as i64, &variants, &|layer, v| {
+        let lp = pass.branches_last_logprobs(model, start as i64, &branches, &|layer, v| {
             (v <= layer && layer < v + window).then(|| blocked.shallow_clone())
         });
         columns.push(pick(&lp, &reads)?);
@@ -167,7 +167,7 @@ pub fn knockout_naive(engine: &Engine, pass: &Pass, prompt: &crate::engine::Prep
             let vision = inputs.pixel_values.as_ref().map(|p| model.vision_embeds(p, &inputs.grids));
             let embeds = model.input_embeds(&inputs, vision.as_ref())?;
             let empty = crate::engine::text::KvCache::new(pass.layers());
-            let out = model.text.run_variants(&empty, &inputs.positions, 0, &[Variant { enter: 0, hidden: embeds.get(0) }], &|layer, _| {
+            let out = model.text.run_branches(&empty, &inputs.positions, 0, &[Branch { enter: 0, hidden: embeds.get(0) }], &|layer, _| {
                 (w <= layer && layer < w + spec.window).then(|| blocked.shallow_clone())
             });
             let lp = super::pass::lens(model, &out.select(1, -1)).log_softmax(-1, Kind::Float);

@@ -1,8 +1,8 @@
 //! One prompt's traced pass: the decoder's input embeddings, every layer's
-//! output and keys/values. Each experiment reads it or runs variants of it.
+//! output and keys/values. Each experiment reads it or runs branches of it.
 
 use super::regions::PromptRegions;
-use crate::engine::text::{Traced, Variant};
+use crate::engine::text::{Branch, Traced};
 use crate::engine::{Engine, PreparedPrompt, Qwen25VL};
 use anyhow::{bail, Result};
 use tch::{Kind, Tensor};
@@ -67,17 +67,17 @@ impl Pass {
         lens(model, &last.unsqueeze(0)).get(0).log_softmax(-1, Kind::Float)
     }
 
-    /// Runs `variants` of this pass from position `start` (see `TextModel::run_variants`)
+    /// Runs `branches` of this pass from position `start` (see `TextModel::run_branches`)
     /// and returns each one's log-probabilities [V, vocab] f32 at the last position.
-    pub fn variants_last_logprobs(
+    pub fn branches_last_logprobs(
         &self,
         model: &Qwen25VL,
         start: i64,
-        variants: &[Variant],
+        branches: &[Branch],
         blocked: &dyn Fn(usize, usize) -> Option<Tensor>,
     ) -> Tensor {
         let _guard = tch::no_grad_guard();
-        let out = model.text.run_variants(&self.traced.cache, &self.positions, start, variants, blocked);
+        let out = model.text.run_branches(&self.traced.cache, &self.positions, start, branches, blocked);
         lens(model, &out.select(1, -1)).log_softmax(-1, Kind::Float)
     }
 }

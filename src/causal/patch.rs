@@ -9,7 +9,7 @@ use super::decision::Decision;
 use super::pass::{lens, nonempty, pick, Pass};
 use super::regions::PromptRegions;
 use crate::data::BoundingBox;
-use crate::engine::text::Variant;
+use crate::engine::text::Branch;
 use crate::engine::{Engine, PreparedPrompt};
 use anyhow::{bail, Result};
 use tch::Tensor;
@@ -166,9 +166,9 @@ pub fn patch_from(
         let start = positions[0];
         let rows =
             |base: &Tensor, from: &Tensor| splice(&base.get(0), &from.get(0), &positions).narrow(0, start as i64, (t - start) as i64);
-        // Layer l's output patched: the variant enters layer l + 1.
-        let mut variants: Vec<Variant> =
-            (0..n_layers).map(|l| Variant { enter: l + 1, hidden: rows(&dirty.traced.outputs[l], &clean.traced.outputs[l]) }).collect();
+        // Layer l's output patched: the branch enters layer l + 1.
+        let mut branches: Vec<Branch> =
+            (0..n_layers).map(|l| Branch { enter: l + 1, hidden: rows(&dirty.traced.outputs[l], &clean.traced.outputs[l]) }).collect();
         // The vision tower's output, at the group's image tokens.
         let image_part: Vec<usize> = positions.iter().copied().filter(|p| clean.regions.image.contains(p)).collect();
         let has_vision = !image_part.is_empty();
@@ -176,11 +176,11 @@ pub fn patch_from(
             let start_v = image_part[0];
             let hidden = splice(&dirty.embeds.get(0), &clean.embeds.get(0), &image_part).narrow(0, start as i64, (t - start) as i64);
             debug_assert!(start_v >= start);
-            variants.push(Variant { enter: 0, hidden });
+            branches.push(Branch { enter: 0, hidden });
         }
         let logits = super::pass::lens(
             model,
-            &model.text.run_variants(&dirty.traced.cache, &dirty.positions, start as i64, &variants, &|_, _| None).select(1, -1),
+            &model.text.run_branches(&dirty.traced.cache, &dirty.positions, start as i64, &branches, &|_, _| None).select(1, -1),
         );
         let picked = pick(&logits, &[plus, minus])?;
         let share = |row: &Vec<f64>| (row[0] - row[1] - ld_corrupt) / span;

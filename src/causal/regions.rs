@@ -117,7 +117,7 @@ pub fn reference_and_target(sample: &crate::data::Sample) -> (Option<&BoundingBo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::processor::ImagePatches;
+    use crate::engine::image_processor::ImagePatches;
 
     /// A prompt of 2 text tokens, a 2x3 token image (grid 1x4x6 at merge 2), 3 question tokens, end of turn, 2 more.
     fn prompt() -> PreparedPrompt {

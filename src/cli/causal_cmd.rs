@@ -69,6 +69,7 @@ fn run_batch(args: &CausalArgs, experiment: BatchExperiment) -> Result<()> {
         eprintln!("{} {done}/{total} {id}", experiment.experiment().name());
         crate::engine::Flow::Continue
     })?;
+    super::warn(&written.notes);
     println!("{written}; `flipscope report {run}` sums them up");
     Ok(())
 }

@@ -127,6 +127,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         crate::engine::Flow::Continue
     })?;
     bar.finish_and_clear();
+    super::warn(&session.notes);
     let (summary, records) = (&session.summary, &session.records);
     let ((right, n), (circ, q)) = crate::runs::stats::accuracy(records);
     println!(

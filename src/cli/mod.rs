@@ -85,3 +85,10 @@ pub enum Command {
     #[command(subcommand)]
     Data(data_cmd::DataCommand),
 }
+
+/// What a reader left out (duplicates, a torn line, bad lines), on stderr.
+pub fn warn(notes: &[String]) {
+    for n in notes {
+        eprintln!("warning: {n}");
+    }
+}

@@ -1,10 +1,10 @@
 //! `flipscope probe flip|boxed|adaptvis`: one change, asked side by side with the plain question.
 
 use super::engine_args::EngineArgs;
+use crate::counterfactual::{self, boxed::BoxSource, Answer};
 use crate::data::visual_prompt::{load_box_file, BoxStyle};
 use crate::data::{self, Sample};
 use crate::engine::{intervene::Intervention, ResizePolicy};
-use crate::probe::{self, boxed::BoxSource, Answer};
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 
@@ -75,7 +75,7 @@ pub fn run(cmd: &ProbeCommand) -> Result<()> {
         ProbeCommand::Flip(_) => {
             let mut done = Vec::new();
             for s in &samples {
-                match probe::flip::probe(&engine, s, &policy) {
+                match counterfactual::flip::compare(&engine, s, &policy) {
                     Ok(p) => {
                         println!(
                             "{}\t{}\toriginal {}\tmirrored {}\t{}",
@@ -91,7 +91,7 @@ pub fn run(cmd: &ProbeCommand) -> Result<()> {
                 }
             }
             println!("\nflip consistency by category, beside the chance level the answers' letters alone give (95%)");
-            for f in probe::flip::by_category(&done).into_iter().map(crate::runs::report_model::FlipRow::from) {
+            for f in counterfactual::flip::by_category(&done).into_iter().map(crate::runs::report_model::FlipRow::from) {
                 let level = &f.chance;
                 let share = 100.0 * f.consistent as f64 / f.total.max(1) as f64;
                 println!(
@@ -116,7 +116,7 @@ pub fn run(cmd: &ProbeCommand) -> Result<()> {
                 path => BoxSource::File(load_box_file(std::path::Path::new(path))?),
             };
             for s in &samples {
-                match probe::boxed::probe(&engine, s, &source, &style, &policy) {
+                match counterfactual::boxed::compare(&engine, s, &source, &style, &policy) {
                     Ok(p) => println!(
                         "{}\t{}\treference `{}` box ({:.0},{:.0},{:.0},{:.0})\tplain {}\tboxed {}\n\t{}",
                         p.id,
@@ -139,8 +139,8 @@ pub fn run(cmd: &ProbeCommand) -> Result<()> {
             for s in &samples {
                 let run = || -> Result<(Answer, Answer)> {
                     let images = crate::data::load_images(s)?;
-                    let (_, plain) = probe::ask(&engine, s, &images, &s.question, &policy, &Intervention::None)?;
-                    let (_, scaled) = probe::ask(&engine, s, &images, &s.question, &policy, &iv)?;
+                    let (_, plain) = counterfactual::ask(&engine, s, &images, &s.question, &policy, &Intervention::None)?;
+                    let (_, scaled) = counterfactual::ask(&engine, s, &images, &s.question, &policy, &iv)?;
                     Ok((plain, scaled))
                 };
                 match run() {

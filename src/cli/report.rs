@@ -89,7 +89,7 @@ fn load(name: &str) -> Result<LoadedRun> {
     let dir = crate::runs::RunDir::new(run_dir(name));
     let path = dir.records_path();
     let read = read_records(&path).with_context(|| format!("run `{name}`"))?;
-    read.warn(&path);
+    super::warn(&read.notes(&path));
     let records = read.records;
     let meta = dir.read_meta().ok().flatten();
     Ok(LoadedRun { name: name.to_string(), meta, records })
@@ -123,7 +123,7 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     if let Some(png) = &args.plot {
         // The plot shows every run it compares: the --vs run beside the others.
         let mut plotted = tables.clone();
-        plotted.extend(vs.as_ref().map(|v| (v.name.clone(), crate::runs::report::accuracy(&v.records, args.by))));
+        plotted.extend(vs.as_ref().map(|v| (v.name.clone(), crate::runs::report::accuracy_by(&v.records, args.by))));
         crate::runs::plot::accuracy_bars(&plotted, png)?;
         eprintln!("wrote {}", png.display());
     }

@@ -51,8 +51,15 @@ pub fn run(cmd: &RunsCommand) -> Result<()> {
         }
         RunsCommand::Merge { out, runs } => {
             let inputs: Vec<PathBuf> = runs.iter().map(|r| run_dir(r)).collect();
-            let (written, dupes) = store::merge(&run_dir(out), &inputs)?;
-            println!("merged {} runs into {}: {written} records, {dupes} duplicate keys dropped", inputs.len(), run_dir(out).display());
+            let merged = store::merge(&run_dir(out), &inputs)?;
+            super::warn(&merged.notes);
+            println!(
+                "merged {} runs into {}: {} records, {} duplicate keys dropped",
+                inputs.len(),
+                run_dir(out).display(),
+                merged.written,
+                merged.duplicates
+            );
             Ok(())
         }
     }

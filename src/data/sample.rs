@@ -135,9 +135,6 @@ impl BoundingBox {
     pub fn height(&self) -> f32 {
         self.y1 - self.y0
     }
-    pub fn center(&self) -> (f32, f32) {
-        ((self.x0 + self.x1) / 2.0, (self.y0 + self.y1) / 2.0)
-    }
     /// The same box after mirroring an image of width `w`.
     pub fn mirrored(&self, w: f32) -> BoundingBox {
         BoundingBox { x0: w - self.x1, x1: w - self.x0, ..self.clone() }

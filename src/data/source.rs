@@ -101,7 +101,7 @@ mod tests {
     use std::io::Write;
 
     #[test]
-    fn case_8_gzip_zstd_and_pipes_are_read_devices_refused() {
+    fn gzip_zstd_and_pipes_are_read_devices_refused() {
         let dir = tempfile::tempdir().unwrap();
         let line = b"{\"question\": \"q\", \"image\": \"a.png\"}\n";
         let gz = dir.path().join("d.jsonl.gz");

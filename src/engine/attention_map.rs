@@ -2,7 +2,7 @@
 //! last prompt token's attention over each image's tokens, laid out on the
 //! image's merged-token grid. Only the requested layers are recorded.
 
-use super::inputs::PreparedPrompt;
+use super::processor::PreparedPrompt;
 use super::text::{AttentionHook, Rows};
 use super::Engine;
 use crate::viz::SaliencyMap;
@@ -32,13 +32,13 @@ impl Engine {
         }
         let _guard = tch::no_grad_guard();
         let inputs = self.collate(&[prompt]);
-        let mut probe = self.model.last_token_probe(&inputs, None, layers);
+        let mut hook = self.model.last_token_hook(&inputs, None, layers);
         let _hidden =
-            self.model.prefill_probed(&inputs, &mut self.model.new_cache(), Some(&mut probe as &mut dyn AttentionHook), Rows::Last)?;
+            self.model.prefill_hooked(&inputs, &mut self.model.new_cache(), Some(&mut hook as &mut dyn AttentionHook), Rows::Last)?;
         let merge = self.processor.pre.merge_size;
         let image_token = self.model.config.image_token_id;
         let mut out = Vec::new();
-        for (layer, probs) in probe.captured {
+        for (layer, probs) in hook.captured {
             let row = match head {
                 Some(h) => probs.get(0).get(h as i64),
                 None => probs.get(0).mean_dim(0, false, Kind::Float),

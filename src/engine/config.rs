@@ -618,7 +618,7 @@ mod tests {
     }
 
     #[test]
-    fn silent_an_io_error_says_its_cause_once() {
+    fn an_io_error_says_its_cause_once() {
         let dir = tempfile::tempdir().unwrap();
         let err = format!("{:#}", anyhow::Error::from(ModelConfig::load(dir.path()).unwrap_err()));
         assert!(err.contains("config.json: cannot read"), "{err}");

@@ -4,8 +4,8 @@
 //! TUI turns that into events) and returns per-token log-probs and the first
 //! token's top-k. `score_options` is the one-forward multiple-choice path.
 
-use super::inputs::{ModelInputs, PreparedPrompt};
 use super::intervene::{AdaptReport, Intervention};
+use super::processor::{ModelInputs, PreparedPrompt};
 use super::text::Rows;
 use super::Engine;
 use anyhow::{bail, Result};

@@ -3,8 +3,8 @@
 //! image tokens by alpha in every LM layer during prefill; AdaptVis picks
 //! alpha from the confidence of the first answer token.
 
-use super::inputs::ModelInputs;
 use super::model::Qwen25VL;
+use super::processor::ModelInputs;
 use super::text::{AttentionHook, AttentionParts, Rows};
 use anyhow::{bail, Result};
 use tch::{Kind, Tensor};
@@ -88,27 +88,24 @@ impl Intervention {
 
     /// `none`, `scaling:ALPHA`, or `adaptvis:THRESHOLD,W1,W2`.
     pub fn parse(spec: &str) -> Result<Intervention> {
-        let (kind, args) = spec.split_once(':').unwrap_or((spec, ""));
-        let nums: Vec<f64> = if args.is_empty() {
-            vec![]
-        } else {
-            args.split(',')
-                .map(|x| x.trim().parse::<f64>().map_err(|_| anyhow::anyhow!("`{x}` in `{spec}` is not a number")))
-                .collect::<Result<_>>()?
-        };
-        let positive = |x: f64| if x > 0.0 && x.is_finite() { Ok(x) } else { bail!("alpha {x} in `{spec}` must be positive") };
-        Ok(match (kind, nums.as_slice()) {
-            ("none" | "plain", []) => Intervention::None,
-            ("scaling", [a]) => Intervention::Scaling { alpha: positive(*a)? },
-            ("adaptvis", [t, w1, w2]) => Intervention::Adaptive { threshold: *t, w1: positive(*w1)?, w2: positive(*w2)? },
-            ("adaptvis", []) => Intervention::ADAPTVIS_PAPER,
+        let call = crate::kv::Call::parse(spec);
+        let e = anyhow::Error::msg;
+        Ok(match (call.name, call.args.len()) {
+            ("none" | "plain", 0) => Intervention::None,
+            ("scaling", 1) => Intervention::Scaling { alpha: call.positive(0, 1.0).map_err(e)? },
+            ("adaptvis", 3) => Intervention::Adaptive {
+                threshold: call.fraction(0, 0.0).map_err(e)?,
+                w1: call.positive(1, 1.0).map_err(e)?,
+                w2: call.positive(2, 1.0).map_err(e)?,
+            },
+            ("adaptvis", 0) => Intervention::ADAPTVIS_PAPER,
             _ => bail!("intervention `{spec}` is not none, scaling:ALPHA or adaptvis[:THRESHOLD,W1,W2]"),
         })
     }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Branch {
+pub enum ConfidenceBranch {
     /// Confidence below the threshold: w1.
     LowConfidence,
     /// Confidence at or above the threshold: w2.
@@ -121,14 +118,14 @@ pub struct AdaptReport {
     pub alpha: f64,
     /// Max softmax probability of the first answer token with alpha = 1 (AdaptVis only).
     pub confidence: Option<f32>,
-    pub branch: Option<Branch>,
+    pub branch: Option<ConfidenceBranch>,
 }
 
 impl Qwen25VL {
     /// Hidden states of a prompt with per-sample alphas on the last position's image attention.
     pub fn prefill_scaled(&self, inputs: &ModelInputs, alphas: &[f64], cache: &mut super::text::KvCache, rows: Rows) -> Result<Tensor> {
-        let mut probe = self.last_token_probe(inputs, Some(alphas), &[]);
-        self.prefill_probed(inputs, cache, Some(&mut probe as &mut dyn AttentionHook), rows)
+        let mut hook = self.last_token_hook(inputs, Some(alphas), &[]);
+        self.prefill_hooked(inputs, cache, Some(&mut hook as &mut dyn AttentionHook), rows)
     }
 
     /// Per-sample alphas for `intervention`, or None when it leaves the model alone.
@@ -144,8 +141,11 @@ impl Qwen25VL {
                 let reports: Vec<AdaptReport> = conf
                     .iter()
                     .map(|&c| {
-                        let (alpha, branch) =
-                            if (c as f64) < threshold { (w1, Branch::LowConfidence) } else { (w2, Branch::HighConfidence) };
+                        let (alpha, branch) = if (c as f64) < threshold {
+                            (w1, ConfidenceBranch::LowConfidence)
+                        } else {
+                            (w2, ConfidenceBranch::HighConfidence)
+                        };
                         AdaptReport { alpha, confidence: Some(c), branch: Some(branch) }
                     })
                     .collect();
@@ -165,8 +165,9 @@ mod tests {
         assert_eq!(Intervention::parse("scaling:1.5").unwrap(), Intervention::Scaling { alpha: 1.5 });
         assert_eq!(Intervention::parse("adaptvis:0.4,0.5,2").unwrap(), Intervention::Adaptive { threshold: 0.4, w1: 0.5, w2: 2.0 });
         assert!(matches!(Intervention::parse("adaptvis").unwrap(), Intervention::Adaptive { .. }));
-        assert!(Intervention::parse("scaling:-1").unwrap_err().to_string().contains("must be positive"));
-        assert!(Intervention::parse("scaling:x").unwrap_err().to_string().contains("not a number"));
+        assert!(Intervention::parse("scaling:-1").unwrap_err().to_string().contains("`-1` must be above 0"));
+        assert!(Intervention::parse("scaling:x").unwrap_err().to_string().contains("not a finite number"));
+        assert!(Intervention::parse("adaptvis:NaN,1,1").unwrap_err().to_string().contains("argument 1 of `adaptvis:NaN,1,1`"));
         assert!(Intervention::parse("boost:2").unwrap_err().to_string().contains("is not none, scaling"));
         // Display writes the spec back, shortest form for the paper's settings.
         for spec in ["none", "scaling:1.5", "adaptvis", "adaptvis:0.4,0.5,2"] {

@@ -5,7 +5,7 @@ pub mod chat;
 pub mod config;
 pub mod device;
 pub mod generate;
-pub mod inputs;
+pub mod image_processor;
 pub mod intervene;
 pub mod layers;
 pub mod lora;
@@ -28,10 +28,10 @@ use tch::{Device, Kind};
 
 pub use device::{DeviceSpec, DtypeSpec, Placement};
 pub use generate::{Flow, GenerateOptions, Generation, OptionScores, Sampling, StopReason, TokenStep};
-pub use inputs::{ModelInputs, PreparedPrompt, Processor};
+pub use image_processor::ResizePolicy;
 pub use lora::{Adapter, LoraConfig};
 pub use model::{LoadReport, Qwen25VL};
-pub use processor::ResizePolicy;
+pub use processor::{ModelInputs, PreparedPrompt, Processor};
 pub use text::Rows;
 
 /// A loaded checkpoint: the model and what turns requests into its inputs.

@@ -2,9 +2,9 @@
 //! Hugging Face checkpoint directory onto a device in a dtype.
 
 use super::config::ModelConfig;
-use super::inputs::ModelInputs;
 use super::intervene::LastTokenAttention;
 use super::layers::{Planner, TensorSource};
+use super::processor::ModelInputs;
 use super::text::{AttentionHook, KvCache, Rows, TextModel};
 use super::vision::VisionTower;
 use super::vision_layout::Grid;
@@ -127,30 +127,30 @@ impl Qwen25VL {
     /// The prompt's forward pass, filling `cache`: final hidden states
     /// [B, L, D] for `Rows::All`, [B, 1, D] (the last position) for `Rows::Last`.
     pub fn prefill(&self, inputs: &ModelInputs, cache: &mut KvCache, rows: Rows) -> Result<Tensor> {
-        self.prefill_probed(inputs, cache, None, rows)
+        self.prefill_hooked(inputs, cache, None, rows)
     }
 
     /// `prefill` with the last position's attention edited or recorded (AdaptVis, attention maps).
-    pub fn prefill_probed(
+    pub fn prefill_hooked(
         &self,
         inputs: &ModelInputs,
         cache: &mut KvCache,
-        probe: Option<&mut dyn AttentionHook>,
+        hook: Option<&mut dyn AttentionHook>,
         rows: Rows,
     ) -> Result<Tensor> {
         let vision = inputs.pixel_values.as_ref().map(|p| self.vision_embeds(p, &inputs.grids));
         let embeds = self.input_embeds(inputs, vision.as_ref())?;
-        Ok(self.text.forward_probed(&embeds, &inputs.positions, inputs.valid.as_ref(), cache, probe, rows))
+        Ok(self.text.forward_hooked(&embeds, &inputs.positions, inputs.valid.as_ref(), cache, hook, rows))
     }
 
     /// `prefill` with precomputed vision embeddings (saliency reuses this).
     pub fn prefill_with_vision(&self, inputs: &ModelInputs, vision: Option<&Tensor>, cache: &mut KvCache, rows: Rows) -> Result<Tensor> {
         let embeds = self.input_embeds(inputs, vision)?;
-        Ok(self.text.forward_probed(&embeds, &inputs.positions, inputs.valid.as_ref(), cache, None, rows))
+        Ok(self.text.forward_hooked(&embeds, &inputs.positions, inputs.valid.as_ref(), cache, None, rows))
     }
 
-    /// A probe over `inputs`' image tokens: `alpha` per sample, `capture` layers recorded.
-    pub fn last_token_probe(&self, inputs: &ModelInputs, alpha: Option<&[f64]>, capture: &[usize]) -> LastTokenAttention {
+    /// A hook over `inputs`' image tokens: `alpha` per sample, `capture` layers recorded.
+    pub fn last_token_hook(&self, inputs: &ModelInputs, alpha: Option<&[f64]>, capture: &[usize]) -> LastTokenAttention {
         LastTokenAttention {
             image_keys: inputs.input_ids.eq(self.config.image_token_id),
             alpha: alpha.map(|a| Tensor::from_slice(a).to_kind(Kind::Float).to_device(self.device)),

@@ -1,236 +1,248 @@
-//! Image preprocessing as Qwen2VLImageProcessor does it: smart_resize to a
-//! multiple of 28 within [min_pixels, max_pixels], bicubic resize, rescale and
-//! normalise, two temporal copies, and patchify to [N, C*T*P*P] + grid_thw.
-//! Pure data: no torch here.
+//! From (images, text) to model inputs: chat template, image-pad expansion,
+//! tokenisation, patches and multimodal positions per prompt; then left-padded
+//! batches as tensors.
 
-use super::config::PreprocessorConfig;
-use super::vision_layout::{rotary_positions, Grid};
-use anyhow::{bail, Result};
-use image::{imageops::FilterType, DynamicImage, RgbImage};
+use super::chat::{ChatTemplate, Message};
+use super::config::{ModelConfig, PreprocessorConfig};
+use super::image_processor::{preprocess, ImagePatches, ResizePolicy};
+use super::positions::rope_index;
+use super::tokenizer::TextTokenizer;
+use super::vision_layout::Grid;
+use anyhow::{bail, Context, Result};
+use image::DynamicImage;
+use std::path::Path;
+use tch::{Device, Kind, Tensor};
 
-/// How a request wants its images sized.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub enum ResizePolicy {
-    /// The checkpoint's preprocessor_config min/max pixels.
-    #[default]
-    Auto,
-    /// Other pixel bounds for this request.
-    Pixels { min: i64, max: i64 },
-    /// A fixed size (ViewSpatial resizes to 280x420), rounded to multiples of 28.
-    Exact { width: u32, height: u32 },
+/// Everything text-side a checkpoint needs: preprocessor, template, tokenizer.
+pub struct Processor {
+    pub pre: PreprocessorConfig,
+    pub template: ChatTemplate,
+    pub tokenizer: TextTokenizer,
+    pub image_token_id: i64,
+    image_pad: String,
+    /// Prompts longer than this are refused (the model's max_position_embeddings).
+    pub max_context: Option<i64>,
 }
 
-/// One image ready for the vision tower.
+/// One prompt, tokenised, with its images' patches and 3D positions.
 #[derive(Clone, Debug)]
-pub struct ImagePatches {
-    /// Row-major [patches, patch_dim].
-    pub values: Vec<f32>,
-    pub patch_dim: usize,
-    pub grid: Grid,
-    /// (width, height) after resizing.
-    pub resized: (u32, u32),
-    /// (width, height) as given.
-    pub original: (u32, u32),
+pub struct PreparedPrompt {
+    pub chat_text: String,
+    pub input_ids: Vec<i64>,
+    pub images: Vec<ImagePatches>,
+    /// [t, h, w] rotary positions, one per token.
+    pub positions: [Vec<i64>; 3],
+    /// max position + 1 - len: decoding continues at len + delta.
+    pub rope_delta: i64,
 }
 
-impl ImagePatches {
-    pub fn num_patches(&self) -> usize {
-        self.values.len() / self.patch_dim
+impl PreparedPrompt {
+    pub fn len(&self) -> usize {
+        self.input_ids.len()
     }
-    /// Tokens this image takes in the prompt (after the 2x2 merge).
-    pub fn num_tokens(&self, merge: i64) -> usize {
-        (self.grid.iter().product::<i64>() / (merge * merge)) as usize
+    pub fn is_empty(&self) -> bool {
+        self.input_ids.is_empty()
     }
-}
 
-/// (height, width) rounded to `factor` with total pixels in [min, max],
-/// keeping the aspect ratio; Python's round-half-to-even, like transformers.
-pub fn smart_resize(height: i64, width: i64, factor: i64, min_pixels: i64, max_pixels: i64) -> Result<(i64, i64)> {
-    if height <= 0 || width <= 0 {
-        bail!("image has no pixels ({width}x{height})");
-    }
-    let (h, w, f) = (height as f64, width as f64, factor as f64);
-    if h.max(w) / h.min(w) > 200.0 {
-        bail!("image aspect ratio {:.1} is over 200", h.max(w) / h.min(w));
-    }
-    let mut hb = (h / f).round_ties_even() as i64 * factor;
-    let mut wb = (w / f).round_ties_even() as i64 * factor;
-    if hb * wb > max_pixels {
-        let beta = ((h * w) / max_pixels as f64).sqrt();
-        hb = factor.max((h / beta / f).floor() as i64 * factor);
-        wb = factor.max((w / beta / f).floor() as i64 * factor);
-    } else if hb * wb < min_pixels {
-        let beta = (min_pixels as f64 / (h * w)).sqrt();
-        hb = (h * beta / f).ceil() as i64 * factor;
-        wb = (w * beta / f).ceil() as i64 * factor;
-    }
-    Ok((hb, wb))
-}
-
-/// The size an image of (width, height) is resized to under `policy`.
-pub fn target_size(width: u32, height: u32, cfg: &PreprocessorConfig, policy: &ResizePolicy) -> Result<(u32, u32)> {
-    let f = cfg.factor();
-    let (h, w) = match *policy {
-        ResizePolicy::Auto => smart_resize(height as i64, width as i64, f, cfg.min_pixels, cfg.max_pixels)?,
-        ResizePolicy::Pixels { min, max } => smart_resize(height as i64, width as i64, f, min, max)?,
-        ResizePolicy::Exact { width: tw, height: th } => {
-            let round = |x: u32| ((x as f64 / f as f64).round_ties_even() as i64).max(1) * f;
-            (round(th), round(tw))
+    /// The prompt with `tokens` appended as the start of the reply, at the
+    /// positions decoding would give them.
+    pub fn extended(&self, tokens: &[i64]) -> PreparedPrompt {
+        let mut out = self.clone();
+        let start = self.next_position();
+        for (k, &id) in tokens.iter().enumerate() {
+            out.input_ids.push(id);
+            for axis in out.positions.iter_mut() {
+                axis.push(start + k as i64);
+            }
         }
-    };
-    Ok((w as u32, h as u32))
-}
-
-pub fn preprocess(image: &DynamicImage, cfg: &PreprocessorConfig, policy: &ResizePolicy) -> Result<ImagePatches> {
-    let resized = resized_rgb(image, cfg, policy)?;
-    Ok(patchify(&resized, cfg, (image.width(), image.height())))
-}
-
-/// Normalise and cut a resized RGB image into flattened patches in the
-/// processor's order: merge blocks row-major, patches within a block
-/// row-major, each patch laid out as (channel, temporal, y, x).
-pub fn patchify(img: &RgbImage, cfg: &PreprocessorConfig, original: (u32, u32)) -> ImagePatches {
-    let (w, h) = img.dimensions();
-    let (p, m, t) = (cfg.patch_size as usize, cfg.merge_size as usize, cfg.temporal_patch_size as usize);
-    let (gh, gw) = (h as usize / p, w as usize / p);
-    let patch_dim = 3 * t * p * p;
-    // Normalised planes [3][h][w], computed once.
-    let mut planes = vec![0f32; 3 * (h * w) as usize];
-    for (x, y, px) in img.enumerate_pixels() {
-        for c in 0..3 {
-            let v = (px.0[c] as f64 * cfg.rescale_factor as f64 - cfg.image_mean[c] as f64) / cfg.image_std[c] as f64;
-            planes[c * (h * w) as usize + (y * w + x) as usize] = v as f32;
-        }
+        out
     }
-    let grid = [1, gh as i64, gw as i64];
-    let mut values = Vec::with_capacity(gh * gw * patch_dim);
-    // The vision tower's block-major patch order is the one place it is defined.
-    for [row, col] in rotary_positions(&[grid], m as i64) {
-        let (py, px) = (row as usize * p, col as usize * p);
-        for c in 0..3 {
-            let plane = &planes[c * (h * w) as usize..];
-            for _ in 0..t {
-                for yy in 0..p {
-                    let start = (py + yy) * w as usize + px;
-                    values.extend_from_slice(&plane[start..start + p]);
+    pub fn grids(&self) -> Vec<Grid> {
+        self.images.iter().map(|i| i.grid).collect()
+    }
+    pub fn next_position(&self) -> i64 {
+        self.len() as i64 + self.rope_delta
+    }
+}
+
+impl Processor {
+    pub fn load(dir: &Path, cfg: &ModelConfig) -> Result<Processor> {
+        let pre = PreprocessorConfig::load(dir)?;
+        if pre.merge_size != cfg.vision.spatial_merge_size || pre.patch_size != cfg.vision.patch_size {
+            bail!(
+                "{}: patch_size {} / merge_size {} differ from config.json's vision_config ({} / {})",
+                dir.join("preprocessor_config.json").display(),
+                pre.patch_size,
+                pre.merge_size,
+                cfg.vision.patch_size,
+                cfg.vision.spatial_merge_size
+            );
+        }
+        let tokenizer = TextTokenizer::load(dir)?;
+        let image_pad = tokenizer.id_to_token(cfg.image_token_id).with_context(|| {
+            format!("{}: image_token_id {} is not in tokenizer.json", dir.join("config.json").display(), cfg.image_token_id)
+        })?;
+        Ok(Processor {
+            pre,
+            template: ChatTemplate::load(dir)?,
+            tokenizer,
+            image_token_id: cfg.image_token_id,
+            image_pad,
+            max_context: cfg.text.max_position_embeddings,
+        })
+    }
+
+    /// A single user turn with the images first, then `text`, and the generation prompt.
+    pub fn prepare(&self, images: &[DynamicImage], text: &str, resize: &ResizePolicy) -> Result<PreparedPrompt> {
+        let chat = self.template.render(&[Message::user_with_images(images.len(), text)], true)?;
+        self.prepare_rendered(chat, images, resize)
+    }
+
+    /// Like `prepare`, for chat text already rendered (one `<|image_pad|>` per image).
+    pub fn prepare_rendered(&self, chat_text: String, images: &[DynamicImage], resize: &ResizePolicy) -> Result<PreparedPrompt> {
+        let patches: Vec<ImagePatches> = images
+            .iter()
+            .enumerate()
+            .map(|(i, img)| preprocess(img, &self.pre, resize).with_context(|| format!("image {}", i + 1)))
+            .collect::<Result<_>>()?;
+        let pieces: Vec<&str> = chat_text.split(self.image_pad.as_str()).collect();
+        if pieces.len() != images.len() + 1 {
+            bail!("the prompt has {} image placeholder(s) for {} image(s)", pieces.len() - 1, images.len());
+        }
+        let mut expanded = String::from(pieces[0]);
+        for (p, rest) in patches.iter().zip(&pieces[1..]) {
+            for _ in 0..p.num_tokens(self.pre.merge_size) {
+                expanded.push_str(&self.image_pad);
+            }
+            expanded.push_str(rest);
+        }
+        let input_ids = self.tokenizer.encode(&expanded)?;
+        if let Some(max) = self.max_context.filter(|&m| input_ids.len() as i64 > m) {
+            let image_tokens: usize = patches.iter().map(|p| p.num_tokens(self.pre.merge_size)).sum();
+            bail!(
+                "the prompt is {} tokens ({image_tokens} of them for images), over the model's context of {max} \
+                 (max_position_embeddings); shorten the question or lower --max-pixels",
+                input_ids.len()
+            );
+        }
+        let grids: Vec<Grid> = patches.iter().map(|p| p.grid).collect();
+        let (positions, rope_delta) = rope_index(&input_ids, self.image_token_id, &grids, self.pre.merge_size)?;
+        Ok(PreparedPrompt { chat_text, input_ids, images: patches, positions, rope_delta })
+    }
+}
+
+/// A left-padded batch on a device.
+pub struct ModelInputs {
+    /// [B, L] i64
+    pub input_ids: Tensor,
+    /// [B, L] bool, false on left padding; None when nothing is padded.
+    pub valid: Option<Tensor>,
+    /// [3, B, L] i64
+    pub positions: Tensor,
+    /// [N, patch_dim] f32 of every image in batch order, or None without images.
+    pub pixel_values: Option<Tensor>,
+    pub grids: Vec<Grid>,
+    /// Where each sample's first generated token goes.
+    pub next_positions: Vec<i64>,
+    pub lengths: Vec<usize>,
+}
+
+impl ModelInputs {
+    pub fn batch_size(&self) -> usize {
+        self.lengths.len()
+    }
+
+    pub fn collate(prompts: &[&PreparedPrompt], pad_id: i64, device: Device) -> ModelInputs {
+        let l = prompts.iter().map(|p| p.len()).max().unwrap_or(0);
+        let b = prompts.len();
+        let mut ids = vec![pad_id; b * l];
+        let mut valid = vec![false; b * l];
+        let mut pos = vec![0i64; 3 * b * l];
+        for (i, p) in prompts.iter().enumerate() {
+            let off = l - p.len();
+            for (j, &id) in p.input_ids.iter().enumerate() {
+                ids[i * l + off + j] = id;
+                valid[i * l + off + j] = true;
+                for (axis, ax) in p.positions.iter().enumerate() {
+                    pos[axis * b * l + i * l + off + j] = ax[j];
                 }
             }
         }
+        let padded = valid.iter().any(|v| !v);
+        let images: Vec<&ImagePatches> = prompts.iter().flat_map(|p| &p.images).collect();
+        let (b, l) = (b as i64, l as i64);
+        ModelInputs {
+            input_ids: Tensor::from_slice(&ids).reshape([b, l]).to_device(device),
+            valid: padded.then(|| Tensor::from_slice(&valid).reshape([b, l]).to_device(device)),
+            positions: Tensor::from_slice(&pos).reshape([3, b, l]).to_device(device),
+            pixel_values: stack_patches(&images).map(|t| t.to_device(device)),
+            grids: images.iter().map(|img| img.grid).collect(),
+            next_positions: prompts.iter().map(|p| p.next_position()).collect(),
+            lengths: prompts.iter().map(|p| p.len()).collect(),
+        }
     }
-    ImagePatches { values, patch_dim, grid, resized: (w, h), original }
+
+    /// The valid mask, materialised even when nothing is padded.
+    pub fn valid_or_ones(&self) -> Tensor {
+        match &self.valid {
+            Some(v) => v.shallow_clone(),
+            None => Tensor::ones(self.input_ids.size(), (Kind::Bool, self.input_ids.device())),
+        }
+    }
+}
+
+/// Every image's patches as one [N, patch_dim] f32 tensor, or None without
+/// images. One copy straight from the prompts' buffers, as torch.cat makes:
+/// growing a Vec first and copying it again cost a batch of eight 448-px
+/// images (30 MB) twice its bytes in copies and fresh pages, a third of the
+/// tiny checkpoint's batch-8 scoring time.
+fn stack_patches(images: &[&ImagePatches]) -> Option<Tensor> {
+    if images.is_empty() {
+        return None;
+    }
+    let views: Vec<Tensor> = images
+        .iter()
+        .map(|img| {
+            let dim = img.patch_dim as i64;
+            let rows = img.values.len() as i64 / dim.max(1);
+            // SAFETY: a view of `img.values` (f32, row-major [rows, dim]) that
+            // lives only until `cat` below has copied it into its own storage.
+            unsafe { Tensor::from_blob(img.values.as_ptr().cast(), &[rows, dim], &[dim, 1], Kind::Float, Device::Cpu) }
+        })
+        .collect();
+    Some(Tensor::cat(&views, 0))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn smart_resize_matches_transformers() {
-        // Values from transformers' smart_resize.
-        assert_eq!(smart_resize(217, 301, 28, 3136, 50176).unwrap(), (168, 252));
-        assert_eq!(smart_resize(168, 224, 28, 3136, 50176).unwrap(), (168, 224));
-        assert_eq!(smart_resize(100, 150, 28, 3136, 50176).unwrap(), (112, 140));
-        // 42/28 = 1.5 rounds to 2 (even), 70/28 = 2.5 rounds to 2 (even)
-        assert_eq!(smart_resize(42, 70, 28, 1, 1 << 30).unwrap(), (56, 56));
-        assert_eq!(smart_resize(20, 20, 28, 3136, 50176).unwrap(), (56, 56));
-        assert!(smart_resize(1, 300, 28, 3136, 50176).unwrap_err().to_string().contains("aspect ratio"));
+    fn prompt(ids: Vec<i64>, images: Vec<ImagePatches>) -> PreparedPrompt {
+        let n = ids.len() as i64;
+        let pos: Vec<i64> = (0..n).collect();
+        PreparedPrompt { chat_text: String::new(), input_ids: ids, images, positions: [pos.clone(), pos.clone(), pos], rope_delta: 0 }
+    }
+
+    fn image(rows: usize, dim: usize, first: f32) -> ImagePatches {
+        let values = (0..rows * dim).map(|i| first + i as f32).collect();
+        ImagePatches { values, patch_dim: dim, grid: [1, rows as i64, 1], resized: (1, 1), original: (1, 1) }
     }
 
     #[test]
-    fn exact_policy_rounds_to_factor() {
-        let cfg = PreprocessorConfig::default();
-        assert_eq!(target_size(640, 480, &cfg, &ResizePolicy::Exact { width: 280, height: 420 }).unwrap(), (280, 420));
-        assert_eq!(target_size(640, 480, &cfg, &ResizePolicy::Exact { width: 300, height: 300 }).unwrap(), (308, 308));
-    }
-
-    #[test]
-    fn patch_layout() {
-        let cfg = PreprocessorConfig::default();
-        let mut img = RgbImage::new(56, 28);
-        for (x, y, px) in img.enumerate_pixels_mut() {
-            *px = image::Rgb([(x % 256) as u8, y as u8, 0]);
-        }
-        let p = patchify(&img, &cfg, (56, 28));
-        assert_eq!(p.grid, [1, 2, 4]);
-        assert_eq!(p.num_patches(), 8);
-        assert_eq!(p.num_tokens(2), 2);
-        // Patch 1 is the block's top-right patch: x starts at 14.
-        let red = |patch: usize, i: usize| p.values[patch * 1176 + i] * cfg.image_std[0] + cfg.image_mean[0];
-        assert!((red(1, 0) * 255.0 - 14.0).abs() < 1e-3);
-        // Patch 4 starts the second merge block: x = 28.
-        assert!((red(4, 0) * 255.0 - 28.0).abs() < 1e-3);
-        // The temporal copy repeats the channel's 196 values.
-        assert_eq!(p.values[196..392], p.values[0..196]);
-    }
-}
-
-/// How per-value attributions of one image's patches become one value per pixel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PixelReduce {
-    /// Mean over the temporal copies, then max |.| over channels (saliency magnitude).
-    MaxAbsChannel,
-    /// Sum over temporal copies and channels (keeps IG's completeness).
-    SumSigned,
-}
-
-/// The inverse of `patchify` for attributions: values [patches, C*T*P*P] of
-/// one image back to a [height][width] map of the resized image.
-pub fn unpatchify_map(values: &[f32], grid: Grid, cfg: &PreprocessorConfig, reduce: PixelReduce) -> (u32, u32, Vec<f32>) {
-    let (p, m, t) = (cfg.patch_size as usize, cfg.merge_size as usize, cfg.temporal_patch_size as usize);
-    let (gh, gw) = (grid[1] as usize, grid[2] as usize);
-    let (w, h) = (gw * p, gh * p);
-    let patch_dim = 3 * t * p * p;
-    let mut out = vec![0f32; w * h];
-    for (patch, [row, col]) in rotary_positions(&[grid], m as i64).into_iter().enumerate() {
-        let base = patch * patch_dim;
-        let (py, px) = (row as usize * p, col as usize * p);
-        for yy in 0..p {
-            for xx in 0..p {
-                let mut acc = 0f32;
-                for c in 0..3 {
-                    let s: f32 = (0..t).map(|ti| values[base + ((c * t + ti) * p + yy) * p + xx]).sum();
-                    match reduce {
-                        PixelReduce::MaxAbsChannel => acc = acc.max((s / t as f32).abs()),
-                        PixelReduce::SumSigned => acc += s,
-                    }
-                }
-                out[(py + yy) * w + px + xx] = acc;
-            }
-        }
-    }
-    (w as u32, h as u32, out)
-}
-
-/// The resized RGB image the model sees (before normalising). PIL returns
-/// the image unchanged when the size already matches, and so does this.
-pub fn resized_rgb(image: &DynamicImage, cfg: &PreprocessorConfig, policy: &ResizePolicy) -> Result<RgbImage> {
-    let rgb = image.to_rgb8();
-    let (w0, h0) = rgb.dimensions();
-    let (w, h) = target_size(w0, h0, cfg, policy)?;
-    Ok(if (w, h) == (w0, h0) { rgb } else { image::imageops::resize(&rgb, w, h, FilterType::CatmullRom) })
-}
-
-#[cfg(test)]
-mod unpatchify_tests {
-    use super::*;
-
-    #[test]
-    fn unpatchify_inverts_patchify() {
-        let cfg = PreprocessorConfig::default();
-        let mut img = RgbImage::new(56, 28);
-        for (x, y, px) in img.enumerate_pixels_mut() {
-            *px = image::Rgb([(x * 4) as u8, (y * 8) as u8, 200]);
-        }
-        let p = patchify(&img, &cfg, (56, 28));
-        let (w, h, map) = unpatchify_map(&p.values, p.grid, &cfg, PixelReduce::SumSigned);
-        assert_eq!((w, h), (56, 28));
-        for (x, y, px) in img.enumerate_pixels() {
-            let want: f32 = (0..3).map(|c| 2.0 * ((px.0[c] as f32 / 255.0 - cfg.image_mean[c]) / cfg.image_std[c])).sum();
-            assert!((map[(y * w + x) as usize] - want).abs() < 1e-4, "({x},{y})");
-        }
-        let (_, _, mag) = unpatchify_map(&p.values, p.grid, &cfg, PixelReduce::MaxAbsChannel);
-        let px = img.get_pixel(10, 20);
-        let want = (0..3).map(|c| ((px.0[c] as f32 / 255.0 - cfg.image_mean[c]) / cfg.image_std[c]).abs()).fold(0f32, f32::max);
-        assert!((mag[(20 * 56 + 10) as usize] - want).abs() < 1e-5);
+    fn collate_stacks_every_image_in_batch_order_and_left_pads() {
+        let a = prompt(vec![5, 6], vec![image(2, 3, 0.0), image(1, 3, 100.0)]);
+        let b = prompt(vec![7, 8, 9], vec![image(4, 3, 200.0)]);
+        let inputs = ModelInputs::collate(&[&a, &b], 0, Device::Cpu);
+        let pixels = inputs.pixel_values.expect("images");
+        assert_eq!(pixels.size(), [7, 3]);
+        let got = Vec::<f32>::try_from(pixels.flatten(0, -1)).unwrap();
+        let want: Vec<f32> = [&a.images[0], &a.images[1], &b.images[0]].iter().flat_map(|i| i.values.clone()).collect();
+        assert_eq!(got, want);
+        assert_eq!(inputs.grids, vec![[1, 2, 1], [1, 1, 1], [1, 4, 1]]);
+        // The tensor owns its copy: the prompts' buffers can go.
+        drop((a, b));
+        assert_eq!(Vec::<f32>::try_from(pixels.flatten(0, -1)).unwrap(), want);
+        assert_eq!(Vec::<i64>::try_from(inputs.input_ids.flatten(0, -1)).unwrap(), vec![0, 5, 6, 7, 8, 9]);
+        assert!(ModelInputs::collate(&[&prompt(vec![1], vec![])], 0, Device::Cpu).pixel_values.is_none());
     }
 }

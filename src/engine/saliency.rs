@@ -3,9 +3,9 @@
 //! pixels require grad; the weights are plain tensors without grad, so no
 //! weight gradients are ever allocated.
 
-use super::inputs::{ModelInputs, PreparedPrompt};
+use super::image_processor::{patchify, resized_rgb, unpatchify_map, PixelReduce, ResizePolicy};
 use super::model::Qwen25VL;
-use super::processor::{patchify, resized_rgb, unpatchify_map, PixelReduce, ResizePolicy};
+use super::processor::{ModelInputs, PreparedPrompt};
 use super::text::Rows;
 use super::Engine;
 use crate::viz::SaliencyMap;
@@ -61,21 +61,25 @@ impl std::fmt::Display for SaliencyMethod {
 impl SaliencyMethod {
     /// `grad`, `smoothgrad[:N,SIGMA]`, `ig[:STEPS[,black|blur]]`.
     pub fn parse(spec: &str) -> Result<SaliencyMethod> {
-        let (name, args) = spec.split_once(':').unwrap_or((spec, ""));
-        let parts: Vec<&str> = args.split(',').filter(|s| !s.is_empty()).collect();
-        let num = |i: usize, default: f64| -> Result<f64> {
-            parts.get(i).map(|s| s.parse::<f64>().map_err(|_| anyhow::anyhow!("`{s}` in `{spec}` is not a number"))).unwrap_or(Ok(default))
-        };
-        Ok(match name {
-            "grad" | "gradient" => SaliencyMethod::Grad,
-            "smoothgrad" => SaliencyMethod::SmoothGrad { n: num(0, 16.0)? as usize, sigma: num(1, 0.15)?, seed: 0 },
+        let call = crate::kv::Call::parse(spec);
+        let e = anyhow::Error::msg;
+        Ok(match call.name {
+            "grad" | "gradient" => {
+                call.at_most(0).map_err(e)?;
+                SaliencyMethod::Grad
+            }
+            "smoothgrad" => {
+                call.at_most(2).map_err(e)?;
+                SaliencyMethod::SmoothGrad { n: call.count(0, 16).map_err(e)?, sigma: call.positive(1, 0.15).map_err(e)?, seed: 0 }
+            }
             "ig" | "integrated-gradients" => {
-                let baseline = match parts.get(1).copied() {
+                call.at_most(2).map_err(e)?;
+                let baseline = match call.word(1) {
                     None | Some("black") => Baseline::Black,
                     Some("blur") | Some("blurred") => Baseline::Blurred { sigma: 8.0 },
                     Some(other) => bail!("IG baseline `{other}` is not black or blur"),
                 };
-                SaliencyMethod::IntegratedGradients { steps: num(0, 32.0)? as usize, baseline }
+                SaliencyMethod::IntegratedGradients { steps: call.count(0, 32).map_err(e)?, baseline }
             }
             other => bail!("saliency method `{other}` is not grad, smoothgrad or ig"),
         })

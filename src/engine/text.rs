@@ -7,7 +7,7 @@ use anyhow::Result;
 use tch::{Device, Kind, Tensor};
 
 mod branches;
-pub use branches::{Traced, Variant};
+pub use branches::{Branch, Traced};
 
 pub struct DecoderLayer {
     input_norm: RmsNorm,
@@ -156,19 +156,19 @@ impl TextModel {
     /// appending to `cache`. `valid` [B, L] marks real (non-pad) tokens.
     /// Returns the final-normed hidden states [B, L, D].
     pub fn forward(&self, embeds: &Tensor, positions: &Tensor, valid: Option<&Tensor>, cache: &mut KvCache) -> Tensor {
-        self.forward_probed(embeds, positions, valid, cache, None, Rows::All)
+        self.forward_hooked(embeds, positions, valid, cache, None, Rows::All)
     }
 
     /// `forward` with the last prompt position's attention edited or recorded
-    /// (prefill only; decoding steps ignore `probe`), returning `rows`:
+    /// (prefill only; decoding steps ignore `hook`), returning `rows`:
     /// [B, L, D] for `All`, [B, 1, D] for `Last`.
-    pub fn forward_probed(
+    pub fn forward_hooked(
         &self,
         embeds: &Tensor,
         positions: &Tensor,
         valid: Option<&Tensor>,
         cache: &mut KvCache,
-        mut probe: Option<&mut (dyn AttentionHook + '_)>,
+        mut hook: Option<&mut (dyn AttentionHook + '_)>,
         rows: Rows,
     ) -> Tensor {
         let (b, l) = (embeds.size()[0], embeds.size()[1]);
@@ -189,15 +189,15 @@ impl TextModel {
         let (cos, sin) = self.rotary(positions, embeds.kind());
         let (cos, sin) = (cos.unsqueeze(1), sin.unsqueeze(1));
         if past > 0 {
-            probe = None;
+            hook = None;
         }
-        let last_row_keys = probe.as_ref().map(|_| cache.key_valid.as_ref().expect("key_valid set").unsqueeze(1).unsqueeze(1));
+        let last_row_keys = hook.as_ref().map(|_| cache.key_valid.as_ref().expect("key_valid set").unsqueeze(1).unsqueeze(1));
         let mut h = embeds.shallow_clone();
         let last_layer = self.layers.len().saturating_sub(1);
         for (i, layer) in self.layers.iter().enumerate() {
             let queries = if rows == Rows::Last && i == last_layer { 1 } else { l };
             let ctx = StepCtx { cos: &cos, sin: &sin, cfg: &self.cfg, mask: mask.as_ref(), causal: past == 0 && l > 1, queries };
-            let edit = match probe.as_deref_mut() {
+            let edit = match hook.as_deref_mut() {
                 Some(p) if p.applies_to(i) => Some((i, p)),
                 _ => None,
             };
@@ -280,7 +280,7 @@ struct StepCtx<'a> {
 }
 
 /// The one hook point of the decoder's attention, for interventions and
-/// probes (`intervene.rs`): during a prefill, each layer it `applies_to`
+/// attention maps (`intervene.rs`, `attention_map.rs`): during a prefill, each layer it `applies_to`
 /// hands it its queries, keys and values and the fused kernel's output, and
 /// takes back the output to use. Decoding steps are never hooked.
 pub trait AttentionHook {
@@ -301,7 +301,7 @@ pub struct AttentionParts<'a> {
     pub scale: f64,
 }
 
-/// One layer's own state for a step: its KV cache and, when probed, the edit.
+/// One layer's own state for a step: its KV cache and, when hooked, the edit.
 struct LayerState<'a, 'h> {
     cache: &'a mut Option<(Tensor, Tensor)>,
     edit: Option<(usize, &'a mut (dyn AttentionHook + 'h))>,

@@ -73,7 +73,8 @@ impl LentMaps {
         if bytes == 0 {
             return 0;
         }
-        let _ = std::thread::Builder::new().name("flipscope-prefault".into()).spawn(move || {
+        // Best effort: when no thread can be started, nothing is prefaulted (and 0 says so).
+        let spawned = std::thread::Builder::new().name("flipscope-prefault".into()).spawn(move || {
             for (map, ranges) in work {
                 for (offset, len) in ranges {
                     // MADV_POPULATE_READ (Linux 5.14) maps the pages; older kernels only read ahead.
@@ -83,7 +84,11 @@ impl LentMaps {
                 }
             }
         });
-        bytes
+        if spawned.is_ok() {
+            bytes
+        } else {
+            0
+        }
     }
 }
 

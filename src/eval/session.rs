@@ -36,6 +36,8 @@ impl<'a> SessionTarget<'a> {
 pub struct Session {
     pub summary: EvalSummary,
     pub records: Vec<Record>,
+    /// What the reader left out of the records already there, to show.
+    pub notes: Vec<String>,
 }
 
 impl Session {
@@ -64,11 +66,12 @@ pub fn run(
     // Before run.json is written: a request refused here leaves no run behind.
     runner::preflight(engine, samples, cfg)?;
     let mut store = RunStore::open(target.dir, meta)?;
+    let notes = std::mem::take(&mut store.notes);
     let todo = runner::keys(samples, cfg).iter().filter(|k| !store.done.contains(&k.key)).count();
     started(todo, store.done.len());
     let summary = runner::run(engine, samples, &mut store, cfg, progress)?;
     if !summary.stopped {
         store.finish()?;
     }
-    Ok(Session { summary, records: store.records()? })
+    Ok(Session { summary, records: store.records()?, notes })
 }

@@ -253,6 +253,9 @@ impl Worker {
             let spec = BatchSpec { experiment, form, policy: &ResizePolicy::Auto };
             let written =
                 batch::session(engine, samples, &spec, run, &bound, &mut |done, n, _| self.step(job, k * n + done, total, start))?;
+            for note in &written.notes {
+                self.send(JobEvent::Log { id, line: format!("warning: {note}") });
+            }
             self.send(JobEvent::Log { id, line: written.to_string() });
             if job.cancelled() {
                 return Ok(false);
@@ -406,6 +409,9 @@ impl Worker {
             self.send(JobEvent::Progress { id, done: 0, total: todo, elapsed_s: 0.0 });
         };
         let session = session::run(engine, samples, config, &target, started, &mut |done, total| self.step(job, done, total, start))?;
+        for note in &session.notes {
+            self.send(JobEvent::Log { id, line: format!("warning: {note}") });
+        }
         let summary = &session.summary;
         let (right, n) = session.accuracy();
         self.send(JobEvent::Log {

@@ -179,6 +179,8 @@ pub struct CausalLog {
     path: PathBuf,
     file: File,
     done: HashSet<String>,
+    /// What the reader left out of the rows already there, for the caller to show.
+    pub notes: Vec<String>,
     _lock: crate::fsutil::DirLock,
 }
 
@@ -207,15 +209,15 @@ impl CausalLog {
             None => crate::fsutil::atomic_write(&settings_path, serde_json::to_string_pretty(settings)?.as_bytes())?,
         }
         let path = experiment.rows_path(run);
-        let mut done = HashSet::new();
+        let (mut done, mut notes) = (HashSet::new(), Vec::new());
         if path.exists() {
             super::store::truncate_torn_tail(&path)?;
             let rows: KeyedLines<serde_json::Value> = read_keyed(&path, row_key)?;
-            rows.warn(&path);
+            notes = rows.notes(&path);
             done = rows.records.iter().map(row_key).collect();
         }
         let file = OpenOptions::new().create(true).append(true).open(&path).with_context(|| format!("opening {}", path.display()))?;
-        Ok(CausalLog { path, file, done, _lock: lock })
+        Ok(CausalLog { path, file, done, notes, _lock: lock })
     }
 
     pub fn is_done(&self, key: &str) -> bool {
@@ -276,20 +278,23 @@ fn median(xs: impl Iterator<Item = f64>) -> Option<f64> {
 
 /// The measured rows of one experiment in `run` (None when it has none
 /// yet): rows that hold a sample's error are left out, and a row that does
-/// not decode as `T` is left out with a warning naming the file and sample.
-fn measured<T: serde::de::DeserializeOwned>(run: &Path, e: Experiment) -> Result<Option<Vec<T>>> {
+/// not decode as `T` is left out with a warning line in `warnings` naming
+/// the file and sample (this layer never prints).
+fn measured<T: serde::de::DeserializeOwned>(run: &Path, e: Experiment, warnings: &mut Vec<String>) -> Result<Option<Vec<T>>> {
     let path = e.rows_path(run);
     if !path.exists() {
         return Ok(None);
     }
     let rows = read_keyed(&path, row_key)?;
-    rows.warn(&path);
+    warnings.extend(rows.notes(&path).into_iter().map(|n| format!("warning: {n}")));
     let mut out = Vec::new();
     for v in rows.records.into_iter().filter(|v| v.get("error").is_none()) {
         let key = row_key(&v);
         match serde_json::from_value(v) {
             Ok(row) => out.push(row),
-            Err(err) => eprintln!("warning: {}: the row of {key:?} is not a {} row ({err}); left out", path.display(), e.name()),
+            Err(err) => {
+                warnings.push(format!("warning: {}: the row of {key:?} is not a {} row ({err}); left out", path.display(), e.name()))
+            }
         }
     }
     Ok(Some(out))
@@ -297,8 +302,8 @@ fn measured<T: serde::de::DeserializeOwned>(run: &Path, e: Experiment) -> Result
 
 /// What the run's causal rows say, by outcome, as text lines for `report`.
 pub fn summary(run: &Path, records: &[Record], min_ld_gap: f64) -> Result<Vec<String>> {
-    let mut lines = Vec::new();
-    if let Some(rows) = measured::<LensRow>(run, Experiment::Lens)? {
+    let (mut lines, mut warnings) = (Vec::new(), Vec::new());
+    if let Some(rows) = measured::<LensRow>(run, Experiment::Lens, &mut warnings)? {
         lines.push(format!("logit lens ({} samples): the layer from which the final answer leads, by outcome", rows.len()));
         for (outcome, rs) in by_outcome(&rows, |r| r.key.as_str(), records) {
             let decided: Vec<f64> = rs.iter().filter_map(|r| r.decided_at.map(|l| l as f64)).collect();
@@ -310,7 +315,7 @@ pub fn summary(run: &Path, records: &[Record], min_ld_gap: f64) -> Result<Vec<St
             ));
         }
     }
-    if let Some(rows) = measured::<KnockoutRow>(run, Experiment::Knockout)? {
+    if let Some(rows) = measured::<KnockoutRow>(run, Experiment::Knockout, &mut warnings)? {
         lines.push(format!(
             "knockout ({} samples): mean change in the answer's log-prob at the most harmful window, by outcome",
             rows.len()
@@ -337,7 +342,7 @@ pub fn summary(run: &Path, records: &[Record], min_ld_gap: f64) -> Result<Vec<St
             lines.push(format!("  {outcome:<18} n {:>4}  {}", rs.len(), cells.join("  ")));
         }
     }
-    if let Some(all) = measured::<PatchRow>(run, Experiment::Patch)? {
+    if let Some(all) = measured::<PatchRow>(run, Experiment::Patch, &mut warnings)? {
         // A share of LD restored is a ratio over the LD the mirror moves: samples that barely move it get none.
         let has_ratio = |r: &PatchRow| !warnings::ld_gap_too_small(r.ld_clean, r.ld_corrupt, min_ld_gap);
         let with_ratio = all.iter().filter(|r| has_ratio(r)).count();
@@ -365,7 +370,7 @@ pub fn summary(run: &Path, records: &[Record], min_ld_gap: f64) -> Result<Vec<St
             }
         }
     }
-    if let Some(rows) = measured::<AblateRow>(run, Experiment::Ablate)? {
+    if let Some(rows) = measured::<AblateRow>(run, Experiment::Ablate, &mut warnings)? {
         lines.push(format!(
             "region ablation ({} samples): answers changed, and the mean change in the answer's log-prob, by outcome",
             rows.len()
@@ -391,6 +396,7 @@ pub fn summary(run: &Path, records: &[Record], min_ld_gap: f64) -> Result<Vec<St
             lines.push(format!("  {outcome:<18} n {:>4}  {}", rs.len(), cells.join("  ")));
         }
     }
+    lines.extend(warnings);
     Ok(lines)
 }
 

@@ -128,13 +128,6 @@ impl<T> KeyedLines<T> {
         }
         out
     }
-
-    /// Writes the notes to stderr (for the CLI).
-    pub fn warn(&self, path: &Path) {
-        for n in self.notes(path) {
-            eprintln!("warning: {n}");
-        }
-    }
 }
 
 /// The records of one records.jsonl. Only an unreadable file is an error: a

@@ -98,7 +98,7 @@ impl GroupBy {
 }
 
 /// Accuracy per value of `by` (groups by name), plus "overall" last.
-pub fn accuracy(records: &[Record], by: GroupBy) -> Vec<AccuracyRow> {
+pub fn accuracy_by(records: &[Record], by: GroupBy) -> Vec<AccuracyRow> {
     let mut groups: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let (mut right, mut n) = (0, 0);
     for r in questions(records) {

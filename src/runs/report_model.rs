@@ -140,7 +140,7 @@ impl RunReport {
             meta: run.meta.clone(),
             records: records.len(),
             sampled,
-            accuracy: report::accuracy(records, by),
+            accuracy: report::accuracy_by(records, by),
             circular,
             viewspatial_prompt: run.meta.as_ref().is_some_and(|m| m.prompt.starts_with("viewspatial")),
             failed: records.iter().filter(|r| r.failure().is_some()).count(),

@@ -16,6 +16,9 @@ pub struct RunStore {
     file: File,
     /// Keys already recorded (skipped on resume).
     pub done: HashSet<String>,
+    /// What the reader left out of the records already there (duplicates, a
+    /// torn line, bad lines), for the caller to show: this layer never prints.
+    pub notes: Vec<String>,
     /// Held while the store is open: one writer per run.
     _lock: crate::fsutil::DirLock,
 }
@@ -81,15 +84,15 @@ impl RunStore {
             meta
         };
         run.write_meta(&meta)?;
-        let mut done = HashSet::new();
+        let (mut done, mut notes) = (HashSet::new(), Vec::new());
         if records.exists() {
             truncate_torn_tail(&records)?;
             let read = read_records(&records)?;
-            read.warn(&records);
+            notes = read.notes(&records);
             done = read.records.into_iter().map(|r| r.key).collect();
         }
         let file = OpenOptions::new().create(true).append(true).open(&records).with_context(|| format!("opening {}", records.display()))?;
-        Ok(RunStore { dir: dir.into(), run, meta, file, done, _lock: lock })
+        Ok(RunStore { dir: dir.into(), run, meta, file, done, notes, _lock: lock })
     }
 
     /// Appends one record and syncs it to disk.
@@ -114,9 +117,18 @@ impl RunStore {
     }
 }
 
+/// What a merge did.
+pub struct Merged {
+    pub written: usize,
+    /// Records of a key already merged, dropped.
+    pub duplicates: usize,
+    /// What the readers left out of each input (and of `out`), to show.
+    pub notes: Vec<String>,
+}
+
 /// Merges shard runs (same model, prompt, decoding, variant) into `out`,
-/// keeping the first record of each key. Returns (records written, duplicates dropped).
-pub fn merge(out: &Path, inputs: &[PathBuf]) -> Result<(usize, usize)> {
+/// keeping the first record of each key.
+pub fn merge(out: &Path, inputs: &[PathBuf]) -> Result<Merged> {
     if inputs.is_empty() {
         bail!("nothing to merge");
     }
@@ -135,11 +147,11 @@ pub fn merge(out: &Path, inputs: &[PathBuf]) -> Result<(usize, usize)> {
     meta.name = out.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     meta.finished = metas.iter().filter_map(|m| m.finished.clone()).max();
     let mut store = RunStore::open(out, meta)?;
-    let (mut written, mut dupes) = (0, 0);
+    let (mut written, mut dupes, mut notes) = (0, 0, std::mem::take(&mut store.notes));
     for dir in inputs {
         let path = RunDir::new(dir).records_path();
         let read = read_records(&path)?;
-        read.warn(&path);
+        notes.extend(read.notes(&path));
         for r in read.records {
             if store.done.contains(&r.key) {
                 dupes += 1;
@@ -149,7 +161,7 @@ pub fn merge(out: &Path, inputs: &[PathBuf]) -> Result<(usize, usize)> {
             }
         }
     }
-    Ok((written, dupes))
+    Ok(Merged { written, duplicates: dupes, notes })
 }
 
 #[cfg(test)]
@@ -201,7 +213,7 @@ mod tests {
     }
 
     #[test]
-    fn case_1_a_second_writer_is_refused_naming_the_holder() {
+    fn a_second_writer_is_refused_naming_the_holder() {
         let dir = tempfile::tempdir().unwrap();
         let _first = RunStore::open(dir.path(), meta("p")).unwrap();
         let err = RunStore::open(dir.path(), meta("p")).err().unwrap().to_string();
@@ -209,7 +221,7 @@ mod tests {
     }
 
     #[test]
-    fn case_2_resuming_with_another_dataset_is_refused() {
+    fn resuming_with_another_dataset_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         drop(RunStore::open(dir.path(), meta("p")).unwrap());
         let other = RunMeta { dataset: "d2".into(), dataset_hash: "h2".into(), ..meta("p") };

@@ -140,7 +140,7 @@ mod tests {
     }
 
     #[test]
-    fn silent_an_unreadable_run_shows_its_error_not_zero_records() {
+    fn an_unreadable_run_shows_its_error_not_zero_records() {
         let tmp = tempfile::tempdir().unwrap();
         let run = RunDir::new(tmp.path().join("r"));
         std::fs::create_dir_all(run.records_path()).unwrap(); // a folder where the file should be

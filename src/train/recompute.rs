@@ -20,7 +20,7 @@ pub fn loss_backward(
     vision_grad: bool,
     loss_of: &mut dyn FnMut(&Tensor) -> Result<Tensor>,
 ) -> Result<f64> {
-    let vision = super::trainer::training_vision(model, inputs, vision_grad);
+    let vision = super::step::training_vision(model, inputs, vision_grad);
     let embeds = model.input_embeds(inputs, vision.as_ref())?;
     let text = &model.text;
     let pass = text.layerwise(&embeds, &inputs.positions, inputs.valid.as_ref());

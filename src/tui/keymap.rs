@@ -56,8 +56,10 @@ fn valid_key(key: &str) -> bool {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct KeymapFile {
-    #[allow(dead_code)] // read by `resolve`
-    keymap: Option<String>,
+    /// The base map's name: `resolve` reads it from the raw table first; it
+    /// is named here only so that `deny_unknown_fields` accepts it.
+    #[serde(rename = "keymap")]
+    _keymap: Option<String>,
     global: Option<Vec<RawBinding>>,
     samples: Option<Vec<RawBinding>>,
     sample: Option<Vec<RawBinding>>,

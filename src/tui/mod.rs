@@ -85,7 +85,7 @@ pub fn run(args: &TuiOptions) -> Result<()> {
         let picker = image_picker().unwrap_or_else(ratatui_image::picker::Picker::halfblocks);
         let images = images::ImageCache::new(picker);
         app.protocol = images.protocol_name();
-        let (mut runtime, mut msgs) = runtime::Runtime::start(model, args.adapter.clone(), args.placement, data_spec, images);
+        let (mut runtime, mut msgs) = runtime::Runtime::start(model, args.adapter.clone(), args.placement, data_spec, images)?;
         runtime.set_eval_mode(args.rerun_mode(answers));
         let result = event_loop(&mut terminal, &mut app, &mut runtime, &mut msgs).await;
         ratatui::restore();

@@ -45,22 +45,22 @@ impl Runtime {
         placement: Placement,
         data_spec: String,
         mut images: ImageCache,
-    ) -> (Runtime, UnboundedReceiver<Msg>) {
+    ) -> anyhow::Result<(Runtime, UnboundedReceiver<Msg>)> {
         let (jobs, mut job_events) = JobManager::spawn_with_adapter(model.clone(), adapter, placement);
         let (msgs, rx) = unbounded_channel::<Msg>();
         // The engine's events, as messages.
         let forward = msgs.clone();
-        let _ = std::thread::Builder::new().name("flipscope-events".into()).spawn(move || {
+        std::thread::Builder::new().name("flipscope-events".into()).spawn(move || {
             while let Some(ev) = job_events.blocking_recv() {
                 if forward.send(Msg::Job(ev)).is_err() {
                     return;
                 }
             }
-        });
+        })?;
         // The I/O lane: file work in order, one piece at a time.
         let (io, inbox) = std::sync::mpsc::channel::<IoWork>();
         let replies = msgs.clone();
-        let _ = std::thread::Builder::new().name("flipscope-io".into()).spawn(move || {
+        std::thread::Builder::new().name("flipscope-io".into()).spawn(move || {
             while let Ok(work) = inbox.recv() {
                 for m in work() {
                     if replies.send(m).is_err() {
@@ -68,13 +68,13 @@ impl Runtime {
                     }
                 }
             }
-        });
+        })?;
         let redraw = msgs;
         images.start_lane(move || {
             let _ = redraw.send(Msg::Redraw);
         });
         let views_file = crate::config::config_dir().join("views.toml");
-        (
+        Ok((
             Runtime {
                 jobs,
                 images,
@@ -88,7 +88,7 @@ impl Runtime {
                 eval_mode: EvalMode::Score,
             },
             rx,
-        )
+        ))
     }
 
     /// Saved views are written here instead of the config directory (tests).

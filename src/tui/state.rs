@@ -126,7 +126,7 @@ impl OpenRun {
         let by_id = records.iter().enumerate().filter(|(_, r)| r.rotation == 0).map(|(i, r)| (r.id.clone(), i)).collect();
         let mut stats = RunStats::default();
         if !records.is_empty() {
-            stats.accuracy = report::accuracy(&records, report::GroupBy::Category);
+            stats.accuracy = report::accuracy_by(&records, report::GroupBy::Category);
             stats.error_shares = report::error_shares(&records);
             let sampled = crate::runs::sampling::sampled_rows(&records, report::GroupBy::Category);
             stats.warnings = crate::runs::warnings::for_run(&records, &sampled);

@@ -422,11 +422,11 @@ fn steering_moves_answers_in_the_expected_direction_on_a_toy_case() {
     let width = e.model.config.text.hidden_size;
     let delta = Tensor::zeros([width], (Kind::Float, Device::Cpu)).set_requires_grad(true);
     let hidden = pass.traced.outputs[layer].get(0).detach() + &delta;
-    let out = e.model.text.run_variants(
+    let out = e.model.text.run_branches(
         &pass.traced.cache,
         &pass.positions,
         0,
-        &[flipscope::engine::text::Variant { enter: layer + 1, hidden }],
+        &[flipscope::engine::text::Branch { enter: layer + 1, hidden }],
         &|_, _| None,
     );
     let logits = causal::pass::lens(&e.model, &out.select(1, -1)).get(0);

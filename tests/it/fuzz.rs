@@ -149,6 +149,26 @@ proptest! {
         prop_assert_eq!(got, pairs);
     }
 
+    /// One grammar for methods and interventions: anything parses or is
+    /// refused without a panic, well-formed numbers round-trip, and NaN,
+    /// infinities, zero and negatives are refused where a count or a weight
+    /// is read.
+    #[test]
+    fn method_and_intervention_specs_check_every_number(
+        s in "\\PC{0,30}", n in 1usize..100_000, sigma in 1e-6f64..1e3, t in 0.0f64..=1.0, w in 1e-6f64..1e3,
+        bad in prop::sample::select(vec!["NaN", "inf", "-inf", "0", "-5", "1e999", "x"]),
+    ) {
+        use flipscope::engine::intervene::Intervention;
+        use flipscope::engine::saliency::SaliencyMethod;
+        let _ = (SaliencyMethod::parse(&s), Intervention::parse(&s), flipscope::eval::Variant::parse(&s));
+        prop_assert_eq!(SaliencyMethod::parse(&format!("smoothgrad:{n},{sigma}")).unwrap(), SaliencyMethod::SmoothGrad { n, sigma, seed: 0 });
+        let adaptive = Intervention::Adaptive { threshold: t, w1: w, w2: sigma };
+        prop_assert_eq!(Intervention::parse(&adaptive.to_string()).unwrap(), adaptive);
+        for spec in [format!("smoothgrad:{n},{bad}"), format!("ig:{bad}"), format!("scaling:{bad}"), format!("adaptvis:{t},{bad},1")] {
+            prop_assert!(SaliencyMethod::parse(&spec).is_err() && Intervention::parse(&spec).is_err(), "{} was accepted", spec);
+        }
+    }
+
     #[test]
     fn dataset_specs_never_panic(s in "\\PC{0,40}", opts in "[a-z=,.0-9+]{0,30}", n in 0usize..40) {
         let _ = data::DatasetSpec::parse(&s);

@@ -31,19 +31,36 @@ fn ask(max_new_tokens: usize) -> JobRequest {
     JobRequest::Ask { sample: Box::new(sample("s1")), config: config(max_new_tokens), question: None }
 }
 
+/// How long a test waits for the engine's next event: a silent worker fails
+/// the test instead of hanging the suite.
+const PATIENCE: Duration = Duration::from_secs(180);
+
+/// The next event, within `PATIENCE`.
+fn next_event(rx: &mut UnboundedReceiver<JobEvent>) -> JobEvent {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        match rx.try_recv() {
+            Ok(ev) => return ev,
+            Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => panic!("the engine thread ended"),
+            Err(tokio::sync::mpsc::error::TryRecvError::Empty) if std::time::Instant::now() > deadline => {
+                panic!("no event from the engine in {PATIENCE:?}")
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+}
+
 /// Events until job `id` ends (Finished, Cancelled or Failed).
 fn until_end(rx: &mut UnboundedReceiver<JobEvent>, id: JobId) -> Vec<JobEvent> {
     let mut seen = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(180);
-    while std::time::Instant::now() < deadline {
-        let Some(ev) = rx.blocking_recv() else { break };
+    loop {
+        let ev = next_event(rx);
         let end = ev.id() == Some(id) && ev.is_end();
         seen.push(ev);
         if end {
             return seen;
         }
     }
-    panic!("job {id} did not end: {seen:?}");
 }
 
 fn manager() -> (JobManager, UnboundedReceiver<JobEvent>) {
@@ -80,7 +97,7 @@ fn focused_jobs_are_latest_wins_and_cancel_works() {
     let c = jobs.submit(ask(400));
     // Cancel once it has started streaming.
     loop {
-        match rx.blocking_recv().unwrap() {
+        match next_event(&mut rx) {
             JobEvent::Token { id, .. } if id == c => break,
             JobEvent::Finished { id } if id == c => panic!("finished before it could be cancelled"),
             _ => {}
@@ -156,7 +173,7 @@ fn eval_job_reports_progress_serves_focused_work_and_resumes() {
     jobs.pause_background();
     let eval = jobs.submit(JobRequest::Eval { samples: samples.clone(), config: cfg.clone(), run: plan.clone(), adapter: None });
     loop {
-        if let JobEvent::Progress { id, done: 1.., .. } = rx.blocking_recv().unwrap() {
+        if let JobEvent::Progress { id, done: 1.., .. } = next_event(&mut rx) {
             assert_eq!(id, eval);
             break;
         }
@@ -232,7 +249,7 @@ fn finetune_job_streams_steps_cancels_with_a_checkpoint_and_its_adapter_evaluate
         config: Box::new(flipscope::train::TrainConfig { out: out2.clone(), max_steps: Some(50), ..train_cfg }),
     });
     loop {
-        if let JobEvent::TrainStep { id: got, .. } = rx.blocking_recv().unwrap() {
+        if let JobEvent::TrainStep { id: got, .. } = next_event(&mut rx) {
             assert_eq!(got, id);
             jobs.cancel(id);
             break;
@@ -285,7 +302,7 @@ fn shutdown_cancels_everything_and_waits_for_the_engine() {
     let train = jobs.submit(JobRequest::Train { config: Box::new(train_cfg) });
     let queued = jobs.submit(ask(4));
     loop {
-        if let JobEvent::TrainStep { id, .. } = rx.blocking_recv().unwrap() {
+        if let JobEvent::TrainStep { id, .. } = next_event(&mut rx) {
             assert_eq!(id, train);
             break;
         }

@@ -14,7 +14,7 @@ const LAYERS: &[&[&str]] = &[
     &["engine"],
     &["runs"],
     &["eval"],
-    &["probe"],
+    &["counterfactual"],
     &["causal"],
     &["train"],
     &["bench", "jobs"],

@@ -377,7 +377,7 @@ fn scaling_vis_changes_only_the_last_position() {
     let s = &e.score_options_with(&[&p], std::slice::from_ref(&labels), &adaptive).unwrap()[0];
     let rep = s.adapt.as_ref().unwrap();
     assert_eq!(rep.alpha, 0.5);
-    assert_eq!(rep.branch, Some(flipscope::engine::intervene::Branch::LowConfidence));
+    assert_eq!(rep.branch, Some(flipscope::engine::intervene::ConfidenceBranch::LowConfidence));
     let conf = rep.confidence.unwrap();
     assert!((0.0..=1.0).contains(&conf));
     let g = e
@@ -392,7 +392,7 @@ fn scaling_vis_changes_only_the_last_position() {
         )
         .unwrap();
     let rep = g[0].adapt.as_ref().unwrap();
-    assert_eq!((rep.alpha, rep.branch), (1.5, Some(flipscope::engine::intervene::Branch::HighConfidence)));
+    assert_eq!((rep.alpha, rep.branch), (1.5, Some(flipscope::engine::intervene::ConfidenceBranch::HighConfidence)));
     assert!((rep.confidence.unwrap() - conf).abs() < 1e-6, "same first-token confidence in both APIs");
 }
 

@@ -3,8 +3,8 @@
 
 use crate::common::flipscope;
 use crate::common::parity::*;
+use flipscope::counterfactual;
 use flipscope::data::{self, flip::flip_labels};
-use flipscope::probe;
 
 fn synth(n: usize) -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
@@ -33,7 +33,7 @@ fn flip_probe_mirrors_labels_on_synthetic_scenes() {
         }
     }
     let e = flipscope::engine::Engine::load(&case_dir("flat_tied_odd").join("model"), tch::Device::Cpu, tch::Kind::Float).unwrap();
-    let probes: Vec<_> = ds.samples.iter().take(6).map(|s| probe::flip::probe(&e, s, &Default::default()).unwrap()).collect();
+    let probes: Vec<_> = ds.samples.iter().take(6).map(|s| counterfactual::flip::compare(&e, s, &Default::default()).unwrap()).collect();
     for p in &probes {
         // A consistent pair's directions mirror each other.
         if let (true, Some(a), Some(b)) = (p.consistent, p.original.direction, p.mirrored.direction) {
@@ -42,7 +42,7 @@ fn flip_probe_mirrors_labels_on_synthetic_scenes() {
         let pa = p.original.scores.probabilities();
         assert!((pa.iter().sum::<f32>() - 1.0).abs() < 1e-5);
     }
-    let rows = probe::flip::by_category(&probes);
+    let rows = counterfactual::flip::by_category(&probes);
     let overall = rows.last().unwrap();
     assert_eq!((overall.category.as_str(), overall.total), ("overall", 6));
     assert_eq!(rows[..rows.len() - 1].iter().map(|r| r.total).sum::<usize>(), 6);
@@ -61,17 +61,17 @@ fn consistency_is_judged_by_mirrored_directions() {
     let f = flip_labels(s, &[392]);
     let e = flipscope::engine::Engine::load(&case_dir("flat_tied_odd").join("model"), tch::Device::Cpu, tch::Kind::Float).unwrap();
     let images = flipscope::data::load_images(s).unwrap();
-    let (_, a) = probe::ask(&e, s, &images, &s.question, &Default::default(), &Default::default()).unwrap();
+    let (_, a) = counterfactual::ask(&e, s, &images, &s.question, &Default::default(), &Default::default()).unwrap();
     // Same letter on the flipped sample names the mirrored direction: consistent.
     let mut same = a.clone();
     same.direction = f.option(a.label.chars().next().unwrap()).and_then(|o| o.direction);
-    assert!(probe::flip::answers_mirror(&a, &same));
+    assert!(counterfactual::flip::answers_mirror(&a, &same));
     // Any other letter whose direction is not the mirror: inconsistent.
     if let Some(other) = f.options.iter().find(|o| o.direction.is_some() && o.direction != same.direction) {
         let mut diff = a.clone();
         diff.label = other.letter.to_string();
         diff.direction = other.direction;
-        assert!(!probe::flip::answers_mirror(&a, &diff));
+        assert!(!counterfactual::flip::answers_mirror(&a, &diff));
     }
 }
 
@@ -150,7 +150,7 @@ fn grounding_and_box_files_as_box_sources() {
     let e = flipscope::engine::Engine::load(&case_dir("flat_tied_odd").join("model"), tch::Device::Cpu, tch::Kind::Float).unwrap();
     let images = flipscope::data::load_images(s).unwrap();
     // A random model writes no JSON: a clear error, not a panic.
-    match probe::boxed::ground(&e, &images[0], "red circle", &Default::default()) {
+    match counterfactual::boxed::ground(&e, &images[0], "red circle", &Default::default()) {
         Ok(b) => assert!(b.x1 <= images[0].width() as f32 && b.y1 <= images[0].height() as f32),
         Err(err) => assert!(err.to_string().contains("grounding `red circle`"), "{err}"),
     }

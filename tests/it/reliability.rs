@@ -1,7 +1,8 @@
-//! Issue 23's hostile inputs, one test per case, named after it
-//! (`case_N_...` for the numbered cases, `silent_...` for the silent small
-//! results). Cases that live closer to their code are unit tests with the
-//! same names; the README's "What flipscope promises" lists them all.
+//! Hostile inputs: kills, second writers, full disks, other settings on
+//! resume, bad records, files that are not files, bad numbers, and outputs
+//! once read silently wrong. Each test is named for the behaviour it holds;
+//! those that live closer to their code are unit tests, and the README's
+//! "What flipscope promises" lists them all.
 
 use crate::common::flipscope;
 use crate::common::parity::case_dir;
@@ -42,7 +43,7 @@ fn rec(id: &str, correct: bool) -> String {
 }
 
 #[test]
-fn case_1_a_second_writer_is_refused_and_readers_drop_duplicates() {
+fn a_second_writer_is_refused_and_readers_drop_duplicates() {
     let tmp = tempfile::tempdir().unwrap();
     let data = synth(tmp.path(), "d", 3, 1);
     let run = tmp.path().join("r");
@@ -66,7 +67,7 @@ fn case_1_a_second_writer_is_refused_and_readers_drop_duplicates() {
 }
 
 #[test]
-fn case_2_resuming_a_run_on_another_dataset_is_refused() {
+fn resuming_a_run_on_another_dataset_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let (a, b) = (synth(tmp.path(), "a", 3, 1), synth(tmp.path(), "b", 3, 2));
     let run = tmp.path().join("r");
@@ -81,7 +82,7 @@ fn case_2_resuming_a_run_on_another_dataset_is_refused() {
 }
 
 #[test]
-fn case_5_report_vs_refuses_runs_on_different_datasets_unless_allowed() {
+fn report_vs_refuses_runs_on_different_datasets_unless_allowed() {
     let tmp = tempfile::tempdir().unwrap();
     let a = hand_run(&tmp.path().join("a"), "h1", &[rec("1", true), rec("2", true), rec("3", false)], "");
     let b = hand_run(&tmp.path().join("b"), "h2", &[rec("2", false), rec("3", false), rec("4", true)], "");
@@ -106,7 +107,7 @@ fn case_5_report_vs_refuses_runs_on_different_datasets_unless_allowed() {
 }
 
 #[test]
-fn silent_report_on_no_records_says_so() {
+fn report_on_no_records_says_so() {
     let tmp = tempfile::tempdir().unwrap();
     let empty = hand_run(&tmp.path().join("empty"), "h", &[], "");
     let (ok, out, err) = flipscope(&["report", empty.to_str().unwrap()]);
@@ -115,7 +116,7 @@ fn silent_report_on_no_records_says_so() {
 }
 
 #[test]
-fn silent_report_on_a_torn_last_line_reports_it_and_goes_on() {
+fn report_on_a_torn_last_line_reports_it_and_goes_on() {
     let tmp = tempfile::tempdir().unwrap();
     let torn = hand_run(&tmp.path().join("torn"), "h", &[rec("1", true), rec("2", false)], "{\"key\": \"3\", \"id");
     let (ok, out, err) = flipscope(&["report", torn.to_str().unwrap(), "--format", "csv"]);
@@ -125,7 +126,7 @@ fn silent_report_on_a_torn_last_line_reports_it_and_goes_on() {
 }
 
 #[test]
-fn silent_runs_list_shows_an_unreadable_run_as_such() {
+fn runs_list_shows_an_unreadable_run_as_such() {
     let tmp = tempfile::tempdir().unwrap();
     let runs = tmp.path().join("runs");
     let good = hand_run(&runs.join("good"), "h", &[rec("1", true)], "");
@@ -189,7 +190,7 @@ fn run_train(args: &[String], env: Option<(&str, &str)>) -> std::process::Output
 /// middle of saving step 3 resumes from step 2's whole checkpoint, redoes
 /// step 3 once, and ends bitwise equal to the unbroken run.
 #[test]
-fn case_3_and_4_a_kill_during_a_save_resumes_from_a_whole_checkpoint_bitwise() {
+fn a_kill_during_a_save_resumes_from_a_whole_checkpoint_bitwise() {
     let tmp = tempfile::tempdir().unwrap();
     let whole = tmp.path().join("whole").display().to_string();
     let out = run_train(&train_args(&whole, &[]), None);
@@ -273,7 +274,7 @@ fn huge_png_header() -> Vec<u8> {
 /// whose header says 20000x20000 each become an error record naming the
 /// problem, quickly; the good sample beside them is answered.
 #[test]
-fn case_6_and_7_fifo_device_and_oversized_images_are_error_records_not_hangs() {
+fn fifo_device_and_oversized_images_are_error_records_not_hangs() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     std::fs::write(d.join("good.png"), small_png(28)).unwrap();
@@ -305,7 +306,7 @@ fn case_6_and_7_fifo_device_and_oversized_images_are_error_records_not_hangs() {
 /// `.jsonl.gz` and a pipe (`<(zcat ...)`) load directly; non-UTF-8 bytes
 /// in a line skip that line, with its number.
 #[test]
-fn case_8_deep_nesting_pipes_gzip_and_bad_utf8() {
+fn deep_nesting_pipes_gzip_and_bad_utf8() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     std::fs::write(d.join("a.png"), small_png(8)).unwrap();
@@ -358,7 +359,7 @@ fn model_copy(dir: &Path, edit: impl FnOnce(&mut serde_json::Value), tensors: im
 }
 
 #[test]
-fn case_9_and_12_bad_sizes_and_integer_weights_name_the_field_or_tensor() {
+fn bad_sizes_and_integer_weights_name_the_field_or_tensor() {
     let tmp = tempfile::tempdir().unwrap();
     let zero_patch = model_copy(&tmp.path().join("p0"), |c| c["vision_config"]["patch_size"] = 0.into(), |_| {});
     let (ok, out, err) = flipscope(&["doctor", "--model", &zero_patch]);
@@ -388,7 +389,7 @@ fn case_9_and_12_bad_sizes_and_integer_weights_name_the_field_or_tensor() {
 /// Case 10: an impossible LoRA rank and a prompt longer than the context
 /// are refused with the numbers, before any memory goes to them.
 #[test]
-fn case_10_lora_rank_and_context_length_are_checked() {
+fn lora_rank_and_context_length_are_checked() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("ft").display().to_string();
     let (ok, _, err) = flipscope(&[
@@ -421,7 +422,7 @@ fn case_10_lora_rank_and_context_length_are_checked() {
 /// Case 11: a model whose numbers break (a NaN weight) gives error records,
 /// never a "best" letter; bad numeric flags are refused when parsed.
 #[test]
-fn case_11_non_finite_scores_are_errors_and_bad_numbers_are_refused_at_parse_time() {
+fn non_finite_scores_are_errors_and_bad_numbers_are_refused_at_parse_time() {
     let tmp = tempfile::tempdir().unwrap();
     let nan = model_copy(
         &tmp.path().join("nan"),
@@ -484,7 +485,7 @@ fn case_11_non_finite_scores_are_errors_and_bad_numbers_are_refused_at_parse_tim
 }
 
 #[test]
-fn silent_30_options_and_a_list_answer_are_bad_records_not_quiet_changes() {
+fn thirty_options_and_a_list_answer_are_bad_records_not_quiet_changes() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     std::fs::write(d.join("a.png"), small_png(8)).unwrap();
@@ -505,7 +506,7 @@ fn silent_30_options_and_a_list_answer_are_bad_records_not_quiet_changes() {
 }
 
 #[test]
-fn silent_doctor_fails_an_empty_dataset() {
+fn doctor_fails_an_empty_dataset() {
     let tmp = tempfile::tempdir().unwrap();
     let empty = tmp.path().join("empty.jsonl");
     std::fs::write(&empty, "").unwrap();
@@ -514,7 +515,7 @@ fn silent_doctor_fails_an_empty_dataset() {
 }
 
 #[test]
-fn silent_io_errors_say_their_cause_once_and_a_full_disk_names_the_file() {
+fn io_errors_say_their_cause_once_and_a_full_disk_names_the_file() {
     let tmp = tempfile::tempdir().unwrap();
     let empty_model = tmp.path().join("no-model");
     std::fs::create_dir(&empty_model).unwrap();

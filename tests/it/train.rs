@@ -8,7 +8,7 @@ use flipscope::engine::{Engine, ModelInputs};
 use flipscope::eval::PromptTemplate;
 use flipscope::train::example::{self, TrainExample};
 use flipscope::train::optim::AdamW;
-use flipscope::train::trainer::{answer_loss_sum, train_step};
+use flipscope::train::step::{answer_loss_sum, train_step};
 use flipscope::train::{train, FullScope, TrainConfig};
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
@@ -399,7 +399,7 @@ fn recomputed_layers_give_the_plain_gradients() {
         let (inputs, labels) = batch(&e, &ex);
         if recompute {
             flipscope::train::recompute::loss_backward(&e.model, &inputs, false, &mut |hidden| {
-                Ok(flipscope::train::trainer::answer_loss_of_hidden(&e.model, hidden, &labels)?.0 / 10.0)
+                Ok(flipscope::train::step::answer_loss_of_hidden(&e.model, hidden, &labels)?.0 / 10.0)
             })
             .unwrap();
         } else {

@@ -435,7 +435,8 @@ fn scenario_filter_confusion_cell_sample_saliency_on_the_real_engine() {
         flipscope::engine::Placement::cpu(),
         dir.path().join("data").display().to_string(),
         ImageCache::halfblocks(),
-    );
+    )
+    .unwrap();
     rt.set_runs_root(runs.clone());
     rt.set_views_file(dir.path().join("views.toml"));
 

@@ -1,15 +1,15 @@
 //! The decoder's hooks for the causal experiments: a traced
-//! pass that keeps every layer's output and keys/values, and variants of
+//! pass that keeps every layer's output and keys/values, and branches of
 //! that pass run together as one batch.
 //!
-//! A variant differs from the traced pass (the trunk) only from a layer on
+//! A branch differs from the traced pass (the trunk) only from a layer on
 //! and only at positions from `start` on: its hidden states enter the
 //! decoder at layer `enter`, and at each layer its queries may have
 //! attention edges blocked. Positions before `start` are the trunk's, so
 //! their keys and values are read from the trunk's cache, not recomputed.
 //! A knockout of the last position's edges is then one query row per layer
-//! and variant; a sweep over layers is one batched pass that grows as
-//! variants join, not one full forward per cell.
+//! and branch; a sweep over layers is one batched pass that grows as
+//! branches join, not one full forward per cell.
 
 use super::{KvCache, LayerState, StepCtx, TextModel};
 use tch::{Kind, Tensor};
@@ -22,9 +22,9 @@ pub struct Traced {
     pub cache: KvCache,
 }
 
-/// A variant of the trunk: its hidden input [S, D] to layer `enter` for the
+/// A branch of the trunk: its hidden input [S, D] to layer `enter` for the
 /// positions `start..T` (`enter` = the number of layers: it skips the decoder).
-pub struct Variant {
+pub struct Branch {
     pub enter: usize,
     pub hidden: Tensor,
 }
@@ -48,18 +48,18 @@ impl TextModel {
         Traced { outputs, cache }
     }
 
-    /// Runs `variants` of a traced prompt as one batch that grows layer by
+    /// Runs `branches` of a traced prompt as one batch that grows layer by
     /// layer as they enter. Positions before `start` are the trunk's (its
-    /// `cache`); `blocked(layer, v)` gives variant `v`'s blocked edges at a
+    /// `cache`); `blocked(layer, v)` gives branch `v`'s blocked edges at a
     /// layer as [S, T] bool (true: the query may not see the key), or None.
-    /// Returns each variant's output of the last layer [V, S, D], in the
+    /// Returns each branch's output of the last layer [V, S, D], in the
     /// order given (before the final norm).
-    pub fn run_variants(
+    pub fn run_branches(
         &self,
         trunk: &KvCache,
         positions: &Tensor,
         start: i64,
-        variants: &[Variant],
+        branches: &[Branch],
         blocked: &dyn Fn(usize, usize) -> Option<Tensor>,
     ) -> Tensor {
         let t = positions.size()[2];
@@ -77,9 +77,9 @@ impl TextModel {
         let mut order: Vec<usize> = Vec::new();
         let mut h: Option<Tensor> = None;
         for i in 0..=n_layers {
-            let joining: Vec<usize> = (0..variants.len()).filter(|&v| variants[v].enter == i).collect();
+            let joining: Vec<usize> = (0..branches.len()).filter(|&v| branches[v].enter == i).collect();
             if !joining.is_empty() {
-                let new = Tensor::stack(&joining.iter().map(|&v| variants[v].hidden.to_kind(kind)).collect::<Vec<_>>(), 0);
+                let new = Tensor::stack(&joining.iter().map(|&v| branches[v].hidden.to_kind(kind)).collect::<Vec<_>>(), 0);
                 h = Some(match h.take() {
                     Some(x) => Tensor::cat(&[x, new], 0),
                     None => new,

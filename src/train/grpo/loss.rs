@@ -71,7 +71,7 @@ pub fn completion_logps(model: &Qwen25VL, inputs: &ModelInputs, completion: &Ten
 
 /// `completion_logps`, and the policy's mean entropy (nats) over those tokens.
 pub fn completion_logps_entropy(model: &Qwen25VL, inputs: &ModelInputs, completion: &Tensor, vision_grad: bool) -> Result<(Tensor, f64)> {
-    completion_logps_of_hidden(model, &crate::train::trainer::training_hidden(model, inputs, vision_grad)?, &inputs.input_ids, completion)
+    completion_logps_of_hidden(model, &crate::train::step::training_hidden(model, inputs, vision_grad)?, &inputs.input_ids, completion)
 }
 
 /// `completion_logps_entropy` from the final hidden states and the ids.

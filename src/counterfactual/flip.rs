@@ -9,7 +9,7 @@ use crate::runs::stats::{answers_mirror as answers_mirror_views, MirrorView};
 use anyhow::Result;
 
 #[derive(Clone, Debug)]
-pub struct FlipProbe {
+pub struct FlipComparison {
     pub id: String,
     pub category: String,
     pub original: Answer,
@@ -28,7 +28,7 @@ fn view(a: &Answer) -> MirrorView<'_> {
     MirrorView { direction: a.direction, label: Some(a.label.as_str()) }
 }
 
-pub fn probe(engine: &Engine, sample: &Sample, policy: &ResizePolicy) -> Result<FlipProbe> {
+pub fn compare(engine: &Engine, sample: &Sample, policy: &ResizePolicy) -> Result<FlipComparison> {
     let images = load_images(sample)?;
     let widths: Vec<u32> = images.iter().map(|i| i.width()).collect();
     let flipped = flip_labels(sample, &widths);
@@ -36,11 +36,11 @@ pub fn probe(engine: &Engine, sample: &Sample, policy: &ResizePolicy) -> Result<
     let (_, original) = ask(engine, sample, &images, &sample.question, policy, &Intervention::None)?;
     let (_, mirrored) = ask(engine, &flipped, &mirrored_images, &flipped.question, policy, &Intervention::None)?;
     let consistent = answers_mirror(&original, &mirrored);
-    Ok(FlipProbe { id: sample.id.clone(), category: sample.category.clone(), original, mirrored, consistent })
+    Ok(FlipComparison { id: sample.id.clone(), category: sample.category.clone(), original, mirrored, consistent })
 }
 
 /// Per category, then overall, each with its chance level (`runs::stats`'s one definition).
-pub fn by_category(probes: &[FlipProbe]) -> Vec<crate::runs::stats::FlipPairs> {
+pub fn by_category(probes: &[FlipComparison]) -> Vec<crate::runs::stats::FlipPairs> {
     let pairs: Vec<(&str, MirrorView, MirrorView)> =
         probes.iter().map(|p| (p.category.as_str(), view(&p.original), view(&p.mirrored))).collect();
     crate::runs::stats::flip_consistency_of(&pairs)

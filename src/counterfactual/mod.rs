@@ -1,6 +1,7 @@
-//! Probes: ask the model about one sample under a change (mirrored, boxed,
-//! attention-scaled) and compare with the plain answer. Built on the engine;
-//! each probe returns plain data that the CLI prints and the TUI draws.
+//! Counterfactual asks: the model is asked about one sample under a change
+//! (mirrored, boxed, attention-scaled) and the answer is compared with the
+//! plain one. Built on the engine; each comparison returns plain data that
+//! the CLI (`flipscope probe`) prints and the TUI draws.
 pub mod boxed;
 pub mod flip;
 

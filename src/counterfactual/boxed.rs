@@ -24,7 +24,7 @@ pub enum BoxSource {
 }
 
 #[derive(Clone, Debug)]
-pub struct BoxedProbe {
+pub struct BoxedComparison {
     pub id: String,
     pub category: String,
     pub phrase: String,
@@ -65,7 +65,7 @@ pub fn reference_box(
     }
 }
 
-pub fn probe(engine: &Engine, sample: &Sample, source: &BoxSource, style: &BoxStyle, policy: &ResizePolicy) -> Result<BoxedProbe> {
+pub fn compare(engine: &Engine, sample: &Sample, source: &BoxSource, style: &BoxStyle, policy: &ResizePolicy) -> Result<BoxedComparison> {
     let images = load_images(sample)?;
     let Some(first) = images.first() else { bail!("sample {} has no image", sample.id) };
     let phrase = match sample.reference.clone().or_else(|| reference_phrase(&sample.question).map(|r| r.phrase)) {
@@ -79,5 +79,5 @@ pub fn probe(engine: &Engine, sample: &Sample, source: &BoxSource, style: &BoxSt
     let question = boxed_question(&sample.question, &phrase, &style.color_name);
     let (_, plain) = ask(engine, sample, &images, &sample.question, policy, &Intervention::None)?;
     let (_, boxed) = ask(engine, sample, &boxed_images, &question, policy, &Intervention::None)?;
-    Ok(BoxedProbe { id: sample.id.clone(), category: sample.category.clone(), phrase, bbox, boxed_question: question, plain, boxed })
+    Ok(BoxedComparison { id: sample.id.clone(), category: sample.category.clone(), phrase, bbox, boxed_question: question, plain, boxed })
 }
