@@ -21,7 +21,7 @@ pub struct EvalArgs {
     pub split: Option<String>,
     #[arg(long)]
     pub limit: Option<usize>,
-    /// Comma-separated conditions, all must hold: `category=NAME`, `category~TEXT`, `id=ID`, `gold=LETTER`, `dataset=NAME`.
+    /// Comma-separated conditions, all must hold: `category=NAME`, `category~TEXT`, `id=ID`, `gold=LETTER` or `gold=DIRECTION`, `dataset=NAME`.
     #[arg(long, value_parser = SampleFilter::parse)]
     pub filter: Option<SampleFilter>,
     /// plain | flipped | boxed | adaptvis[:T,W1,W2] | scaling:ALPHA

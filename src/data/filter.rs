@@ -10,7 +10,8 @@ use anyhow::{bail, Result};
 pub enum FilterField {
     Category,
     Id,
-    /// The gold option's letter.
+    /// The gold answer: its option letter or its direction (`gold=A`,
+    /// `gold=left`), the TUI's gold filter being a direction.
     Gold,
     Dataset,
 }
@@ -26,13 +27,18 @@ impl FilterField {
         })
     }
 
-    /// The sample's value, lower-cased.
-    fn of(self, s: &Sample) -> String {
+    /// The sample's values, lower-cased (the gold's letter and direction).
+    fn of(self, s: &Sample) -> Vec<String> {
         match self {
-            FilterField::Category => s.category.to_lowercase(),
-            FilterField::Id => s.id.to_lowercase(),
-            FilterField::Gold => s.gold_letter.map(|l| l.to_ascii_lowercase().to_string()).unwrap_or_default(),
-            FilterField::Dataset => s.dataset.to_lowercase(),
+            FilterField::Category => vec![s.category.to_lowercase()],
+            FilterField::Id => vec![s.id.to_lowercase()],
+            FilterField::Gold => s
+                .gold_letter
+                .map(|l| l.to_ascii_lowercase().to_string())
+                .into_iter()
+                .chain(s.gold_direction.map(|d| d.name().to_string()))
+                .collect(),
+            FilterField::Dataset => vec![s.dataset.to_lowercase()],
         }
     }
 }
@@ -70,14 +76,7 @@ impl SampleFilter {
     }
 
     pub fn keeps(&self, s: &Sample) -> bool {
-        self.conditions.iter().all(|c| {
-            let have = c.field.of(s);
-            if c.contains {
-                have.contains(&c.value)
-            } else {
-                have == c.value
-            }
-        })
+        self.conditions.iter().all(|c| c.field.of(s).iter().any(|have| if c.contains { have.contains(&c.value) } else { *have == c.value }))
     }
 
     pub fn apply(&self, samples: Vec<Sample>) -> Vec<Sample> {
@@ -113,6 +112,10 @@ mod tests {
         assert!(f.keeps(&s));
         s.gold_letter = Some('B');
         assert!(!f.keeps(&s));
+        // The CLI's gold is the TUI's too: a direction names it as well as a letter.
+        s.gold_direction = crate::spatial::Direction::from_name("front-left");
+        assert!(SampleFilter::parse("gold=front-left").unwrap().keeps(&s));
+        assert!(SampleFilter::parse("gold~left").unwrap().keeps(&s) && !SampleFilter::parse("gold=left").unwrap().keeps(&s));
         assert!(SampleFilter::parse("").unwrap().keeps(&s), "no condition keeps everything");
         assert!(SampleFilter::parse("colour=red").unwrap_err().contains("`colour` is not category, id, gold or dataset"));
         assert!(SampleFilter::parse("category").unwrap_err().contains("is not FIELD=VALUE or FIELD~TEXT"));
