@@ -13,7 +13,6 @@ use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, Paragrap
 use ratatui::Frame;
 
 pub fn draw(f: &mut Frame, area: Rect, app: &App) {
-    let t = &app.theme;
     let r = &app.runs;
     // Title, header and the runs (a window of them when there are many).
     let runs_h = (r.list.len() as u16 + 3).clamp(4, area.height / 2);
@@ -23,7 +22,17 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         Constraint::Min(3),
     ])
     .areas(area);
+    draw_runs(f, runs_area, app);
+    if let Some(c) = &r.compare {
+        draw_comparison(f, mid, app, c);
+    }
+    let log_area = draw_jobs(f, jobs_area, app);
+    draw_log(f, log_area, app);
+}
 
+/// The runs on disk, one row each.
+fn draw_runs(f: &mut Frame, runs_area: Rect, app: &App) {
+    let (t, r) = (&app.theme, &app.runs);
     let head_style = |active: bool| t.heading(active);
     let [runs_title, runs_table] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(runs_area);
     f.render_widget(
@@ -73,76 +82,82 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             ]
         });
     }
+}
 
-    if let Some(c) = &r.compare {
-        // Flip consistency and its warnings under the paired table, when one run mirrors the other.
-        let mut flip_lines: Vec<Line> = Vec::new();
-        if !c.flip.is_empty() {
+/// Two runs paired by sample, and flip consistency with its warnings when one mirrors the other.
+fn draw_comparison(f: &mut Frame, mid: Rect, app: &App, c: &crate::tui::state::Comparison) {
+    let t = &app.theme;
+
+    // Flip consistency and its warnings under the paired table, when one run mirrors the other.
+    let mut flip_lines: Vec<Line> = Vec::new();
+    if !c.flip.is_empty() {
+        flip_lines
+            .push(Line::from(Span::styled("flip consistency · beside the chance level the answers alone give (95%)", t.heading(false))));
+        for f in &c.flip {
+            let share = 100.0 * f.consistent as f64 / f.total.max(1) as f64;
+            let ch = &f.chance;
             flip_lines.push(Line::from(Span::styled(
-                "flip consistency · beside the chance level the answers alone give (95%)",
-                t.heading(false),
+                format!(
+                    "{:<28} {:>4}/{:<4} {share:>5.1}%   chance {:>5.1}% ({:.1}-{:.1})",
+                    f.category,
+                    f.consistent,
+                    f.total,
+                    100.0 * ch.chance,
+                    100.0 * ch.lo,
+                    100.0 * ch.hi
+                ),
+                t.text(),
             )));
-            for f in &c.flip {
-                let share = 100.0 * f.consistent as f64 / f.total.max(1) as f64;
-                let ch = &f.chance;
-                flip_lines.push(Line::from(Span::styled(
-                    format!(
-                        "{:<28} {:>4}/{:<4} {share:>5.1}%   chance {:>5.1}% ({:.1}-{:.1})",
-                        f.category,
-                        f.consistent,
-                        f.total,
-                        100.0 * ch.chance,
-                        100.0 * ch.lo,
-                        100.0 * ch.hi
-                    ),
-                    t.text(),
-                )));
-            }
         }
-        flip_lines.extend(c.warnings.iter().map(|w| Line::from(Span::styled(w.to_string(), t.golden()))));
-        let flip_h = if flip_lines.is_empty() { 0 } else { (flip_lines.len() as u16 + 2).min(mid.height / 2) };
-        let [mid, flip_area] = Layout::vertical([Constraint::Min(2), Constraint::Length(flip_h)]).areas(mid);
-        f.render_widget(Paragraph::new(flip_lines).wrap(Wrap { trim: false }), flip_area);
-        let [title, table_area] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(mid);
-        f.render_widget(
-            Paragraph::new(Span::styled(
-                format!("{} vs {} (paired by sample; {} closes)", c.a, c.b, key(app, "runs", Action::Cancel)),
-                t.heading(true),
-            )),
-            title,
-        );
-        const COMPARE_COLUMNS: [Column; 7] = [
-            Column::left("group", 16),
-            Column::right("n", 5),
-            Column::right("only A", 6),
-            Column::right("only B", 6),
-            Column::right("Δ acc", 7),
-            Column::right("95% CI", 16),
-            Column::right("McNemar", 8),
-        ];
-        let table = DataTable { columns: &COMPARE_COLUMNS, len: c.rows.len(), selected: None, focused: false, sort: None, header: true };
-        table.render(f, table_area, t, |i| {
-            let row = &c.rows[i];
-            let n = row.both + row.only_a + row.only_b + row.neither;
-            // Significant at 5%: green when B gained, red when it lost.
-            let color = match (row.p_mcnemar < 0.05, row.diff > 0.0) {
-                (true, true) => t.correct,
-                (true, false) => t.wrong,
-                _ => t.fg,
-            };
-            let cell = |text: String| Span::styled(text, t.colour(color));
-            vec![
-                cell(row.group.clone()),
-                cell(n.to_string()),
-                cell(row.only_a.to_string()),
-                cell(row.only_b.to_string()),
-                cell(format!("{:+.1}%", 100.0 * row.diff)),
-                cell(format!("[{:+.1}, {:+.1}]", 100.0 * row.lo, 100.0 * row.hi)),
-                cell(format!("{:.3}", row.p_mcnemar)),
-            ]
-        });
     }
+    flip_lines.extend(c.warnings.iter().map(|w| Line::from(Span::styled(w.to_string(), t.golden()))));
+    let flip_h = if flip_lines.is_empty() { 0 } else { (flip_lines.len() as u16 + 2).min(mid.height / 2) };
+    let [mid, flip_area] = Layout::vertical([Constraint::Min(2), Constraint::Length(flip_h)]).areas(mid);
+    f.render_widget(Paragraph::new(flip_lines).wrap(Wrap { trim: false }), flip_area);
+    let [title, table_area] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(mid);
+    f.render_widget(
+        Paragraph::new(Span::styled(
+            format!("{} vs {} (paired by sample; {} closes)", c.a, c.b, key(app, "runs", Action::Cancel)),
+            t.heading(true),
+        )),
+        title,
+    );
+    const COMPARE_COLUMNS: [Column; 7] = [
+        Column::left("group", 16),
+        Column::right("n", 5),
+        Column::right("only A", 6),
+        Column::right("only B", 6),
+        Column::right("Δ acc", 7),
+        Column::right("95% CI", 16),
+        Column::right("McNemar", 8),
+    ];
+    let table = DataTable { columns: &COMPARE_COLUMNS, len: c.rows.len(), selected: None, focused: false, sort: None, header: true };
+    table.render(f, table_area, t, |i| {
+        let row = &c.rows[i];
+        let n = row.both + row.only_a + row.only_b + row.neither;
+        // Significant at 5%: green when B gained, red when it lost.
+        let color = match (row.p_mcnemar < 0.05, row.diff > 0.0) {
+            (true, true) => t.correct,
+            (true, false) => t.wrong,
+            _ => t.fg,
+        };
+        let cell = |text: String| Span::styled(text, t.colour(color));
+        vec![
+            cell(row.group.clone()),
+            cell(n.to_string()),
+            cell(row.only_a.to_string()),
+            cell(row.only_b.to_string()),
+            cell(format!("{:+.1}%", 100.0 * row.diff)),
+            cell(format!("[{:+.1}, {:+.1}]", 100.0 * row.lo, 100.0 * row.hi)),
+            cell(format!("{:.3}", row.p_mcnemar)),
+        ]
+    });
+}
 
+/// The jobs list (its hints wrap); returns the area left below it for the selected job's log.
+fn draw_jobs(f: &mut Frame, jobs_area: Rect, app: &App) -> Rect {
+    let (t, r) = (&app.theme, &app.runs);
+    let head_style = |active: bool| t.heading(active);
     // The jobs list above the selected job's log, which gets the pane's
     // whole width (the report tables it prints), behind a rule.
     let list_w = jobs_area.width as usize;
@@ -207,7 +222,12 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             ]
         });
     }
+    log_area
+}
 
+/// The selected job's log (a finetune's metrics and curve above it), scrolled by `log_scroll`.
+fn draw_log(f: &mut Frame, log_area: Rect, app: &App) {
+    let (t, r) = (&app.theme, &app.runs);
     let job = app.jobs.get(r.job_cursor);
     // A finetune shows its metrics and loss curve above its log.
     let log_area = match job.filter(|j| !j.losses.is_empty()) {
