@@ -3,7 +3,7 @@
 //! a table, markdown, CSV/parquet (the accuracy tables) or JSON (all of it).
 
 use crate::runs::report::{AccuracyRow, GroupBy};
-use crate::runs::report_model::{LoadedRun, Report};
+use crate::runs::report_model::{Comparison, LoadedRun, Report, RunReport};
 use crate::runs::run_dir;
 use crate::runs::store::read_records;
 use anyhow::{bail, Context, Result};
@@ -184,8 +184,7 @@ fn table_row(cells: &[String], md: bool, first: usize, rest: usize) -> String {
 }
 
 /// The sampled-answer table: pass@k for k = 1, 2, 4, ..., maj@N, entropy, flip rate.
-fn render_sampled(s: &mut String, by: &str, rows: &[crate::runs::sampling::SampledRow], md: bool) {
-    use std::fmt::Write as _;
+fn sampled_lines(by: &str, rows: &[crate::runs::sampling::SampledRow], md: bool) -> Vec<String> {
     let n = rows.last().map(|r| r.n).unwrap_or(0);
     let max_n = rows.last().map(|r| r.max_n).unwrap_or(0);
     let mut head = vec![by.to_string(), "questions".into()];
@@ -193,131 +192,129 @@ fn render_sampled(s: &mut String, by: &str, rows: &[crate::runs::sampling::Sampl
     head.extend([format!("maj@{n} %"), "entropy bits".into(), "flip rate %".into()]);
     let line = |cells: &[String]| table_row(cells, md, 28, 13);
     let per = if n == max_n { format!("{n} per question") } else { format!("{n} to {max_n} per question") };
-    let _ = writeln!(s, "\nsampled answers ({per}; the accuracy above counts every sample, which is pass@1)");
-    let _ = writeln!(s, "{}", line(&head));
+    let mut out = vec![format!("\nsampled answers ({per}; the accuracy above counts every sample, which is pass@1)"), line(&head)];
     if md {
-        let _ = writeln!(s, "|{}", "---|".repeat(head.len()));
+        out.push(format!("|{}", "---|".repeat(head.len())));
     }
     for r in rows {
         let mut cells = vec![r.group.clone(), r.questions.to_string()];
         cells.extend(r.pass_at.iter().map(|(_, p)| pct(*p)));
         cells.extend([pct(r.maj), format!("{:.3}", r.entropy), pct(r.flip_rate)]);
-        let _ = writeln!(s, "{}", line(&cells));
+        out.push(line(&cells));
     }
+    out
 }
 
 /// The report as aligned text, or as markdown tables.
 fn render_text(report: &Report, md: bool) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::new();
-    let row = |cells: Vec<String>| table_row(&cells, md, 40, 14);
+    let mut lines: Vec<String> = Vec::new();
     for run in &report.runs {
-        let _ = writeln!(s, "\n## {}", run.name);
-        if let Some(m) = &run.meta {
-            let _ = writeln!(s, "model {}  data {}  variant {}  decoding {}", m.model, m.dataset, m.variant, m.decoding);
-        }
-        if run.records == 0 {
-            let _ = writeln!(s, "no records yet: nothing to report");
-            continue;
-        }
-        let _ = writeln!(s, "{}", row(vec![report.by.column().to_string(), "n".into(), "accuracy %".into(), "95% CI".into()]));
-        if md {
-            let _ = writeln!(s, "|---|---|---|---|");
-        }
-        for r in &run.accuracy {
-            let _ = writeln!(s, "{}", row(vec![r.group.clone(), r.n.to_string(), pct(r.accuracy), format!("{}-{}", pct(r.lo), pct(r.hi))]));
-        }
-        if !run.sampled.is_empty() {
-            render_sampled(&mut s, report.by.column(), &run.sampled, md);
-        }
-        if let Some((circ, q)) = run.circular {
-            let _ = writeln!(s, "circular accuracy {}% ({circ}/{q})", pct(circ as f64 / q.max(1) as f64));
-        }
-        if run.viewspatial_prompt {
-            let _ = writeln!(s, "published ViewSpatial overall: Qwen2.5-VL-3B 35.85, 7B 36.85, MVSM 82.09, random 26.33");
-        }
-        if run.failed > 0 {
-            let _ = writeln!(s, "{} record(s) could not be run (counted wrong)", run.failed);
-        }
-        for w in &run.warnings {
-            let _ = writeln!(s, "{w}");
-        }
-        for n in &run.notes {
-            let _ = writeln!(s, "{n}");
-        }
-        let _ = writeln!(s, "\nerror kinds among errors");
-        for e in &run.error_kinds {
-            // In words, as every pane says them (the JSON keeps the names).
-            let kind = crate::spatial::ErrorKind::from_name(&e.kind).map_or(e.kind.as_str(), |k| k.label());
-            let _ = writeln!(s, "  {kind:<16} {:>6}  {}%", e.count, pct(e.share));
-        }
-        let _ = writeln!(s, "\nanswer letters: predicted vs gold");
-        for l in &run.letters {
-            let _ = writeln!(s, "  {:<4} predicted {:>6}  gold {:>6}", l.letter, l.predicted, l.gold);
-        }
-        for c in &run.confusion {
-            let m = &c.matrix;
-            let _ = writeln!(s, "\nconfusion (gold rows x predicted columns): {}", c.category);
-            let _ = writeln!(s, "  {:<14} {}", "", m.predicted_labels.iter().map(|p| format!("{p:>12}")).collect::<String>());
-            for (g, counts) in m.gold_labels.iter().zip(&m.counts) {
-                let _ = writeln!(s, "  {g:<14} {}", counts.iter().map(|c| format!("{c:>12}")).collect::<String>());
-            }
-        }
+        lines.extend(run_lines(run, report.by, md));
     }
     if let Some(c) = &report.comparison {
-        let _ = writeln!(s, "\n## {} vs {} (paired by sample)", c.a, c.b);
-        if c.different_data || c.only_in_a + c.only_in_b > 0 {
-            let _ = writeln!(
-                s,
-                "{}paired {} questions both runs answered; left out {} only in {} and {} only in {}",
-                if c.different_data { "different datasets: " } else { "" },
-                c.shared,
-                c.only_in_a,
-                c.a,
-                c.only_in_b,
-                c.b
-            );
-        }
-        let head = ["category", "both right", "only A", "only B", "both wrong", "McNemar p", "B-A % (95% CI)"];
-        let _ = writeln!(s, "{}", row(head.iter().map(|h| h.to_string()).collect()));
-        if md {
-            let _ = writeln!(s, "|---|---|---|---|---|---|---|");
-        }
-        for p in &c.paired {
-            let _ = writeln!(
-                s,
-                "{}",
-                row(vec![
-                    p.group.clone(),
-                    p.both.to_string(),
-                    p.only_a.to_string(),
-                    p.only_b.to_string(),
-                    p.neither.to_string(),
-                    format!("{:.4}", p.p_mcnemar),
-                    format!("{} ({} to {})", pct(p.diff), pct(p.lo), pct(p.hi)),
-                ])
-            );
-        }
-        if let Some(flip) = &c.flip_consistency {
-            let _ = writeln!(s, "\nflip consistency (the mirrored run's answer mirrors the plain one), beside its chance level");
-            let _ = writeln!(s, "(the agreement the two runs' answer distributions alone give, with its 95% Wilson interval)");
-            for f in flip {
-                let _ = writeln!(
-                    s,
-                    "  {:<40} {:>5}/{:<5} ({:>6}%)   chance {:>6}% ({}-{})",
-                    f.category,
-                    f.consistent,
-                    f.total,
-                    pct(f.consistent as f64 / f.total.max(1) as f64),
-                    pct(f.chance.chance),
-                    pct(f.chance.lo),
-                    pct(f.chance.hi)
-                );
-            }
-        }
-        for w in &c.warnings {
-            let _ = writeln!(s, "{w}");
+        lines.extend(comparison_lines(c, md));
+    }
+    lines.into_iter().map(|l| l + "\n").collect()
+}
+
+/// One run: accuracy by group, sampled answers, its warnings, error kinds, letters and confusion.
+fn run_lines(run: &RunReport, by: GroupBy, md: bool) -> Vec<String> {
+    let row = |cells: Vec<String>| table_row(&cells, md, 40, 14);
+    let mut out = vec![format!("\n## {}", run.name)];
+    if let Some(m) = &run.meta {
+        out.push(format!("model {}  data {}  variant {}  decoding {}", m.model, m.dataset, m.variant, m.decoding));
+    }
+    if run.records == 0 {
+        out.push("no records yet: nothing to report".into());
+        return out;
+    }
+    out.push(row(vec![by.column().to_string(), "n".into(), "accuracy %".into(), "95% CI".into()]));
+    if md {
+        out.push("|---|---|---|---|".into());
+    }
+    out.extend(
+        run.accuracy.iter().map(|r| row(vec![r.group.clone(), r.n.to_string(), pct(r.accuracy), format!("{}-{}", pct(r.lo), pct(r.hi))])),
+    );
+    if !run.sampled.is_empty() {
+        out.extend(sampled_lines(by.column(), &run.sampled, md));
+    }
+    if let Some((circ, q)) = run.circular {
+        out.push(format!("circular accuracy {}% ({circ}/{q})", pct(circ as f64 / q.max(1) as f64)));
+    }
+    if run.viewspatial_prompt {
+        out.push("published ViewSpatial overall: Qwen2.5-VL-3B 35.85, 7B 36.85, MVSM 82.09, random 26.33".into());
+    }
+    if run.failed > 0 {
+        out.push(format!("{} record(s) could not be run (counted wrong)", run.failed));
+    }
+    out.extend(run.warnings.iter().map(|w| w.to_string()));
+    out.extend(run.notes.iter().cloned());
+    out.push("\nerror kinds among errors".into());
+    for e in &run.error_kinds {
+        // In words, as every pane says them (the JSON keeps the names).
+        let kind = crate::spatial::ErrorKind::from_name(&e.kind).map_or(e.kind.as_str(), |k| k.label());
+        out.push(format!("  {kind:<16} {:>6}  {}%", e.count, pct(e.share)));
+    }
+    out.push("\nanswer letters: predicted vs gold".into());
+    out.extend(run.letters.iter().map(|l| format!("  {:<4} predicted {:>6}  gold {:>6}", l.letter, l.predicted, l.gold)));
+    for c in &run.confusion {
+        let m = &c.matrix;
+        out.push(format!("\nconfusion (gold rows x predicted columns): {}", c.category));
+        out.push(format!("  {:<14} {}", "", m.predicted_labels.iter().map(|p| format!("{p:>12}")).collect::<String>()));
+        for (g, counts) in m.gold_labels.iter().zip(&m.counts) {
+            out.push(format!("  {g:<14} {}", counts.iter().map(|c| format!("{c:>12}")).collect::<String>()));
         }
     }
-    s
+    out
+}
+
+/// Two runs paired by sample, with flip consistency beside its chance level.
+fn comparison_lines(c: &Comparison, md: bool) -> Vec<String> {
+    let row = |cells: Vec<String>| table_row(&cells, md, 40, 14);
+    let mut out = vec![format!("\n## {} vs {} (paired by sample)", c.a, c.b)];
+    if c.different_data || c.only_in_a + c.only_in_b > 0 {
+        out.push(format!(
+            "{}paired {} questions both runs answered; left out {} only in {} and {} only in {}",
+            if c.different_data { "different datasets: " } else { "" },
+            c.shared,
+            c.only_in_a,
+            c.a,
+            c.only_in_b,
+            c.b
+        ));
+    }
+    let head = ["category", "both right", "only A", "only B", "both wrong", "McNemar p", "B-A % (95% CI)"];
+    out.push(row(head.iter().map(|h| h.to_string()).collect()));
+    if md {
+        out.push("|---|---|---|---|---|---|---|".into());
+    }
+    for p in &c.paired {
+        out.push(row(vec![
+            p.group.clone(),
+            p.both.to_string(),
+            p.only_a.to_string(),
+            p.only_b.to_string(),
+            p.neither.to_string(),
+            format!("{:.4}", p.p_mcnemar),
+            format!("{} ({} to {})", pct(p.diff), pct(p.lo), pct(p.hi)),
+        ]));
+    }
+    if let Some(flip) = &c.flip_consistency {
+        out.push("\nflip consistency (the mirrored run's answer mirrors the plain one), beside its chance level".into());
+        out.push("(the agreement the two runs' answer distributions alone give, with its 95% Wilson interval)".into());
+        for f in flip {
+            out.push(format!(
+                "  {:<40} {:>5}/{:<5} ({:>6}%)   chance {:>6}% ({}-{})",
+                f.category,
+                f.consistent,
+                f.total,
+                pct(f.consistent as f64 / f.total.max(1) as f64),
+                pct(f.chance.chance),
+                pct(f.chance.lo),
+                pct(f.chance.hi)
+            ));
+        }
+    }
+    out.extend(c.warnings.iter().map(|w| w.to_string()));
+    out
 }
