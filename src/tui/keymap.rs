@@ -13,8 +13,46 @@ pub const DEFAULT: &str = include_str!("../../keymaps/default.toml");
 /// The vim map's bindings, an overlay on `DEFAULT` (see `Keymap::vim`).
 pub const VIM: &str = include_str!("../../keymaps/vim.toml");
 
-/// Modes a keymap may have: one per pane, `global` (every pane) and `input` (typing text).
-pub const MODES: [&str; 9] = ["global", "samples", "sample", "live", "confusion", "saliency", "runs", "causal", "input"];
+/// A keymap's modes: one per pane, `global` (every pane) and `input`
+/// (typing text). The key files name them as their tables do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Mode {
+    Global,
+    Samples,
+    Sample,
+    Live,
+    Confusion,
+    Saliency,
+    Runs,
+    Causal,
+    Input,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 9] =
+        [Mode::Global, Mode::Samples, Mode::Sample, Mode::Live, Mode::Confusion, Mode::Saliency, Mode::Runs, Mode::Causal, Mode::Input];
+
+    /// The mode's table name in a key file (`[[runs]]`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Global => "global",
+            Mode::Samples => "samples",
+            Mode::Sample => "sample",
+            Mode::Live => "live",
+            Mode::Confusion => "confusion",
+            Mode::Saliency => "saliency",
+            Mode::Runs => "runs",
+            Mode::Causal => "causal",
+            Mode::Input => "input",
+        }
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 const NAMED_KEYS: [&str; 14] =
     ["up", "down", "left", "right", "enter", "esc", "tab", "backtab", "backspace", "pageup", "pagedown", "home", "end", "space"];
@@ -36,7 +74,7 @@ struct RawBinding {
 
 #[derive(Debug, Clone, Default)]
 pub struct Keymap {
-    pub modes: BTreeMap<String, Vec<Binding>>,
+    pub modes: BTreeMap<Mode, Vec<Binding>>,
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -76,15 +114,15 @@ impl Keymap {
         let file: KeymapFile = toml::from_str(text).map_err(|e| anyhow::anyhow!("{origin}: invalid keymap: {e}"))?;
         let lists = [file.global, file.samples, file.sample, file.live, file.confusion, file.saliency, file.runs, file.causal, file.input];
         let mut modes = BTreeMap::new();
-        for (mode, raw) in MODES.iter().zip(lists) {
+        for (mode, raw) in Mode::ALL.into_iter().zip(lists) {
             if let Some(raw) = raw {
-                modes.insert(mode.to_string(), Self::bindings(text, origin, mode, raw)?);
+                modes.insert(mode, Self::bindings(text, origin, mode, raw)?);
             }
         }
         Ok(Keymap { modes })
     }
 
-    fn bindings(text: &str, origin: &str, mode: &str, raw: Vec<RawBinding>) -> Result<Vec<Binding>> {
+    fn bindings(text: &str, origin: &str, mode: Mode, raw: Vec<RawBinding>) -> Result<Vec<Binding>> {
         let mut out: Vec<Binding> = Vec::new();
         for b in raw {
             let line = line_of(text, b.on.span().start);
@@ -152,28 +190,28 @@ impl Keymap {
 
     /// The action for a key in a pane, falling back to `global`.
     pub fn action(&self, pane: Pane, key: &str) -> Option<Action> {
-        [pane.mode(), "global"].iter().find_map(|m| self.lookup(m, key))
+        [pane.mode(), Mode::Global].into_iter().find_map(|m| self.lookup(m, key))
     }
 
     /// The action for a key in one mode only.
-    pub fn lookup(&self, mode: &str, key: &str) -> Option<Action> {
-        self.modes.get(mode)?.iter().find(|b| b.on == key).map(|b| b.run)
+    pub fn lookup(&self, mode: Mode, key: &str) -> Option<Action> {
+        self.modes.get(&mode)?.iter().find(|b| b.on == key).map(|b| b.run)
     }
 
     /// The first key bound to `action` in `mode` or `global`, for hints.
-    pub fn key_for(&self, mode: &str, action: Action) -> Option<&str> {
-        [mode, "global"].iter().filter_map(|m| self.modes.get(*m)).flatten().find(|b| b.run == action).map(|b| b.on.as_str())
+    pub fn key_for(&self, mode: Mode, action: Action) -> Option<&str> {
+        [mode, Mode::Global].iter().filter_map(|m| self.modes.get(m)).flatten().find(|b| b.run == action).map(|b| b.on.as_str())
     }
 
     /// Help rows (mode, keys, desc) generated from the map: keys bound to
     /// the same action and text in a mode are listed together.
-    pub fn help(&self) -> Vec<(String, String, String)> {
-        let mut out: Vec<(String, String, String)> = Vec::new();
-        for mode in MODES {
-            for b in self.modes.get(mode).into_iter().flatten() {
-                match out.iter_mut().find(|(m, _, d)| m == mode && *d == b.desc) {
+    pub fn help(&self) -> Vec<(Mode, String, String)> {
+        let mut out: Vec<(Mode, String, String)> = Vec::new();
+        for mode in Mode::ALL {
+            for b in self.modes.get(&mode).into_iter().flatten() {
+                match out.iter_mut().find(|(m, _, d)| *m == mode && *d == b.desc) {
                     Some(row) => row.1 = format!("{} {}", row.1, b.on),
-                    None => out.push((mode.to_string(), b.on.clone(), b.desc.clone())),
+                    None => out.push((mode, b.on.clone(), b.desc.clone())),
                 }
             }
         }

@@ -33,15 +33,16 @@ impl Pane {
     pub const ALL: [Pane; 7] = [Pane::Samples, Pane::Sample, Pane::Live, Pane::Confusion, Pane::Saliency, Pane::Runs, Pane::Causal];
 
     /// The keymap mode of this pane.
-    pub fn mode(self) -> &'static str {
+    pub fn mode(self) -> crate::tui::keymap::Mode {
+        use crate::tui::keymap::Mode;
         match self {
-            Pane::Samples => "samples",
-            Pane::Sample => "sample",
-            Pane::Live => "live",
-            Pane::Confusion => "confusion",
-            Pane::Saliency => "saliency",
-            Pane::Runs => "runs",
-            Pane::Causal => "causal",
+            Pane::Samples => Mode::Samples,
+            Pane::Sample => Mode::Sample,
+            Pane::Live => Mode::Live,
+            Pane::Confusion => Mode::Confusion,
+            Pane::Saliency => Mode::Saliency,
+            Pane::Runs => Mode::Runs,
+            Pane::Causal => Mode::Causal,
         }
     }
 

@@ -322,7 +322,7 @@ fn help_is_generated_from_the_keymap_and_q_quits() {
         app.keymap = keymap;
         keys(&mut app, &["?"]);
         let s = screen(&app, 120, 60);
-        for b in &app.keymap.modes["samples"] {
+        for b in &app.keymap.modes[&flipscope::tui::keymap::Mode::Samples] {
             assert!(s.contains(&b.desc), "help lists `{}`:\n{s}", b.desc);
         }
         keys(&mut app, &["?"]);
@@ -375,20 +375,20 @@ fn keymap_files_fail_each_with_its_own_message() {
     assert!(err.contains("user.toml: line 1: keymap = \"emacs\": not \"default\" or \"vim\""), "{err}");
     // A user file layers over the base it names.
     let km = Keymap::resolve(Some((&format!("keymap = \"vim\"\n{}", b("samples", "n", "down")), "user.toml".into()))).unwrap();
-    assert_eq!(km.lookup("samples", "n"), Some(Action::Down));
-    assert_eq!(km.lookup("samples", "G"), Some(Action::Bottom), "the vim map's bindings stay");
-    assert_eq!(km.lookup("samples", "j"), Some(Action::Down), "and the default's under them");
+    assert_eq!(km.lookup(flipscope::tui::keymap::Mode::Samples, "n"), Some(Action::Down));
+    assert_eq!(km.lookup(flipscope::tui::keymap::Mode::Samples, "G"), Some(Action::Bottom), "the vim map's bindings stay");
+    assert_eq!(km.lookup(flipscope::tui::keymap::Mode::Samples, "j"), Some(Action::Down), "and the default's under them");
     // The vim file is an overlay: only bindings the default lacks, each a key the default leaves free there.
     let (default, overlay) = (Keymap::parse(DEFAULT, "d").unwrap(), Keymap::parse(VIM, "v").unwrap());
     for (mode, binds) in &overlay.modes {
         for b in binds {
-            assert_eq!(default.lookup(mode, &b.on), None, "[[{mode}]] {} is already the default's", b.on);
+            assert_eq!(default.lookup(*mode, &b.on), None, "[[{mode}]] {} is already the default's", b.on);
         }
     }
     let vim = Keymap::vim().unwrap();
     let count = |k: &Keymap| k.modes.values().map(Vec::len).sum::<usize>();
     assert_eq!(count(&vim), count(&default) + count(&overlay));
-    assert_eq!(Keymap::resolve(None).unwrap().lookup("global", "q"), Some(Action::Quit));
+    assert_eq!(Keymap::resolve(None).unwrap().lookup(flipscope::tui::keymap::Mode::Global, "q"), Some(Action::Quit));
 }
 
 /// Pumps effects through the runtime and job events into `update` until `done` holds.

@@ -9,6 +9,7 @@ use super::widgets::{key, truncate};
 use crate::causal::overview::{CausalOverview, DecisionCurve, KnockoutTable, Part, PatchMap};
 use crate::causal::{EdgeGroup, PositionGroup};
 use crate::tui::action::Action;
+use crate::tui::keymap::Mode;
 use crate::tui::state::{App, Phase};
 use crate::tui::theme::Theme;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -25,7 +26,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         f.render_widget(Paragraph::new("no sample selected").style(t.muted()), area);
         return;
     };
-    let k = |a| key(app, "causal", a);
+    let k = |a| key(app, Mode::Causal, a);
     let settings = format!(
         "{} · answer {} ({}) · knockout window {} ({}) · layers {}/{} · {} recompute · {} batch over the filter ({} samples)",
         sample.id,
@@ -44,7 +45,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let phase = match &c.work.phase {
         Phase::Queued | Phase::Running => {
             let so_far = result.map(|o| format!("{} · ", verdict(o))).unwrap_or_default();
-            let cancel = key(app, "global", Action::Cancel);
+            let cancel = key(app, Mode::Global, Action::Cancel);
             Span::styled(format!("{so_far}computing… (scrolling does not wait; {cancel} cancels)"), t.golden())
         }
         Phase::Failed(e) => Span::styled(format!("failed: {e}"), t.bad()),

@@ -4,6 +4,7 @@
 use super::widgets::{bar, key, truncate};
 use crate::spatial::ErrorKind;
 use crate::tui::action::Action;
+use crate::tui::keymap::Mode;
 use crate::tui::state::App;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier};
@@ -18,8 +19,8 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         let msg = if app.run.records.is_empty() {
             &format!(
                 "no records in this run yet: {} opens Runs, where {} reruns the current filter",
-                key(app, "global", Action::FocusRuns),
-                key(app, "runs", Action::Rerun)
+                key(app, Mode::Global, Action::FocusRuns),
+                key(app, Mode::Runs, Action::Rerun)
             )
         } else {
             "this run's answers name no directions"
@@ -102,7 +103,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         lines.push(Line::from(vec![
             Span::styled(format!("{g} → {p}: {} samples · ", m.counts[c.row][c.col]), t.text()),
             Span::styled(kind.name(), if kind.is_error() { t.kind(kind) } else { t.good() }),
-            Span::styled(format!(" · {} lists them", key(app, "confusion", Action::Select)), t.muted()),
+            Span::styled(format!(" · {} lists them", key(app, Mode::Confusion, Action::Select)), t.muted()),
         ]));
     }
     let legend: Vec<Span> = ErrorKind::ALL

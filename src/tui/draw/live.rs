@@ -2,6 +2,7 @@
 //! watch the option probabilities and the streamed answer arrive.
 
 use super::widgets::{bar, hints, predicted, verdict};
+use crate::tui::keymap::Mode;
 use crate::tui::state::{App, AskVariant, EngineStatus, LiveState, Phase, TypedGold};
 use ratatui::layout::Rect;
 use ratatui::style::Modifier;
@@ -15,7 +16,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     use crate::tui::action::Action as A;
     let keys = hints(
         app,
-        "live",
+        Mode::Live,
         &[
             (A::AskPlain, "plain"),
             (A::AskBoxed, "boxed"),

@@ -14,6 +14,7 @@ mod widgets;
 use super::action::Action;
 use super::images::ImageCache;
 use super::state::{App, EngineStatus, Pane};
+use crate::tui::keymap::Mode;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
@@ -36,7 +37,7 @@ pub fn draw(f: &mut Frame, app: &App, images: &mut ImageCache) {
     if let Some(input) = &app.input {
         let area = Rect { y: status.y, ..status };
         let prompt = format!(" {}: ", input.purpose.prompt());
-        let hints = format!("  {}", widgets::hints(app, "input", &[(Action::Select, "accept"), (Action::Cancel, "cancel")]));
+        let hints = format!("  {}", widgets::hints(app, Mode::Input, &[(Action::Select, "accept"), (Action::Cancel, "cancel")]));
         // A long line scrolls: its end, where the typing is, stays in view.
         let room = (area.width as usize).saturating_sub(prompt.chars().count() + hints.chars().count() + 2).max(8);
         let n = input.text.chars().count();
@@ -115,7 +116,7 @@ fn draw_tabs(f: &mut Frame, area: Rect, app: &App) {
 
 /// The hint at the status line's right end: the way out and the way to help.
 fn status_hint(app: &App) -> String {
-    format!(" {}", widgets::hints(app, "global", &[(Action::Help, "help"), (Action::Quit, "quit")]))
+    format!(" {}", widgets::hints(app, Mode::Global, &[(Action::Help, "help"), (Action::Quit, "quit")]))
 }
 
 /// The status line's spans for a left part `width` columns wide, and the rows
@@ -188,9 +189,9 @@ fn draw_help(f: &mut Frame, app: &App) {
     // The focused pane's keys first, then the keys that work everywhere, then the rest.
     let mut rows = app.keymap.help();
     rows.sort_by_key(|(m, _, _)| {
-        if m == mode {
+        if *m == mode {
             0
-        } else if m == "global" {
+        } else if *m == Mode::Global {
             1
         } else {
             2
@@ -201,10 +202,10 @@ fn draw_help(f: &mut Frame, app: &App) {
     let mut lines: Vec<Line> = Vec::new();
     let mut starts = Vec::new();
     for (m, on, desc) in &rows {
-        let style = if m == mode { t.text() } else { t.muted() };
+        let style = if *m == mode { t.text() } else { t.muted() };
         starts.push(lines.len());
         for (i, part) in crate::viz::chart::wrap_label(desc, desc_w).into_iter().enumerate() {
-            let (m, on) = if i == 0 { (m.as_str(), on.as_str()) } else { ("", "") };
+            let (m, on) = if i == 0 { (m.name(), on.as_str()) } else { ("", "") };
             lines.push(Line::from(vec![
                 Span::styled(format!("{m:<10}"), t.highlight()),
                 Span::styled(format!("{on:<16}"), style.add_modifier(Modifier::BOLD)),

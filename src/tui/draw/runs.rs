@@ -4,6 +4,7 @@
 use super::table::{Column, DataTable};
 use super::widgets::{bar, duration, hint_items, hints, key, packed};
 use crate::tui::action::Action;
+use crate::tui::keymap::Mode;
 use crate::tui::state::{App, Phase};
 use crate::tui::theme::Theme;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -40,7 +41,7 @@ fn draw_runs(f: &mut Frame, runs_area: Rect, app: &App) {
             format!(
                 "runs in ./runs ({}) · {}",
                 r.list.len(),
-                hints(app, "runs", &[(Action::OpenRun, "open"), (Action::MarkRun, "mark"), (Action::CompareRuns, "compare")])
+                hints(app, Mode::Runs, &[(Action::OpenRun, "open"), (Action::MarkRun, "mark"), (Action::CompareRuns, "compare")])
             ),
             head_style(!r.in_jobs),
         )),
@@ -117,7 +118,7 @@ fn draw_comparison(f: &mut Frame, mid: Rect, app: &App, c: &crate::tui::state::C
     let [title, table_area] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(mid);
     f.render_widget(
         Paragraph::new(Span::styled(
-            format!("{} vs {} (paired by sample; {} closes)", c.a, c.b, key(app, "runs", Action::Cancel)),
+            format!("{} vs {} (paired by sample; {} closes)", c.a, c.b, key(app, Mode::Runs, Action::Cancel)),
             t.heading(true),
         )),
         title,
@@ -164,7 +165,7 @@ fn draw_jobs(f: &mut Frame, jobs_area: Rect, app: &App) -> Rect {
     let mut items = vec!["jobs".to_string()];
     items.extend(hint_items(
         app,
-        "runs",
+        Mode::Runs,
         &[
             (Action::Rerun, &format!("rerun the filter ({})", app.samples.visible.len())),
             (Action::CycleVariant, &format!("variant: {}", r.variant.name())),
@@ -252,7 +253,7 @@ fn draw_log(f: &mut Frame, log_area: Rect, app: &App) {
             Some(j) => {
                 let end = j.log.len().saturating_sub(r.log_scroll);
                 let start = end.saturating_sub(tail_n);
-                let scroll = hints(app, "runs", &[(Action::ScrollUp, "older"), (Action::ScrollDown, "newer")]);
+                let scroll = hints(app, Mode::Runs, &[(Action::ScrollUp, "older"), (Action::ScrollDown, "newer")]);
                 format!("log of #{} {} · lines {}-{end} of {} · {scroll}", j.id, j.label, (start + 1).min(end), j.log.len())
             }
             None => "log".into(),

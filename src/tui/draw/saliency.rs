@@ -8,6 +8,7 @@ use crate::data::visual_prompt::{draw_box, BoxStyle};
 use crate::data::{BoundingBox, ImageSource};
 use crate::tui::action::Action;
 use crate::tui::images::{ImageCache, MakeImage};
+use crate::tui::keymap::Mode;
 use crate::tui::state::{App, Phase, SaliencyMode};
 use crate::viz::{heatmap, HeatmapStyle, SaliencyMap};
 use image::DynamicImage;
@@ -25,7 +26,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, images: &mut ImageCache) {
     };
     let goal = &s.goal;
     let layers = app.layers().unwrap_or(0);
-    let k = |a| key(app, "saliency", a);
+    let k = |a| key(app, Mode::Saliency, a);
     let settings = match s.mode {
         SaliencyMode::Gradient => format!(
             "{} · method {} ({}) · explains {goal} ({}) · {} ({}) · alpha {:.1} ({}/{}) · {}: attention",

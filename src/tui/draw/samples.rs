@@ -5,6 +5,7 @@ use super::table::{window, Column, DataTable};
 use super::widgets::{key, predicted};
 use crate::tui::action::Action;
 use crate::tui::filter::{SortKey, Status};
+use crate::tui::keymap::Mode;
 use crate::tui::state::App;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -20,9 +21,10 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         chips.push(Span::raw(" "));
     }
     if chips.is_empty() {
-        let keys = [Action::FilterCategory, Action::FilterStatus, Action::FilterError, Action::FilterGold].map(|a| key(app, "samples", a));
+        let keys =
+            [Action::FilterCategory, Action::FilterStatus, Action::FilterError, Action::FilterGold].map(|a| key(app, Mode::Samples, a));
         chips.push(Span::styled(
-            format!("no filters · {} search · {} filter", key(app, "samples", Action::Search), keys.join(" ")),
+            format!("no filters · {} search · {} filter", key(app, Mode::Samples, Action::Search), keys.join(" ")),
             t.muted(),
         ));
     }
@@ -49,8 +51,8 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         f.render_widget(
             Paragraph::new(format!(
                 "no samples pass these filters ({} removes the last chip, {} clears)",
-                key(app, "samples", Action::RemoveChip),
-                key(app, "samples", Action::ClearFilters)
+                key(app, Mode::Samples, Action::RemoveChip),
+                key(app, Mode::Samples, Action::ClearFilters)
             ))
             .style(t.muted()),
             list_area,

@@ -2,6 +2,7 @@
 
 use crate::runs::Record;
 use crate::tui::action::Action;
+use crate::tui::keymap::Mode;
 use crate::tui::state::App;
 use crate::tui::theme::Theme;
 use ratatui::style::{Color, Modifier, Style};
@@ -9,18 +10,18 @@ use ratatui::text::Span;
 
 /// The key the active keymap binds to `action` in `mode` (or globally), for
 /// a hint; "—" when none is. Hints read the keymap, so a rebinding shows.
-pub fn key(app: &App, mode: &str, action: Action) -> String {
+pub fn key(app: &App, mode: Mode, action: Action) -> String {
     app.keymap.key_for(mode, action).unwrap_or("—").to_string()
 }
 
 /// "k what · k2 what2" for the actions bound in `mode` (or globally);
 /// actions bound to no key are left out rather than shown with a wrong one.
-pub fn hints(app: &App, mode: &str, items: &[(Action, &str)]) -> String {
+pub fn hints(app: &App, mode: Mode, items: &[(Action, &str)]) -> String {
     hint_items(app, mode, items).join(" · ")
 }
 
 /// Each bound action as "k what".
-pub fn hint_items(app: &App, mode: &str, items: &[(Action, &str)]) -> Vec<String> {
+pub fn hint_items(app: &App, mode: Mode, items: &[(Action, &str)]) -> Vec<String> {
     items.iter().filter_map(|(a, what)| Some(format!("{} {what}", app.keymap.key_for(mode, *a)?))).collect()
 }
 

@@ -2,6 +2,7 @@
 //! the latest-wins overview of the focused sample, and the batch over the filter.
 
 use super::*;
+use crate::tui::keymap::Mode;
 
 pub(super) fn causal_action(app: &mut App, action: Action) -> Option<Vec<Effect>> {
     let layers = app.layers().unwrap_or(1);
@@ -46,7 +47,7 @@ pub(super) fn causal_request(app: &mut App, force: bool) -> Option<Effect> {
 fn batch(app: &mut App) -> Vec<Effect> {
     let Some(samples) = filtered(app) else { return vec![] };
     if app.run.records.is_empty() {
-        let (runs, rerun) = (key_for(app, "global", Action::FocusRuns), key_for(app, "runs", Action::Rerun));
+        let (runs, rerun) = (key_for(app, Mode::Global, Action::FocusRuns), key_for(app, Mode::Runs, Action::Rerun));
         app.message = Some(format!(
             "the batch groups its rows by the open run's outcomes, and run {} has none: {runs} then {rerun} evaluates the filter",
             app.run.name
@@ -57,7 +58,7 @@ fn batch(app: &mut App) -> Vec<Effect> {
         "causal batch over {} samples into {}/causal: progress and the summary in Runs & jobs ({})",
         samples.len(),
         app.run.dir.display(),
-        key_for(app, "global", Action::FocusRuns)
+        key_for(app, Mode::Global, Action::FocusRuns)
     ));
     vec![Effect::CausalBatch { samples, form: app.causal.form, window: app.causal.window, run: app.run.dir.clone() }]
 }

@@ -2,6 +2,7 @@
 //! a question, a view name, the finetune line).
 
 use super::*;
+use crate::tui::keymap::Mode;
 
 /// The finetune line as it first opens: flags of `flipscope train`, parsed by
 /// its own grammar. The workbench adds `--model` (its model) and `--out`
@@ -38,7 +39,7 @@ pub fn parse_finetune_line(line: &str) -> Result<TrainConfig, String> {
 
 pub(super) fn on_input_key(app: &mut App, key: &str) -> Vec<Effect> {
     let Some(input) = app.input.as_mut() else { return vec![] };
-    match app.keymap.lookup("input", key) {
+    match app.keymap.lookup(Mode::Input, key) {
         Some(Action::Select) => {
             let Input { purpose, text } = app.input.take().unwrap_or(Input { purpose: InputPurpose::Search, text: String::new() });
             return submit_input(app, purpose, text.trim().to_string());

@@ -2,6 +2,7 @@
 //! in the pane that asked.
 
 use super::*;
+use crate::tui::keymap::Mode;
 
 pub(super) fn on_job(app: &mut App, ev: JobEvent) -> Vec<Effect> {
     match ev {
@@ -20,7 +21,7 @@ pub(super) fn on_job(app: &mut App, ev: JobEvent) -> Vec<Effect> {
         JobEvent::Answered { id, record } if app.live.job == Some(id) => {
             // "asking ..." is no longer true once the answer is in: say what it was where the user is.
             if app.live.asked_from_list && app.focus != Pane::Live {
-                let key = key_for(app, "samples", Action::FocusLive);
+                let key = key_for(app, Mode::Samples, Action::FocusLive);
                 app.message = Some(format!("{}: {} · {key} shows the answer", record.id, record.verdict.label()));
             }
             app.live.record = Some(*record);
@@ -108,7 +109,7 @@ pub(super) fn job_ended(app: &mut App, id: JobId, phase: Phase) -> Vec<Effect> {
         }
     }
     if let (Some(out_dir), Phase::Done) = (&job.train_out, &job.phase) {
-        let key = key_for(app, "runs", Action::EvalAdapter);
+        let key = key_for(app, Mode::Runs, Action::EvalAdapter);
         app.message = Some(format!("finetune done ({}): {key} evaluates it on the filter and compares with this run", out_dir.display()));
     }
     out

@@ -326,6 +326,6 @@ fn filtered(app: &mut App) -> Option<Vec<Sample>> {
 
 /// The key bound to `action` in `mode` (or globally), for messages that tell
 /// the user what to press; the action's own name when no key is bound.
-fn key_for(app: &App, mode: &str, action: Action) -> String {
+fn key_for(app: &App, mode: crate::tui::keymap::Mode, action: Action) -> String {
     app.keymap.key_for(mode, action).unwrap_or(action.name()).to_string()
 }

@@ -2,6 +2,7 @@
 //! saliency batches of the current filter.
 
 use super::*;
+use crate::tui::keymap::Mode;
 
 pub(super) fn runs_action(app: &mut App, action: Action) -> Vec<Effect> {
     let r = &mut app.runs;
@@ -28,7 +29,7 @@ pub(super) fn runs_action(app: &mut App, action: Action) -> Vec<Effect> {
         Action::CompareRuns => match (r.marked.and_then(|m| r.list.get(m)), r.list.get(r.cursor)) {
             (Some(a), Some(b)) if a.dir != b.dir => return vec![Effect::Compare { a: a.dir.clone(), b: b.dir.clone() }],
             _ => {
-                let (mark, compare) = (key_for(app, "runs", Action::MarkRun), key_for(app, "runs", Action::CompareRuns));
+                let (mark, compare) = (key_for(app, Mode::Runs, Action::MarkRun), key_for(app, Mode::Runs, Action::CompareRuns));
                 app.message = Some(format!("mark a run with {mark}, move to another, then {compare} compares"))
             }
         },
@@ -67,7 +68,7 @@ pub(super) fn runs_action(app: &mut App, action: Action) -> Vec<Effect> {
             // The selected job if it is a finished finetune, else the latest finished one.
             let selected = app.jobs.get(r.job_cursor).filter(|j| j.train_out.is_some() && j.phase == Phase::Done);
             let Some(job) = selected.or_else(|| app.jobs.iter().rev().find(|j| j.train_out.is_some() && j.phase == Phase::Done)) else {
-                app.message = Some(format!("no finished finetune yet: {} starts one", key_for(app, "runs", Action::Finetune)));
+                app.message = Some(format!("no finished finetune yet: {} starts one", key_for(app, Mode::Runs, Action::Finetune)));
                 return vec![];
             };
             let (adapter, job_id) = (job.train_out.clone().unwrap_or_default(), job.id);

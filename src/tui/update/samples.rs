@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::spatial::{Direction, ErrorKind, Heading};
+use crate::tui::keymap::Mode;
 
 /// Replaces the chips `is_kind` matches with `chip` (or removes them).
 pub(super) fn set_chip(app: &mut App, chip: Option<Filter>, is_kind: impl Fn(&Filter) -> bool) {
@@ -78,7 +79,7 @@ pub(super) fn sample_action(app: &mut App, action: Action, cursor: usize) -> Vec
             cycle_chip(app, cats.into_iter().map(Filter::Category).collect(), Filter::Category(String::new()));
         }
         Action::FilterError | Action::FilterStatus if app.run.records.is_empty() => {
-            let (rerun, runs) = (key_for(app, "runs", Action::Rerun), key_for(app, "samples", Action::FocusRuns));
+            let (rerun, runs) = (key_for(app, Mode::Runs, Action::Rerun), key_for(app, Mode::Samples, Action::FocusRuns));
             app.message = Some(format!("no run yet: nothing to filter by verdict ({runs} then {rerun} reruns the filter)"));
         }
         Action::FilterStatus => {
@@ -136,7 +137,7 @@ pub(super) fn sample_action(app: &mut App, action: Action, cursor: usize) -> Vec
             let effects = live_action(app, action).unwrap_or_default();
             if !effects.is_empty() {
                 let id = app.live.sample_id.clone().unwrap_or_default();
-                let key = key_for(app, "samples", Action::FocusLive);
+                let key = key_for(app, Mode::Samples, Action::FocusLive);
                 app.message = Some(format!("asking the model about {id} ({}) · {key} shows the answer", app.live.variant.spec()));
                 app.live.asked_from_list = true;
             }
