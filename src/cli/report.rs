@@ -92,7 +92,7 @@ fn load(name: &str) -> Result<LoadedRun> {
     super::warn(&read.notes(&path));
     let records = read.records;
     let meta = dir.read_meta().ok().flatten();
-    Ok(LoadedRun { name: name.to_string(), meta, records })
+    Ok(LoadedRun { name: name.to_string(), dir: dir.path().to_path_buf(), meta, records })
 }
 
 fn pct(x: f64) -> String {
@@ -118,7 +118,7 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     }
     let runs: Vec<LoadedRun> = args.runs.iter().map(|n| load(n)).collect::<Result<_>>()?;
     let vs = args.vs.as_deref().map(load).transpose()?;
-    let report = Report::build(&runs, vs.as_ref(), args.by, args.allow_different_data)?;
+    let report = Report::build(&runs, vs.as_ref(), args.by, args.allow_different_data, args.min_ld_gap)?;
     let tables: Vec<(String, Vec<AccuracyRow>)> = report.runs.iter().map(|r| (r.name.clone(), r.accuracy.clone())).collect();
     if let Some(png) = &args.plot {
         // The plot shows every run it compares: the --vs run beside the others.
@@ -153,13 +153,6 @@ pub fn run(args: &ReportArgs) -> Result<()> {
             }
             ReportFormat::Table | ReportFormat::Md => {
                 print!("{}", render_text(&report, args.format == ReportFormat::Md));
-                // What the batch causal experiments found, by outcome.
-                for r in &runs {
-                    let lines = crate::runs::causal_log::summary(&run_dir(&r.name), &r.records, args.min_ld_gap)?;
-                    if !lines.is_empty() {
-                        println!("\n## {}: causal experiments\n{}", r.name, lines.join("\n"));
-                    }
-                }
             }
         }
         Ok(())
@@ -213,6 +206,13 @@ fn render_text(report: &Report, md: bool) -> String {
     }
     if let Some(c) = &report.comparison {
         lines.extend(comparison_lines(c, md));
+    }
+    // What the batch causal experiments found, by outcome.
+    for run in &report.runs {
+        if let Some(c) = &run.causal {
+            lines.push(format!("\n## {}: causal experiments", run.name));
+            lines.extend(c.lines());
+        }
     }
     lines.into_iter().map(|l| l + "\n").collect()
 }

@@ -8,7 +8,6 @@
 //! is refused when the settings differ from those the file was made with.
 
 use super::dir::{read_keyed, KeyedLines};
-use super::warnings;
 use super::Record;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -250,7 +249,7 @@ pub fn outcome(record: Option<&Record>) -> String {
 
 /// Rows of one experiment grouped by their sample's outcome in the run (the
 /// majority answer's, for a run of sampled answers).
-fn by_outcome<'a, T>(rows: &'a [T], key: impl Fn(&T) -> &str, records: &[Record]) -> BTreeMap<String, Vec<&'a T>> {
+pub(super) fn by_outcome<'a, T>(rows: &'a [T], key: impl Fn(&T) -> &str, records: &[Record]) -> BTreeMap<String, Vec<&'a T>> {
     let first: BTreeMap<&str, &Record> = super::sampling::one_per_question(records).into_iter().rev().map(|r| (r.id.as_str(), r)).collect();
     let mut out: BTreeMap<String, Vec<&T>> = BTreeMap::new();
     for row in rows {
@@ -259,28 +258,11 @@ fn by_outcome<'a, T>(rows: &'a [T], key: impl Fn(&T) -> &str, records: &[Record]
     out
 }
 
-fn mean(xs: impl Iterator<Item = f64>) -> Option<f64> {
-    let v: Vec<f64> = xs.filter(|x| x.is_finite()).collect();
-    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
-}
-
-/// The median: a patching share is a ratio whose denominator (LD clean - LD
-/// mirrored) can be near zero for a sample, which a mean does not survive.
-fn median(xs: impl Iterator<Item = f64>) -> Option<f64> {
-    let mut v: Vec<f64> = xs.filter(|x| x.is_finite()).collect();
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let m = v.len() / 2;
-    Some(if v.len() % 2 == 1 { v[m] } else { (v[m - 1] + v[m]) / 2.0 })
-}
-
 /// The measured rows of one experiment in `run` (None when it has none
 /// yet): rows that hold a sample's error are left out, and a row that does
 /// not decode as `T` is left out with a warning line in `warnings` naming
 /// the file and sample (this layer never prints).
-fn measured<T: serde::de::DeserializeOwned>(run: &Path, e: Experiment, warnings: &mut Vec<String>) -> Result<Option<Vec<T>>> {
+pub(super) fn measured<T: serde::de::DeserializeOwned>(run: &Path, e: Experiment, warnings: &mut Vec<String>) -> Result<Option<Vec<T>>> {
     let path = e.rows_path(run);
     if !path.exists() {
         return Ok(None);
@@ -300,108 +282,14 @@ fn measured<T: serde::de::DeserializeOwned>(run: &Path, e: Experiment, warnings:
     Ok(Some(out))
 }
 
-/// What the run's causal rows say, by outcome, as text lines for `report`.
+/// What the run's causal rows say, by outcome, as `report`'s text lines.
 pub fn summary(run: &Path, records: &[Record], min_ld_gap: f64) -> Result<Vec<String>> {
-    let (mut lines, mut warnings) = (Vec::new(), Vec::new());
-    if let Some(rows) = measured::<LensRow>(run, Experiment::Lens, &mut warnings)? {
-        lines.push(format!("logit lens ({} samples): the layer from which the final answer leads, by outcome", rows.len()));
-        for (outcome, rs) in by_outcome(&rows, |r| r.key.as_str(), records) {
-            let decided: Vec<f64> = rs.iter().filter_map(|r| r.decided_at.map(|l| l as f64)).collect();
-            let layers = rs.first().map(|r| r.curve.len()).unwrap_or(0);
-            lines.push(format!(
-                "  {outcome:<18} n {:>4}  mean layer {}  of {layers}",
-                rs.len(),
-                mean(decided.iter().copied()).map(|m| format!("{m:5.2}")).unwrap_or_else(|| "    -".into())
-            ));
-        }
-    }
-    if let Some(rows) = measured::<KnockoutRow>(run, Experiment::Knockout, &mut warnings)? {
-        lines.push(format!(
-            "knockout ({} samples): mean change in the answer's log-prob at the most harmful window, by outcome",
-            rows.len()
-        ));
-        for (outcome, rs) in by_outcome(&rows, |r| r.key.as_str(), records) {
-            let edges = rs.first().map(|r| r.edges.clone()).unwrap_or_default();
-            let cells: Vec<String> = edges
-                .iter()
-                .enumerate()
-                .map(|(g, name)| {
-                    let windows = rs.first().map(|r| r.logprob.len()).unwrap_or(0);
-                    let worst = (0..windows)
-                        .filter_map(|w| {
-                            mean(rs.iter().filter_map(|r| r.logprob.get(w).and_then(|row| row.get(g)).map(|lp| lp - r.base_logprob)))
-                                .map(|m| (w, m))
-                        })
-                        .min_by(|a, b| a.1.total_cmp(&b.1));
-                    match worst {
-                        Some((w, m)) => format!("{name} {m:+.3} (from layer {w})"),
-                        None => format!("{name} -"),
-                    }
-                })
-                .collect();
-            lines.push(format!("  {outcome:<18} n {:>4}  {}", rs.len(), cells.join("  ")));
-        }
-    }
-    if let Some(all) = measured::<PatchRow>(run, Experiment::Patch, &mut warnings)? {
-        // A share of LD restored is a ratio over the LD the mirror moves: samples that barely move it get none.
-        let has_ratio = |r: &PatchRow| !warnings::ld_gap_too_small(r.ld_clean, r.ld_corrupt, min_ld_gap);
-        let with_ratio = all.iter().filter(|r| has_ratio(r)).count();
-        lines.push(format!(
-            "patching ({} samples, {with_ratio} with a share of LD restored), by outcome: how often the mirrored image moves the answer to the other side, and the median share of LD restored per group, at the vision tower's output and at each layer",
-            all.len()
-        ));
-        lines.extend(warnings::small_ld_gap(all.len() - with_ratio, all.len(), min_ld_gap).map(|w| w.to_string()));
-        let cell = |m: Option<f64>| m.map(|v| format!("{v:>6.2}")).unwrap_or_else(|| format!("{:>6}", "-"));
-        for (outcome, every) in by_outcome(&all, |r| r.key.as_str(), records) {
-            // LD's sign is the side the answer takes (X or its mirror): every sample says that.
-            let moved = every.iter().filter(|r| r.ld_clean * r.ld_corrupt < 0.0).count();
-            let share = 100.0 * moved as f64 / every.len().max(1) as f64;
-            let rs: Vec<&PatchRow> = every.iter().copied().filter(|r| has_ratio(r)).collect();
-            lines.push(format!("  {outcome:<18} n {:>4} ({} with a ratio)  side moves {share:>3.0}%", every.len(), rs.len()));
-            let groups = rs.first().map(|r| r.groups.clone()).unwrap_or_default();
-            let layers = rs.first().map(|r| r.effect.len()).unwrap_or(0);
-            lines.push(format!("      {:<10} {:>6}  layers 0..{}", "group", "vision", layers.saturating_sub(1)));
-            for (g, name) in groups.iter().enumerate() {
-                let vision = median(rs.iter().filter_map(|r| r.vision_effect.get(g).copied().flatten()));
-                let curve: String = (0..layers)
-                    .map(|l| cell(median(rs.iter().filter_map(|r| r.effect.get(l).and_then(|row| row.get(g)).copied().flatten()))))
-                    .collect();
-                lines.push(format!("      {name:<10} {} {curve}", cell(vision)));
-            }
-        }
-    }
-    if let Some(rows) = measured::<AblateRow>(run, Experiment::Ablate, &mut warnings)? {
-        lines.push(format!(
-            "region ablation ({} samples): answers changed, and the mean change in the answer's log-prob, by outcome",
-            rows.len()
-        ));
-        let best = |row: &[f64]| row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i);
-        for (outcome, rs) in by_outcome(&rows, |r| r.key.as_str(), records) {
-            let regions = rs.first().map(|r| r.regions.clone()).unwrap_or_default();
-            let cells: Vec<String> = regions
-                .iter()
-                .enumerate()
-                .map(|(g, name)| {
-                    let (mut changed, mut n, mut drops) = (0, 0, Vec::new());
-                    for r in &rs {
-                        let (Some(a), Some(row)) = (best(&r.base), r.ablated.get(g)) else { continue };
-                        n += 1;
-                        changed += usize::from(best(row) != Some(a));
-                        drops.push(row[a] - r.base[a]);
-                    }
-                    let m = mean(drops.into_iter()).map(|m| format!("{m:+.3}")).unwrap_or_else(|| "-".into());
-                    format!("{name} {changed}/{n} changed, {m}")
-                })
-                .collect();
-            lines.push(format!("  {outcome:<18} n {:>4}  {}", rs.len(), cells.join("  ")));
-        }
-    }
-    lines.extend(warnings);
-    Ok(lines)
+    Ok(super::causal_summary::summarize(run, records, min_ld_gap)?.lines())
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::warnings;
     use super::*;
 
     /// A sampled run's rows are summed by each question's majority outcome,
@@ -449,6 +337,7 @@ mod tests {
 
     #[test]
     fn median_ignores_nan_and_averages_the_middle_pair() {
+        use super::super::causal_summary::median;
         assert_eq!(median([3.0, f64::NAN, 1.0, 2.0].into_iter()), Some(2.0));
         assert_eq!(median([4.0, 1.0, 2.0, 3.0].into_iter()), Some(2.5));
         assert_eq!(median(std::iter::empty()), None);

@@ -1,6 +1,7 @@
 //! The run store: `runs/<name>/run.json` (what was run, how) and an
 //! append-only `records.jsonl`, one flushed line per sample and rotation.
 pub mod causal_log;
+pub mod causal_summary;
 pub mod dir;
 pub mod meta;
 pub mod plot;

@@ -14,6 +14,8 @@ use serde::Serialize;
 /// One run as read from disk.
 pub struct LoadedRun {
     pub name: String,
+    /// The run's folder (its causal rows are read there).
+    pub dir: std::path::PathBuf,
     pub meta: Option<RunMeta>,
     pub records: Vec<Record>,
 }
@@ -72,6 +74,8 @@ pub struct RunReport {
     pub warnings: Vec<Warning>,
     /// How the run was asked, where that matters for reading it.
     pub notes: Vec<String>,
+    /// What the run's causal rows say by outcome, when it has any.
+    pub causal: Option<super::causal_summary::CausalSummary>,
 }
 
 #[derive(Debug, Serialize)]
@@ -122,7 +126,7 @@ fn asked_against_card(meta: &RunMeta) -> Option<String> {
 }
 
 impl RunReport {
-    pub fn build(run: &LoadedRun, by: GroupBy) -> Result<RunReport> {
+    pub fn build(run: &LoadedRun, by: GroupBy, min_ld_gap: f64) -> Result<RunReport> {
         let records = &run.records;
         let circular = run.meta.as_ref().filter(|m| m.circular).map(|_| super::stats::accuracy(records).1);
         let cats: std::collections::BTreeSet<&str> = records.iter().map(|r| r.category.as_str()).collect();
@@ -152,6 +156,7 @@ impl RunReport {
             confusion,
             warnings,
             notes: run.meta.as_ref().and_then(asked_against_card).into_iter().collect(),
+            causal: Some(super::causal_summary::summarize(&run.dir, records, min_ld_gap)?).filter(|c| !c.is_empty()),
         })
     }
 }
@@ -159,7 +164,7 @@ impl RunReport {
 impl Report {
     /// The report on `runs`, and on `runs[0]` against `vs` when given.
     /// Runs on different datasets are compared only when `allow_different_data`.
-    pub fn build(runs: &[LoadedRun], vs: Option<&LoadedRun>, by: GroupBy, allow_different_data: bool) -> Result<Report> {
+    pub fn build(runs: &[LoadedRun], vs: Option<&LoadedRun>, by: GroupBy, allow_different_data: bool, min_ld_gap: f64) -> Result<Report> {
         let comparison = match (runs.first(), vs) {
             (Some(a), Some(b)) => {
                 let different_data = match (&a.meta, &b.meta) {
@@ -200,6 +205,6 @@ impl Report {
             }
             _ => None,
         };
-        Ok(Report { by, runs: runs.iter().map(|r| RunReport::build(r, by)).collect::<Result<_>>()?, comparison })
+        Ok(Report { by, runs: runs.iter().map(|r| RunReport::build(r, by, min_ld_gap)).collect::<Result<_>>()?, comparison })
     }
 }

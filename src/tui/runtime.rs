@@ -238,10 +238,10 @@ pub fn compare(a: &Path, b: &Path) -> Result<Comparison> {
     let load = |dir: &Path| -> Result<LoadedRun> {
         let run = RunDir::new(dir);
         let records = store::read_records(&run.records_path())?.records;
-        Ok(LoadedRun { name: run.dir_name(), meta: run.read_meta().ok().flatten(), records })
+        Ok(LoadedRun { name: run.dir_name(), dir: run.path().to_path_buf(), meta: run.read_meta().ok().flatten(), records })
     };
     let (a, b) = (load(a)?, load(b)?);
-    let report = Report::build(std::slice::from_ref(&a), Some(&b), GroupBy::Category, true)?;
+    let report = Report::build(std::slice::from_ref(&a), Some(&b), GroupBy::Category, true, crate::runs::warnings::DEFAULT_MIN_LD_GAP)?;
     let c = report.comparison.expect("a comparison was asked for");
     Ok(Comparison { a: c.a, b: c.b, rows: c.paired, flip: c.flip_consistency.unwrap_or_default(), warnings: c.warnings })
 }

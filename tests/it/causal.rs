@@ -373,6 +373,15 @@ fn batch_runs_write_rows_resume_and_report_by_outcome() {
     assert!(report.contains("knockout (3 samples)") || report.contains("knockout (2 samples)"), "{report}");
     assert!(report.contains("patching ("), "{report}");
     assert!(report.contains("region ablation (3 samples)") && report.contains("reference "), "{report}");
+    // `--format json` carries the same summary as data.
+    let (ok, json, err) = crate::common::flipscope(&["report", r, "--format", "json"]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let causal = &v["runs"][0]["causal"];
+    assert_eq!(causal["lens"]["samples"], 9, "{causal}");
+    assert_eq!(causal["ablate"]["samples"], 3, "{causal}");
+    let outcomes = causal["patch"]["by_outcome"].as_array().unwrap();
+    assert!(outcomes.iter().all(|o| o["side_moves"].as_f64().is_some_and(|s| (0.0..=1.0).contains(&s))), "{causal}");
 }
 
 /// A batch on other data, with another model or beside a run without its
