@@ -13,7 +13,7 @@ use crate::train::example::{collate, TrainExample, IGNORE};
 use crate::train::grpo::rewards::Rewards;
 use crate::train::grpo::{self, GrpoArgs, LossKind, Method, RewardWeights, Rollout, ScaleRewards, StepInputs};
 use crate::train::optim::AdamW;
-use crate::train::step::train_step;
+use crate::train::step::{train_step, StepSettings};
 use anyhow::Result;
 use serde_json::{json, Map, Value};
 use std::time::Instant;
@@ -179,7 +179,16 @@ pub fn measure(
         let mut opt = AdamW::new(&params, 0.0);
         memory::reset_peak();
         let batches = [(tinputs, labels)];
-        let secs = timed(repeat, || train_step(&model, &batches, &params, &mut opt, 1e-4, 1.0, false, false).map(|_| ()))?;
+        let secs = timed(repeat, || {
+            train_step(
+                &model,
+                &batches,
+                &params,
+                &mut opt,
+                StepSettings { lr: 1e-4, max_grad_norm: 1.0, vision_grad: false, recompute: false },
+            )
+            .map(|_| ())
+        })?;
         out.insert("train_s".into(), json!(secs));
         out.insert("train_peak_gib".into(), json!(peak_gib(device)));
     }

@@ -52,22 +52,31 @@ pub fn answer_loss_of_hidden(model: &Qwen25VL, hidden: &Tensor, labels: &Tensor)
     Ok((loss, count))
 }
 
+/// How one optimizer step runs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepSettings {
+    pub lr: f64,
+    /// Gradients are clipped to this norm.
+    pub max_grad_norm: f64,
+    /// Whether the vision tower is trained (its forward keeps gradients).
+    pub vision_grad: bool,
+    /// Recompute decoder layers in the backward pass (`--recompute`).
+    pub recompute: bool,
+}
+
 /// One optimizer step over micro-batches (gradient accumulation): each
 /// micro-batch's loss is its sum over answer tokens divided by the answer
 /// tokens of all of them, so the step's loss is the mean over the whole
 /// batch however it is split. Then clipping and AdamW. Returns (loss, grad
 /// norm before clipping).
-#[allow(clippy::too_many_arguments)]
 pub fn train_step(
     model: &Qwen25VL,
     batches: &[(ModelInputs, Tensor)],
     params: &[(String, Tensor)],
     opt: &mut AdamW,
-    lr: f64,
-    max_grad_norm: f64,
-    vision_grad: bool,
-    recompute: bool,
+    settings: StepSettings,
 ) -> Result<(f64, f64)> {
+    let StepSettings { lr, max_grad_norm, vision_grad, recompute } = settings;
     let answer_tokens: i64 = batches
         .iter()
         .map(|(_, labels)| i64::try_from(labels.narrow(1, 1, labels.size()[1] - 1).ne(IGNORE).sum(Kind::Int64)).unwrap_or(0))

@@ -12,7 +12,7 @@ use super::metrics::{self, StepMetrics};
 use super::mix::{parse_mix, Mix};
 use super::optim::{scheduled_lr, warmup_steps, AdamW};
 use super::producer::{spawn_producer, Micro};
-use super::step::train_step;
+use super::step::{train_step, StepSettings};
 use crate::data::Sample;
 use crate::engine::lora::{self, LoraConfig};
 use crate::engine::{memory, Engine, Flow, ModelInputs, Processor};
@@ -261,17 +261,10 @@ impl<'c> Trainer<'c> {
                 let pad = self.engine.model.config.pad_token_id.unwrap_or(0);
                 let device = self.engine.model.device;
                 let batches: Vec<(ModelInputs, Tensor)> = group.iter().map(|m| example::collate(&m.examples, pad, device)).collect();
-                let (loss, norm) = train_step(
-                    &self.engine.model,
-                    &batches,
-                    &self.params,
-                    &mut self.opt,
-                    lr,
-                    cfg.max_grad_norm,
-                    self.vision_grad,
-                    cfg.recompute,
-                )
-                .with_context(|| format!("step {}", self.state.step + 1))?;
+                let settings =
+                    StepSettings { lr, max_grad_norm: cfg.max_grad_norm, vision_grad: self.vision_grad, recompute: cfg.recompute };
+                let (loss, norm) = train_step(&self.engine.model, &batches, &self.params, &mut self.opt, settings)
+                    .with_context(|| format!("step {}", self.state.step + 1))?;
                 (loss, norm, answer_tokens, seq_tokens, None)
             }
             Method::Grpo => {

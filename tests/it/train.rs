@@ -8,7 +8,7 @@ use flipscope::engine::{Engine, ModelInputs};
 use flipscope::eval::PromptTemplate;
 use flipscope::train::example::{self, TrainExample};
 use flipscope::train::optim::AdamW;
-use flipscope::train::step::{answer_loss_sum, train_step};
+use flipscope::train::step::{answer_loss_sum, train_step, StepSettings};
 use flipscope::train::{train, FullScope, TrainConfig};
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
@@ -80,7 +80,16 @@ fn lora_steps_match_transformers_and_peft() {
     let mut ours = Vec::new();
     for _ in 0..steps {
         let batches = [batch(&e, &ex)];
-        ours.push(train_step(&e.model, &batches, &params, &mut opt, lr, clip, false, false).unwrap());
+        ours.push(
+            train_step(
+                &e.model,
+                &batches,
+                &params,
+                &mut opt,
+                StepSettings { lr, max_grad_norm: clip, vision_grad: false, recompute: false },
+            )
+            .unwrap(),
+        );
     }
     let reference = tmp.path().join("ref");
     python(&[
