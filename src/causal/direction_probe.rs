@@ -123,7 +123,7 @@ pub fn collect(engine: &Engine, samples: &[Sample], policy: &ResizePolicy, progr
                 Err(_) => prompt,
             };
             let pass = Pass::run(engine, &prompt)?;
-            let stacked = Tensor::cat(&pass.traced.outputs, 0).to_kind(Kind::Float); // [L, T, D]
+            let stacked = Tensor::cat(&pass.traced.resid_post, 0).to_kind(Kind::Float); // [L, T, D]
             let at_last = stacked.select(1, -1).to_device(Device::Cpu);
             let rows = |b| -> Result<Tensor> {
                 let rows = pass.regions.in_box(b)?;
@@ -443,7 +443,7 @@ pub fn steered_logprobs(engine: &Engine, pass: &Pass, layer: usize, delta: &Tens
     if layer >= pass.layers() {
         bail!("--layer {layer}: the model has layers 0..{}", pass.layers() - 1);
     }
-    let out = &pass.traced.outputs[layer];
+    let out = &pass.traced.resid_post[layer];
     let delta = delta.to_device(out.device()).to_kind(out.kind());
     let added = match positions {
         None => delta.unsqueeze(0),

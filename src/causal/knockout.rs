@@ -139,7 +139,7 @@ pub fn knockout(engine: &Engine, pass: &Pass, spec: &KnockoutSpec) -> Result<Kno
         let start = queries[0];
         let blocked = blocked_matrix(&queries, &keys, start, t, device);
         let branches: Vec<Branch> = (0..n_windows)
-            .map(|w| Branch { enter: w, hidden: pass.input_to(w).get(0).narrow(0, start as i64, (t - start) as i64) })
+            .map(|w| Branch { enter: w, hidden: pass.resid_pre(w).get(0).narrow(0, start as i64, (t - start) as i64) })
             .collect();
         let window = spec.window;
         let lp = pass.branches_last_logprobs(model, start as i64, &branches, &|layer, v| {

@@ -29,8 +29,8 @@ pub struct LogitLens {
     /// [L, image tokens] the lens's top token at each image token.
     pub image_top: Tensor,
     /// [L, T, D] f32: each decoder layer's output, before the final norm.
-    pub resid: Tensor,
-    /// [L, V] f32: final norm + lm_head of `resid[:, -1]` (logits).
+    pub resid_post: Tensor,
+    /// [L, V] f32: final norm + lm_head of `resid_post[:, -1]` (logits).
     pub lens_last: Tensor,
 }
 
@@ -56,9 +56,9 @@ pub fn logit_lens(engine: &Engine, decision: &Decision, top_k: usize) -> Result<
 pub fn logit_lens_of(engine: &Engine, decision: &Decision, pass: &Pass, top_k: usize) -> Result<LogitLens> {
     let _guard = tch::no_grad_guard();
     let model = &engine.model;
-    let resid = Tensor::cat(&pass.traced.outputs, 0).to_kind(Kind::Float); // [L, T, D]
+    let resid_post = Tensor::cat(&pass.traced.resid_post, 0).to_kind(Kind::Float); // [L, T, D]
     let n_layers = pass.layers() as i64;
-    let last = Tensor::stack(&pass.traced.outputs.iter().map(|o| o.get(0).get(-1)).collect::<Vec<_>>(), 0);
+    let last = Tensor::stack(&pass.traced.resid_post.iter().map(|o| o.get(0).get(-1)).collect::<Vec<_>>(), 0);
     let lens_last = lens(model, &last); // [L, V]
     let probs = lens_last.softmax(-1, Kind::Float);
     let mut candidates = decision.candidates.clone();
@@ -84,17 +84,17 @@ pub fn logit_lens_of(engine: &Engine, decision: &Decision, pass: &Pass, top_k: u
     // The image tokens, read at every layer.
     let tok = &engine.processor.tokenizer;
     let words: Vec<(String, i64)> = LENS_WORDS.iter().filter_map(|w| tok.single_token(w).map(|id| (w.to_string(), id))).collect();
-    let image_rows = Tensor::from_slice(&pass.regions.image.iter().map(|&p| p as i64).collect::<Vec<_>>()).to_device(resid.device());
+    let image_rows = Tensor::from_slice(&pass.regions.image.iter().map(|&p| p as i64).collect::<Vec<_>>()).to_device(resid_post.device());
     let (image_words, image_top) = if pass.regions.image.is_empty() {
         (
             Tensor::zeros([n_layers, 0, words.len() as i64], (Kind::Float, tch::Device::Cpu)),
             Tensor::zeros([n_layers, 0], (Kind::Int64, tch::Device::Cpu)),
         )
     } else {
-        let word_ids = Tensor::from_slice(&words.iter().map(|w| w.1).collect::<Vec<_>>()).to_device(resid.device());
+        let word_ids = Tensor::from_slice(&words.iter().map(|w| w.1).collect::<Vec<_>>()).to_device(resid_post.device());
         let mut per_layer = Vec::new();
         let mut tops = Vec::new();
-        for out in &pass.traced.outputs {
+        for out in &pass.traced.resid_post {
             let rows = out.get(0).index_select(0, &image_rows);
             // A chunk of rows at a time: N x vocab probabilities of a large model would not fit.
             let (mut w, mut t) = (Vec::new(), Vec::new());
@@ -117,15 +117,15 @@ pub fn logit_lens_of(engine: &Engine, decision: &Decision, pass: &Pass, top_k: u
         words,
         image_words,
         image_top,
-        resid: resid.to_device(tch::Device::Cpu),
+        resid_post: resid_post.to_device(tch::Device::Cpu),
         lens_last: lens_last.to_device(tch::Device::Cpu),
     })
 }
 
 impl LogitLens {
-    /// `resid` and `lens_last` as the dump file holds them.
+    /// `resid_post` and `lens_last` as the dump file holds them.
     pub fn dump(&self, path: &std::path::Path) -> Result<()> {
-        super::write_dump(path, &[("resid", &self.resid), ("lens_last", &self.lens_last)])
+        super::write_dump(path, &[("resid_post", &self.resid_post), ("lens_last", &self.lens_last)])
     }
 }
 

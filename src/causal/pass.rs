@@ -43,15 +43,16 @@ impl Pass {
     }
 
     pub fn layers(&self) -> usize {
-        self.traced.outputs.len()
+        self.traced.resid_post.len()
     }
 
-    /// The hidden input to `layer` [1, T, D] (the embeddings for layer 0).
-    pub fn input_to(&self, layer: usize) -> &Tensor {
+    /// The residual stream entering `layer` [1, T, D] (TransformerLens's
+    /// `resid_pre`): the embeddings for layer 0, else the layer before's `resid_post`.
+    pub fn resid_pre(&self, layer: usize) -> &Tensor {
         if layer == 0 {
             &self.embeds
         } else {
-            &self.traced.outputs[layer - 1]
+            &self.traced.resid_post[layer - 1]
         }
     }
 
@@ -63,7 +64,7 @@ impl Pass {
 
     /// Log-probabilities [V] f32 at the last position, as the model gives them.
     pub fn last_logprobs(&self, model: &Qwen25VL) -> Tensor {
-        let last = self.traced.outputs.last().expect("a model has layers").get(0).get(-1);
+        let last = self.traced.resid_post.last().expect("a model has layers").get(0).get(-1);
         lens(model, &last.unsqueeze(0)).get(0).log_softmax(-1, Kind::Float)
     }
 

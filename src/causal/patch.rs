@@ -139,8 +139,8 @@ pub fn patch_from(
         bail!("the mirrored prompt's tokens differ from the clean one's (its image has another size?)");
     }
     let dirty = Pass::run(engine, corrupt)?;
-    let clean_last = lens(model, &clean.traced.outputs.last().expect("layers").get(0).get(-1).unsqueeze(0)).get(0);
-    let dirty_last = lens(model, &dirty.traced.outputs.last().expect("layers").get(0).get(-1).unsqueeze(0)).get(0);
+    let clean_last = lens(model, &clean.traced.resid_post.last().expect("layers").get(0).get(-1).unsqueeze(0)).get(0);
+    let dirty_last = lens(model, &dirty.traced.resid_post.last().expect("layers").get(0).get(-1).unsqueeze(0)).get(0);
     let (plus, minus, contrast_from) = match decision.contrast {
         Some((x, m)) => (decision.candidates[x].token, decision.candidates[m].token, "the gold answer and its mirror"),
         None => {
@@ -167,8 +167,9 @@ pub fn patch_from(
         let rows =
             |base: &Tensor, from: &Tensor| splice(&base.get(0), &from.get(0), &positions).narrow(0, start as i64, (t - start) as i64);
         // Layer l's output patched: the branch enters layer l + 1.
-        let mut branches: Vec<Branch> =
-            (0..n_layers).map(|l| Branch { enter: l + 1, hidden: rows(&dirty.traced.outputs[l], &clean.traced.outputs[l]) }).collect();
+        let mut branches: Vec<Branch> = (0..n_layers)
+            .map(|l| Branch { enter: l + 1, hidden: rows(&dirty.traced.resid_post[l], &clean.traced.resid_post[l]) })
+            .collect();
         // The vision tower's output, at the group's image tokens.
         let image_part: Vec<usize> = positions.iter().copied().filter(|p| clean.regions.image.contains(p)).collect();
         let has_vision = !image_part.is_empty();

@@ -125,7 +125,7 @@ fn lens_knockout_and_patching_match_transformers() {
         let d = max_abs_diff(ours, theirs);
         assert!(d < 1e-4, "{what}: max |diff| {d}");
     };
-    close("resid", &lens.resid, &get("resid"));
+    close("resid_post", &lens.resid_post, &get("resid_post"));
     close("lens_last", &lens.lens_last, &get("lens_last"));
     let table = |rows: &Vec<Vec<f64>>| Tensor::from_slice(&rows.concat()).reshape([rows.len() as i64, -1]).to_kind(Kind::Float);
     close("knockout_logprob", &table(&ko.logprob), &get("knockout_logprob"));
@@ -251,8 +251,8 @@ fn every_dump_has_its_shape() {
     let png = tmp.path().join("lens.png");
     let lens = run("lens", &["--out", png.to_str().unwrap()], "lens.safetensors");
     assert!(image::open(&png).unwrap().width() > 900, "the plot, and its legend beside it");
-    let t = shape(&lens, "resid")[1];
-    assert_eq!(shape(&lens, "resid"), [layers, t, hidden]);
+    let t = shape(&lens, "resid_post")[1];
+    assert_eq!(shape(&lens, "resid_post"), [layers, t, hidden]);
     assert_eq!(shape(&lens, "lens_last"), [layers, vocab]);
     let csv = tmp.path().join("ko.csv");
     let ko = run("knockout", &["--window", "1", "--edges", "image->last,question->last", "--out", csv.to_str().unwrap()], "ko.safetensors");
@@ -430,7 +430,7 @@ fn steering_moves_answers_in_the_expected_direction_on_a_toy_case() {
     let layer = pass.layers() - 1;
     let width = e.model.config.text.hidden_size;
     let delta = Tensor::zeros([width], (Kind::Float, Device::Cpu)).set_requires_grad(true);
-    let hidden = pass.traced.outputs[layer].get(0).detach() + &delta;
+    let hidden = pass.traced.resid_post[layer].get(0).detach() + &delta;
     let out = e.model.text.run_branches(
         &pass.traced.cache,
         &pass.positions,

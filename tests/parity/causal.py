@@ -67,7 +67,7 @@ def main():
     for h in hooks:
         h.remove()
     resid = torch.stack([captured[i][0] for i in range(n_layers)])
-    out["resid"] = resid
+    out["resid_post"] = resid
     with torch.no_grad():
         out["lens_last"] = head(norm(resid[:, -1]))
 

@@ -17,8 +17,9 @@ use tch::{Kind, Tensor};
 /// The trunk: every decoder layer's output (before the final norm) and the
 /// keys and values of every layer, for one prompt.
 pub struct Traced {
-    /// [1, T, D] per layer.
-    pub outputs: Vec<Tensor>,
+    /// Each layer's output [1, T, D]: the residual stream after it
+    /// (TransformerLens's `resid_post`).
+    pub resid_post: Vec<Tensor>,
     pub cache: KvCache,
 }
 
@@ -40,12 +41,12 @@ impl TextModel {
         cache.key_valid = Some(Tensor::ones([1, l], (Kind::Bool, embeds.device())));
         let ctx = StepCtx { cos: &cos, sin: &sin, cfg: &self.cfg, mask: None, causal: l > 1, queries: l };
         let mut h = embeds.shallow_clone();
-        let mut outputs = Vec::with_capacity(self.layers.len());
+        let mut resid_post = Vec::with_capacity(self.layers.len());
         for (i, layer) in self.layers.iter().enumerate() {
             h = layer.forward(&h, &ctx, LayerState { cache: &mut cache.layers[i], edit: None, last_row_keys: None });
-            outputs.push(h.shallow_clone());
+            resid_post.push(h.shallow_clone());
         }
-        Traced { outputs, cache }
+        Traced { resid_post, cache }
     }
 
     /// Runs `branches` of a traced prompt as one batch that grows layer by
