@@ -3,8 +3,9 @@
 
 pub use super::request::JobId;
 use super::request::{JobEvent, JobRequest};
-use super::worker::{Queued, Worker};
+use super::worker::{EventSink, Queued, Worker};
 use crate::engine::Placement;
+use anyhow::{Context, Result};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -31,23 +32,34 @@ pub struct JobManager {
 
 impl JobManager {
     /// Starts the worker; the engine loads there (its result arrives as an event).
-    pub fn spawn(model: PathBuf, placement: Placement) -> (JobManager, UnboundedReceiver<JobEvent>) {
+    pub fn spawn(model: PathBuf, placement: Placement) -> Result<(JobManager, UnboundedReceiver<JobEvent>)> {
         Self::spawn_with_adapter(model, None, placement)
     }
 
     /// `spawn`, with a LoRA adapter attached (unmerged) to the engine's model.
-    pub fn spawn_with_adapter(model: PathBuf, adapter: Option<PathBuf>, placement: Placement) -> (JobManager, UnboundedReceiver<JobEvent>) {
-        let (tx, rx) = mpsc::channel::<Queued>();
+    pub fn spawn_with_adapter(
+        model: PathBuf,
+        adapter: Option<PathBuf>,
+        placement: Placement,
+    ) -> Result<(JobManager, UnboundedReceiver<JobEvent>)> {
         let (etx, erx) = unbounded_channel();
+        let jobs = Self::start(model, adapter, placement, Box::new(move |ev| etx.send(ev).is_ok()))?;
+        Ok((jobs, erx))
+    }
+
+    /// Starts the worker, its events going to `events` (the TUI sends them
+    /// straight into its own message channel: no thread copies them over).
+    pub fn start(model: PathBuf, adapter: Option<PathBuf>, placement: Placement, events: EventSink) -> Result<JobManager> {
+        let (tx, rx) = mpsc::channel::<Queued>();
         let cancels: CancelFlags = Arc::default();
         let worker_cancels = cancels.clone();
         let paused: PauseFlag = Arc::default();
         let worker_paused = paused.clone();
         let engine = std::thread::Builder::new()
             .name("flipscope-engine".into())
-            .spawn(move || Worker::load(&model, adapter.as_deref(), placement, rx, etx, worker_cancels, worker_paused).serve())
-            .expect("spawn the engine thread");
-        (JobManager { tx: Some(tx), engine: Some(engine), next: AtomicU64::new(1), focused: Mutex::default(), cancels, paused }, erx)
+            .spawn(move || Worker::load(&model, adapter.as_deref(), placement, rx, events, worker_cancels, worker_paused).serve())
+            .context("starting the engine thread")?;
+        Ok(JobManager { tx: Some(tx), engine: Some(engine), next: AtomicU64::new(1), focused: Mutex::default(), cancels, paused })
     }
 
     fn submit_inner(&self, request: JobRequest, focused: bool) -> (JobId, Arc<AtomicBool>) {

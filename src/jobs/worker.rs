@@ -24,7 +24,6 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Instant;
-use tokio::sync::mpsc::UnboundedSender;
 
 pub(super) struct Queued {
     pub id: JobId,
@@ -48,10 +47,13 @@ impl Queued {
     }
 }
 
+/// Where the engine thread's events go; false once nobody listens.
+pub type EventSink = Box<dyn Fn(JobEvent) -> bool + Send>;
+
 pub(super) struct Worker {
     engine: Option<Engine>,
     rx: mpsc::Receiver<Queued>,
-    events: UnboundedSender<JobEvent>,
+    events: EventSink,
     cancels: CancelFlags,
     paused: PauseFlag,
     focused: RefCell<VecDeque<Queued>>,
@@ -64,7 +66,7 @@ impl Worker {
         adapter: Option<&Path>,
         placement: crate::engine::Placement,
         rx: mpsc::Receiver<Queued>,
-        events: UnboundedSender<JobEvent>,
+        events: EventSink,
         cancels: CancelFlags,
         paused: PauseFlag,
     ) -> Worker {
@@ -78,15 +80,12 @@ impl Worker {
             Ok(e) => {
                 // The first ask comes while the user looks at the screen: map the weights' pages meanwhile.
                 e.model.prefault();
-                let _ = events.send(JobEvent::EngineLoaded {
-                    model: e.label(),
-                    seconds: e.load_report.seconds,
-                    layers: e.model.text.num_layers(),
-                });
+                let _ =
+                    events(JobEvent::EngineLoaded { model: e.label(), seconds: e.load_report.seconds, layers: e.model.text.num_layers() });
                 Some(e)
             }
             Err(e) => {
-                let _ = events.send(JobEvent::EngineFailed { error: format!("{e:#}") });
+                let _ = events(JobEvent::EngineFailed { error: format!("{e:#}") });
                 None
             }
         };
@@ -168,7 +167,7 @@ impl Worker {
     }
 
     fn send(&self, event: JobEvent) -> bool {
-        self.events.send(event).is_ok()
+        (self.events)(event)
     }
 
     /// Runs one job and reports how it ended; false when the receiver is gone.

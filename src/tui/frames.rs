@@ -90,7 +90,7 @@ pub fn measure(dataset: Dataset, model: Option<&Path>, eval_samples: Vec<crate::
     let scrolling = FrameStats::of(run_frames(&mut app, &mut images, frames, &mut |_| {})?);
     let Some(model) = model else { return Ok(FrameTimes { samples, scrolling, during_eval: None, eval_progress: 0 }) };
 
-    let (jobs, mut rx) = JobManager::spawn(model.to_path_buf(), Placement::cpu());
+    let (jobs, mut rx) = JobManager::spawn(model.to_path_buf(), Placement::cpu())?;
     // Wait for the engine, so the frames below overlap the eval, not the load.
     loop {
         match rx.blocking_recv().context("the engine thread stopped")? {

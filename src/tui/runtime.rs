@@ -46,17 +46,10 @@ impl Runtime {
         data_spec: String,
         mut images: ImageCache,
     ) -> anyhow::Result<(Runtime, UnboundedReceiver<Msg>)> {
-        let (jobs, mut job_events) = JobManager::spawn_with_adapter(model.clone(), adapter, placement);
         let (msgs, rx) = unbounded_channel::<Msg>();
-        // The engine's events, as messages.
+        // The engine's events arrive as messages, on the one channel the loop reads.
         let forward = msgs.clone();
-        std::thread::Builder::new().name("flipscope-events".into()).spawn(move || {
-            while let Some(ev) = job_events.blocking_recv() {
-                if forward.send(Msg::Job(ev)).is_err() {
-                    return;
-                }
-            }
-        })?;
+        let jobs = JobManager::start(model.clone(), adapter, placement, Box::new(move |ev| forward.send(Msg::Job(ev)).is_ok()))?;
         // The I/O lane: file work in order, one piece at a time.
         let (io, inbox) = std::sync::mpsc::channel::<IoWork>();
         let replies = msgs.clone();

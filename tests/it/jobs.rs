@@ -65,7 +65,7 @@ fn until_end(rx: &mut UnboundedReceiver<JobEvent>, id: JobId) -> Vec<JobEvent> {
 
 fn manager() -> (JobManager, UnboundedReceiver<JobEvent>) {
     let model = case_dir("flat_tied_odd").join("model");
-    JobManager::spawn(model, Placement::cpu())
+    JobManager::spawn(model, Placement::cpu()).unwrap()
 }
 
 #[test]
@@ -153,7 +153,7 @@ fn saliency_with_boxed_comparison_and_failures() {
     );
 
     // No model: the engine failure is an event, and jobs fail with a reason.
-    let (jobs, mut rx) = JobManager::spawn("/no/such/model".into(), Placement::cpu());
+    let (jobs, mut rx) = JobManager::spawn("/no/such/model".into(), Placement::cpu()).unwrap();
     let id = jobs.submit(ask(2));
     let events = until_end(&mut rx, id);
     assert!(matches!(&events[0], JobEvent::EngineFailed { error } if error.contains("/no/such/model")), "{events:?}");
@@ -274,7 +274,7 @@ fn finetune_job_streams_steps_cancels_with_a_checkpoint_and_its_adapter_evaluate
     assert_eq!(meta.adapter, Some(out.display().to_string()), "the run names the adapter it evaluated");
 
     // The workbench's own engine can carry the adapter (`flipscope --adapter DIR`).
-    let (adapted, mut rx) = JobManager::spawn_with_adapter(model, Some(out.clone()), Placement::cpu());
+    let (adapted, mut rx) = JobManager::spawn_with_adapter(model, Some(out.clone()), Placement::cpu()).unwrap();
     let id = adapted.submit(ask(0));
     let events = until_end(&mut rx, id);
     assert!(matches!(&events[0], JobEvent::EngineLoaded { model, .. } if model.contains("adapter")), "{events:?}");
@@ -330,7 +330,7 @@ fn shutdown_cancels_everything_and_waits_for_the_engine() {
 #[test]
 fn predicted_saliency_of_a_words_model_explains_its_first_generated_token() {
     let tmp = tempfile::tempdir().unwrap();
-    let (jobs, mut rx) = JobManager::spawn(crate::common::words_model(tmp.path()), Placement::cpu());
+    let (jobs, mut rx) = JobManager::spawn(crate::common::words_model(tmp.path()), Placement::cpu()).unwrap();
     let (target, _, boxed) = explained(&jobs, &mut rx, SaliencyGoal::Predicted);
     assert!(target.starts_with('"') && target.contains("(generated; the first token of"), "{target}");
     assert!(boxed.is_some(), "the boxed image is explained for the same token");
