@@ -10,5 +10,5 @@ pub mod request;
 mod worker;
 
 pub use manager::{JobId, JobManager};
-pub use worker::EventSink;
 pub use request::{EvalRun, JobEvent, JobRequest, SaliencyGoal};
+pub use worker::EventSink;

@@ -65,38 +65,10 @@ impl<'c> Trainer<'c> {
             (None, None) => Some(LoraConfig::default()),
             (l, _) => l.clone(),
         };
-        std::fs::create_dir_all(&cfg.out).with_context(|| format!("creating {}", cfg.out.display()))?;
-        let lock = crate::fsutil::DirLock::acquire(&cfg.out)?;
-        let latest = checkpoint::latest(&cfg.out)?;
-        let (checkpoint_dir, previous) = match latest {
-            Some((d, s)) => (Some(d), Some(s)),
-            None => (None, None),
-        };
-        if let Some(prev) = previous.as_ref().filter(|_| cfg.resume) {
-            if prev.mode != cfg.mode_with(&lora_cfg) {
-                bail!("--resume: {} was trained as {}, not {}", cfg.out.display(), prev.mode, cfg.mode_with(&lora_cfg));
-            }
-        }
-        match (&previous, cfg.resume) {
-            (None, true) => bail!("--resume: {} has no {}", cfg.out.display(), checkpoint::STATE_FILE),
-            (Some(s), false) => bail!(
-                "{} already holds a training run (step {}/{}); pass --resume to continue it or choose another --out",
-                cfg.out.display(),
-                s.step,
-                s.total_steps
-            ),
-            _ => {}
-        }
+        let (lock, checkpoint_dir, previous) = open_output(cfg, &lora_cfg)?;
         let mix = Mix::load(parse_mix(&cfg.data)?, cfg.flip_augment, cfg.replay, cfg.seed)?;
         let template = PromptTemplate::parse(&cfg.prompt)?;
-        let eval_samples = match &cfg.eval {
-            Some(spec) => {
-                let mut s = crate::data::load(spec).with_context(|| format!("--eval `{spec}`"))?.samples;
-                s.truncate(cfg.eval_limit.max(1));
-                s
-            }
-            None => Vec::new(),
-        };
+        let eval_samples = eval_samples(cfg)?;
 
         // Full-weight runs resume from their own saved weights.
         let weights_dir = match (&checkpoint_dir, cfg.full) {
@@ -109,27 +81,7 @@ impl<'c> Trainer<'c> {
             engine.processor.pre.min_pixels = engine.processor.pre.min_pixels.min(p);
         }
         tch::manual_seed(cfg.seed as i64);
-        let mut params: Vec<(String, Tensor)> = Vec::new();
-        if let Some(scope) = cfg.full {
-            for (name, t) in &engine.model.params {
-                if scope.includes(name) {
-                    params.push((name.clone(), t.shallow_clone()));
-                }
-            }
-        }
-        if let Some(lc) = &lora_cfg {
-            match &checkpoint_dir {
-                Some(dir) => engine.attach_adapter(dir)?,
-                None => drop(lora::attach_new(&mut engine.model, lc)?),
-            }
-            let n = lora::attached(&mut engine.model);
-            on_event(&TrainEvent::Log(format!("LoRA {} on {n} projections", lc.describe())));
-            params.extend(lora::parameters(&mut engine.model));
-        }
-        for (_, p) in params.iter_mut() {
-            let _ = p.set_requires_grad(true);
-        }
-        lora::set_training(&mut engine.model, true);
+        let params = trainable(&mut engine, cfg, lora_cfg.as_ref(), checkpoint_dir.as_deref(), on_event)?;
         let vision_grad = params.iter().any(|(n, _)| n.starts_with("visual."));
         let trainable: i64 = params.iter().map(|(_, p)| p.numel() as i64).sum();
         let total_params: i64 = engine.model.params.iter().map(|(_, p)| p.numel() as i64).sum();
@@ -188,15 +140,7 @@ impl<'c> Trainer<'c> {
             (state.epoch, state.micro_batches_done),
             cfg.grpo.method,
         );
-        // GRPO's KL reference: with LoRA the adapter switched off; in full
-        // training the base weights, loaded once more.
-        let reference = match (cfg.grpo.method, cfg.grpo.beta > 0.0, cfg.full.is_some()) {
-            (Method::Grpo, true, true) => {
-                on_event(&TrainEvent::Log(format!("loading {} again as the KL reference", cfg.model.display())));
-                Some(Engine::load_with(&cfg.model, cfg.placement)?)
-            }
-            _ => None,
-        };
+        let reference = kl_reference(cfg, on_event)?;
         let first_step = state.step;
         Ok(Trainer {
             cfg,
@@ -393,6 +337,85 @@ impl<'c> Trainer<'c> {
         let (right, n) = session?.accuracy();
         Ok((right as f64 / n.max(1) as f64, dir))
     }
+}
+
+/// Creates and locks the output folder, and finds its latest checkpoint:
+/// a resume needs one of the same mode, a fresh run needs none.
+fn open_output(
+    cfg: &TrainConfig,
+    lora_cfg: &Option<LoraConfig>,
+) -> Result<(crate::fsutil::DirLock, Option<PathBuf>, Option<TrainerState>)> {
+    std::fs::create_dir_all(&cfg.out).with_context(|| format!("creating {}", cfg.out.display()))?;
+    let lock = crate::fsutil::DirLock::acquire(&cfg.out)?;
+    let (checkpoint_dir, previous) = match checkpoint::latest(&cfg.out)? {
+        Some((d, s)) => (Some(d), Some(s)),
+        None => (None, None),
+    };
+    if let Some(prev) = previous.as_ref().filter(|_| cfg.resume) {
+        if prev.mode != cfg.mode_with(lora_cfg) {
+            bail!("--resume: {} was trained as {}, not {}", cfg.out.display(), prev.mode, cfg.mode_with(lora_cfg));
+        }
+    }
+    match (&previous, cfg.resume) {
+        (None, true) => bail!("--resume: {} has no {}", cfg.out.display(), checkpoint::STATE_FILE),
+        (Some(s), false) => bail!(
+            "{} already holds a training run (step {}/{}); pass --resume to continue it or choose another --out",
+            cfg.out.display(),
+            s.step,
+            s.total_steps
+        ),
+        _ => {}
+    }
+    Ok((lock, checkpoint_dir, previous))
+}
+
+/// The `--eval` samples (at most `--eval-limit`), or none.
+fn eval_samples(cfg: &TrainConfig) -> Result<Vec<Sample>> {
+    let Some(spec) = &cfg.eval else { return Ok(Vec::new()) };
+    let mut s = crate::data::load(spec).with_context(|| format!("--eval `{spec}`"))?.samples;
+    s.truncate(cfg.eval_limit.max(1));
+    Ok(s)
+}
+
+/// The parameters that train: the `--full` scope's weights and the LoRA
+/// adapters (fresh, or the checkpoint's on a resume), set to need gradients.
+fn trainable(
+    engine: &mut Engine,
+    cfg: &TrainConfig,
+    lora_cfg: Option<&LoraConfig>,
+    checkpoint_dir: Option<&std::path::Path>,
+    on_event: &mut OnEvent,
+) -> Result<Vec<(String, Tensor)>> {
+    let mut params: Vec<(String, Tensor)> = Vec::new();
+    if let Some(scope) = cfg.full {
+        params.extend(engine.model.params.iter().filter(|(name, _)| scope.includes(name)).map(|(n, t)| (n.clone(), t.shallow_clone())));
+    }
+    if let Some(lc) = lora_cfg {
+        match checkpoint_dir {
+            Some(dir) => engine.attach_adapter(dir)?,
+            None => drop(lora::attach_new(&mut engine.model, lc)?),
+        }
+        let n = lora::attached(&mut engine.model);
+        on_event(&TrainEvent::Log(format!("LoRA {} on {n} projections", lc.describe())));
+        params.extend(lora::parameters(&mut engine.model));
+    }
+    for (_, p) in params.iter_mut() {
+        let _ = p.set_requires_grad(true);
+    }
+    lora::set_training(&mut engine.model, true);
+    Ok(params)
+}
+
+/// GRPO's KL reference: with LoRA the adapter switched off (no second
+/// model); in full training the base weights, loaded once more.
+fn kl_reference(cfg: &TrainConfig, on_event: &mut OnEvent) -> Result<Option<Engine>> {
+    Ok(match (cfg.grpo.method, cfg.grpo.beta > 0.0, cfg.full.is_some()) {
+        (Method::Grpo, true, true) => {
+            on_event(&TrainEvent::Log(format!("loading {} again as the KL reference", cfg.model.display())));
+            Some(Engine::load_with(&cfg.model, cfg.placement)?)
+        }
+        _ => None,
+    })
 }
 
 /// The torch seed of step `step` (0-based) of a run seeded with `seed`.
